@@ -1,0 +1,478 @@
+// Package config reads ctjdeploy.yaml: a strict YAML file whose every error
+// names the file, the line and the key, and resolves relative paths against
+// the file's folder. Loading contacts nothing.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/hackforla/ctjdeploy/internal/exitcode"
+)
+
+// DefaultFile is the config file looked up in the working directory.
+const DefaultFile = "ctjdeploy.yaml"
+
+// File is a loaded config file.
+type File struct {
+	Path         string // absolute path of the file
+	Dir          string // its folder; relative paths resolve against it
+	Environments map[string]*Environment
+}
+
+// Environment is one key under `environments:`.
+type Environment struct {
+	Name           string
+	Region         string
+	Cluster        string
+	Service        string
+	TaskDefinition string // absolute path of the template
+	// Registry is host[:port] without a scheme. Empty means the account's
+	// ECR registry, <account>.dkr.ecr.<region>.amazonaws.com.
+	Registry  string
+	Terraform *Terraform // nil when the environment reads no Terraform outputs
+	Images    map[string]*Image
+	// EphemeralDatabase says, on purpose, that every deploy starts with an
+	// empty database: the data guard then warns instead of refusing when the
+	// postgres container has no persistent volume.
+	EphemeralDatabase bool
+	// Line is where the environment is declared, for messages.
+	Line int
+}
+
+// Terraform says where `terraform output` runs.
+type Terraform struct {
+	Dir       string // absolute
+	Workspace string // optional: `terraform workspace select` first
+	Init      bool   // optional: run `terraform init` before reading outputs
+}
+
+// Image is one image the environment builds.
+type Image struct {
+	Name       string // the key under images:, used by {{ image "name" }}
+	Repository string
+	Context    string // absolute
+	Dockerfile string // absolute
+	Target     string // optional build stage
+	BuildArgs  map[string]string
+}
+
+// ImageNames lists the environment's image names, sorted.
+func (e *Environment) ImageNames() []string {
+	names := make([]string, 0, len(e.Images))
+	for n := range e.Images {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Names lists the environments, sorted.
+func (f *File) Names() []string {
+	names := make([]string, 0, len(f.Environments))
+	for n := range f.Environments {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Env returns the named environment, or an invalid-input error listing the
+// environments the file has.
+func (f *File) Env(name string) (*Environment, error) {
+	if e, ok := f.Environments[name]; ok {
+		return e, nil
+	}
+	return nil, exitcode.Invalidf("%s: no environment %q; the file defines: %s",
+		f.Path, name, strings.Join(f.Names(), ", "))
+}
+
+// Load reads and validates the config file at path. Every error it returns
+// has exit code 2 (invalid).
+func Load(path string) (*File, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, exitcode.Invalidf("config %s: %v", path, err)
+	}
+	data, err := os.ReadFile(abs)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, exitcode.Invalidf("config file %s not found: run ctjdeploy where %s is, or pass --config PATH", abs, DefaultFile)
+		}
+		return nil, exitcode.Invalidf("config file %s: %v", abs, err)
+	}
+	return Parse(abs, data)
+}
+
+// Parse validates data as the config file at path (absolute).
+func Parse(path string, data []byte) (*File, error) {
+	d := &decoder{file: path, dir: filepath.Dir(path)}
+	f, err := d.file0(data)
+	if err != nil {
+		return nil, exitcode.Wrap(exitcode.Invalid, err)
+	}
+	return f, nil
+}
+
+var (
+	envNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
+	// ECR repository names: lowercase, digits, and . _ - / separators.
+	repoRE = regexp.MustCompile(`^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*$`)
+	// An image name is used in templates: {{ image "django" }}.
+	imageNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]*$`)
+	regionRE    = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-\d+$`)
+	registryRE  = regexp.MustCompile(`^[A-Za-z0-9.-]+(:\d+)?$`)
+)
+
+type decoder struct {
+	file string
+	dir  string
+}
+
+func (d *decoder) errf(n *yaml.Node, format string, args ...any) error {
+	if n == nil || n.Line == 0 {
+		return fmt.Errorf("%s: %s", d.file, fmt.Sprintf(format, args...))
+	}
+	return fmt.Errorf("%s:%d: %s", d.file, n.Line, fmt.Sprintf(format, args...))
+}
+
+func (d *decoder) file0(data []byte) (*File, error) {
+	var doc yaml.Node
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&doc); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, d.errf(nil, "the file is empty; it needs an `environments:` mapping")
+		}
+		return nil, d.errf(nil, "not valid YAML: %s", strings.TrimPrefix(err.Error(), "yaml: "))
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); err == nil {
+		return nil, d.errf(&extra, "a second YAML document; the config is one document")
+	}
+	root := &doc
+	if root.Kind == yaml.DocumentNode && len(root.Content) == 1 {
+		root = root.Content[0]
+	}
+	top, err := d.mapping(root, "", []string{"environments"}, []string{"environments"})
+	if err != nil {
+		return nil, err
+	}
+	envsNode := top["environments"]
+	envs, err := d.mapping(envsNode, "environments", nil, nil)
+	if err != nil {
+		return nil, err
+	}
+	if len(envs) == 0 {
+		return nil, d.errf(envsNode, "environments: is empty; define at least one environment, e.g. `stage:`")
+	}
+	f := &File{Path: d.file, Dir: d.dir, Environments: map[string]*Environment{}}
+	for _, k := range keyNodes(envsNode) {
+		name := k.Value
+		if !envNameRE.MatchString(name) {
+			return nil, d.errf(k, "environment name %q: use letters, digits, '.', '_' or '-'", name)
+		}
+		if isCommandWord(name) {
+			return nil, d.errf(k, "environment name %q is a ctjdeploy command; choose another name", name)
+		}
+		env, err := d.environment(name, envs[name])
+		if err != nil {
+			return nil, err
+		}
+		env.Line = k.Line
+		f.Environments[name] = env
+	}
+	return f, nil
+}
+
+// CommandWords are words that cannot name an environment because they are
+// commands.
+var CommandWords = []string{"version", "help", "completion", "deploy", "rollback", "status", "history", "iam-policy"}
+
+func isCommandWord(s string) bool {
+	for _, w := range CommandWords {
+		if s == w {
+			return true
+		}
+	}
+	return false
+}
+
+func (d *decoder) environment(name string, n *yaml.Node) (*Environment, error) {
+	p := "environments." + name
+	keys := []string{"region", "cluster", "service", "task_definition", "registry", "terraform", "images", "ephemeral_database"}
+	req := []string{"region", "cluster", "service", "task_definition", "images"}
+	m, err := d.mapping(n, p, keys, req)
+	if err != nil {
+		return nil, err
+	}
+	e := &Environment{Name: name, Images: map[string]*Image{}}
+	if e.Region, err = d.str(m["region"], p+".region", true); err != nil {
+		return nil, err
+	}
+	if !regionRE.MatchString(e.Region) {
+		return nil, d.errf(m["region"], "%s.region %q is not an AWS region (e.g. us-west-2)", p, e.Region)
+	}
+	if e.Cluster, err = d.str(m["cluster"], p+".cluster", true); err != nil {
+		return nil, err
+	}
+	if e.Service, err = d.str(m["service"], p+".service", true); err != nil {
+		return nil, err
+	}
+	if e.TaskDefinition, err = d.path(m["task_definition"], p+".task_definition"); err != nil {
+		return nil, err
+	}
+	if rn, ok := m["registry"]; ok {
+		if e.Registry, err = d.str(rn, p+".registry", false); err != nil {
+			return nil, err
+		}
+		e.Registry = strings.TrimSuffix(e.Registry, "/")
+		if e.Registry != "" && !registryRE.MatchString(e.Registry) {
+			return nil, d.errf(rn, "%s.registry %q: give host or host:port, without scheme or path (e.g. 123456789012.dkr.ecr.us-west-2.amazonaws.com)", p, e.Registry)
+		}
+	}
+	if tn, ok := m["terraform"]; ok {
+		if e.Terraform, err = d.terraform(tn, p+".terraform"); err != nil {
+			return nil, err
+		}
+	}
+	if en, ok := m["ephemeral_database"]; ok {
+		if e.EphemeralDatabase, err = d.boolean(en, p+".ephemeral_database"); err != nil {
+			return nil, err
+		}
+	}
+	imgs := m["images"]
+	im, err := d.mapping(imgs, p+".images", nil, nil)
+	if err != nil {
+		return nil, err
+	}
+	if len(im) == 0 {
+		return nil, d.errf(imgs, "%s.images is empty; name at least one image (e.g. django: {repository: ..., context: ..., dockerfile: ...})", p)
+	}
+	for _, k := range keyNodes(imgs) {
+		if !imageNameRE.MatchString(k.Value) {
+			return nil, d.errf(k, "image name %q: use letters, digits, '_' or '-'", k.Value)
+		}
+		img, err := d.image(k.Value, im[k.Value], p+".images."+k.Value)
+		if err != nil {
+			return nil, err
+		}
+		e.Images[k.Value] = img
+	}
+	return e, nil
+}
+
+func (d *decoder) terraform(n *yaml.Node, p string) (*Terraform, error) {
+	m, err := d.mapping(n, p, []string{"dir", "workspace", "init"}, []string{"dir"})
+	if err != nil {
+		return nil, err
+	}
+	t := &Terraform{}
+	if t.Dir, err = d.path(m["dir"], p+".dir"); err != nil {
+		return nil, err
+	}
+	if wn, ok := m["workspace"]; ok {
+		if t.Workspace, err = d.str(wn, p+".workspace", false); err != nil {
+			return nil, err
+		}
+	}
+	if in, ok := m["init"]; ok {
+		if t.Init, err = d.boolean(in, p+".init"); err != nil {
+			return nil, err
+		}
+	}
+	return t, nil
+}
+
+func (d *decoder) image(name string, n *yaml.Node, p string) (*Image, error) {
+	m, err := d.mapping(n, p, []string{"repository", "context", "dockerfile", "target", "build_args"}, []string{"repository", "context", "dockerfile"})
+	if err != nil {
+		return nil, err
+	}
+	img := &Image{Name: name}
+	if img.Repository, err = d.str(m["repository"], p+".repository", true); err != nil {
+		return nil, err
+	}
+	if !repoRE.MatchString(img.Repository) {
+		return nil, d.errf(m["repository"], "%s.repository %q is not a repository name (lowercase letters, digits, '.', '_', '-', '/'), e.g. civic-tech-jobs-backend", p, img.Repository)
+	}
+	if img.Context, err = d.path(m["context"], p+".context"); err != nil {
+		return nil, err
+	}
+	if img.Dockerfile, err = d.path(m["dockerfile"], p+".dockerfile"); err != nil {
+		return nil, err
+	}
+	if tn, ok := m["target"]; ok {
+		if img.Target, err = d.str(tn, p+".target", false); err != nil {
+			return nil, err
+		}
+	}
+	if bn, ok := m["build_args"]; ok {
+		bm, err := d.mapping(bn, p+".build_args", nil, nil)
+		if err != nil {
+			return nil, err
+		}
+		img.BuildArgs = map[string]string{}
+		for k, v := range bm {
+			if v.Kind != yaml.ScalarNode {
+				return nil, d.errf(v, "%s.build_args.%s must be a string", p, k)
+			}
+			img.BuildArgs[k] = v.Value
+		}
+	}
+	return img, nil
+}
+
+// mapping checks that n is a mapping whose keys are all in known (nil: any
+// key) and that every key of required is present. It returns key → value.
+func (d *decoder) mapping(n *yaml.Node, p string, known, required []string) (map[string]*yaml.Node, error) {
+	where := p
+	if where == "" {
+		where = "the top level"
+	}
+	if n == nil || n.Kind == 0 || (n.Kind == yaml.ScalarNode && n.Tag == "!!null") {
+		if len(required) > 0 {
+			return nil, d.errf(n, "%s is empty; it needs %s", where, strings.Join(required, ", "))
+		}
+		return map[string]*yaml.Node{}, nil
+	}
+	if n.Kind != yaml.MappingNode {
+		return nil, d.errf(n, "%s must be a mapping (key: value), not %s", where, kindName(n))
+	}
+	m := map[string]*yaml.Node{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		if k.Kind != yaml.ScalarNode {
+			return nil, d.errf(k, "%s: keys must be plain words", where)
+		}
+		if _, dup := m[k.Value]; dup {
+			return nil, d.errf(k, "key %q appears twice in %s", k.Value, where)
+		}
+		if known != nil && !contains(known, k.Value) {
+			return nil, d.errf(k, "unknown key %q in %s (known keys: %s)", k.Value, where, strings.Join(known, ", "))
+		}
+		m[k.Value] = v
+	}
+	for _, r := range required {
+		if _, ok := m[r]; !ok {
+			return nil, d.errf(n, "%s is missing the required key %q", where, r)
+		}
+	}
+	return m, nil
+}
+
+func keyNodes(n *yaml.Node) []*yaml.Node {
+	if n == nil || n.Kind != yaml.MappingNode {
+		return nil
+	}
+	var ks []*yaml.Node
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		ks = append(ks, n.Content[i])
+	}
+	return ks
+}
+
+func (d *decoder) str(n *yaml.Node, p string, required bool) (string, error) {
+	if n.Kind != yaml.ScalarNode || (n.Tag != "!!str" && n.Tag != "!!int" && n.Tag != "!!null") {
+		return "", d.errf(n, "%s must be a string, not %s", p, kindName(n))
+	}
+	v := n.Value
+	if n.Tag == "!!null" {
+		v = ""
+	}
+	v = strings.TrimSpace(v)
+	if required && v == "" {
+		return "", d.errf(n, "%s is empty; it is required", p)
+	}
+	return v, nil
+}
+
+func (d *decoder) boolean(n *yaml.Node, p string) (bool, error) {
+	if n.Kind != yaml.ScalarNode || n.Tag != "!!bool" {
+		return false, d.errf(n, "%s must be true or false", p)
+	}
+	return n.Value == "true" || n.Value == "True" || n.Value == "TRUE", nil
+}
+
+func (d *decoder) path(n *yaml.Node, p string) (string, error) {
+	v, err := d.str(n, p, true)
+	if err != nil {
+		return "", err
+	}
+	if filepath.IsAbs(v) {
+		return filepath.Clean(v), nil
+	}
+	return filepath.Join(d.dir, v), nil
+}
+
+func kindName(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.AliasNode:
+		return "an alias"
+	case yaml.ScalarNode:
+		switch n.Tag {
+		case "!!bool":
+			return "a boolean"
+		case "!!int", "!!float":
+			return "a number"
+		case "!!null":
+			return "empty"
+		}
+		return "a string"
+	}
+	return "empty"
+}
+
+func contains(xs []string, s string) bool {
+	for _, x := range xs {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// CheckFiles checks that the template, each build context and Dockerfile, and
+// the Terraform folder exist. Deploys call it before anything is built;
+// read-only commands need none of them. Errors have exit code 2.
+func (e *Environment) CheckFiles(build bool) error {
+	var probs []string
+	check := func(what, p string, dir bool) {
+		st, err := os.Stat(p)
+		switch {
+		case err != nil:
+			probs = append(probs, fmt.Sprintf("%s %s does not exist", what, p))
+		case dir && !st.IsDir():
+			probs = append(probs, fmt.Sprintf("%s %s is not a folder", what, p))
+		case !dir && st.IsDir():
+			probs = append(probs, fmt.Sprintf("%s %s is a folder, not a file", what, p))
+		}
+	}
+	check("task_definition template", e.TaskDefinition, false)
+	if e.Terraform != nil {
+		check("terraform.dir", e.Terraform.Dir, true)
+	}
+	if build {
+		for _, n := range e.ImageNames() {
+			img := e.Images[n]
+			check("images."+n+".context", img.Context, true)
+			check("images."+n+".dockerfile", img.Dockerfile, false)
+		}
+	}
+	if len(probs) > 0 {
+		return exitcode.Invalidf("environment %s: %s (paths in the config resolve against its folder)", e.Name, strings.Join(probs, "; "))
+	}
+	return nil
+}
