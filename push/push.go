@@ -1,0 +1,51 @@
+// Package push puts built images into a registry (ECR) with
+// go-containerregistry, pinned by digest, with credentials that live only in
+// memory.
+package push
+
+import (
+	"context"
+
+	"github.com/hackforla/ctjdeploy/build"
+)
+
+// Target is where an image goes.
+type Target struct {
+	Registry   string   // host[:port]
+	Repository string   // e.g. civic-tech-jobs-backend
+	Tags       []string // e.g. the commit SHA and the environment name
+}
+
+// Layer is one blob of an image, present in the registry or not.
+type Layer struct {
+	Digest  string
+	Size    int64
+	Missing bool // the registry lacks it: a push would upload Size bytes
+}
+
+// Plan is what a push of one image would do.
+type Plan struct {
+	Image        string // image name in the config
+	Repository   string // REGISTRY/REPOSITORY
+	Digest       string // manifest digest the push would produce
+	Layers       []Layer
+	MissingBytes int64
+	ExistingTags []string // tags of Target that already point at Digest
+}
+
+// Result is a pushed image.
+type Result struct {
+	Image         string // image name in the config
+	Ref           string // REGISTRY/REPOSITORY@sha256:...
+	Digest        string // sha256:...
+	UploadedBytes int64
+	ReusedBytes   int64
+}
+
+// Pusher plans and performs pushes, and resolves tags already pushed.
+type Pusher interface {
+	Plan(ctx context.Context, img build.Image, t Target) (Plan, error)
+	Push(ctx context.Context, img build.Image, t Target) (Result, error)
+	// Resolve returns REGISTRY/REPOSITORY@sha256:... for a tag that exists.
+	Resolve(ctx context.Context, registry, repository, tag string) (string, error)
+}
