@@ -1,0 +1,67 @@
+package main
+
+import (
+	"time"
+
+	"github.com/spf13/cobra"
+)
+
+// deployFlags are the contract's deploy flags.
+type deployFlags struct {
+	dryRun  bool
+	tag     string
+	noBuild bool
+	noWait  bool
+	timeout time.Duration
+	force   bool
+}
+
+const deployLong = `Deploy ENV: build both images, push them tagged TAG and ENV and pinned by
+digest, read Terraform outputs, render the task definition, register it if it
+changed, update the service, follow the deployment this update started until
+it completes, fails or is rolled back by ECS, and check that the running tasks
+run the pushed digests.
+
+TAG defaults to the full commit SHA of HEAD of the git repository holding the
+config file.
+
+Guards refuse (exit 5, nothing changed) when another deployment is in
+progress, when TAG is older than the commit deployed now (a late CI run must
+not roll stage back), or when the postgres container would lose its data.
+--force bypasses the first two, never the data guard.`
+
+func newDeployCmd(g *globals) *cobra.Command {
+	f := &deployFlags{}
+	cmd := &cobra.Command{
+		Use:   "deploy ENV",
+		Short: "Deploy ENV (the same as `ctjdeploy ENV`)",
+		Long:  deployLong,
+		Example: `  ctjdeploy stage --dry-run
+  ctjdeploy stage
+  ctjdeploy stage --tag 1a2b3c4d... --no-build   # images already pushed under that tag`,
+		Args:              envArg,
+		ValidArgsFunction: g.completeEnvs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runDeploy(cmd, g, f, args[0])
+		},
+	}
+	fl := cmd.Flags()
+	fl.BoolVar(&f.dryRun, "dry-run", false, "build locally, read everything, write nothing; print the plan")
+	fl.StringVar(&f.tag, "tag", "", "image tag to build and deploy (default: full SHA of HEAD of the config's git repository)")
+	fl.BoolVar(&f.noBuild, "no-build", false, "deploy images already in the registry under --tag")
+	fl.BoolVar(&f.noWait, "no-wait", false, "stop after updating the service; do not follow the deployment")
+	fl.DurationVar(&f.timeout, "timeout", 15*time.Minute, "how long to follow the deployment before exiting 4")
+	fl.BoolVar(&f.force, "force", false, "bypass the in-progress and stale-commit guards (never the data guard)")
+	return cmd
+}
+
+func runDeploy(cmd *cobra.Command, g *globals, f *deployFlags, envName string) error {
+	env, err := g.loadEnv(envName)
+	if err != nil {
+		return err
+	}
+	if err := env.CheckFiles(!f.noBuild); err != nil {
+		return err
+	}
+	return notYet("deploy", 5)
+}

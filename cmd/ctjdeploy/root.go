@@ -1,0 +1,175 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/hackforla/ctjdeploy/config"
+	"github.com/hackforla/ctjdeploy/internal/exitcode"
+	"github.com/hackforla/ctjdeploy/report"
+)
+
+// globals are the flags every command takes.
+type globals struct {
+	configPath string
+	output     string
+	noColor    bool
+	stdout     io.Writer
+	stderr     io.Writer
+	stderrTTY  bool // stderr is a terminal
+}
+
+const rootLong = `ctjdeploy makes a deployed environment of Civic Tech Jobs track a commit.
+
+One run builds the Django and Next images, pushes them to ECR pinned by
+digest, renders the three-container ECS task definition from its template and
+Terraform outputs, registers it only if something changed, updates the
+service, follows the deployment it started to the end, and checks that the
+running tasks run the pushed digests.
+
+ENV is a key under "environments:" in the config file (ctjdeploy.yaml in the
+working directory, or --config PATH).
+
+Exit codes: 0 done, 1 failed, 2 invalid input (nothing changed),
+3 deployment failed and the service is back on the previous revision,
+4 timed out waiting (the deployment may still complete), 5 refused by a guard.`
+
+const rootExample = `  ctjdeploy stage --dry-run        # show what a deploy would do; change nothing
+  ctjdeploy stage                  # deploy HEAD to stage and wait for it
+  ctjdeploy stage status           # what runs now, from which commit
+  ctjdeploy stage history          # the revisions deployed, newest first
+  ctjdeploy stage rollback         # back to what was live before the last deploy
+  ctjdeploy stage rollback --to 1a2b3c4
+  ctjdeploy stage iam-policy       # the IAM policy the tool needs for stage`
+
+func newRootCmd(stdout, stderr io.Writer, stderrTTY bool) *cobra.Command {
+	g := &globals{stdout: stdout, stderr: stderr, stderrTTY: stderrTTY}
+	root := &cobra.Command{
+		Use:           "ctjdeploy [global flags] ENV [command] [flags]",
+		Short:         "Build, push and deploy Civic Tech Jobs to ECS, and tell the truth about it",
+		Long:          rootLong,
+		Example:       rootExample,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Args:          cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return cmd.Help()
+		},
+		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
+			if g.output != "text" && g.output != "json" {
+				return exitcode.Invalidf("--output %q: use text or json", g.output)
+			}
+			return nil
+		},
+	}
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return exitcode.Invalidf("%v (see %s --help)", err, c.CommandPath())
+	})
+	pf := root.PersistentFlags()
+	pf.StringVar(&g.configPath, "config", config.DefaultFile, "config file; relative paths inside it resolve against its folder")
+	pf.StringVarP(&g.output, "output", "o", "text", "output format: text or json (json: one document on stdout, logs on stderr)")
+	pf.BoolVar(&g.noColor, "no-color", false, "no colors (also when NO_COLOR is set or output is not a terminal)")
+	_ = root.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"text", "json"}, cobra.ShellCompDirectiveNoFileComp))
+
+	root.AddCommand(
+		envUsage(newDeployCmd(g), "ctjdeploy [global flags] ENV [flags]"),
+		envUsage(newRollbackCmd(g), "ctjdeploy [global flags] ENV rollback [--to TAG] [flags]"),
+		envUsage(newStatusCmd(g), "ctjdeploy [global flags] ENV status"),
+		envUsage(newHistoryCmd(g), "ctjdeploy [global flags] ENV history"),
+		envUsage(newIAMPolicyCmd(g), "ctjdeploy [global flags] ENV iam-policy"),
+		newVersionCmd(g),
+	)
+	root.CompletionOptions.HiddenDefaultCmd = false
+	return root
+}
+
+// loadEnv loads the config and picks ENV. Errors have exit code 2.
+func (g *globals) loadEnv(name string) (*config.Environment, error) {
+	f, err := config.Load(g.configPath)
+	if err != nil {
+		return nil, err
+	}
+	return f.Env(name)
+}
+
+// completeEnvs completes ENV from the config file.
+func (g *globals) completeEnvs(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
+	if len(args) > 0 {
+		return nil, cobra.ShellCompDirectiveNoFileComp
+	}
+	f, err := config.Load(g.configPath)
+	if err != nil {
+		return nil, cobra.ShellCompDirectiveNoFileComp
+	}
+	var out []string
+	for _, n := range f.Names() {
+		if strings.HasPrefix(n, toComplete) {
+			out = append(out, n)
+		}
+	}
+	return out, cobra.ShellCompDirectiveNoFileComp
+}
+
+// envArg is the Args validator of the commands that take ENV.
+func envArg(cmd *cobra.Command, args []string) error {
+	switch len(args) {
+	case 1:
+		return nil
+	case 0:
+		return exitcode.Invalidf("name the environment: ctjdeploy ENV %s (ENV is a key under environments: in the config)", strings.TrimPrefix(cmd.Name(), "deploy"))
+	}
+	return exitcode.Invalidf("unexpected arguments %q after %s (see ctjdeploy ENV %s --help)", args[1:], args[0], cmd.Name())
+}
+
+// color says whether to color what goes to stderr.
+func (g *globals) color() bool {
+	if g.noColor || os.Getenv("NO_COLOR") != "" || os.Getenv("TERM") == "dumb" {
+		return false
+	}
+	return g.stderrTTY
+}
+
+// isTerminal says whether w is a terminal.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// reporter returns the renderer of events for this run.
+func (g *globals) reporter() report.Reporter {
+	return newTextRenderer(g.stderr, g.color())
+}
+
+// envUsage makes the usage line of a command that follows ENV read as the
+// contract writes it: "ctjdeploy [global flags] ENV rollback [flags]".
+func envUsage(cmd *cobra.Command, line string) *cobra.Command {
+	cmd.SetUsageTemplate(strings.Replace(cmd.UsageTemplate(), "{{.UseLine}}", line, 1))
+	return cmd
+}
+
+// reportedError marks an error the renderer has already shown in full, so
+// main does not print it twice.
+type reportedError struct{ error }
+
+func (e reportedError) Unwrap() error { return e.error }
+
+func isReported(err error) bool {
+	var r reportedError
+	return errors.As(err, &r)
+}
+
+// notYet is the error of a command whose issue has not landed.
+func notYet(what string, issue int) error {
+	return fmt.Errorf("%s is not implemented yet (issue #%d); nothing was done", what, issue)
+}

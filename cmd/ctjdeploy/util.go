@@ -1,0 +1,17 @@
+package main
+
+import (
+	"github.com/spf13/cobra"
+
+	"github.com/hackforla/ctjdeploy/internal/exitcode"
+)
+
+func exitcodeInvalidf(format string, args ...any) error { return exitcode.Invalidf(format, args...) }
+
+// cobraNoArgs is cobra.NoArgs with exit code 2.
+func cobraNoArgs(cmd *cobra.Command, args []string) error {
+	if err := cobra.NoArgs(cmd, args); err != nil {
+		return exitcode.Wrap(exitcode.Invalid, err)
+	}
+	return nil
+}
