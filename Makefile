@@ -1,0 +1,68 @@
+# ctjdeploy — the two commands that work on a fresh machine (as root):
+#   make demo   bring up the local stack and deploy the example app into it
+#   make test   lint, every test (the local stack included), short fuzz runs
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+GO      ?= go
+TOOLS   ?= $(HOME)/.cache/ctjdeploy/bin
+STACK   := scripts/stack
+VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X main.version=$(VERSION)
+FUZZTIME ?= 30s
+
+export CHECKPOINT_DISABLE := 1
+export AWS_EC2_METADATA_DISABLED := true
+
+.PHONY: all build tools lint unit test test-go fuzz demo stack-up stack-down bench clean
+
+all: build
+
+build:
+	$(GO) build -ldflags "$(LDFLAGS)" -o bin/ctjdeploy ./cmd/ctjdeploy
+
+# Go tools for the checks, installed once into a cache folder.
+tools:
+	@mkdir -p $(TOOLS)
+	@test -x $(TOOLS)/staticcheck || GOBIN=$(TOOLS) $(GO) install honnef.co/go/tools/cmd/staticcheck@v0.8.2
+	@test -x $(TOOLS)/actionlint  || GOBIN=$(TOOLS) $(GO) install github.com/rhysd/actionlint/cmd/actionlint@v1.7.12
+
+lint: tools
+	@unformatted="$$(gofmt -l $$(git ls-files '*.go') $$(git ls-files --others --exclude-standard '*.go'))"; \
+	  if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
+	$(GO) vet ./...
+	$(TOOLS)/staticcheck ./...
+	$(TOOLS)/actionlint
+
+# Unit tests only: no stack.
+unit:
+	$(GO) test -short -count=1 ./...
+
+# Every test, the local stack included (scripts/stack up installs and starts
+# dockerd, the registry, moto and Terraform 1.5.7; it is reused if running).
+test: lint test-go fuzz
+
+test-go:
+	@$(STACK) up >/dev/null
+	@set -a; source "$${CTJDEPLOY_STACK_DIR:-/tmp/ctjdeploy-stack}/env"; set +a; \
+	  $(GO) test -count=1 -timeout 45m ./...
+
+# Short fuzz runs of the config loader and the template renderer.
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./config/
+	@if ls taskdef/*_test.go >/dev/null 2>&1 && grep -q 'func FuzzRender' taskdef/*_test.go; then \
+	  $(GO) test -run '^$$' -fuzz '^FuzzRender$$' -fuzztime $(FUZZTIME) ./taskdef/; fi
+
+demo:
+	scripts/demo
+
+stack-up:
+	$(STACK) up
+
+stack-down:
+	$(STACK) down
+
+bench:
+	@for b in bench/*.sh; do echo "== $$b"; bash "$$b"; done
+
+clean:
+	rm -rf bin
