@@ -1,0 +1,3 @@
+export default function Home() {
+  return <h1>Civic Tech Jobs (ctjdeploy example)</h1>;
+}
