@@ -155,11 +155,11 @@ def ensure(ecs, ecr, cluster, service, family, backend_repo, frontend_repo, regi
         td_arn = ecs.register_task_definition(**td)["taskDefinition"]["taskDefinitionArn"]
     out["task_definition_arn"] = td_arn
 
+    deployment_configuration = {"minimumHealthyPercent": 0, "maximumPercent": 200}
     svcs = ecs.describe_services(cluster=cluster, services=[service])["services"]
     svcs = [s for s in svcs if s.get("status") == "ACTIVE"]
     if svcs:
-        out["service_arn"] = svcs[0]["serviceArn"]
-        out["service_task_definition"] = svcs[0]["taskDefinition"]
+        s = svcs[0]
     else:
         s = ecs.create_service(
             cluster=cluster,
@@ -167,10 +167,16 @@ def ensure(ecs, ecr, cluster, service, family, backend_repo, frontend_repo, regi
             taskDefinition=td_arn,
             desiredCount=1,
             launchType="EC2",
-            deploymentConfiguration={"minimumHealthyPercent": 0, "maximumPercent": 200},
+            deploymentConfiguration=deployment_configuration,
         )["service"]
-        out["service_arn"] = s["serviceArn"]
-        out["service_task_definition"] = s["taskDefinition"]
+    if not s.get("deploymentConfiguration"):
+        # moto (5.2) drops deploymentConfiguration on CreateService but keeps
+        # it from UpdateService: set it there, as the real stage has it.
+        s = ecs.update_service(
+            cluster=cluster, service=service, deploymentConfiguration=deployment_configuration
+        )["service"]
+    out["service_arn"] = s["serviceArn"]
+    out["service_task_definition"] = s["taskDefinition"]
     return out
 
 

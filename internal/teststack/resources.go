@@ -1,0 +1,235 @@
+package teststack
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ecr"
+	ecrtypes "github.com/aws/aws-sdk-go-v2/service/ecr/types"
+	"github.com/aws/aws-sdk-go-v2/service/ecs"
+	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
+)
+
+// InitialTag is the image tag of the task definition revision that
+// CreateResources (and scripts/stack-init.py) register first: a revision
+// ctjdeploy did not register, as on a real stage before its first deploy.
+const InitialTag = "initial"
+
+// ExampleTaskDefinition is a three-container stage task definition (next,
+// django, pgdb with postgres:18 on a persistent docker volume), like the one
+// scripts/stack-init.py registers, with images REGISTRY/REPO:tag.
+func ExampleTaskDefinition(n Names, registry, tag string) *ecs.RegisterTaskDefinitionInput {
+	ssm := "arn:aws:ssm:" + Region + ":" + Account + ":parameter/civic-tech-jobs"
+	logs := func() *ecstypes.LogConfiguration {
+		return &ecstypes.LogConfiguration{
+			LogDriver: ecstypes.LogDriverAwslogs,
+			Options: map[string]string{
+				"awslogs-group":         "/ecs/" + n.Family,
+				"awslogs-region":        Region,
+				"awslogs-stream-prefix": "ecs",
+			},
+		}
+	}
+	kv := func(pairs ...string) []ecstypes.KeyValuePair {
+		var out []ecstypes.KeyValuePair
+		for i := 0; i+1 < len(pairs); i += 2 {
+			out = append(out, ecstypes.KeyValuePair{Name: aws.String(pairs[i]), Value: aws.String(pairs[i+1])})
+		}
+		return out
+	}
+	port := func(p int32) []ecstypes.PortMapping {
+		return []ecstypes.PortMapping{{ContainerPort: aws.Int32(p), Protocol: ecstypes.TransportProtocolTcp}}
+	}
+	return &ecs.RegisterTaskDefinitionInput{
+		Family:                  aws.String(n.Family),
+		NetworkMode:             ecstypes.NetworkModeAwsvpc,
+		RequiresCompatibilities: []ecstypes.Compatibility{ecstypes.CompatibilityEc2},
+		Cpu:                     aws.String("1024"),
+		Memory:                  aws.String("1536"),
+		ExecutionRoleArn:        aws.String("arn:aws:iam::" + Account + ":role/" + n.Family + "-execution"),
+		TaskRoleArn:             aws.String("arn:aws:iam::" + Account + ":role/" + n.Family + "-task"),
+		ContainerDefinitions: []ecstypes.ContainerDefinition{
+			{
+				Name:              aws.String("next"),
+				Image:             aws.String(registry + "/" + n.FrontendRepo + ":" + tag),
+				Essential:         aws.Bool(true),
+				MemoryReservation: aws.Int32(256),
+				PortMappings:      port(3000),
+				Environment:       kv("NODE_ENV", "production", "PORT", "3000"),
+				LogConfiguration:  logs(),
+			},
+			{
+				Name:              aws.String("django"),
+				Image:             aws.String(registry + "/" + n.BackendRepo + ":" + tag),
+				Essential:         aws.Bool(true),
+				MemoryReservation: aws.Int32(512),
+				PortMappings:      port(8000),
+				Environment: kv(
+					"SQL_ENGINE", "django.db.backends.postgresql",
+					"SQL_HOST", "localhost",
+					"SQL_PORT", "5432",
+					"SQL_DATABASE", "civictechjobs",
+					"SQL_USER", "civictechjobs_owner",
+					"DJANGO_ALLOWED_HOSTS", "stage.civictechjobs.org localhost",
+					"DEBUG", "false",
+				),
+				Secrets: []ecstypes.Secret{
+					{Name: aws.String("SQL_PASSWORD"), ValueFrom: aws.String(ssm + "/fullstack-stage-db-owner-password")},
+					{Name: aws.String("SECRET_KEY"), ValueFrom: aws.String(ssm + "/fullstack-stage-django-secret-key")},
+				},
+				DependsOn:        []ecstypes.ContainerDependency{{ContainerName: aws.String("pgdb"), Condition: ecstypes.ContainerConditionStart}},
+				LogConfiguration: logs(),
+			},
+			{
+				Name:              aws.String("pgdb"),
+				Image:             aws.String("postgres:18"),
+				Essential:         aws.Bool(true),
+				MemoryReservation: aws.Int32(512),
+				PortMappings:      port(5432),
+				Environment:       kv("POSTGRES_DB", "civictechjobs", "POSTGRES_USER", "civictechjobs_owner"),
+				Secrets: []ecstypes.Secret{
+					{Name: aws.String("POSTGRES_PASSWORD"), ValueFrom: aws.String(ssm + "/fullstack-stage-db-owner-password")},
+				},
+				MountPoints: []ecstypes.MountPoint{
+					{SourceVolume: aws.String("pgdata"), ContainerPath: aws.String("/var/lib/postgresql"), ReadOnly: aws.Bool(false)},
+				},
+				LogConfiguration: logs(),
+			},
+		},
+		Volumes: []ecstypes.Volume{{
+			Name: aws.String("pgdata"),
+			DockerVolumeConfiguration: &ecstypes.DockerVolumeConfiguration{
+				Scope:         ecstypes.ScopeShared,
+				Autoprovision: aws.Bool(true),
+				Driver:        aws.String("local"),
+			},
+		}},
+	}
+}
+
+// CreateResources makes the cluster, ECR repositories, task definition and
+// service of n in moto, each only if absent (so it is idempotent), the same
+// way scripts/stack-init.py does for the example: the service runs the
+// family's latest revision with launch type EC2, desired count 1 and
+// deployment configuration 0% / 200%.
+func (s *Stack) CreateResources(t testing.TB, n Names) Resources {
+	t.Helper()
+	r, err := s.createResources(context.Background(), n)
+	if err != nil {
+		t.Fatalf("creating %s resources in moto: %v", n.Prefix, err)
+	}
+	return r
+}
+
+func (s *Stack) createResources(ctx context.Context, n Names) (Resources, error) {
+	cfg, err := s.awsConfig(ctx)
+	if err != nil {
+		return Resources{}, err
+	}
+	ecsc, ecrc := ecs.NewFromConfig(cfg), ecr.NewFromConfig(cfg)
+	r := Resources{RepositoryURIs: map[string]string{}}
+
+	dc, err := ecsc.DescribeClusters(ctx, &ecs.DescribeClustersInput{Clusters: []string{n.Cluster}})
+	if err != nil {
+		return r, fmt.Errorf("DescribeClusters: %w", err)
+	}
+	for _, c := range dc.Clusters {
+		if aws.ToString(c.Status) == "ACTIVE" {
+			r.ClusterArn = aws.ToString(c.ClusterArn)
+		}
+	}
+	if r.ClusterArn == "" {
+		cc, err := ecsc.CreateCluster(ctx, &ecs.CreateClusterInput{ClusterName: aws.String(n.Cluster)})
+		if err != nil {
+			return r, fmt.Errorf("CreateCluster: %w", err)
+		}
+		r.ClusterArn = aws.ToString(cc.Cluster.ClusterArn)
+	}
+
+	for _, repo := range []string{n.BackendRepo, n.FrontendRepo} {
+		dr, err := ecrc.DescribeRepositories(ctx, &ecr.DescribeRepositoriesInput{RepositoryNames: []string{repo}})
+		var nf *ecrtypes.RepositoryNotFoundException
+		switch {
+		case err == nil && len(dr.Repositories) > 0:
+			r.RepositoryURIs[repo] = aws.ToString(dr.Repositories[0].RepositoryUri)
+		case err == nil || errors.As(err, &nf):
+			cr, err := ecrc.CreateRepository(ctx, &ecr.CreateRepositoryInput{RepositoryName: aws.String(repo)})
+			if err != nil {
+				return r, fmt.Errorf("CreateRepository %s: %w", repo, err)
+			}
+			r.RepositoryURIs[repo] = aws.ToString(cr.Repository.RepositoryUri)
+		default:
+			return r, fmt.Errorf("DescribeRepositories %s: %w", repo, err)
+		}
+	}
+
+	lt, err := ecsc.ListTaskDefinitions(ctx, &ecs.ListTaskDefinitionsInput{
+		FamilyPrefix: aws.String(n.Family),
+		Status:       ecstypes.TaskDefinitionStatusActive,
+		Sort:         ecstypes.SortOrderDesc,
+	})
+	if err != nil {
+		return r, fmt.Errorf("ListTaskDefinitions: %w", err)
+	}
+	for _, arn := range lt.TaskDefinitionArns {
+		// familyPrefix matches prefixes: keep this exact family only.
+		fam := arn[strings.LastIndex(arn, "/")+1:]
+		if i := strings.LastIndex(fam, ":"); i >= 0 && fam[:i] == n.Family {
+			r.TaskDefinitionArn = arn
+			break
+		}
+	}
+	if r.TaskDefinitionArn == "" {
+		rt, err := ecsc.RegisterTaskDefinition(ctx, ExampleTaskDefinition(n, s.Registry, InitialTag))
+		if err != nil {
+			return r, fmt.Errorf("RegisterTaskDefinition: %w", err)
+		}
+		r.TaskDefinitionArn = aws.ToString(rt.TaskDefinition.TaskDefinitionArn)
+	}
+
+	dcfg := func() *ecstypes.DeploymentConfiguration {
+		return &ecstypes.DeploymentConfiguration{MinimumHealthyPercent: aws.Int32(0), MaximumPercent: aws.Int32(200)}
+	}
+	ds, err := ecsc.DescribeServices(ctx, &ecs.DescribeServicesInput{Cluster: aws.String(n.Cluster), Services: []string{n.Service}})
+	if err != nil {
+		return r, fmt.Errorf("DescribeServices: %w", err)
+	}
+	var svc *ecstypes.Service
+	for i := range ds.Services {
+		if aws.ToString(ds.Services[i].Status) == "ACTIVE" {
+			svc = &ds.Services[i]
+		}
+	}
+	if svc == nil {
+		cs, err := ecsc.CreateService(ctx, &ecs.CreateServiceInput{
+			Cluster:                 aws.String(n.Cluster),
+			ServiceName:             aws.String(n.Service),
+			TaskDefinition:          aws.String(r.TaskDefinitionArn),
+			DesiredCount:            aws.Int32(1),
+			LaunchType:              ecstypes.LaunchTypeEc2,
+			DeploymentConfiguration: dcfg(),
+		})
+		if err != nil {
+			return r, fmt.Errorf("CreateService: %w", err)
+		}
+		svc = cs.Service
+	}
+	if svc.DeploymentConfiguration == nil {
+		// moto (5.2) drops deploymentConfiguration on CreateService but
+		// keeps it from UpdateService: set it there, as the real stage has it.
+		us, err := ecsc.UpdateService(ctx, &ecs.UpdateServiceInput{
+			Cluster: aws.String(n.Cluster), Service: aws.String(n.Service), DeploymentConfiguration: dcfg(),
+		})
+		if err != nil {
+			return r, fmt.Errorf("UpdateService (deployment configuration): %w", err)
+		}
+		svc = us.Service
+	}
+	r.ServiceArn = aws.ToString(svc.ServiceArn)
+	r.TaskDefinitionArn = aws.ToString(svc.TaskDefinition)
+	return r, nil
+}
