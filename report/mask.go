@@ -73,3 +73,14 @@ func (m *maskWriter) Write(p []byte) (int, error) {
 	}
 	return len(p), nil
 }
+
+// Unmasked returns the writer under a MaskWriter, or w itself. It exists for
+// one caller only: the GitHub Actions renderer's "::add-mask::VALUE" lines,
+// which must hand the raw value to the runner so that GitHub masks it in the
+// job log. Everything else must be written through the mask.
+func Unmasked(w io.Writer) io.Writer {
+	if m, ok := w.(*maskWriter); ok {
+		return m.w
+	}
+	return w
+}

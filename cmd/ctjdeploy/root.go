@@ -146,9 +146,20 @@ func isTerminal(w io.Writer) bool {
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
 
-// reporter returns the renderer of events for this run.
+// reporter returns the renderer of events for this run: GitHub Actions
+// workflow commands when GITHUB_ACTIONS=true, a live progress line on a
+// terminal, plain lines otherwise. All of them write to stderr through the
+// secret mask; only the GitHub renderer's ::add-mask:: lines bypass it
+// (report.Unmasked), because they must carry the raw value to the runner.
 func (g *globals) reporter() report.Reporter {
-	return newTextRenderer(g.stderr, g.color())
+	switch {
+	case os.Getenv("GITHUB_ACTIONS") == "true":
+		return newGitHubRenderer(g.stderr, report.Unmasked(g.stderr))
+	case g.stderrTTY && os.Getenv("TERM") != "dumb":
+		return newLiveRenderer(g.stderr, g.color(), nil)
+	default:
+		return newTextRenderer(g.stderr, g.color())
+	}
 }
 
 // envUsage makes the usage line of a command that follows ENV read as the

@@ -1,0 +1,425 @@
+package main
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hackforla/ctjdeploy/report"
+)
+
+// githubRenderer renders events for a GitHub Actions job log (selected when
+// GITHUB_ACTIONS=true): one ::group:: per phase, ::error:: when a phase
+// fails, ::warning:: for warnings, and ::add-mask:: for every registered
+// secret before anything else is printed.
+//
+// Two writers: w is stderr behind the secret mask (everything goes there),
+// raw is the same stderr without the mask, used for ::add-mask:: lines only,
+// because those must hand the raw value to the runner (through the mask they
+// would read "::add-mask::***" and mask nothing).
+//
+// Plain text (build output, service events) is untrusted: a line starting
+// with "::" would be a workflow command. Plain text is therefore printed
+// between ::stop-commands::TOKEN and ::TOKEN::, and the renderer resumes
+// command processing only for its own commands.
+type githubRenderer struct {
+	mu     sync.Mutex
+	w      io.Writer
+	raw    io.Writer
+	token  string          // stop-commands token
+	paused bool            // command processing is stopped
+	masked map[string]bool // secrets already announced with ::add-mask::
+	open   string          // the phase whose group is open
+	phases []ghPhase
+	starts map[string]time.Time
+	// progress lines are throttled: at most one per subject every
+	// progressEvery, plus the final one (Done == Total).
+	progressEvery time.Duration
+	lastProgress  map[string]time.Time
+	now           func() time.Time
+}
+
+func newGitHubRenderer(masked, raw io.Writer) *githubRenderer {
+	return &githubRenderer{
+		w:             masked,
+		raw:           raw,
+		token:         randomToken(),
+		masked:        map[string]bool{},
+		starts:        map[string]time.Time{},
+		progressEvery: 10 * time.Second,
+		lastProgress:  map[string]time.Time{},
+		now:           time.Now,
+	}
+}
+
+func randomToken() string {
+	b := make([]byte, 16)
+	if _, err := rand.Read(b); err != nil {
+		return fmt.Sprintf("ctjdeploy-%d", time.Now().UnixNano())
+	}
+	return "ctjdeploy-" + hex.EncodeToString(b)
+}
+
+// ghEscapeData escapes the message part of a workflow command.
+func ghEscapeData(s string) string {
+	return strings.NewReplacer("%", "%25", "\r", "%0D", "\n", "%0A").Replace(s)
+}
+
+// ghEscapeProperty escapes a property value (title=...) of a workflow command.
+func ghEscapeProperty(s string) string {
+	return strings.NewReplacer("%", "%25", "\r", "%0D", "\n", "%0A", ":", "%3A", ",", "%2C").Replace(s)
+}
+
+// command writes a workflow command through the mask. msg is masked before it
+// is escaped, so that escaping cannot split a secret the mask would find.
+func (g *githubRenderer) command(name, props, msg string) {
+	g.resume()
+	line := "::" + name
+	if props != "" {
+		line += " " + props
+	}
+	fmt.Fprintf(g.w, "%s::%s\n", line, ghEscapeData(report.Mask(msg)))
+}
+
+// text writes untrusted plain text with command processing stopped.
+func (g *githubRenderer) text(s string) {
+	if !g.paused {
+		fmt.Fprintf(g.w, "::stop-commands::%s\n", g.token)
+		g.paused = true
+	}
+	fmt.Fprintln(g.w, strings.TrimRight(s, "\n"))
+}
+
+func (g *githubRenderer) resume() {
+	if g.paused {
+		fmt.Fprintf(g.w, "::%s::\n", g.token)
+		g.paused = false
+	}
+}
+
+// addMasks announces secrets registered since the last call. Each line of a
+// multi-line secret is announced on its own: the runner masks line by line.
+func (g *githubRenderer) addMasks() {
+	for _, v := range report.SecretValues() {
+		if g.masked[v] {
+			continue
+		}
+		g.masked[v] = true
+		for _, line := range strings.Split(v, "\n") {
+			line = strings.TrimRight(line, "\r")
+			if len(line) < 4 { // as report.AddSecret: too short to mask usefully
+				continue
+			}
+			g.resume()
+			fmt.Fprintf(g.raw, "::add-mask::%s\n", ghEscapeData(line))
+		}
+	}
+}
+
+// Report renders one event.
+func (g *githubRenderer) Report(e report.Event) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.addMasks()
+	switch e.Kind {
+	case report.PhaseStart:
+		if g.open != "" {
+			g.command("endgroup", "", "") // GitHub does not nest groups
+		}
+		g.command("group", "", e.Phase)
+		g.open = e.Phase
+		g.starts[e.Phase] = e.Time
+	case report.PhaseEnd:
+		secs, ok := e.Fields["seconds"].(float64)
+		if !ok {
+			if t, started := g.starts[e.Phase]; started && !e.Time.IsZero() {
+				secs = e.Time.Sub(t).Seconds()
+			}
+		}
+		g.phases = append(g.phases, ghPhase{Name: e.Phase, Seconds: secs, Failed: e.Err != nil})
+		if e.Err != nil {
+			g.text(fmt.Sprintf("==> %s failed after %.1fs", e.Phase, secs))
+		} else {
+			g.text(fmt.Sprintf("==> %s done in %.1fs", e.Phase, secs))
+		}
+		if g.open == e.Phase {
+			g.command("endgroup", "", "")
+			g.open = ""
+		}
+		if e.Err != nil {
+			g.command("error", "title="+ghEscapeProperty("ctjdeploy: "+e.Phase+" failed"), e.Err.Error())
+		}
+	case report.Warn:
+		title := "ctjdeploy"
+		if e.Phase != "" {
+			title += ": " + e.Phase
+		}
+		g.command("warning", "title="+ghEscapeProperty(title), e.Message)
+	case report.Line:
+		if e.Subject != "" {
+			g.text("[" + e.Subject + "] " + e.Message)
+		} else {
+			g.text(e.Message)
+		}
+	case report.Progress:
+		if e.Count == nil {
+			return
+		}
+		key := e.Phase + "\x00" + e.Subject
+		now := g.now()
+		final := e.Count.Total > 0 && e.Count.Done >= e.Count.Total
+		if last, ok := g.lastProgress[key]; ok && !final && now.Sub(last) < g.progressEvery {
+			return
+		}
+		g.lastProgress[key] = now
+		g.text(progressText(e))
+	default:
+		if e.Message != "" {
+			g.text(e.Message)
+		}
+	}
+}
+
+// Phases returns the phases ended so far with their durations, in order.
+func (g *githubRenderer) Phases() []ghPhase {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return append([]ghPhase(nil), g.phases...)
+}
+
+// ghPhases returns the phase timings recorded by r when r is the GitHub
+// renderer, and nil otherwise.
+func ghPhases(r report.Reporter) []ghPhase {
+	if g, ok := r.(*githubRenderer); ok {
+		return g.Phases()
+	}
+	return nil
+}
+
+// ghResult is what a deploy (or rollback) did, for the step outputs and the
+// job summary. Every string may hold a secret: writeGitHubResult masks them.
+type ghResult struct {
+	Env               string    // environment name (stage)
+	Commit            string    // commit deployed (full SHA), if known
+	Tag               string    // image tag
+	Images            []ghImage // one per image of the environment
+	TaskDefinitionARN string    // the revision the service runs (or would run)
+	Registered        bool      // a new revision was registered (false: unchanged)
+	Outcome           string    // deployed, unchanged, dry-run, rolled-back, timed-out, refused, failed
+	Message           string    // one line: why (the error, the guard's verdict), if any
+	Diff              string    // unified diff of the task definition, masked
+	Events            []string  // service events seen while following the rollout
+	Phases            []ghPhase // time per phase (see ghPhases)
+}
+
+// ghImage is one image of a deploy.
+type ghImage struct {
+	Name        string // name in the config (django, next)
+	Ref         string // REGISTRY/REPOSITORY@sha256:...
+	Digest      string // sha256:...
+	PushedBytes int64  // uploaded by this run
+	ReusedBytes int64  // already in the registry
+}
+
+// ghPhase is the duration of one phase.
+type ghPhase struct {
+	Name    string
+	Seconds float64
+	Failed  bool
+}
+
+// writeGitHubResult appends the step outputs to $GITHUB_OUTPUT and the job
+// summary to $GITHUB_STEP_SUMMARY (each only when its variable is set).
+// getenv is os.Getenv in production.
+func writeGitHubResult(getenv func(string) string, r ghResult) error {
+	var errs []error
+	if path := getenv("GITHUB_OUTPUT"); path != "" {
+		if err := appendFile(path, ghOutputs(r)); err != nil {
+			errs = append(errs, fmt.Errorf("writing step outputs to $GITHUB_OUTPUT (%s): %w", path, err))
+		}
+	}
+	if path := getenv("GITHUB_STEP_SUMMARY"); path != "" {
+		if err := appendFile(path, ghSummary(r)); err != nil {
+			errs = append(errs, fmt.Errorf("writing the job summary to $GITHUB_STEP_SUMMARY (%s): %w", path, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func appendFile(path, s string) error {
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	if _, err := io.WriteString(f, s); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// ghOutputs renders the step outputs: tag, commit, outcome,
+// task-definition-arn, task-definition-registered, and per image
+// image-NAME (the pinned reference) and digest-NAME.
+func ghOutputs(r ghResult) string {
+	var b strings.Builder
+	put := func(name, value string) {
+		value = report.Mask(value)
+		if !strings.ContainsAny(value, "\r\n") {
+			fmt.Fprintf(&b, "%s=%s\n", name, value)
+			return
+		}
+		delim := "ghadelimiter_" + randomToken()
+		for strings.Contains(value, delim) {
+			delim = "ghadelimiter_" + randomToken()
+		}
+		fmt.Fprintf(&b, "%s<<%s\n%s\n%s\n", name, delim, value, delim)
+	}
+	put("tag", r.Tag)
+	put("commit", r.Commit)
+	put("outcome", r.Outcome)
+	if r.Message != "" {
+		put("message", r.Message)
+	}
+	put("task-definition-arn", r.TaskDefinitionARN)
+	put("task-definition-registered", fmt.Sprint(r.Registered))
+	for _, im := range sortedImages(r.Images) {
+		put("image-"+im.Name, im.Ref)
+		put("digest-"+im.Name, im.Digest)
+	}
+	return b.String()
+}
+
+func sortedImages(in []ghImage) []ghImage {
+	out := append([]ghImage(nil), in...)
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+var outcomeIcon = map[string]string{
+	"deployed":    "✅",
+	"unchanged":   "✅",
+	"dry-run":     "📝",
+	"rolled-back": "❌",
+	"timed-out":   "⏱️",
+	"refused":     "⛔",
+	"failed":      "❌",
+}
+
+// ghSummary renders the job summary (GitHub-flavored markdown), masked.
+func ghSummary(r ghResult) string {
+	var b strings.Builder
+	icon := outcomeIcon[r.Outcome]
+	if icon == "" {
+		icon = "ℹ️"
+	}
+	env := r.Env
+	if env == "" {
+		env = "deploy"
+	}
+	fmt.Fprintf(&b, "## %s ctjdeploy %s: %s\n\n", icon, mdCell(env), mdCell(r.Outcome))
+	if r.Message != "" {
+		fmt.Fprintf(&b, "%s\n\n", mdCell(r.Message))
+	}
+	b.WriteString("| | |\n|---|---|\n")
+	if r.Commit != "" {
+		fmt.Fprintf(&b, "| Commit | `%s` |\n", mdCode(r.Commit))
+	}
+	if r.Tag != "" {
+		fmt.Fprintf(&b, "| Tag | `%s` |\n", mdCode(r.Tag))
+	}
+	if r.TaskDefinitionARN != "" {
+		state := "unchanged"
+		if r.Registered {
+			state = "new revision"
+		}
+		fmt.Fprintf(&b, "| Task definition | `%s` (%s) |\n", mdCode(r.TaskDefinitionARN), state)
+	}
+	b.WriteString("\n")
+
+	if len(r.Images) > 0 {
+		var pushed, reused int64
+		b.WriteString("### Images\n\n| Image | Pinned reference | Pushed | Reused |\n|---|---|---:|---:|\n")
+		for _, im := range sortedImages(r.Images) {
+			ref := im.Ref
+			if ref == "" {
+				ref = im.Digest
+			}
+			fmt.Fprintf(&b, "| %s | `%s` | %s | %s |\n", mdCell(im.Name), mdCode(ref), humanBytes(im.PushedBytes), humanBytes(im.ReusedBytes))
+			pushed += im.PushedBytes
+			reused += im.ReusedBytes
+		}
+		fmt.Fprintf(&b, "| **total** | | **%s** | **%s** |\n\n", humanBytes(pushed), humanBytes(reused))
+	}
+
+	b.WriteString("### Task definition diff\n\n")
+	if strings.TrimSpace(r.Diff) == "" {
+		b.WriteString("No change: the live revision already matches.\n\n")
+	} else {
+		fence := mdFence(r.Diff)
+		fmt.Fprintf(&b, "%sdiff\n%s\n%s\n\n", fence, strings.TrimRight(r.Diff, "\n"), fence)
+	}
+
+	b.WriteString("### Rollout\n\n")
+	fmt.Fprintf(&b, "Result: **%s**\n\n", mdCell(r.Outcome))
+	if len(r.Events) > 0 {
+		b.WriteString("Service events:\n\n")
+		for _, ev := range r.Events {
+			fmt.Fprintf(&b, "- %s\n", mdCell(ev))
+		}
+		b.WriteString("\n")
+	}
+
+	if len(r.Phases) > 0 {
+		var total float64
+		b.WriteString("### Time per phase\n\n| Phase | Time | |\n|---|---:|---|\n")
+		for _, p := range r.Phases {
+			mark := ""
+			if p.Failed {
+				mark = "failed"
+			}
+			fmt.Fprintf(&b, "| %s | %.1fs | %s |\n", mdCell(p.Name), p.Seconds, mark)
+			total += p.Seconds
+		}
+		fmt.Fprintf(&b, "| **total** | **%.1fs** | |\n\n", total)
+	}
+	return report.Mask(b.String())
+}
+
+// mdCell makes s safe inside a markdown table cell or list item: one line,
+// pipes escaped.
+func mdCell(s string) string {
+	s = strings.NewReplacer("\r\n", " ", "\n", " ", "\r", " ", "|", `\|`).Replace(s)
+	return strings.TrimSpace(s)
+}
+
+// mdCode makes s safe inside `code` in a table cell.
+func mdCode(s string) string {
+	return strings.ReplaceAll(mdCell(s), "`", "'")
+}
+
+// mdFence returns a code fence longer than any run of backticks in s.
+func mdFence(s string) string {
+	longest, run := 0, 0
+	for _, c := range s {
+		if c == '`' {
+			run++
+			if run > longest {
+				longest = run
+			}
+		} else {
+			run = 0
+		}
+	}
+	if longest < 3 {
+		return "```"
+	}
+	return strings.Repeat("`", longest+1)
+}
