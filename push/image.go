@@ -1,0 +1,407 @@
+package push
+
+import (
+	"archive/tar"
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/partial"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+	"github.com/klauspost/compress/gzip"
+	"github.com/moby/moby/client"
+)
+
+// engineAPI is the part of the Docker engine API the pusher uses.
+type engineAPI interface {
+	ImageInspect(ctx context.Context, image string, opts ...client.ImageInspectOption) (client.ImageInspectResult, error)
+	ImageSave(ctx context.Context, images []string, opts ...client.ImageSaveOption) (client.ImageSaveResult, error)
+}
+
+// compressor names the gzip implementation and level: a layer's compressed
+// digest depends on both, so cached digests are only valid for the same one.
+func compressor(level int) string { return fmt.Sprintf("klauspost-gzip-1.19-l%d", level) }
+
+// localImage is an image of the engine's store as a v1.Image with gzip
+// layers. Its manifest is computed without reading any layer when the blob
+// cache knows the image; the layers are then read from the engine (one
+// `docker save`, compressed once into a private temporary folder) only if
+// the registry lacks one of them.
+type localImage struct {
+	src      *source
+	config   []byte
+	layers   []*blobLayer
+	manifest []byte
+	digest   v1.Hash
+	uploaded atomic.Int64 // compressed layer bytes read by the uploader
+}
+
+var _ partial.CompressedImageCore = (*localImage)(nil)
+
+func (i *localImage) RawConfigFile() ([]byte, error)      { return i.config, nil }
+func (i *localImage) MediaType() (types.MediaType, error) { return types.DockerManifestSchema2, nil }
+func (i *localImage) RawManifest() ([]byte, error)        { return i.manifest, nil }
+func (i *localImage) layerBytes() (total int64) {
+	for _, l := range i.layers {
+		total += l.size
+	}
+	return total
+}
+
+func (i *localImage) LayerByDigest(h v1.Hash) (partial.CompressedLayer, error) {
+	for _, l := range i.layers {
+		if l.digest == h {
+			return l, nil
+		}
+	}
+	return nil, fmt.Errorf("image has no layer %s", h)
+}
+
+// image returns the full v1.Image.
+func (i *localImage) image() (v1.Image, error) { return partial.CompressedToImage(i) }
+
+// blobLayer is one gzip layer of a localImage.
+type blobLayer struct {
+	img    *localImage
+	diffID v1.Hash
+	digest v1.Hash
+	size   int64
+}
+
+func (l *blobLayer) Digest() (v1.Hash, error)            { return l.digest, nil }
+func (l *blobLayer) Size() (int64, error)                { return l.size, nil }
+func (l *blobLayer) MediaType() (types.MediaType, error) { return types.DockerLayer, nil }
+
+// Compressed reads the layer from the engine (once per image) and counts the
+// bytes the uploader reads.
+func (l *blobLayer) Compressed() (io.ReadCloser, error) {
+	b, err := l.img.src.blob(l.diffID)
+	if err != nil {
+		return nil, err
+	}
+	if b.digest != l.digest || b.size != l.size {
+		return nil, fmt.Errorf("layer %s compressed to %s (%d bytes), not %s (%d bytes) as cached: remove the cache folder %s and push again",
+			l.diffID, b.digest, b.size, l.digest, l.size, l.img.src.cacheDir)
+	}
+	f, err := os.Open(b.path)
+	if err != nil {
+		return nil, err
+	}
+	return &countingReader{r: f, n: &l.img.uploaded}, nil
+}
+
+type countingReader struct {
+	r io.ReadCloser
+	n *atomic.Int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n.Add(int64(n))
+	return n, err
+}
+func (c *countingReader) Close() error { return c.r.Close() }
+
+// blob is a compressed layer in the temporary folder.
+type blob struct {
+	digest v1.Hash
+	size   int64
+	path   string
+}
+
+// source reads an image out of the engine with one `docker save`.
+type source struct {
+	ctx      context.Context
+	eng      engineAPI
+	ref      string
+	id       v1.Hash
+	diffIDs  []v1.Hash
+	level    int
+	cacheDir string
+
+	once   sync.Once
+	err    error
+	dir    string
+	config []byte
+	blobs  map[v1.Hash]blob // by diffID
+}
+
+func (s *source) blob(diffID v1.Hash) (blob, error) {
+	if err := s.materialize(); err != nil {
+		return blob{}, err
+	}
+	b, ok := s.blobs[diffID]
+	if !ok {
+		return blob{}, fmt.Errorf("docker save of %s has no layer %s", s.ref, diffID)
+	}
+	return b, nil
+}
+
+func (s *source) close() {
+	if s.dir != "" {
+		_ = os.RemoveAll(s.dir)
+	}
+}
+
+func (s *source) materialize() error {
+	s.once.Do(func() { s.err = s.save() })
+	return s.err
+}
+
+// save streams `docker save` once: each layer is hashed (diff id) and
+// gzip-compressed into a private temporary folder (hashing the compressed
+// bytes as they are written), the config is kept in memory.
+func (s *source) save() error {
+	dir, err := os.MkdirTemp("", "ctjdeploy-push-")
+	if err != nil {
+		return err
+	}
+	s.dir = dir
+	s.blobs = map[v1.Hash]blob{}
+	want := map[v1.Hash]bool{}
+	for _, d := range s.diffIDs {
+		want[d] = true
+	}
+	rc, err := s.eng.ImageSave(s.ctx, []string{s.ref})
+	if err != nil {
+		return engineErr(fmt.Sprintf("reading image %s from the engine (docker save)", s.ref), err)
+	}
+	defer rc.Close()
+	tr := tar.NewReader(rc)
+	n := 0
+	for {
+		h, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("reading docker save of %s: %w", s.ref, err)
+		}
+		if h.Typeflag != tar.TypeReg {
+			continue
+		}
+		name := h.Name
+		switch {
+		case name == s.id.Hex+".json" || name == "blobs/sha256/"+s.id.Hex:
+			cfg, err := io.ReadAll(tr)
+			if err != nil {
+				return fmt.Errorf("reading docker save of %s: %w", s.ref, err)
+			}
+			s.config = cfg
+		case strings.HasSuffix(name, "/layer.tar") || strings.HasPrefix(name, "blobs/sha256/") && want[v1.Hash{Algorithm: "sha256", Hex: strings.TrimPrefix(name, "blobs/sha256/")}]:
+			n++
+			b, diffID, err := compressLayer(tr, filepath.Join(dir, fmt.Sprintf("layer-%d.gz", n)), s.level)
+			if err != nil {
+				return fmt.Errorf("compressing a layer of %s: %w", s.ref, err)
+			}
+			if !want[diffID] {
+				_ = os.Remove(b.path)
+				continue
+			}
+			if _, dup := s.blobs[diffID]; dup {
+				_ = os.Remove(b.path)
+				continue
+			}
+			s.blobs[diffID] = b
+		}
+	}
+	if s.config == nil {
+		return fmt.Errorf("docker save of %s has no config %s", s.ref, s.id)
+	}
+	if got := sha256.Sum256(s.config); hex.EncodeToString(got[:]) != s.id.Hex {
+		return fmt.Errorf("docker save of %s: config digest is not the image id %s", s.ref, s.id)
+	}
+	for _, d := range s.diffIDs {
+		if _, ok := s.blobs[d]; !ok {
+			return fmt.Errorf("docker save of %s has no layer %s", s.ref, d)
+		}
+	}
+	return nil
+}
+
+// compressLayer gzips r into path and returns the blob and the digest of
+// the uncompressed bytes (the diff id).
+func compressLayer(r io.Reader, path string, level int) (blob, v1.Hash, error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if err != nil {
+		return blob{}, v1.Hash{}, err
+	}
+	defer f.Close()
+	bw := bufio.NewWriterSize(f, 1<<20)
+	ch := sha256.New()
+	cn := &countWriter{}
+	gz, err := gzip.NewWriterLevel(io.MultiWriter(bw, ch, cn), level)
+	if err != nil {
+		return blob{}, v1.Hash{}, err
+	}
+	dh := sha256.New()
+	if _, err := io.Copy(io.MultiWriter(gz, dh), r); err != nil {
+		return blob{}, v1.Hash{}, err
+	}
+	if err := gz.Close(); err != nil {
+		return blob{}, v1.Hash{}, err
+	}
+	if err := bw.Flush(); err != nil {
+		return blob{}, v1.Hash{}, err
+	}
+	if err := f.Close(); err != nil {
+		return blob{}, v1.Hash{}, err
+	}
+	return blob{digest: sum(ch), size: cn.n, path: path}, sum(dh), nil
+}
+
+func sum(h hash.Hash) v1.Hash {
+	return v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(h.Sum(nil))}
+}
+
+type countWriter struct{ n int64 }
+
+func (c *countWriter) Write(p []byte) (int, error) { c.n += int64(len(p)); return len(p), nil }
+
+// cacheEntry is what the blob cache keeps per image id: enough to write the
+// manifest without reading the layers. It holds no credential.
+type cacheEntry struct {
+	Compressor string        `json:"compressor"`
+	ID         string        `json:"id"`
+	Config     []byte        `json:"config"`
+	Layers     []cachedLayer `json:"layers"`
+}
+
+type cachedLayer struct {
+	DiffID string `json:"diffID"`
+	Digest string `json:"digest"`
+	Size   int64  `json:"size"`
+}
+
+func (s *source) cachePath() string {
+	if s.cacheDir == "" {
+		return ""
+	}
+	return filepath.Join(s.cacheDir, s.id.Hex+".json")
+}
+
+func (s *source) loadCache() (*cacheEntry, bool) {
+	p := s.cachePath()
+	if p == "" {
+		return nil, false
+	}
+	data, err := os.ReadFile(p)
+	if err != nil {
+		return nil, false
+	}
+	var e cacheEntry
+	if json.Unmarshal(data, &e) != nil || e.Compressor != compressor(s.level) || e.ID != s.id.String() || len(e.Layers) != len(s.diffIDs) {
+		return nil, false
+	}
+	if got := sha256.Sum256(e.Config); hex.EncodeToString(got[:]) != s.id.Hex {
+		return nil, false
+	}
+	for i, l := range e.Layers {
+		if l.DiffID != s.diffIDs[i].String() {
+			return nil, false
+		}
+	}
+	return &e, true
+}
+
+func (s *source) storeCache(e *cacheEntry) {
+	p := s.cachePath()
+	if p == "" {
+		return
+	}
+	data, err := json.Marshal(e)
+	if err != nil {
+		return
+	}
+	if os.MkdirAll(s.cacheDir, 0o700) != nil {
+		return
+	}
+	tmp, err := os.CreateTemp(s.cacheDir, ".entry-*")
+	if err != nil {
+		return
+	}
+	_, werr := tmp.Write(data)
+	cerr := tmp.Close()
+	if werr != nil || cerr != nil || os.Rename(tmp.Name(), p) != nil {
+		_ = os.Remove(tmp.Name())
+	}
+}
+
+// openLocal inspects ref in the engine and returns it as a localImage: from
+// the blob cache when it knows the image id, else by reading it out of the
+// engine now.
+func openLocal(ctx context.Context, eng engineAPI, ref string, level int, cacheDir string) (*localImage, error) {
+	ins, err := eng.ImageInspect(ctx, ref)
+	if err != nil {
+		return nil, engineErr(fmt.Sprintf("inspecting image %s", ref), err)
+	}
+	id, err := v1.NewHash(ins.ID)
+	if err != nil {
+		return nil, fmt.Errorf("image %s: engine returned id %q: %w", ref, ins.ID, err)
+	}
+	src := &source{ctx: ctx, eng: eng, ref: ref, id: id, level: level, cacheDir: cacheDir}
+	for _, d := range ins.RootFS.Layers {
+		h, err := v1.NewHash(d)
+		if err != nil {
+			return nil, fmt.Errorf("image %s: engine returned layer %q: %w", ref, d, err)
+		}
+		src.diffIDs = append(src.diffIDs, h)
+	}
+	img := &localImage{src: src}
+	entry, ok := src.loadCache()
+	if !ok {
+		if err := src.materialize(); err != nil {
+			src.close()
+			return nil, err
+		}
+		entry = &cacheEntry{Compressor: compressor(level), ID: id.String(), Config: src.config}
+		for _, d := range src.diffIDs {
+			b := src.blobs[d]
+			entry.Layers = append(entry.Layers, cachedLayer{DiffID: d.String(), Digest: b.digest.String(), Size: b.size})
+		}
+		src.storeCache(entry)
+	}
+	img.config = entry.Config
+	m := v1.Manifest{
+		SchemaVersion: 2,
+		MediaType:     types.DockerManifestSchema2,
+		Config:        v1.Descriptor{MediaType: types.DockerConfigJSON, Size: int64(len(entry.Config)), Digest: id},
+	}
+	for _, l := range entry.Layers {
+		dg, err := v1.NewHash(l.Digest)
+		if err != nil {
+			src.close()
+			return nil, err
+		}
+		did, _ := v1.NewHash(l.DiffID)
+		img.layers = append(img.layers, &blobLayer{img: img, diffID: did, digest: dg, size: l.Size})
+		m.Layers = append(m.Layers, v1.Descriptor{MediaType: types.DockerLayer, Size: l.Size, Digest: dg})
+	}
+	raw, err := json.Marshal(m)
+	if err != nil {
+		src.close()
+		return nil, err
+	}
+	img.manifest = raw
+	img.digest = sum(hashOf(raw))
+	return img, nil
+}
+
+func hashOf(b []byte) hash.Hash {
+	h := sha256.New()
+	_, _ = io.Copy(h, bytes.NewReader(b))
+	return h
+}

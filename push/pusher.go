@@ -1,0 +1,428 @@
+package push
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ecr"
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+	"github.com/klauspost/compress/gzip"
+	"github.com/moby/moby/client"
+
+	"github.com/hackforla/ctjdeploy/build"
+	"github.com/hackforla/ctjdeploy/report"
+)
+
+// ECR is the Pusher: go-containerregistry against an ECR registry (or a
+// loopback test registry), credentials from ecr:GetAuthorizationToken held in
+// memory only.
+type ECR struct {
+	ecr       ecrAPI
+	rep       report.Reporter
+	jobs      int
+	level     int
+	cacheDir  string
+	transport http.RoundTripper
+
+	engMu sync.Mutex
+	eng   engineAPI
+	close func() error
+
+	authMu sync.Mutex
+	auths  map[string]*ecrAuth
+}
+
+var _ Pusher = (*ECR)(nil)
+
+// Option configures New.
+type Option func(*ECR)
+
+// WithReporter sends the pusher's events (progress, warnings) to r.
+func WithReporter(r report.Reporter) Option { return func(p *ECR) { p.rep = r } }
+
+// WithJobs sets how many blobs upload at once (default: the CPUs, at least 4).
+func WithJobs(n int) Option { return func(p *ECR) { p.jobs = n } }
+
+// WithCompressionLevel sets the gzip level of pushed layers (default
+// gzip.DefaultCompression).
+func WithCompressionLevel(l int) Option { return func(p *ECR) { p.level = l } }
+
+// WithCacheDir sets where compressed-layer digests are remembered per image
+// id (default: the user cache folder, ctjdeploy/push); "" turns the cache
+// off. The cache holds digests and image configs, never a credential.
+func WithCacheDir(dir string) Option { return func(p *ECR) { p.cacheDir = dir } }
+
+// withEngine replaces the Docker engine client (tests).
+func withEngine(e engineAPI) Option { return func(p *ECR) { p.eng = e } }
+
+// New returns a Pusher that reads registry credentials from ECR with awsCfg.
+// The Docker engine (DOCKER_HOST) is contacted only when an image is read.
+func New(ctx context.Context, awsCfg aws.Config, opts ...Option) (*ECR, error) {
+	p := &ECR{
+		ecr:   ecr.NewFromConfig(awsCfg),
+		rep:   report.Discard,
+		jobs:  max(4, runtime.NumCPU()),
+		level: gzip.DefaultCompression,
+		auths: map[string]*ecrAuth{},
+	}
+	if d, err := os.UserCacheDir(); err == nil {
+		p.cacheDir = filepath.Join(d, "ctjdeploy", "push")
+	}
+	base := remote.DefaultTransport.(*http.Transport).Clone()
+	p.transport = &loopbackOnlyHTTP{next: base}
+	for _, o := range opts {
+		o(p)
+	}
+	if p.level < gzip.HuffmanOnly || p.level > gzip.BestCompression {
+		return nil, fmt.Errorf("push: gzip level %d out of range", p.level)
+	}
+	return p, nil
+}
+
+// Close releases the engine client.
+func (p *ECR) Close() error {
+	p.engMu.Lock()
+	defer p.engMu.Unlock()
+	if p.close != nil {
+		return p.close()
+	}
+	return nil
+}
+
+func (p *ECR) engine(ctx context.Context) (engineAPI, error) {
+	p.engMu.Lock()
+	defer p.engMu.Unlock()
+	if p.eng != nil {
+		return p.eng, nil
+	}
+	c, err := client.New(client.FromEnv)
+	if err != nil {
+		return nil, engineErr("connecting to the Docker engine", err)
+	}
+	if _, err := c.Ping(ctx, client.PingOptions{NegotiateAPIVersion: true}); err != nil {
+		_ = c.Close()
+		return nil, engineErr("connecting to the Docker engine", err)
+	}
+	p.eng, p.close = c, c.Close
+	return c, nil
+}
+
+func (p *ECR) auth(registry string) *ecrAuth {
+	p.authMu.Lock()
+	defer p.authMu.Unlock()
+	a, ok := p.auths[registry]
+	if !ok {
+		a = &ecrAuth{api: p.ecr, registryID: ecrRegistryID(registry)}
+		p.auths[registry] = a
+	}
+	return a
+}
+
+// isLoopback reports whether a registry host[:port] is on this machine.
+func isLoopback(registry string) bool {
+	host := registry
+	if h, _, err := net.SplitHostPort(registry); err == nil {
+		host = h
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// loopbackOnlyHTTP refuses plain HTTP to any host that is not loopback
+// (go-containerregistry would otherwise speak HTTP to private addresses).
+type loopbackOnlyHTTP struct{ next http.RoundTripper }
+
+func (t *loopbackOnlyHTTP) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.URL.Scheme == "http" && !isLoopback(r.URL.Host) {
+		return nil, fmt.Errorf("refusing plain HTTP to registry %s: only loopback registries are spoken to without TLS", r.URL.Host)
+	}
+	return t.next.RoundTrip(r)
+}
+
+func repository(t Target) (name.Repository, error) {
+	var opts []name.Option
+	if isLoopback(t.Registry) {
+		opts = append(opts, name.Insecure)
+	}
+	r, err := name.NewRepository(t.Registry+"/"+t.Repository, append(opts, name.StrictValidation)...)
+	if err != nil {
+		return name.Repository{}, fmt.Errorf("registry %q, repository %q: %w", t.Registry, t.Repository, err)
+	}
+	return r, nil
+}
+
+// retryCodes are the statuses retried with backoff.
+var retryCodes = []int{http.StatusRequestTimeout, http.StatusTooManyRequests, http.StatusInternalServerError,
+	http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout}
+
+func (p *ECR) remoteOpts(ctx context.Context, registry string, extra ...remote.Option) []remote.Option {
+	return append([]remote.Option{
+		remote.WithContext(ctx),
+		remote.WithAuth(p.auth(registry)),
+		remote.WithTransport(p.transport),
+		remote.WithJobs(p.jobs),
+		remote.WithUserAgent("ctjdeploy"),
+		remote.WithRetryStatusCodes(retryCodes...),
+		remote.WithRetryBackoff(remote.Backoff{Duration: 500 * time.Millisecond, Factor: 2, Jitter: 0.2, Steps: 5}),
+	}, extra...)
+}
+
+func (p *ECR) open(ctx context.Context, img build.Image) (*localImage, error) {
+	eng, err := p.engine(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ref := img.LocalRef
+	if ref == "" {
+		ref = img.ID
+	}
+	if ref == "" {
+		return nil, fmt.Errorf("image %s: no local reference or id to push", img.Name)
+	}
+	li, err := openLocal(ctx, eng, ref, p.level, p.cacheDir)
+	if err != nil {
+		return nil, fmt.Errorf("image %s: %w", img.Name, err)
+	}
+	return li, nil
+}
+
+// Push pushes img to t.Registry/t.Repository under t.Tags (the first one
+// carries the upload; the others are written as manifests only) and checks
+// that the registry holds the manifest digest computed locally.
+func (p *ECR) Push(ctx context.Context, img build.Image, t Target) (Result, error) {
+	ph := report.For(p.rep, "push")
+	repo, err := repository(t)
+	if err != nil {
+		return Result{}, err
+	}
+	mut, err := describeRepository(ctx, p.ecr, t.Registry, t.Repository)
+	if err != nil {
+		return Result{}, fmt.Errorf("pushing %s: %w", img.Name, err)
+	}
+	li, err := p.open(ctx, img)
+	if err != nil {
+		return Result{}, err
+	}
+	defer li.src.close()
+	vimg, err := li.image()
+	if err != nil {
+		return Result{}, err
+	}
+	digest := li.digest
+	res := Result{Image: img.Name, Digest: digest.String(), Ref: repo.Digest(digest.String()).String()}
+	what := fmt.Sprintf("pushing %s to %s", img.Name, repo)
+
+	var primary name.Reference = repo.Digest(digest.String())
+	rest := t.Tags
+	if len(t.Tags) > 0 {
+		primary, rest = repo.Tag(t.Tags[0]), t.Tags[1:]
+	}
+	skipWrite := false
+	if mut == immutable && len(t.Tags) > 0 {
+		// An immutable tag that already names this digest is done; one that
+		// names another digest cannot be moved.
+		if d, err := remote.Head(primary, p.remoteOpts(ctx, t.Registry)...); err == nil {
+			if d.Digest != digest {
+				return res, fmt.Errorf("%s: tag %s already names %s in repository %s, whose tags are immutable; push under another --tag", what, t.Tags[0], d.Digest, repo)
+			}
+			skipWrite = true
+		}
+	}
+	if !skipWrite {
+		updates := make(chan v1.Update, 64)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			var last time.Time
+			var u v1.Update
+			for u = range updates {
+				if u.Error == nil && time.Since(last) > 200*time.Millisecond {
+					ph.Progress(img.Name, u.Complete, u.Total, "bytes")
+					last = time.Now()
+				}
+			}
+		}()
+		err = remote.Write(primary, vimg, p.remoteOpts(ctx, t.Registry, remote.WithProgress(updates))...)
+		<-done
+		if err != nil {
+			return res, registryErr(what, t.Registry, t.Repository, err)
+		}
+	}
+	total := li.layerBytes()
+	res.UploadedBytes = li.uploaded.Load()
+	res.ReusedBytes = max(0, total-res.UploadedBytes)
+	ph.Progress(img.Name, total, total, "bytes")
+
+	// The registry must hold what was computed here.
+	d, err := remote.Head(primary, p.remoteOpts(ctx, t.Registry)...)
+	if err != nil {
+		return res, registryErr(fmt.Sprintf("checking the pushed manifest of %s", img.Name), t.Registry, t.Repository, err)
+	}
+	if d.Digest != digest {
+		return res, fmt.Errorf("%s: the registry holds manifest %s under %s, not the pushed %s", what, d.Digest, primary, digest)
+	}
+
+	for _, tag := range rest {
+		if err := p.tag(ctx, repo.Tag(tag), vimg, digest, mut, t.Registry, ph); err != nil {
+			return res, registryErr(fmt.Sprintf("tagging %s as %s", img.Name, repo.Tag(tag)), t.Registry, t.Repository, err)
+		}
+	}
+	ph.Fields(fmt.Sprintf("%s: %s (uploaded %d of %d layer bytes)", img.Name, res.Ref, res.UploadedBytes, total),
+		map[string]any{"image": img.Name, "ref": res.Ref, "uploaded_bytes": res.UploadedBytes, "reused_bytes": res.ReusedBytes})
+	return res, nil
+}
+
+// tag points tag at the pushed manifest by writing the manifest only. In a
+// repository with immutable tags a tag that already names another image is
+// skipped with a warning.
+func (p *ECR) tag(ctx context.Context, tag name.Tag, img v1.Image, digest v1.Hash, mut mutability, registry string, ph *report.Phase) error {
+	if mut == immutable {
+		if d, err := remote.Head(tag, p.remoteOpts(ctx, registry)...); err == nil {
+			if d.Digest != digest {
+				ph.Warnf("repository %s has immutable tags: tag %s stays on %s and does not follow this push; deploys pin images by digest, so only people reading tags see the old one",
+					tag.Context(), tag.TagStr(), d.Digest)
+			}
+			return nil
+		}
+	}
+	err := remote.Tag(tag, img, p.remoteOpts(ctx, registry)...)
+	if err != nil && mut != mutable && isImmutableTagErr(err) {
+		ph.Warnf("repository %s refused to move tag %s (immutable tags): skipped; deploys pin images by digest", tag.Context(), tag.TagStr())
+		return nil
+	}
+	return err
+}
+
+// Plan reports, writing nothing, which layers of img the registry lacks and
+// their bytes, and which of t.Tags already name the image.
+func (p *ECR) Plan(ctx context.Context, img build.Image, t Target) (Plan, error) {
+	repo, err := repository(t)
+	if err != nil {
+		return Plan{}, err
+	}
+	if _, err := describeRepository(ctx, p.ecr, t.Registry, t.Repository); err != nil {
+		return Plan{}, fmt.Errorf("planning the push of %s: %w", img.Name, err)
+	}
+	li, err := p.open(ctx, img)
+	if err != nil {
+		return Plan{}, err
+	}
+	defer li.src.close()
+	pl := Plan{Image: img.Name, Repository: repo.String(), Digest: li.digest.String()}
+	present, err := p.blobsPresent(ctx, repo, t.Registry, li.layers)
+	if err != nil {
+		return pl, registryErr(fmt.Sprintf("checking which layers of %s %s has", img.Name, repo), t.Registry, t.Repository, err)
+	}
+	for i, l := range li.layers {
+		pl.Layers = append(pl.Layers, Layer{Digest: l.digest.String(), Size: l.size, Missing: !present[i]})
+	}
+	pl.MissingBytes = missingBytes(pl.Layers)
+	for _, tag := range t.Tags {
+		d, err := remote.Head(repo.Tag(tag), p.remoteOpts(ctx, t.Registry)...)
+		if err == nil && d.Digest == li.digest {
+			pl.ExistingTags = append(pl.ExistingTags, tag)
+		}
+	}
+	return pl, nil
+}
+
+// missingBytes sums the sizes of the distinct missing blobs.
+func missingBytes(ls []Layer) int64 {
+	seen := map[string]bool{}
+	var n int64
+	for _, l := range ls {
+		if l.Missing && !seen[l.Digest] {
+			seen[l.Digest] = true
+			n += l.Size
+		}
+	}
+	return n
+}
+
+// blobsPresent HEADs each layer's blob in the repository, in parallel.
+func (p *ECR) blobsPresent(ctx context.Context, repo name.Repository, registry string, ls []*blobLayer) ([]bool, error) {
+	rt, err := transport.NewWithContext(ctx, repo.Registry, p.auth(registry), p.transport, []string{repo.Scope(transport.PullScope)})
+	if err != nil {
+		return nil, err
+	}
+	hc := &http.Client{Transport: rt}
+	out := make([]bool, len(ls))
+	errs := make([]error, len(ls))
+	sem := make(chan struct{}, p.jobs)
+	var wg sync.WaitGroup
+	for i, l := range ls {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			u := fmt.Sprintf("%s://%s/v2/%s/blobs/%s", repo.Registry.Scheme(), repo.RegistryStr(), repo.RepositoryStr(), l.digest)
+			req, err := http.NewRequestWithContext(ctx, http.MethodHead, u, nil)
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			resp, err := hc.Do(req)
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			resp.Body.Close()
+			switch resp.StatusCode {
+			case http.StatusOK:
+				out[i] = true
+			case http.StatusNotFound:
+			default:
+				errs[i] = transport.CheckError(resp, http.StatusOK, http.StatusNotFound)
+			}
+		}()
+	}
+	wg.Wait()
+	return out, errors.Join(errs...)
+}
+
+// Resolve returns REGISTRY/REPOSITORY@sha256:... for a tag that exists; a
+// missing tag is an error wrapping ErrTagNotFound.
+func (p *ECR) Resolve(ctx context.Context, registry, repository_, tag string) (string, error) {
+	repo, err := repository(Target{Registry: registry, Repository: repository_})
+	if err != nil {
+		return "", err
+	}
+	d, err := remote.Head(repo.Tag(tag), p.remoteOpts(ctx, registry)...)
+	if err != nil {
+		var te *transport.Error
+		if errors.As(err, &te) && te.StatusCode == http.StatusNotFound && !hasCode(te, transport.NameUnknownErrorCode) {
+			return "", fmt.Errorf("%w: %s has no tag %s (images are pushed under the commit SHA and the environment name)", ErrTagNotFound, repo, tag)
+		}
+		return "", registryErr(fmt.Sprintf("resolving %s:%s", repo, tag), registry, repository_, err)
+	}
+	return repo.Digest(d.Digest.String()).String(), nil
+}
+
+// Tags lists the tags of a repository (for resolving a commit prefix).
+func (p *ECR) Tags(ctx context.Context, registry, repository_ string) ([]string, error) {
+	repo, err := repository(Target{Registry: registry, Repository: repository_})
+	if err != nil {
+		return nil, err
+	}
+	tags, err := remote.List(repo, p.remoteOpts(ctx, registry)...)
+	if err != nil {
+		return nil, registryErr(fmt.Sprintf("listing the tags of %s", repo), registry, repository_, err)
+	}
+	return tags, nil
+}
