@@ -53,7 +53,10 @@ func exampleInputs() Inputs {
 	return Inputs{
 		Images:  map[string]string{"next": nextImage, "django": djangoImage},
 		Outputs: exampleOutputs(),
-		Env:     func(k string) (string, bool) { v, ok := map[string]string{"GIT_SHA": "abc123", "QUOTE": `a"b\c`}[k]; return v, ok },
+		Env: func(k string) (string, bool) {
+			v, ok := map[string]string{"GIT_SHA": "abc123", "QUOTE": `a"b\c`}[k]
+			return v, ok
+		},
 	}
 }
 
