@@ -30,7 +30,9 @@ type liveRenderer struct {
 	now         func() time.Time
 	minInterval time.Duration // between two redraws caused by progress alone
 	lastDraw    time.Time
-	dirty       bool
+	dirty       bool        // a redraw is pending
+	timer       *time.Timer // the pending redraw
+	closed      bool
 	active      []string // phases with a live line, in start order
 	phases      map[string]*livePhase
 	drawn       int // live lines on screen; the cursor is at the end of the last
@@ -131,14 +133,28 @@ func (l *liveRenderer) println(s string) {
 	l.draw()
 }
 
-// update redraws the live lines unless the last redraw was very recent.
+// update redraws the live lines, or, when the last redraw was very recent,
+// schedules one for when minInterval has passed.
 func (l *liveRenderer) update() {
-	if l.now().Sub(l.lastDraw) < l.minInterval {
-		l.dirty = true
+	if wait := l.minInterval - l.now().Sub(l.lastDraw); wait > 0 {
+		if !l.dirty {
+			l.dirty = true
+			l.timer = time.AfterFunc(wait, l.flush)
+		}
 		return
 	}
 	l.clear()
 	l.draw()
+}
+
+// flush draws a redraw that update postponed.
+func (l *liveRenderer) flush() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.dirty && !l.closed {
+		l.clear()
+		l.draw()
+	}
 }
 
 func (l *liveRenderer) phase(name string) *livePhase {
@@ -239,6 +255,10 @@ func (l *liveRenderer) Report(e report.Event) {
 func (l *liveRenderer) Close() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.timer != nil {
+		l.timer.Stop()
+	}
+	l.closed = true
 	l.clear()
 	l.active = nil
 	return nil
