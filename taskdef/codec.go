@@ -444,9 +444,9 @@ func encode(rv reflect.Value, viaPtr bool) (any, bool) {
 	case reflect.Bool:
 		return rv.Bool(), viaPtr || rv.Bool()
 	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
-		return rv.Int(), viaPtr || rv.Int() != 0
+		return json.Number(strconv.FormatInt(rv.Int(), 10)), viaPtr || rv.Int() != 0
 	case reflect.Float32, reflect.Float64:
-		return rv.Float(), viaPtr || rv.Float() != 0
+		return json.Number(strconv.FormatFloat(rv.Float(), 'g', -1, 64)), viaPtr || rv.Float() != 0
 	}
 	return nil, false
 }
