@@ -23,7 +23,7 @@ var topCommands = map[string]bool{
 }
 
 // valueFlags are the long flags that take a separate value.
-var valueFlags = map[string]bool{"--config": true, "--output": true, "-o": true, "--tag": true, "--timeout": true, "--to": true}
+var valueFlags = map[string]bool{"--config": true, "--output": true, "-o": true, "--tag": true, "--timeout": true, "--to": true, "--limit": true}
 
 // positionals returns the indexes of the positional arguments of args,
 // skipping flags and the values of flags that take one. Everything after

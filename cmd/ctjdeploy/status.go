@@ -1,6 +1,18 @@
 package main
 
-import "github.com/spf13/cobra"
+import (
+	"context"
+	"fmt"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/ecr"
+	"github.com/aws/aws-sdk-go-v2/service/ecs"
+	"github.com/spf13/cobra"
+
+	"github.com/hackforla/ctjdeploy/config"
+	"github.com/hackforla/ctjdeploy/inspect"
+)
 
 func newStatusCmd(g *globals) *cobra.Command {
 	return &cobra.Command{
@@ -14,10 +26,33 @@ apply).`,
 		Args:              envArg,
 		ValidArgsFunction: g.completeEnvs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if _, err := g.loadEnv(args[0]); err != nil {
+			env, err := g.loadEnv(args[0])
+			if err != nil {
 				return err
 			}
-			return notYet("status", 6)
+			ctx := cmd.Context()
+			cfg, err := loadAWSForEnv(ctx, env)
+			if err != nil {
+				return err
+			}
+			st, err := inspect.GetStatus(ctx, inspect.API{ECS: ecs.NewFromConfig(cfg), ECR: ecr.NewFromConfig(cfg)}, env)
+			if err != nil {
+				return err
+			}
+			if g.output == "json" {
+				return inspect.WriteJSON(g.stdout, st)
+			}
+			return inspect.WriteStatus(g.stdout, st)
 		},
 	}
+}
+
+// loadAWSForEnv loads the AWS SDK configuration (environment, shared config,
+// AWS_ENDPOINT_URL) in env's region.
+func loadAWSForEnv(ctx context.Context, env *config.Environment) (aws.Config, error) {
+	cfg, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithRegion(env.Region))
+	if err != nil {
+		return aws.Config{}, fmt.Errorf("loading the AWS configuration (credentials, region %s): %w", env.Region, err)
+	}
+	return cfg, nil
 }
