@@ -170,7 +170,7 @@ func TestLiveRendererInTmux(t *testing.T) {
 		p.End(nil)
 		r := report.Begin(l, "rollout")
 		r.Progress("", 1, 1, "tasks running")
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(400 * time.Millisecond) // longer than minInterval: the postponed redraw happens
 		os.Stderr.WriteString("\nLIVE-DEMO-END\n")
 		time.Sleep(5 * time.Second) // keep the pane until it is captured
 		return
