@@ -51,9 +51,9 @@ type FollowResult struct {
 
 // StoppedTask is a task the failed deployment started and ECS stopped.
 type StoppedTask struct {
-	TaskArn    string            `json:"taskArn"`
-	Reason     string            `json:"stoppedReason"`
-	StopCode   string            `json:"stopCode,omitempty"`
+	TaskArn    string             `json:"taskArn"`
+	Reason     string             `json:"stoppedReason"`
+	StopCode   string             `json:"stopCode,omitempty"`
 	Containers []StoppedContainer `json:"containers,omitempty"`
 }
 

@@ -175,6 +175,52 @@ const (
 	pgDataDirOld = "/var/lib/postgresql/data"
 )
 
+// pgDir is where a postgres image keeps its data: data is the data
+// directory, volume the image's VOLUME (a mount above it is shadowed by the
+// anonymous volume docker creates there), mountAt the path to advise.
+type pgDir struct{ data, volume, mountAt string }
+
+// pgDataDirs lists where the data may be, by image major version (0:
+// unknown, either layout) and PGDATA.
+func pgDataDirs(major int, env []ecstypes.KeyValuePair) []pgDir {
+	var dirs []pgDir
+	switch {
+	case major >= 18:
+		dirs = []pgDir{{fmt.Sprintf("%s/%d/docker", pgDataDir18, major), pgDataDir18, pgDataDir18}}
+	case major > 0:
+		dirs = []pgDir{{pgDataDirOld, pgDataDirOld, pgDataDirOld}}
+	default:
+		dirs = []pgDir{{pgDataDir18 + "/docker", pgDataDir18, pgDataDir18}, {pgDataDirOld, pgDataDirOld, pgDataDirOld}}
+	}
+	for _, kv := range env {
+		if aws.ToString(kv.Name) == "PGDATA" && aws.ToString(kv.Value) != "" {
+			d := path.Clean(aws.ToString(kv.Value))
+			vol := ""
+			for _, x := range dirs {
+				if within(d, x.volume) {
+					vol = x.volume
+				}
+			}
+			return []pgDir{{d, vol, d}}
+		}
+	}
+	return dirs
+}
+
+// within says whether p is dir or below it.
+func within(p, dir string) bool { return p == dir || strings.HasPrefix(p, dir+"/") }
+
+// covers says whether a mount at p holds the data of one of dirs: the data
+// directory is within p, and the image's VOLUME is not strictly below p.
+func covers(p string, dirs []pgDir) bool {
+	for _, d := range dirs {
+		if within(d.data, p) && (d.volume == "" || !within(d.volume, p) || d.volume == p) {
+			return true
+		}
+	}
+	return false
+}
+
 var majorRe = regexp.MustCompile(`^(\d+)`)
 
 // postgresImage says whether image is the postgres image (any registry, tag
@@ -223,23 +269,12 @@ func DataGuard(td *ecs.RegisterTaskDefinitionInput, svc *ecstypes.Service, ephem
 			continue
 		}
 		name := aws.ToString(c.Name)
-		dataDir, alt := pgDataDir18, pgDataDirOld
-		if major > 0 && major < 18 {
-			dataDir, alt = pgDataDirOld, ""
-		} else if major >= 18 {
-			alt = ""
-		}
-		for _, kv := range c.Environment {
-			if aws.ToString(kv.Name) == "PGDATA" && aws.ToString(kv.Value) != "" {
-				dataDir, alt = path.Clean(aws.ToString(kv.Value)), ""
-			}
-		}
+		dirs := pgDataDirs(major, c.Environment)
+		dataDir := dirs[0].mountAt
 		var mount *ecstypes.MountPoint
 		for i := range c.MountPoints {
-			mp := &c.MountPoints[i]
-			p := path.Clean(aws.ToString(mp.ContainerPath))
-			if p == dataDir || strings.HasPrefix(dataDir, p+"/") || (alt != "" && p == alt) {
-				mount = mp
+			if covers(path.Clean(aws.ToString(c.MountPoints[i].ContainerPath)), dirs) {
+				mount = &c.MountPoints[i]
 				break
 			}
 		}
