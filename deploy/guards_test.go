@@ -8,8 +8,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
 
-	"github.com/hackforla/ctjdeploy/internal/exitcode"
 	"github.com/hackforla/ctjdeploy/inspect"
+	"github.com/hackforla/ctjdeploy/internal/exitcode"
 )
 
 func TestTagNamesMatchInspect(t *testing.T) {
