@@ -20,6 +20,7 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/hackforla/ctjdeploy/config"
+	"github.com/hackforla/ctjdeploy/internal/exitcode"
 )
 
 // The tags ctjdeploy puts on every task definition revision it registers.
@@ -206,7 +207,8 @@ func ShortARN(arn string) string {
 }
 
 // ServiceNotFoundError says that env's service does not exist (or is not
-// ACTIVE) in its cluster.
+// ACTIVE) in its cluster. DescribeService returns it with exit code 2 (the
+// config names something that is not there), as the deploy package does.
 type ServiceNotFoundError struct {
 	Env, Cluster, Service, Region, Reason string
 }
@@ -231,7 +233,7 @@ func DescribeService(ctx context.Context, api ECS, env *config.Environment) (*ec
 	if err != nil {
 		var cnf *ecstypes.ClusterNotFoundException
 		if errors.As(err, &cnf) {
-			return nil, &ServiceNotFoundError{Env: env.Name, Cluster: env.Cluster, Service: env.Service, Region: env.Region, Reason: "the cluster does not exist"}
+			return nil, exitcode.Wrap(exitcode.Invalid, &ServiceNotFoundError{Env: env.Name, Cluster: env.Cluster, Service: env.Service, Region: env.Region, Reason: "the cluster does not exist"})
 		}
 		return nil, AWSError(fmt.Sprintf("describing service %s in cluster %s (ecs:DescribeServices)", env.Service, env.Cluster), err)
 	}
@@ -248,7 +250,7 @@ func DescribeService(ctx context.Context, api ECS, env *config.Environment) (*ec
 	for _, s := range out.Services {
 		reason = "status " + aws.ToString(s.Status)
 	}
-	return nil, &ServiceNotFoundError{Env: env.Name, Cluster: env.Cluster, Service: env.Service, Region: env.Region, Reason: reason}
+	return nil, exitcode.Wrap(exitcode.Invalid, &ServiceNotFoundError{Env: env.Name, Cluster: env.Cluster, Service: env.Service, Region: env.Region, Reason: reason})
 }
 
 // DescribeRevision reads one task definition with its tags.

@@ -11,6 +11,7 @@ import (
 	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
 
 	"github.com/hackforla/ctjdeploy/config"
+	"github.com/hackforla/ctjdeploy/internal/exitcode"
 	"github.com/hackforla/ctjdeploy/internal/teststack"
 )
 
@@ -102,7 +103,7 @@ func TestStackServiceNotFound(t *testing.T) {
 	env.Service = "civic-tech-jobs-fs-stage"
 	_, err := GetStatus(context.Background(), API{ECS: s.ECS(t)}, env)
 	var nf *ServiceNotFoundError
-	if !errors.As(err, &nf) || !strings.Contains(err.Error(), `service "civic-tech-jobs-fs-stage" not found in cluster "`+n.Cluster) ||
+	if !errors.As(err, &nf) || exitcode.Of(err) != exitcode.Invalid || !strings.Contains(err.Error(), `service "civic-tech-jobs-fs-stage" not found in cluster "`+n.Cluster) ||
 		!strings.Contains(err.Error(), "environments.stage") {
 		t.Fatalf("err = %v", err)
 	}

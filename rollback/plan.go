@@ -23,6 +23,7 @@ import (
 	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
 
 	"github.com/hackforla/ctjdeploy/config"
+	"github.com/hackforla/ctjdeploy/deploy"
 	"github.com/hackforla/ctjdeploy/inspect"
 	"github.com/hackforla/ctjdeploy/internal/exitcode"
 	"github.com/hackforla/ctjdeploy/push"
@@ -84,6 +85,8 @@ type Plan struct {
 	// Unchanged: the service already runs the target; nothing to do.
 	Unchanged bool     `json:"unchanged"`
 	Notes     []string `json:"notes,omitempty"`
+	// Verdicts are the guards' verdicts (see Guards).
+	Verdicts []deploy.Verdict `json:"guards"`
 	// ServiceState is the described service (for the guards).
 	ServiceState *ecstypes.Service `json:"-"`
 }
@@ -111,6 +114,7 @@ func MakePlan(ctx context.Context, d Deps, env *config.Environment, o Options) (
 	if err != nil {
 		return nil, err
 	}
+	p.Verdicts = Guards(env, p)
 	return p, nil
 }
 

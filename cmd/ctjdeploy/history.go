@@ -4,8 +4,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	"github.com/spf13/cobra"
 
-	"github.com/hackforla/ctjdeploy/internal/exitcode"
 	"github.com/hackforla/ctjdeploy/inspect"
+	"github.com/hackforla/ctjdeploy/internal/exitcode"
 )
 
 func newHistoryCmd(g *globals) *cobra.Command {

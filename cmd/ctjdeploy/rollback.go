@@ -1,9 +1,22 @@
 package main
 
 import (
+	"bytes"
+	"fmt"
+	"os"
+	"sort"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	"github.com/spf13/cobra"
+
+	"github.com/hackforla/ctjdeploy/config"
+	"github.com/hackforla/ctjdeploy/deploy"
+	"github.com/hackforla/ctjdeploy/inspect"
+	"github.com/hackforla/ctjdeploy/internal/exitcode"
+	"github.com/hackforla/ctjdeploy/push"
+	"github.com/hackforla/ctjdeploy/report"
+	"github.com/hackforla/ctjdeploy/rollback"
 )
 
 type rollbackFlags struct {
@@ -19,10 +32,13 @@ Without --to, the service returns to the revision that was live before the
 current deployment (recorded when ctjdeploy deployed; not "revision - 1").
 With --to TAG (a full tag, or a commit prefix of at least 7 characters) it
 deploys the images pushed under TAG, after checking they still exist in the
-registry.
+registry: an ACTIVE revision that already runs those digests is reused;
+otherwise the current template is rendered with them and the current
+Terraform outputs, and registered.
 
 Rollback bypasses the stale-commit guard (that is its purpose) but not the
-data guard. It follows and verifies the deployment exactly as a deploy does.`
+data guard. It follows and verifies the deployment exactly as a deploy does.
+Nothing is ever deregistered.`
 
 func newRollbackCmd(g *globals) *cobra.Command {
 	f := &rollbackFlags{}
@@ -40,11 +56,10 @@ func newRollbackCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if f.to != "" && len(f.to) < 7 {
+			if f.to != "" && len(f.to) < rollback.MinPrefix {
 				return exitcodeInvalidf("--to %q: give a full tag or a commit prefix of at least 7 characters", f.to)
 			}
-			_ = env
-			return notYet("rollback", 6)
+			return runRollback(cmd, g, f, env)
 		},
 	}
 	fl := cmd.Flags()
@@ -53,4 +68,116 @@ func newRollbackCmd(g *globals) *cobra.Command {
 	fl.BoolVar(&f.noWait, "no-wait", false, "stop after updating the service")
 	fl.DurationVar(&f.timeout, "timeout", 15*time.Minute, "how long to follow the deployment before exiting 4")
 	return cmd
+}
+
+// rollbackDoc is the JSON document of `--output json rollback`.
+type rollbackDoc struct {
+	Plan   *rollback.Plan   `json:"plan,omitempty"`
+	Result *rollback.Result `json:"result,omitempty"`
+	DryRun bool             `json:"dryRun"`
+	Exit   int              `json:"exitCode"`
+	Error  string           `json:"error,omitempty"`
+}
+
+func runRollback(cmd *cobra.Command, g *globals, f *rollbackFlags, env *config.Environment) (err error) {
+	ctx := cmd.Context()
+	rep := g.reporter()
+	doc := rollbackDoc{DryRun: f.dryRun}
+	defer func() {
+		if g.output == "json" {
+			doc.Exit = exitcode.Of(err)
+			if err != nil {
+				doc.Error = err.Error()
+			}
+			if werr := inspect.WriteJSON(g.stdout, doc); werr != nil && err == nil {
+				err = werr
+			}
+		}
+		writeRollbackGitHub(doc, rep, err)
+	}()
+
+	cfg, err := loadAWSForEnv(ctx, env)
+	if err != nil {
+		return err
+	}
+	registry, err := push.RegistryFor(ctx, cfg, env)
+	if err != nil {
+		return err
+	}
+	pusher, err := push.New(ctx, cfg, push.WithReporter(rep))
+	if err != nil {
+		return err
+	}
+	defer pusher.Close()
+	client := ecs.NewFromConfig(cfg)
+
+	ph := report.Begin(rep, "plan")
+	plan, err := rollback.MakePlan(ctx, rollback.Deps{ECS: client, Registry: pusher}, env,
+		rollback.Options{To: f.to, Registry: registry, Color: g.color() && g.output != "json"})
+	if err != nil {
+		return ph.End(err)
+	}
+	ph.End(nil)
+	doc.Plan = plan
+	if g.output != "json" {
+		var b bytes.Buffer
+		_ = rollback.WritePlan(&b, plan)
+		fmt.Fprint(g.stdout, b.String())
+	}
+	if f.dryRun {
+		if err := deploy.Refusal(plan.Verdicts); err != nil {
+			return err
+		}
+		if g.output != "json" {
+			fmt.Fprintln(g.stdout, "dry run: nothing was changed")
+		}
+		return nil
+	}
+	res, err := rollback.Run(ctx, client, env, plan, rollback.RunOptions{NoWait: f.noWait, Timeout: f.timeout, Reporter: rep})
+	doc.Result = &res
+	if err != nil {
+		return err
+	}
+	if g.output != "json" {
+		switch res.Outcome {
+		case "unchanged":
+			fmt.Fprintf(g.stdout, "nothing to do: %s already runs %s\n", env.Service, inspect.ShortARN(res.TaskDefinitionARN))
+		case "updated":
+			fmt.Fprintf(g.stdout, "service %s is deploying %s (deployment %s); not waiting (--no-wait): follow it with `ctjdeploy %s status`\n",
+				env.Service, inspect.ShortARN(res.TaskDefinitionARN), res.DeploymentID, env.Name)
+		default:
+			fmt.Fprintf(g.stdout, "rolled back: service %s runs %s, verified\n", env.Service, inspect.ShortARN(res.TaskDefinitionARN))
+		}
+	}
+	return nil
+}
+
+// writeRollbackGitHub writes the step outputs and job summary when running
+// in GitHub Actions (writeGitHubResult does nothing elsewhere).
+func writeRollbackGitHub(doc rollbackDoc, rep report.Reporter, err error) {
+	r := ghResult{Outcome: exitcode.Name(exitcode.Of(err)), Phases: ghPhases(rep)}
+	if err != nil {
+		r.Message = err.Error()
+	}
+	if p := doc.Plan; p != nil {
+		r.Env, r.Tag, r.Commit, r.Diff = p.Env, p.Tag, p.Tag, p.Diff
+		r.TaskDefinitionARN = p.Target.ARN
+		names := make([]string, 0, len(p.Images))
+		for n := range p.Images {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		for _, n := range names {
+			r.Images = append(r.Images, ghImage{Name: n, Ref: p.Images[n], Digest: inspect.ParseImage(p.Images[n]).Digest})
+		}
+		if doc.DryRun && err == nil {
+			r.Outcome = "dry-run"
+		}
+	}
+	if res := doc.Result; res != nil {
+		r.Outcome = res.Outcome
+		r.TaskDefinitionARN = res.TaskDefinitionARN
+		r.Registered = res.Registered
+	}
+	_ = writeGitHubResult(os.Getenv, r)
 }
