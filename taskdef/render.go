@@ -36,6 +36,7 @@ import (
 	"sort"
 	"strings"
 	"text/template"
+	"text/template/parse"
 
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 
@@ -86,8 +87,11 @@ func (r *renderer) render(tmpl []byte) (*ecs.RegisterTaskDefinitionInput, error)
 	if err != nil {
 		return nil, err // template: NAME:LINE: ...
 	}
+	if err := noRange(t); err != nil {
+		return nil, err
+	}
 	var buf bytes.Buffer
-	if err := t.Execute(&buf, map[string]any{}); err != nil {
+	if err := t.Execute(&limitWriter{w: &buf, n: MaxRendered}, map[string]any{}); err != nil {
 		return nil, err // template: NAME:LINE:COL: executing ...
 	}
 	v, err := parseJSON(buf.Bytes())
@@ -105,6 +109,62 @@ func (r *renderer) render(tmpl []byte) (*ecs.RegisterTaskDefinitionInput, error)
 		return nil, fmt.Errorf("%s: %w", r.name, err)
 	}
 	return td, nil
+}
+
+// MaxRendered bounds the rendered template's size (ECS itself takes far
+// less), so a runaway `range` fails fast instead of eating memory.
+const MaxRendered = 1 << 20
+
+type limitWriter struct {
+	w *bytes.Buffer
+	n int
+}
+
+func (l *limitWriter) Write(p []byte) (int, error) {
+	if l.w.Len()+len(p) > l.n {
+		return 0, fmt.Errorf("the rendered template exceeds %d bytes", l.n)
+	}
+	return l.w.Write(p)
+}
+
+// noRange refuses {{ range }}: a template has no data to iterate over, and
+// `range 1000000000` would spin without writing anything.
+func noRange(t *template.Template) error {
+	for _, tt := range t.Templates() {
+		if tt.Tree == nil {
+			continue
+		}
+		var found parse.Node
+		var walk func(parse.Node)
+		walk = func(n parse.Node) {
+			if found != nil || n == nil {
+				return
+			}
+			switch n := n.(type) {
+			case *parse.ListNode:
+				if n == nil {
+					return
+				}
+				for _, c := range n.Nodes {
+					walk(c)
+				}
+			case *parse.RangeNode:
+				found = n
+			case *parse.IfNode:
+				walk(n.List)
+				walk(n.ElseList)
+			case *parse.WithNode:
+				walk(n.List)
+				walk(n.ElseList)
+			}
+		}
+		walk(tt.Tree.Root)
+		if found != nil {
+			loc, _ := tt.ErrorContext(found)
+			return fmt.Errorf("template: %s: {{ range }} is not supported in a task definition template (there is nothing to iterate over)", loc)
+		}
+	}
+	return nil
 }
 
 func (r *renderer) image(name string) (string, error) {

@@ -205,6 +205,8 @@ func TestRenderErrors(t *testing.T) {
 		{"duplicate names", base(`{"name": "a", "image": "i"}`), []string{`two containers are named "a"`}},
 		{"no image", base(`{"name": "b"}`), []string{"containerDefinitions[1].image is missing"}},
 		{"trailing data", `{"family": "f", "containerDefinitions": [{"name": "a", "image": "i"}]} {}`, []string{"td.json:1:", "unexpected data"}},
+		{"range", base(`{"name": "b", "image": "i"{{ range 1000000000 }}{{ end }}}`), []string{"template: td.json:5:", "range"}},
+		{"range in define", base(`{{ define "y" }}{{ if true }}{{ range 3 }}{{ end }}{{ end }}{{ end }}{"name": "b", "image": "i"}`), []string{"template: td.json:5:", "range"}},
 		{"key twice", base(`{"name": "b", "image": "i", "Image": "j"}`), []string{"given twice"}},
 	}
 	for _, tc := range tests {
