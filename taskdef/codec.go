@@ -454,7 +454,8 @@ func encode(rv reflect.Value, viaPtr bool) (any, bool) {
 // FromLive converts a live task definition (DescribeTaskDefinition) into the
 // RegisterTaskDefinition input it corresponds to. Describe-only fields are
 // dropped; tags are not part of a TaskDefinition (DescribeTaskDefinition
-// returns them beside it) and stay nil.
+// returns them beside it) and stay nil, as does the deprecated
+// inferenceAccelerators (no longer available in ECS).
 func FromLive(td *ecstypes.TaskDefinition) *ecs.RegisterTaskDefinitionInput {
 	if td == nil {
 		return nil
@@ -466,7 +467,6 @@ func FromLive(td *ecstypes.TaskDefinition) *ecs.RegisterTaskDefinitionInput {
 		EnableFaultInjection:          td.EnableFaultInjection,
 		EphemeralStorage:              td.EphemeralStorage,
 		ExecutionRoleArn:              td.ExecutionRoleArn,
-		InferenceAccelerators:         td.InferenceAccelerators,
 		IpcMode:                       td.IpcMode,
 		Memory:                        td.Memory,
 		NetworkMode:                   td.NetworkMode,

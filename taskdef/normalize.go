@@ -60,9 +60,6 @@ func Normalize(td *ecs.RegisterTaskDefinitionInput) *ecs.RegisterTaskDefinitionI
 	slices.SortStableFunc(n.PlacementConstraints, func(a, b ecstypes.TaskDefinitionPlacementConstraint) int {
 		return cmp.Or(cmp.Compare(a.Type, b.Type), cmp.Compare(str(a.Expression), str(b.Expression)))
 	})
-	slices.SortStableFunc(n.InferenceAccelerators, func(a, b ecstypes.InferenceAccelerator) int {
-		return cmp.Compare(str(a.DeviceName), str(b.DeviceName))
-	})
 	for i := range n.Volumes {
 		v := &n.Volumes[i]
 		if v.ConfiguredAtLaunch == nil {
