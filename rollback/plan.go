@@ -209,7 +209,7 @@ func (pl *planner) checkImages(ctx context.Context, target inspect.Revision) err
 		}
 	}
 	if len(gone) > 0 {
-		return pl.goneErr(ctx, target.Commit, gone)
+		return pl.goneErr(ctx, target.Commit, describe(target), gone)
 	}
 	return nil
 }
@@ -282,14 +282,14 @@ func (pl *planner) resolveTag(ctx context.Context, to string) (string, map[strin
 			to, len(m.Candidates), strings.Join(m.Candidates, ", "))
 	case m.Tag == to:
 		// Present in some repository, not all: gone from the others.
-		return "", nil, pl.goneErr(ctx, to, missing)
+		return "", nil, pl.goneErr(ctx, to, to, missing)
 	}
 	refs, missing, err = pl.resolveAll(ctx, names, m.Tag)
 	if err != nil {
 		return "", nil, err
 	}
 	if len(missing) > 0 {
-		return "", nil, pl.goneErr(ctx, m.Tag, missing)
+		return "", nil, pl.goneErr(ctx, m.Tag, m.Tag, missing)
 	}
 	return m.Tag, refs, nil
 }
@@ -431,8 +431,8 @@ func (pl *planner) available(ctx context.Context) ([]string, error) {
 }
 
 // goneErr is the exit-2 error for images missing from the registry, with the
-// nearest tags whose images all still exist.
-func (pl *planner) goneErr(ctx context.Context, tag string, gone []string) error {
+// nearest tags whose images all still exist. what names the tag or revision.
+func (pl *planner) goneErr(ctx context.Context, tag, what string, gone []string) error {
 	avail, err := pl.available(ctx)
 	hint := ""
 	if err != nil {
@@ -441,7 +441,7 @@ func (pl *planner) goneErr(ctx context.Context, tag string, gone []string) error
 		hint = pl.nearestHint(ctx, tag, avail)
 	}
 	return exitcode.Invalidf("the images of %s are gone from the registry: %s (an ECR lifecycle policy may have expired them); nothing was changed. %s",
-		tag, strings.Join(gone, "; "), hint)
+		what, strings.Join(gone, "; "), hint)
 }
 
 // nearestHint names the nearest tags that still have every image.
