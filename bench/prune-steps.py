@@ -6,10 +6,14 @@ engine. Children go first: BuildKit keeps a record while another uses it."""
 import json
 import subprocess
 import sys
+import time
 
 DOCKER = "/usr/bin/docker"
 word = sys.argv[1]
-for _ in range(5):
+# A build's records stay in use for a moment after it ends: retry.
+for attempt in range(40):
+    if attempt:
+        time.sleep(0.5)
     recs = json.loads(subprocess.check_output(
         [DOCKER, "system", "df", "-v", "--format", "{{json .BuildCache}}"]) or b"[]")
     ids = {r["ID"] for r in recs if word in r["Description"]}
@@ -25,7 +29,7 @@ for _ in range(5):
     # leaves first
     parents = {r["Parent"] for r in recs if r["ID"] in ids}
     for i in sorted(ids, key=lambda i: i in parents):
-        subprocess.run([DOCKER, "builder", "prune", "-f", "--filter", "id=" + i],
+        subprocess.run([DOCKER, "builder", "prune", "-af", "--filter", "id=" + i],
                        stdout=subprocess.DEVNULL, check=True)
 else:
     sys.exit(f"prune-steps: records matching {word!r} are still there")

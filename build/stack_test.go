@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
@@ -154,7 +155,11 @@ func TestBuildEngineUnreachable(t *testing.T) {
 func pruneSteps(t *testing.T, st *teststack.Stack, word string) {
 	t.Helper()
 	type rec struct{ ID, Parent, Description string }
-	for range 5 {
+	// A build's records stay in use for a moment after it ends: retry.
+	for attempt := range 40 {
+		if attempt > 0 {
+			time.Sleep(500 * time.Millisecond)
+		}
 		out, err := st.Command("/usr/bin/docker", "system", "df", "-v", "--format", "{{json .BuildCache}}").Output()
 		if err != nil {
 			t.Fatal(err)
@@ -181,7 +186,7 @@ func pruneSteps(t *testing.T, st *teststack.Stack, word string) {
 			}
 		}
 		for id := range ids {
-			_ = st.Command("/usr/bin/docker", "builder", "prune", "-f", "--filter", "id="+id).Run()
+			_ = st.Command("/usr/bin/docker", "builder", "prune", "-af", "--filter", "id="+id).Run()
 		}
 	}
 	t.Fatalf("build cache records matching %s are still there", word)
