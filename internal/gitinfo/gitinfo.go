@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"os/exec"
 	"regexp"
 	"strings"
@@ -106,4 +107,18 @@ func IsAncestor(ctx context.Context, dir, a, b string) (Answer, string, error) {
 		return NotAncestor, "", nil
 	}
 	return CannotTell, "", err
+}
+
+// RemoteURL is the URL of the repository's origin remote, without any
+// credentials, or "" when there is none (for the OCI source label).
+func RemoteURL(ctx context.Context, dir string) string {
+	out, _, err := git(ctx, dir, "remote", "get-url", "origin")
+	if err != nil || out == "" {
+		return ""
+	}
+	if u, err := url.Parse(out); err == nil && u.User != nil {
+		u.User = nil
+		return u.String()
+	}
+	return out
 }
