@@ -1,7 +1,16 @@
 package main
 
 import (
+	"path/filepath"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/ecs"
+
+	"github.com/hackforla/ctjdeploy/build"
+	"github.com/hackforla/ctjdeploy/internal/exitcode"
+	"github.com/hackforla/ctjdeploy/internal/gitinfo"
+	"github.com/hackforla/ctjdeploy/pipeline"
+	"github.com/hackforla/ctjdeploy/push"
 
 	"github.com/spf13/cobra"
 )
@@ -55,7 +64,7 @@ func newDeployCmd(g *globals) *cobra.Command {
 	return cmd
 }
 
-func runDeploy(cmd *cobra.Command, g *globals, f *deployFlags, envName string) error {
+func runDeploy(cmd *cobra.Command, g *globals, f *deployFlags, envName string) (err error) {
 	env, err := g.loadEnv(envName)
 	if err != nil {
 		return err
@@ -63,5 +72,52 @@ func runDeploy(cmd *cobra.Command, g *globals, f *deployFlags, envName string) e
 	if err := env.CheckFiles(!f.noBuild); err != nil {
 		return err
 	}
-	return notYet("deploy", 5)
+	if f.timeout <= 0 {
+		return exitcode.Invalidf("--timeout %s: give a positive duration, e.g. 15m", f.timeout)
+	}
+	ctx := cmd.Context()
+	cfgDir := filepath.Dir(env.TaskDefinition)
+	if abs, aerr := filepath.Abs(g.configPath); aerr == nil {
+		cfgDir = filepath.Dir(abs)
+	}
+	gitDir := cfgDir
+	tag := f.tag
+	if head, herr := gitinfo.Head(ctx, cfgDir); herr != nil {
+		gitDir = ""
+		if tag == "" {
+			return exitcode.Invalidf("no --tag given and the config's folder %s is not in a git repository (%v): pass --tag TAG", cfgDir, herr)
+		}
+	} else if tag == "" {
+		tag = head
+	}
+	rep := g.reporter()
+	var res *pipeline.Result
+	defer func() {
+		writeDeployResult(g, rep, res, err)
+	}()
+
+	cfg, err := loadAWSForEnv(ctx, env)
+	if err != nil {
+		return err
+	}
+	registry, err := push.RegistryFor(ctx, cfg, env)
+	if err != nil {
+		return err
+	}
+	pusher, err := push.New(ctx, cfg, push.WithReporter(rep))
+	if err != nil {
+		return err
+	}
+	defer pusher.Close()
+	deps := pipeline.Deps{ECS: ecs.NewFromConfig(cfg), Pusher: pusher, Registry: registry}
+	if !f.noBuild {
+		b, berr := build.NewDocker(build.WithReporter(rep))
+		if berr != nil {
+			return berr
+		}
+		deps.Builder = b
+	}
+	res, err = pipeline.Run(ctx, pipeline.Options{Env: env, Tag: tag, GitDir: gitDir, DryRun: f.dryRun, NoBuild: f.noBuild,
+		NoWait: f.noWait, Force: f.force, Timeout: f.timeout, Color: g.color() && g.output != "json", Reporter: rep}, deps)
+	return err
 }

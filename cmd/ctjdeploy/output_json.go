@@ -1,0 +1,76 @@
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/hackforla/ctjdeploy/inspect"
+	"github.com/hackforla/ctjdeploy/internal/exitcode"
+	"github.com/hackforla/ctjdeploy/pipeline"
+	"github.com/hackforla/ctjdeploy/report"
+)
+
+// deployDoc is the --output json document of a deploy: the pipeline's
+// result (tag, images with digests and bytes, task definition ARN, whether
+// one was registered, deployment id, outcome, guards, diff, timings per
+// phase) with the exit code and the error.
+type deployDoc struct {
+	*pipeline.Result
+	Exit  int    `json:"exitCode"`
+	Error string `json:"error,omitempty"`
+}
+
+// writeDeployResult prints the plan and the outcome (text on stdout, or the
+// one JSON document), and the GitHub step outputs and job summary.
+func writeDeployResult(g *globals, rep report.Reporter, res *pipeline.Result, err error) {
+	code := exitcode.Of(err)
+	if g.output == "json" {
+		doc := deployDoc{Result: res, Exit: code}
+		if doc.Result == nil {
+			doc.Result = &pipeline.Result{Outcome: outcomeName(code), Timings: []pipeline.Timing{}}
+		}
+		if err != nil {
+			doc.Error = err.Error()
+		}
+		_ = inspect.WriteJSON(g.stdout, doc)
+	} else if res != nil {
+		_ = pipeline.WritePlan(g.stdout, res)
+		if err == nil {
+			if s := pipeline.Summary(res); s != "" {
+				fmt.Fprintln(g.stdout, s)
+			}
+		}
+	}
+	writeDeployGitHub(res, rep, err)
+}
+
+func outcomeName(code int) string {
+	switch code {
+	case exitcode.OK:
+		return "deployed"
+	case exitcode.RolledBack:
+		return "rolled-back"
+	case exitcode.TimedOut:
+		return "timed-out"
+	case exitcode.Refused:
+		return "refused"
+	case exitcode.Invalid:
+		return "invalid"
+	}
+	return "failed"
+}
+
+func writeDeployGitHub(res *pipeline.Result, rep report.Reporter, err error) {
+	r := ghResult{Outcome: outcomeName(exitcode.Of(err)), Phases: ghPhases(rep)}
+	if err != nil {
+		r.Message = err.Error()
+	}
+	if res != nil {
+		r.Env, r.Tag, r.Commit, r.Diff, r.Outcome = res.Env, res.Tag, res.Tag, res.Diff, res.Outcome
+		r.TaskDefinitionARN, r.Registered, r.Events = res.TaskDefARN, res.Registered, res.Events
+		for _, im := range res.Images {
+			r.Images = append(r.Images, ghImage{Name: im.Name, Ref: im.Ref, Digest: im.Digest, PushedBytes: im.Uploaded, ReusedBytes: im.Reused})
+		}
+	}
+	_ = writeGitHubResult(os.Getenv, r)
+}
