@@ -143,15 +143,20 @@ func TestInvalidInputExits2(t *testing.T) {
 
 func TestConfigPathsResolveAgainstConfigFolder(t *testing.T) {
 	dir := writeConfig(t, cliConfig)
-	for _, p := range []string{"stage", "infra/stage", "backend"} {
-		os.MkdirAll(filepath.Join(dir, p), 0o755)
+	os.MkdirAll(filepath.Join(dir, "stage"), 0o755)
+	os.WriteFile(filepath.Join(dir, "stage/ecs-task-def.json"), []byte("{}"), 0o644)
+	// Run from elsewhere: the files are looked for under --config's folder,
+	// and the check happens before anything is contacted.
+	code, _, errOut := runCLI(t, t.TempDir(), "--config", filepath.Join(dir, "ctjdeploy.yaml"), "stage", "--dry-run", "--tag", "abc1234")
+	if code != exitcode.Invalid {
+		t.Fatalf("exit %d, want 2: %s", code, errOut)
 	}
-	for _, p := range []string{"stage/ecs-task-def.json", "stage/django.dockerfile"} {
-		os.WriteFile(filepath.Join(dir, p), []byte("{}"), 0o644)
+	for _, want := range []string{filepath.Join(dir, "infra/stage"), filepath.Join(dir, "stage/django.dockerfile"), filepath.Join(dir, "backend")} {
+		if !strings.Contains(errOut, want+" does not exist") {
+			t.Errorf("stderr lacks %q: %s", want, errOut)
+		}
 	}
-	// Run from elsewhere: the files are found through --config's folder.
-	code, _, errOut := runCLI(t, t.TempDir(), "--config", filepath.Join(dir, "ctjdeploy.yaml"), "stage", "--dry-run")
-	if code == exitcode.Invalid {
-		t.Fatalf("paths did not resolve against the config's folder: %s", errOut)
+	if strings.Contains(errOut, "ecs-task-def.json does not exist") {
+		t.Errorf("the template exists under the config's folder: %s", errOut)
 	}
 }
