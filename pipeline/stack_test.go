@@ -1,0 +1,398 @@
+package pipeline
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ecr"
+	"github.com/aws/aws-sdk-go-v2/service/ecs"
+	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
+
+	"github.com/hackforla/ctjdeploy/build"
+	"github.com/hackforla/ctjdeploy/config"
+	"github.com/hackforla/ctjdeploy/deploy"
+	"github.com/hackforla/ctjdeploy/internal/ecssim"
+	"github.com/hackforla/ctjdeploy/internal/exitcode"
+	"github.com/hackforla/ctjdeploy/internal/teststack"
+	"github.com/hackforla/ctjdeploy/push"
+	"github.com/hackforla/ctjdeploy/report"
+)
+
+// fixture is a test's own environment (cluster, service, family, two ECR
+// repositories) shaped like the example, behind a rollout simulator.
+type fixture struct {
+	st    *teststack.Stack
+	n     teststack.Names
+	sim   *ecssim.Sim
+	env   *config.Environment
+	deps  Deps
+	moto  *ecs.Client
+	motoR *ecr.Client
+	git   string // a git repository with commits c[0] → c[1] → c[2]
+	c     []string
+}
+
+func newFixture(t *testing.T, sc ecssim.Scenario, maxPercent int32) *fixture {
+	st := teststack.Start(t)
+	st.Setenv(t)
+	n := teststack.NewNames(t)
+	st.CreateResources(t, n)
+	moto := st.ECS(t)
+	if _, err := moto.UpdateService(context.Background(), &ecs.UpdateServiceInput{Cluster: aws.String(n.Cluster), Service: aws.String(n.Service),
+		DeploymentConfiguration: &ecstypes.DeploymentConfiguration{MinimumHealthyPercent: aws.Int32(0), MaximumPercent: aws.Int32(maxPercent)}}); err != nil {
+		t.Fatal(err)
+	}
+	sim, err := ecssim.New(ecssim.Options{Upstream: st.MotoEndpoint, Scenario: sc, Polls: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(sim)
+	t.Cleanup(srv.Close)
+	cfg := st.AWSConfig(t)
+	cfg.BaseEndpoint = aws.String(srv.URL)
+
+	ex := st.ExampleDir()
+	dir := t.TempDir()
+	tmpl, err := os.ReadFile(filepath.Join(ex, "stage", "ecs-task-def.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl = []byte(strings.Replace(string(tmpl), `"family": "civic-tech-jobs-fullstack-stage"`, `"family": "`+n.Family+`"`, 1))
+	tpath := filepath.Join(dir, "ecs-task-def.json")
+	if err := os.WriteFile(tpath, tmpl, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	env := &config.Environment{Name: "stage", Region: teststack.Region, Cluster: n.Cluster, Service: n.Service, TaskDefinition: tpath,
+		Registry: st.Registry, Terraform: &config.Terraform{Dir: filepath.Join(ex, "infra", "stage")},
+		Images: map[string]*config.Image{
+			"django": {Name: "django", Repository: n.BackendRepo, Context: filepath.Join(ex, "backend"), Dockerfile: filepath.Join(ex, "stage", "django.dockerfile")},
+			"next":   {Name: "next", Repository: n.FrontendRepo, Context: filepath.Join(ex, "frontend"), Dockerfile: filepath.Join(ex, "stage", "next.dockerfile")},
+		}}
+	pusher, err := push.New(context.Background(), cfg, push.WithCacheDir(t.TempDir()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pusher.Close() })
+	b, err := build.NewDocker()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fixture{st: st, n: n, sim: sim, env: env, moto: moto, motoR: st.ECR(t),
+		deps: Deps{ECS: ecs.NewFromConfig(cfg), Builder: b, Pusher: pusher, Registry: st.Registry}}
+	f.git, f.c = gitRepo(t)
+	return f
+}
+
+func gitRepo(t *testing.T) (string, []string) {
+	dir := t.TempDir()
+	g := func(args ...string) string {
+		cmd := exec.Command("git", append([]string{"-C", dir}, args...)...)
+		cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@example.org", "GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@example.org", "GIT_CONFIG_NOSYSTEM=1", "HOME="+dir)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("git %v: %v %s", args, err, out)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	g("init", "-q", "-b", "main")
+	var c []string
+	for i := 0; i < 3; i++ {
+		g("commit", "-q", "--allow-empty", "-m", fmt.Sprint(i))
+		c = append(c, g("rev-parse", "HEAD"))
+	}
+	return dir, c
+}
+
+func (f *fixture) opts(tag string) Options {
+	return Options{Env: f.env, Tag: tag, GitDir: f.git, Timeout: 20 * time.Second, Interval: 100 * time.Millisecond}
+}
+
+// snapshot is everything a deploy could write: the family's revisions and
+// their tags, the service, the ECR images, and the registry's tags.
+func (f *fixture) snapshot(t *testing.T) string {
+	ctx := context.Background()
+	var b strings.Builder
+	lt, err := f.moto.ListTaskDefinitions(ctx, &ecs.ListTaskDefinitionsInput{FamilyPrefix: aws.String(f.n.Family)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, arn := range lt.TaskDefinitionArns {
+		d, err := f.moto.DescribeTaskDefinition(ctx, &ecs.DescribeTaskDefinitionInput{TaskDefinition: aws.String(arn), Include: []ecstypes.TaskDefinitionField{ecstypes.TaskDefinitionFieldTags}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		j, _ := json.Marshal(d.Tags)
+		fmt.Fprintf(&b, "td %s %s\n", arn, j)
+	}
+	ds, err := f.moto.DescribeServices(ctx, &ecs.DescribeServicesInput{Cluster: aws.String(f.n.Cluster), Services: []string{f.n.Service}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	j, _ := json.Marshal(ds.Services)
+	fmt.Fprintf(&b, "svc %s\n", j)
+	for _, repo := range []string{f.n.BackendRepo, f.n.FrontendRepo} {
+		li, err := f.motoR.ListImages(ctx, &ecr.ListImagesInput{RepositoryName: aws.String(repo)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids := []string{}
+		for _, id := range li.ImageIds {
+			ids = append(ids, aws.ToString(id.ImageDigest)+":"+aws.ToString(id.ImageTag))
+		}
+		sort.Strings(ids)
+		fmt.Fprintf(&b, "ecr %s %v\n", repo, ids)
+		req, _ := http.NewRequest("GET", "http://"+f.st.Registry+"/v2/"+repo+"/tags/list", nil)
+		req.SetBasicAuth(teststack.RegistryUser, teststack.RegistryPassword)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		fmt.Fprintf(&b, "registry %s %d %s\n", repo, resp.StatusCode, body)
+	}
+	return b.String()
+}
+
+var writeOps = []string{"ecs:RegisterTaskDefinition", "ecs:UpdateService", "ecs:TagResource", "ecr:PutImage", "ecr:CreateRepository", "ecr:BatchDeleteImage"}
+
+func TestDryRunWritesNothing(t *testing.T) {
+	f := newFixture(t, ecssim.Success, 100)
+	before := f.snapshot(t)
+	o := f.opts(f.c[2])
+	o.DryRun = true
+	res, err := Run(context.Background(), o, f.deps)
+	if err != nil {
+		t.Fatalf("dry run: %v", err)
+	}
+	after := f.snapshot(t)
+	if before != after {
+		t.Fatalf("the dry run changed state:\nbefore:\n%s\nafter:\n%s", before, after)
+	}
+	calls := f.sim.Calls()
+	for _, op := range writeOps {
+		if calls[op] != 0 {
+			t.Errorf("dry run called %s", op)
+		}
+	}
+	if res.Outcome != "dry-run" || !res.Register || !res.Update || res.Diff == "" || len(res.Images) != 2 || res.Registered || res.DeploymentID != "" {
+		t.Errorf("dry run result: %+v", res)
+	}
+	for _, im := range res.Images {
+		if im.MissingBytes == 0 || !strings.HasPrefix(im.Digest, "sha256:") {
+			t.Errorf("push plan of %s into empty repositories: %+v", im.Name, im)
+		}
+	}
+	if !strings.Contains(res.Diff, "@"+res.Images[0].Digest) {
+		t.Errorf("diff does not show the pinned digest:\n%s", res.Diff)
+	}
+}
+
+func TestDeployThenUnchangedRedeploy(t *testing.T) {
+	f := newFixture(t, ecssim.Success, 100)
+	ctx := context.Background()
+	res, err := Run(ctx, f.opts(f.c[1]), f.deps)
+	if err != nil {
+		t.Fatalf("deploy: %v", err)
+	}
+	calls := f.sim.Calls()
+	total := 0
+	for _, n := range calls {
+		total += n
+	}
+	t.Logf("AWS calls excluding %d polls: %d %v", f.sim.Polls(), total, calls)
+	if total > 12 {
+		t.Errorf("%d AWS calls per deploy, budget 12: %v", total, calls)
+	}
+	if res.Outcome != "deployed" || !res.Registered || res.DeploymentID == "" || res.Verification == nil || res.Verification.Tasks != 1 {
+		t.Fatalf("result: %+v", res)
+	}
+	var uploaded int64
+	for _, im := range res.Images {
+		uploaded += im.Uploaded
+	}
+	if uploaded == 0 {
+		t.Error("first deploy uploaded nothing")
+	}
+	phases := map[string]bool{}
+	for _, tm := range res.Timings {
+		phases[tm.Phase] = true
+	}
+	for _, p := range []string{"build", "push-plan", "terraform", "render", "plan", "push", "register", "update", "rollout", "verify"} {
+		if !phases[p] {
+			t.Errorf("no timing for phase %s: %v", p, res.Timings)
+		}
+	}
+	live, err := deploy.ReadLive(ctx, f.moto, f.n.Cluster, f.n.Service)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if live.ARN() != res.TaskDefARN || live.Commit() != f.c[1] || live.Tags[deploy.TagEnv] != "stage" || live.Tags[deploy.TagPrevious] != res.LiveARN {
+		t.Errorf("live %s tags %v after deploying %s", live.ARN(), live.Tags, res.TaskDefARN)
+	}
+
+	// The same commit again (a second `make demo`): the images are the same
+	// (a new commit would change their revision label): nothing to upload,
+	// no new revision, no update.
+	f.sim.ResetCalls()
+	res2, err := Run(ctx, f.opts(f.c[1]), f.deps)
+	if err != nil {
+		t.Fatalf("redeploy: %v", err)
+	}
+	var up2 int64
+	for _, im := range res2.Images {
+		up2 += im.Uploaded
+	}
+	if res2.Outcome != "unchanged" || res2.Registered || up2 != 0 || res2.TaskDefARN != res.TaskDefARN {
+		t.Errorf("unchanged redeploy: outcome %s registered %v uploaded %d arn %s\n%s", res2.Outcome, res2.Registered, up2, res2.TaskDefARN, res2.Diff)
+	}
+	if c := f.sim.Calls(); c["ecs:RegisterTaskDefinition"]+c["ecs:UpdateService"] != 0 {
+		t.Errorf("unchanged redeploy wrote: %v", c)
+	}
+
+	t.Logf("unchanged redeploy: AWS calls %v", f.sim.Calls())
+}
+
+func verdict(res *Result, guard string) deploy.Outcome {
+	for _, v := range res.Guards {
+		if v.Guard == guard {
+			return v.Outcome
+		}
+	}
+	return ""
+}
+
+// pointServiceAt registers a revision tagged with commit and makes it live
+// (directly in moto), as an earlier deploy of that commit would have.
+func (f *fixture) pointServiceAt(t *testing.T, commit string) {
+	ctx := context.Background()
+	in := teststack.ExampleTaskDefinition(f.n, f.st.Registry, "other")
+	in.Tags = []ecstypes.Tag{{Key: aws.String(deploy.TagCommit), Value: aws.String(commit)}}
+	out, err := f.moto.RegisterTaskDefinition(ctx, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.moto.UpdateService(ctx, &ecs.UpdateServiceInput{Cluster: aws.String(f.n.Cluster), Service: aws.String(f.n.Service), TaskDefinition: out.TaskDefinition.TaskDefinitionArn}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestStaleCommitGuard(t *testing.T) {
+	f := newFixture(t, ecssim.Success, 100)
+	f.pointServiceAt(t, f.c[2])
+	o := f.opts(f.c[1])
+	o.DryRun = true
+	res, err := Run(context.Background(), o, f.deps)
+	if exitcode.Of(err) != exitcode.Refused || res.Outcome != "refused" || verdict(res, deploy.GuardStaleCommit) != deploy.Refuse {
+		t.Fatalf("older commit: %v %+v", err, res.Guards)
+	}
+	before := f.snapshot(t)
+	o = f.opts(f.c[1])
+	res, err = Run(context.Background(), o, f.deps)
+	if exitcode.Of(err) != exitcode.Refused {
+		t.Fatalf("older commit, not dry: %v", err)
+	}
+	if after := f.snapshot(t); after != before {
+		t.Fatal("a refused deploy changed state")
+	}
+	o.Force, o.DryRun = true, true
+	res, err = Run(context.Background(), o, f.deps)
+	if err != nil || verdict(res, deploy.GuardStaleCommit) != deploy.Bypassed {
+		t.Fatalf("older commit with --force: %v %+v", err, res.Guards)
+	}
+}
+
+func TestDataGuardRefusesTwoHundredPercent(t *testing.T) {
+	f := newFixture(t, ecssim.Success, 200)
+	o := f.opts(f.c[2])
+	o.Force = true
+	before := f.snapshot(t)
+	res, err := Run(context.Background(), o, f.deps)
+	if exitcode.Of(err) != exitcode.Refused || verdict(res, deploy.GuardData) != deploy.Refuse || !strings.Contains(err.Error(), "maximumPercent to 100") {
+		t.Fatalf("200%% with a shared postgres volume, --force: %v", err)
+	}
+	if f.snapshot(t) != before {
+		t.Fatal("a refused deploy changed state")
+	}
+}
+
+func TestInProgressGuard(t *testing.T) {
+	f := newFixture(t, ecssim.InProgress, 100)
+	res, err := Run(context.Background(), f.opts(f.c[2]), f.deps)
+	if exitcode.Of(err) != exitcode.Refused || verdict(res, deploy.GuardInProgress) != deploy.Refuse {
+		t.Fatalf("deployment in progress: %v %+v", err, res.Guards)
+	}
+	o := f.opts(f.c[2])
+	o.Force = true
+	res, err = Run(context.Background(), o, f.deps)
+	if err != nil || res.Outcome != "deployed" || verdict(res, deploy.GuardInProgress) != deploy.Bypassed {
+		t.Fatalf("--force over a deployment in progress: %v %+v", err, res)
+	}
+}
+
+func TestRolledBackExit3AndJSON(t *testing.T) {
+	f := newFixture(t, ecssim.Rollback, 100)
+	var rec report.Recorder
+	o := f.opts(f.c[2])
+	o.Interval = time.Second
+	o.Reporter = &rec
+	res, err := Run(context.Background(), o, f.deps)
+	if exitcode.Of(err) != exitcode.RolledBack || res.Outcome != "rolled-back" || len(res.Stopped) == 0 {
+		t.Fatalf("rollback scenario: %v %+v", err, res)
+	}
+	lag := time.Since(f.sim.FailedAt(f.n.Cluster, f.n.Service))
+	t.Logf("exit %s after the simulator reported the failure (poll interval %s)", lag, o.Interval)
+	if lag > o.Interval {
+		t.Errorf("exit 3 came %s after the failure was visible, more than one poll interval", lag)
+	}
+	b, _ := json.Marshal(res)
+	var doc map[string]any
+	if err := json.Unmarshal(b, &doc); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"tag", "images", "taskDefinitionArn", "registered", "deploymentId", "outcome", "timings", "guards", "diff", "stoppedTasks", "error"} {
+		if _, ok := doc[k]; !ok {
+			t.Errorf("JSON document lacks %q: %s", k, b)
+		}
+	}
+	im := doc["images"].([]any)[0].(map[string]any)
+	for _, k := range []string{"ref", "digest", "bytesUploaded", "bytesReused"} {
+		if _, ok := im[k]; !ok {
+			t.Errorf("JSON image lacks %q: %v", k, im)
+		}
+	}
+}
+
+func TestWrongDigestFails(t *testing.T) {
+	f := newFixture(t, ecssim.WrongDigest, 100)
+	res, err := Run(context.Background(), f.opts(f.c[2]), f.deps)
+	if exitcode.Of(err) != exitcode.Failed || res.Outcome != "failed" || !strings.Contains(err.Error(), "not the pushed") {
+		t.Fatalf("tasks running other digests: %v", err)
+	}
+}
+
+func TestStuckTimesOut(t *testing.T) {
+	f := newFixture(t, ecssim.Stuck, 100)
+	o := f.opts(f.c[2])
+	o.Timeout = time.Second
+	res, err := Run(context.Background(), o, f.deps)
+	if exitcode.Of(err) != exitcode.TimedOut || res.Outcome != "timed-out" {
+		t.Fatalf("stuck: %v", err)
+	}
+	if !reflect.DeepEqual(res.Registered, true) {
+		t.Error("the stuck deploy registered nothing")
+	}
+}
