@@ -72,6 +72,11 @@ func runDeploy(cmd *cobra.Command, g *globals, f *deployFlags, envName string) (
 	if err := env.CheckFiles(!f.noBuild); err != nil {
 		return err
 	}
+	rep := g.reporter()
+	var res *pipeline.Result
+	defer func() {
+		writeDeployResult(g, rep, res, err)
+	}()
 	if f.timeout <= 0 {
 		return exitcode.Invalidf("--timeout %s: give a positive duration, e.g. 15m", f.timeout)
 	}
@@ -90,12 +95,6 @@ func runDeploy(cmd *cobra.Command, g *globals, f *deployFlags, envName string) (
 	} else if tag == "" {
 		tag = head
 	}
-	rep := g.reporter()
-	var res *pipeline.Result
-	defer func() {
-		writeDeployResult(g, rep, res, err)
-	}()
-
 	cfg, err := loadAWSForEnv(ctx, env)
 	if err != nil {
 		return err
