@@ -155,7 +155,12 @@ def ensure(ecs, ecr, cluster, service, family, backend_repo, frontend_repo, regi
         td_arn = ecs.register_task_definition(**td)["taskDefinition"]["taskDefinitionArn"]
     out["task_definition_arn"] = td_arn
 
-    deployment_configuration = {"minimumHealthyPercent": 0, "maximumPercent": 200}
+    # The real stage runs 0% / 200%, which ctjdeploy's data guard refuses:
+    # with a postgres container in the task, 200% starts the new task beside
+    # the old one, two postgres servers over one data volume. The example
+    # service is configured the way the guard asks stage to be: 0% / 100%
+    # (the old task stops before the new one starts).
+    deployment_configuration = {"minimumHealthyPercent": 0, "maximumPercent": 100}
     svcs = ecs.describe_services(cluster=cluster, services=[service])["services"]
     svcs = [s for s in svcs if s.get("status") == "ACTIVE"]
     if svcs:
@@ -169,9 +174,10 @@ def ensure(ecs, ecr, cluster, service, family, backend_repo, frontend_repo, regi
             launchType="EC2",
             deploymentConfiguration=deployment_configuration,
         )["service"]
-    if not s.get("deploymentConfiguration"):
+    dc = s.get("deploymentConfiguration") or {}
+    if dc.get("maximumPercent") != deployment_configuration["maximumPercent"]:
         # moto (5.2) drops deploymentConfiguration on CreateService but keeps
-        # it from UpdateService: set it there, as the real stage has it.
+        # it from UpdateService: set it there.
         s = ecs.update_service(
             cluster=cluster, service=service, deploymentConfiguration=deployment_configuration
         )["service"]

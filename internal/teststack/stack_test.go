@@ -155,8 +155,8 @@ func TestMotoHasExampleService(t *testing.T) {
 	if aws.ToString(svc.Status) != "ACTIVE" || svc.LaunchType != "EC2" || svc.DesiredCount != 1 {
 		t.Errorf("service: status %s, launch type %s, desired %d", aws.ToString(svc.Status), svc.LaunchType, svc.DesiredCount)
 	}
-	if dc := svc.DeploymentConfiguration; dc == nil || aws.ToInt32(dc.MinimumHealthyPercent) != 0 || aws.ToInt32(dc.MaximumPercent) != 200 {
-		t.Errorf("deployment configuration %+v, want 0%%/200%%", dc)
+	if dc := svc.DeploymentConfiguration; dc == nil || aws.ToInt32(dc.MinimumHealthyPercent) != 0 || aws.ToInt32(dc.MaximumPercent) != 100 {
+		t.Errorf("example service deployment configuration %+v, want 0%%/100%% (what the data guard asks of stage)", dc)
 	}
 	td, err := s.ECS(t).DescribeTaskDefinition(ctx, &ecs.DescribeTaskDefinitionInput{TaskDefinition: svc.TaskDefinition})
 	if err != nil {
