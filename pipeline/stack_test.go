@@ -214,6 +214,7 @@ func TestDeployThenUnchangedRedeploy(t *testing.T) {
 		total += n
 	}
 	t.Logf("AWS calls excluding %d polls: %d %v", f.sim.Polls(), total, calls)
+	t.Logf("phase timings: %v", res.Timings)
 	if total > 12 {
 		t.Errorf("%d AWS calls per deploy, budget 12: %v", total, calls)
 	}
@@ -301,7 +302,7 @@ func TestStaleCommitGuard(t *testing.T) {
 	}
 	before := f.snapshot(t)
 	o = f.opts(f.c[1])
-	res, err = Run(context.Background(), o, f.deps)
+	_, err = Run(context.Background(), o, f.deps)
 	if exitcode.Of(err) != exitcode.Refused {
 		t.Fatalf("older commit, not dry: %v", err)
 	}

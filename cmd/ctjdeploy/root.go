@@ -2,7 +2,6 @@ package main
 
 import (
 	"errors"
-	"fmt"
 	"io"
 	"os"
 	"strings"
@@ -178,9 +177,4 @@ func (e reportedError) Unwrap() error { return e.error }
 func isReported(err error) bool {
 	var r reportedError
 	return errors.As(err, &r)
-}
-
-// notYet is the error of a command whose issue has not landed.
-func notYet(what string, issue int) error {
-	return fmt.Errorf("%s is not implemented yet (issue #%d); nothing was done", what, issue)
 }
