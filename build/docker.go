@@ -307,8 +307,8 @@ func failedStep(lines []string) (step, msg string) {
 }
 
 func (d *Docker) failure(spec Spec, lines []string, runErr error) error {
-	all := strings.Join(lines, "\n")
-	if strings.Contains(all, "Cannot connect to the Docker daemon") || strings.Contains(all, "error during connect") {
+	all := strings.ToLower(strings.Join(lines, "\n"))
+	if strings.Contains(all, "cannot connect to the docker daemon") || strings.Contains(all, "error during connect") {
 		host := os.Getenv("DOCKER_HOST")
 		if host == "" {
 			host = "unset: the default socket unix:///var/run/docker.sock"

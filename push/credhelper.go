@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -69,7 +68,7 @@ func RunCredentialHelper(args []string, stdin io.Reader, stdout, stderr io.Write
 		fmt.Fprintf(stderr, "docker-credential-ctjdeploy: AWS config: %v\n", err)
 		return 1
 	}
-	a := &ecrAuth{api: ecr.NewFromConfig(cfg), registryID: ecrRegistryID(hostOf(server))}
+	a := &ecrAuth{api: ecr.NewFromConfig(cfg)}
 	ac, err := a.AuthorizationContext(ctx)
 	if err != nil {
 		// The docker CLI treats a failing helper as "no credentials".
@@ -78,15 +77,4 @@ func RunCredentialHelper(args []string, stdin io.Reader, stdout, stderr io.Write
 	}
 	_ = json.NewEncoder(stdout).Encode(map[string]string{"ServerURL": server, "Username": ac.Username, "Secret": ac.Password})
 	return 0
-}
-
-// hostOf returns the host[:port] of a registry server URL or name.
-func hostOf(server string) string {
-	if strings.Contains(server, "://") {
-		if u, err := url.Parse(server); err == nil {
-			return u.Host
-		}
-	}
-	h, _, _ := strings.Cut(server, "/")
-	return h
 }

@@ -70,8 +70,7 @@ func ecrRegistryID(registry string) string {
 // token lives only in this value's memory; it is registered with
 // report.AddSecret so that no renderer can print it.
 type ecrAuth struct {
-	api        ecrAPI
-	registryID string
+	api ecrAPI
 
 	mu      sync.Mutex
 	cfg     *authn.AuthConfig
@@ -92,11 +91,9 @@ func (a *ecrAuth) AuthorizationContext(ctx context.Context) (*authn.AuthConfig, 
 		c := *a.cfg
 		return &c, nil
 	}
-	in := &ecr.GetAuthorizationTokenInput{}
-	if a.registryID != "" {
-		in.RegistryIds = []string{a.registryID}
-	}
-	out, err := a.api.GetAuthorizationToken(ctx, in)
+	// RegistryIds is deprecated: a token opens every registry the
+	// identity may use.
+	out, err := a.api.GetAuthorizationToken(ctx, &ecr.GetAuthorizationTokenInput{})
 	if err != nil {
 		return nil, awsErr("getting registry credentials (ecr:GetAuthorizationToken)", err)
 	}

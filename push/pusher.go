@@ -64,9 +64,6 @@ func WithCompressionLevel(l int) Option { return func(p *ECR) { p.level = l } }
 // off. The cache holds digests and image configs, never a credential.
 func WithCacheDir(dir string) Option { return func(p *ECR) { p.cacheDir = dir } }
 
-// withEngine replaces the Docker engine client (tests).
-func withEngine(e engineAPI) Option { return func(p *ECR) { p.eng = e } }
-
 // New returns a Pusher that reads registry credentials from ECR with awsCfg.
 // The Docker engine (DOCKER_HOST) is contacted only when an image is read.
 func New(ctx context.Context, awsCfg aws.Config, opts ...Option) (*ECR, error) {
@@ -124,7 +121,7 @@ func (p *ECR) auth(registry string) *ecrAuth {
 	defer p.authMu.Unlock()
 	a, ok := p.auths[registry]
 	if !ok {
-		a = &ecrAuth{api: p.ecr, registryID: ecrRegistryID(registry)}
+		a = &ecrAuth{api: p.ecr}
 		p.auths[registry] = a
 	}
 	return a

@@ -164,19 +164,6 @@ func TestIsImmutableTagErr(t *testing.T) {
 	}
 }
 
-func TestHostOf(t *testing.T) {
-	for in, want := range map[string]string{
-		"https://123456789012.dkr.ecr.us-west-2.amazonaws.com": "123456789012.dkr.ecr.us-west-2.amazonaws.com",
-		"127.0.0.1:5055":            "127.0.0.1:5055",
-		"http://127.0.0.1:5055/v2/": "127.0.0.1:5055",
-		"127.0.0.1:5055/repo":       "127.0.0.1:5055",
-	} {
-		if got := hostOf(in); got != want {
-			t.Errorf("hostOf(%s) = %s, want %s", in, got, want)
-		}
-	}
-}
-
 func TestCredentialHelperActions(t *testing.T) {
 	var out, errb strings.Builder
 	if code := RunCredentialHelper([]string{"list"}, strings.NewReader(""), &out, &errb); code != 0 || strings.TrimSpace(out.String()) != "{}" {
