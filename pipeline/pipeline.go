@@ -222,7 +222,11 @@ func (r *run) plan(ctx context.Context) error {
 					labels["org.opencontainers.image.source"] = source
 				}
 				specs = append(specs, build.Spec{Name: n, Context: im.Context, Dockerfile: im.Dockerfile, Target: im.Target,
-					BuildArgs: im.BuildArgs, Labels: labels, Tag: "ctjdeploy/" + n + ":" + localTag(r.o.Tag)})
+					BuildArgs: im.BuildArgs, Labels: labels, Tag: "ctjdeploy/" + n + ":" + localTag(r.o.Tag),
+					// The image last pushed for this environment carries an
+					// inline build cache: a fresh CI runner reuses its
+					// unchanged steps. A missing cache image is no error.
+					CacheFrom: []string{r.d.Registry + "/" + im.Repository + ":" + r.o.Env.Name}})
 			}
 			var err error
 			built, err = build.BuildAll(ctx, r.d.Builder, specs, r.rep)

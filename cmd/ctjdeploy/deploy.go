@@ -1,6 +1,7 @@
 package main
 
 import (
+	"os"
 	"path/filepath"
 	"time"
 
@@ -75,6 +76,7 @@ func runDeploy(cmd *cobra.Command, g *globals, f *deployFlags, envName string) (
 	rep := g.reporter()
 	var res *pipeline.Result
 	defer func() {
+		closeReporter(rep)
 		writeDeployResult(g, rep, res, err)
 	}()
 	if f.timeout <= 0 {
@@ -110,7 +112,13 @@ func runDeploy(cmd *cobra.Command, g *globals, f *deployFlags, envName string) (
 	defer pusher.Close()
 	deps := pipeline.Deps{ECS: ecs.NewFromConfig(cfg), Pusher: pusher, Registry: registry}
 	if !f.noBuild {
-		b, berr := build.NewDocker(build.WithReporter(rep))
+		bopts := []build.Option{build.WithReporter(rep)}
+		if self, serr := os.Executable(); serr == nil {
+			// docker build --cache-from reads the registry through ctjdeploy
+			// itself as a credential helper: no credential is written to disk.
+			bopts = append(bopts, build.WithCredentialHelper(self, push.HelperName, []string{registry}, push.HelperEnv(env.Region)...))
+		}
+		b, berr := build.NewDocker(bopts...)
 		if berr != nil {
 			return berr
 		}

@@ -16,10 +16,16 @@ import (
 	"syscall"
 
 	"github.com/hackforla/ctjdeploy/internal/exitcode"
+	"github.com/hackforla/ctjdeploy/push"
 	"github.com/hackforla/ctjdeploy/report"
 )
 
 func main() {
+	if push.IsCredentialHelper() {
+		// Invoked as docker-credential-ctjdeploy by `docker build
+		// --cache-from`: answer with an ECR token fetched now, from memory.
+		os.Exit(push.RunCredentialHelper(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+	}
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
@@ -51,6 +57,12 @@ func run(args []string, rawStdout, rawStderr io.Writer) (code int) {
 	}
 	if !isReported(err) {
 		fmt.Fprintf(stderr, "ctjdeploy: %v\n", err)
+	}
+	if os.Getenv("GITHUB_ACTIONS") == "true" {
+		// One annotation with the outcome, so the run's summary page says why
+		// it failed (guards refuse without a failed phase, for instance).
+		fmt.Fprintf(stderr, "::error title=%s::%s\n",
+			ghEscapeProperty(fmt.Sprintf("ctjdeploy: %s (exit %d)", exitcode.Name(code), code)), ghEscapeData(err.Error()))
 	}
 	return code
 }

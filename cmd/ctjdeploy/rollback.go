@@ -84,6 +84,7 @@ func runRollback(cmd *cobra.Command, g *globals, f *rollbackFlags, env *config.E
 	rep := g.reporter()
 	doc := rollbackDoc{DryRun: f.dryRun}
 	defer func() {
+		closeReporter(rep)
 		if g.output == "json" {
 			doc.Exit = exitcode.Of(err)
 			if err != nil {

@@ -178,3 +178,11 @@ func isReported(err error) bool {
 	var r reportedError
 	return errors.As(err, &r)
 }
+
+// closeReporter ends a renderer that holds a live display, so that what is
+// printed next starts on a clean line.
+func closeReporter(r report.Reporter) {
+	if c, ok := r.(io.Closer); ok {
+		_ = c.Close()
+	}
+}
