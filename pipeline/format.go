@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"github.com/hackforla/ctjdeploy/deploy"
+
+	"github.com/hackforla/ctjdeploy/report"
 )
 
 // WritePlan writes the plan as text: the images and what pushing them
@@ -59,15 +61,4 @@ func Summary(res *Result) string {
 	return fmt.Sprintf("deployed: service %s runs %s (deployment %s), running tasks verified", res.Service, shortARN(res.TaskDefARN), res.DeploymentID)
 }
 
-func humanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
-}
+func humanBytes(n int64) string { return report.HumanBytes(n) }

@@ -161,17 +161,7 @@ func Run(ctx context.Context, o Options, d Deps) (*Result, error) {
 
 func outcome(res *Result, err error) string {
 	if err != nil {
-		switch exitcode.Of(err) {
-		case exitcode.RolledBack:
-			return "rolled-back"
-		case exitcode.TimedOut:
-			return "timed-out"
-		case exitcode.Refused:
-			return "refused"
-		case exitcode.Invalid:
-			return "invalid"
-		}
-		return "failed"
+		return exitcode.Name(exitcode.Of(err))
 	}
 	switch {
 	case res.DryRun:

@@ -140,3 +140,17 @@ func (p *Phase) End(err error) error {
 
 // Elapsed is the time since the phase began.
 func (p *Phase) Elapsed() time.Duration { return time.Since(p.start) }
+
+// HumanBytes formats a byte count for people: 512 B, 1.0 MiB.
+func HumanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}

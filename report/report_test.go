@@ -48,3 +48,11 @@ func TestMask(t *testing.T) {
 		t.Errorf("MaskWriter wrote %q", b.String())
 	}
 }
+
+func TestHumanBytes(t *testing.T) {
+	for n, want := range map[int64]string{0: "0 B", 1023: "1023 B", 1024: "1.0 KiB", 1536: "1.5 KiB", 1089997: "1.0 MiB", 211914965: "202.1 MiB", 3 << 30: "3.0 GiB"} {
+		if got := HumanBytes(n); got != want {
+			t.Errorf("HumanBytes(%d) = %q, want %q", n, got, want)
+		}
+	}
+}

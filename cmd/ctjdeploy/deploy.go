@@ -97,15 +97,7 @@ func runDeploy(cmd *cobra.Command, g *globals, f *deployFlags, envName string) (
 	} else if tag == "" {
 		tag = head
 	}
-	cfg, err := loadAWSForEnv(ctx, env)
-	if err != nil {
-		return err
-	}
-	registry, err := push.RegistryFor(ctx, cfg, env)
-	if err != nil {
-		return err
-	}
-	pusher, err := push.New(ctx, cfg, push.WithReporter(rep))
+	cfg, registry, pusher, err := registryClients(ctx, env, rep)
 	if err != nil {
 		return err
 	}

@@ -44,20 +44,12 @@ func writeDeployResult(g *globals, rep report.Reporter, res *pipeline.Result, er
 	writeDeployGitHub(res, rep, err)
 }
 
+// outcomeName is the outcome of a deploy that ended with exit code code.
 func outcomeName(code int) string {
-	switch code {
-	case exitcode.OK:
+	if code == exitcode.OK {
 		return "deployed"
-	case exitcode.RolledBack:
-		return "rolled-back"
-	case exitcode.TimedOut:
-		return "timed-out"
-	case exitcode.Refused:
-		return "refused"
-	case exitcode.Invalid:
-		return "invalid"
 	}
-	return "failed"
+	return exitcode.Name(code)
 }
 
 func writeDeployGitHub(res *pipeline.Result, rep report.Reporter, err error) {

@@ -83,15 +83,5 @@ func (t *textRenderer) Report(e report.Event) {
 	fmt.Fprintln(t.w, strings.TrimRight(line, "\n"))
 }
 
-func humanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
-}
+// humanBytes is report.HumanBytes.
+func humanBytes(n int64) string { return report.HumanBytes(n) }

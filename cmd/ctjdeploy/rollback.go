@@ -14,7 +14,6 @@ import (
 	"github.com/hackforla/ctjdeploy/deploy"
 	"github.com/hackforla/ctjdeploy/inspect"
 	"github.com/hackforla/ctjdeploy/internal/exitcode"
-	"github.com/hackforla/ctjdeploy/push"
 	"github.com/hackforla/ctjdeploy/report"
 	"github.com/hackforla/ctjdeploy/rollback"
 )
@@ -97,15 +96,7 @@ func runRollback(cmd *cobra.Command, g *globals, f *rollbackFlags, env *config.E
 		writeRollbackGitHub(doc, rep, err)
 	}()
 
-	cfg, err := loadAWSForEnv(ctx, env)
-	if err != nil {
-		return err
-	}
-	registry, err := push.RegistryFor(ctx, cfg, env)
-	if err != nil {
-		return err
-	}
-	pusher, err := push.New(ctx, cfg, push.WithReporter(rep))
+	cfg, registry, pusher, err := registryClients(ctx, env, rep)
 	if err != nil {
 		return err
 	}

@@ -12,6 +12,8 @@ import (
 
 	"github.com/hackforla/ctjdeploy/config"
 	"github.com/hackforla/ctjdeploy/inspect"
+	"github.com/hackforla/ctjdeploy/push"
+	"github.com/hackforla/ctjdeploy/report"
 )
 
 func newStatusCmd(g *globals) *cobra.Command {
@@ -55,4 +57,23 @@ func loadAWSForEnv(ctx context.Context, env *config.Environment) (aws.Config, er
 		return aws.Config{}, fmt.Errorf("loading the AWS configuration (credentials, region %s): %w", env.Region, err)
 	}
 	return cfg, nil
+}
+
+// registryClients loads the AWS configuration for env and opens its registry:
+// the registry host (config, or the account's ECR) and a pusher holding the
+// ECR token in memory. Close the pusher when done.
+func registryClients(ctx context.Context, env *config.Environment, rep report.Reporter) (aws.Config, string, *push.ECR, error) {
+	cfg, err := loadAWSForEnv(ctx, env)
+	if err != nil {
+		return aws.Config{}, "", nil, err
+	}
+	registry, err := push.RegistryFor(ctx, cfg, env)
+	if err != nil {
+		return aws.Config{}, "", nil, err
+	}
+	pusher, err := push.New(ctx, cfg, push.WithReporter(rep))
+	if err != nil {
+		return aws.Config{}, "", nil, err
+	}
+	return cfg, registry, pusher, nil
 }
