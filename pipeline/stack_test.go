@@ -218,6 +218,9 @@ func TestDeployThenUnchangedRedeploy(t *testing.T) {
 	if total > 12 {
 		t.Errorf("%d AWS calls per deploy, budget 12: %v", total, calls)
 	}
+	if n := calls["ecr:DescribeRepositories"]; n > len(f.env.Images) {
+		t.Errorf("ecr:DescribeRepositories called %d times for %d repositories: plan and push should ask once each", n, len(f.env.Images))
+	}
 	if res.Outcome != "deployed" || !res.Registered || res.DeploymentID == "" || res.Verification == nil || res.Verification.Tasks != 1 {
 		t.Fatalf("result: %+v", res)
 	}

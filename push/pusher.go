@@ -42,6 +42,11 @@ type ECR struct {
 
 	authMu sync.Mutex
 	auths  map[string]*ecrAuth
+
+	// repos remembers, for this run, what DescribeRepositories said of each
+	// registry/repository: Plan and Push of the same image ask once.
+	repoMu sync.Mutex
+	repos  map[string]mutability
 }
 
 var _ Pusher = (*ECR)(nil)
@@ -207,7 +212,7 @@ func (p *ECR) Push(ctx context.Context, img build.Image, t Target) (Result, erro
 	if err != nil {
 		return Result{}, err
 	}
-	mut, err := describeRepository(ctx, p.ecr, t.Registry, t.Repository)
+	mut, err := p.repository(ctx, t.Registry, t.Repository)
 	if err != nil {
 		return Result{}, fmt.Errorf("pushing %s: %w", img.Name, err)
 	}
@@ -312,7 +317,7 @@ func (p *ECR) Plan(ctx context.Context, img build.Image, t Target) (Plan, error)
 	if err != nil {
 		return Plan{}, err
 	}
-	if _, err := describeRepository(ctx, p.ecr, t.Registry, t.Repository); err != nil {
+	if _, err := p.repository(ctx, t.Registry, t.Repository); err != nil {
 		return Plan{}, fmt.Errorf("planning the push of %s: %w", img.Name, err)
 	}
 	li, err := p.open(ctx, img)
@@ -422,4 +427,24 @@ func (p *ECR) Tags(ctx context.Context, registry, repository_ string) ([]string,
 		return nil, registryErr(fmt.Sprintf("listing the tags of %s", repo), registry, repository_, err)
 	}
 	return tags, nil
+}
+
+// repository is describeRepository, asked once per registry/repository in a
+// run. Errors are not remembered.
+func (p *ECR) repository(ctx context.Context, registry, repo string) (mutability, error) {
+	key := registry + "/" + repo
+	p.repoMu.Lock()
+	defer p.repoMu.Unlock()
+	if m, ok := p.repos[key]; ok {
+		return m, nil
+	}
+	m, err := describeRepository(ctx, p.ecr, registry, repo)
+	if err != nil {
+		return m, err
+	}
+	if p.repos == nil {
+		p.repos = map[string]mutability{}
+	}
+	p.repos[key] = m
+	return m, nil
 }
