@@ -174,11 +174,73 @@ func outcome(res *Result, err error) string {
 	return "deployed"
 }
 
+// placeholderDigest stands for the images' digests while the template is
+// checked before the build.
+const placeholderDigest = "sha256:0000000000000000000000000000000000000000000000000000000000000000"
+
 // plan reads everything and writes nothing.
 func (r *run) plan(ctx context.Context) error {
 	env, res := r.o.Env, r.res
 	if r.o.Tag == "" {
 		return exitcode.Invalidf("no image tag: pass --tag, or run from a git repository")
+	}
+
+	// Fail fast, before minutes of building: the service must exist, the
+	// Terraform outputs must be readable, the template must render (with
+	// placeholder digests) and the data guard, which does not depend on the
+	// images, must pass.
+	if err := r.phase("live", func(p *report.Phase) error {
+		live, err := deploy.ReadLive(ctx, r.d.ECS, env.Cluster, env.Service)
+		if err != nil {
+			return err
+		}
+		res.live = live
+		res.LiveARN, res.LiveCommit = live.ARN(), live.Commit()
+		p.Infof("service %s runs %s", env.Service, shortARN(live.ARN()))
+		return nil
+	}); err != nil {
+		return err
+	}
+	var outputs tfvars.Outputs
+	if env.Terraform != nil || r.d.Outputs != nil {
+		if err := r.phase("terraform", func(p *report.Phase) error {
+			read := r.d.Outputs
+			if read == nil {
+				read = func(ctx context.Context) (tfvars.Outputs, error) {
+					return tfvars.Read(ctx, tfvars.Options{Dir: env.Terraform.Dir, Workspace: env.Terraform.Workspace, Init: env.Terraform.Init})
+				}
+			}
+			var err error
+			outputs, err = read(ctx)
+			if err == nil {
+				p.Infof("%d outputs", len(outputs))
+			}
+			return err
+		}); err != nil {
+			return err
+		}
+	}
+
+	if err := r.phase("validate", func(p *report.Phase) error {
+		tmpl, err := os.ReadFile(env.TaskDefinition)
+		if err != nil {
+			return exitcode.Invalidf("reading the task definition template: %v", err)
+		}
+		refs := map[string]string{}
+		for _, n := range env.ImageNames() {
+			refs[n] = r.d.Registry + "/" + env.Images[n].Repository + "@" + placeholderDigest
+		}
+		td, err := taskdef.Render(filepath.Base(env.TaskDefinition), tmpl, taskdef.Inputs{Images: refs, Outputs: outputs, Env: r.d.Getenv})
+		if err != nil {
+			return err
+		}
+		if v := deploy.DataGuard(td, res.live.Svc, env.EphemeralDatabase); v.Outcome == deploy.Refuse {
+			res.Guards = []deploy.Verdict{v}
+			return deploy.Refusal(res.Guards)
+		}
+		return nil
+	}); err != nil {
+		return err
 	}
 	names := env.ImageNames()
 	if r.o.NoBuild {
@@ -248,26 +310,6 @@ func (r *run) plan(ctx context.Context) error {
 		}
 	}
 
-	var outputs tfvars.Outputs
-	if env.Terraform != nil || r.d.Outputs != nil {
-		if err := r.phase("terraform", func(p *report.Phase) error {
-			read := r.d.Outputs
-			if read == nil {
-				read = func(ctx context.Context) (tfvars.Outputs, error) {
-					return tfvars.Read(ctx, tfvars.Options{Dir: env.Terraform.Dir, Workspace: env.Terraform.Workspace, Init: env.Terraform.Init})
-				}
-			}
-			var err error
-			outputs, err = read(ctx)
-			if err == nil {
-				p.Infof("%d outputs", len(outputs))
-			}
-			return err
-		}); err != nil {
-			return err
-		}
-	}
-
 	if err := r.phase("render", func(p *report.Phase) error {
 		tmpl, err := os.ReadFile(env.TaskDefinition)
 		if err != nil {
@@ -284,12 +326,7 @@ func (r *run) plan(ctx context.Context) error {
 	}
 
 	return r.phase("plan", func(p *report.Phase) error {
-		live, err := deploy.ReadLive(ctx, r.d.ECS, env.Cluster, env.Service)
-		if err != nil {
-			return err
-		}
-		res.live = live
-		res.LiveARN, res.LiveCommit = live.ARN(), live.Commit()
+		live := res.live
 		var liveIn *ecs.RegisterTaskDefinitionInput
 		if live.TaskDefinition != nil {
 			liveIn = taskdef.FromLive(live.TaskDefinition)

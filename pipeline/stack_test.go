@@ -13,6 +13,7 @@ import (
 	"reflect"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -235,7 +236,7 @@ func TestDeployThenUnchangedRedeploy(t *testing.T) {
 	for _, tm := range res.Timings {
 		phases[tm.Phase] = true
 	}
-	for _, p := range []string{"build", "push-plan", "terraform", "render", "plan", "push", "register", "update", "rollout", "verify"} {
+	for _, p := range []string{"live", "terraform", "validate", "build", "push-plan", "render", "plan", "push", "register", "update", "rollout", "verify"} {
 		if !phases[p] {
 			t.Errorf("no timing for phase %s: %v", p, res.Timings)
 		}
@@ -398,5 +399,61 @@ func TestStuckTimesOut(t *testing.T) {
 	}
 	if !reflect.DeepEqual(res.Registered, true) {
 		t.Error("the stuck deploy registered nothing")
+	}
+}
+
+// countingBuilder counts the builds that reach the real builder.
+type countingBuilder struct {
+	build.Builder
+	mu sync.Mutex
+	n  int
+}
+
+func (c *countingBuilder) Build(ctx context.Context, s build.Spec) (build.Image, error) {
+	c.mu.Lock()
+	c.n++
+	c.mu.Unlock()
+	return c.Builder.Build(ctx, s)
+}
+
+// Invalid input, a missing service and the data guard stop the run before
+// anything is built: a CI deploy naming the old service, or a template
+// needing an output Terraform lacks, fails in a second, not after a build.
+func TestFailFastBeforeAnyBuild(t *testing.T) {
+	cases := []struct {
+		name       string
+		maxPercent int32
+		edit       func(f *fixture)
+		want       int
+		msg        string
+	}{
+		{"missing output", 100, func(f *fixture) {
+			b, _ := os.ReadFile(f.env.TaskDefinition)
+			os.WriteFile(f.env.TaskDefinition, []byte(strings.Replace(string(b), `{{ tf "sql_host" }}`, `{{ tf "no_such_output" }}`, 1)), 0o644)
+		}, exitcode.Invalid, "no_such_output"},
+		{"template error", 100, func(f *fixture) {
+			b, _ := os.ReadFile(f.env.TaskDefinition)
+			os.WriteFile(f.env.TaskDefinition, []byte(strings.Replace(string(b), `{{ image "django" }}`, `{{ image "djang" }}`, 1)), 0o644)
+		}, exitcode.Invalid, "djang"},
+		{"service missing", 100, func(f *fixture) { f.env.Service = "civic-tech-jobs-fs-stage-gone" }, exitcode.Invalid, "civic-tech-jobs-fs-stage-gone"},
+		{"data guard", 200, func(f *fixture) {}, exitcode.Refused, "data guard"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			f := newFixture(t, ecssim.Success, c.maxPercent)
+			c.edit(f)
+			cb := &countingBuilder{Builder: f.deps.Builder}
+			f.deps.Builder = cb
+			_, err := Run(context.Background(), f.opts(f.c[1]), f.deps)
+			if exitcode.Of(err) != c.want {
+				t.Fatalf("exit %d, want %d: %v", exitcode.Of(err), c.want, err)
+			}
+			if !strings.Contains(err.Error(), c.msg) {
+				t.Errorf("error does not name %q: %v", c.msg, err)
+			}
+			if cb.n != 0 {
+				t.Errorf("%d images were built before the run failed", cb.n)
+			}
+		})
 	}
 }
