@@ -363,6 +363,15 @@ func TestRolledBackExit3AndJSON(t *testing.T) {
 	if lag > o.Interval {
 		t.Errorf("exit 3 came %s after the failure was visible, more than one poll interval", lag)
 	}
+	// The service is back on the revision that was live before, at moto
+	// itself too (what the next run, or status, reads).
+	out, err := f.moto.DescribeServices(context.Background(), &ecs.DescribeServicesInput{Cluster: aws.String(f.n.Cluster), Services: []string{f.n.Service}})
+	if err != nil || len(out.Services) != 1 {
+		t.Fatalf("DescribeServices at moto: %v", err)
+	}
+	if got := aws.ToString(out.Services[0].TaskDefinition); got != res.LiveARN || got == res.TaskDefARN {
+		t.Errorf("after the rollback moto's service runs %s; want the previous revision %s (not %s)", got, res.LiveARN, res.TaskDefARN)
+	}
 	b, _ := json.Marshal(res)
 	var doc map[string]any
 	if err := json.Unmarshal(b, &doc); err != nil {

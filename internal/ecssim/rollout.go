@@ -138,6 +138,12 @@ func (s *Sim) advance(st *service, hdr http.Header) {
 			r.Reason = "ECS deployment " + r.ID + " in progress."
 			st.deps = append([]*deployment{r}, st.deps...)
 			st.event(now, fmt.Sprintf("rolling back to deployment %s.", r.ID))
+			// As ECS does, the service itself goes back to the previous
+			// revision: put moto's service there too, so that what comes
+			// after this simulator (status, the next deploy) sees it.
+			if code, out, err := s.ecsCall("UpdateService", map[string]any{"cluster": st.cluster, "service": st.name, "taskDefinition": st.prevTD}, hdr); err != nil || code != 200 {
+				s.logf("ecssim: %s/%s: putting moto's service back on %s: %v %s", st.cluster, st.name, st.prevTD, err, out)
+			}
 		}
 		s.logf("ecssim: %s/%s: deployment %s FAILED (%s, emulated)", st.cluster, st.name, d.ID, st.scenario)
 		return

@@ -158,6 +158,17 @@ func (s *Stack) createResources(ctx context.Context, n Names) (Resources, error)
 			r.RepositoryURIs[repo] = aws.ToString(dr.Repositories[0].RepositoryUri)
 		case err == nil || errors.As(err, &nf):
 			cr, err := ecrc.CreateRepository(ctx, &ecr.CreateRepositoryInput{RepositoryName: aws.String(repo)})
+			var exists *ecrtypes.RepositoryAlreadyExistsException
+			if errors.As(err, &exists) {
+				// The SDK retried a create whose first answer was lost
+				// (moto under load): the repository is there.
+				dr, derr := ecrc.DescribeRepositories(ctx, &ecr.DescribeRepositoriesInput{RepositoryNames: []string{repo}})
+				if derr != nil || len(dr.Repositories) == 0 {
+					return r, fmt.Errorf("CreateRepository %s: %w (and describing it: %v)", repo, err, derr)
+				}
+				r.RepositoryURIs[repo] = aws.ToString(dr.Repositories[0].RepositoryUri)
+				continue
+			}
 			if err != nil {
 				return r, fmt.Errorf("CreateRepository %s: %w", repo, err)
 			}
@@ -214,9 +225,16 @@ func (s *Stack) createResources(ctx context.Context, n Names) (Resources, error)
 			DeploymentConfiguration: dcfg(),
 		})
 		if err != nil {
-			return r, fmt.Errorf("CreateService: %w", err)
+			// A create retried after a lost answer (moto under load) fails
+			// although the service is there: look before giving up.
+			ds, derr := ecsc.DescribeServices(ctx, &ecs.DescribeServicesInput{Cluster: aws.String(n.Cluster), Services: []string{n.Service}})
+			if derr != nil || len(ds.Services) == 0 || aws.ToString(ds.Services[0].Status) != "ACTIVE" {
+				return r, fmt.Errorf("CreateService: %w", err)
+			}
+			svc = &ds.Services[0]
+		} else {
+			svc = cs.Service
 		}
-		svc = cs.Service
 	}
 	if svc.DeploymentConfiguration == nil {
 		// moto (5.2) drops deploymentConfiguration on CreateService but
