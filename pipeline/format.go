@@ -21,6 +21,9 @@ func WritePlan(w io.Writer, res *Result) error {
 			fmt.Fprintf(&b, "  %-8s %s\n", im.Name, im.Ref)
 			if im.Layers > 0 {
 				fmt.Fprintf(&b, "           push: %d of %d layers missing, %s to upload\n", im.Missing, im.Layers, humanBytes(im.MissingBytes))
+				for _, l := range im.MissingList {
+					fmt.Fprintf(&b, "             %s  %s\n", shortDigest(l.Digest), humanBytes(l.Size))
+				}
 			}
 		}
 	}
@@ -62,3 +65,11 @@ func Summary(res *Result) string {
 }
 
 func humanBytes(n int64) string { return report.HumanBytes(n) }
+
+// shortDigest is sha256: and the first 12 hex digits.
+func shortDigest(d string) string {
+	if len(d) > len("sha256:")+12 {
+		return d[:len("sha256:")+12]
+	}
+	return d
+}

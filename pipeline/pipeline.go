@@ -71,12 +71,21 @@ type Image struct {
 	MissingBytes int64    `json:"missingBytes"` // the plan: bytes the registry lacks
 	Missing      int      `json:"missingLayers"`
 	Layers       int      `json:"layers"`
+	// MissingList names the blobs a push would upload: the plan's "which
+	// layers the registry lacks, and their bytes".
+	MissingList []Blob `json:"missing,omitempty"`
 	ExistingTags []string `json:"existingTags,omitempty"`
 	Pushed       bool     `json:"pushed"`
 	Uploaded     int64    `json:"bytesUploaded"`
 	Reused       int64    `json:"bytesReused"`
 	plan         push.Plan
 	built        build.Image
+}
+
+// Blob is one layer (or config) a push would upload.
+type Blob struct {
+	Digest string `json:"digest"`
+	Size   int64  `json:"size"`
 }
 
 // Timing is how long one phase took.
@@ -293,15 +302,16 @@ func (r *run) plan(ctx context.Context) error {
 				if err != nil {
 					return err
 				}
-				missing := 0
+				var list []Blob
 				for _, l := range pl.Layers {
 					if l.Missing {
-						missing++
+						list = append(list, Blob{Digest: l.Digest, Size: l.Size})
 					}
 				}
+				missing := len(list)
 				res.Images = append(res.Images, Image{Name: n, Repository: pl.Repository, Ref: pl.Repository + "@" + pl.Digest, Digest: pl.Digest,
-					LocalID: built[i].ID, MissingBytes: pl.MissingBytes, Missing: missing, Layers: len(pl.Layers), ExistingTags: pl.ExistingTags,
-					plan: pl, built: built[i]})
+					LocalID: built[i].ID, MissingBytes: pl.MissingBytes, Missing: missing, Layers: len(pl.Layers), MissingList: list,
+					ExistingTags: pl.ExistingTags, plan: pl, built: built[i]})
 				p.Infof("%s: %s, %d of %d layers to upload (%d bytes)", n, pl.Digest, missing, len(pl.Layers), pl.MissingBytes)
 			}
 			return nil
