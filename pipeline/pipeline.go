@@ -247,6 +247,16 @@ func (r *run) plan(ctx context.Context) error {
 			res.Guards = []deploy.Verdict{v}
 			return deploy.Refusal(res.Guards)
 		}
+		if !r.o.NoBuild && res.LiveCommit != "" && res.LiveCommit != r.o.Tag {
+			// The live revision was deployed from another commit: the
+			// images built for TAG carry TAG in their revision label, so
+			// their digests differ and this run will deploy. Its guards' verdicts
+			// cannot change after the build: refuse now if they refuse.
+			if vs := r.guards(ctx, td); deploy.Refusal(vs) != nil {
+				res.Guards = vs
+				return deploy.Refusal(vs)
+			}
+		}
 		return nil
 	}); err != nil {
 		return err
@@ -350,23 +360,7 @@ func (r *run) plan(ctx context.Context) error {
 			res.TaskDefARN = live.ARN()
 			res.Change = fmt.Sprintf("none: service %s already runs %s, identical to the rendered definition", env.Service, shortARN(live.ARN()))
 		}
-		anc, note := deploy.CannotTell, "no git repository"
-		if r.o.GitDir != "" && res.LiveCommit != "" && res.LiveCommit != r.o.Tag {
-			a, why, err := gitinfo.IsAncestor(ctx, r.o.GitDir, r.o.Tag, res.LiveCommit)
-			note = why
-			if err != nil {
-				note = err.Error()
-			}
-			switch a {
-			case gitinfo.Ancestor:
-				anc = deploy.IsAncestor
-			case gitinfo.NotAncestor:
-				anc = deploy.NotAncestor
-			}
-		}
-		res.Guards = deploy.Guards(deploy.GuardInput{Env: env.Name, Service: live.Svc, Rendered: res.rendered,
-			Tag: r.o.Tag, LiveCommit: res.LiveCommit, Ancestry: anc, AncestryNote: note,
-			Force: r.o.Force, EphemeralDatabase: env.EphemeralDatabase})
+		res.Guards = r.guards(ctx, res.rendered)
 		if !res.Update {
 			// Nothing will be deployed: a deployment in progress is not in
 			// the way, and an older commit with identical images rolls
@@ -388,6 +382,29 @@ func (r *run) plan(ctx context.Context) error {
 		}
 		return nil
 	})
+}
+
+// guards judges a deploy of td over the live service: in progress, stale
+// commit (from the local git history), data.
+func (r *run) guards(ctx context.Context, td *ecs.RegisterTaskDefinitionInput) []deploy.Verdict {
+	env, res := r.o.Env, r.res
+	anc, note := deploy.CannotTell, "no git repository"
+	if r.o.GitDir != "" && res.LiveCommit != "" && res.LiveCommit != r.o.Tag {
+		a, why, err := gitinfo.IsAncestor(ctx, r.o.GitDir, r.o.Tag, res.LiveCommit)
+		note = why
+		if err != nil {
+			note = err.Error()
+		}
+		switch a {
+		case gitinfo.Ancestor:
+			anc = deploy.IsAncestor
+		case gitinfo.NotAncestor:
+			anc = deploy.NotAncestor
+		}
+	}
+	return deploy.Guards(deploy.GuardInput{Env: env.Name, Service: res.live.Svc, Rendered: td,
+		Tag: r.o.Tag, LiveCommit: res.LiveCommit, Ancestry: anc, AncestryNote: note,
+		Force: r.o.Force, EphemeralDatabase: env.EphemeralDatabase})
 }
 
 func (r *run) target(im *config.Image) push.Target {

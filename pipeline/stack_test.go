@@ -466,3 +466,22 @@ func TestFailFastBeforeAnyBuild(t *testing.T) {
 		})
 	}
 }
+
+// A stale commit is refused before anything is built: the live revision
+// came from a newer commit, so this run would deploy, and its verdict cannot
+// change after a build.
+func TestStaleCommitRefusedBeforeBuild(t *testing.T) {
+	f := newFixture(t, ecssim.Success, 100)
+	if _, err := Run(context.Background(), f.opts(f.c[2]), f.deps); err != nil {
+		t.Fatalf("first deploy: %v", err)
+	}
+	cb := &countingBuilder{Builder: f.deps.Builder}
+	f.deps.Builder = cb
+	res, err := Run(context.Background(), f.opts(f.c[1]), f.deps)
+	if exitcode.Of(err) != exitcode.Refused || verdict(res, deploy.GuardStaleCommit) != deploy.Refuse {
+		t.Fatalf("stale commit: exit %d, %v", exitcode.Of(err), err)
+	}
+	if cb.n != 0 {
+		t.Errorf("%d images were built before the stale commit was refused", cb.n)
+	}
+}
