@@ -63,17 +63,17 @@ type Deps struct {
 
 // Image is one image of the deploy.
 type Image struct {
-	Name         string   `json:"name"`
-	Repository   string   `json:"repository"` // REGISTRY/REPOSITORY
-	Ref          string   `json:"ref"`        // REGISTRY/REPOSITORY@sha256:...
-	Digest       string   `json:"digest"`
-	LocalID      string   `json:"localImageId,omitempty"`
-	MissingBytes int64    `json:"missingBytes"` // the plan: bytes the registry lacks
-	Missing      int      `json:"missingLayers"`
-	Layers       int      `json:"layers"`
+	Name         string `json:"name"`
+	Repository   string `json:"repository"` // REGISTRY/REPOSITORY
+	Ref          string `json:"ref"`        // REGISTRY/REPOSITORY@sha256:...
+	Digest       string `json:"digest"`
+	LocalID      string `json:"localImageId,omitempty"`
+	MissingBytes int64  `json:"missingBytes"` // the plan: bytes the registry lacks
+	Missing      int    `json:"missingLayers"`
+	Layers       int    `json:"layers"`
 	// MissingList names the blobs a push would upload: the plan's "which
 	// layers the registry lacks, and their bytes".
-	MissingList []Blob `json:"missing,omitempty"`
+	MissingList  []Blob   `json:"missing,omitempty"`
 	ExistingTags []string `json:"existingTags,omitempty"`
 	Pushed       bool     `json:"pushed"`
 	Uploaded     int64    `json:"bytesUploaded"`
