@@ -12,9 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/ecr"
-
 	"github.com/hackforla/ctjdeploy/build"
 	"github.com/hackforla/ctjdeploy/internal/exitcode"
 	"github.com/hackforla/ctjdeploy/internal/teststack"
@@ -222,9 +219,7 @@ func TestBuildCacheFromRegistry(t *testing.T) {
 	t.Setenv("TMPDIR", tmp)
 	n := nonce(t)
 	names := teststack.NewNames(t)
-	if _, err := st.ECR(t).CreateRepository(ctx, &ecr.CreateRepositoryInput{RepositoryName: aws.String(names.BackendRepo)}); err != nil {
-		t.Fatal(err)
-	}
+	st.CreateRepository(t, names.BackendRepo, "")
 	dir, df := writeContext(t, "FROM python:3.13-alpine\nRUN echo "+n+" && sleep 2 && head -c 1000000 /dev/urandom > /big\nCOPY app.txt /app.txt\n",
 		map[string]string{"app.txt": "v1\n"})
 	exe, err := os.Executable()

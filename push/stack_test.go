@@ -10,8 +10,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	ecrtypes "github.com/aws/aws-sdk-go-v2/service/ecr/types"
 
 	"github.com/hackforla/ctjdeploy/build"
@@ -57,10 +55,7 @@ func buildExample(t *testing.T, st *teststack.Stack, prefix string, rec report.R
 
 func createRepo(t *testing.T, st *teststack.Stack, name string, mut ecrtypes.ImageTagMutability) {
 	t.Helper()
-	_, err := st.ECR(t).CreateRepository(context.Background(), &ecr.CreateRepositoryInput{RepositoryName: aws.String(name), ImageTagMutability: mut})
-	if err != nil {
-		t.Fatal(err)
-	}
+	st.CreateRepository(t, name, mut)
 }
 
 // noToken fails if the registry password appears in s.

@@ -251,3 +251,15 @@ func (s *Stack) createResources(ctx context.Context, n Names) (Resources, error)
 	r.TaskDefinitionArn = aws.ToString(svc.TaskDefinition)
 	return r, nil
 }
+
+// CreateRepository creates an ECR repository at moto for a test. Names are
+// unique per test, so "already exists" can only be this create retried by the
+// SDK after a lost answer (moto under load), and counts as done.
+func (s *Stack) CreateRepository(t testing.TB, name string, mut ecrtypes.ImageTagMutability) {
+	t.Helper()
+	_, err := s.ECR(t).CreateRepository(context.Background(), &ecr.CreateRepositoryInput{RepositoryName: aws.String(name), ImageTagMutability: mut})
+	var exists *ecrtypes.RepositoryAlreadyExistsException
+	if err != nil && !errors.As(err, &exists) {
+		t.Fatalf("creating ECR repository %s at moto: %v", name, err)
+	}
+}
