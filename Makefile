@@ -44,7 +44,7 @@ test: lint test-go fuzz
 test-go:
 	@$(STACK) up >/dev/null
 	@set -a; source "$${CTJDEPLOY_STACK_DIR:-/tmp/ctjdeploy-stack}/env"; set +a; \
-	  $(GO) test -count=1 -timeout 45m ./...
+	  $(GO) test -race -count=1 -timeout 45m ./...
 
 # Short fuzz runs of the config loader and the template renderer.
 fuzz:
