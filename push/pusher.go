@@ -226,6 +226,17 @@ func (p *ECR) Push(ctx context.Context, img build.Image, t Target) (Result, erro
 		return Result{}, err
 	}
 	digest := li.digest
+	var manifest remote.Taggable = vimg
+	skipWrite := false
+	if len(t.Tags) > 0 {
+		if desc, ok := p.alreadyPushed(ctx, repo, t.Registry, t.Tags[0], li); ok {
+			// A rebuild of the same commit: same layers, same config but for
+			// the inline build cache. Keep the image already pushed.
+			digest, manifest, skipWrite = desc.Digest, desc, true
+			ph.Infof("%s: %s already holds this image under %s (%s); only its build cache record differs: nothing to push",
+				img.Name, repo, t.Tags[0], desc.Digest)
+		}
+	}
 	res := Result{Image: img.Name, Digest: digest.String(), Ref: repo.Digest(digest.String()).String()}
 	what := fmt.Sprintf("pushing %s to %s", img.Name, repo)
 
@@ -234,8 +245,7 @@ func (p *ECR) Push(ctx context.Context, img build.Image, t Target) (Result, erro
 	if len(t.Tags) > 0 {
 		primary, rest = repo.Tag(t.Tags[0]), t.Tags[1:]
 	}
-	skipWrite := false
-	if mut == immutable && len(t.Tags) > 0 {
+	if !skipWrite && mut == immutable && len(t.Tags) > 0 {
 		// An immutable tag that already names this digest is done; one that
 		// names another digest cannot be moved.
 		if d, err := remote.Head(primary, p.remoteOpts(ctx, t.Registry)...); err == nil {
@@ -280,7 +290,7 @@ func (p *ECR) Push(ctx context.Context, img build.Image, t Target) (Result, erro
 	}
 
 	for _, tag := range rest {
-		if err := p.tag(ctx, repo.Tag(tag), vimg, digest, mut, t.Registry, ph); err != nil {
+		if err := p.tag(ctx, repo.Tag(tag), manifest, digest, mut, t.Registry, ph); err != nil {
 			return res, registryErr(fmt.Sprintf("tagging %s as %s", img.Name, repo.Tag(tag)), t.Registry, t.Repository, err)
 		}
 	}
@@ -292,7 +302,7 @@ func (p *ECR) Push(ctx context.Context, img build.Image, t Target) (Result, erro
 // tag points tag at the pushed manifest by writing the manifest only. In a
 // repository with immutable tags a tag that already names another image is
 // skipped with a warning.
-func (p *ECR) tag(ctx context.Context, tag name.Tag, img v1.Image, digest v1.Hash, mut mutability, registry string, ph *report.Phase) error {
+func (p *ECR) tag(ctx context.Context, tag name.Tag, img remote.Taggable, digest v1.Hash, mut mutability, registry string, ph *report.Phase) error {
 	if mut == immutable {
 		if d, err := remote.Head(tag, p.remoteOpts(ctx, registry)...); err == nil {
 			if d.Digest != digest {
@@ -325,7 +335,13 @@ func (p *ECR) Plan(ctx context.Context, img build.Image, t Target) (Plan, error)
 		return Plan{}, err
 	}
 	defer li.src.close()
-	pl := Plan{Image: img.Name, Repository: repo.String(), Digest: li.digest.String()}
+	want := li.digest
+	if len(t.Tags) > 0 {
+		if desc, ok := p.alreadyPushed(ctx, repo, t.Registry, t.Tags[0], li); ok {
+			want = desc.Digest // the same image, pushed by an earlier run of this commit
+		}
+	}
+	pl := Plan{Image: img.Name, Repository: repo.String(), Digest: want.String()}
 	present, err := p.blobsPresent(ctx, repo, t.Registry, li.layers)
 	if err != nil {
 		return pl, registryErr(fmt.Sprintf("checking which layers of %s %s has", img.Name, repo), t.Registry, t.Repository, err)
@@ -336,7 +352,7 @@ func (p *ECR) Plan(ctx context.Context, img build.Image, t Target) (Plan, error)
 	pl.MissingBytes = missingBytes(pl.Layers)
 	for _, tag := range t.Tags {
 		d, err := remote.Head(repo.Tag(tag), p.remoteOpts(ctx, t.Registry)...)
-		if err == nil && d.Digest == li.digest {
+		if err == nil && d.Digest == want {
 			pl.ExistingTags = append(pl.ExistingTags, tag)
 		}
 	}

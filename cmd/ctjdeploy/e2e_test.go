@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -227,5 +228,48 @@ func TestNoCommandPrintsASecret(t *testing.T) {
 			}
 			return nil
 		})
+	}
+}
+
+// Deploying the same commit twice is a no-op even though the second build
+// imports the first one's inline build cache from the registry (which
+// changes the image config's cache record, so the local digest): nothing is
+// uploaded, nothing registered, the service is not updated.
+func TestUnchangedRedeployThroughTheCLI(t *testing.T) {
+	cfg, n := e2eEnv(t)
+	tag := "same" + strings.ReplaceAll(n.Prefix, "-", "")
+	t.Setenv("GITHUB_ACTIONS", "")
+	deploy := func() map[string]any {
+		t.Helper()
+		var out, errb bytes.Buffer
+		if code := run([]string{"--config", cfg, "--output", "json", "stage", "--tag", tag}, &out, &errb); code != 0 {
+			t.Fatalf("deploy: exit %d\n%s", code, errb.String())
+		}
+		var doc map[string]any
+		if err := json.Unmarshal(out.Bytes(), &doc); err != nil {
+			t.Fatalf("not one JSON document: %v\n%s", err, out.String())
+		}
+		return doc
+	}
+	first := deploy()
+	second := deploy()
+	if first["registered"] != true {
+		t.Fatalf("first deploy registered nothing: %v", first)
+	}
+	if second["registered"] != false || second["update"] != false || second["outcome"] != "unchanged" {
+		t.Errorf("second deploy of the same commit: registered %v, update %v, outcome %v; want false, false, unchanged",
+			second["registered"], second["update"], second["outcome"])
+	}
+	if first["taskDefinitionArn"] != second["taskDefinitionArn"] {
+		t.Errorf("task definition changed: %v → %v", first["taskDefinitionArn"], second["taskDefinitionArn"])
+	}
+	for i, im := range second["images"].([]any) {
+		m := im.(map[string]any)
+		if m["bytesUploaded"] != float64(0) {
+			t.Errorf("image %v uploaded %v bytes on an unchanged redeploy", m["name"], m["bytesUploaded"])
+		}
+		if f := first["images"].([]any)[i].(map[string]any); f["digest"] != m["digest"] {
+			t.Errorf("image %v: digest %v → %v for the same commit", m["name"], f["digest"], m["digest"])
+		}
 	}
 }
