@@ -55,6 +55,11 @@ func jsonEqual(a, b json.RawMessage) bool {
 // descriptor is returned. A rebuild of an unchanged commit then uploads
 // nothing, keeps its digest, and registers no new revision.
 func (p *ECR) alreadyPushed(ctx context.Context, repo name.Repository, registry, tag string, li *localImage) (*remote.Descriptor, bool) {
+	// HEAD first: on the common paths (a new tag, or the very same digest)
+	// that is all it costs.
+	if d, err := remote.Head(repo.Tag(tag), p.remoteOpts(ctx, registry)...); err != nil || d.Digest == li.digest {
+		return nil, false
+	}
 	desc, err := remote.Get(repo.Tag(tag), p.remoteOpts(ctx, registry)...)
 	if err != nil || desc.Digest == li.digest {
 		return nil, false

@@ -187,7 +187,9 @@ func TestNoCommandPrintsASecret(t *testing.T) {
 		{[]string{"stage", "status"}, 0},
 		{[]string{"stage", "history"}, 0},
 		{[]string{"stage", "iam-policy"}, 0},
-		{[]string{"stage", "rollback", "--dry-run"}, 0},
+		// The revision live before the first deploy runs images that were
+		// never pushed (":initial"): rollback says they are gone (exit 2).
+		{[]string{"stage", "rollback", "--dry-run"}, exitcode.Invalid},
 		{[]string{"stage", "rollback", "--to", tag, "--dry-run"}, 0},
 		{[]string{"leaky", "--tag", tag, "--dry-run"}, exitcode.Invalid},
 		{[]string{"leaky", "--tag", tag, "--no-build"}, exitcode.Invalid},
