@@ -3,6 +3,7 @@ package inspect
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 
@@ -62,6 +63,7 @@ func TestStackOutsideRevision(t *testing.T) {
 		t.Fatal(err)
 	}
 	arn := aws.ToString(reg.TaskDefinition.TaskDefinitionArn)
+	dropRetriedRegistrations(t, client, n.Family, res.TaskDefinitionArn, arn)
 	if _, err := client.UpdateService(ctx, &ecs.UpdateServiceInput{Cluster: aws.String(n.Cluster), Service: aws.String(n.Service), TaskDefinition: aws.String(arn)}); err != nil {
 		t.Fatal(err)
 	}
@@ -112,5 +114,25 @@ func TestStackServiceNotFound(t *testing.T) {
 	_, err = GetHistory(context.Background(), s.ECS(t), env, 5)
 	if !errors.As(err, &nf) {
 		t.Fatalf("missing cluster: err = %v", err)
+	}
+}
+
+// dropRetriedRegistrations deregisters the revisions of family other than
+// keep: a RegisterTaskDefinition the SDK retried after a lost answer (seen on
+// a loaded machine) registers the definition twice, and history would list
+// the extra one.
+func dropRetriedRegistrations(t *testing.T, client *ecs.Client, family string, keep ...string) {
+	t.Helper()
+	out, err := client.ListTaskDefinitions(context.Background(), &ecs.ListTaskDefinitionsInput{FamilyPrefix: aws.String(family), Status: ecstypes.TaskDefinitionStatusActive})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range out.TaskDefinitionArns {
+		if !slices.Contains(keep, a) {
+			t.Logf("deregistering %s, registered twice by a retried call", a)
+			if _, err := client.DeregisterTaskDefinition(context.Background(), &ecs.DeregisterTaskDefinitionInput{TaskDefinition: aws.String(a)}); err != nil {
+				t.Fatal(err)
+			}
+		}
 	}
 }

@@ -19,12 +19,7 @@ import (
 	"github.com/hackforla/ctjdeploy/report"
 )
 
-func TestMain(m *testing.M) {
-	if push.IsCredentialHelper() {
-		os.Exit(push.RunCredentialHelper(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
-	}
-	os.Exit(m.Run())
-}
+func TestMain(m *testing.M) { teststack.Main(m) }
 
 // buildExample builds the example's django and next images with tags unique
 // to the test.

@@ -35,6 +35,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
+	"github.com/aws/smithy-go/logging"
+	"github.com/hackforla/ctjdeploy/push"
 )
 
 // Credentials and names the stack is built around.
@@ -300,6 +302,12 @@ func (s *Stack) AWSConfig(t testing.TB) aws.Config {
 	if err != nil {
 		t.Fatalf("aws config for moto: %v", err)
 	}
+	// Under a loaded CI machine the SDK has been seen to retry a create
+	// whose first answer was lost: say so in the test's log.
+	cfg.ClientLogMode = aws.LogRetries
+	cfg.Logger = logging.LoggerFunc(func(_ logging.Classification, format string, v ...any) {
+		t.Logf("aws sdk: "+format, v...)
+	})
 	return cfg
 }
 
@@ -360,4 +368,15 @@ type Resources struct {
 	ServiceArn        string
 	TaskDefinitionArn string            // the revision the service runs
 	RepositoryURIs    map[string]string // repository name → moto's URI
+}
+
+// Main is the TestMain of packages whose tests build with the registry
+// cache: docker build runs the test binary as docker-credential-ctjdeploy
+// (the real binary answers that way too), so it must answer as the
+// credential helper instead of running the tests again.
+func Main(m *testing.M) {
+	if push.IsCredentialHelper() {
+		os.Exit(push.RunCredentialHelper(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+	}
+	os.Exit(m.Run())
 }
