@@ -134,6 +134,16 @@ type run struct {
 	d   Deps
 	res *Result
 	rep report.Reporter
+
+	tmpl    []byte         // the task definition template, read once
+	outputs tfvars.Outputs // the Terraform outputs, read once
+	anc     *ancestry      // TAG against the live commit, asked of git once
+}
+
+// ancestry is whether TAG is an ancestor of the live revision's commit.
+type ancestry struct {
+	is   deploy.Ancestry
+	note string
 }
 
 // phase runs fn as a reported phase and records its time.
@@ -210,7 +220,6 @@ func (r *run) plan(ctx context.Context) error {
 	}); err != nil {
 		return err
 	}
-	var outputs tfvars.Outputs
 	if env.Terraform != nil || r.d.Outputs != nil {
 		if err := r.phase("terraform", func(p *report.Phase) error {
 			read := r.d.Outputs
@@ -220,9 +229,9 @@ func (r *run) plan(ctx context.Context) error {
 				}
 			}
 			var err error
-			outputs, err = read(ctx)
+			r.outputs, err = read(ctx)
 			if err == nil {
-				p.Infof("%d outputs", len(outputs))
+				p.Infof("%d outputs", len(r.outputs))
 			}
 			return err
 		}); err != nil {
@@ -235,11 +244,12 @@ func (r *run) plan(ctx context.Context) error {
 		if err != nil {
 			return exitcode.Invalidf("reading the task definition template: %v", err)
 		}
+		r.tmpl = tmpl
 		refs := map[string]string{}
 		for _, n := range env.ImageNames() {
 			refs[n] = r.d.Registry + "/" + env.Images[n].Repository + "@" + placeholderDigest
 		}
-		td, err := taskdef.Render(filepath.Base(env.TaskDefinition), tmpl, taskdef.Inputs{Images: refs, Outputs: outputs, Env: r.d.Getenv})
+		td, err := r.render(refs)
 		if err != nil {
 			return err
 		}
@@ -331,15 +341,12 @@ func (r *run) plan(ctx context.Context) error {
 	}
 
 	if err := r.phase("render", func(p *report.Phase) error {
-		tmpl, err := os.ReadFile(env.TaskDefinition)
-		if err != nil {
-			return exitcode.Invalidf("reading the task definition template: %v", err)
-		}
 		refs := map[string]string{}
 		for _, im := range res.Images {
 			refs[im.Name] = im.Ref
 		}
-		res.rendered, err = taskdef.Render(filepath.Base(env.TaskDefinition), tmpl, taskdef.Inputs{Images: refs, Outputs: outputs, Env: r.d.Getenv})
+		var err error
+		res.rendered, err = r.render(refs)
 		return err
 	}); err != nil {
 		return err
@@ -388,23 +395,30 @@ func (r *run) plan(ctx context.Context) error {
 // commit (from the local git history), data.
 func (r *run) guards(ctx context.Context, td *ecs.RegisterTaskDefinitionInput) []deploy.Verdict {
 	env, res := r.o.Env, r.res
-	anc, note := deploy.CannotTell, "no git repository"
-	if r.o.GitDir != "" && res.LiveCommit != "" && res.LiveCommit != r.o.Tag {
-		a, why, err := gitinfo.IsAncestor(ctx, r.o.GitDir, r.o.Tag, res.LiveCommit)
-		note = why
-		if err != nil {
-			note = err.Error()
-		}
-		switch a {
-		case gitinfo.Ancestor:
-			anc = deploy.IsAncestor
-		case gitinfo.NotAncestor:
-			anc = deploy.NotAncestor
+	if r.anc == nil {
+		r.anc = &ancestry{is: deploy.CannotTell, note: "no git repository"}
+		if r.o.GitDir != "" && res.LiveCommit != "" && res.LiveCommit != r.o.Tag {
+			a, why, err := gitinfo.IsAncestor(ctx, r.o.GitDir, r.o.Tag, res.LiveCommit)
+			r.anc.note = why
+			if err != nil {
+				r.anc.note = err.Error()
+			}
+			switch a {
+			case gitinfo.Ancestor:
+				r.anc.is = deploy.IsAncestor
+			case gitinfo.NotAncestor:
+				r.anc.is = deploy.NotAncestor
+			}
 		}
 	}
 	return deploy.Guards(deploy.GuardInput{Env: env.Name, Service: res.live.Svc, Rendered: td,
-		Tag: r.o.Tag, LiveCommit: res.LiveCommit, Ancestry: anc, AncestryNote: note,
+		Tag: r.o.Tag, LiveCommit: res.LiveCommit, Ancestry: r.anc.is, AncestryNote: r.anc.note,
 		Force: r.o.Force, EphemeralDatabase: env.EphemeralDatabase})
+}
+
+// render renders the template with the images refs (name → REGISTRY/REPO@sha256:…).
+func (r *run) render(refs map[string]string) (*ecs.RegisterTaskDefinitionInput, error) {
+	return taskdef.Render(filepath.Base(r.o.Env.TaskDefinition), r.tmpl, taskdef.Inputs{Images: refs, Outputs: r.outputs, Env: r.d.Getenv})
 }
 
 func (r *run) target(im *config.Image) push.Target {
