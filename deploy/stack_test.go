@@ -34,10 +34,7 @@ func newSimEnv(t *testing.T, sc ecssim.Scenario) *simEnv {
 	moto := st.ECS(t)
 	// The data guard refuses 200% with a shared postgres volume; these tests
 	// use the setting it asks for.
-	if _, err := moto.UpdateService(context.Background(), &ecs.UpdateServiceInput{Cluster: aws.String(n.Cluster), Service: aws.String(n.Service),
-		DeploymentConfiguration: &ecstypes.DeploymentConfiguration{MinimumHealthyPercent: aws.Int32(0), MaximumPercent: aws.Int32(100)}}); err != nil {
-		t.Fatal(err)
-	}
+	st.SetMaximumPercent(t, n, 100)
 	sim, err := ecssim.New(ecssim.Options{Upstream: st.MotoEndpoint, Scenario: sc, Polls: 2})
 	if err != nil {
 		t.Fatal(err)

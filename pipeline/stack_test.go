@@ -52,10 +52,7 @@ func newFixture(t *testing.T, sc ecssim.Scenario, maxPercent int32) *fixture {
 	n := teststack.NewNames(t)
 	st.CreateResources(t, n)
 	moto := st.ECS(t)
-	if _, err := moto.UpdateService(context.Background(), &ecs.UpdateServiceInput{Cluster: aws.String(n.Cluster), Service: aws.String(n.Service),
-		DeploymentConfiguration: &ecstypes.DeploymentConfiguration{MinimumHealthyPercent: aws.Int32(0), MaximumPercent: aws.Int32(maxPercent)}}); err != nil {
-		t.Fatal(err)
-	}
+	st.SetMaximumPercent(t, n, maxPercent)
 	sim, err := ecssim.New(ecssim.Options{Upstream: st.MotoEndpoint, Scenario: sc, Polls: 2})
 	if err != nil {
 		t.Fatal(err)

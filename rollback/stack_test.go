@@ -13,7 +13,6 @@ import (
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
-	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/random"
@@ -49,12 +48,7 @@ func newFixture(t *testing.T, maxPercent int32) *fixture {
 	res := s.CreateResources(t, n)
 	ctx := context.Background()
 	f := &fixture{t: t, s: s, n: n, moto: s.ECS(t), initial: res.TaskDefinitionArn}
-	if _, err := f.moto.UpdateService(ctx, &ecs.UpdateServiceInput{
-		Cluster: aws.String(n.Cluster), Service: aws.String(n.Service),
-		DeploymentConfiguration: &ecstypes.DeploymentConfiguration{MinimumHealthyPercent: aws.Int32(0), MaximumPercent: aws.Int32(maxPercent)},
-	}); err != nil {
-		t.Fatal(err)
-	}
+	s.SetMaximumPercent(t, n, maxPercent)
 	sim, err := ecssim.New(ecssim.Options{Upstream: s.MotoEndpoint, Polls: 2})
 	if err != nil {
 		t.Fatal(err)

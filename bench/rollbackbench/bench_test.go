@@ -27,7 +27,6 @@ import (
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
-	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/random"
@@ -95,10 +94,7 @@ func TestRollbackBench(t *testing.T) {
 	s.CreateResources(t, n)
 	ctx := context.Background()
 	moto := s.ECS(t)
-	if _, err := moto.UpdateService(ctx, &ecs.UpdateServiceInput{Cluster: aws.String(n.Cluster), Service: aws.String(n.Service),
-		DeploymentConfiguration: &ecstypes.DeploymentConfiguration{MinimumHealthyPercent: aws.Int32(0), MaximumPercent: aws.Int32(100)}}); err != nil {
-		t.Fatal(err)
-	}
+	s.SetMaximumPercent(t, n, 100)
 	sim, err := ecssim.New(ecssim.Options{Upstream: s.MotoEndpoint, Polls: 2})
 	if err != nil {
 		t.Fatal(err)

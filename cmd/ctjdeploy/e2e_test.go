@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/base64"
 	"encoding/json"
 	"net/http/httptest"
@@ -10,10 +9,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/ecs"
-	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
 
 	"github.com/hackforla/ctjdeploy/internal/ecssim"
 	"github.com/hackforla/ctjdeploy/internal/exitcode"
@@ -40,12 +35,7 @@ func e2eEnv(t *testing.T) (cfgPath string, n teststack.Names) {
 	st.Setenv(t)
 	n = teststack.NewNames(t)
 	st.CreateResources(t, n)
-	if _, err := st.ECS(t).UpdateService(context.Background(), &ecs.UpdateServiceInput{
-		Cluster: aws.String(n.Cluster), Service: aws.String(n.Service),
-		DeploymentConfiguration: &ecstypes.DeploymentConfiguration{MinimumHealthyPercent: aws.Int32(0), MaximumPercent: aws.Int32(100)},
-	}); err != nil {
-		t.Fatal(err)
-	}
+	st.SetMaximumPercent(t, n, 100)
 	sim, err := ecssim.New(ecssim.Options{Upstream: st.MotoEndpoint, Scenario: ecssim.Success, Polls: 1})
 	if err != nil {
 		t.Fatal(err)

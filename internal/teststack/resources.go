@@ -151,31 +151,11 @@ func (s *Stack) createResources(ctx context.Context, n Names) (Resources, error)
 	}
 
 	for _, repo := range []string{n.BackendRepo, n.FrontendRepo} {
-		dr, err := ecrc.DescribeRepositories(ctx, &ecr.DescribeRepositoriesInput{RepositoryNames: []string{repo}})
-		var nf *ecrtypes.RepositoryNotFoundException
-		switch {
-		case err == nil && len(dr.Repositories) > 0:
-			r.RepositoryURIs[repo] = aws.ToString(dr.Repositories[0].RepositoryUri)
-		case err == nil || errors.As(err, &nf):
-			cr, err := ecrc.CreateRepository(ctx, &ecr.CreateRepositoryInput{RepositoryName: aws.String(repo)})
-			var exists *ecrtypes.RepositoryAlreadyExistsException
-			if errors.As(err, &exists) {
-				// The SDK retried a create whose first answer was lost
-				// (moto under load): the repository is there.
-				dr, derr := ecrc.DescribeRepositories(ctx, &ecr.DescribeRepositoriesInput{RepositoryNames: []string{repo}})
-				if derr != nil || len(dr.Repositories) == 0 {
-					return r, fmt.Errorf("CreateRepository %s: %w (and describing it: %v)", repo, err, derr)
-				}
-				r.RepositoryURIs[repo] = aws.ToString(dr.Repositories[0].RepositoryUri)
-				continue
-			}
-			if err != nil {
-				return r, fmt.Errorf("CreateRepository %s: %w", repo, err)
-			}
-			r.RepositoryURIs[repo] = aws.ToString(cr.Repository.RepositoryUri)
-		default:
-			return r, fmt.Errorf("DescribeRepositories %s: %w", repo, err)
+		uri, err := ensureRepository(ctx, ecrc, repo, "")
+		if err != nil {
+			return r, err
 		}
+		r.RepositoryURIs[repo] = uri
 	}
 
 	lt, err := ecsc.ListTaskDefinitions(ctx, &ecs.ListTaskDefinitionsInput{
@@ -252,14 +232,60 @@ func (s *Stack) createResources(ctx context.Context, n Names) (Resources, error)
 	return r, nil
 }
 
-// CreateRepository creates an ECR repository at moto for a test. Names are
-// unique per test, so "already exists" can only be this create retried by the
-// SDK after a lost answer (moto under load), and counts as done.
+// CreateRepository creates an ECR repository at moto for a test (or finds it
+// there).
 func (s *Stack) CreateRepository(t testing.TB, name string, mut ecrtypes.ImageTagMutability) {
 	t.Helper()
-	_, err := s.ECR(t).CreateRepository(context.Background(), &ecr.CreateRepositoryInput{RepositoryName: aws.String(name), ImageTagMutability: mut})
-	var exists *ecrtypes.RepositoryAlreadyExistsException
-	if err != nil && !errors.As(err, &exists) {
+	if _, err := ensureRepository(context.Background(), s.ECR(t), name, mut); err != nil {
 		t.Fatalf("creating ECR repository %s at moto: %v", name, err)
+	}
+}
+
+// ensureRepository returns the URI of repository name, creating it when
+// absent. Names are unique per test, so "already exists" on create can only
+// be this create retried by the SDK after a lost answer (moto under load):
+// the repository is there.
+func ensureRepository(ctx context.Context, ecrc *ecr.Client, name string, mut ecrtypes.ImageTagMutability) (string, error) {
+	describe := func() (string, error) {
+		dr, err := ecrc.DescribeRepositories(ctx, &ecr.DescribeRepositoriesInput{RepositoryNames: []string{name}})
+		if err != nil {
+			return "", err
+		}
+		if len(dr.Repositories) == 0 {
+			return "", &ecrtypes.RepositoryNotFoundException{Message: aws.String(name)}
+		}
+		return aws.ToString(dr.Repositories[0].RepositoryUri), nil
+	}
+	uri, err := describe()
+	var nf *ecrtypes.RepositoryNotFoundException
+	if err == nil || !errors.As(err, &nf) {
+		if err != nil {
+			return "", fmt.Errorf("DescribeRepositories %s: %w", name, err)
+		}
+		return uri, nil
+	}
+	cr, err := ecrc.CreateRepository(ctx, &ecr.CreateRepositoryInput{RepositoryName: aws.String(name), ImageTagMutability: mut})
+	var exists *ecrtypes.RepositoryAlreadyExistsException
+	switch {
+	case errors.As(err, &exists):
+		if uri, derr := describe(); derr == nil {
+			return uri, nil
+		}
+		return "", fmt.Errorf("CreateRepository %s: %w", name, err)
+	case err != nil:
+		return "", fmt.Errorf("CreateRepository %s: %w", name, err)
+	}
+	return aws.ToString(cr.Repository.RepositoryUri), nil
+}
+
+// SetMaximumPercent sets the test service's deployment configuration to
+// minimum 0% / maximum max% (moto keeps it from UpdateService).
+func (s *Stack) SetMaximumPercent(t testing.TB, n Names, max int32) {
+	t.Helper()
+	if _, err := s.ECS(t).UpdateService(context.Background(), &ecs.UpdateServiceInput{
+		Cluster: aws.String(n.Cluster), Service: aws.String(n.Service),
+		DeploymentConfiguration: &ecstypes.DeploymentConfiguration{MinimumHealthyPercent: aws.Int32(0), MaximumPercent: aws.Int32(max)},
+	}); err != nil {
+		t.Fatalf("setting the deployment configuration of %s: %v", n.Service, err)
 	}
 }
