@@ -20,9 +20,9 @@ func WritePlan(w io.Writer, res *Result) error {
 		for _, im := range res.Images {
 			fmt.Fprintf(&b, "  %-8s %s\n", im.Name, im.Ref)
 			if im.Layers > 0 {
-				fmt.Fprintf(&b, "           push: %d of %d layers missing, %s to upload\n", im.Missing, im.Layers, humanBytes(im.MissingBytes))
+				fmt.Fprintf(&b, "           push: %d of %d layers missing, %s to upload\n", im.Missing, im.Layers, report.HumanBytes(im.MissingBytes))
 				for _, l := range im.MissingList {
-					fmt.Fprintf(&b, "             %s  %s\n", shortDigest(l.Digest), humanBytes(l.Size))
+					fmt.Fprintf(&b, "             %s  %s\n", shortDigest(l.Digest), report.HumanBytes(l.Size))
 				}
 			}
 		}
@@ -63,8 +63,6 @@ func Summary(res *Result) string {
 	}
 	return fmt.Sprintf("deployed: service %s runs %s (deployment %s), running tasks verified", res.Service, shortARN(res.TaskDefARN), res.DeploymentID)
 }
-
-func humanBytes(n int64) string { return report.HumanBytes(n) }
 
 // shortDigest is sha256: and the first 12 hex digits.
 func shortDigest(d string) string {

@@ -352,11 +352,11 @@ func ghSummary(r ghResult) string {
 			if ref == "" {
 				ref = im.Digest
 			}
-			fmt.Fprintf(&b, "| %s | `%s` | %s | %s |\n", mdCell(im.Name), mdCode(ref), humanBytes(im.PushedBytes), humanBytes(im.ReusedBytes))
+			fmt.Fprintf(&b, "| %s | `%s` | %s | %s |\n", mdCell(im.Name), mdCode(ref), report.HumanBytes(im.PushedBytes), report.HumanBytes(im.ReusedBytes))
 			pushed += im.PushedBytes
 			reused += im.ReusedBytes
 		}
-		fmt.Fprintf(&b, "| **total** | | **%s** | **%s** |\n\n", humanBytes(pushed), humanBytes(reused))
+		fmt.Fprintf(&b, "| **total** | | **%s** | **%s** |\n\n", report.HumanBytes(pushed), report.HumanBytes(reused))
 	}
 
 	b.WriteString("### Task definition diff\n\n")

@@ -281,7 +281,7 @@ func progressCount(c *report.Counter) string {
 		pct = fmt.Sprintf(" (%d%%)", c.Done*100/c.Total)
 	}
 	if c.Unit == "bytes" {
-		return fmt.Sprintf("%s of %s%s", humanBytes(c.Done), humanBytes(c.Total), pct)
+		return fmt.Sprintf("%s of %s%s", report.HumanBytes(c.Done), report.HumanBytes(c.Total), pct)
 	}
 	return fmt.Sprintf("%d/%d %s", c.Done, c.Total, c.Unit)
 }

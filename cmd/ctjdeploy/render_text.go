@@ -70,7 +70,7 @@ func (t *textRenderer) Report(e report.Event) {
 			subj = e.Subject + ": "
 		}
 		if c.Unit == "bytes" {
-			line = fmt.Sprintf("%s%s of %s", subj, humanBytes(c.Done), humanBytes(c.Total))
+			line = fmt.Sprintf("%s%s of %s", subj, report.HumanBytes(c.Done), report.HumanBytes(c.Total))
 		} else {
 			line = fmt.Sprintf("%s%d/%d %s", subj, c.Done, c.Total, c.Unit)
 		}
@@ -82,6 +82,3 @@ func (t *textRenderer) Report(e report.Event) {
 	}
 	fmt.Fprintln(t.w, strings.TrimRight(line, "\n"))
 }
-
-// humanBytes is report.HumanBytes.
-func humanBytes(n int64) string { return report.HumanBytes(n) }
