@@ -47,6 +47,11 @@ type ECR struct {
 	// registry/repository: Plan and Push of the same image ask once.
 	repoMu sync.Mutex
 	repos  map[string]mutability
+
+	// same remembers alreadyPushed's answers for this run: Plan and Push of
+	// the same image ask once.
+	sameMu sync.Mutex
+	same   map[string]*remote.Descriptor
 }
 
 var _ Pusher = (*ECR)(nil)

@@ -55,6 +55,21 @@ func jsonEqual(a, b json.RawMessage) bool {
 // descriptor is returned. A rebuild of an unchanged commit then uploads
 // nothing, keeps its digest, and registers no new revision.
 func (p *ECR) alreadyPushed(ctx context.Context, repo name.Repository, registry, tag string, li *localImage) (*remote.Descriptor, bool) {
+	key := repo.Tag(tag).String() + " " + li.digest.String()
+	p.sameMu.Lock()
+	defer p.sameMu.Unlock()
+	if d, ok := p.same[key]; ok {
+		return d, d != nil
+	}
+	d, ok := p.lookAlreadyPushed(ctx, repo, registry, tag, li)
+	if p.same == nil {
+		p.same = map[string]*remote.Descriptor{}
+	}
+	p.same[key] = d
+	return d, ok
+}
+
+func (p *ECR) lookAlreadyPushed(ctx context.Context, repo name.Repository, registry, tag string, li *localImage) (*remote.Descriptor, bool) {
 	// HEAD first: on the common paths (a new tag, or the very same digest)
 	// that is all it costs.
 	if d, err := remote.Head(repo.Tag(tag), p.remoteOpts(ctx, registry)...); err != nil || d.Digest == li.digest {
