@@ -267,7 +267,9 @@ func TestBuildExampleImages(t *testing.T) {
 		{"frontend", "stage/next.dockerfile", n.FrontendRepo, "3000/tcp"},
 	} {
 		tag := s.Registry + "/" + img.repo + ":test"
-		cmd := s.Command("/usr/bin/docker", "build", "--progress=plain",
+		// --no-cache: a fully cached build may print no RUN step at all,
+		// and the point is that RUN steps run on this engine.
+		cmd := s.Command("/usr/bin/docker", "build", "--progress=plain", "--no-cache",
 			"-f", filepath.Join(s.ExampleDir(), img.dockerfile), "-t", tag,
 			filepath.Join(s.ExampleDir(), img.context))
 		out, err := cmd.CombinedOutput()
