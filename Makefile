@@ -48,9 +48,9 @@ test-go:
 
 # Short fuzz runs of the config loader and the template renderer.
 fuzz:
-	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./config/
-	@if ls taskdef/*_test.go >/dev/null 2>&1 && grep -q 'func FuzzRender' taskdef/*_test.go; then \
-	  $(GO) test -run '^$$' -fuzz '^FuzzRender$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./taskdef/; fi
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./internal/config/
+	@if ls deploy/taskdef/*_test.go >/dev/null 2>&1 && grep -q 'func FuzzRender' deploy/taskdef/*_test.go; then \
+	  $(GO) test -run '^$$' -fuzz '^FuzzRender$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./deploy/taskdef/; fi
 
 demo:
 	scripts/demo

@@ -14,5 +14,5 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 scripts/stack up >/dev/null
 set -a; source "${CTJDEPLOY_STACK_DIR:-/tmp/ctjdeploy-stack}/env"; set +a
-go test -count=1 -v -run 'TestDeployThenUnchangedRedeploy|TestRolledBackExit3AndJSON' ./pipeline/ 2>&1 |
+go test -count=1 -v -run 'TestDeployThenUnchangedRedeploy|TestRolledBackExit3AndJSON' ./deploy/ 2>&1 |
   grep -E 'AWS calls|phase timings|unchanged redeploy|after the simulator|^--- |^(ok|FAIL)' | sed 's/^ *stack_test.go:[0-9]*: /  /'

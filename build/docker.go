@@ -17,7 +17,7 @@ import (
 	"time"
 
 	"github.com/hackforla/ctjdeploy/internal/exitcode"
-	"github.com/hackforla/ctjdeploy/report"
+	"github.com/hackforla/ctjdeploy/internal/report"
 )
 
 // Docker builds with the docker CLI (BuildKit) against the engine DOCKER_HOST

@@ -14,9 +14,9 @@ import (
 
 	"github.com/hackforla/ctjdeploy/build"
 	"github.com/hackforla/ctjdeploy/internal/exitcode"
+	"github.com/hackforla/ctjdeploy/internal/report"
 	"github.com/hackforla/ctjdeploy/internal/teststack"
 	"github.com/hackforla/ctjdeploy/push"
-	"github.com/hackforla/ctjdeploy/report"
 )
 
 // The test binary is also the credential helper the docker CLI runs

@@ -2,207 +2,483 @@ package deploy
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
 	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
 
+	"github.com/hackforla/ctjdeploy/build"
+	"github.com/hackforla/ctjdeploy/deploy/rollout"
+	"github.com/hackforla/ctjdeploy/internal/config"
 	"github.com/hackforla/ctjdeploy/internal/ecssim"
 	"github.com/hackforla/ctjdeploy/internal/exitcode"
+	"github.com/hackforla/ctjdeploy/internal/report"
 	"github.com/hackforla/ctjdeploy/internal/teststack"
-	"github.com/hackforla/ctjdeploy/report"
+	"github.com/hackforla/ctjdeploy/push"
 )
 
-// simEnv is a test's own service in moto behind a rollout simulator.
-type simEnv struct {
-	names teststack.Names
-	res   teststack.Resources
+// fixture is a test's own environment (cluster, service, family, two ECR
+// repositories) shaped like the example, behind a rollout simulator.
+type fixture struct {
+	st    *teststack.Stack
+	n     teststack.Names
 	sim   *ecssim.Sim
-	api   *ecs.Client // through the simulator
-	moto  *ecs.Client // moto directly
+	env   *config.Environment
+	deps  Deps
+	moto  *ecs.Client
+	motoR *ecr.Client
+	git   string // a git repository with commits c[0] → c[1] → c[2]
+	c     []string
 }
 
-func newSimEnv(t *testing.T, sc ecssim.Scenario) *simEnv {
-	t.Helper()
+func newFixture(t *testing.T, sc ecssim.Scenario, maxPercent int32) *fixture {
 	st := teststack.Start(t)
+	st.Setenv(t)
 	n := teststack.NewNames(t)
-	res := st.CreateResources(t, n)
+	st.CreateResources(t, n)
 	moto := st.ECS(t)
-	// The data guard refuses 200% with a shared postgres volume; these tests
-	// use the setting it asks for.
-	st.SetMaximumPercent(t, n, 100)
+	st.SetMaximumPercent(t, n, maxPercent)
 	sim, err := ecssim.New(ecssim.Options{Upstream: st.MotoEndpoint, Scenario: sc, Polls: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(sim)
 	t.Cleanup(srv.Close)
-	api := ecs.NewFromConfig(st.AWSConfig(t), func(o *ecs.Options) { o.BaseEndpoint = aws.String(srv.URL) })
-	return &simEnv{names: n, res: res, sim: sim, api: api, moto: moto}
+	cfg := st.AWSConfig(t)
+	cfg.BaseEndpoint = aws.String(srv.URL)
+
+	ex := st.ExampleDir()
+	dir := t.TempDir()
+	tmpl, err := os.ReadFile(filepath.Join(ex, "stage", "ecs-task-def.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl = []byte(strings.Replace(string(tmpl), `"family": "civic-tech-jobs-fullstack-stage"`, `"family": "`+n.Family+`"`, 1))
+	tpath := filepath.Join(dir, "ecs-task-def.json")
+	if err := os.WriteFile(tpath, tmpl, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	env := &config.Environment{Name: "stage", Region: teststack.Region, Cluster: n.Cluster, Service: n.Service, TaskDefinition: tpath,
+		Registry: st.Registry, Terraform: &config.Terraform{Dir: filepath.Join(ex, "infra", "stage")},
+		Images: map[string]*config.Image{
+			"django": {Name: "django", Repository: n.BackendRepo, Context: filepath.Join(ex, "backend"), Dockerfile: filepath.Join(ex, "stage", "django.dockerfile")},
+			"next":   {Name: "next", Repository: n.FrontendRepo, Context: filepath.Join(ex, "frontend"), Dockerfile: filepath.Join(ex, "stage", "next.dockerfile")},
+		}}
+	pusher, err := push.New(context.Background(), cfg, push.WithCacheDir(t.TempDir()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pusher.Close() })
+	b, err := build.NewDocker()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fixture{st: st, n: n, sim: sim, env: env, moto: moto, motoR: st.ECR(t),
+		deps: Deps{ECS: ecs.NewFromConfig(cfg), Builder: b, Pusher: pusher, Registry: st.Registry}}
+	f.git, f.c = gitRepo(t)
+	return f
 }
 
-// pinned is the live definition with its two built images pinned by digest.
-func (e *simEnv) pinned(t *testing.T, live *Live, salt string) *ecs.RegisterTaskDefinitionInput {
-	t.Helper()
-	in := &ecs.RegisterTaskDefinitionInput{
-		Family: live.TaskDefinition.Family, NetworkMode: live.TaskDefinition.NetworkMode,
-		RequiresCompatibilities: live.TaskDefinition.RequiresCompatibilities,
-		Cpu:                     live.TaskDefinition.Cpu, Memory: live.TaskDefinition.Memory,
-		ExecutionRoleArn: live.TaskDefinition.ExecutionRoleArn, TaskRoleArn: live.TaskDefinition.TaskRoleArn,
-		ContainerDefinitions: append([]ecstypes.ContainerDefinition(nil), live.TaskDefinition.ContainerDefinitions...),
-		Volumes:              live.TaskDefinition.Volumes,
-	}
-	for i, c := range in.ContainerDefinitions {
-		img := aws.ToString(c.Image)
-		if strings.HasPrefix(img, "postgres") {
-			continue
+func gitRepo(t *testing.T) (string, []string) {
+	dir := t.TempDir()
+	g := func(args ...string) string {
+		cmd := exec.Command("git", append([]string{"-C", dir}, args...)...)
+		cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@example.org", "GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@example.org", "GIT_CONFIG_NOSYSTEM=1", "HOME="+dir)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("git %v: %v %s", args, err, out)
 		}
-		repo, _, _ := strings.Cut(img, ":"+teststack.InitialTag)
-		in.ContainerDefinitions[i].Image = aws.String(repo + "@sha256:" + strings.Repeat(salt, 64/len(salt)))
+		return strings.TrimSpace(string(out))
 	}
-	return in
+	g("init", "-q", "-b", "main")
+	var c []string
+	for i := 0; i < 3; i++ {
+		g("commit", "-q", "--allow-empty", "-m", fmt.Sprint(i))
+		c = append(c, g("rev-parse", "HEAD"))
+	}
+	return dir, c
 }
 
-func fastFollow(e *simEnv, id, td string, rec report.Reporter) FollowOptions {
-	return FollowOptions{Cluster: e.names.Cluster, Service: e.names.Service, DeploymentID: id, TaskDefinition: td, Env: "stage",
-		Interval: 50 * time.Millisecond, Jitter: -1, Timeout: 5 * time.Second, Reporter: rec, Since: time.Now().Add(-time.Minute)}
+func (f *fixture) opts(tag string) Options {
+	return Options{Env: f.env, Tag: tag, GitDir: f.git, Timeout: 20 * time.Second, Interval: 100 * time.Millisecond}
 }
 
-// start reads the live state, registers a pinned definition and updates the
-// service, as a deploy does; it returns the new ARN and deployment id.
-func (e *simEnv) start(t *testing.T) (live *Live, td *ecs.RegisterTaskDefinitionInput, arn, id string) {
-	t.Helper()
+// snapshot is everything a deploy could write: the family's revisions and
+// their tags, the service, the ECR images, and the registry's tags.
+func (f *fixture) snapshot(t *testing.T) string {
 	ctx := context.Background()
-	live, err := ReadLive(ctx, e.api, e.names.Cluster, e.names.Service)
+	var b strings.Builder
+	lt, err := f.moto.ListTaskDefinitions(ctx, &ecs.ListTaskDefinitionsInput{FamilyPrefix: aws.String(f.n.Family)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if v := Refusal(Guards(GuardInput{Env: "stage", Service: live.Svc, Rendered: e.pinned(t, live, "ab")})); v != nil {
-		t.Fatalf("guards refuse the test's own service: %v", v)
+	for _, arn := range lt.TaskDefinitionArns {
+		d, err := f.moto.DescribeTaskDefinition(ctx, &ecs.DescribeTaskDefinitionInput{TaskDefinition: aws.String(arn), Include: []ecstypes.TaskDefinitionField{ecstypes.TaskDefinitionFieldTags}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		j, _ := json.Marshal(d.Tags)
+		fmt.Fprintf(&b, "td %s %s\n", arn, j)
 	}
-	td = e.pinned(t, live, "ab")
-	arn, err = Register(ctx, e.api, td, RegisterTags{Commit: "c0ffee", Env: "stage", Previous: live.ARN()})
+	ds, err := f.moto.DescribeServices(ctx, &ecs.DescribeServicesInput{Cluster: aws.String(f.n.Cluster), Services: []string{f.n.Service}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	id, _, err = Update(ctx, e.api, e.names.Cluster, e.names.Service, arn, false)
-	if err != nil {
-		t.Fatal(err)
+	j, _ := json.Marshal(ds.Services)
+	fmt.Fprintf(&b, "svc %s\n", j)
+	for _, repo := range []string{f.n.BackendRepo, f.n.FrontendRepo} {
+		li, err := f.motoR.ListImages(ctx, &ecr.ListImagesInput{RepositoryName: aws.String(repo)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids := []string{}
+		for _, id := range li.ImageIds {
+			ids = append(ids, aws.ToString(id.ImageDigest)+":"+aws.ToString(id.ImageTag))
+		}
+		sort.Strings(ids)
+		fmt.Fprintf(&b, "ecr %s %v\n", repo, ids)
+		req, _ := http.NewRequest("GET", "http://"+f.st.Registry+"/v2/"+repo+"/tags/list", nil)
+		req.SetBasicAuth(teststack.RegistryUser, teststack.RegistryPassword)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		fmt.Fprintf(&b, "registry %s %d %s\n", repo, resp.StatusCode, body)
 	}
-	return live, td, arn, id
+	return b.String()
 }
 
-func TestDeploySuccessAgainstSimulator(t *testing.T) {
-	e := newSimEnv(t, ecssim.Success)
-	ctx := context.Background()
-	live, td, arn, id := e.start(t)
+var writeOps = []string{"ecs:RegisterTaskDefinition", "ecs:UpdateService", "ecs:TagResource", "ecr:PutImage", "ecr:CreateRepository", "ecr:BatchDeleteImage"}
 
-	// The tags rollback relies on.
-	got, err := ReadLive(ctx, e.moto, e.names.Cluster, e.names.Service)
+func TestDryRunWritesNothing(t *testing.T) {
+	f := newFixture(t, ecssim.Success, 100)
+	before := f.snapshot(t)
+	o := f.opts(f.c[2])
+	o.DryRun = true
+	res, err := Run(context.Background(), o, f.deps)
+	if err != nil {
+		t.Fatalf("dry run: %v", err)
+	}
+	after := f.snapshot(t)
+	if before != after {
+		t.Fatalf("the dry run changed state:\nbefore:\n%s\nafter:\n%s", before, after)
+	}
+	calls := f.sim.Calls()
+	for _, op := range writeOps {
+		if calls[op] != 0 {
+			t.Errorf("dry run called %s", op)
+		}
+	}
+	if res.Outcome != "dry-run" || !res.Register || !res.Update || res.Diff == "" || len(res.Images) != 2 || res.Registered || res.DeploymentID != "" {
+		t.Errorf("dry run result: %+v", res)
+	}
+	for _, im := range res.Images {
+		if im.MissingBytes == 0 || !strings.HasPrefix(im.Digest, "sha256:") {
+			t.Errorf("push plan of %s into empty repositories: %+v", im.Name, im)
+		}
+	}
+	if !strings.Contains(res.Diff, "@"+res.Images[0].Digest) {
+		t.Errorf("diff does not show the pinned digest:\n%s", res.Diff)
+	}
+}
+
+func TestDeployThenUnchangedRedeploy(t *testing.T) {
+	f := newFixture(t, ecssim.Success, 100)
+	ctx := context.Background()
+	res, err := Run(ctx, f.opts(f.c[1]), f.deps)
+	if err != nil {
+		t.Fatalf("deploy: %v", err)
+	}
+	calls := f.sim.Calls()
+	total := 0
+	for _, n := range calls {
+		total += n
+	}
+	t.Logf("AWS calls excluding %d polls: %d %v", f.sim.Polls(), total, calls)
+	t.Logf("phase timings: %v", res.Timings)
+	if total > 12 {
+		t.Errorf("%d AWS calls per deploy, budget 12: %v", total, calls)
+	}
+	if n := calls["ecr:DescribeRepositories"]; n > len(f.env.Images) {
+		t.Errorf("ecr:DescribeRepositories called %d times for %d repositories: plan and push should ask once each", n, len(f.env.Images))
+	}
+	if res.Outcome != "deployed" || !res.Registered || res.DeploymentID == "" || res.Verification == nil || res.Verification.Tasks != 1 {
+		t.Fatalf("result: %+v", res)
+	}
+	var uploaded int64
+	for _, im := range res.Images {
+		uploaded += im.Uploaded
+	}
+	if uploaded == 0 {
+		t.Error("first deploy uploaded nothing")
+	}
+	phases := map[string]bool{}
+	for _, tm := range res.Timings {
+		phases[tm.Phase] = true
+	}
+	for _, p := range []string{"live", "terraform", "validate", "build", "push-plan", "render", "plan", "push", "register", "update", "rollout", "verify"} {
+		if !phases[p] {
+			t.Errorf("no timing for phase %s: %v", p, res.Timings)
+		}
+	}
+	live, err := rollout.ReadLive(ctx, f.moto, f.n.Cluster, f.n.Service)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.ARN() != arn || got.Tags[TagCommit] != "c0ffee" || got.Tags[TagEnv] != "stage" || got.Tags[TagPrevious] != live.ARN() {
-		t.Fatalf("live after update: %s tags %v; want %s with previous %s", got.ARN(), got.Tags, arn, live.ARN())
+	if live.ARN() != res.TaskDefARN || live.Commit() != f.c[1] || live.Tags[rollout.TagEnv] != "stage" || live.Tags[rollout.TagPrevious] != res.LiveARN {
+		t.Errorf("live %s tags %v after deploying %s", live.ARN(), live.Tags, res.TaskDefARN)
 	}
 
+	// The same commit again (a second `make demo`): the images are the same
+	// (a new commit would change their revision label): nothing to upload,
+	// no new revision, no update.
+	f.sim.ResetCalls()
+	res2, err := Run(ctx, f.opts(f.c[1]), f.deps)
+	if err != nil {
+		t.Fatalf("redeploy: %v", err)
+	}
+	var up2 int64
+	for _, im := range res2.Images {
+		up2 += im.Uploaded
+	}
+	if res2.Outcome != "unchanged" || res2.Registered || up2 != 0 || res2.TaskDefARN != res.TaskDefARN {
+		t.Errorf("unchanged redeploy: outcome %s registered %v uploaded %d arn %s\n%s", res2.Outcome, res2.Registered, up2, res2.TaskDefARN, res2.Diff)
+	}
+	if c := f.sim.Calls(); c["ecs:RegisterTaskDefinition"]+c["ecs:UpdateService"] != 0 {
+		t.Errorf("unchanged redeploy wrote: %v", c)
+	}
+
+	t.Logf("unchanged redeploy: AWS calls %v", f.sim.Calls())
+}
+
+func verdict(res *Result, guard string) rollout.Outcome {
+	for _, v := range res.Guards {
+		if v.Guard == guard {
+			return v.Outcome
+		}
+	}
+	return ""
+}
+
+// pointServiceAt registers a revision tagged with commit and makes it live
+// (directly in moto), as an earlier deploy of that commit would have.
+func (f *fixture) pointServiceAt(t *testing.T, commit string) {
+	ctx := context.Background()
+	in := teststack.ExampleTaskDefinition(f.n, f.st.Registry, "other")
+	in.Tags = []ecstypes.Tag{{Key: aws.String(rollout.TagCommit), Value: aws.String(commit)}}
+	out, err := f.moto.RegisterTaskDefinition(ctx, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.moto.UpdateService(ctx, &ecs.UpdateServiceInput{Cluster: aws.String(f.n.Cluster), Service: aws.String(f.n.Service), TaskDefinition: out.TaskDefinition.TaskDefinitionArn}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestStaleCommitGuard(t *testing.T) {
+	f := newFixture(t, ecssim.Success, 100)
+	f.pointServiceAt(t, f.c[2])
+	o := f.opts(f.c[1])
+	o.DryRun = true
+	res, err := Run(context.Background(), o, f.deps)
+	if exitcode.Of(err) != exitcode.Refused || res.Outcome != "refused" || verdict(res, rollout.GuardStaleCommit) != rollout.Refuse {
+		t.Fatalf("older commit: %v %+v", err, res.Guards)
+	}
+	before := f.snapshot(t)
+	o = f.opts(f.c[1])
+	_, err = Run(context.Background(), o, f.deps)
+	if exitcode.Of(err) != exitcode.Refused {
+		t.Fatalf("older commit, not dry: %v", err)
+	}
+	if after := f.snapshot(t); after != before {
+		t.Fatal("a refused deploy changed state")
+	}
+	o.Force, o.DryRun = true, true
+	res, err = Run(context.Background(), o, f.deps)
+	if err != nil || verdict(res, rollout.GuardStaleCommit) != rollout.Bypassed {
+		t.Fatalf("older commit with --force: %v %+v", err, res.Guards)
+	}
+}
+
+func TestDataGuardRefusesTwoHundredPercent(t *testing.T) {
+	f := newFixture(t, ecssim.Success, 200)
+	o := f.opts(f.c[2])
+	o.Force = true
+	before := f.snapshot(t)
+	res, err := Run(context.Background(), o, f.deps)
+	if exitcode.Of(err) != exitcode.Refused || verdict(res, rollout.GuardData) != rollout.Refuse || !strings.Contains(err.Error(), "maximumPercent to 100") {
+		t.Fatalf("200%% with a shared postgres volume, --force: %v", err)
+	}
+	if f.snapshot(t) != before {
+		t.Fatal("a refused deploy changed state")
+	}
+}
+
+func TestInProgressGuard(t *testing.T) {
+	f := newFixture(t, ecssim.InProgress, 100)
+	res, err := Run(context.Background(), f.opts(f.c[2]), f.deps)
+	if exitcode.Of(err) != exitcode.Refused || verdict(res, rollout.GuardInProgress) != rollout.Refuse {
+		t.Fatalf("deployment in progress: %v %+v", err, res.Guards)
+	}
+	o := f.opts(f.c[2])
+	o.Force = true
+	res, err = Run(context.Background(), o, f.deps)
+	if err != nil || res.Outcome != "deployed" || verdict(res, rollout.GuardInProgress) != rollout.Bypassed {
+		t.Fatalf("--force over a deployment in progress: %v %+v", err, res)
+	}
+}
+
+func TestRolledBackExit3AndJSON(t *testing.T) {
+	f := newFixture(t, ecssim.Rollback, 100)
 	var rec report.Recorder
-	res, err := Follow(ctx, e.api, fastFollow(e, id, arn, &rec))
-	if err != nil || res.State.Phase != Completed {
-		t.Fatalf("Follow = %+v, %v", res.State, err)
+	o := f.opts(f.c[2])
+	o.Interval = time.Second
+	o.Reporter = &rec
+	res, err := Run(context.Background(), o, f.deps)
+	if exitcode.Of(err) != exitcode.RolledBack || res.Outcome != "rolled-back" || len(res.Stopped) == 0 {
+		t.Fatalf("rollback scenario: %v %+v", err, res)
 	}
-	var lines []string
-	progress := 0
-	for _, ev := range rec.All() {
-		switch ev.Kind {
-		case report.Line:
-			lines = append(lines, ev.Message)
-		case report.Progress:
-			progress++
-		}
+	lag := time.Since(f.sim.FailedAt(f.n.Cluster, f.n.Service))
+	t.Logf("exit %s after the simulator reported the failure (poll interval %s)", lag, o.Interval)
+	if lag > o.Interval {
+		t.Errorf("exit 3 came %s after the failure was visible, more than one poll interval", lag)
 	}
-	all := strings.Join(lines, "\n")
-	if !strings.Contains(all, "EMULATED") || !strings.Contains(all, "deployment completed") || progress == 0 {
-		t.Errorf("events reported:\n%s\n(progress events %d)", all, progress)
+	// The service is back on the revision that was live before, at moto
+	// itself too (what the next run, or status, reads).
+	out, err := f.moto.DescribeServices(context.Background(), &ecs.DescribeServicesInput{Cluster: aws.String(f.n.Cluster), Services: []string{f.n.Service}})
+	if err != nil || len(out.Services) != 1 {
+		t.Fatalf("DescribeServices at moto: %v", err)
 	}
-	if strings.Count(all, "has reached a steady state") != 1 {
-		t.Errorf("each event must be reported once:\n%s", all)
+	if got := aws.ToString(out.Services[0].TaskDefinition); got != res.LiveARN || got == res.TaskDefARN {
+		t.Errorf("after the rollback moto's service runs %s; want the previous revision %s (not %s)", got, res.LiveARN, res.TaskDefARN)
 	}
-	v, err := Verify(ctx, e.api, e.names.Cluster, e.names.Service, arn, PinnedDigests(td.ContainerDefinitions), 1)
-	if err != nil || v.Tasks != 1 {
-		t.Fatalf("Verify = %+v, %v", v, err)
-	}
-}
-
-func TestDeployRollbackExit3(t *testing.T) {
-	e := newSimEnv(t, ecssim.Rollback)
-	_, _, arn, id := e.start(t)
-	res, err := Follow(context.Background(), e.api, fastFollow(e, id, arn, nil))
-	if exitcode.Of(err) != exitcode.RolledBack || !res.State.RolledBack {
-		t.Fatalf("Follow = %+v, %v (code %d), want exit 3 rolled back", res.State, err, exitcode.Of(err))
-	}
-	msg := err.Error()
-	for _, want := range []string{"circuit breaker: tasks failed to start", "rolled the service back to", "deployment failed", "Essential container in task exited", "django exit 1"} {
-		if !strings.Contains(msg, want) {
-			t.Errorf("failure message lacks %q:\n%s", want, msg)
-		}
-	}
-	if lag := time.Since(e.sim.FailedAt(e.names.Cluster, e.names.Service)); lag > time.Second {
-		t.Errorf("exit came %s after the simulator reported the failure", lag)
-	}
-}
-
-func TestDeployFailedWithoutRollbackExit3(t *testing.T) {
-	e := newSimEnv(t, ecssim.Fail)
-	_, _, arn, id := e.start(t)
-	res, err := Follow(context.Background(), e.api, fastFollow(e, id, arn, nil))
-	if exitcode.Of(err) != exitcode.RolledBack || res.State.RolledBack || !strings.Contains(err.Error(), "did not roll the service back") {
-		t.Fatalf("Follow = %+v, %v", res.State, err)
-	}
-}
-
-func TestDeployStuckExit4(t *testing.T) {
-	e := newSimEnv(t, ecssim.Stuck)
-	_, _, arn, id := e.start(t)
-	o := fastFollow(e, id, arn, nil)
-	o.Timeout = 400 * time.Millisecond
-	start := time.Now()
-	_, err := Follow(context.Background(), e.api, o)
-	if exitcode.Of(err) != exitcode.TimedOut || !strings.Contains(err.Error(), "may still finish") || !strings.Contains(err.Error(), "ctjdeploy stage status") {
-		t.Fatalf("Follow = %v (code %d), want exit 4", err, exitcode.Of(err))
-	}
-	if d := time.Since(start); d > 2*time.Second {
-		t.Errorf("timeout of 400ms took %s", d)
-	}
-}
-
-func TestInProgressGuardAgainstSimulator(t *testing.T) {
-	e := newSimEnv(t, ecssim.InProgress)
-	live, err := ReadLive(context.Background(), e.api, e.names.Cluster, e.names.Service)
-	if err != nil {
+	b, _ := json.Marshal(res)
+	var doc map[string]any
+	if err := json.Unmarshal(b, &doc); err != nil {
 		t.Fatal(err)
 	}
-	v := InProgressGuard(live.Svc, false)
-	if v.Outcome != Refuse {
-		t.Fatalf("in-progress guard on a service with a rollout in progress: %+v", v)
+	for _, k := range []string{"tag", "images", "taskDefinitionArn", "registered", "deploymentId", "outcome", "timings", "guards", "diff", "stoppedTasks", "error"} {
+		if _, ok := doc[k]; !ok {
+			t.Errorf("JSON document lacks %q: %s", k, b)
+		}
 	}
-	if InProgressGuard(live.Svc, true).Outcome != Bypassed {
-		t.Fatal("--force must bypass the in-progress guard")
+	im := doc["images"].([]any)[0].(map[string]any)
+	for _, k := range []string{"ref", "digest", "bytesUploaded", "bytesReused"} {
+		if _, ok := im[k]; !ok {
+			t.Errorf("JSON image lacks %q: %v", k, im)
+		}
 	}
 }
 
-func TestVerifyWrongDigest(t *testing.T) {
-	e := newSimEnv(t, ecssim.WrongDigest)
-	_, td, arn, id := e.start(t)
-	if _, err := Follow(context.Background(), e.api, fastFollow(e, id, arn, nil)); err != nil {
-		t.Fatal(err)
+func TestWrongDigestFails(t *testing.T) {
+	f := newFixture(t, ecssim.WrongDigest, 100)
+	res, err := Run(context.Background(), f.opts(f.c[2]), f.deps)
+	if exitcode.Of(err) != exitcode.Failed || res.Outcome != "failed" || !strings.Contains(err.Error(), "not the pushed") {
+		t.Fatalf("tasks running other digests: %v", err)
 	}
-	_, err := Verify(context.Background(), e.api, e.names.Cluster, e.names.Service, arn, PinnedDigests(td.ContainerDefinitions), 1)
-	if err == nil || !strings.Contains(err.Error(), "not the pushed sha256:abab") {
-		t.Fatalf("Verify with other digests running = %v", err)
+}
+
+func TestStuckTimesOut(t *testing.T) {
+	f := newFixture(t, ecssim.Stuck, 100)
+	o := f.opts(f.c[2])
+	o.Timeout = time.Second
+	res, err := Run(context.Background(), o, f.deps)
+	if exitcode.Of(err) != exitcode.TimedOut || res.Outcome != "timed-out" {
+		t.Fatalf("stuck: %v", err)
+	}
+	if !reflect.DeepEqual(res.Registered, true) {
+		t.Error("the stuck deploy registered nothing")
+	}
+}
+
+// countingBuilder counts the builds that reach the real builder.
+type countingBuilder struct {
+	build.Builder
+	mu sync.Mutex
+	n  int
+}
+
+func (c *countingBuilder) Build(ctx context.Context, s build.Spec) (build.Image, error) {
+	c.mu.Lock()
+	c.n++
+	c.mu.Unlock()
+	return c.Builder.Build(ctx, s)
+}
+
+// Invalid input, a missing service and the data guard stop the run before
+// anything is built: a CI deploy naming the old service, or a template
+// needing an output Terraform lacks, fails in a second, not after a build.
+func TestFailFastBeforeAnyBuild(t *testing.T) {
+	cases := []struct {
+		name       string
+		maxPercent int32
+		edit       func(f *fixture)
+		want       int
+		msg        string
+	}{
+		{"missing output", 100, func(f *fixture) {
+			b, _ := os.ReadFile(f.env.TaskDefinition)
+			os.WriteFile(f.env.TaskDefinition, []byte(strings.Replace(string(b), `{{ tf "sql_host" }}`, `{{ tf "no_such_output" }}`, 1)), 0o644)
+		}, exitcode.Invalid, "no_such_output"},
+		{"template error", 100, func(f *fixture) {
+			b, _ := os.ReadFile(f.env.TaskDefinition)
+			os.WriteFile(f.env.TaskDefinition, []byte(strings.Replace(string(b), `{{ image "django" }}`, `{{ image "djang" }}`, 1)), 0o644)
+		}, exitcode.Invalid, "djang"},
+		{"service missing", 100, func(f *fixture) { f.env.Service = "civic-tech-jobs-fs-stage-gone" }, exitcode.Invalid, "civic-tech-jobs-fs-stage-gone"},
+		{"data guard", 200, func(f *fixture) {}, exitcode.Refused, "data guard"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			f := newFixture(t, ecssim.Success, c.maxPercent)
+			c.edit(f)
+			cb := &countingBuilder{Builder: f.deps.Builder}
+			f.deps.Builder = cb
+			_, err := Run(context.Background(), f.opts(f.c[1]), f.deps)
+			if exitcode.Of(err) != c.want {
+				t.Fatalf("exit %d, want %d: %v", exitcode.Of(err), c.want, err)
+			}
+			if !strings.Contains(err.Error(), c.msg) {
+				t.Errorf("error does not name %q: %v", c.msg, err)
+			}
+			if cb.n != 0 {
+				t.Errorf("%d images were built before the run failed", cb.n)
+			}
+		})
+	}
+}
+
+// A stale commit is refused before anything is built: the live revision
+// came from a newer commit, so this run would deploy, and its verdict cannot
+// change after a build.
+func TestStaleCommitRefusedBeforeBuild(t *testing.T) {
+	f := newFixture(t, ecssim.Success, 100)
+	if _, err := Run(context.Background(), f.opts(f.c[2]), f.deps); err != nil {
+		t.Fatalf("first deploy: %v", err)
+	}
+	cb := &countingBuilder{Builder: f.deps.Builder}
+	f.deps.Builder = cb
+	res, err := Run(context.Background(), f.opts(f.c[1]), f.deps)
+	if exitcode.Of(err) != exitcode.Refused || verdict(res, rollout.GuardStaleCommit) != rollout.Refuse {
+		t.Fatalf("stale commit: exit %d, %v", exitcode.Of(err), err)
+	}
+	if cb.n != 0 {
+		t.Errorf("%d images were built before the stale commit was refused", cb.n)
 	}
 }

@@ -17,8 +17,8 @@ import (
 	"github.com/aws/smithy-go"
 	"github.com/google/go-containerregistry/pkg/authn"
 
-	"github.com/hackforla/ctjdeploy/config"
-	"github.com/hackforla/ctjdeploy/report"
+	"github.com/hackforla/ctjdeploy/internal/config"
+	"github.com/hackforla/ctjdeploy/internal/report"
 )
 
 // ecrAPI is the part of the ECR API the pusher calls.

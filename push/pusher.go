@@ -22,7 +22,7 @@ import (
 	"github.com/moby/moby/client"
 
 	"github.com/hackforla/ctjdeploy/build"
-	"github.com/hackforla/ctjdeploy/report"
+	"github.com/hackforla/ctjdeploy/internal/report"
 )
 
 // ECR is the Pusher: go-containerregistry against an ECR registry (or a

@@ -14,9 +14,9 @@ import (
 
 	"github.com/hackforla/ctjdeploy/build"
 	"github.com/hackforla/ctjdeploy/internal/registrytest"
+	"github.com/hackforla/ctjdeploy/internal/report"
 	"github.com/hackforla/ctjdeploy/internal/teststack"
 	"github.com/hackforla/ctjdeploy/push"
-	"github.com/hackforla/ctjdeploy/report"
 )
 
 func TestMain(m *testing.M) { teststack.Main(m) }

@@ -22,7 +22,7 @@ import (
 	"github.com/hashicorp/terraform-exec/tfexec"
 
 	"github.com/hackforla/ctjdeploy/internal/exitcode"
-	"github.com/hackforla/ctjdeploy/report"
+	"github.com/hackforla/ctjdeploy/internal/report"
 )
 
 // Output is one Terraform output, as `terraform output -json` prints it.

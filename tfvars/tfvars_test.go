@@ -11,7 +11,7 @@ import (
 	"testing"
 
 	"github.com/hackforla/ctjdeploy/internal/exitcode"
-	"github.com/hackforla/ctjdeploy/report"
+	"github.com/hackforla/ctjdeploy/internal/report"
 )
 
 func out(value, typ string, sensitive bool) Output {

@@ -32,7 +32,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
-	"github.com/hackforla/ctjdeploy/deploy"
+	"github.com/hackforla/ctjdeploy/deploy/rollout"
 	"github.com/hackforla/ctjdeploy/internal/ecssim"
 	"github.com/hackforla/ctjdeploy/internal/registrytest"
 	"github.com/hackforla/ctjdeploy/internal/teststack"
@@ -122,23 +122,23 @@ func TestRollbackBench(t *testing.T) {
 	}
 	nowait := func(context.Context, time.Duration) error { return nil }
 	deployTo := func(arn string) {
-		id, _, err := deploy.Update(ctx, simECS, n.Cluster, n.Service, arn, false)
+		id, _, err := rollout.Update(ctx, simECS, n.Cluster, n.Service, arn, false)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := deploy.Follow(ctx, simECS, deploy.FollowOptions{Cluster: n.Cluster, Service: n.Service, DeploymentID: id, TaskDefinition: arn, Sleep: nowait}); err != nil {
+		if _, err := rollout.Follow(ctx, simECS, rollout.FollowOptions{Cluster: n.Cluster, Service: n.Service, DeploymentID: id, TaskDefinition: arn, Sleep: nowait}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	commit := func(c string) string {
-		live, err := deploy.ReadLive(ctx, moto, n.Cluster, n.Service)
+		live, err := rollout.ReadLive(ctx, moto, n.Cluster, n.Service)
 		if err != nil {
 			t.Fatal(err)
 		}
 		in := teststack.ExampleTaskDefinition(n, s.Registry, "x")
 		in.ContainerDefinitions[0].Image = aws.String(s.Registry + "/" + n.FrontendRepo + "@" + pushImg(n.FrontendRepo, c))
 		in.ContainerDefinitions[1].Image = aws.String(s.Registry + "/" + n.BackendRepo + "@" + pushImg(n.BackendRepo, c))
-		arn, err := deploy.Register(ctx, moto, in, deploy.RegisterTags{Commit: c, Env: "stage", Previous: live.ARN()})
+		arn, err := rollout.Register(ctx, moto, in, rollout.RegisterTags{Commit: c, Env: "stage", Previous: live.ARN()})
 		if err != nil {
 			t.Fatal(err)
 		}

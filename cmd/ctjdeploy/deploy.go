@@ -8,9 +8,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 
 	"github.com/hackforla/ctjdeploy/build"
+	"github.com/hackforla/ctjdeploy/deploy"
 	"github.com/hackforla/ctjdeploy/internal/exitcode"
 	"github.com/hackforla/ctjdeploy/internal/gitinfo"
-	"github.com/hackforla/ctjdeploy/pipeline"
 	"github.com/hackforla/ctjdeploy/push"
 
 	"github.com/spf13/cobra"
@@ -74,7 +74,7 @@ func runDeploy(cmd *cobra.Command, g *globals, f *deployFlags, envName string) (
 		return err
 	}
 	rep := g.reporter()
-	var res *pipeline.Result
+	var res *deploy.Result
 	defer func() {
 		closeReporter(rep)
 		writeDeployResult(g, rep, res, err)
@@ -102,7 +102,7 @@ func runDeploy(cmd *cobra.Command, g *globals, f *deployFlags, envName string) (
 		return err
 	}
 	defer pusher.Close()
-	deps := pipeline.Deps{ECS: ecs.NewFromConfig(cfg), Pusher: pusher, Registry: registry}
+	deps := deploy.Deps{ECS: ecs.NewFromConfig(cfg), Pusher: pusher, Registry: registry}
 	if !f.noBuild {
 		bopts := []build.Option{build.WithReporter(rep)}
 		if self, serr := os.Executable(); serr == nil {
@@ -116,7 +116,7 @@ func runDeploy(cmd *cobra.Command, g *globals, f *deployFlags, envName string) (
 		}
 		deps.Builder = b
 	}
-	res, err = pipeline.Run(ctx, pipeline.Options{Env: env, Tag: tag, GitDir: gitDir, DryRun: f.dryRun, NoBuild: f.noBuild,
+	res, err = deploy.Run(ctx, deploy.Options{Env: env, Tag: tag, GitDir: gitDir, DryRun: f.dryRun, NoBuild: f.noBuild,
 		NoWait: f.noWait, Force: f.force, Timeout: f.timeout, Color: g.color() && g.output != "json", Reporter: rep}, deps)
 	return err
 }

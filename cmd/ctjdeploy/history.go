@@ -4,7 +4,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	"github.com/spf13/cobra"
 
-	"github.com/hackforla/ctjdeploy/inspect"
+	"github.com/hackforla/ctjdeploy/deploy/inspect"
 	"github.com/hackforla/ctjdeploy/internal/exitcode"
 )
 

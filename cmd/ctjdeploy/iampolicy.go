@@ -17,9 +17,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/spf13/cobra"
 
-	"github.com/hackforla/ctjdeploy/config"
-	"github.com/hackforla/ctjdeploy/iampolicy"
-	"github.com/hackforla/ctjdeploy/report"
+	"github.com/hackforla/ctjdeploy/internal/config"
+	"github.com/hackforla/ctjdeploy/internal/iampolicy"
+	"github.com/hackforla/ctjdeploy/internal/report"
 	"github.com/hackforla/ctjdeploy/tfvars"
 )
 

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/hackforla/ctjdeploy/iampolicy"
+	"github.com/hackforla/ctjdeploy/internal/iampolicy"
 	"github.com/hackforla/ctjdeploy/internal/teststack"
 )
 

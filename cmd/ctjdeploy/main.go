@@ -16,8 +16,8 @@ import (
 	"syscall"
 
 	"github.com/hackforla/ctjdeploy/internal/exitcode"
+	"github.com/hackforla/ctjdeploy/internal/report"
 	"github.com/hackforla/ctjdeploy/push"
-	"github.com/hackforla/ctjdeploy/report"
 )
 
 func main() {

@@ -4,10 +4,10 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/hackforla/ctjdeploy/inspect"
+	"github.com/hackforla/ctjdeploy/deploy"
+	"github.com/hackforla/ctjdeploy/deploy/inspect"
 	"github.com/hackforla/ctjdeploy/internal/exitcode"
-	"github.com/hackforla/ctjdeploy/pipeline"
-	"github.com/hackforla/ctjdeploy/report"
+	"github.com/hackforla/ctjdeploy/internal/report"
 )
 
 // deployDoc is the --output json document of a deploy: the pipeline's
@@ -15,28 +15,28 @@ import (
 // one was registered, deployment id, outcome, guards, diff, timings per
 // phase) with the exit code and the error.
 type deployDoc struct {
-	*pipeline.Result
+	*deploy.Result
 	Exit  int    `json:"exitCode"`
 	Error string `json:"error,omitempty"`
 }
 
 // writeDeployResult prints the plan and the outcome (text on stdout, or the
 // one JSON document), and the GitHub step outputs and job summary.
-func writeDeployResult(g *globals, rep report.Reporter, res *pipeline.Result, err error) {
+func writeDeployResult(g *globals, rep report.Reporter, res *deploy.Result, err error) {
 	code := exitcode.Of(err)
 	if g.output == "json" {
 		doc := deployDoc{Result: res, Exit: code}
 		if doc.Result == nil {
-			doc.Result = &pipeline.Result{Outcome: outcomeName(code), Timings: []pipeline.Timing{}}
+			doc.Result = &deploy.Result{Outcome: outcomeName(code), Timings: []deploy.Timing{}}
 		}
 		if err != nil {
 			doc.Error = err.Error()
 		}
 		_ = inspect.WriteJSON(g.stdout, doc)
 	} else if res != nil {
-		_ = pipeline.WritePlan(g.stdout, res)
+		_ = deploy.WritePlan(g.stdout, res)
 		if err == nil {
-			if s := pipeline.Summary(res); s != "" {
+			if s := deploy.Summary(res); s != "" {
 				fmt.Fprintln(g.stdout, s)
 			}
 		}
@@ -52,7 +52,7 @@ func outcomeName(code int) string {
 	return exitcode.Name(code)
 }
 
-func writeDeployGitHub(res *pipeline.Result, rep report.Reporter, err error) {
+func writeDeployGitHub(res *deploy.Result, rep report.Reporter, err error) {
 	r := ghResult{Outcome: outcomeName(exitcode.Of(err)), Phases: ghPhases(rep)}
 	if err != nil {
 		r.Message = err.Error()

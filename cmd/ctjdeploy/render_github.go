@@ -12,7 +12,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/hackforla/ctjdeploy/report"
+	"github.com/hackforla/ctjdeploy/internal/report"
 )
 
 // githubRenderer renders events for a GitHub Actions job log (selected when

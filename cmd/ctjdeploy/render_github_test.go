@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hackforla/ctjdeploy/report"
+	"github.com/hackforla/ctjdeploy/internal/report"
 )
 
 func TestGitHubEscapes(t *testing.T) {

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hackforla/ctjdeploy/report"
+	"github.com/hackforla/ctjdeploy/internal/report"
 )
 
 // screen interprets the bytes a renderer writes the way a terminal does, for

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/hackforla/ctjdeploy/report"
+	"github.com/hackforla/ctjdeploy/internal/report"
 )
 
 // textRenderer writes events as plain lines, for CI logs and terminals.

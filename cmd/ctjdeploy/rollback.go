@@ -10,12 +10,12 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	"github.com/spf13/cobra"
 
-	"github.com/hackforla/ctjdeploy/config"
-	"github.com/hackforla/ctjdeploy/deploy"
-	"github.com/hackforla/ctjdeploy/inspect"
+	"github.com/hackforla/ctjdeploy/deploy/inspect"
+	"github.com/hackforla/ctjdeploy/deploy/rollback"
+	"github.com/hackforla/ctjdeploy/deploy/rollout"
+	"github.com/hackforla/ctjdeploy/internal/config"
 	"github.com/hackforla/ctjdeploy/internal/exitcode"
-	"github.com/hackforla/ctjdeploy/report"
-	"github.com/hackforla/ctjdeploy/rollback"
+	"github.com/hackforla/ctjdeploy/internal/report"
 )
 
 type rollbackFlags struct {
@@ -117,7 +117,7 @@ func runRollback(cmd *cobra.Command, g *globals, f *rollbackFlags, env *config.E
 		fmt.Fprint(g.stdout, b.String())
 	}
 	if f.dryRun {
-		if err := deploy.Refusal(plan.Verdicts); err != nil {
+		if err := rollout.Refusal(plan.Verdicts); err != nil {
 			return err
 		}
 		if g.output != "json" {

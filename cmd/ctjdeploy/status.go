@@ -10,10 +10,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	"github.com/spf13/cobra"
 
-	"github.com/hackforla/ctjdeploy/config"
-	"github.com/hackforla/ctjdeploy/inspect"
+	"github.com/hackforla/ctjdeploy/deploy/inspect"
+	"github.com/hackforla/ctjdeploy/internal/config"
+	"github.com/hackforla/ctjdeploy/internal/report"
 	"github.com/hackforla/ctjdeploy/push"
-	"github.com/hackforla/ctjdeploy/report"
 )
 
 func newStatusCmd(g *globals) *cobra.Command {

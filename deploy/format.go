@@ -1,0 +1,73 @@
+package deploy
+
+import (
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/hackforla/ctjdeploy/deploy/rollout"
+
+	"github.com/hackforla/ctjdeploy/internal/report"
+)
+
+// WritePlan writes the plan as text: the images and what pushing them
+// uploads, the service change, the diff, and the guards' verdicts.
+func WritePlan(w io.Writer, res *Result) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "deploy %s (tag %s) to service %s in cluster %s\n", res.Env, res.Tag, res.Service, res.Cluster)
+	if len(res.Images) > 0 {
+		b.WriteString("images:\n")
+		for _, im := range res.Images {
+			fmt.Fprintf(&b, "  %-8s %s\n", im.Name, im.Ref)
+			if im.Layers > 0 {
+				fmt.Fprintf(&b, "           push: %d of %d layers missing, %s to upload\n", im.Missing, im.Layers, report.HumanBytes(im.MissingBytes))
+				for _, l := range im.MissingList {
+					fmt.Fprintf(&b, "             %s  %s\n", shortDigest(l.Digest), report.HumanBytes(l.Size))
+				}
+			}
+		}
+	}
+	if res.Change != "" {
+		fmt.Fprintf(&b, "service change: %s\n", res.Change)
+	}
+	if res.Diff != "" {
+		b.WriteString("task definition diff:\n")
+		b.WriteString(res.Diff)
+		if !strings.HasSuffix(res.Diff, "\n") {
+			b.WriteString("\n")
+		}
+	}
+	if len(res.Guards) > 0 {
+		b.WriteString("guards:\n")
+		for _, v := range res.Guards {
+			fmt.Fprintf(&b, "  %-12s %-8s %s\n", v.Guard, v.Outcome, v.Message)
+		}
+	}
+	if res.DryRun && rollout.Refusal(res.Guards) == nil && res.Error == "" {
+		b.WriteString("dry run: nothing was changed\n")
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// Summary is the one line a successful run ends with.
+func Summary(res *Result) string {
+	switch res.Outcome {
+	case "dry-run":
+		return ""
+	case "unchanged":
+		return fmt.Sprintf("unchanged: service %s already runs %s (no new revision)", res.Service, shortARN(res.TaskDefARN))
+	case "updated":
+		return fmt.Sprintf("service %s is deploying %s (deployment %s); not waiting (--no-wait): follow it with `ctjdeploy %s status`",
+			res.Service, shortARN(res.TaskDefARN), res.DeploymentID, res.Env)
+	}
+	return fmt.Sprintf("deployed: service %s runs %s (deployment %s), running tasks verified", res.Service, shortARN(res.TaskDefARN), res.DeploymentID)
+}
+
+// shortDigest is sha256: and the first 12 hex digits.
+func shortDigest(d string) string {
+	if len(d) > len("sha256:")+12 {
+		return d[:len("sha256:")+12]
+	}
+	return d
+}

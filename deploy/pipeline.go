@@ -1,0 +1,565 @@
+// Package pipeline runs one deploy: config → build → push plan → Terraform
+// outputs → render → live state → diff → guards, which together make the
+// plan; then, unless it is a dry run, push → register → update → follow →
+// verify. A dry run is the same code path stopped before the first write, so
+// it cannot claim something the real run would not do.
+package deploy
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ecs"
+
+	"github.com/hackforla/ctjdeploy/build"
+	"github.com/hackforla/ctjdeploy/deploy/rollout"
+	"github.com/hackforla/ctjdeploy/deploy/taskdef"
+	"github.com/hackforla/ctjdeploy/internal/config"
+	"github.com/hackforla/ctjdeploy/internal/exitcode"
+	"github.com/hackforla/ctjdeploy/internal/gitinfo"
+	"github.com/hackforla/ctjdeploy/internal/report"
+	"github.com/hackforla/ctjdeploy/push"
+	"github.com/hackforla/ctjdeploy/tfvars"
+)
+
+// Options are one deploy's inputs.
+type Options struct {
+	Env *config.Environment
+	// Tag is the image tag deployed (the full commit SHA by default; the
+	// caller resolves it).
+	Tag string
+	// GitDir is a folder inside the git repository holding the config (for
+	// the stale-commit guard and the OCI source label); "" skips git.
+	GitDir  string
+	DryRun  bool
+	NoBuild bool
+	NoWait  bool
+	Force   bool
+	Timeout time.Duration // following the deployment; 0: no limit
+	// Interval between polls (default deploy.DefaultInterval).
+	Interval time.Duration
+	Color    bool // color the diff
+	Reporter report.Reporter
+}
+
+// Deps are the pipeline's collaborators.
+type Deps struct {
+	ECS      rollout.ECS
+	Builder  build.Builder // unused with NoBuild
+	Pusher   push.Pusher
+	Registry string // host[:port] of the environment's registry
+	// Outputs reads the Terraform outputs (default tfvars.Read with the
+	// environment's terraform settings).
+	Outputs func(ctx context.Context) (tfvars.Outputs, error)
+	// Getenv looks up template {{ env }} variables (default os.LookupEnv).
+	Getenv func(string) (string, bool)
+}
+
+// Image is one image of the deploy.
+type Image struct {
+	Name         string `json:"name"`
+	Repository   string `json:"repository"` // REGISTRY/REPOSITORY
+	Ref          string `json:"ref"`        // REGISTRY/REPOSITORY@sha256:...
+	Digest       string `json:"digest"`
+	LocalID      string `json:"localImageId,omitempty"`
+	MissingBytes int64  `json:"missingBytes"` // the plan: bytes the registry lacks
+	Missing      int    `json:"missingLayers"`
+	Layers       int    `json:"layers"`
+	// MissingList names the blobs a push would upload: the plan's "which
+	// layers the registry lacks, and their bytes".
+	MissingList  []Blob   `json:"missing,omitempty"`
+	ExistingTags []string `json:"existingTags,omitempty"`
+	Pushed       bool     `json:"pushed"`
+	Uploaded     int64    `json:"bytesUploaded"`
+	Reused       int64    `json:"bytesReused"`
+	plan         push.Plan
+	built        build.Image
+}
+
+// Blob is one layer (or config) a push would upload.
+type Blob struct {
+	Digest string `json:"digest"`
+	Size   int64  `json:"size"`
+}
+
+// Timing is how long one phase took.
+type Timing struct {
+	Phase   string  `json:"phase"`
+	Seconds float64 `json:"seconds"`
+}
+
+// Result is the plan and what came of it: the --output json document.
+type Result struct {
+	Env          string            `json:"env"`
+	Cluster      string            `json:"cluster"`
+	Service      string            `json:"service"`
+	Tag          string            `json:"tag"`
+	DryRun       bool              `json:"dryRun"`
+	Images       []Image           `json:"images"`
+	LiveARN      string            `json:"liveTaskDefinitionArn,omitempty"`
+	LiveCommit   string            `json:"liveCommit,omitempty"`
+	TaskDefARN   string            `json:"taskDefinitionArn,omitempty"` // the revision the service runs (or would run)
+	Register     bool              `json:"register"`                    // the plan: a new revision is needed
+	Registered   bool              `json:"registered"`                  // one was registered
+	Update       bool              `json:"update"`                      // the plan: the service is updated
+	Change       string            `json:"serviceChange"`
+	Diff         string            `json:"diff,omitempty"`
+	Guards       []rollout.Verdict `json:"guards"`
+	DeploymentID string            `json:"deploymentId,omitempty"`
+	// Outcome: deployed, unchanged, updated (--no-wait), dry-run,
+	// rolled-back, timed-out, refused, invalid, failed.
+	Outcome      string                `json:"outcome"`
+	Error        string                `json:"error,omitempty"`
+	Polls        int                   `json:"polls,omitempty"`
+	Verification *rollout.Verification `json:"verification,omitempty"`
+	Stopped      []rollout.StoppedTask `json:"stoppedTasks,omitempty"`
+	Events       []string              `json:"events,omitempty"`
+	Timings      []Timing              `json:"timings"`
+
+	rendered *ecs.RegisterTaskDefinitionInput
+	live     *rollout.Live
+	followAt time.Time
+	FailedAt time.Time `json:"-"` // when Follow saw the failure (benchmark)
+}
+
+// run is one deploy in progress.
+type run struct {
+	o   Options
+	d   Deps
+	res *Result
+	rep report.Reporter
+
+	tmpl    []byte         // the task definition template, read once
+	outputs tfvars.Outputs // the Terraform outputs, read once
+	anc     *ancestry      // TAG against the live commit, asked of git once
+}
+
+// ancestry is whether TAG is an ancestor of the live revision's commit.
+type ancestry struct {
+	is   rollout.Ancestry
+	note string
+}
+
+// phase runs fn as a reported phase and records its time.
+func (r *run) phase(name string, fn func(p *report.Phase) error) error {
+	p := report.Begin(r.rep, name)
+	err := fn(p)
+	r.res.Timings = append(r.res.Timings, Timing{Phase: name, Seconds: p.Elapsed().Seconds()})
+	return p.End(err)
+}
+
+// Run plans the deploy and, unless o.DryRun, applies the plan. The Result is
+// returned in every case (filled as far as the run got); the error carries
+// the exit code (exitcode.Of).
+func Run(ctx context.Context, o Options, d Deps) (*Result, error) {
+	env := o.Env
+	res := &Result{Env: env.Name, Cluster: env.Cluster, Service: env.Service, Tag: o.Tag, DryRun: o.DryRun}
+	r := &run{o: o, d: d, res: res, rep: o.Reporter}
+	if r.rep == nil {
+		r.rep = report.Discard
+	}
+	err := r.plan(ctx)
+	if err == nil {
+		err = rollout.Refusal(res.Guards)
+	}
+	if err == nil && !o.DryRun {
+		err = r.apply(ctx)
+	}
+	res.Outcome = outcome(res, err)
+	if err != nil {
+		res.Error = err.Error()
+	}
+	return res, err
+}
+
+func outcome(res *Result, err error) string {
+	if err != nil {
+		return exitcode.Name(exitcode.Of(err))
+	}
+	switch {
+	case res.DryRun:
+		return "dry-run"
+	case !res.Update:
+		return "unchanged"
+	case res.DeploymentID != "" && res.Verification == nil:
+		return "updated"
+	}
+	return "deployed"
+}
+
+// placeholderDigest stands for the images' digests while the template is
+// checked before the build.
+const placeholderDigest = "sha256:0000000000000000000000000000000000000000000000000000000000000000"
+
+// plan reads everything and writes nothing.
+func (r *run) plan(ctx context.Context) error {
+	env, res := r.o.Env, r.res
+	if r.o.Tag == "" {
+		return exitcode.Invalidf("no image tag: pass --tag, or run from a git repository")
+	}
+
+	// Fail fast, before minutes of building: the service must exist, the
+	// Terraform outputs must be readable, the template must render (with
+	// placeholder digests) and the data guard, which does not depend on the
+	// images, must pass.
+	if err := r.phase("live", func(p *report.Phase) error {
+		live, err := rollout.ReadLive(ctx, r.d.ECS, env.Cluster, env.Service)
+		if err != nil {
+			return err
+		}
+		res.live = live
+		res.LiveARN, res.LiveCommit = live.ARN(), live.Commit()
+		p.Infof("service %s runs %s", env.Service, shortARN(live.ARN()))
+		return nil
+	}); err != nil {
+		return err
+	}
+	if env.Terraform != nil || r.d.Outputs != nil {
+		if err := r.phase("terraform", func(p *report.Phase) error {
+			read := r.d.Outputs
+			if read == nil {
+				read = func(ctx context.Context) (tfvars.Outputs, error) {
+					return tfvars.Read(ctx, tfvars.Options{Dir: env.Terraform.Dir, Workspace: env.Terraform.Workspace, Init: env.Terraform.Init})
+				}
+			}
+			var err error
+			r.outputs, err = read(ctx)
+			if err == nil {
+				p.Infof("%d outputs", len(r.outputs))
+			}
+			return err
+		}); err != nil {
+			return err
+		}
+	}
+
+	if err := r.phase("validate", func(p *report.Phase) error {
+		tmpl, err := os.ReadFile(env.TaskDefinition)
+		if err != nil {
+			return exitcode.Invalidf("reading the task definition template: %v", err)
+		}
+		r.tmpl = tmpl
+		refs := map[string]string{}
+		for _, n := range env.ImageNames() {
+			refs[n] = r.d.Registry + "/" + env.Images[n].Repository + "@" + placeholderDigest
+		}
+		td, err := r.render(refs)
+		if err != nil {
+			return err
+		}
+		if v := rollout.DataGuard(td, res.live.Svc, env.EphemeralDatabase); v.Outcome == rollout.Refuse {
+			res.Guards = []rollout.Verdict{v}
+			return rollout.Refusal(res.Guards)
+		}
+		if !r.o.NoBuild && res.LiveCommit != "" && res.LiveCommit != r.o.Tag {
+			// The live revision was deployed from another commit: the
+			// images built for TAG carry TAG in their revision label, so
+			// their digests differ and this run will deploy. Its guards' verdicts
+			// cannot change after the build: refuse now if they refuse.
+			if vs := r.guards(ctx, td); rollout.Refusal(vs) != nil {
+				res.Guards = vs
+				return rollout.Refusal(vs)
+			}
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	names := env.ImageNames()
+	if r.o.NoBuild {
+		if err := r.phase("resolve", func(p *report.Phase) error {
+			for _, n := range names {
+				im := env.Images[n]
+				ref, err := r.d.Pusher.Resolve(ctx, r.d.Registry, im.Repository, r.o.Tag)
+				if err != nil {
+					return fmt.Errorf("image %s: %w (--no-build deploys images already pushed under --tag %s)", n, err, r.o.Tag)
+				}
+				_, dg, _ := strings.Cut(ref, "@")
+				res.Images = append(res.Images, Image{Name: n, Repository: r.d.Registry + "/" + im.Repository, Ref: ref, Digest: dg})
+				p.Infof("%s: %s", n, ref)
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+	} else {
+		var built []build.Image
+		if err := r.phase("build", func(p *report.Phase) error {
+			specs := make([]build.Spec, 0, len(names))
+			source := ""
+			if r.o.GitDir != "" {
+				source = gitinfo.RemoteURL(ctx, r.o.GitDir)
+			}
+			for _, n := range names {
+				im := env.Images[n]
+				labels := map[string]string{"org.opencontainers.image.revision": r.o.Tag}
+				if source != "" {
+					labels["org.opencontainers.image.source"] = source
+				}
+				specs = append(specs, build.Spec{Name: n, Context: im.Context, Dockerfile: im.Dockerfile, Target: im.Target,
+					BuildArgs: im.BuildArgs, Labels: labels, Tag: "ctjdeploy/" + n + ":" + localTag(r.o.Tag),
+					// The image last pushed for this environment carries an
+					// inline build cache: a fresh CI runner reuses its
+					// unchanged steps. A missing cache image is no error.
+					CacheFrom: []string{r.d.Registry + "/" + im.Repository + ":" + r.o.Env.Name}})
+			}
+			var err error
+			built, err = build.BuildAll(ctx, r.d.Builder, specs, r.rep)
+			return err
+		}); err != nil {
+			return err
+		}
+		if err := r.phase("push-plan", func(p *report.Phase) error {
+			for i, n := range names {
+				im := env.Images[n]
+				pl, err := r.d.Pusher.Plan(ctx, built[i], r.target(im))
+				if err != nil {
+					return err
+				}
+				var list []Blob
+				for _, l := range pl.Layers {
+					if l.Missing {
+						list = append(list, Blob{Digest: l.Digest, Size: l.Size})
+					}
+				}
+				missing := len(list)
+				res.Images = append(res.Images, Image{Name: n, Repository: pl.Repository, Ref: pl.Repository + "@" + pl.Digest, Digest: pl.Digest,
+					LocalID: built[i].ID, MissingBytes: pl.MissingBytes, Missing: missing, Layers: len(pl.Layers), MissingList: list,
+					ExistingTags: pl.ExistingTags, plan: pl, built: built[i]})
+				p.Infof("%s: %s, %d of %d layers to upload (%d bytes)", n, pl.Digest, missing, len(pl.Layers), pl.MissingBytes)
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+	}
+
+	if err := r.phase("render", func(p *report.Phase) error {
+		refs := map[string]string{}
+		for _, im := range res.Images {
+			refs[im.Name] = im.Ref
+		}
+		var err error
+		res.rendered, err = r.render(refs)
+		return err
+	}); err != nil {
+		return err
+	}
+
+	return r.phase("plan", func(p *report.Phase) error {
+		live := res.live
+		var liveIn *ecs.RegisterTaskDefinitionInput
+		if live.TaskDefinition != nil {
+			liveIn = taskdef.FromLive(live.TaskDefinition)
+		}
+		res.Register = liveIn == nil || !taskdef.Equal(liveIn, res.rendered)
+		if res.Register {
+			res.Diff = taskdef.Diff(live.ARN(), liveIn, res.rendered, taskdef.DiffOptions{Color: r.o.Color})
+			res.Update = true
+			res.Change = fmt.Sprintf("register a new revision of %s and update service %s from %s to it", aws.ToString(res.rendered.Family), env.Service, shortARN(live.ARN()))
+		} else {
+			res.TaskDefARN = live.ARN()
+			res.Change = fmt.Sprintf("none: service %s already runs %s, identical to the rendered definition", env.Service, shortARN(live.ARN()))
+		}
+		res.Guards = r.guards(ctx, res.rendered)
+		if !res.Update {
+			// Nothing will be deployed: a deployment in progress is not in
+			// the way, and an older commit with identical images rolls
+			// nothing back.
+			for i, v := range res.Guards {
+				if v.Guard != rollout.GuardData && v.Outcome == rollout.Refuse {
+					res.Guards[i].Outcome = rollout.Warn
+					res.Guards[i].Message += " (nothing to deploy, so not refused)"
+				}
+			}
+		}
+		for _, v := range res.Guards {
+			switch v.Outcome {
+			case rollout.Warn, rollout.Bypassed:
+				p.Warnf("%s guard: %s", v.Guard, v.Message)
+			case rollout.Refuse:
+				p.Warnf("%s guard refuses: %s", v.Guard, v.Message)
+			}
+		}
+		return nil
+	})
+}
+
+// guards judges a deploy of td over the live service: in progress, stale
+// commit (from the local git history), data.
+func (r *run) guards(ctx context.Context, td *ecs.RegisterTaskDefinitionInput) []rollout.Verdict {
+	env, res := r.o.Env, r.res
+	if r.anc == nil {
+		r.anc = &ancestry{is: rollout.CannotTell, note: "no git repository"}
+		if r.o.GitDir != "" && res.LiveCommit != "" && res.LiveCommit != r.o.Tag {
+			a, why, err := gitinfo.IsAncestor(ctx, r.o.GitDir, r.o.Tag, res.LiveCommit)
+			r.anc.note = why
+			if err != nil {
+				r.anc.note = err.Error()
+			}
+			switch a {
+			case gitinfo.Ancestor:
+				r.anc.is = rollout.IsAncestor
+			case gitinfo.NotAncestor:
+				r.anc.is = rollout.NotAncestor
+			}
+		}
+	}
+	return rollout.Guards(rollout.GuardInput{Env: env.Name, Service: res.live.Svc, Rendered: td,
+		Tag: r.o.Tag, LiveCommit: res.LiveCommit, Ancestry: r.anc.is, AncestryNote: r.anc.note,
+		Force: r.o.Force, EphemeralDatabase: env.EphemeralDatabase})
+}
+
+// render renders the template with the images refs (name → REGISTRY/REPO@sha256:…).
+func (r *run) render(refs map[string]string) (*ecs.RegisterTaskDefinitionInput, error) {
+	return taskdef.Render(filepath.Base(r.o.Env.TaskDefinition), r.tmpl, taskdef.Inputs{Images: refs, Outputs: r.outputs, Env: r.d.Getenv})
+}
+
+func (r *run) target(im *config.Image) push.Target {
+	return push.Target{Registry: r.d.Registry, Repository: im.Repository, Tags: []string{r.o.Tag, r.o.Env.Name}}
+}
+
+// localTag makes a docker tag out of TAG (docker tags allow [A-Za-z0-9_.-],
+// at most 128 characters).
+func localTag(tag string) string {
+	b := []byte(tag)
+	for i, c := range b {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '.' || c == '-') {
+			b[i] = '-'
+		}
+	}
+	if len(b) > 128 {
+		b = b[:128]
+	}
+	return string(b)
+}
+
+func shortARN(arn string) string {
+	if _, after, ok := strings.Cut(arn, ":task-definition/"); ok {
+		return after
+	}
+	if arn == "" {
+		return "(none)"
+	}
+	return arn
+}
+
+// apply carries the plan out.
+func (r *run) apply(ctx context.Context) error {
+	env, res := r.o.Env, r.res
+	if !r.o.NoBuild {
+		if err := r.phase("push", func(p *report.Phase) error {
+			for i := range res.Images {
+				im := &res.Images[i]
+				if im.MissingBytes == 0 && len(im.ExistingTags) == len(r.target(env.Images[im.Name]).Tags) {
+					p.Infof("%s: already in the registry under every tag", im.Name)
+					im.Reused = sumLayers(im.plan)
+					continue
+				}
+				out, err := r.d.Pusher.Push(ctx, im.built, r.target(env.Images[im.Name]))
+				if err != nil {
+					return err
+				}
+				if out.Digest != im.Digest {
+					return fmt.Errorf("image %s: the registry holds %s, not the planned %s; nothing was registered", im.Name, out.Digest, im.Digest)
+				}
+				im.Pushed, im.Uploaded, im.Reused = true, out.UploadedBytes, out.ReusedBytes
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+	}
+	if !res.Update {
+		if r.o.NoWait {
+			return nil
+		}
+		return r.verify(ctx, res.TaskDefARN)
+	}
+	if err := r.phase("register", func(p *report.Phase) error {
+		arn, err := rollout.Register(ctx, r.d.ECS, res.rendered, rollout.RegisterTags{Commit: r.o.Tag, Env: env.Name, Previous: res.LiveARN})
+		if err != nil {
+			return err
+		}
+		res.TaskDefARN, res.Registered = arn, true
+		p.Infof("registered %s", shortARN(arn))
+		return nil
+	}); err != nil {
+		return err
+	}
+	if err := r.phase("update", func(p *report.Phase) error {
+		res.followAt = time.Now()
+		id, _, err := rollout.Update(ctx, r.d.ECS, env.Cluster, env.Service, res.TaskDefARN, false)
+		if err != nil {
+			return err
+		}
+		res.DeploymentID = id
+		p.Infof("service %s: deployment %s of %s started", env.Service, id, shortARN(res.TaskDefARN))
+		return nil
+	}); err != nil {
+		return err
+	}
+	if r.o.NoWait {
+		return nil
+	}
+	if err := r.phase("rollout", func(p *report.Phase) error {
+		rec := &eventTap{next: r.rep, res: res}
+		fr, err := rollout.Follow(ctx, r.d.ECS, rollout.FollowOptions{Cluster: env.Cluster, Service: env.Service,
+			DeploymentID: res.DeploymentID, TaskDefinition: res.TaskDefARN, Env: env.Name,
+			Interval: r.o.Interval, Timeout: r.o.Timeout, Since: res.followAt.Add(-2 * time.Second), Reporter: rec})
+		res.Polls, res.Stopped, res.FailedAt = fr.Polls, fr.Stopped, fr.FailedAt
+		return err
+	}); err != nil {
+		return err
+	}
+	return r.verify(ctx, res.TaskDefARN)
+}
+
+func sumLayers(p push.Plan) int64 {
+	var n int64
+	for _, l := range p.Layers {
+		n += l.Size
+	}
+	return n
+}
+
+func (r *run) verify(ctx context.Context, arn string) error {
+	return r.phase("verify", func(p *report.Phase) error {
+		want := rollout.PinnedDigests(r.res.rendered.ContainerDefinitions)
+		desired := int32(1)
+		if s := r.res.live; s != nil && s.Svc != nil {
+			desired = s.Svc.DesiredCount
+		}
+		v, err := rollout.Verify(ctx, r.d.ECS, r.o.Env.Cluster, r.o.Env.Service, arn, want, desired)
+		r.res.Verification = &v
+		if err == nil {
+			names := make([]string, 0, len(want))
+			for n := range want {
+				names = append(names, n)
+			}
+			sort.Strings(names)
+			p.Infof("%d running task(s) of %s run the pushed digests (%s)", v.Tasks, shortARN(arn), strings.Join(names, ", "))
+		}
+		return err
+	})
+}
+
+// eventTap records the service events Follow reports, and passes every
+// event on.
+type eventTap struct {
+	next report.Reporter
+	res  *Result
+}
+
+func (t *eventTap) Report(e report.Event) {
+	if e.Kind == report.Line && e.Phase == "rollout" {
+		t.res.Events = append(t.res.Events, e.Message)
+	}
+	t.next.Report(e)
+}

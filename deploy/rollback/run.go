@@ -1,0 +1,188 @@
+package rollback
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ecs"
+	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
+
+	"github.com/hackforla/ctjdeploy/deploy/inspect"
+	"github.com/hackforla/ctjdeploy/deploy/rollout"
+	"github.com/hackforla/ctjdeploy/deploy/taskdef"
+	"github.com/hackforla/ctjdeploy/internal/config"
+	"github.com/hackforla/ctjdeploy/internal/exitcode"
+	"github.com/hackforla/ctjdeploy/internal/report"
+)
+
+// Guards are a rollback's guard verdicts: the data guard exactly as a
+// deploy runs it; the stale-commit guard is bypassed (going back is the
+// point); a deployment in progress is replaced (stage is broken: rolling
+// back is what ends a stuck or failing rollout). Pure.
+func Guards(env *config.Environment, p *Plan) []rollout.Verdict {
+	var vs []rollout.Verdict
+	ip := rollout.InProgressGuard(p.ServiceState, true)
+	if ip.Outcome == rollout.Bypassed {
+		ip.Message = strings.Replace(ip.Message, "because of --force", "because a rollback replaces it", 1)
+	}
+	vs = append(vs, ip)
+	vs = append(vs, rollout.Verdict{Guard: rollout.GuardStaleCommit, Outcome: rollout.Bypassed,
+		Message: "a rollback goes back to older code on purpose"})
+	vs = append(vs, rollout.DataGuard(targetDefinition(p), p.ServiceState, env.EphemeralDatabase))
+	return vs
+}
+
+// targetDefinition is the definition the rollback would run.
+func targetDefinition(p *Plan) *ecs.RegisterTaskDefinitionInput {
+	if p.Register != nil {
+		return p.Register
+	}
+	if p.Target.Definition != nil {
+		return taskdef.FromLive(p.Target.Definition)
+	}
+	return nil
+}
+
+// RunOptions say how to apply a plan.
+type RunOptions struct {
+	NoWait   bool          // stop after UpdateService
+	Timeout  time.Duration // how long to follow (exit 4 after)
+	Interval time.Duration // poll interval (0: the deploy package's default)
+	// Sleep replaces the wait between polls (tests); nil: a timer.
+	Sleep    func(ctx context.Context, d time.Duration) error
+	Reporter report.Reporter
+}
+
+// Result is what a rollback did.
+type Result struct {
+	// Outcome: deployed (the service runs the target, verified), unchanged,
+	// updated (--no-wait), refused, failed, rolled-back (exit 3: the
+	// rollback's own deployment failed), timed-out.
+	Outcome           string                `json:"outcome"`
+	TaskDefinitionARN string                `json:"taskDefinitionArn,omitempty"`
+	Registered        bool                  `json:"registered"`
+	DeploymentID      string                `json:"deploymentId,omitempty"`
+	Verification      *rollout.Verification `json:"verification,omitempty"`
+	// NowRunning says what the service runs after a failure.
+	NowRunning string `json:"nowRunning,omitempty"`
+}
+
+// Run applies p: refuses on a guard's refusal (exit 5); registers the
+// rendered revision if the plan has one; updates the service; follows the
+// deployment it started and verifies the running tasks' digests, exactly as
+// a deploy does (exit 3 when the rollback itself failed, with what runs
+// now; exit 4 on timeout). It never deregisters anything.
+func Run(ctx context.Context, api rollout.ECS, env *config.Environment, p *Plan, o RunOptions) (Result, error) {
+	var res Result
+	if err := rollout.Refusal(Guards(env, p)); err != nil {
+		res.Outcome = "refused"
+		return res, err
+	}
+	if p.Unchanged {
+		res.Outcome = "unchanged"
+		res.TaskDefinitionARN = p.Live.ARN
+		return res, nil
+	}
+	arn := p.Target.ARN
+	want := rollout.PinnedDigests(targetDefinition(p).ContainerDefinitions)
+	if p.Register != nil {
+		ph := report.Begin(o.Reporter, "register")
+		var err error
+		arn, err = rollout.Register(ctx, api, p.Register, rollout.RegisterTags{Commit: p.Tag, Env: env.Name, Previous: p.Live.ARN})
+		if err != nil {
+			res.Outcome = "failed"
+			return res, ph.End(fmt.Errorf("%w; nothing changed: the service still runs %s", err, describe(p.Live)))
+		}
+		ph.Infof("registered %s (tagged %s=%s)", inspect.ShortARN(arn), inspect.TagCommit, p.Tag)
+		ph.End(nil)
+		res.Registered = true
+	}
+	res.TaskDefinitionARN = arn
+
+	ph := report.Begin(o.Reporter, "update")
+	since := time.Now()
+	id, svc, err := rollout.Update(ctx, api, env.Cluster, env.Service, arn, false)
+	if err != nil {
+		res.Outcome = "failed"
+		if svc == nil {
+			err = fmt.Errorf("%w; the service still runs %s", err, describe(p.Live))
+		}
+		return res, ph.End(err)
+	}
+	res.DeploymentID = id
+	ph.Infof("service %s now deploys %s (deployment %s)", env.Service, inspect.ShortARN(arn), id)
+	ph.End(nil)
+	if o.NoWait {
+		res.Outcome = "updated"
+		return res, nil
+	}
+
+	ph = report.Begin(o.Reporter, "rollout")
+	fr, err := rollout.Follow(ctx, api, rollout.FollowOptions{
+		Cluster: env.Cluster, Service: env.Service, DeploymentID: id, TaskDefinition: arn, Env: env.Name,
+		Interval: o.Interval, Timeout: o.Timeout, Since: since, Reporter: o.Reporter, Sleep: o.Sleep,
+	})
+	if err != nil {
+		code := exitcode.Of(err)
+		res.Outcome = exitcode.Name(code)
+		if code == exitcode.RolledBack {
+			res.NowRunning = NowRunning(fr.Service, p, arn)
+			err = exitcode.Wrap(exitcode.RolledBack, fmt.Errorf("the rollback to %s failed: %w\nwhat runs now: %s", inspect.ShortARN(arn), err, res.NowRunning))
+		}
+		return res, ph.End(err)
+	}
+	ph.End(nil)
+
+	ph = report.Begin(o.Reporter, "verify")
+	desired := int32(1)
+	if fr.Service != nil {
+		desired = fr.Service.DesiredCount
+	}
+	v, err := rollout.Verify(ctx, api, env.Cluster, env.Service, arn, want, desired)
+	res.Verification = &v
+	if err != nil {
+		res.Outcome = "failed"
+		return res, ph.End(err)
+	}
+	ph.Infof("%d running task(s) of %s run the digests it pins", v.Tasks, inspect.ShortARN(arn))
+	ph.End(nil)
+	res.Outcome = "deployed"
+	return res, nil
+}
+
+// describe names a revision with its commit, for messages.
+func describe(r inspect.Revision) string {
+	s := inspect.ShortARN(r.ARN)
+	if r.Commit != "" {
+		s += " (commit " + inspect.ShortCommit(r.Commit) + ")"
+	}
+	return s
+}
+
+// NowRunning says what the service runs after the rollback's deployment
+// failed: the PRIMARY deployment's revision and its counts, named as the
+// revision rolled back from or the target. Pure.
+func NowRunning(svc *ecstypes.Service, p *Plan, target string) string {
+	if svc == nil {
+		return fmt.Sprintf("unknown (the service could not be read); it ran %s before the rollback: check `ctjdeploy %s status`", describe(p.Live), p.Env)
+	}
+	arn := aws.ToString(svc.TaskDefinition)
+	var running, desired int32 = svc.RunningCount, svc.DesiredCount
+	for _, d := range svc.Deployments {
+		if aws.ToString(d.Status) == "PRIMARY" {
+			arn = aws.ToString(d.TaskDefinition)
+			running, desired = d.RunningCount, d.DesiredCount
+		}
+	}
+	what := inspect.ShortARN(arn)
+	switch arn {
+	case p.Live.ARN:
+		what = describe(p.Live) + ", the revision live before this rollback (ECS put it back)"
+	case target:
+		what += ", the rollback's target (ECS did not roll back; its tasks are failing)"
+	}
+	return fmt.Sprintf("%s, %d/%d tasks running; see `ctjdeploy %s status`", what, running, desired, p.Env)
+}

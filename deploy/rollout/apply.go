@@ -1,0 +1,154 @@
+package rollout
+
+import (
+	"context"
+	"fmt"
+	"sort"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ecs"
+	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
+
+	"github.com/hackforla/ctjdeploy/internal/exitcode"
+)
+
+// Live is the service and the revision it runs now.
+type Live struct {
+	Cluster, Service string
+	Svc              *ecstypes.Service
+	// TaskDefinition is the live revision (nil if the service names none).
+	TaskDefinition *ecstypes.TaskDefinition
+	Tags           map[string]string // the live revision's tags
+}
+
+// ARN is the live revision's ARN.
+func (l *Live) ARN() string {
+	if l == nil || l.Svc == nil {
+		return ""
+	}
+	return aws.ToString(l.Svc.TaskDefinition)
+}
+
+// Commit is the live revision's ctjdeploy:commit tag ("" if none).
+func (l *Live) Commit() string {
+	if l == nil {
+		return ""
+	}
+	return l.Tags[TagCommit]
+}
+
+// ReadLive reads the service (DescribeServices) and its live revision with
+// its tags (DescribeTaskDefinition): two calls. A missing or inactive service
+// is an invalid-input error naming it.
+func ReadLive(ctx context.Context, api ECS, cluster, service string) (*Live, error) {
+	svc, err := DescribeService(ctx, api, cluster, service)
+	if err != nil {
+		return nil, err
+	}
+	l := &Live{Cluster: cluster, Service: service, Svc: svc, Tags: map[string]string{}}
+	arn := aws.ToString(svc.TaskDefinition)
+	if arn == "" {
+		return l, nil
+	}
+	out, err := api.DescribeTaskDefinition(ctx, &ecs.DescribeTaskDefinitionInput{
+		TaskDefinition: aws.String(arn),
+		Include:        []ecstypes.TaskDefinitionField{ecstypes.TaskDefinitionFieldTags},
+	})
+	if err != nil {
+		return nil, awsError("reading the live task definition "+arn+" (ecs:DescribeTaskDefinition)", err)
+	}
+	l.TaskDefinition = out.TaskDefinition
+	for _, t := range out.Tags {
+		l.Tags[aws.ToString(t.Key)] = aws.ToString(t.Value)
+	}
+	return l, nil
+}
+
+// DescribeService reads one service. A missing or inactive service is an
+// invalid-input error (exit 2): the config names something that is not there.
+func DescribeService(ctx context.Context, api ECS, cluster, service string) (*ecstypes.Service, error) {
+	out, err := api.DescribeServices(ctx, &ecs.DescribeServicesInput{Cluster: aws.String(cluster), Services: []string{service}})
+	if err != nil {
+		return nil, awsError(fmt.Sprintf("reading service %s in cluster %s (ecs:DescribeServices)", service, cluster), err)
+	}
+	for i := range out.Services {
+		s := &out.Services[i]
+		if aws.ToString(s.ServiceName) == service || aws.ToString(s.ServiceArn) == service {
+			if st := aws.ToString(s.Status); st != "" && st != "ACTIVE" {
+				return nil, exitcode.Invalidf("service %s in cluster %s is %s: check `service:` and `cluster:` in the config", service, cluster, st)
+			}
+			return s, nil
+		}
+	}
+	reason := ""
+	for _, f := range out.Failures {
+		reason = " (" + aws.ToString(f.Reason) + ")"
+	}
+	return nil, exitcode.Invalidf("service %s not found in cluster %s%s: check `service:` and `cluster:` in the config", service, cluster, reason)
+}
+
+// RegisterTags are the tags Register puts on a new revision.
+type RegisterTags struct {
+	Commit   string // ctjdeploy:commit
+	Env      string // ctjdeploy:env
+	Previous string // ctjdeploy:previous: the ARN live before (may be "")
+}
+
+func (t RegisterTags) list() []ecstypes.Tag {
+	m := map[string]string{TagCommit: t.Commit, TagEnv: t.Env, TagPrevious: t.Previous}
+	var out []ecstypes.Tag
+	for k, v := range m {
+		if v != "" {
+			out = append(out, ecstypes.Tag{Key: aws.String(k), Value: aws.String(v)})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return *out[i].Key < *out[j].Key })
+	return out
+}
+
+// Register registers td (a copy, with tags merged in) and returns the new
+// revision's ARN. One call.
+func Register(ctx context.Context, api ECS, td *ecs.RegisterTaskDefinitionInput, tags RegisterTags) (string, error) {
+	in := *td
+	keep := map[string]bool{TagCommit: true, TagEnv: true, TagPrevious: true}
+	in.Tags = nil
+	for _, t := range td.Tags {
+		if !keep[aws.ToString(t.Key)] {
+			in.Tags = append(in.Tags, t)
+		}
+	}
+	in.Tags = append(in.Tags, tags.list()...)
+	out, err := api.RegisterTaskDefinition(ctx, &in)
+	if err != nil {
+		return "", awsError("registering task definition family "+aws.ToString(td.Family)+" (ecs:RegisterTaskDefinition)", err)
+	}
+	if out.TaskDefinition == nil || out.TaskDefinition.TaskDefinitionArn == nil {
+		return "", fmt.Errorf("registering task definition family %s: ECS returned no ARN", aws.ToString(td.Family))
+	}
+	return aws.ToString(out.TaskDefinition.TaskDefinitionArn), nil
+}
+
+// Update points the service at taskDef (UpdateService, one call) and returns
+// the id of the deployment this update started: the PRIMARY deployment of
+// the answer running taskDef. force asks ECS for a new deployment even when
+// the service already runs taskDef.
+func Update(ctx context.Context, api ECS, cluster, service, taskDef string, force bool) (string, *ecstypes.Service, error) {
+	out, err := api.UpdateService(ctx, &ecs.UpdateServiceInput{
+		Cluster:            aws.String(cluster),
+		Service:            aws.String(service),
+		TaskDefinition:     aws.String(taskDef),
+		ForceNewDeployment: force,
+	})
+	if err != nil {
+		return "", nil, awsError(fmt.Sprintf("updating service %s in cluster %s to %s (ecs:UpdateService)", service, cluster, shortARN(taskDef)), err)
+	}
+	if out.Service == nil {
+		return "", nil, fmt.Errorf("updating service %s: ECS returned no service", service)
+	}
+	for _, d := range out.Service.Deployments {
+		if aws.ToString(d.Status) == statusPrimary && aws.ToString(d.TaskDefinition) == taskDef {
+			return aws.ToString(d.Id), out.Service, nil
+		}
+	}
+	return "", out.Service, fmt.Errorf("updated service %s to %s, but its answer lists no PRIMARY deployment of that revision, so there is nothing to follow; check `ctjdeploy ENV status`", service, shortARN(taskDef))
+}

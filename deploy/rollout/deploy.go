@@ -1,0 +1,53 @@
+// Package deploy renders the task definition, compares it with the live one,
+// applies the guards, registers, updates the service, follows the deployment
+// it started and verifies the running tasks. Decisions are pure functions;
+// the code around them only fetches and applies.
+//
+// The pieces are reusable by rollback, status and history: ReadLive reads the
+// service and its live revision, Guards decides, Register registers a
+// definition with ctjdeploy's tags, Update starts a deployment to any ARN,
+// Follow follows one deployment by id, Verify checks the running tasks of a
+// revision against the digests pinned in it.
+//
+// # What rollback can rely on (tags on every revision ctjdeploy registers)
+//
+//	ctjdeploy:commit   = TAG, the image tag deployed (normally the full commit SHA)
+//	ctjdeploy:env      = ENV, the environment deployed to
+//	ctjdeploy:previous = the task definition ARN the service ran when this
+//	                     revision was registered ("what was live before")
+//
+// The tags are set in RegisterTaskDefinition itself (no TagResource call) and
+// read back with DescribeTaskDefinition(include=TAGS). ctjdeploy:previous is
+// written only when the previous ARN differs from the new one; rollback
+// without --to should deploy the live revision's ctjdeploy:previous ARN (and,
+// if that revision is gone or untagged, say so rather than guess
+// "revision − 1"). A redeploy that registers nothing (the definition did not
+// change) keeps the tags of the revision already live.
+package rollout
+
+import (
+	"context"
+
+	"github.com/aws/aws-sdk-go-v2/service/ecs"
+)
+
+// The tags ctjdeploy puts on every revision it registers (see the package
+// comment). They equal inspect.TagCommit, inspect.TagEnv and
+// inspect.TagPrevious.
+const (
+	TagCommit   = "ctjdeploy:commit"
+	TagEnv      = "ctjdeploy:env"
+	TagPrevious = "ctjdeploy:previous"
+)
+
+// ECS is the part of the ECS API a deploy calls; *ecs.Client satisfies it.
+type ECS interface {
+	DescribeServices(ctx context.Context, in *ecs.DescribeServicesInput, opts ...func(*ecs.Options)) (*ecs.DescribeServicesOutput, error)
+	DescribeTaskDefinition(ctx context.Context, in *ecs.DescribeTaskDefinitionInput, opts ...func(*ecs.Options)) (*ecs.DescribeTaskDefinitionOutput, error)
+	RegisterTaskDefinition(ctx context.Context, in *ecs.RegisterTaskDefinitionInput, opts ...func(*ecs.Options)) (*ecs.RegisterTaskDefinitionOutput, error)
+	UpdateService(ctx context.Context, in *ecs.UpdateServiceInput, opts ...func(*ecs.Options)) (*ecs.UpdateServiceOutput, error)
+	ListTasks(ctx context.Context, in *ecs.ListTasksInput, opts ...func(*ecs.Options)) (*ecs.ListTasksOutput, error)
+	DescribeTasks(ctx context.Context, in *ecs.DescribeTasksInput, opts ...func(*ecs.Options)) (*ecs.DescribeTasksOutput, error)
+}
+
+var _ ECS = (*ecs.Client)(nil)

@@ -1,0 +1,345 @@
+// Package taskdef renders the task definition template, converts between ECS
+// API JSON and the SDK's RegisterTaskDefinition input, normalizes task
+// definitions and compares them (Equal, Diff). Everything here is pure.
+//
+// # Template
+//
+// The template is a RegisterTaskDefinition request in ECS API JSON (the
+// shape `aws ecs register-task-definition --cli-input-json` takes) with Go
+// text/template actions:
+//
+//	{{ image "django" }}  the image reference chosen for this deploy (REGISTRY/REPO@sha256:...)
+//	{{ tf "sql_port" }}   Terraform output sql_port (string, number or bool)
+//	{{ env "NAME" }}      environment variable NAME, which must be set
+//
+// Each function returns its value JSON-string-escaped without the quotes: a
+// quote or backslash in a value comes out as \" or \\, so a value can never
+// break or inject JSON. Use the functions inside quotes ("{{ tf "x" }}");
+// numbers and bools may also stand bare (`"memory": {{ tf "mem" }}`).
+// A missing image, output or variable, a non-scalar output, and any
+// reference to data (`{{ .x }}`) are errors that carry the template's name
+// and line (template: NAME:LINE:COL: ...).
+//
+// A value of a sensitive Terraform output may only appear in a
+// `secrets[].valueFrom`, `secretOptions[].valueFrom` or
+// `repositoryCredentials.credentialsParameter` (references to a secret,
+// never the secret itself); anywhere else Render refuses it.
+package taskdef
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"regexp"
+	"sort"
+	"strings"
+	"text/template"
+	"text/template/parse"
+
+	"github.com/aws/aws-sdk-go-v2/service/ecs"
+
+	"github.com/hackforla/ctjdeploy/internal/exitcode"
+	"github.com/hackforla/ctjdeploy/internal/report"
+	"github.com/hackforla/ctjdeploy/tfvars"
+)
+
+// Inputs are the values a template may use.
+type Inputs struct {
+	// Images maps an image name (the key under images: in the config) to the
+	// reference to deploy, REGISTRY/REPOSITORY@sha256:....
+	Images map[string]string
+	// Outputs are the Terraform outputs.
+	Outputs tfvars.Outputs
+	// Env looks up environment variables; nil means os.LookupEnv.
+	Env func(string) (string, bool)
+}
+
+// Render executes the template tmpl (name is its file name, used in every
+// error) with in, and decodes the result strictly into a
+// RegisterTaskDefinition input (see Decode). Every error has exit code 2
+// (invalid) and never shows a sensitive output's value.
+func Render(name string, tmpl []byte, in Inputs) (*ecs.RegisterTaskDefinitionInput, error) {
+	r := &renderer{name: name, in: in, used: map[string]string{}}
+	if r.in.Env == nil {
+		r.in.Env = os.LookupEnv
+	}
+	out, err := r.render(tmpl)
+	if err != nil {
+		return nil, exitcode.Wrap(exitcode.Invalid, r.mask(err))
+	}
+	return out, nil
+}
+
+type renderer struct {
+	name string
+	in   Inputs
+	used map[string]string // value of a sensitive output rendered → output name
+}
+
+func (r *renderer) render(tmpl []byte) (*ecs.RegisterTaskDefinitionInput, error) {
+	t, err := template.New(r.name).Option("missingkey=error").Funcs(template.FuncMap{
+		"image": r.image,
+		"tf":    r.tf,
+		"env":   r.env,
+	}).Parse(string(tmpl))
+	if err != nil {
+		return nil, err // template: NAME:LINE: ...
+	}
+	if err := noRange(t); err != nil {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	if err := t.Execute(&limitWriter{w: &buf, n: MaxRendered}, map[string]any{}); err != nil {
+		return nil, err // template: NAME:LINE:COL: executing ...
+	}
+	v, err := parseJSON(buf.Bytes())
+	if err != nil {
+		return nil, fmt.Errorf("%s:%w (line:column of the rendered template; the template must render RegisterTaskDefinition JSON)", r.name, err)
+	}
+	if err := r.checkSensitive(v); err != nil {
+		return nil, err
+	}
+	td, err := decodeValue(v)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", r.name, err)
+	}
+	if err := validate(td); err != nil {
+		return nil, fmt.Errorf("%s: %w", r.name, err)
+	}
+	return td, nil
+}
+
+// MaxRendered bounds the rendered template's size (ECS itself takes far
+// less), so a runaway `range` fails fast instead of eating memory.
+const MaxRendered = 1 << 20
+
+type limitWriter struct {
+	w *bytes.Buffer
+	n int
+}
+
+func (l *limitWriter) Write(p []byte) (int, error) {
+	if l.w.Len()+len(p) > l.n {
+		return 0, fmt.Errorf("the rendered template exceeds %d bytes", l.n)
+	}
+	return l.w.Write(p)
+}
+
+// noRange refuses {{ range }}: a template has no data to iterate over, and
+// `range 1000000000` would spin without writing anything.
+func noRange(t *template.Template) error {
+	for _, tt := range t.Templates() {
+		if tt.Tree == nil {
+			continue
+		}
+		var found parse.Node
+		var walk func(parse.Node)
+		walk = func(n parse.Node) {
+			if found != nil || n == nil {
+				return
+			}
+			switch n := n.(type) {
+			case *parse.ListNode:
+				if n == nil {
+					return
+				}
+				for _, c := range n.Nodes {
+					walk(c)
+				}
+			case *parse.RangeNode:
+				found = n
+			case *parse.IfNode:
+				walk(n.List)
+				walk(n.ElseList)
+			case *parse.WithNode:
+				walk(n.List)
+				walk(n.ElseList)
+			}
+		}
+		walk(tt.Tree.Root)
+		if found != nil {
+			loc, _ := tt.ErrorContext(found)
+			return fmt.Errorf("template: %s: {{ range }} is not supported in a task definition template (there is nothing to iterate over)", loc)
+		}
+	}
+	return nil
+}
+
+func (r *renderer) image(name string) (string, error) {
+	ref, ok := r.in.Images[name]
+	if !ok {
+		return "", fmt.Errorf("no image %q; the images are: %s (images: in the config file)", name, listOrNone(sortedKeys(r.in.Images)))
+	}
+	return jsonEscape(ref), nil
+}
+
+func (r *renderer) tf(name string) (string, error) {
+	v, err := r.in.Outputs.Scalar(name)
+	if err != nil {
+		return "", err
+	}
+	if r.in.Outputs[name].Sensitive {
+		r.used[v] = name
+		report.AddSecret(v)
+	}
+	return jsonEscape(v), nil
+}
+
+func (r *renderer) env(name string) (string, error) {
+	v, ok := r.in.Env(name)
+	if !ok {
+		return "", fmt.Errorf("environment variable %s is not set: set it (it may be empty) or remove {{ env %q }} from the template", name, name)
+	}
+	return jsonEscape(v), nil
+}
+
+// jsonEscape returns s as the content of a JSON string, without the quotes.
+func jsonEscape(s string) string {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(s) // a string always encodes
+	b := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
+	return string(b[1 : len(b)-1])
+}
+
+func listOrNone(names []string) string {
+	if len(names) == 0 {
+		return "none"
+	}
+	return strings.Join(names, ", ")
+}
+
+// secretRefPath matches the JSON paths where a value names a secret rather
+// than holding one.
+var secretRefPath = regexp.MustCompile(`(?i)(^|\.)(secrets|secretOptions)\[\d+\]\.valueFrom$|(^|\.)repositoryCredentials\.credentialsParameter$`)
+
+// checkSensitive refuses a rendered document that holds a sensitive output's
+// value anywhere but in a secret reference. It runs before decoding, so no
+// later error message (an unknown key, a wrong type) can carry the value.
+func (r *renderer) checkSensitive(v any) error {
+	if len(r.used) == 0 {
+		return nil
+	}
+	return r.walk("", v)
+}
+
+func (r *renderer) holds(s string) (string, bool) {
+	// Longest first, so the message names the most specific output.
+	vals := make([]string, 0, len(r.used))
+	for v := range r.used {
+		vals = append(vals, v)
+	}
+	sort.Slice(vals, func(i, j int) bool { return len(vals[i]) > len(vals[j]) })
+	for _, v := range vals {
+		if v == "" {
+			continue
+		}
+		// A very short value would match inside unrelated text; only an
+		// exact match counts for those.
+		if s == v || (len(v) >= 4 && strings.Contains(s, v)) {
+			return r.used[v], true
+		}
+	}
+	return "", false
+}
+
+func (r *renderer) walk(path string, v any) error {
+	switch v := v.(type) {
+	case map[string]any:
+		for _, k := range sortedKeys(v) {
+			p := join(path, k)
+			if out, ok := r.holds(k); ok {
+				return r.refuse(join(path, "<key>"), out, nil)
+			}
+			if err := r.walk(p, v[k]); err != nil {
+				return err
+			}
+		}
+	case []any:
+		for i, e := range v {
+			if err := r.walk(fmt.Sprintf("%s[%d]", path, i), e); err != nil {
+				return err
+			}
+		}
+	case string:
+		if out, ok := r.holds(v); ok && !secretRefPath.MatchString(path) {
+			return r.refuse(path, out, nil)
+		}
+	case json.Number:
+		if out, ok := r.holds(v.String()); ok && !secretRefPath.MatchString(path) {
+			return r.refuse(path, out, nil)
+		}
+	case bool:
+		if out, ok := r.holds(fmt.Sprint(v)); ok && !secretRefPath.MatchString(path) {
+			return r.refuse(path, out, nil)
+		}
+	}
+	return nil
+}
+
+var envValuePath = regexp.MustCompile(`^(.*\.environment)\[(\d+)\]\.value$`)
+
+func (r *renderer) refuse(path, output string, _ error) error {
+	example := `"secrets": [{"name": "VAR", "valueFrom": "arn:aws:ssm:REGION:ACCOUNT:parameter/NAME"}]`
+	if m := envValuePath.FindStringSubmatch(path); m != nil {
+		example = fmt.Sprintf(`remove the entry from %s and add "secrets": [{"name": "<its name>", "valueFrom": "arn:aws:ssm:REGION:ACCOUNT:parameter/NAME"}] to the container`, m[1])
+	}
+	return fmt.Errorf("%s: %s holds the value of the sensitive Terraform output %q; a sensitive value may only be passed by reference: store it in SSM Parameter Store (SecureString) or Secrets Manager, export the parameter's ARN as a Terraform output, and use it in secrets[].valueFrom: %s",
+		r.name, path, output, example)
+}
+
+// mask replaces every sensitive output's value (rendered or not) in err's
+// message with ***.
+func (r *renderer) mask(err error) error {
+	msg := err.Error()
+	var vals []string
+	for name, o := range r.in.Outputs {
+		if !o.Sensitive {
+			continue
+		}
+		vals = append(vals, string(o.Value))
+		if s, e := r.in.Outputs.Scalar(name); e == nil {
+			vals = append(vals, s, jsonEscape(s))
+		}
+	}
+	sort.Slice(vals, func(i, j int) bool { return len(vals[i]) > len(vals[j]) })
+	masked := msg
+	for _, v := range vals {
+		if v != "" {
+			masked = strings.ReplaceAll(masked, v, "***")
+		}
+	}
+	masked = report.Mask(masked)
+	if masked == msg {
+		return err
+	}
+	return errors.New(masked)
+}
+
+// validate checks what RegisterTaskDefinition would reject and the tool
+// relies on: a family, containers with names and images, unique names.
+func validate(td *ecs.RegisterTaskDefinitionInput) error {
+	if td.Family == nil || *td.Family == "" {
+		return errors.New(`"family" is missing: name the task definition family`)
+	}
+	if len(td.ContainerDefinitions) == 0 {
+		return errors.New(`"containerDefinitions" is empty: the task definition needs at least one container`)
+	}
+	seen := map[string]bool{}
+	for i, c := range td.ContainerDefinitions {
+		if c.Name == nil || *c.Name == "" {
+			return fmt.Errorf("containerDefinitions[%d].name is missing", i)
+		}
+		if seen[*c.Name] {
+			return fmt.Errorf("containerDefinitions[%d].name: two containers are named %q", i, *c.Name)
+		}
+		seen[*c.Name] = true
+		if c.Image == nil || *c.Image == "" {
+			return fmt.Errorf("containerDefinitions[%d].image is missing (container %q)", i, *c.Name)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,234 @@
+// Package iampolicy writes the least-privilege IAM policy ctjdeploy needs for
+// one environment: ECR push and pull on exactly its repositories, the ECS
+// calls on exactly its cluster, service and task definition family, and
+// iam:PassRole on exactly the roles its task definition names.
+//
+// Resource scoping follows the AWS Service Authorization Reference:
+// ecs:DescribeTaskDefinition and ecs:ListTaskDefinitions support no resource
+// type (Resource "*"); ecs:ListTasks is scoped with the ecs:cluster condition
+// key; ecs:RegisterTaskDefinition and ecs:TagResource take the family's
+// task-definition ARN, the first conditioned on the environment tag in the
+// request, the second on being part of RegisterTaskDefinition (tags are set
+// on register, which AWS authorizes as ecs:TagResource too);
+// ecr:GetAuthorizationToken takes "*".
+// sts:GetCallerIdentity needs no permission (AWS authorizes every caller).
+//
+// A test derives the AWS operations the code calls from its source and fails
+// when one is missing here.
+package iampolicy
+
+import (
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"sort"
+	"strings"
+
+	"github.com/hackforla/ctjdeploy/internal/config"
+)
+
+// AccountPlaceholder stands for the AWS account when it is unknown.
+const AccountPlaceholder = "ACCOUNT_ID"
+
+// EnvTagKey is the tag ctjdeploy puts on every revision it registers, with
+// the environment's name as value (deploy.TagEnv). The policy allows
+// RegisterTaskDefinition only with that tag in the request, and tagging
+// (ecs:TagResource) only as part of RegisterTaskDefinition.
+const EnvTagKey = "ctjdeploy:env"
+
+// NoPermissionNeeded lists the operations ctjdeploy calls that IAM does not
+// authorize: any principal may call them.
+var NoPermissionNeeded = []string{"sts:GetCallerIdentity"}
+
+// ECRPush and ECRPull are the ECR actions behind the registry API that a
+// push (go-containerregistry remote.Write) and a pull or HEAD use.
+var (
+	ECRPull = []string{
+		"ecr:BatchCheckLayerAvailability", // HEAD /v2/.../blobs/...
+		"ecr:BatchGetImage",               // GET/HEAD /v2/.../manifests/...
+		"ecr:GetDownloadUrlForLayer",      // GET /v2/.../blobs/...
+	}
+	ECRPush = []string{
+		"ecr:BatchCheckLayerAvailability",
+		"ecr:CompleteLayerUpload", // PUT /v2/.../blobs/uploads/...
+		"ecr:InitiateLayerUpload", // POST /v2/.../blobs/uploads/
+		"ecr:PutImage",            // PUT /v2/.../manifests/...
+		"ecr:UploadLayerPart",     // PATCH /v2/.../blobs/uploads/...
+	}
+	// ECRRead are the ECR API reads on a repository: tags and digests for
+	// history and rollback --to, the repository check before a push.
+	ECRRead = []string{"ecr:DescribeImages", "ecr:DescribeRepositories", "ecr:ListImages"}
+)
+
+// Document is an IAM policy document.
+type Document struct {
+	Version   string      `json:"Version"`
+	Statement []Statement `json:"Statement"`
+}
+
+// Statement is one statement of a policy.
+type Statement struct {
+	Sid       string                    `json:"Sid"`
+	Effect    string                    `json:"Effect"`
+	Action    []string                  `json:"Action"`
+	Resource  []string                  `json:"Resource"`
+	Condition map[string]map[string]any `json:"Condition,omitempty"`
+}
+
+// Actions lists the actions the document allows, sorted, without duplicates.
+func (d Document) Actions() []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, s := range d.Statement {
+		for _, a := range s.Action {
+			if !seen[a] {
+				seen[a] = true
+				out = append(out, a)
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// JSON renders the document indented, with a final newline.
+func (d Document) JSON() []byte {
+	b, err := json.MarshalIndent(d, "", "  ")
+	if err != nil { // cannot happen: only strings, slices and maps
+		panic(err)
+	}
+	return append(b, '\n')
+}
+
+// Partition returns the ARN partition of region.
+func Partition(region string) string {
+	switch {
+	case strings.HasPrefix(region, "cn-"):
+		return "aws-cn"
+	case strings.HasPrefix(region, "us-gov-"):
+		return "aws-us-gov"
+	case strings.HasPrefix(region, "us-iso-"):
+		return "aws-iso"
+	case strings.HasPrefix(region, "us-isob-"):
+		return "aws-iso-b"
+	}
+	return "aws"
+}
+
+var ecrHostRE = regexp.MustCompile(`^(\d{12})\.dkr\.ecr(?:-fips)?\.[a-z0-9-]+\.amazonaws\.com(?:\.cn)?$`)
+
+// RoleARN turns a role as a task definition may name it (an ARN, or a role
+// name) into an ARN.
+func RoleARN(partition, account, role string) string {
+	if strings.HasPrefix(role, "arn:") {
+		return role
+	}
+	return fmt.Sprintf("arn:%s:iam::%s:role/%s", partition, account, role)
+}
+
+// Policy returns the least-privilege policy for env. account is the AWS
+// account of the cluster (AccountPlaceholder when unknown); family is the
+// task definition family of the environment's template; roles are the ARNs
+// of the roles the task definition passes to ECS (executionRoleArn,
+// taskRoleArn). The repositories live in the account of env's registry when
+// that is an ECR registry host, else in account.
+func Policy(env *config.Environment, account, family string, roles []string) Document {
+	if account == "" {
+		account = AccountPlaceholder
+	}
+	part := Partition(env.Region)
+	arn := func(service, account, resource string) string {
+		return fmt.Sprintf("arn:%s:%s:%s:%s:%s", part, service, env.Region, account, resource)
+	}
+	ecrAccount := account
+	if m := ecrHostRE.FindStringSubmatch(env.Registry); m != nil {
+		ecrAccount = m[1]
+	}
+	var repos []string
+	for _, name := range env.ImageNames() {
+		repos = append(repos, arn("ecr", ecrAccount, "repository/"+env.Images[name].Repository))
+	}
+	repos = uniqueSorted(repos)
+	cluster := arn("ecs", account, "cluster/"+env.Cluster)
+	taskDefs := arn("ecs", account, "task-definition/"+family+":*")
+
+	d := Document{Version: "2012-10-17"}
+	add := func(s Statement) {
+		s.Effect = "Allow"
+		s.Action = uniqueSorted(s.Action)
+		d.Statement = append(d.Statement, s)
+	}
+	add(Statement{
+		Sid:      "ECRAuthorizationToken",
+		Action:   []string{"ecr:GetAuthorizationToken"},
+		Resource: []string{"*"},
+	})
+	add(Statement{
+		Sid:      "ECRPushPullOwnRepositories",
+		Action:   concat(ECRPull, ECRPush, ECRRead),
+		Resource: repos,
+	})
+	add(Statement{
+		Sid:      "ECSService",
+		Action:   []string{"ecs:DescribeServices", "ecs:UpdateService"},
+		Resource: []string{arn("ecs", account, "service/"+env.Cluster+"/"+env.Service)},
+	})
+	add(Statement{
+		Sid:       "ECSRegisterTaskDefinitionFamily",
+		Action:    []string{"ecs:RegisterTaskDefinition"},
+		Resource:  []string{taskDefs},
+		Condition: map[string]map[string]any{"StringEquals": {"aws:RequestTag/" + EnvTagKey: env.Name}},
+	})
+	add(Statement{
+		Sid:       "ECSTagOnRegister",
+		Action:    []string{"ecs:TagResource"},
+		Resource:  []string{taskDefs},
+		Condition: map[string]map[string]any{"StringEquals": {"ecs:CreateAction": "RegisterTaskDefinition"}},
+	})
+	add(Statement{
+		Sid:      "ECSReadTaskDefinitions",
+		Action:   []string{"ecs:DescribeTaskDefinition", "ecs:ListTaskDefinitions"},
+		Resource: []string{"*"},
+	})
+	add(Statement{
+		Sid:      "ECSDescribeClusterTasks",
+		Action:   []string{"ecs:DescribeTasks"},
+		Resource: []string{arn("ecs", account, "task/"+env.Cluster+"/*")},
+	})
+	add(Statement{
+		Sid:       "ECSListClusterTasks",
+		Action:    []string{"ecs:ListTasks"},
+		Resource:  []string{"*"},
+		Condition: map[string]map[string]any{"ArnEquals": {"ecs:cluster": cluster}},
+	})
+	if roles = uniqueSorted(roles); len(roles) > 0 {
+		add(Statement{
+			Sid:       "PassTaskDefinitionRolesToECSTasks",
+			Action:    []string{"iam:PassRole"},
+			Resource:  roles,
+			Condition: map[string]map[string]any{"StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}},
+		})
+	}
+	return d
+}
+
+func concat(lists ...[]string) []string {
+	var out []string
+	for _, l := range lists {
+		out = append(out, l...)
+	}
+	return out
+}
+
+func uniqueSorted(in []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, s := range in {
+		if s != "" && !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
