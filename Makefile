@@ -38,7 +38,7 @@ unit:
 	$(GO) test -short -count=1 ./...
 
 # Every test, the local stack included (scripts/stack up installs and starts
-# dockerd, the registry, moto and Terraform 1.5.7; it is reused if running).
+# dockerd, the registry, moto and Terraform (the one on PATH when 1.5 or newer, else 1.5.7 built once); it is reused if running).
 test: lint test-go fuzz
 
 test-go:

@@ -16,7 +16,7 @@ import (
 	"github.com/hackforla/ctjdeploy/tfvars"
 )
 
-// The example template rendered with outputs read by real Terraform 1.5.7
+// The example template rendered with outputs read by real Terraform (1.5 or newer)
 // from (a copy of) the example's outputs-only configuration.
 func TestRenderWithRealTerraform(t *testing.T) {
 	s := teststack.Start(t)

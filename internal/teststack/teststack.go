@@ -2,7 +2,7 @@
 // a dockerd with its own socket, a plain-HTTP registry on loopback with
 // htpasswd auth (user AWS, password 123456789012-auth-token, what moto's ECR
 // GetAuthorizationToken returns), a moto server holding the example's ECS
-// and ECR resources, and Terraform 1.5.7 with example/infra/stage applied.
+// and ECR resources, and a Terraform of 1.5 or newer with example/infra/stage applied.
 //
 // Start brings it up once per test process (or reuses a running one) and
 // skips under `go test -short`. Tests share one stack, so a test that
@@ -59,13 +59,14 @@ const (
 
 // Stack describes a running local stack.
 type Stack struct {
-	Dir             string            // state directory (CTJDEPLOY_STACK_DIR)
-	RepoRoot        string            // the ctjdeploy checkout (holds go.mod)
-	DockerHost      string            // unix:///…/docker.sock
-	Registry        string            // 127.0.0.1:5055
-	MotoEndpoint    string            // http://127.0.0.1:5056
-	TerraformBinary string            // Terraform 1.5.7
-	Env             map[string]string // everything `scripts/stack env` exports, PATH expanded
+	Dir              string            // state directory (CTJDEPLOY_STACK_DIR)
+	RepoRoot         string            // the ctjdeploy checkout (holds go.mod)
+	DockerHost       string            // unix:///…/docker.sock
+	Registry         string            // 127.0.0.1:5055
+	MotoEndpoint     string            // http://127.0.0.1:5056
+	TerraformBinary  string            // the Terraform the stack uses (1.5 or newer; see TerraformVersion)
+	TerraformVersion string            // its `terraform version` first line, e.g. "Terraform v1.11.4"
+	Env              map[string]string // everything `scripts/stack env` exports, PATH expanded
 }
 
 var (
@@ -86,11 +87,28 @@ func Start(t testing.TB) *Stack {
 	if testing.Short() {
 		t.Skip("needs the local stack (scripts/stack up); skipped with -short")
 	}
-	once.Do(func() { started, startErr = start() })
+	once.Do(func() {
+		started, startErr = start()
+		if startErr == nil {
+			started.TerraformVersion = terraformVersion(started.TerraformBinary)
+			// Say once per test binary which Terraform the stack tests run against.
+			fmt.Fprintf(os.Stderr, "teststack: %s at %s\n", started.TerraformVersion, started.TerraformBinary)
+		}
+	})
 	if startErr != nil {
 		t.Fatalf("local stack: %v", startErr)
 	}
 	return started
+}
+
+// terraformVersion is the first line of `BIN version`, or why it has none.
+func terraformVersion(bin string) string {
+	out, err := exec.Command(bin, "version").Output()
+	if err != nil {
+		return fmt.Sprintf("terraform version: %v", err)
+	}
+	line, _, _ := strings.Cut(string(out), "\n")
+	return strings.TrimSpace(line)
 }
 
 func start() (*Stack, error) {
