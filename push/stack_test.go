@@ -19,7 +19,12 @@ import (
 	"github.com/hackforla/ctjdeploy/push"
 )
 
-func TestMain(m *testing.M) { teststack.Main(m) }
+func TestMain(m *testing.M) {
+	if push.IsCredentialHelper() {
+		os.Exit(push.RunCredentialHelper(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+	}
+	os.Exit(m.Run())
+}
 
 // buildExample builds the example's django and next images with tags unique
 // to the test.

@@ -36,7 +36,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	"github.com/aws/smithy-go/logging"
-	"github.com/hackforla/ctjdeploy/push"
 )
 
 // Credentials and names the stack is built around.
@@ -386,15 +385,4 @@ type Resources struct {
 	ServiceArn        string
 	TaskDefinitionArn string            // the revision the service runs
 	RepositoryURIs    map[string]string // repository name → moto's URI
-}
-
-// Main is the TestMain of packages whose tests build with the registry
-// cache: docker build runs the test binary as docker-credential-ctjdeploy
-// (the real binary answers that way too), so it must answer as the
-// credential helper instead of running the tests again.
-func Main(m *testing.M) {
-	if push.IsCredentialHelper() {
-		os.Exit(push.RunCredentialHelper(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
-	}
-	os.Exit(m.Run())
 }
