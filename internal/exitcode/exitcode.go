@@ -18,6 +18,9 @@ const (
 	RolledBack = 3 // the deployment failed and the service is back on the previous revision
 	TimedOut   = 4 // timed out waiting; the deployment may still complete
 	Refused    = 5 // refused by a guard
+	// NotRecovered: the deployment failed and the service is NOT back on a
+	// working revision (no rollback configured, or the rollback failed too).
+	NotRecovered = 6
 )
 
 // Error is an error with an exit code.
@@ -75,6 +78,8 @@ func Name(code int) string {
 		return "timed-out"
 	case Refused:
 		return "refused"
+	case NotRecovered:
+		return "not-recovered"
 	}
 	return fmt.Sprintf("code-%d", code)
 }

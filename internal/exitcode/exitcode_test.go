@@ -19,6 +19,7 @@ func TestOf(t *testing.T) {
 		{"wrapped invalid", fmt.Errorf("loading: %w", Invalidf("bad")), Invalid},
 		{"refused", Refusedf("guard"), Refused},
 		{"rolled back", Wrap(RolledBack, base), RolledBack},
+		{"not recovered", Wrap(NotRecovered, base), NotRecovered},
 		{"outermost wins", Wrap(TimedOut, Wrap(Failed, base)), TimedOut},
 	}
 	for _, c := range cases {
