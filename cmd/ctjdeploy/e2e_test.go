@@ -121,7 +121,7 @@ func TestEndToEndGitHubActions(t *testing.T) {
 		"task-definition-arn=arn:aws:ecs:us-west-2:123456789012:task-definition/" + n.Family + ":",
 		"digest-django=sha256:",
 		"digest-next=sha256:",
-		"image-django=" + "127.0.0.1:5055/" + n.BackendRepo + "@sha256:",
+		"image-django=" + teststack.Start(t).Registry + "/" + n.BackendRepo + "@sha256:",
 	} {
 		if !strings.Contains(string(outputs), want) {
 			t.Errorf("$GITHUB_OUTPUT lacks %q:\n%s", want, outputs)

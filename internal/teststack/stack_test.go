@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -50,13 +51,16 @@ func TestStackEnv(t *testing.T) {
 			t.Errorf("stack env lacks %s", k)
 		}
 	}
-	if !strings.HasPrefix(s.Env["PATH"], filepath.Dir(s.TerraformBinary)+":/usr/bin:") {
-		t.Errorf("PATH does not start with terraform's dir and /usr/bin: %s", s.Env["PATH"])
+	// /usr/bin first (Debian's docker, with BuildKit), then terraform's dir.
+	if !strings.HasPrefix(s.Env["PATH"], "/usr/bin:"+filepath.Dir(s.TerraformBinary)+":") {
+		t.Errorf("PATH does not start with /usr/bin and terraform's dir: %s", s.Env["PATH"])
 	}
+	// The stack uses a Terraform of 1.5 or newer, the same one on its PATH
+	// and in TF_BINARY.
 	s.Setenv(t)
 	out, err := s.Command("terraform", "version").CombinedOutput()
-	if err != nil || !strings.HasPrefix(string(out), "Terraform v1.5.7") {
-		t.Errorf("terraform on the stack's PATH: %v\n%s", err, out)
+	if err != nil || !strings.HasPrefix(string(out), s.TerraformVersion) || !regexp.MustCompile(`^Terraform v1\.([5-9]|[1-9][0-9])\.`).Match(out) {
+		t.Errorf("terraform on the stack's PATH is not the stack's %q (1.5 or newer): %v\n%s", s.TerraformVersion, err, out)
 	}
 }
 
