@@ -8,10 +8,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -130,7 +132,11 @@ var (
 	// An image name is used in templates: {{ image "django" }}.
 	imageNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]*$`)
 	regionRE    = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-\d+$`)
-	registryRE  = regexp.MustCompile(`^[A-Za-z0-9.-]+(:\d+)?$`)
+	registryRE  = regexp.MustCompile(`^(?:[A-Za-z0-9.-]+|\[::1\])(:\d+)?$`)
+	// ECR private registry endpoints, per "Amazon ECR private registry" and
+	// "Amazon Elastic Container Registry endpoints and quotas" (standard,
+	// FIPS and China partitions).
+	ecrHostRE = regexp.MustCompile(`^[0-9]{12}\.dkr\.(?:ecr|ecr-fips)\.[a-z]{2}(?:-[a-z]+)+-[0-9]+\.amazonaws\.com(?:\.cn)?$`)
 )
 
 type decoder struct {
@@ -237,6 +243,9 @@ func (d *decoder) environment(name string, n *yaml.Node) (*Environment, error) {
 		e.Registry = strings.TrimSuffix(e.Registry, "/")
 		if e.Registry != "" && !registryRE.MatchString(e.Registry) {
 			return nil, d.errf(rn, "%s.registry %q: give host or host:port, without scheme or path (e.g. 123456789012.dkr.ecr.us-west-2.amazonaws.com)", p, e.Registry)
+		}
+		if e.Registry != "" && !AllowedRegistry(e.Registry) {
+			return nil, d.errf(rn, "%s.registry %q is not an ECR registry host (<account>.dkr.ecr.<region>.amazonaws.com, the ecr-fips form, or the .amazonaws.com.cn form) nor a loopback address with a port (127.0.0.1:5000, [::1]:5000, localhost:5000); the ECR token is sent to this host only, so other hosts are refused", p, e.Registry)
 		}
 	}
 	if tn, ok := m["terraform"]; ok {
@@ -475,4 +484,35 @@ func (e *Environment) CheckFiles(build bool) error {
 		return exitcode.Invalidf("environment %s: %s (paths in the config resolve against its folder)", e.Name, strings.Join(probs, "; "))
 	}
 	return nil
+}
+
+// AllowedRegistry reports whether reg (host or host:port, no scheme) is a
+// registry ctjdeploy may send the ECR token to: an ECR private registry
+// host (standard, FIPS, China) with no port or port 443, or a loopback
+// address (127.0.0.0/8, ::1, localhost) with an explicit port, for tests.
+func AllowedRegistry(reg string) bool {
+	host, port := reg, ""
+	if h, p, err := net.SplitHostPort(reg); err == nil {
+		host, port = h, p
+	} else if strings.Contains(reg, "]") || strings.Count(reg, ":") > 0 {
+		return false
+	}
+	host = strings.ToLower(host)
+	if ecrHostRE.MatchString(host) {
+		if strings.Contains(host, ".dkr.ecr-fips.") && strings.HasSuffix(host, ".cn") {
+			return false // there is no FIPS endpoint in the China partition
+		}
+		return port == "" || port == "443"
+	}
+	if port == "" {
+		return false
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback() && (ip.To4() != nil || ip.Equal(net.IPv6loopback))
 }

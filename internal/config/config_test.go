@@ -178,3 +178,48 @@ func TestCheckFiles(t *testing.T) {
 		t.Fatal("missing Dockerfile not reported")
 	}
 }
+
+func TestAllowedRegistry(t *testing.T) {
+	ok := []string{
+		"123456789012.dkr.ecr.us-west-2.amazonaws.com",
+		"123456789012.dkr.ecr.us-west-2.amazonaws.com:443",
+		"123456789012.dkr.ecr-fips.us-gov-west-1.amazonaws.com",
+		"123456789012.dkr.ecr.cn-north-1.amazonaws.com.cn",
+		"127.0.0.1:5055", "127.1.2.3:80", "[::1]:5000", "localhost:5000",
+	}
+	bad := []string{
+		"", "evil.example.com", "evil.example.com:443", "127.0.0.1", "localhost", "[::1]",
+		"123456789012.dkr.ecr.us-west-2.amazonaws.com.evil.com",
+		"123456789012.dkr.ecr.us-west-2.amazonaws.com:5000",
+		"12345.dkr.ecr.us-west-2.amazonaws.com", "public.ecr.aws",
+		"123456789012.dkr.ecr-fips.cn-north-1.amazonaws.com.cn",
+		"10.0.0.1:5000", "0.0.0.0:5000", "127.0.0.1:99999", "127.0.0.1:x",
+		"localhost.evil.com:5000", "::1:5000",
+	}
+	for _, r := range ok {
+		if !AllowedRegistry(r) {
+			t.Errorf("AllowedRegistry(%q) = false, want true", r)
+		}
+	}
+	for _, r := range bad {
+		if AllowedRegistry(r) {
+			t.Errorf("AllowedRegistry(%q) = true, want false", r)
+		}
+	}
+}
+
+func TestRegistryNotAllowedIsInvalidWithLine(t *testing.T) {
+	bad := strings.Replace(good, "127.0.0.1:5055", "registry.evil.example.com", 1)
+	_, err := Parse("/repo/ctjdeploy.yaml", []byte(bad))
+	if err == nil {
+		t.Fatal("a non-ECR, non-loopback registry was accepted")
+	}
+	for _, want := range []string{"ctjdeploy.yaml:", ".registry", "registry.evil.example.com", "not an ECR registry host"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q lacks %q", err, want)
+		}
+	}
+	if exitcode.Of(err) != exitcode.Invalid {
+		t.Errorf("exit code %d, want %d", exitcode.Of(err), exitcode.Invalid)
+	}
+}
