@@ -122,10 +122,12 @@ type Result struct {
 	Events       []string              `json:"events,omitempty"`
 	Timings      []Timing              `json:"timings"`
 
-	rendered *ecs.RegisterTaskDefinitionInput
-	live     *rollout.Live
-	followAt time.Time
-	FailedAt time.Time `json:"-"` // when Follow saw the failure (benchmark)
+	rendered  *ecs.RegisterTaskDefinitionInput
+	live      *rollout.Live
+	followAt  time.Time
+	updatedAt time.Time // when UpdateService returned
+	sdArn     string    // the service deployment the update started (currentServiceDeployment)
+	FailedAt  time.Time `json:"-"` // when Follow saw the failure (benchmark)
 }
 
 // run is one deploy in progress.
@@ -495,11 +497,14 @@ func (r *run) apply(ctx context.Context) error {
 	}
 	if err := r.phase("update", func(p *report.Phase) error {
 		res.followAt = time.Now()
-		id, _, err := rollout.Update(ctx, r.d.ECS, env.Cluster, env.Service, res.TaskDefARN, false)
+		id, svc, err := rollout.Update(ctx, r.d.ECS, env.Cluster, env.Service, res.TaskDefARN, false)
 		if err != nil {
 			return err
 		}
-		res.DeploymentID = id
+		res.DeploymentID, res.updatedAt = id, time.Now()
+		if svc != nil {
+			res.sdArn = aws.ToString(svc.CurrentServiceDeployment)
+		}
 		p.Infof("service %s: deployment %s of %s started", env.Service, id, shortARN(res.TaskDefARN))
 		return nil
 	}); err != nil {
@@ -512,6 +517,8 @@ func (r *run) apply(ctx context.Context) error {
 		rec := &eventTap{next: r.rep, res: res}
 		fr, err := rollout.Follow(ctx, r.d.ECS, rollout.FollowOptions{Cluster: env.Cluster, Service: env.Service,
 			DeploymentID: res.DeploymentID, TaskDefinition: res.TaskDefARN, Env: env.Name,
+			ServiceDeploymentArn: res.sdArn, PreviousServiceDeploymentArn: aws.ToString(res.live.Svc.CurrentServiceDeployment),
+			Source: res.LiveARN, UpdatedAt: res.updatedAt,
 			Interval: r.o.Interval, Timeout: r.o.Timeout, Since: res.followAt.Add(-2 * time.Second), Reporter: rec})
 		res.Polls, res.Stopped, res.FailedAt = fr.Polls, fr.Stopped, fr.FailedAt
 		return err

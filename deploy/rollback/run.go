@@ -123,6 +123,8 @@ func Run(ctx context.Context, api rollout.ECS, env *config.Environment, p *Plan,
 	ph = report.Begin(o.Reporter, "rollout")
 	fr, err := rollout.Follow(ctx, api, rollout.FollowOptions{
 		Cluster: env.Cluster, Service: env.Service, DeploymentID: id, TaskDefinition: arn, Env: env.Name,
+		ServiceDeploymentArn: aws.ToString(svc.CurrentServiceDeployment), PreviousServiceDeploymentArn: prevSD(p),
+		Source: p.Live.ARN, UpdatedAt: time.Now(),
 		Interval: o.Interval, Timeout: o.Timeout, Since: since, Reporter: o.Reporter, Sleep: o.Sleep,
 	})
 	if err != nil {
@@ -151,6 +153,15 @@ func Run(ctx context.Context, api rollout.ECS, env *config.Environment, p *Plan,
 	ph.End(nil)
 	res.Outcome = "deployed"
 	return res, nil
+}
+
+// prevSD is the service's current service deployment before the rollback's
+// update ("" if unknown).
+func prevSD(p *Plan) string {
+	if p.ServiceState == nil {
+		return ""
+	}
+	return aws.ToString(p.ServiceState.CurrentServiceDeployment)
 }
 
 // describe names a revision with its commit, for messages.

@@ -2,6 +2,7 @@ package rollout
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"sort"
@@ -9,14 +10,17 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
+	"github.com/aws/smithy-go"
 
 	"github.com/hackforla/ctjdeploy/internal/exitcode"
 	"github.com/hackforla/ctjdeploy/internal/report"
 )
 
-// DefaultInterval is how often Follow polls DescribeServices.
+// DefaultInterval is how often Follow polls.
 const DefaultInterval = 3 * time.Second
 
 // FollowOptions say which deployment to follow and how.
@@ -24,7 +28,26 @@ type FollowOptions struct {
 	Cluster, Service string
 	DeploymentID     string // the id UpdateService returned
 	TaskDefinition   string // the revision that deployment runs
-	Env              string // for the hints in messages ("ctjdeploy ENV status")
+	// ServiceDeploymentArn is our service deployment (the service's
+	// currentServiceDeployment in the UpdateService answer; "" when not
+	// known: Follow then looks it up with ListServiceDeployments).
+	ServiceDeploymentArn string
+	// PreviousServiceDeploymentArn is the service's currentServiceDeployment
+	// before the update: an answer still naming it is a stale read.
+	PreviousServiceDeploymentArn string
+	// Source is the revision the service ran before the update: what ECS's
+	// rollback goes back to.
+	Source string
+	// UpdatedAt is when UpdateService returned (default: now); Grace is how
+	// long after it a read that does not show our deployment is taken as a
+	// lagging read (default DefaultGrace).
+	UpdatedAt time.Time
+	Grace     time.Duration
+	// NoServiceDeploymentAPI follows the service's deployments only
+	// (DescribeServices), as for an account without the service deployment
+	// API.
+	NoServiceDeploymentAPI bool
+	Env                    string // for the hints in messages ("ctjdeploy ENV status")
 	// Interval between polls (default DefaultInterval); each wait is
 	// Interval ± Jitter×Interval (Jitter default 0.1; negative: none).
 	Interval time.Duration
@@ -43,6 +66,12 @@ type FollowResult struct {
 	State   State
 	Polls   int
 	Service *ecstypes.Service // the last DescribeServices answer
+	// ServiceDeployment is the last record of ours (nil when the service
+	// deployment API was not used).
+	ServiceDeployment *ecstypes.ServiceDeployment
+	// Retries counts polling calls that failed transiently (throttling,
+	// 5xx, timeouts) and were retried.
+	Retries int
 	// Stopped are the deployment's stopped tasks, read when it failed.
 	Stopped []StoppedTask
 	// FailedAt is when Follow first saw the failure (for the benchmark).
@@ -89,13 +118,20 @@ func (t StoppedTask) String() string {
 // maxStopped is how many stopped tasks a failure report describes.
 const maxStopped = 5
 
-// Follow polls the service until the deployment opts.DeploymentID completes
-// (nil error), fails or is rolled back by ECS (exit 3, with the rollout
-// reason, the last failure events and the stopped tasks' reasons), is
-// replaced by another deployment of the same revision (exit 1), or the
-// timeout passes (exit 4: it may still finish). Each new service event is
-// reported once (phase "rollout", Line events), and the deployment's counts
-// as a Progress event whenever they change.
+// Follow follows deployment opts.DeploymentID to its end. Where the account
+// has the service deployment API it polls DescribeServiceDeployments for our
+// record (and DescribeServices for events and counts); where it has not
+// (access denied, or no record of ours within the grace period) it decides
+// from DescribeServices alone (evaluate). It returns nil when the
+// deployment completed; exit 3 once ECS rolled it back and that rollback
+// completed; exit 6 when it failed and the service is not back on a working
+// revision; exit 1 when another deployment replaced it (named); exit 4 when
+// the timeout passes (it may still finish). Throttling, 5xx answers and
+// timeouts of the polling calls are retried with backoff until the
+// deadline. Each new service event is reported once (phase "rollout", Line
+// events), the deployment's counts as a Progress event whenever they
+// change, and each change of the record's status or lifecycle stage as an
+// Info line.
 func Follow(ctx context.Context, api ECS, o FollowOptions) (FollowResult, error) {
 	if o.Interval <= 0 {
 		o.Interval = DefaultInterval
@@ -109,6 +145,12 @@ func Follow(ctx context.Context, api ECS, o FollowOptions) (FollowResult, error)
 	if o.Since.IsZero() {
 		o.Since = time.Now()
 	}
+	if o.UpdatedAt.IsZero() {
+		o.UpdatedAt = time.Now()
+	}
+	if o.Grace <= 0 {
+		o.Grace = DefaultGrace
+	}
 	if o.Env == "" {
 		o.Env = "ENV"
 	}
@@ -118,20 +160,47 @@ func Follow(ctx context.Context, api ECS, o FollowOptions) (FollowResult, error)
 	if o.Timeout > 0 {
 		deadline = start.Add(o.Timeout)
 	}
+	f := &follower{api: api, o: o, ph: ph, useAPI: !o.NoServiceDeploymentAPI, sdArn: o.ServiceDeploymentArn}
+	if f.sdArn != "" && f.sdArn == o.PreviousServiceDeploymentArn {
+		f.sdArn = "" // the answer still named the deployment before ours
+	}
 	seen := map[string]bool{}
 	var res FollowResult
-	lastProgress := ""
+	lastProgress, lastNote := "", ""
 	var events []ecstypes.ServiceEvent // ours, oldest first
+	backoff := o.Interval
+	seenOurs := false
 	for {
-		svc, err := DescribeService(ctx, api, o.Cluster, o.Service)
+		svc, sd, err := f.poll(ctx)
 		if err != nil {
 			if ctx.Err() != nil {
-				return res, interrupted(o)
+				return res, interrupted(o, lastNote)
 			}
-			return res, err
+			if !transient(err) {
+				return res, err
+			}
+			res.Retries++
+			backoff = min(2*backoff, 30*time.Second)
+			wait := jittered(backoff, 0.2)
+			ph.Infof("ECS answered a transient error, retrying in %s: %v", wait.Round(100*time.Millisecond), err)
+			if !deadline.IsZero() {
+				left := time.Until(deadline)
+				if left <= 0 {
+					return res, timedOut(o, res.State, lastNote)
+				}
+				wait = min(wait, left)
+			}
+			if err := o.Sleep(ctx, wait); err != nil {
+				return res, interrupted(o, lastNote)
+			}
+			continue
 		}
+		backoff = o.Interval
 		res.Polls++
 		res.Service = svc
+		if sd != nil {
+			res.ServiceDeployment = sd
+		}
 		// New events, oldest first, each once.
 		var fresh []ecstypes.ServiceEvent
 		for _, e := range svc.Events {
@@ -153,8 +222,29 @@ func Follow(ctx context.Context, api ECS, o FollowOptions) (FollowResult, error)
 		}
 		events = append(events, fresh...)
 
-		st := evaluate(o.DeploymentID, o.TaskDefinition, *svc)
+		obs := Observation{ID: o.DeploymentID, TaskDefinition: o.TaskDefinition, Source: o.Source,
+			UpdatedAt: o.UpdatedAt, Now: time.Now(), Grace: o.Grace, Seen: seenOurs, Svc: *svc}
+		for _, d := range svc.Deployments {
+			seenOurs = seenOurs || aws.ToString(d.Id) == o.DeploymentID
+		}
+		var st State
+		if f.useAPI && sd != nil {
+			var newer *ecstypes.ServiceDeploymentBrief
+			if sd.Status == ecstypes.ServiceDeploymentStatusStopped {
+				newer, err = f.newer(ctx, sd)
+				if err != nil && transient(err) {
+					continue
+				}
+			}
+			st = DecideServiceDeployment(sd, newer, obs)
+		} else {
+			st = evaluate(obs)
+		}
 		res.State = st
+		if st.Reason != lastNote && st.Phase == InProgress && st.Reason != "" {
+			ph.Infof("%s", st.Reason)
+		}
+		lastNote = st.Reason
 		if d := st.Ours; d != nil {
 			p := fmt.Sprintf("%d/%d %d %d", d.RunningCount, d.DesiredCount, d.PendingCount, d.FailedTasks)
 			if p != lastProgress {
@@ -166,9 +256,9 @@ func Follow(ctx context.Context, api ECS, o FollowOptions) (FollowResult, error)
 		switch st.Phase {
 		case Completed:
 			return res, nil
-		case Superseded:
-			return res, fmt.Errorf("%s; follow it with `ctjdeploy %s status`", st.Reason, o.Env)
-		case Failed:
+		case Replaced:
+			return res, exitcode.Wrap(exitcode.Failed, fmt.Errorf("%s; %s; see `ctjdeploy %s status`", st.Reason, registeredBy(ctx, api, st.Replacer), o.Env))
+		case RolledBack, NotRecovered:
 			res.FailedAt = time.Now()
 			res.Stopped = stoppedTasks(ctx, api, o)
 			return res, failure(o, st, events, res.Stopped)
@@ -177,16 +267,205 @@ func Follow(ctx context.Context, api ECS, o FollowOptions) (FollowResult, error)
 		if !deadline.IsZero() {
 			left := time.Until(deadline)
 			if left <= 0 {
-				return res, timedOut(o, st)
+				return res, timedOut(o, st, lastNote)
 			}
 			if wait > left {
 				wait = left
 			}
 		}
 		if err := o.Sleep(ctx, wait); err != nil {
-			return res, interrupted(o)
+			return res, interrupted(o, lastNote)
 		}
 	}
+}
+
+// follower holds what Follow learnt across polls about the service
+// deployment API.
+type follower struct {
+	api     ECS
+	o       FollowOptions
+	ph      *report.Phase
+	useAPI  bool
+	sdArn   string
+	missing time.Time // when our record was first found missing
+	status  string    // the record's last status and stage, for change lines
+}
+
+// poll reads the service, and our service deployment record where the API
+// is used. A record ECS does not list within the grace period, or an
+// access-denied answer, turns the API off for the rest of the follow.
+func (f *follower) poll(ctx context.Context) (*ecstypes.Service, *ecstypes.ServiceDeployment, error) {
+	svc, err := DescribeService(ctx, f.api, f.o.Cluster, f.o.Service)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !f.useAPI {
+		return svc, nil, nil
+	}
+	if f.sdArn == "" {
+		if c := aws.ToString(svc.CurrentServiceDeployment); c != "" && c != f.o.PreviousServiceDeploymentArn && primaryIs(svc, f.o.DeploymentID) {
+			f.sdArn = c
+		} else if arn, err := f.find(ctx); err != nil {
+			return nil, nil, f.apiError(err)
+		} else {
+			f.sdArn = arn
+		}
+	}
+	var sd *ecstypes.ServiceDeployment
+	if f.sdArn != "" {
+		out, err := f.api.DescribeServiceDeployments(ctx, &ecs.DescribeServiceDeploymentsInput{ServiceDeploymentArns: []string{f.sdArn}})
+		if err != nil {
+			return nil, nil, f.apiError(err)
+		}
+		if len(out.ServiceDeployments) > 0 {
+			sd = &out.ServiceDeployments[0]
+		}
+	}
+	if !f.useAPI {
+		return svc, nil, nil
+	}
+	if sd == nil {
+		if f.missing.IsZero() {
+			f.missing = time.Now()
+		}
+		if time.Since(f.o.UpdatedAt) >= f.o.Grace {
+			f.useAPI = false
+			f.ph.Warnf("ECS lists no service deployment of ours %s after the update; following the service's deployments instead", f.o.Grace)
+		}
+		return svc, nil, nil
+	}
+	if s := string(sd.Status) + " " + string(sd.LifecycleStage); s != f.status {
+		f.status = s
+		line := "service deployment " + lastSegment(f.sdArn) + ": " + string(sd.Status)
+		if sd.LifecycleStage != "" {
+			line += ", lifecycle stage " + string(sd.LifecycleStage)
+		}
+		if r := aws.ToString(sd.StatusReason); r != "" {
+			line += ": " + r
+		}
+		f.ph.Infof("%s", line)
+	}
+	return svc, sd, nil
+}
+
+// primaryIs says the service's PRIMARY deployment is ours: its
+// currentServiceDeployment then names our record.
+func primaryIs(svc *ecstypes.Service, id string) bool {
+	for _, d := range svc.Deployments {
+		if aws.ToString(d.Status) == statusPrimary {
+			return aws.ToString(d.Id) == id
+		}
+	}
+	return false
+}
+
+// find looks our record up: the newest service deployment of the service
+// created since the update (ListServiceDeployments, createdAt after).
+func (f *follower) find(ctx context.Context) (string, error) {
+	out, err := f.api.ListServiceDeployments(ctx, &ecs.ListServiceDeploymentsInput{
+		Cluster: aws.String(f.o.Cluster), Service: aws.String(f.o.Service),
+		CreatedAt: &ecstypes.CreatedAt{After: aws.Time(f.o.UpdatedAt.Add(-5 * time.Second))},
+	})
+	if err != nil {
+		return "", err
+	}
+	var best *ecstypes.ServiceDeploymentBrief
+	for i := range out.ServiceDeployments {
+		b := &out.ServiceDeployments[i]
+		if aws.ToString(b.ServiceDeploymentArn) == f.o.PreviousServiceDeploymentArn {
+			continue
+		}
+		if best == nil || aws.ToTime(b.CreatedAt).Before(aws.ToTime(best.CreatedAt)) {
+			best = b // the first one created after our update is ours
+		}
+	}
+	if best == nil {
+		return "", nil
+	}
+	return aws.ToString(best.ServiceDeploymentArn), nil
+}
+
+// newer is the newest service deployment of the service created after sd
+// (nil if none).
+func (f *follower) newer(ctx context.Context, sd *ecstypes.ServiceDeployment) (*ecstypes.ServiceDeploymentBrief, error) {
+	after := aws.ToTime(sd.CreatedAt)
+	out, err := f.api.ListServiceDeployments(ctx, &ecs.ListServiceDeploymentsInput{
+		Cluster: aws.String(f.o.Cluster), Service: aws.String(f.o.Service),
+		CreatedAt: &ecstypes.CreatedAt{After: aws.Time(after)},
+	})
+	if err != nil {
+		return nil, err
+	}
+	var best *ecstypes.ServiceDeploymentBrief
+	for i := range out.ServiceDeployments {
+		b := &out.ServiceDeployments[i]
+		if aws.ToString(b.ServiceDeploymentArn) == aws.ToString(sd.ServiceDeploymentArn) || !aws.ToTime(b.CreatedAt).After(after) {
+			continue
+		}
+		if best == nil || aws.ToTime(b.CreatedAt).After(aws.ToTime(best.CreatedAt)) {
+			best = b
+		}
+	}
+	return best, nil
+}
+
+// apiError turns the service deployment API off on access denied (an
+// account or role without it) and passes other errors on.
+func (f *follower) apiError(err error) error {
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		switch ae.ErrorCode() {
+		case "AccessDeniedException", "AccessDenied", "UnauthorizedOperation", "UnknownOperationException", "InvalidAction":
+			f.useAPI = false
+			f.ph.Warnf("the service deployment API is not available (%s: %s); following the service's deployments instead: grant ecs:ListServiceDeployments and ecs:DescribeServiceDeployments (`ctjdeploy %s iam-policy`)", ae.ErrorCode(), ae.ErrorMessage(), f.o.Env)
+			return nil
+		}
+	}
+	return awsError("reading the service deployments of service "+f.o.Service, err)
+}
+
+// transient says err is worth retrying: throttling, a 5xx answer, a
+// timeout or a connection error (the SDK's own retryables).
+func transient(err error) bool {
+	if err == nil {
+		return false
+	}
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		switch ae.ErrorCode() {
+		case "ThrottlingException", "Throttling", "TooManyRequestsException", "RequestLimitExceeded",
+			"ServerException", "InternalServerException", "InternalFailure", "ServiceUnavailable", "ServiceUnavailableException":
+			return true
+		}
+	}
+	var re *awshttp.ResponseError
+	if errors.As(err, &re) && re.HTTPStatusCode() >= 500 {
+		return true
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return true
+	}
+	return retry.IsErrorRetryables(retry.DefaultRetryables).IsErrorRetryable(err) == aws.TrueTernary
+}
+
+// registeredBy names whether ctjdeploy registered the replacing revision
+// (its ctjdeploy:commit tag), best effort.
+func registeredBy(ctx context.Context, api ECS, d *ecstypes.Deployment) string {
+	if d == nil || aws.ToString(d.TaskDefinition) == "" {
+		return "the replacing revision is unknown"
+	}
+	arn := aws.ToString(d.TaskDefinition)
+	out, err := api.DescribeTaskDefinition(ctx, &ecs.DescribeTaskDefinitionInput{TaskDefinition: aws.String(arn),
+		Include: []ecstypes.TaskDefinitionField{ecstypes.TaskDefinitionFieldTags}})
+	if err != nil {
+		return shortARN(arn) + ": could not read its tags"
+	}
+	for _, t := range out.Tags {
+		if aws.ToString(t.Key) == TagCommit {
+			return fmt.Sprintf("%s was registered by ctjdeploy from commit %s", shortARN(arn), short(aws.ToString(t.Value)))
+		}
+	}
+	return shortARN(arn) + " was not registered by ctjdeploy (no " + TagCommit + " tag)"
 }
 
 func jittered(d time.Duration, j float64) time.Duration {
@@ -208,18 +487,30 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 	}
 }
 
-func interrupted(o FollowOptions) error {
-	return fmt.Errorf("stopped following deployment %s of service %s; it goes on without us: check it with `ctjdeploy %s status`", o.DeploymentID, o.Service, o.Env)
+func interrupted(o FollowOptions, note string) error {
+	err := fmt.Errorf("stopped following deployment %s of service %s; it goes on in ECS without us%s: check it with `ctjdeploy %s status`", o.DeploymentID, o.Service, suffix(" (last seen: ", note)+closeParen(note), o.Env)
+	return err
 }
 
-func timedOut(o FollowOptions, st State) error {
+func closeParen(note string) string {
+	if note == "" {
+		return ""
+	}
+	return ")"
+}
+
+func timedOut(o FollowOptions, st State, note string) error {
 	counts := ""
 	if d := st.Ours; d != nil {
 		counts = fmt.Sprintf(" (%d/%d running, %d pending, %d failed)", d.RunningCount, d.DesiredCount, d.PendingCount, d.FailedTasks)
 	}
+	doing := ""
+	if note != "" {
+		doing = "; ECS is still at: " + note
+	}
 	return exitcode.Wrap(exitcode.TimedOut, fmt.Errorf(
-		"timed out after %s waiting for deployment %s of service %s to %s%s; it may still finish: check with `ctjdeploy %s status`, or wait longer with --timeout",
-		o.Timeout, o.DeploymentID, o.Service, shortARN(o.TaskDefinition), counts, o.Env))
+		"timed out after %s waiting for deployment %s of service %s to %s%s%s; it may still finish: check with `ctjdeploy %s status`, or wait longer with --timeout",
+		o.Timeout, o.DeploymentID, o.Service, shortARN(o.TaskDefinition), counts, doing, o.Env))
 }
 
 // maxFailureEvents is how many of the deployment's last events a failure
@@ -229,8 +520,10 @@ const maxFailureEvents = 5
 func failure(o FollowOptions, st State, events []ecstypes.ServiceEvent, stopped []StoppedTask) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "deployment %s of %s to service %s failed: %s", o.DeploymentID, shortARN(o.TaskDefinition), o.Service, st.Reason)
-	if !st.RolledBack {
-		b.WriteString("\nECS did not roll the service back; it still runs what the deployment left: check `ctjdeploy " + o.Env + " status`")
+	code := exitcode.RolledBack
+	if st.Phase == NotRecovered {
+		code = exitcode.NotRecovered
+		b.WriteString("\nthe service is NOT back on a working revision: act now (fix forward with a new commit, or `ctjdeploy " + o.Env + " rollback`); check `ctjdeploy " + o.Env + " status`")
 	}
 	if n := len(events); n > 0 {
 		b.WriteString("\nlast service events:")
@@ -244,7 +537,7 @@ func failure(o FollowOptions, st State, events []ecstypes.ServiceEvent, stopped 
 			b.WriteString("\n  " + t.String())
 		}
 	}
-	return exitcode.Wrap(exitcode.RolledBack, fmt.Errorf("%s", b.String()))
+	return exitcode.Wrap(code, fmt.Errorf("%s", b.String()))
 }
 
 // stoppedTasks reads the deployment's stopped tasks (ListTasks STOPPED +

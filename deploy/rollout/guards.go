@@ -112,6 +112,17 @@ func InProgressGuard(svc *ecstypes.Service, force bool) Verdict {
 	if len(busy) == 0 && live <= 1 {
 		return v
 	}
+	if len(busy) == 0 {
+		// A FAILED PRIMARY with nothing in progress (circuit breaker without
+		// rollback, or a failed rollback) is not a rollout that has not
+		// finished: waiting changes nothing, and the deploy is the fix.
+		for _, d := range svc.Deployments {
+			if aws.ToString(d.Status) == statusPrimary && d.RolloutState == ecstypes.DeploymentRolloutStateFailed {
+				v.Message = fmt.Sprintf("the last deployment %s (%s) FAILED and nothing is in progress: this deploy replaces it", aws.ToString(d.Id), shortARN(aws.ToString(d.TaskDefinition)))
+				return v
+			}
+		}
+	}
 	what := "deployment " + strings.Join(busy, ", ") + " is in progress"
 	if len(busy) == 0 {
 		what = fmt.Sprintf("the service has %d deployments that are not INACTIVE (the last rollout has not finished)", live)

@@ -31,6 +31,8 @@ func TestInProgressGuard(t *testing.T) {
 		{"in progress", []ecstypes.Deployment{dep(other, "PRIMARY", tdNew, inProg, "", 1, 1, 0, 0), dep("ecs-svc/9", "ACTIVE", tdOld, done, "", 1, 0, 1, 0)}, false, Refuse, "ecs-svc/2222"},
 		{"in progress, forced", []ecstypes.Deployment{dep(other, "PRIMARY", tdNew, inProg, "", 1, 1, 0, 0)}, true, Bypassed, "--force"},
 		{"two live deployments without rollout state", []ecstypes.Deployment{dep(other, "PRIMARY", tdNew, "", "", 1, 0, 1, 0), dep("ecs-svc/9", "ACTIVE", tdOld, "", "", 1, 0, 1, 0)}, false, Refuse, "2 deployments"},
+		{"FAILED PRIMARY (breaker without rollback), old still ACTIVE, nothing in progress: the fix may go", []ecstypes.Deployment{dep(other, "PRIMARY", tdNew, ecstypes.DeploymentRolloutStateFailed, "cb", 1, 0, 0, 3), dep("ecs-svc/9", "ACTIVE", tdOld, done, "", 1, 0, 1, 0)}, false, Pass, "FAILED and nothing is in progress"},
+		{"FAILED ACTIVE while a rollback is IN_PROGRESS: still refused", []ecstypes.Deployment{dep("ecs-svc/9", "PRIMARY", tdOld, inProg, "", 1, 1, 0, 0), dep(other, "ACTIVE", tdNew, ecstypes.DeploymentRolloutStateFailed, "cb", 1, 0, 0, 3)}, false, Refuse, "ecs-svc/9"},
 		{"old INACTIVE one is fine", []ecstypes.Deployment{dep(other, "PRIMARY", tdNew, done, "", 1, 0, 1, 0), dep("ecs-svc/9", "INACTIVE", tdOld, "", "", 0, 0, 0, 0)}, false, Pass, ""},
 	}
 	for _, tt := range tests {
