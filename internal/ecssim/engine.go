@@ -1,0 +1,719 @@
+package ecssim
+
+// engine.go runs a task's containers for real on a Docker engine (the
+// stack's dockerd), so the simulator can start actual tasks instead of only
+// emulating them.
+//
+// Network model — ECS developer guide, "Amazon ECS task networking options
+// for EC2" (awsvpc network mode): every task gets its own network namespace
+// (elastic network interface) that all of the task's containers share, so
+// they reach each other on localhost. Docker models that with a sandbox
+// ("pause") container owning the namespace and the task's containers joining
+// it with NetworkMode "container:<sandbox id>"; the port mappings are
+// published on the sandbox, on 127.0.0.1 only, each on a free host port.
+//
+// Essential containers — ECS developer guide, "Amazon ECS task definition
+// parameters" (essential): "If the essential parameter of a container is
+// marked as true, and that container fails or stops for any reason, all other
+// containers that are part of the task are stopped." The stopped task then
+// reads "Essential container in task exited". All tasks must have at least
+// one essential container.
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	cerrdefs "github.com/containerd/errdefs"
+	dref "github.com/distribution/reference"
+	dauth "github.com/moby/moby/api/pkg/authconfig"
+	dstdcopy "github.com/moby/moby/api/pkg/stdcopy"
+	dctr "github.com/moby/moby/api/types/container"
+	dnet "github.com/moby/moby/api/types/network"
+	dreg "github.com/moby/moby/api/types/registry"
+	dcli "github.com/moby/moby/client"
+)
+
+// EngineOptions configure an Engine.
+type EngineOptions struct {
+	Host string // DOCKER_HOST (default: from the environment)
+	// RegistryUser and RegistryPassword authenticate pulls from a loopback
+	// registry (sent as X-Registry-Auth, only to 127.0.0.1/localhost/::1
+	// registries; never logged).
+	RegistryUser, RegistryPassword string
+	// Label is put on every container ("key=value" or "key"; default
+	// "org.ctjdeploy.ecssim=1") so that Cleanup finds them.
+	Label string
+	Logf  func(format string, args ...any)
+}
+
+// DefaultEngineLabel marks every container an Engine creates unless
+// EngineOptions.Label says otherwise.
+const DefaultEngineLabel = "org.ctjdeploy.ecssim=1"
+
+// engTaskLabel carries the task ID on each of its containers.
+const engTaskLabel = "org.ctjdeploy.ecssim.task"
+
+// engLogLines is how many lines of output are kept per container.
+const engLogLines = 2000
+
+// Engine starts tasks on a Docker engine.
+type Engine struct {
+	cli      *dcli.Client
+	host     string
+	auth     string // encoded X-Registry-Auth, "" when no user is set
+	labelKey string
+	labelVal string
+	logf     func(format string, args ...any)
+
+	pullMu sync.Mutex
+	pulls  map[string]*engPull // image reference -> pull in flight or done
+}
+
+type engPull struct {
+	done chan struct{}
+	err  error
+}
+
+// NewEngine connects to the Docker engine (and checks it answers).
+func NewEngine(o EngineOptions) (*Engine, error) {
+	host := o.Host
+	if host == "" {
+		host = os.Getenv("DOCKER_HOST")
+	}
+	opts := []dcli.Opt{dcli.FromEnv}
+	if o.Host != "" {
+		opts = append(opts, dcli.WithHost(o.Host))
+	}
+	shown := host
+	if shown == "" {
+		shown = dcli.DefaultDockerHost + " (DOCKER_HOST is unset)"
+	}
+	cli, err := dcli.New(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("ecssim engine: connecting to the Docker engine at %s: %w (start the stack: scripts/stack up, then source /tmp/ctjdeploy-stack/env)", shown, err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if _, err := cli.Ping(ctx, dcli.PingOptions{NegotiateAPIVersion: true}); err != nil {
+		_ = cli.Close()
+		return nil, fmt.Errorf("ecssim engine: the Docker engine at %s does not answer: %w (start the stack: scripts/stack up, then source /tmp/ctjdeploy-stack/env)", shown, err)
+	}
+	e := &Engine{cli: cli, host: shown, logf: o.Logf, pulls: map[string]*engPull{}}
+	label := o.Label
+	if label == "" {
+		label = DefaultEngineLabel
+	}
+	e.labelKey, e.labelVal, _ = strings.Cut(label, "=")
+	if e.labelKey == "" {
+		_ = cli.Close()
+		return nil, fmt.Errorf("ecssim engine: label %q has no key (want key=value)", label)
+	}
+	if o.RegistryUser != "" {
+		a, err := dauth.Encode(dreg.AuthConfig{Username: o.RegistryUser, Password: o.RegistryPassword})
+		if err != nil {
+			_ = cli.Close()
+			return nil, fmt.Errorf("ecssim engine: encoding the registry credentials of user %s: %w", o.RegistryUser, err)
+		}
+		e.auth = a
+	}
+	return e, nil
+}
+
+// Close releases the engine client (running tasks keep running).
+func (e *Engine) Close() error { return e.cli.Close() }
+
+func (e *Engine) log(format string, args ...any) {
+	if e.logf != nil {
+		e.logf(format, args...)
+	}
+}
+
+// TaskSpec is a task to run: its ID (unique among running tasks) and its
+// containers, in the order they are started.
+type TaskSpec struct {
+	ID         string
+	Containers []ContainerSpec
+}
+
+// ContainerSpec is one container of a task definition.
+type ContainerSpec struct {
+	Name, Image string
+	Essential   bool
+	Environment map[string]string
+	// EntryPoint and Command override the image's ENTRYPOINT and CMD when
+	// set (as in ECS, an EntryPoint without Command drops the image's CMD).
+	EntryPoint, Command []string
+	PortMappings        []int // container ports (tcp); published on 127.0.0.1 on a free host port
+}
+
+// TaskExit is the exit of a task's first essential container.
+type TaskExit struct {
+	Container string
+	ExitCode  int
+	Reason    string // "" for a process exit; "OutOfMemoryError: ..." when OOM-killed
+}
+
+// RunningTask is a started task.
+type RunningTask struct {
+	e       *Engine
+	id      string
+	sandbox string            // sandbox container ID
+	ids     map[string]string // container name -> container ID
+	order   []string          // container names in start order
+	ports   map[int]int       // container port -> host port
+	exited  chan TaskExit
+	ctx     context.Context // watchers and log followers
+	cancel  context.CancelFunc
+
+	mu      sync.Mutex
+	stopped bool // Stop was called: exits are no longer reported
+	ended   bool // an essential container exited (TaskExit sent)
+	removed map[string]bool
+	logs    map[string]*engLog
+}
+
+var engNameRE = regexp.MustCompile(`[^a-zA-Z0-9_.-]`)
+
+// engName is the Docker name of a task's container: ecssim-<task>-<container>.
+func engName(task, ctr string) string {
+	return engNameRE.ReplaceAllString("ecssim-"+task+"-"+ctr, "-")
+}
+
+// Start pulls the images, starts the sandbox and then each container, and
+// returns once every container is started (not once it is ready: a process
+// listening on a port is a matter for the caller to probe, see HostPort).
+// On error, whatever was created is removed.
+func (e *Engine) Start(ctx context.Context, t TaskSpec) (*RunningTask, error) {
+	if err := engValidate(t); err != nil {
+		return nil, err
+	}
+	t0 := time.Now()
+	for _, c := range t.Containers {
+		if err := e.ensureImage(ctx, c.Image); err != nil {
+			return nil, fmt.Errorf("ecssim engine: task %s container %s: %w", t.ID, c.Name, err)
+		}
+	}
+	tctx, cancel := context.WithCancel(context.Background())
+	rt := &RunningTask{
+		e: e, id: t.ID, ids: map[string]string{}, ports: map[int]int{},
+		exited: make(chan TaskExit, 1), ctx: tctx, cancel: cancel,
+		removed: map[string]bool{}, logs: map[string]*engLog{},
+	}
+	if err := rt.start(ctx, t); err != nil {
+		// Remove what was created, even if ctx is done.
+		sctx, scancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer scancel()
+		if serr := rt.Stop(sctx); serr != nil {
+			e.log("ecssim engine: task %s: cleaning up after a failed start: %v", t.ID, serr)
+		}
+		return nil, err
+	}
+	e.log("ecssim engine: task %s started (%d containers, ports %v) in %s", t.ID, len(t.Containers), rt.ports, time.Since(t0).Round(time.Millisecond))
+	return rt, nil
+}
+
+func engValidate(t TaskSpec) error {
+	if t.ID == "" {
+		return errors.New("ecssim engine: task has no ID")
+	}
+	if len(t.Containers) == 0 {
+		return fmt.Errorf("ecssim engine: task %s has no container", t.ID)
+	}
+	seen := map[string]bool{}
+	essential := false
+	ports := map[int]string{}
+	for i, c := range t.Containers {
+		if c.Name == "" {
+			return fmt.Errorf("ecssim engine: task %s: container %d has no name", t.ID, i)
+		}
+		if seen[c.Name] {
+			return fmt.Errorf("ecssim engine: task %s: two containers are named %s", t.ID, c.Name)
+		}
+		seen[c.Name] = true
+		if c.Image == "" {
+			return fmt.Errorf("ecssim engine: task %s: container %s has no image", t.ID, c.Name)
+		}
+		essential = essential || c.Essential
+		for _, p := range c.PortMappings {
+			if p <= 0 || p > 65535 {
+				return fmt.Errorf("ecssim engine: task %s: container %s maps port %d (want 1-65535)", t.ID, c.Name, p)
+			}
+			// awsvpc: one namespace, so two containers cannot map one port.
+			if o, dup := ports[p]; dup && o != c.Name {
+				return fmt.Errorf("ecssim engine: task %s: containers %s and %s both map port %d (awsvpc: the task's containers share one network namespace)", t.ID, o, c.Name, p)
+			}
+			ports[p] = c.Name
+		}
+	}
+	if !essential {
+		// "Amazon ECS task definition parameters": all tasks must have at
+		// least one essential container.
+		return fmt.Errorf("ecssim engine: task %s has no essential container (ECS requires at least one)", t.ID)
+	}
+	return nil
+}
+
+func (rt *RunningTask) labels(role string) map[string]string {
+	return map[string]string{rt.e.labelKey: rt.e.labelVal, engTaskLabel: rt.id, engTaskLabel + ".role": role}
+}
+
+func (rt *RunningTask) start(ctx context.Context, t TaskSpec) error {
+	e := rt.e
+	// The sandbox owns the task's network namespace and publishes its port
+	// mappings. It runs the first container's image with the entrypoint
+	// overridden to sleep: the stack's base images (python:3.13-alpine,
+	// node:22-alpine, postgres:18 on the stack's engine) are busybox-based
+	// and have /bin/sleep, so no pause image has to be pulled.
+	exposed := dnet.PortSet{}
+	bindings := dnet.PortMap{}
+	var all []int
+	for _, c := range t.Containers {
+		all = append(all, c.PortMappings...)
+	}
+	sort.Ints(all)
+	for _, p := range all {
+		port, ok := dnet.PortFrom(uint16(p), dnet.TCP)
+		if !ok {
+			return fmt.Errorf("ecssim engine: task %s: port %d", t.ID, p)
+		}
+		exposed[port] = struct{}{}
+		bindings[port] = []dnet.PortBinding{{HostIP: netip.MustParseAddr("127.0.0.1"), HostPort: ""}}
+	}
+	sbName := engName(t.ID, "sandbox") + ".pause" // a dot: no ECS container name can collide
+	res, err := e.cli.ContainerCreate(ctx, dcli.ContainerCreateOptions{
+		Name: sbName,
+		Config: &dctr.Config{
+			Image:        t.Containers[0].Image,
+			Entrypoint:   []string{"sleep"},
+			Cmd:          []string{"2147483647"},
+			ExposedPorts: exposed,
+			Labels:       rt.labels("sandbox"),
+		},
+		HostConfig: &dctr.HostConfig{PortBindings: bindings},
+	})
+	if err != nil {
+		return fmt.Errorf("ecssim engine: task %s: creating the network sandbox %s: %w (a leftover of an earlier run? Engine.Cleanup removes them)", t.ID, sbName, err)
+	}
+	rt.sandbox = res.ID
+	if _, err := e.cli.ContainerStart(ctx, res.ID, dcli.ContainerStartOptions{}); err != nil {
+		return fmt.Errorf("ecssim engine: task %s: starting the network sandbox %s: %w", t.ID, sbName, err)
+	}
+	if len(all) > 0 {
+		ins, err := e.cli.ContainerInspect(ctx, res.ID, dcli.ContainerInspectOptions{})
+		if err != nil {
+			return fmt.Errorf("ecssim engine: task %s: inspecting the network sandbox %s: %w", t.ID, sbName, err)
+		}
+		for _, p := range all {
+			port, _ := dnet.PortFrom(uint16(p), dnet.TCP)
+			var bs []dnet.PortBinding
+			if ins.Container.NetworkSettings != nil {
+				bs = ins.Container.NetworkSettings.Ports[port]
+			}
+			for _, b := range bs {
+				if n, err := strconv.Atoi(b.HostPort); err == nil && n > 0 {
+					rt.ports[p] = n
+					break
+				}
+			}
+			if rt.ports[p] == 0 {
+				return fmt.Errorf("ecssim engine: task %s: the engine published no host port for container port %d (bindings %v)", t.ID, p, bs)
+			}
+		}
+	}
+
+	for _, c := range t.Containers {
+		env := make([]string, 0, len(c.Environment))
+		for k, v := range c.Environment {
+			env = append(env, k+"="+v)
+		}
+		sort.Strings(env)
+		cfg := &dctr.Config{Image: c.Image, Env: env, Labels: rt.labels("container")}
+		if len(c.EntryPoint) > 0 {
+			cfg.Entrypoint = c.EntryPoint
+		}
+		if len(c.Command) > 0 {
+			cfg.Cmd = c.Command
+		}
+		name := engName(t.ID, c.Name)
+		res, err := e.cli.ContainerCreate(ctx, dcli.ContainerCreateOptions{
+			Name:       name,
+			Config:     cfg,
+			HostConfig: &dctr.HostConfig{NetworkMode: dctr.NetworkMode("container:" + rt.sandbox)},
+		})
+		if err != nil {
+			return fmt.Errorf("ecssim engine: task %s: creating container %s (%s): %w", t.ID, c.Name, name, err)
+		}
+		rt.mu.Lock()
+		rt.ids[c.Name] = res.ID
+		rt.order = append(rt.order, c.Name)
+		lg := &engLog{done: make(chan struct{})}
+		rt.logs[c.Name] = lg
+		rt.mu.Unlock()
+		if _, err := e.cli.ContainerStart(ctx, res.ID, dcli.ContainerStartOptions{}); err != nil {
+			close(lg.done)
+			return fmt.Errorf("ecssim engine: task %s: starting container %s (%s): %w", t.ID, c.Name, name, err)
+		}
+		go rt.follow(c.Name, res.ID, lg)
+		go rt.watch(c.Name, res.ID, c.Essential, lg)
+	}
+	return nil
+}
+
+// follow copies a container's output into its log ring until the container
+// stops (the stream then ends) or the task is stopped.
+func (rt *RunningTask) follow(name, id string, lg *engLog) {
+	defer close(lg.done)
+	rc, err := rt.e.cli.ContainerLogs(rt.ctx, id, dcli.ContainerLogsOptions{ShowStdout: true, ShowStderr: true, Follow: true})
+	if err != nil {
+		if rt.ctx.Err() == nil {
+			rt.e.log("ecssim engine: task %s: reading the output of container %s: %v", rt.id, name, err)
+		}
+		return
+	}
+	defer rc.Close()
+	out, errw := &engStream{log: lg}, &engStream{log: lg}
+	_, _ = dstdcopy.StdCopy(out, errw, rc)
+	out.flush()
+	errw.flush()
+}
+
+// watch waits for a container to exit; the first essential exit ends the task.
+func (rt *RunningTask) watch(name, id string, essential bool, lg *engLog) {
+	w := rt.e.cli.ContainerWait(rt.ctx, id, dcli.ContainerWaitOptions{Condition: dctr.WaitConditionNotRunning})
+	code := -1
+	select {
+	case r := <-w.Result:
+		code = int(r.StatusCode)
+	case err := <-w.Error:
+		if rt.ctx.Err() != nil {
+			return // Stop was called
+		}
+		rt.e.log("ecssim engine: task %s: waiting for container %s: %v", rt.id, name, err)
+	}
+	reason := ""
+	ictx, icancel := context.WithTimeout(context.Background(), 10*time.Second)
+	if ins, err := rt.e.cli.ContainerInspect(ictx, id, dcli.ContainerInspectOptions{}); err == nil && ins.Container.State != nil {
+		code = ins.Container.State.ExitCode
+		if ins.Container.State.OOMKilled {
+			reason = "OutOfMemoryError: Container killed due to memory usage"
+		}
+	}
+	icancel()
+	// Let the output reach the log ring before reporting the exit.
+	select {
+	case <-lg.done:
+	case <-time.After(5 * time.Second):
+	}
+	rt.mu.Lock()
+	if rt.stopped || rt.ended {
+		rt.mu.Unlock()
+		return
+	}
+	if !essential {
+		rt.mu.Unlock()
+		rt.e.log("ecssim engine: task %s: container %s (not essential) exited with code %d", rt.id, name, code)
+		return
+	}
+	rt.ended = true
+	rt.mu.Unlock()
+	rt.e.log("ecssim engine: task %s: essential container %s exited with code %d; stopping the task (Essential container in task exited)", rt.id, name, code)
+	sctx, scancel := context.WithTimeout(context.Background(), 60*time.Second)
+	if err := rt.stop(sctx, false); err != nil {
+		rt.e.log("ecssim engine: task %s: %v", rt.id, err)
+	}
+	scancel()
+	rt.cancel()
+	rt.exited <- TaskExit{Container: name, ExitCode: code, Reason: reason}
+}
+
+// Exited receives once, when the first essential container exits; the
+// task's other containers are then already stopped and removed (their
+// output stays readable with Logs). It never receives after Stop.
+func (rt *RunningTask) Exited() <-chan TaskExit { return rt.exited }
+
+// ID is the task's ID.
+func (rt *RunningTask) ID() string { return rt.id }
+
+// Stop stops and removes every container of the task; it is idempotent and
+// can be retried after an error.
+func (rt *RunningTask) Stop(ctx context.Context) error { return rt.stop(ctx, true) }
+
+func (rt *RunningTask) stop(ctx context.Context, byUser bool) error {
+	rt.mu.Lock()
+	if byUser {
+		rt.stopped = true
+	}
+	var ids []string
+	for _, n := range rt.order {
+		if id := rt.ids[n]; !rt.removed[id] {
+			ids = append(ids, id)
+		}
+	}
+	rt.mu.Unlock()
+	errs := make([]error, len(ids))
+	var wg sync.WaitGroup
+	for i, id := range ids {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = rt.remove(ctx, id)
+		}()
+	}
+	wg.Wait()
+	// The sandbox last: the containers live in its namespace.
+	if rt.sandbox != "" {
+		errs = append(errs, rt.remove(ctx, rt.sandbox))
+	}
+	if byUser {
+		// Let the log followers drain what the containers printed.
+		rt.mu.Lock()
+		var logs []*engLog
+		for _, l := range rt.logs {
+			logs = append(logs, l)
+		}
+		rt.mu.Unlock()
+		for _, l := range logs {
+			select {
+			case <-l.done:
+			case <-time.After(2 * time.Second):
+			}
+		}
+		rt.cancel()
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("ecssim engine: stopping task %s: %w (Engine.Cleanup removes leftovers)", rt.id, err)
+	}
+	if byUser {
+		rt.e.log("ecssim engine: task %s stopped", rt.id)
+	}
+	return nil
+}
+
+func (rt *RunningTask) remove(ctx context.Context, id string) error {
+	rt.mu.Lock()
+	done := rt.removed[id]
+	rt.mu.Unlock()
+	if done {
+		return nil
+	}
+	_, err := rt.e.cli.ContainerRemove(ctx, id, dcli.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
+	if err != nil && !engGone(err) {
+		return fmt.Errorf("removing container %.12s: %w", id, err)
+	}
+	rt.mu.Lock()
+	rt.removed[id] = true
+	rt.mu.Unlock()
+	return nil
+}
+
+// HostPort is the loopback port published for a container port of the task
+// (0 if the task maps none). The engine's proxy accepts connections on it as
+// soon as the task starts, before the container listens: probe readiness
+// with a request (e.g. HTTP), not a bare TCP connect.
+func (rt *RunningTask) HostPort(containerPort int) int { return rt.ports[containerPort] }
+
+// Addr is "127.0.0.1:<HostPort>" for a container port ("" if none).
+func (rt *RunningTask) Addr(containerPort int) string {
+	p := rt.ports[containerPort]
+	if p == 0 {
+		return ""
+	}
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(p))
+}
+
+// Logs is the last n lines (n <= 0: all kept, at most 2000) of a
+// container's output, stdout and stderr interleaved as they arrived.
+func (rt *RunningTask) Logs(name string, n int) []string {
+	rt.mu.Lock()
+	lg := rt.logs[name]
+	rt.mu.Unlock()
+	if lg == nil {
+		return nil
+	}
+	return lg.last(n)
+}
+
+// Cleanup removes every container carrying the engine's label (leftovers of
+// tasks not stopped, of an earlier run, ...).
+func (e *Engine) Cleanup(ctx context.Context) error {
+	label := e.labelKey
+	if e.labelVal != "" {
+		label += "=" + e.labelVal
+	}
+	res, err := e.cli.ContainerList(ctx, dcli.ContainerListOptions{All: true, Filters: dcli.Filters{}.Add("label", label)})
+	if err != nil {
+		return fmt.Errorf("ecssim engine: listing the containers labelled %s on %s: %w", label, e.host, err)
+	}
+	var errs []error
+	// Task containers before sandboxes.
+	sort.SliceStable(res.Items, func(i, j int) bool {
+		return res.Items[i].Labels[engTaskLabel+".role"] != "sandbox" && res.Items[j].Labels[engTaskLabel+".role"] == "sandbox"
+	})
+	for _, c := range res.Items {
+		if _, err := e.cli.ContainerRemove(ctx, c.ID, dcli.ContainerRemoveOptions{Force: true, RemoveVolumes: true}); err != nil && !engGone(err) {
+			errs = append(errs, fmt.Errorf("removing container %.12s %v: %w", c.ID, c.Names, err))
+		}
+	}
+	if len(res.Items) > 0 {
+		e.log("ecssim engine: cleanup removed %d containers labelled %s", len(res.Items)-len(errs), label)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("ecssim engine: cleanup: %w", err)
+	}
+	return nil
+}
+
+// ensureImage pulls an image unless the engine has it by that reference;
+// concurrent Starts share one pull per reference.
+func (e *Engine) ensureImage(ctx context.Context, ref string) error {
+	e.pullMu.Lock()
+	p, ok := e.pulls[ref]
+	if ok {
+		e.pullMu.Unlock()
+		select {
+		case <-p.done:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		if p.err == nil {
+			return nil
+		}
+		// A failed pull is retried by the next Start.
+		e.pullMu.Lock()
+		if e.pulls[ref] == p {
+			delete(e.pulls, ref)
+		}
+		e.pullMu.Unlock()
+		return e.ensureImage(ctx, ref)
+	}
+	p = &engPull{done: make(chan struct{})}
+	e.pulls[ref] = p
+	e.pullMu.Unlock()
+	p.err = e.pull(ctx, ref)
+	close(p.done)
+	if p.err != nil {
+		e.pullMu.Lock()
+		if e.pulls[ref] == p {
+			delete(e.pulls, ref)
+		}
+		e.pullMu.Unlock()
+	}
+	return p.err
+}
+
+func (e *Engine) pull(ctx context.Context, ref string) error {
+	if _, err := e.cli.ImageInspect(ctx, ref); err == nil {
+		return nil
+	} else if !cerrdefs.IsNotFound(err) {
+		return fmt.Errorf("inspecting image %s on %s: %w", ref, e.host, err)
+	}
+	named, err := dref.ParseNormalizedNamed(ref)
+	if err != nil {
+		return fmt.Errorf("image %s is not a valid reference: %w", ref, err)
+	}
+	opts := dcli.ImagePullOptions{}
+	if engLoopback(dref.Domain(named)) {
+		opts.RegistryAuth = e.auth
+	}
+	t0 := time.Now()
+	e.log("ecssim engine: pulling %s", ref)
+	resp, err := e.cli.ImagePull(ctx, ref, opts)
+	if err == nil {
+		err = resp.Wait(ctx)
+	}
+	if err != nil {
+		hint := ""
+		if cerrdefs.IsUnauthorized(err) || strings.Contains(err.Error(), "unauthorized") {
+			hint = " (check EngineOptions.RegistryUser/RegistryPassword)"
+		}
+		return fmt.Errorf("pulling image %s: %w%s", ref, err, hint)
+	}
+	e.log("ecssim engine: pulled %s in %s", ref, time.Since(t0).Round(time.Millisecond))
+	return nil
+}
+
+// engGone: the container is removed or being removed.
+func engGone(err error) bool {
+	return cerrdefs.IsNotFound(err) || (cerrdefs.IsConflict(err) && strings.Contains(err.Error(), "already in progress"))
+}
+
+func engLoopback(domain string) bool {
+	host := domain
+	if h, _, err := net.SplitHostPort(domain); err == nil {
+		host = h
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
+}
+
+// engLog is a ring of a container's last output lines.
+type engLog struct {
+	mu    sync.Mutex
+	lines []string
+	done  chan struct{} // closed when the output stream ended
+}
+
+func (l *engLog) add(line string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.lines = append(l.lines, line)
+	if len(l.lines) > engLogLines {
+		l.lines = append(l.lines[:0:0], l.lines[len(l.lines)-engLogLines:]...)
+	}
+}
+
+func (l *engLog) last(n int) []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if n <= 0 || n > len(l.lines) {
+		n = len(l.lines)
+	}
+	return append([]string(nil), l.lines[len(l.lines)-n:]...)
+}
+
+// engStream splits one output stream (stdout or stderr) into lines.
+type engStream struct {
+	log     *engLog
+	partial []byte
+}
+
+func (s *engStream) Write(p []byte) (int, error) {
+	s.partial = append(s.partial, p...)
+	for {
+		i := bytes.IndexByte(s.partial, '\n')
+		if i < 0 {
+			break
+		}
+		s.log.add(strings.TrimSuffix(string(s.partial[:i]), "\r"))
+		s.partial = s.partial[i+1:]
+	}
+	if len(s.partial) > 64<<10 { // an endless line: cut it
+		s.log.add(string(s.partial))
+		s.partial = nil
+	}
+	return len(p), nil
+}
+
+func (s *engStream) flush() {
+	if len(s.partial) > 0 {
+		s.log.add(string(s.partial))
+		s.partial = nil
+	}
+}
+
+var _ io.Writer = (*engStream)(nil)
