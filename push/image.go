@@ -46,7 +46,8 @@ type localImage struct {
 	layers   []*blobLayer
 	manifest []byte
 	digest   v1.Hash
-	uploaded atomic.Int64 // compressed layer bytes read by the uploader
+	uploaded atomic.Int64       // compressed layer bytes read by the uploader
+	from     map[v1.Hash]string // by diff id: where a layer's digest was known from without reading it
 }
 
 var _ partial.CompressedImageCore = (*localImage)(nil)
@@ -137,6 +138,13 @@ type source struct {
 	dir    string
 	config []byte
 	blobs  map[v1.Hash]blob // by diffID
+
+	// skip holds the diff ids of layers the registry already has under a
+	// known digest: they are not compressed (the save stream still passes
+	// them by when the engine writes them).
+	skip     map[v1.Hash]bool
+	read     atomic.Int64 // uncompressed layer bytes read from the save stream, hashed and compressed
+	streamed atomic.Int64 // every byte read from the save stream (layers passed by included)
 }
 
 func (s *source) blob(diffID v1.Hash) (blob, error) {
@@ -161,9 +169,22 @@ func (s *source) materialize() error {
 	return s.err
 }
 
-// save streams `docker save` once: each layer is hashed (diff id) and
-// gzip-compressed into a private temporary folder (hashing the compressed
-// bytes as they are written), the config is kept in memory.
+// save streams `docker save` once: each layer the registry does not already
+// hold is hashed (diff id) and gzip-compressed into a private temporary
+// folder (hashing the compressed bytes as they are written), the config is
+// kept in memory. Layers in skip are passed by without hashing or
+// compressing them, and the stream is closed as soon as the config and every
+// layer still needed have been read.
+//
+// The Docker Engine API has no per-layer export: the engine writes the whole
+// image, so layers passed by still cross the socket (counted in streamed) up
+// to the last entry needed; only read counts bytes hashed and compressed.
+//
+// Two save formats are understood: the OCI layout of Docker 25 and newer
+// (blobs/sha256/<diff id> for layers, blobs/sha256/<image id> for the
+// config) and the legacy one of older engines (<v1 id>/layer.tar,
+// <image id>.json), whose v1 ids are worked out from the first <v1 id>/json
+// entry (see legacyIDs) so that known layers there are passed by too.
 func (s *source) save() error {
 	dir, err := os.MkdirTemp("", "ctjdeploy-push-")
 	if err != nil {
@@ -172,17 +193,33 @@ func (s *source) save() error {
 	s.dir = dir
 	s.blobs = map[v1.Hash]blob{}
 	want := map[v1.Hash]bool{}
+	need := map[v1.Hash]bool{} // layers to read: wanted and not skipped
 	for _, d := range s.diffIDs {
 		want[d] = true
+		if !s.skip[d] {
+			need[d] = true
+		}
 	}
 	rc, err := s.eng.ImageSave(s.ctx, []string{s.ref})
 	if err != nil {
 		return engineErr(fmt.Sprintf("reading image %s from the engine (docker save)", s.ref), err)
 	}
 	defer rc.Close()
-	tr := tar.NewReader(rc)
+	tr := tar.NewReader(&countingReader{r: rc, n: &s.streamed})
+	var legacy map[string]v1.Hash // v1 id (legacy dir name) -> diff id
 	n := 0
-	for {
+	done := func() bool {
+		if s.config == nil {
+			return false
+		}
+		for d := range need {
+			if _, ok := s.blobs[d]; !ok {
+				return false
+			}
+		}
+		return true
+	}
+	for !done() {
 		h, err := tr.Next()
 		if errors.Is(err, io.EOF) {
 			break
@@ -194,6 +231,8 @@ func (s *source) save() error {
 			continue
 		}
 		name := h.Name
+		dirName, base := filepath.Split(name)
+		dirName = strings.TrimSuffix(dirName, "/")
 		switch {
 		case name == s.id.Hex+".json" || name == "blobs/sha256/"+s.id.Hex:
 			cfg, err := io.ReadAll(tr)
@@ -201,9 +240,21 @@ func (s *source) save() error {
 				return fmt.Errorf("reading docker save of %s: %w", s.ref, err)
 			}
 			s.config = cfg
-		case strings.HasSuffix(name, "/layer.tar") || strings.HasPrefix(name, "blobs/sha256/") && want[v1.Hash{Algorithm: "sha256", Hex: strings.TrimPrefix(name, "blobs/sha256/")}]:
+		case base == "json" && legacy == nil && len(s.skip) > 0 && !strings.Contains(dirName, "/"):
+			// A legacy layer's v1 config: small, read whole.
+			if raw, err := io.ReadAll(io.LimitReader(tr, 1<<20)); err == nil {
+				legacy = legacyIDs(raw, dirName, s.diffIDs)
+			}
+		case base == "layer.tar" || strings.HasPrefix(name, "blobs/sha256/") && want[v1.Hash{Algorithm: "sha256", Hex: strings.TrimPrefix(name, "blobs/sha256/")}]:
+			known := v1.Hash{Algorithm: "sha256", Hex: strings.TrimPrefix(name, "blobs/sha256/")}
+			if base == "layer.tar" {
+				known = legacy[dirName]
+			}
+			if s.skip[known] {
+				continue // the registry holds it: tar.Reader passes it by
+			}
 			n++
-			b, diffID, err := compressLayer(tr, filepath.Join(dir, fmt.Sprintf("layer-%d.gz", n)), s.level)
+			b, diffID, err := compressLayer(&countingReader{r: io.NopCloser(tr), n: &s.read}, filepath.Join(dir, fmt.Sprintf("layer-%d.gz", n)), s.level)
 			if err != nil {
 				return fmt.Errorf("compressing a layer of %s: %w", s.ref, err)
 			}
@@ -224,12 +275,78 @@ func (s *source) save() error {
 	if got := sha256.Sum256(s.config); hex.EncodeToString(got[:]) != s.id.Hex {
 		return fmt.Errorf("docker save of %s: config digest is not the image id %s", s.ref, s.id)
 	}
-	for _, d := range s.diffIDs {
+	for d := range need {
 		if _, ok := s.blobs[d]; !ok {
 			return fmt.Errorf("docker save of %s has no layer %s", s.ref, d)
 		}
 	}
 	return nil
+}
+
+// legacyIDs works out the v1 ids a legacy `docker save` (engines before 25)
+// gives the layers of an image below its top one, from the v1 config (raw)
+// of one of them (dir): the engine derives each as the digest of that config
+// without "id" and "parent" (and without the platform fields it adds after
+// deriving the id: Docker 20.10 adds "os"), plus "layer_id" (the chain id of
+// the layers up to it) and "parent" (the v1 id below it), all of them sharing
+// the remaining fields. The answer maps v1 id to diff id, and is nil unless
+// dir itself is among the ids worked out, which proves the derivation (the
+// top layer's config carries the image's fields and predicts nothing; a
+// later entry may then be tried).
+func legacyIDs(raw []byte, dir string, diffIDs []v1.Hash) map[string]v1.Hash {
+	var tmpl map[string]json.RawMessage
+	if json.Unmarshal(raw, &tmpl) != nil {
+		return nil
+	}
+	delete(tmpl, "id")
+	delete(tmpl, "parent")
+	for _, drop := range [][]string{nil, {"os"}, {"os", "architecture", "variant"}} {
+		t := make(map[string]json.RawMessage, len(tmpl))
+		for k, v := range tmpl {
+			t[k] = v
+		}
+		for _, k := range drop {
+			delete(t, k)
+		}
+		if out := legacyIDsFrom(t, diffIDs); out != nil {
+			if _, ok := out[dir]; ok {
+				return out
+			}
+		}
+	}
+	return nil
+}
+
+func legacyIDsFrom(tmpl map[string]json.RawMessage, diffIDs []v1.Hash) map[string]v1.Hash {
+	out := map[string]v1.Hash{}
+	var chain, parent string
+	for i, d := range diffIDs {
+		if i == len(diffIDs)-1 {
+			break // the top layer's v1 config is the image's: not this template
+		}
+		if i == 0 {
+			chain = d.String()
+		} else {
+			c := sha256.Sum256([]byte(chain + " " + d.String()))
+			chain = "sha256:" + hex.EncodeToString(c[:])
+		}
+		m := make(map[string]json.RawMessage, len(tmpl)+2)
+		for k, v := range tmpl {
+			m[k] = v
+		}
+		m["layer_id"], _ = json.Marshal(chain)
+		if parent != "" {
+			m["parent"], _ = json.Marshal(parent)
+		}
+		b, err := json.Marshal(m)
+		if err != nil {
+			return nil
+		}
+		id := sha256.Sum256(b)
+		out[hex.EncodeToString(id[:])] = d
+		parent = "sha256:" + hex.EncodeToString(id[:])
+	}
+	return out
 }
 
 // compressLayer gzips r into path and returns the blob and the digest of
@@ -343,7 +460,11 @@ func (s *source) storeCache(e *cacheEntry) {
 // openLocal inspects ref in the engine and returns it as a localImage: from
 // the blob cache when it knows the image id, else by reading it out of the
 // engine now.
-func openLocal(ctx context.Context, eng engineAPI, ref string, level int, cacheDir string) (*localImage, error) {
+//
+// known, when not nil, is asked (before any layer is read) which layers the
+// registry already holds: those are not read or compressed, and an image
+// whose config and every layer the registry knows is not read at all.
+func openLocal(ctx context.Context, eng engineAPI, ref string, level int, cacheDir string, known func([]v1.Hash) knowledge) (*localImage, error) {
 	ins, err := eng.ImageInspect(ctx, ref)
 	if err != nil {
 		return nil, engineErr(fmt.Sprintf("inspecting image %s", ref), err)
@@ -360,19 +481,56 @@ func openLocal(ctx context.Context, eng engineAPI, ref string, level int, cacheD
 		}
 		src.diffIDs = append(src.diffIDs, h)
 	}
-	img := &localImage{src: src}
+	img := &localImage{src: src, from: map[v1.Hash]string{}}
 	entry, ok := src.loadCache()
-	if !ok {
-		if err := src.materialize(); err != nil {
-			src.close()
-			return nil, err
-		}
-		entry = &cacheEntry{Compressor: compressor(level), ID: id.String(), Config: src.config}
+	if ok {
 		for _, d := range src.diffIDs {
-			b := src.blobs[d]
-			entry.Layers = append(entry.Layers, cachedLayer{DiffID: d.String(), Digest: b.digest.String(), Size: b.size})
+			img.from[d] = "cache"
 		}
-		src.storeCache(entry)
+	} else {
+		var k knowledge
+		if known != nil {
+			k = known(src.diffIDs)
+		}
+		all := len(src.diffIDs) > 0
+		for _, d := range src.diffIDs {
+			if _, ok := k.layers[d]; !ok {
+				all = false
+			}
+		}
+		cfg, haveCfg := k.configs[id]
+		if !all || !haveCfg {
+			src.skip = map[v1.Hash]bool{}
+			for d := range k.layers {
+				src.skip[d] = true
+			}
+			if err := src.materialize(); err != nil {
+				src.close()
+				return nil, err
+			}
+			cfg = src.config
+		}
+		entry = &cacheEntry{Compressor: compressor(level), ID: id.String(), Config: cfg}
+		fromRegistry := false
+		for _, d := range src.diffIDs {
+			if kl, ok := k.layers[d]; ok {
+				img.from[d] = kl.from
+				fromRegistry = fromRegistry || kl.from != "cache"
+				entry.Layers = append(entry.Layers, cachedLayer{DiffID: d.String(), Digest: kl.digest.String(), Size: kl.size})
+				continue
+			}
+			b := src.blobs[d]
+			l := cachedLayer{DiffID: d.String(), Digest: b.digest.String(), Size: b.size}
+			entry.Layers = append(entry.Layers, l)
+			// Only what this compressor produced goes into the cache: a
+			// digest learnt from the registry may come from another tool's
+			// gzip, which a push into another repository could not
+			// reproduce.
+			storeLayerCache(cacheDir, level, l)
+		}
+		if !fromRegistry {
+			src.storeCache(entry)
+		}
 	}
 	img.config = entry.Config
 	m := v1.Manifest{
@@ -404,4 +562,56 @@ func hashOf(b []byte) hash.Hash {
 	h := sha256.New()
 	_, _ = io.Copy(h, bytes.NewReader(b))
 	return h
+}
+
+// layerCachePath is where the per-layer cache keeps one diff id's
+// compressed digest, so another image sharing the layer knows it too.
+func layerCachePath(cacheDir string, level int, diffID v1.Hash) string {
+	return filepath.Join(cacheDir, "layers", compressor(level), diffID.Hex+".json")
+}
+
+func loadLayerCache(cacheDir string, diffID v1.Hash, level int) (knownLayer, bool) {
+	if cacheDir == "" {
+		return knownLayer{}, false
+	}
+	data, err := os.ReadFile(layerCachePath(cacheDir, level, diffID))
+	if err != nil {
+		return knownLayer{}, false
+	}
+	var l cachedLayer
+	if json.Unmarshal(data, &l) != nil || l.DiffID != diffID.String() {
+		return knownLayer{}, false
+	}
+	dg, err := v1.NewHash(l.Digest)
+	if err != nil {
+		return knownLayer{}, false
+	}
+	return knownLayer{digest: dg, size: l.Size, from: "cache"}, true
+}
+
+func storeLayerCache(cacheDir string, level int, l cachedLayer) {
+	if cacheDir == "" {
+		return
+	}
+	d, err := v1.NewHash(l.DiffID)
+	if err != nil {
+		return
+	}
+	p := layerCachePath(cacheDir, level, d)
+	if os.MkdirAll(filepath.Dir(p), 0o700) != nil {
+		return
+	}
+	data, err := json.Marshal(l)
+	if err != nil {
+		return
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(p), ".layer-*")
+	if err != nil {
+		return
+	}
+	_, werr := tmp.Write(data)
+	cerr := tmp.Close()
+	if werr != nil || cerr != nil || os.Rename(tmp.Name(), p) != nil {
+		_ = os.Remove(tmp.Name())
+	}
 }

@@ -14,6 +14,10 @@ type Target struct {
 	Registry   string   // host[:port]
 	Repository string   // e.g. civic-tech-jobs-backend
 	Tags       []string // e.g. the commit SHA and the environment name
+	// KnownFrom names more tags or digests (sha256:...) of Repository, e.g.
+	// the images the live revision pins, whose layers a push may reuse
+	// without reading them from the engine.
+	KnownFrom []string
 }
 
 // Layer is one blob of an image, present in the registry or not.
@@ -21,6 +25,9 @@ type Layer struct {
 	Digest  string
 	Size    int64
 	Missing bool // the registry lacks it: a push would upload Size bytes
+	// KnownFrom says where the digest was known from without reading the
+	// layer from the engine ("registry REF" or "cache"); "" when it was read.
+	KnownFrom string
 }
 
 // Plan is what a push of one image would do.
@@ -40,6 +47,17 @@ type Result struct {
 	Digest        string // sha256:...
 	UploadedBytes int64
 	ReusedBytes   int64
+	// EngineReadBytes is how many uncompressed layer bytes were read out of
+	// the engine's image export (docker save), hashed and compressed: 0 when
+	// every layer was known from the registry or the digest cache.
+	EngineReadBytes int64
+	// EngineStreamBytes is every byte read from the export stream, layers
+	// passed by unhashed included (the engine exports whole images only): 0
+	// when the image was not exported at all.
+	EngineStreamBytes int64
+	// KnownLayers counts the layers whose digest was known without reading
+	// them (from the registry's earlier push or the digest cache).
+	KnownLayers int
 }
 
 // Pusher plans and performs pushes, and resolves tags already pushed.

@@ -189,7 +189,7 @@ func (p *ECR) remoteOpts(ctx context.Context, registry string, extra ...remote.O
 	}, extra...)
 }
 
-func (p *ECR) open(ctx context.Context, img build.Image) (*localImage, error) {
+func (p *ECR) open(ctx context.Context, img build.Image, t Target) (*localImage, error) {
 	eng, err := p.engine(ctx)
 	if err != nil {
 		return nil, err
@@ -201,7 +201,20 @@ func (p *ECR) open(ctx context.Context, img build.Image) (*localImage, error) {
 	if ref == "" {
 		return nil, fmt.Errorf("image %s: no local reference or id to push", img.Name)
 	}
-	li, err := openLocal(ctx, eng, ref, p.level, p.cacheDir)
+	repo, err := repository(t)
+	if err != nil {
+		return nil, err
+	}
+	known := func(diffIDs []v1.Hash) knowledge {
+		// The images last pushed under the target's tags (ENV) and the
+		// digests the caller names: their configs map diff ids to the
+		// compressed digests the registry holds.
+		refs := append(append([]string(nil), t.Tags...), t.KnownFrom...)
+		k := p.learn(ctx, repo, t.Registry, refs)
+		k.layers = p.knownPresent(ctx, repo, t.Registry, diffIDs, k, p.level)
+		return k
+	}
+	li, err := openLocal(ctx, eng, ref, p.level, p.cacheDir, known)
 	if err != nil {
 		return nil, fmt.Errorf("image %s: %w", img.Name, err)
 	}
@@ -221,7 +234,7 @@ func (p *ECR) Push(ctx context.Context, img build.Image, t Target) (Result, erro
 	if err != nil {
 		return Result{}, fmt.Errorf("pushing %s: %w", img.Name, err)
 	}
-	li, err := p.open(ctx, img)
+	li, err := p.open(ctx, img, t)
 	if err != nil {
 		return Result{}, err
 	}
@@ -282,6 +295,13 @@ func (p *ECR) Push(ctx context.Context, img build.Image, t Target) (Result, erro
 	}
 	total := li.layerBytes()
 	res.UploadedBytes = li.uploaded.Load()
+	res.EngineReadBytes = li.src.read.Load()
+	res.EngineStreamBytes = li.src.streamed.Load()
+	for _, l := range li.layers {
+		if li.from[l.diffID] != "" {
+			res.KnownLayers++
+		}
+	}
 	res.ReusedBytes = max(0, total-res.UploadedBytes)
 	ph.Progress(img.Name, total, total, "bytes")
 
@@ -299,8 +319,10 @@ func (p *ECR) Push(ctx context.Context, img build.Image, t Target) (Result, erro
 			return res, registryErr(fmt.Sprintf("tagging %s as %s", img.Name, repo.Tag(tag)), t.Registry, t.Repository, err)
 		}
 	}
-	ph.Fields(fmt.Sprintf("%s: %s (uploaded %d of %d layer bytes)", img.Name, res.Ref, res.UploadedBytes, total),
-		map[string]any{"image": img.Name, "ref": res.Ref, "uploaded_bytes": res.UploadedBytes, "reused_bytes": res.ReusedBytes})
+	ph.Fields(fmt.Sprintf("%s: %s (uploaded %d of %d layer bytes; %d of %d layers known without reading them, %d layer bytes read from the engine)",
+		img.Name, res.Ref, res.UploadedBytes, total, res.KnownLayers, len(li.layers), res.EngineReadBytes),
+		map[string]any{"image": img.Name, "ref": res.Ref, "uploaded_bytes": res.UploadedBytes, "reused_bytes": res.ReusedBytes,
+			"known_layers": res.KnownLayers, "engine_read_bytes": res.EngineReadBytes, "engine_stream_bytes": res.EngineStreamBytes})
 	return res, nil
 }
 
@@ -335,7 +357,7 @@ func (p *ECR) Plan(ctx context.Context, img build.Image, t Target) (Plan, error)
 	if _, err := p.repository(ctx, t.Registry, t.Repository); err != nil {
 		return Plan{}, fmt.Errorf("planning the push of %s: %w", img.Name, err)
 	}
-	li, err := p.open(ctx, img)
+	li, err := p.open(ctx, img, t)
 	if err != nil {
 		return Plan{}, err
 	}
@@ -352,7 +374,7 @@ func (p *ECR) Plan(ctx context.Context, img build.Image, t Target) (Plan, error)
 		return pl, registryErr(fmt.Sprintf("checking which layers of %s %s has", img.Name, repo), t.Registry, t.Repository, err)
 	}
 	for i, l := range li.layers {
-		pl.Layers = append(pl.Layers, Layer{Digest: l.digest.String(), Size: l.size, Missing: !present[i]})
+		pl.Layers = append(pl.Layers, Layer{Digest: l.digest.String(), Size: l.size, Missing: !present[i], KnownFrom: li.from[l.diffID]})
 	}
 	pl.MissingBytes = missingBytes(pl.Layers)
 	for _, tag := range t.Tags {

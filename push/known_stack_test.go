@@ -1,0 +1,312 @@
+package push
+
+import (
+	"archive/tar"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/moby/moby/client"
+
+	"github.com/hackforla/ctjdeploy/build"
+	"github.com/hackforla/ctjdeploy/internal/registrytest"
+	"github.com/hackforla/ctjdeploy/internal/teststack"
+)
+
+// countingEngine counts, at the engine API boundary, how many image exports
+// (docker save) were asked for and how many bytes were read from them.
+type countingEngine struct {
+	engineAPI
+	saves atomic.Int32
+	bytes atomic.Int64
+}
+
+func (e *countingEngine) ImageSave(ctx context.Context, images []string, opts ...client.ImageSaveOption) (client.ImageSaveResult, error) {
+	e.saves.Add(1)
+	rc, err := e.engineAPI.ImageSave(ctx, images, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return &countingReader{r: rc, n: &e.bytes}, nil
+}
+
+// freshPusher is a pusher as on a fresh CI runner: an empty digest cache,
+// and an engine whose exports are counted.
+func freshPusher(t *testing.T, st *teststack.Stack) (*ECR, *countingEngine) {
+	t.Helper()
+	ctx := context.Background()
+	p, err := New(ctx, st.AWSConfig(t), WithCacheDir(t.TempDir()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.Close() })
+	eng, err := p.engine(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ce := &countingEngine{engineAPI: eng}
+	p.eng = ce
+	return p, ce
+}
+
+// buildLayered builds FROM python:3.13-alpine an image with a base layer of
+// baseBytes random bytes (the same for every call with the same base) and a
+// top layer of topBytes random bytes (new on each call).
+func buildLayered(t *testing.T, st *teststack.Stack, tag string, base []byte, topBytes int) build.Image {
+	t.Helper()
+	dir := t.TempDir()
+	top := make([]byte, topBytes)
+	if _, err := rand.Read(top); err != nil {
+		t.Fatal(err)
+	}
+	for f, b := range map[string][]byte{
+		"base.bin":   base,
+		"top.bin":    top,
+		"Dockerfile": []byte("FROM python:3.13-alpine\nCOPY base.bin /base.bin\nCOPY top.bin /top.bin\n"),
+	} {
+		if err := os.WriteFile(filepath.Join(dir, f), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if out, err := st.Command("/usr/bin/docker", "build", "-q", "-t", tag, dir).CombinedOutput(); err != nil {
+		t.Fatalf("docker build: %v\n%s", err, out)
+	}
+	t.Cleanup(func() { _ = st.Command("/usr/bin/docker", "rmi", "-f", tag).Run() })
+	return build.Image{Name: "app", LocalRef: tag}
+}
+
+func randomBytes(t *testing.T, n int) []byte {
+	t.Helper()
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestPushFreshRunnerKnownLayers: an image pushed once is pushed again by a
+// pusher with an empty digest cache (a fresh CI runner): its layers are known
+// from the image the registry holds under ENV, so nothing is read from the
+// engine and nothing is uploaded. Then only the top layer changes: only that
+// layer is read and compressed.
+func TestPushFreshRunnerKnownLayers(t *testing.T) {
+	st := teststack.Start(t)
+	st.Setenv(t)
+	ctx := context.Background()
+	n := teststack.NewNames(t)
+	repoName := n.BackendRepo
+	st.CreateRepository(t, repoName, "")
+	proxy := registrytest.Start(t, st.Registry)
+	const baseSize, topSize = 8 << 20, 2 << 20
+	base := randomBytes(t, baseSize)
+	imgA := buildLayered(t, st, "ctjdeploy-test/"+n.Prefix+"app:a", base, topSize)
+	target := func(tags ...string) Target {
+		return Target{Registry: proxy.Addr, Repository: repoName, Tags: tags}
+	}
+
+	// The first push, from a machine that knows nothing: every layer read.
+	p1, e1 := freshPusher(t, st)
+	first, err := p1.Push(ctx, imgA, target("c1", "stage"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first.EngineReadBytes < baseSize+topSize || e1.saves.Load() != 1 || first.KnownLayers != 0 {
+		t.Fatalf("cold push: %+v, %d exports; want every layer read (≥ %d bytes) from one export", first, e1.saves.Load(), baseSize+topSize)
+	}
+	t.Logf("cold push: read %d layer bytes (%d streamed), uploaded %d", first.EngineReadBytes, e1.bytes.Load(), first.UploadedBytes)
+
+	// The same image from a fresh runner, under a new commit tag.
+	p2, e2 := freshPusher(t, st)
+	proxy.Reset()
+	pl, err := p2.Plan(ctx, imgA, target("c2", "stage"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range pl.Layers {
+		if l.Missing || !strings.HasPrefix(l.KnownFrom, "registry ") || !strings.HasSuffix(l.KnownFrom, ":stage") {
+			t.Errorf("plan layer %+v: want present and known from the registry's stage image", l)
+		}
+	}
+	if pl.Digest != first.Digest || pl.MissingBytes != 0 {
+		t.Errorf("plan %+v: want digest %s and nothing missing", pl, first.Digest)
+	}
+	res, err := p2.Push(ctx, imgA, target("c2", "stage"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e2.saves.Load() != 0 || e2.bytes.Load() != 0 || res.EngineReadBytes != 0 || res.EngineStreamBytes != 0 {
+		t.Errorf("fresh-runner re-push read from the engine: %d exports, %d bytes; result %+v", e2.saves.Load(), e2.bytes.Load(), res)
+	}
+	if res.UploadedBytes != 0 || proxy.UploadedBytes() != 0 || proxy.Count("POST upload") != 0 {
+		t.Errorf("fresh-runner re-push uploaded: result %d bytes, registry got %d bytes, %d uploads started", res.UploadedBytes, proxy.UploadedBytes(), proxy.Count("POST upload"))
+	}
+	if res.Digest != first.Digest || res.KnownLayers != len(pl.Layers) {
+		t.Errorf("fresh-runner re-push %+v: want digest %s, %d known layers", res, first.Digest, len(pl.Layers))
+	}
+	repo, err := name.NewRepository(st.Registry+"/"+repoName, name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tag := range []string{"c1", "c2", "stage"} {
+		d, err := remote.Head(repo.Tag(tag), p2.remoteOpts(ctx, st.Registry)...)
+		if err != nil || d.Digest.String() != first.Digest {
+			t.Errorf("%s: %v %v, want %s", tag, d, err, first.Digest)
+		}
+	}
+
+	// Only the top layer changed, again from a fresh runner.
+	imgB := buildLayered(t, st, "ctjdeploy-test/"+n.Prefix+"app:b", base, topSize)
+	p3, e3 := freshPusher(t, st)
+	proxy.Reset()
+	resB, err := p3.Push(ctx, imgB, target("c3", "stage"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("top layer changed: read %d layer bytes (%d streamed from the export, %d counted at the engine), uploaded %d (registry got %d), %d layers known",
+		resB.EngineReadBytes, resB.EngineStreamBytes, e3.bytes.Load(), resB.UploadedBytes, proxy.UploadedBytes(), resB.KnownLayers)
+	// The top layer is a tar of one 2 MiB file: a few KiB of tar headers
+	// and padding on top.
+	if resB.EngineReadBytes < topSize || resB.EngineReadBytes > topSize+64<<10 {
+		t.Errorf("top layer changed: read %d layer bytes, want about %d (the top layer only)", resB.EngineReadBytes, topSize)
+	}
+	if e3.saves.Load() != 1 || e3.bytes.Load() != resB.EngineStreamBytes || resB.EngineStreamBytes < resB.EngineReadBytes {
+		t.Errorf("export counts: %d exports, %d bytes at the engine, %d in the result", e3.saves.Load(), e3.bytes.Load(), resB.EngineStreamBytes)
+	}
+	// Random bytes do not compress: the upload is the top layer and the config.
+	if up := proxy.UploadedBytes(); up < topSize || up > topSize+256<<10 || resB.UploadedBytes < topSize || resB.UploadedBytes > topSize+64<<10 {
+		t.Errorf("top layer changed: uploaded %d (registry got %d), want about %d", resB.UploadedBytes, up, topSize)
+	}
+	if resB.Digest == first.Digest || resB.KnownLayers == 0 {
+		t.Errorf("top layer changed: %+v", resB)
+	}
+	// What the registry holds under stage is whole and valid: every blob
+	// present, each layer's gzip matching its diff id.
+	img, err := remote.Image(repo.Tag("stage"), p3.remoteOpts(ctx, st.Registry)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d, _ := img.Digest(); d.String() != resB.Digest {
+		t.Errorf("stage = %s, want %s", d, resB.Digest)
+	}
+	checkImage(t, img)
+}
+
+// checkImage reads every layer of a registry image back: its compressed
+// bytes hash to its digest and its uncompressed bytes to its diff id.
+func checkImage(t *testing.T, img v1.Image) {
+	t.Helper()
+	cf, err := img.ConfigFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ls, err := img.Layers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ls) != len(cf.RootFS.DiffIDs) {
+		t.Fatalf("%d layers, %d diff ids", len(ls), len(cf.RootFS.DiffIDs))
+	}
+	for i, l := range ls {
+		d, _ := l.Digest()
+		for _, c := range []struct {
+			open func() (io.ReadCloser, error)
+			want v1.Hash
+		}{{l.Compressed, d}, {l.Uncompressed, cf.RootFS.DiffIDs[i]}} {
+			rc, err := c.open()
+			if err != nil {
+				t.Fatalf("layer %d: %v", i, err)
+			}
+			h := sha256.New()
+			_, err = io.Copy(h, rc)
+			rc.Close()
+			if got := "sha256:" + hex.EncodeToString(h.Sum(nil)); err != nil || got != c.want.String() {
+				t.Errorf("layer %d reads back as %s (%v), want %s", i, got, err, c.want)
+			}
+		}
+	}
+}
+
+// TestLegacySaveIDs checks legacyIDs against the engine's own export: in a
+// legacy `docker save` (engines before 25), every layer below the top one
+// is found by its v1 id, worked out from one layer's v1 config.
+func TestLegacySaveIDs(t *testing.T) {
+	st := teststack.Start(t)
+	st.Setenv(t)
+	ctx := context.Background()
+	n := teststack.NewNames(t)
+	img := buildLayered(t, st, "ctjdeploy-test/"+n.Prefix+"app:a", randomBytes(t, 1<<10), 1<<10)
+	p, _ := freshPusher(t, st)
+	eng, _ := p.engine(ctx)
+	ins, err := eng.ImageInspect(ctx, img.LocalRef)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var diffIDs []v1.Hash
+	for _, d := range ins.RootFS.Layers {
+		h, _ := v1.NewHash(d)
+		diffIDs = append(diffIDs, h)
+	}
+	rc, err := eng.ImageSave(ctx, []string{img.LocalRef})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	jsons := map[string][]byte{}
+	var manifest []struct{ Layers []string }
+	tr := tar.NewReader(rc)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch {
+		case strings.HasSuffix(h.Name, "/json"):
+			b, _ := io.ReadAll(tr)
+			jsons[strings.TrimSuffix(h.Name, "/json")] = b
+		case h.Name == "manifest.json":
+			b, _ := io.ReadAll(tr)
+			if err := json.Unmarshal(b, &manifest); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if len(manifest) != 1 || len(manifest[0].Layers) != len(diffIDs) {
+		t.Fatalf("manifest.json %+v, %d diff ids", manifest, len(diffIDs))
+	}
+	if !strings.HasSuffix(manifest[0].Layers[0], "/layer.tar") {
+		t.Skipf("the engine writes the OCI layout (%s): layers are named by diff id, no v1 ids to work out", manifest[0].Layers[0])
+	}
+	dirs := make([]string, len(diffIDs))
+	for i, l := range manifest[0].Layers {
+		dirs[i] = strings.TrimSuffix(l, "/layer.tar")
+	}
+	top := dirs[len(dirs)-1]
+	if got := legacyIDs(jsons[top], top, diffIDs); got != nil {
+		t.Errorf("the top layer's v1 config predicted %v, want nothing", got)
+	}
+	for _, from := range dirs[:len(dirs)-1] {
+		got := legacyIDs(jsons[from], from, diffIDs)
+		if len(got) != len(diffIDs)-1 {
+			t.Fatalf("from %s: %d ids worked out, want %d", from, len(got), len(diffIDs)-1)
+		}
+		for i, d := range dirs[:len(dirs)-1] {
+			if got[d] != diffIDs[i] {
+				t.Errorf("from %s: layer %d (%s) maps to %s, want %s", from, i, d, got[d], diffIDs[i])
+			}
+		}
+	}
+}
