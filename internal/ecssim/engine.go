@@ -79,6 +79,9 @@ type Engine struct {
 
 	pullMu sync.Mutex
 	pulls  map[string]*engPull // image reference -> pull in flight or done
+
+	tasksMu sync.Mutex
+	tasks   map[*RunningTask]bool // started and not yet stopped
 }
 
 type engPull struct {
@@ -110,7 +113,7 @@ func NewEngine(o EngineOptions) (*Engine, error) {
 		_ = cli.Close()
 		return nil, fmt.Errorf("ecssim engine: the Docker engine at %s does not answer: %w (start the stack: scripts/stack up, then source /tmp/ctjdeploy-stack/env)", shown, err)
 	}
-	e := &Engine{cli: cli, host: shown, logf: o.Logf, pulls: map[string]*engPull{}}
+	e := &Engine{cli: cli, host: shown, logf: o.Logf, pulls: map[string]*engPull{}, tasks: map[*RunningTask]bool{}}
 	label := o.Label
 	if label == "" {
 		label = DefaultEngineLabel
@@ -220,6 +223,9 @@ func (e *Engine) Start(ctx context.Context, t TaskSpec) (*RunningTask, error) {
 		}
 		return nil, err
 	}
+	e.tasksMu.Lock()
+	e.tasks[rt] = true
+	e.tasksMu.Unlock()
 	e.log("ecssim engine: task %s started (%d containers, ports %v) in %s", t.ID, len(t.Containers), rt.ports, time.Since(t0).Round(time.Millisecond))
 	return rt, nil
 }
@@ -333,41 +339,66 @@ func (rt *RunningTask) start(ctx context.Context, t TaskSpec) error {
 		}
 	}
 
+	// The containers start concurrently, as ECS starts a task's containers
+	// (no dependsOn is modelled); exits are watched once all have started.
+	rt.mu.Lock()
 	for _, c := range t.Containers {
-		env := make([]string, 0, len(c.Environment))
-		for k, v := range c.Environment {
-			env = append(env, k+"="+v)
-		}
-		sort.Strings(env)
-		cfg := &dctr.Config{Image: c.Image, Env: env, Labels: rt.labels("container")}
-		if len(c.EntryPoint) > 0 {
-			cfg.Entrypoint = c.EntryPoint
-		}
-		if len(c.Command) > 0 {
-			cfg.Cmd = c.Command
-		}
-		name := engName(t.ID, c.Name)
-		res, err := e.cli.ContainerCreate(ctx, dcli.ContainerCreateOptions{
-			Name:       name,
-			Config:     cfg,
-			HostConfig: &dctr.HostConfig{NetworkMode: dctr.NetworkMode("container:" + rt.sandbox)},
-		})
-		if err != nil {
-			return fmt.Errorf("ecssim engine: task %s: creating container %s (%s): %w", t.ID, c.Name, name, err)
-		}
-		rt.mu.Lock()
-		rt.ids[c.Name] = res.ID
 		rt.order = append(rt.order, c.Name)
-		lg := &engLog{done: make(chan struct{})}
-		rt.logs[c.Name] = lg
-		rt.mu.Unlock()
-		if _, err := e.cli.ContainerStart(ctx, res.ID, dcli.ContainerStartOptions{}); err != nil {
-			close(lg.done)
-			return fmt.Errorf("ecssim engine: task %s: starting container %s (%s): %w", t.ID, c.Name, name, err)
-		}
-		go rt.follow(c.Name, res.ID, lg)
-		go rt.watch(c.Name, res.ID, c.Essential, lg)
+		rt.logs[c.Name] = &engLog{done: make(chan struct{})}
 	}
+	rt.mu.Unlock()
+	errs := make([]error, len(t.Containers))
+	var wg sync.WaitGroup
+	for i, c := range t.Containers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = rt.startContainer(ctx, c)
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	for _, c := range t.Containers {
+		go rt.watch(c.Name, rt.ids[c.Name], c.Essential, rt.logs[c.Name])
+	}
+	return nil
+}
+
+func (rt *RunningTask) startContainer(ctx context.Context, c ContainerSpec) error {
+	e := rt.e
+	lg := rt.logs[c.Name]
+	env := make([]string, 0, len(c.Environment))
+	for k, v := range c.Environment {
+		env = append(env, k+"="+v)
+	}
+	sort.Strings(env)
+	cfg := &dctr.Config{Image: c.Image, Env: env, Labels: rt.labels("container")}
+	if len(c.EntryPoint) > 0 {
+		cfg.Entrypoint = c.EntryPoint
+	}
+	if len(c.Command) > 0 {
+		cfg.Cmd = c.Command
+	}
+	name := engName(rt.id, c.Name)
+	res, err := e.cli.ContainerCreate(ctx, dcli.ContainerCreateOptions{
+		Name:       name,
+		Config:     cfg,
+		HostConfig: &dctr.HostConfig{NetworkMode: dctr.NetworkMode("container:" + rt.sandbox)},
+	})
+	if err != nil {
+		close(lg.done)
+		return fmt.Errorf("ecssim engine: task %s: creating container %s (%s): %w", rt.id, c.Name, name, err)
+	}
+	rt.mu.Lock()
+	rt.ids[c.Name] = res.ID
+	rt.mu.Unlock()
+	if _, err := e.cli.ContainerStart(ctx, res.ID, dcli.ContainerStartOptions{}); err != nil {
+		close(lg.done)
+		return fmt.Errorf("ecssim engine: task %s: starting container %s (%s): %w", rt.id, c.Name, name, err)
+	}
+	go rt.follow(c.Name, res.ID, lg)
 	return nil
 }
 
@@ -435,6 +466,9 @@ func (rt *RunningTask) watch(name, id string, essential bool, lg *engLog) {
 	}
 	scancel()
 	rt.cancel()
+	rt.e.tasksMu.Lock()
+	delete(rt.e.tasks, rt)
+	rt.e.tasksMu.Unlock()
 	rt.exited <- TaskExit{Container: name, ExitCode: code, Reason: reason}
 }
 
@@ -457,7 +491,7 @@ func (rt *RunningTask) stop(ctx context.Context, byUser bool) error {
 	}
 	var ids []string
 	for _, n := range rt.order {
-		if id := rt.ids[n]; !rt.removed[id] {
+		if id := rt.ids[n]; id != "" && !rt.removed[id] {
 			ids = append(ids, id)
 		}
 	}
@@ -496,6 +530,9 @@ func (rt *RunningTask) stop(ctx context.Context, byUser bool) error {
 		return fmt.Errorf("ecssim engine: stopping task %s: %w (Engine.Cleanup removes leftovers)", rt.id, err)
 	}
 	if byUser {
+		rt.e.tasksMu.Lock()
+		delete(rt.e.tasks, rt)
+		rt.e.tasksMu.Unlock()
 		rt.e.log("ecssim engine: task %s stopped", rt.id)
 	}
 	return nil
@@ -508,9 +545,8 @@ func (rt *RunningTask) remove(ctx context.Context, id string) error {
 	if done {
 		return nil
 	}
-	_, err := rt.e.cli.ContainerRemove(ctx, id, dcli.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
-	if err != nil && !engGone(err) {
-		return fmt.Errorf("removing container %.12s: %w", id, err)
+	if err := rt.e.remove(ctx, id); err != nil {
+		return err
 	}
 	rt.mu.Lock()
 	rt.removed[id] = true
@@ -552,22 +588,33 @@ func (e *Engine) Cleanup(ctx context.Context) error {
 	if e.labelVal != "" {
 		label += "=" + e.labelVal
 	}
+	var errs []error
+	e.tasksMu.Lock()
+	var running []*RunningTask
+	for rt := range e.tasks {
+		running = append(running, rt)
+	}
+	e.tasksMu.Unlock()
+	for _, rt := range running {
+		if err := rt.Stop(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	res, err := e.cli.ContainerList(ctx, dcli.ContainerListOptions{All: true, Filters: dcli.Filters{}.Add("label", label)})
 	if err != nil {
 		return fmt.Errorf("ecssim engine: listing the containers labelled %s on %s: %w", label, e.host, err)
 	}
-	var errs []error
 	// Task containers before sandboxes.
 	sort.SliceStable(res.Items, func(i, j int) bool {
 		return res.Items[i].Labels[engTaskLabel+".role"] != "sandbox" && res.Items[j].Labels[engTaskLabel+".role"] == "sandbox"
 	})
 	for _, c := range res.Items {
-		if _, err := e.cli.ContainerRemove(ctx, c.ID, dcli.ContainerRemoveOptions{Force: true, RemoveVolumes: true}); err != nil && !engGone(err) {
-			errs = append(errs, fmt.Errorf("removing container %.12s %v: %w", c.ID, c.Names, err))
+		if err := e.remove(ctx, c.ID); err != nil {
+			errs = append(errs, fmt.Errorf("%v: %w", c.Names, err))
 		}
 	}
-	if len(res.Items) > 0 {
-		e.log("ecssim engine: cleanup removed %d containers labelled %s", len(res.Items)-len(errs), label)
+	if len(res.Items)+len(running) > 0 {
+		e.log("ecssim engine: cleanup stopped %d tasks and removed %d leftover containers labelled %s", len(running), len(res.Items), label)
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("ecssim engine: cleanup: %w", err)
@@ -644,9 +691,27 @@ func (e *Engine) pull(ctx context.Context, ref string) error {
 	return nil
 }
 
-// engGone: the container is removed or being removed.
-func engGone(err error) bool {
-	return cerrdefs.IsNotFound(err) || (cerrdefs.IsConflict(err) && strings.Contains(err.Error(), "already in progress"))
+// remove force-removes a container (killing it) and returns once it is
+// gone, also when someone else's removal of it is in progress.
+func (e *Engine) remove(ctx context.Context, id string) error {
+	_, err := e.cli.ContainerRemove(ctx, id, dcli.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
+	if err == nil || cerrdefs.IsNotFound(err) {
+		return nil
+	}
+	if !strings.Contains(err.Error(), "already in progress") {
+		return fmt.Errorf("removing container %.12s: %w", id, err)
+	}
+	for {
+		_, err := e.cli.ContainerInspect(ctx, id, dcli.ContainerInspectOptions{})
+		if cerrdefs.IsNotFound(err) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("removing container %.12s: still being removed: %w", id, ctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 func engLoopback(domain string) bool {
