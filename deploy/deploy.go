@@ -16,6 +16,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
+	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
 
 	"github.com/hackforla/ctjdeploy/build"
 	"github.com/hackforla/ctjdeploy/deploy/rollout"
@@ -96,22 +97,28 @@ type Timing struct {
 
 // Result is the plan and what came of it: the --output json document.
 type Result struct {
-	Env          string            `json:"env"`
-	Cluster      string            `json:"cluster"`
-	Service      string            `json:"service"`
-	Tag          string            `json:"tag"`
-	DryRun       bool              `json:"dryRun"`
-	Images       []Image           `json:"images"`
-	LiveARN      string            `json:"liveTaskDefinitionArn,omitempty"`
-	LiveCommit   string            `json:"liveCommit,omitempty"`
-	TaskDefARN   string            `json:"taskDefinitionArn,omitempty"` // the revision the service runs (or would run)
-	Register     bool              `json:"register"`                    // the plan: a new revision is needed
-	Registered   bool              `json:"registered"`                  // one was registered
-	Update       bool              `json:"update"`                      // the plan: the service is updated
-	Change       string            `json:"serviceChange"`
-	Diff         string            `json:"diff,omitempty"`
-	Guards       []rollout.Verdict `json:"guards"`
-	DeploymentID string            `json:"deploymentId,omitempty"`
+	Env        string            `json:"env"`
+	Cluster    string            `json:"cluster"`
+	Service    string            `json:"service"`
+	Tag        string            `json:"tag"`
+	DryRun     bool              `json:"dryRun"`
+	Images     []Image           `json:"images"`
+	LiveARN    string            `json:"liveTaskDefinitionArn,omitempty"`
+	LiveCommit string            `json:"liveCommit,omitempty"`
+	TaskDefARN string            `json:"taskDefinitionArn,omitempty"` // the revision the service runs (or would run)
+	Register   bool              `json:"register"`                    // the plan: a new revision is needed
+	Registered bool              `json:"registered"`                  // one was registered
+	Update     bool              `json:"update"`                      // the plan: the service is updated
+	Change     string            `json:"serviceChange"`
+	Diff       string            `json:"diff,omitempty"`
+	Guards     []rollout.Verdict `json:"guards"`
+	// Warnings are the plan's warnings about the service's deployment
+	// settings (no circuit breaker, rollback off).
+	Warnings     []string `json:"warnings,omitempty"`
+	DeploymentID string   `json:"deploymentId,omitempty"`
+	// Following says the deploy followed a deployment it did not start:
+	// the rendered revision was live already, its deployment in progress.
+	Following bool `json:"followingExisting,omitempty"`
 	// Outcome: deployed, unchanged, updated (--no-wait), dry-run,
 	// rolled-back, timed-out, refused, invalid, failed.
 	Outcome      string                `json:"outcome"`
@@ -217,7 +224,15 @@ func (r *run) plan(ctx context.Context) error {
 		}
 		res.live = live
 		res.LiveARN, res.LiveCommit = live.ARN(), live.Commit()
-		p.Infof("service %s runs %s", env.Service, shortARN(live.ARN()))
+		p.Infof("service %s runs %s (%s deployments)", env.Service, shortARN(live.ARN()), rollout.Strategy(live.Svc))
+		chk := rollout.CheckService(env.Name, env.Service, live.Svc)
+		if chk.Refusal != nil {
+			return chk.Refusal
+		}
+		for _, w := range chk.Warnings {
+			p.Warnf("%s", w)
+			res.Warnings = append(res.Warnings, w)
+		}
 		return nil
 	}); err != nil {
 		return err
@@ -482,6 +497,18 @@ func (r *run) apply(ctx context.Context) error {
 		if r.o.NoWait {
 			return nil
 		}
+		if d := liveRollout(res.live.Svc, res.TaskDefARN); d != nil {
+			// A rerun of a commit whose deployment has not ended: follow that
+			// deployment to its end instead of reporting "unchanged".
+			res.DeploymentID, res.Following, res.Update = aws.ToString(d.Id), true, true
+			if err := r.phase("rollout", func(p *report.Phase) error {
+				p.Infof("service %s already runs %s, but its deployment %s has not ended (%s): following it", env.Service, shortARN(res.TaskDefARN), res.DeploymentID, strings.ToLower(string(d.RolloutState)))
+				return r.follow(ctx, rollout.FollowOptions{ServiceDeploymentArn: aws.ToString(res.live.Svc.CurrentServiceDeployment),
+					Source: previousRevision(res.live.Svc, res.TaskDefARN), UpdatedAt: aws.ToTime(d.CreatedAt)})
+			}); err != nil {
+				return err
+			}
+		}
 		return r.verify(ctx, res.TaskDefARN)
 	}
 	if err := r.phase("register", func(p *report.Phase) error {
@@ -514,18 +541,74 @@ func (r *run) apply(ctx context.Context) error {
 		return nil
 	}
 	if err := r.phase("rollout", func(p *report.Phase) error {
-		rec := &eventTap{next: r.rep, res: res}
-		fr, err := rollout.Follow(ctx, r.d.ECS, rollout.FollowOptions{Cluster: env.Cluster, Service: env.Service,
-			DeploymentID: res.DeploymentID, TaskDefinition: res.TaskDefARN, Env: env.Name,
-			ServiceDeploymentArn: res.sdArn, PreviousServiceDeploymentArn: aws.ToString(res.live.Svc.CurrentServiceDeployment),
-			Source: res.LiveARN, UpdatedAt: res.updatedAt,
-			Interval: r.o.Interval, Timeout: r.o.Timeout, Since: res.followAt.Add(-2 * time.Second), Reporter: rec})
-		res.Polls, res.Stopped, res.FailedAt = fr.Polls, fr.Stopped, fr.FailedAt
-		return err
+		return r.follow(ctx, rollout.FollowOptions{ServiceDeploymentArn: res.sdArn,
+			PreviousServiceDeploymentArn: aws.ToString(res.live.Svc.CurrentServiceDeployment),
+			Source:                       res.LiveARN, UpdatedAt: res.updatedAt})
 	}); err != nil {
 		return err
 	}
 	return r.verify(ctx, res.TaskDefARN)
+}
+
+// follow follows res.DeploymentID of res.TaskDefARN with o's deployment
+// fields, recording polls, events and stopped tasks in the result.
+func (r *run) follow(ctx context.Context, o rollout.FollowOptions) error {
+	env, res := r.o.Env, r.res
+	o.Cluster, o.Service, o.Env = env.Cluster, env.Service, env.Name
+	o.DeploymentID, o.TaskDefinition = res.DeploymentID, res.TaskDefARN
+	o.Interval, o.Timeout, o.Since = r.o.Interval, r.o.Timeout, res.followAt.Add(-2*time.Second)
+	if res.followAt.IsZero() {
+		o.Since = time.Now().Add(-time.Minute)
+	}
+	o.Reporter = &eventTap{next: r.rep, res: res}
+	fr, err := rollout.Follow(ctx, r.d.ECS, o)
+	res.Polls, res.Stopped, res.FailedAt = fr.Polls, fr.Stopped, fr.FailedAt
+	return err
+}
+
+// liveRollout is the service's PRIMARY deployment of arn when it has not
+// ended (rolloutState IN_PROGRESS, or other deployments still draining
+// without a rolloutState), or FAILED: a rerun follows it (and a FAILED one
+// ends the deploy with exit 6). nil when the live revision's deployment is
+// done.
+func liveRollout(svc *ecstypes.Service, arn string) *ecstypes.Deployment {
+	if svc == nil {
+		return nil
+	}
+	var prim *ecstypes.Deployment
+	live := 0
+	for i := range svc.Deployments {
+		d := &svc.Deployments[i]
+		if aws.ToString(d.Status) == "PRIMARY" {
+			prim = d
+		}
+		if aws.ToString(d.Status) != "INACTIVE" {
+			live++
+		}
+	}
+	if prim == nil || aws.ToString(prim.TaskDefinition) != arn {
+		return nil
+	}
+	switch prim.RolloutState {
+	case ecstypes.DeploymentRolloutStateInProgress, ecstypes.DeploymentRolloutStateFailed:
+		return prim
+	case "":
+		if live > 1 {
+			return prim
+		}
+	}
+	return nil
+}
+
+// previousRevision is the revision of the newest deployment other than the
+// PRIMARY one of arn (what a rollback would go back to), "" if none.
+func previousRevision(svc *ecstypes.Service, arn string) string {
+	for _, d := range svc.Deployments {
+		if td := aws.ToString(d.TaskDefinition); td != arn && aws.ToString(d.Status) != "PRIMARY" {
+			return td
+		}
+	}
+	return ""
 }
 
 func sumLayers(p push.Plan) int64 {

@@ -99,6 +99,9 @@ func MakePlan(ctx context.Context, d Deps, env *config.Environment, o Options) (
 	if err != nil {
 		return nil, err
 	}
+	if chk := rollout.CheckService(env.Name, env.Service, svc); chk.Refusal != nil {
+		return nil, chk.Refusal
+	}
 	live, err := inspect.DescribeRevision(ctx, d.ECS, aws.ToString(svc.TaskDefinition))
 	if err != nil {
 		return nil, err

@@ -311,6 +311,11 @@ func DataGuard(td *ecs.RegisterTaskDefinitionInput, svc *ecstypes.Service, ephem
 			}
 			continue
 		}
+		if st := Strategy(svc); st != string(ecstypes.DeploymentStrategyRolling) {
+			refuse = append(refuse, fmt.Sprintf("container %q keeps its data in volume %q (%s), and the service deploys with the %s strategy: the new revision runs beside the old one, two postgres servers over the same data. Use the ROLLING strategy with maximumPercent 100.",
+				name, volName, kind, st))
+			continue
+		}
 		if maxPct > 100 {
 			refuse = append(refuse, fmt.Sprintf("container %q keeps its data in volume %q (%s), and the service's deploymentConfiguration.maximumPercent is %d: ECS would start the new task while the old one runs, two postgres servers over the same data. Set maximumPercent to 100 (and minimumHealthyPercent to 0) on the service so the old task stops first.",
 				name, volName, kind, maxPct))

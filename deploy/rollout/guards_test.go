@@ -120,6 +120,11 @@ func TestDataGuard(t *testing.T) {
 		{"pg18 on shared volume, max 200: two servers on one volume", pgTD("postgres:18", "/var/lib/postgresql", shared), svcMax(200), false, Refuse, "maximumPercent to 100"},
 		{"max 200 is refused even with ephemeral_database", pgTD("postgres:18", "/var/lib/postgresql", efs()), svcMax(200), true, Refuse, "two postgres servers"},
 		{"service without deployment configuration defaults to 200", pgTD("postgres:18", "/var/lib/postgresql", shared), &ecstypes.Service{}, false, Refuse, "maximumPercent is 200"},
+		{"max 100 but BLUE_GREEN: both revisions run side by side", pgTD("postgres:18", "/var/lib/postgresql", shared), func() *ecstypes.Service {
+			s := svcMax(100)
+			s.DeploymentConfiguration.Strategy = ecstypes.DeploymentStrategyBlueGreen
+			return s
+		}(), false, Refuse, "BLUE_GREEN strategy"},
 		{"no mount at all", pgTD("postgres:18", "", nil), svcMax(100), false, Refuse, "on no volume"},
 		{"no mount, ephemeral", pgTD("postgres:18", "", nil), svcMax(200), true, Warn, "ephemeral_database"},
 		{"pg18 mounted at the old data dir only", pgTD("postgres:18", "/var/lib/postgresql/data", shared), svcMax(100), false, Refuse, "/var/lib/postgresql,"},
