@@ -173,6 +173,21 @@ func Policy(env *config.Environment, account, family string, roles []string) Doc
 		Action:   []string{"ecs:DescribeServices", "ecs:UpdateService"},
 		Resource: []string{arn("ecs", account, "service/"+env.Cluster+"/"+env.Service)},
 	})
+	// The service deployment API (2024-10): listing is authorized on the
+	// service; describing and stopping on the service deployment
+	// (arn:...:service-deployment/CLUSTER/SERVICE/ID), as the Service
+	// Authorization Reference's "Actions, resources, and condition keys for
+	// Amazon Elastic Container Service" lists them.
+	add(Statement{
+		Sid:      "ECSListServiceDeployments",
+		Action:   []string{"ecs:ListServiceDeployments"},
+		Resource: []string{arn("ecs", account, "service/"+env.Cluster+"/"+env.Service)},
+	})
+	add(Statement{
+		Sid:      "ECSFollowAndStopServiceDeployments",
+		Action:   []string{"ecs:DescribeServiceDeployments", "ecs:StopServiceDeployment"},
+		Resource: []string{arn("ecs", account, "service-deployment/"+env.Cluster+"/"+env.Service+"/*")},
+	})
 	add(Statement{
 		Sid:       "ECSRegisterTaskDefinitionFamily",
 		Action:    []string{"ecs:RegisterTaskDefinition"},

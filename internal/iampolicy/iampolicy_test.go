@@ -78,6 +78,9 @@ func TestPolicyScoping(t *testing.T) {
 		{"ecs:ListTaskDefinitions", "*"},
 		{"ecs:DescribeTasks", "arn:aws:ecs:us-west-2:123456789012:task/incubator-prod/*"},
 		{"ecs:ListTasks", "*"},
+		{"ecs:ListServiceDeployments", "arn:aws:ecs:us-west-2:123456789012:service/incubator-prod/civic-tech-jobs-fullstack-stage"},
+		{"ecs:DescribeServiceDeployments", "arn:aws:ecs:us-west-2:123456789012:service-deployment/incubator-prod/civic-tech-jobs-fullstack-stage/*"},
+		{"ecs:StopServiceDeployment", "arn:aws:ecs:us-west-2:123456789012:service-deployment/incubator-prod/civic-tech-jobs-fullstack-stage/*"},
 		{"iam:PassRole", "arn:aws:iam::123456789012:role/exec"},
 	}
 	for _, c := range cases {
