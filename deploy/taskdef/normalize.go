@@ -30,13 +30,18 @@ import (
 //     lists and maps are dropped;
 //   - ECS defaults are filled in: networkMode (bridge; awsvpc with FARGATE),
 //     essential true, portMappings protocol tcp and, under awsvpc or host,
-//     hostPort = containerPort; mountPoints/volumesFrom readOnly false;
+//     hostPort = containerPort (a left-out or 0 hostPort); in bridge mode a
+//     hostPort of 0 is the same as a left-out one (a dynamic host port: ECS
+//     returns 0 for it); mountPoints/volumesFrom readOnly false;
 //     healthCheck interval 30, timeout 5, retries 3, startPeriod 0;
 //     versionConsistency enabled; enableFaultInjection false; volume
 //     configuredAtLaunch false; EFS rootDirectory "/"; an empty host volume
 //     configuration is dropped; task cpu "1 vCPU" → "1024", memory "2 GB" →
-//     "2048".
+//     "2048"; proxyConfiguration type APPMESH (the only type) and its
+//     properties sorted by name (ECS returns them in an order of its own).
 //
+// Normalize never changes td, nor anything td points to, whatever it holds
+// (an enum value this SDK does not know included): it works on a deep copy.
 // A nil td gives nil.
 func Normalize(td *ecs.RegisterTaskDefinitionInput) *ecs.RegisterTaskDefinitionInput {
 	if td == nil {
@@ -74,6 +79,17 @@ func Normalize(td *ecs.RegisterTaskDefinitionInput) *ecs.RegisterTaskDefinitionI
 	}
 	slices.SortStableFunc(n.Volumes, func(a, b ecstypes.Volume) int { return cmp.Compare(str(a.Name), str(b.Name)) })
 
+	// "ProxyConfiguration" (Amazon ECS API Reference): type's only value is
+	// APPMESH; properties are name/value pairs, so their order carries
+	// nothing (DescribeTaskDefinition answers list them in another order
+	// than the one registered).
+	if p := n.ProxyConfiguration; p != nil {
+		if p.Type == "" {
+			p.Type = ecstypes.ProxyConfigurationTypeAppmesh
+		}
+		slices.SortStableFunc(p.Properties, kvByName)
+	}
+
 	awsvpc := n.NetworkMode == ecstypes.NetworkModeAwsvpc || n.NetworkMode == ecstypes.NetworkModeHost
 	for i := range n.ContainerDefinitions {
 		normalizeContainer(&n.ContainerDefinitions[i], awsvpc)
@@ -91,18 +107,23 @@ func normalizeContainer(c *ecstypes.ContainerDefinition, hostPortIsContainerPort
 	if c.VersionConsistency == "" {
 		c.VersionConsistency = ecstypes.VersionConsistencyEnabled
 	}
-	byName := func(a, b ecstypes.KeyValuePair) int {
-		return cmp.Or(cmp.Compare(str(a.Name), str(b.Name)), cmp.Compare(str(a.Value), str(b.Value)))
-	}
-	slices.SortStableFunc(c.Environment, byName)
+	slices.SortStableFunc(c.Environment, kvByName)
 	slices.SortStableFunc(c.Secrets, func(a, b ecstypes.Secret) int { return cmp.Compare(str(a.Name), str(b.Name)) })
 	for i := range c.PortMappings {
 		p := &c.PortMappings[i]
 		if p.Protocol == "" {
 			p.Protocol = ecstypes.TransportProtocolTcp
 		}
-		if hostPortIsContainerPort && p.ContainerPort != nil && (p.HostPort == nil || *p.HostPort == 0) {
+		// "PortMapping" (Amazon ECS API Reference): under awsvpc or host
+		// the hostPort is left out or equal to the containerPort, and ECS
+		// returns it equal; in bridge mode a left-out hostPort (or 0) asks
+		// for a dynamic host port, and DescribeTaskDefinition returns
+		// hostPort 0 for it.
+		switch {
+		case hostPortIsContainerPort && p.ContainerPort != nil && (p.HostPort == nil || *p.HostPort == 0):
 			p.HostPort = aws.Int32(*p.ContainerPort)
+		case p.HostPort != nil && *p.HostPort == 0:
+			p.HostPort = nil
 		}
 	}
 	slices.SortStableFunc(c.PortMappings, func(a, b ecstypes.PortMapping) int {
@@ -173,6 +194,10 @@ func units(s *string, re *regexp.Regexp) *string {
 	return aws.String(strings.TrimSpace(*s))
 }
 
+func kvByName(a, b ecstypes.KeyValuePair) int {
+	return cmp.Or(cmp.Compare(str(a.Name), str(b.Name)), cmp.Compare(str(a.Value), str(b.Value)))
+}
+
 func str(s *string) string {
 	if s == nil {
 		return ""
@@ -187,16 +212,64 @@ func i32(p *int32) int32 {
 	return *p
 }
 
-// clone deep-copies td through its JSON form (which keeps every set field).
+// clone deep-copies td, field by field. It never fails and keeps every value
+// as it is: an enum string the SDK does not know (the SDK keeps those from
+// an answer as-is), a union member it does not know. (A copy through the
+// strict decoder would refuse those, and a shallow copy would let Normalize
+// sort the caller's slices.)
 func clone(td *ecs.RegisterTaskDefinitionInput) *ecs.RegisterTaskDefinitionInput {
-	v, _ := encode(reflect.ValueOf(td).Elem(), true)
-	out := new(ecs.RegisterTaskDefinitionInput)
-	if err := decodeInto("", v, reflect.ValueOf(out).Elem()); err != nil {
-		// Cannot happen: encode writes what decodeInto reads. Fall back to a
-		// shallow copy rather than lose the definition.
-		c := *td
-		return &c
+	return deepCopy(reflect.ValueOf(td)).Interface().(*ecs.RegisterTaskDefinitionInput)
+}
+
+// deepCopy returns a copy of v that shares no memory with it: pointers,
+// slices, maps and interfaces are copied, nil stays nil. Unexported struct
+// fields (the SDK's zero-size markers) are copied as they are.
+func deepCopy(v reflect.Value) reflect.Value {
+	t := v.Type()
+	switch v.Kind() {
+	case reflect.Pointer:
+		if v.IsNil() {
+			return reflect.Zero(t)
+		}
+		p := reflect.New(t.Elem())
+		p.Elem().Set(deepCopy(v.Elem()))
+		return p
+	case reflect.Interface:
+		out := reflect.New(t).Elem()
+		if !v.IsNil() {
+			out.Set(deepCopy(v.Elem()))
+		}
+		return out
+	case reflect.Slice:
+		if v.IsNil() {
+			return reflect.Zero(t)
+		}
+		s := reflect.MakeSlice(t, v.Len(), v.Len())
+		for i := range v.Len() {
+			s.Index(i).Set(deepCopy(v.Index(i)))
+		}
+		return s
+	case reflect.Map:
+		if v.IsNil() {
+			return reflect.Zero(t)
+		}
+		m := reflect.MakeMapWithSize(t, v.Len())
+		for it := v.MapRange(); it.Next(); {
+			m.SetMapIndex(deepCopy(it.Key()), deepCopy(it.Value()))
+		}
+		return m
+	case reflect.Struct:
+		out := reflect.New(t).Elem()
+		out.Set(v)
+		for i := range t.NumField() {
+			if t.Field(i).IsExported() {
+				out.Field(i).Set(deepCopy(v.Field(i)))
+			}
+		}
+		return out
 	}
+	out := reflect.New(t).Elem()
+	out.Set(v)
 	return out
 }
 

@@ -39,6 +39,7 @@ import (
 	"text/template/parse"
 
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
+	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
 
 	"github.com/hackforla/ctjdeploy/internal/exitcode"
 	"github.com/hackforla/ctjdeploy/internal/report"
@@ -320,7 +321,8 @@ func (r *renderer) mask(err error) error {
 }
 
 // validate checks what RegisterTaskDefinition would reject and the tool
-// relies on: a family, containers with names and images, unique names.
+// relies on: a family, containers with names and images, unique names, and
+// environment entries with a name and a value.
 func validate(td *ecs.RegisterTaskDefinitionInput) error {
 	if td.Family == nil || *td.Family == "" {
 		return errors.New(`"family" is missing: name the task definition family`)
@@ -339,6 +341,28 @@ func validate(td *ecs.RegisterTaskDefinitionInput) error {
 		seen[*c.Name] = true
 		if c.Image == nil || *c.Image == "" {
 			return fmt.Errorf("containerDefinitions[%d].image is missing (container %q)", i, *c.Name)
+		}
+		if err := validateEnvironment(i, *c.Name, c.Environment); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// validateEnvironment refuses an environment entry without a name or a
+// value. ECS drops an entry that has no value ("KeyValuePair", Amazon ECS API
+// Reference: name and value are both what the variable is made of), so the
+// variable would never be set in the container, and the live definition
+// would never hold the entry: every deploy would register a new revision.
+func validateEnvironment(ci int, container string, env []ecstypes.KeyValuePair) error {
+	for j, kv := range env {
+		at := fmt.Sprintf("containerDefinitions[%d].environment[%d] (container %q", ci, j, container)
+		if kv.Name == nil || *kv.Name == "" {
+			return fmt.Errorf(`%s) has no "name": name the variable, or remove the entry`, at)
+		}
+		if kv.Value == nil {
+			return fmt.Errorf(`%s, variable %q) has no "value": ECS drops an entry without a value, so %s would never be set and every deploy would register a new revision; give it a value ("value": "..."), or remove the entry`,
+				at, *kv.Name, *kv.Name)
 		}
 	}
 	return nil
