@@ -26,6 +26,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"regexp"
@@ -177,6 +178,9 @@ type RunningTask struct {
 	order   []string          // container names in start order
 	ports   map[int]int       // container port -> host port
 	exited  chan TaskExit
+	over    chan struct{} // closed when the task ended (essential exit) or was stopped
+	overOne sync.Once
+	tSbx    time.Duration   // how long the sandbox took to start (for the log)
 	ctx     context.Context // watchers and log followers
 	cancel  context.CancelFunc
 
@@ -211,7 +215,7 @@ func (e *Engine) Start(ctx context.Context, t TaskSpec) (*RunningTask, error) {
 	tctx, cancel := context.WithCancel(context.Background())
 	rt := &RunningTask{
 		e: e, id: t.ID, ids: map[string]string{}, ports: map[int]int{},
-		exited: make(chan TaskExit, 1), ctx: tctx, cancel: cancel,
+		exited: make(chan TaskExit, 1), over: make(chan struct{}), ctx: tctx, cancel: cancel,
 		removed: map[string]bool{}, logs: map[string]*engLog{},
 	}
 	if err := rt.start(ctx, t); err != nil {
@@ -226,7 +230,7 @@ func (e *Engine) Start(ctx context.Context, t TaskSpec) (*RunningTask, error) {
 	e.tasksMu.Lock()
 	e.tasks[rt] = true
 	e.tasksMu.Unlock()
-	e.log("ecssim engine: task %s started (%d containers, ports %v) in %s", t.ID, len(t.Containers), rt.ports, time.Since(t0).Round(time.Millisecond))
+	e.log("ecssim engine: task %s started (%d containers, ports %v) in %s (sandbox %s)", t.ID, len(t.Containers), rt.ports, time.Since(t0).Round(time.Millisecond), rt.tSbx.Round(time.Millisecond))
 	return rt, nil
 }
 
@@ -298,6 +302,7 @@ func (rt *RunningTask) start(ctx context.Context, t TaskSpec) error {
 		bindings[port] = []dnet.PortBinding{{HostIP: netip.MustParseAddr("127.0.0.1"), HostPort: ""}}
 	}
 	sbName := engName(t.ID, "sandbox") + ".pause" // a dot: no ECS container name can collide
+	t0 := time.Now()
 	res, err := e.cli.ContainerCreate(ctx, dcli.ContainerCreateOptions{
 		Name: sbName,
 		Config: &dctr.Config{
@@ -338,6 +343,8 @@ func (rt *RunningTask) start(ctx context.Context, t TaskSpec) error {
 			}
 		}
 	}
+
+	rt.tSbx = time.Since(t0)
 
 	// The containers start concurrently, as ECS starts a task's containers
 	// (no dependsOn is modelled); exits are watched once all have started.
@@ -458,6 +465,7 @@ func (rt *RunningTask) watch(name, id string, essential bool, lg *engLog) {
 		return
 	}
 	rt.ended = true
+	rt.overOne.Do(func() { close(rt.over) })
 	rt.mu.Unlock()
 	rt.e.log("ecssim engine: task %s: essential container %s exited with code %d; stopping the task (Essential container in task exited)", rt.id, name, code)
 	sctx, scancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -488,6 +496,7 @@ func (rt *RunningTask) stop(ctx context.Context, byUser bool) error {
 	rt.mu.Lock()
 	if byUser {
 		rt.stopped = true
+		rt.overOne.Do(func() { close(rt.over) })
 	}
 	var ids []string
 	for _, n := range rt.order {
@@ -567,6 +576,44 @@ func (rt *RunningTask) Addr(containerPort int) string {
 		return ""
 	}
 	return net.JoinHostPort("127.0.0.1", strconv.Itoa(p))
+}
+
+// WaitHTTP returns once an HTTP GET of path on the task's published
+// containerPort gets an answer (any status: something listens; the status
+// is returned), the task
+// ends (an error), or ctx is done. A bare TCP connect proves nothing: the
+// engine's proxy accepts on the host port before the container listens.
+func (rt *RunningTask) WaitHTTP(ctx context.Context, containerPort int, path string) (int, error) {
+	addr := rt.Addr(containerPort)
+	if addr == "" {
+		return 0, fmt.Errorf("ecssim engine: task %s publishes no port %d", rt.id, containerPort)
+	}
+	if !strings.HasPrefix(path, "/") {
+		path = "/" + path
+	}
+	url := "http://" + addr + path
+	hc := &http.Client{Timeout: 2 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	var last error
+	for {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if err != nil {
+			return 0, err
+		}
+		resp, err := hc.Do(req)
+		if err == nil {
+			_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
+			resp.Body.Close()
+			return resp.StatusCode, nil
+		}
+		last = err
+		select {
+		case <-rt.over:
+			return 0, fmt.Errorf("ecssim engine: task %s ended before port %d answered (last try: %v)", rt.id, containerPort, last)
+		case <-ctx.Done():
+			return 0, fmt.Errorf("ecssim engine: task %s: port %d (%s) did not answer: %w (last try: %v)", rt.id, containerPort, url, ctx.Err(), last)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 // Logs is the last n lines (n <= 0: all kept, at most 2000) of a

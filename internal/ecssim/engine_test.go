@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"strings"
@@ -490,4 +491,54 @@ func TestEngineFailedStartLeavesNothing(t *testing.T) {
 
 func engCfg(img string, labels map[string]string) *dctr.Config {
 	return &dctr.Config{Image: img, Labels: labels, Cmd: []string{"true"}}
+}
+
+func TestEngineWaitHTTPWaitsForTheListener(t *testing.T) {
+	e, _, _ := engTestEngine(t)
+	img := engTestImage(t, e)
+	ctx := context.Background()
+	rt, err := e.Start(ctx, TaskSpec{ID: "ready-" + engRand(), Containers: []ContainerSpec{
+		{Name: "web", Image: img, Essential: true, PortMappings: []int{8080},
+			Command: []string{"sh", "-c", "sleep 2; exec busybox httpd -f -p 8080 -h /www"}},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rt.Stop(ctx)
+	t0 := time.Now()
+	// The engine's proxy accepts before anything listens in the container.
+	if c, err := net.DialTimeout("tcp", rt.Addr(8080), time.Second); err != nil {
+		t.Fatalf("TCP connect to %s: %v (the proxy no longer accepts early? then WaitHTTP's comment is wrong)", rt.Addr(8080), err)
+	} else {
+		c.Close()
+	}
+	wctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	code, err := rt.WaitHTTP(wctx, 8080, "/health.html")
+	if err != nil {
+		t.Fatal(err)
+	}
+	took := time.Since(t0)
+	t.Logf("WaitHTTP: %d after %s", code, took.Round(time.Millisecond))
+	if code != 200 || took < 1500*time.Millisecond {
+		t.Fatalf("WaitHTTP = %d after %s, want 200 after the 2 s the server sleeps", code, took)
+	}
+
+	// A task whose essential container ends: WaitHTTP gives up.
+	rt2, err := e.Start(ctx, TaskSpec{ID: "noready-" + engRand(), Containers: []ContainerSpec{
+		{Name: "web", Image: img, Essential: true, PortMappings: []int{8080}, Command: []string{"sh", "-c", "sleep 1; exit 2"}},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rt2.Stop(ctx)
+	if _, err := rt2.WaitHTTP(wctx, 8080, "/"); err == nil || !strings.Contains(err.Error(), "ended") {
+		t.Fatalf("WaitHTTP on an exiting task = %v, want an error saying it ended", err)
+	}
+	if x := <-rt2.Exited(); x.ExitCode != 2 {
+		t.Fatalf("TaskExit = %+v, want code 2", x)
+	}
+	if _, err := rt2.WaitHTTP(wctx, 9999, "/"); err == nil {
+		t.Fatalf("WaitHTTP on an unmapped port succeeded")
+	}
 }
