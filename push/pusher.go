@@ -9,11 +9,13 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
+	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
@@ -42,6 +44,9 @@ type ECR struct {
 
 	authMu sync.Mutex
 	auths  map[string]*ecrAuth
+	// registries are the only hosts the ECR token goes to (WithRegistry);
+	// empty: any ECR or loopback registry (config.AllowedRegistry).
+	registries []string
 
 	// repos remembers, for this run, what DescribeRepositories said of each
 	// registry/repository: Plan and Push of the same image ask once.
@@ -73,6 +78,14 @@ func WithCompressionLevel(l int) Option { return func(p *ECR) { p.level = l } }
 // id (default: the user cache folder, ctjdeploy/push); "" turns the cache
 // off. The cache holds digests and image configs, never a credential.
 func WithCacheDir(dir string) Option { return func(p *ECR) { p.cacheDir = dir } }
+
+// WithRegistry names the registry (host[:port], the environment's
+// `registry:`) that alone is sent the ECR token: any other registry gets
+// anonymous requests, and Push and Plan refuse it. Without it, any registry
+// config.AllowedRegistry accepts (ECR or loopback) is served.
+func WithRegistry(host string) Option {
+	return func(p *ECR) { p.registries = append(p.registries, host) }
+}
 
 // New returns a Pusher that reads registry credentials from ECR with awsCfg.
 // The Docker engine (DOCKER_HOST) is contacted only when an image is read.
@@ -126,7 +139,12 @@ func (p *ECR) engine(ctx context.Context) (engineAPI, error) {
 	return c, nil
 }
 
-func (p *ECR) auth(registry string) *ecrAuth {
+// auth is the authenticator for requests to registry: the ECR token for the
+// configured registry only (see servesCredentials), anonymous for any other.
+func (p *ECR) auth(registry string) authn.Authenticator {
+	if !servesCredentials(registry, p.registries) {
+		return authn.Anonymous
+	}
 	p.authMu.Lock()
 	defer p.authMu.Unlock()
 	a, ok := p.auths[registry]
@@ -226,6 +244,9 @@ func (p *ECR) open(ctx context.Context, img build.Image, t Target) (*localImage,
 // that the registry holds the manifest digest computed locally.
 func (p *ECR) Push(ctx context.Context, img build.Image, t Target) (Result, error) {
 	ph := report.For(p.rep, "push")
+	if err := p.checkRegistry(t.Registry); err != nil {
+		return Result{}, fmt.Errorf("pushing %s: %w", img.Name, err)
+	}
 	repo, err := repository(t)
 	if err != nil {
 		return Result{}, err
@@ -350,6 +371,9 @@ func (p *ECR) tag(ctx context.Context, tag name.Tag, img remote.Taggable, digest
 // Plan reports, writing nothing, which layers of img the registry lacks and
 // their bytes, and which of t.Tags already name the image.
 func (p *ECR) Plan(ctx context.Context, img build.Image, t Target) (Plan, error) {
+	if err := p.checkRegistry(t.Registry); err != nil {
+		return Plan{}, fmt.Errorf("planning the push of %s: %w", img.Name, err)
+	}
 	repo, err := repository(t)
 	if err != nil {
 		return Plan{}, err
@@ -490,4 +514,18 @@ func (p *ECR) repository(ctx context.Context, registry, repo string) (mutability
 	}
 	p.repos[key] = m
 	return m, nil
+}
+
+// checkRegistry refuses a push target that is not served credentials: the
+// ECR token goes to the configured registry only, and an anonymous push
+// elsewhere would hand the image to a registry nobody configured.
+func (p *ECR) checkRegistry(registry string) error {
+	if servesCredentials(registry, p.registries) {
+		return nil
+	}
+	if len(p.registries) > 0 {
+		return fmt.Errorf("registry %s is not the configured registry %s: ctjdeploy sends the ECR token only there and pushes nowhere else; fix the target or `registry:` in the config",
+			registry, strings.Join(p.registries, ", "))
+	}
+	return fmt.Errorf("registry %s is neither an ECR registry (ACCOUNT.dkr.ecr.REGION.amazonaws.com) nor a loopback address with a port: ctjdeploy sends the ECR token to no other host; fix `registry:` in the config", registry)
 }
