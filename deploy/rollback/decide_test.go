@@ -122,3 +122,42 @@ func TestRunsDigests(t *testing.T) {
 		t.Error("nothing wanted should not match")
 	}
 }
+
+func TestInFlight(t *testing.T) {
+	sd := "arn:aws:ecs:us-west-2:123456789012:service-deployment/c/s/abc"
+	mk := func(cur string, deps ...ecstypes.Deployment) *ecstypes.Service {
+		s := &ecstypes.Service{Deployments: deps}
+		if cur != "" {
+			s.CurrentServiceDeployment = aws.String(cur)
+		}
+		return s
+	}
+	d := func(id, status string, rs ecstypes.DeploymentRolloutState) ecstypes.Deployment {
+		return ecstypes.Deployment{Id: aws.String(id), Status: aws.String(status), RolloutState: rs, TaskDefinition: aws.String("td-" + id)}
+	}
+	cases := []struct {
+		name string
+		svc  *ecstypes.Service
+		want string
+	}{
+		{"in progress with a service deployment", mk(sd, d("new", "PRIMARY", ecstypes.DeploymentRolloutStateInProgress), d("old", "ACTIVE", ecstypes.DeploymentRolloutStateCompleted)), "new"},
+		{"completed", mk(sd, d("new", "PRIMARY", ecstypes.DeploymentRolloutStateCompleted)), ""},
+		{"failed (nothing to stop)", mk(sd, d("new", "PRIMARY", ecstypes.DeploymentRolloutStateFailed)), ""},
+		{"in progress, no service deployment API", mk("", d("new", "PRIMARY", ecstypes.DeploymentRolloutStateInProgress)), ""},
+		{"nil", nil, ""},
+	}
+	for _, c := range cases {
+		got, arn := InFlight(c.svc)
+		if id := aws.ToString(func() *string {
+			if got == nil {
+				return nil
+			}
+			return got.Id
+		}()); id != c.want || (c.want != "" && arn != sd) {
+			t.Errorf("%s: InFlight = %q %q, want %q", c.name, id, arn, c.want)
+		}
+	}
+	if src := sourceOf(mk(sd, d("new", "PRIMARY", ecstypes.DeploymentRolloutStateInProgress), d("old", "ACTIVE", ecstypes.DeploymentRolloutStateCompleted))); src != "td-old" {
+		t.Errorf("sourceOf = %q", src)
+	}
+}

@@ -16,6 +16,9 @@ func WritePlan(w io.Writer, p *Plan) error {
 	fmt.Fprintf(b, "rollback %s: service %s in cluster %s\n", p.Env, p.Service, p.Cluster)
 	fmt.Fprintf(b, "  live now:  %s\n", describe(p.Live))
 	switch {
+	case p.Stop != "":
+		fmt.Fprintf(b, "  stop:      deployment %s (service deployment %s), in progress: ECS rolls it back to %s\n",
+			p.StopDeploymentID, p.Stop[strings.LastIndex(p.Stop, "/")+1:], describe(p.Target))
 	case p.Unchanged:
 		fmt.Fprintf(b, "  target:    %s: the service already runs it; nothing to do\n", describe(p.Target))
 	case p.Register != nil:

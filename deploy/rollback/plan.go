@@ -89,6 +89,13 @@ type Plan struct {
 	Verdicts []rollout.Verdict `json:"guards"`
 	// ServiceState is the described service (for the guards).
 	ServiceState *ecstypes.Service `json:"-"`
+	// Stop is the in-flight service deployment the rollback stops with
+	// StopServiceDeployment (stopType ROLLBACK): ECS then rolls it back to
+	// its source revision itself. "" when nothing is in flight (the
+	// rollback then deploys Target).
+	Stop string `json:"stopServiceDeployment,omitempty"`
+	// StopDeploymentID is that deployment's id in the service's deployments.
+	StopDeploymentID string `json:"stopDeploymentId,omitempty"`
 }
 
 // MakePlan decides where a rollback goes. It writes nothing. Errors that
@@ -110,6 +117,26 @@ func MakePlan(ctx context.Context, d Deps, env *config.Environment, o Options) (
 	p := &Plan{Env: env.Name, Cluster: env.Cluster, Service: env.Service, Live: live, ServiceState: svc, Images: map[string]string{}}
 	pl := &planner{d: d, env: env, o: o, p: p}
 	if o.To == "" {
+		if d, arn := InFlight(svc); d != nil {
+			// "Stopping Amazon ECS service deployments": ROLLBACK stops an
+			// IN_PROGRESS deployment and deploys its source revision, which
+			// is the revision live before it by definition.
+			p.Stop, p.StopDeploymentID = arn, aws.ToString(d.Id)
+			if err = pl.previous(ctx); err != nil || p.Unchanged {
+				p.Unchanged = false
+				if src := sourceOf(svc); src != "" {
+					if t, derr := inspect.DescribeRevision(ctx, pl.d.ECS, src); derr == nil {
+						p.Target, p.Tag, err = t, t.Commit, nil
+					}
+				}
+			}
+			if err != nil {
+				return nil, err
+			}
+			p.Why = fmt.Sprintf("deployment %s of %s is in progress: ctjdeploy asks ECS to stop it and roll it back (StopServiceDeployment, stopType ROLLBACK) to %s, the revision live before it", p.StopDeploymentID, inspect.ShortARN(p.Live.ARN), inspect.ShortARN(p.Target.ARN))
+			p.Verdicts = Guards(env, p)
+			return p, nil
+		}
 		err = pl.previous(ctx)
 	} else {
 		err = pl.toTag(ctx)
@@ -119,6 +146,33 @@ func MakePlan(ctx context.Context, d Deps, env *config.Environment, o Options) (
 	}
 	p.Verdicts = Guards(env, p)
 	return p, nil
+}
+
+// InFlight is the service's PRIMARY deployment when it is IN_PROGRESS and
+// the service names its current service deployment (the API that can stop
+// it), with that service deployment's ARN; nil otherwise.
+func InFlight(svc *ecstypes.Service) (*ecstypes.Deployment, string) {
+	if svc == nil || aws.ToString(svc.CurrentServiceDeployment) == "" {
+		return nil, ""
+	}
+	for i := range svc.Deployments {
+		d := &svc.Deployments[i]
+		if aws.ToString(d.Status) == "PRIMARY" && d.RolloutState == ecstypes.DeploymentRolloutStateInProgress {
+			return d, aws.ToString(svc.CurrentServiceDeployment)
+		}
+	}
+	return nil, ""
+}
+
+// sourceOf is the revision of the newest ACTIVE deployment (the one an
+// in-flight PRIMARY replaces), "" if none.
+func sourceOf(svc *ecstypes.Service) string {
+	for _, d := range svc.Deployments {
+		if aws.ToString(d.Status) == "ACTIVE" {
+			return aws.ToString(d.TaskDefinition)
+		}
+	}
+	return ""
 }
 
 type planner struct {

@@ -81,6 +81,9 @@ func Run(ctx context.Context, api rollout.ECS, env *config.Environment, p *Plan,
 		res.Outcome = "refused"
 		return res, err
 	}
+	if p.Stop != "" {
+		return stopAndFollow(ctx, api, env, p, o)
+	}
 	if p.Unchanged {
 		res.Outcome = "unchanged"
 		res.TaskDefinitionARN = p.Live.ARN
@@ -142,6 +145,78 @@ func Run(ctx context.Context, api rollout.ECS, env *config.Environment, p *Plan,
 	desired := int32(1)
 	if fr.Service != nil {
 		desired = fr.Service.DesiredCount
+	}
+	v, err := rollout.Verify(ctx, api, env.Cluster, env.Service, arn, want, desired)
+	res.Verification = &v
+	if err != nil {
+		res.Outcome = "failed"
+		return res, ph.End(err)
+	}
+	ph.Infof("%d running task(s) of %s run the digests it pins", v.Tasks, inspect.ShortARN(arn))
+	ph.End(nil)
+	res.Outcome = "deployed"
+	return res, nil
+}
+
+// stopAndFollow stops the in-flight service deployment p.Stop with
+// StopServiceDeployment (stopType ROLLBACK), follows ECS's rollback to its
+// end and verifies that the service runs the target's digests again. ECS's
+// rollback completing is this command's success; the rollback failing is
+// exit 6; the deployment completing before the stop took effect, or another
+// deployment replacing it, exit 1.
+func stopAndFollow(ctx context.Context, api rollout.ECS, env *config.Environment, p *Plan, o RunOptions) (Result, error) {
+	res := Result{DeploymentID: p.StopDeploymentID, TaskDefinitionARN: p.Target.ARN}
+	ph := report.Begin(o.Reporter, "update")
+	since := time.Now()
+	if _, err := api.StopServiceDeployment(ctx, &ecs.StopServiceDeploymentInput{
+		ServiceDeploymentArn: aws.String(p.Stop), StopType: ecstypes.StopServiceDeploymentStopTypeRollback,
+	}); err != nil {
+		res.Outcome = "failed"
+		return res, ph.End(fmt.Errorf("stopping service deployment %s of service %s (ecs:StopServiceDeployment): %w; nothing changed: run `ctjdeploy %s rollback` again, it deploys %s when nothing is in flight",
+			p.Stop, env.Service, err, env.Name, inspect.ShortARN(p.Target.ARN)))
+	}
+	ph.Infof("asked ECS to stop deployment %s and roll it back to %s", p.StopDeploymentID, inspect.ShortARN(p.Target.ARN))
+	ph.End(nil)
+	if o.NoWait {
+		res.Outcome = "updated"
+		return res, nil
+	}
+	ph = report.Begin(o.Reporter, "rollout")
+	fr, err := rollout.Follow(ctx, api, rollout.FollowOptions{
+		Cluster: env.Cluster, Service: env.Service, DeploymentID: p.StopDeploymentID, TaskDefinition: p.Live.ARN, Env: env.Name,
+		ServiceDeploymentArn: p.Stop, Source: p.Target.ARN, UpdatedAt: since,
+		Interval: o.Interval, Timeout: o.Timeout, Since: since, Reporter: o.Reporter, Sleep: o.Sleep,
+	})
+	switch code := exitcode.Of(err); {
+	case code == exitcode.RolledBack:
+		// What this command asked for.
+	case err == nil:
+		res.Outcome = "failed"
+		return res, ph.End(exitcode.Wrap(exitcode.Failed, fmt.Errorf("deployment %s of %s completed before ECS could stop it: the service runs it; run `ctjdeploy %s rollback` again to return to %s",
+			p.StopDeploymentID, inspect.ShortARN(p.Live.ARN), env.Name, inspect.ShortARN(p.Target.ARN))))
+	default:
+		res.Outcome = exitcode.Name(code)
+		res.NowRunning = NowRunning(fr.Service, p, p.Target.ARN)
+		if code == exitcode.NotRecovered {
+			err = exitcode.Wrap(code, fmt.Errorf("ECS's rollback of deployment %s failed: %w\nwhat runs now: %s", p.StopDeploymentID, err, res.NowRunning))
+		}
+		return res, ph.End(err)
+	}
+	ph.Infof("ECS rolled deployment %s back", p.StopDeploymentID)
+	ph.End(nil)
+	arn := p.Target.ARN
+	if d := fr.State.Replacer; d != nil && aws.ToString(d.TaskDefinition) != "" {
+		arn = aws.ToString(d.TaskDefinition)
+	}
+	res.TaskDefinitionARN = arn
+	ph = report.Begin(o.Reporter, "verify")
+	desired := int32(1)
+	if fr.Service != nil {
+		desired = fr.Service.DesiredCount
+	}
+	want := map[string]string{}
+	if arn == p.Target.ARN {
+		want = rollout.PinnedDigests(targetDefinition(p).ContainerDefinitions)
 	}
 	v, err := rollout.Verify(ctx, api, env.Cluster, env.Service, arn, want, desired)
 	res.Verification = &v
