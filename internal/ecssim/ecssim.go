@@ -28,6 +28,7 @@ import (
 	"math/big"
 	"net/http"
 	"net/url"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -57,7 +58,7 @@ const (
 )
 
 // Scenarios lists every scenario.
-var Scenarios = []Scenario{Success, Rollback, Fail, Stuck, InProgress, WrongDigest}
+var Scenarios = []Scenario{Success, Rollback, Fail, Stuck, InProgress, WrongDigest, RollbackFails}
 
 const ecsPrefix = "AmazonEC2ContainerServiceV20141113."
 
@@ -65,29 +66,56 @@ const ecsPrefix = "AmazonEC2ContainerServiceV20141113."
 type Options struct {
 	Upstream string   // moto's URL, e.g. http://127.0.0.1:5056
 	Scenario Scenario // default Success
-	// Polls is how many DescribeServices after an update the outcome takes
-	// (default 2: one poll sees the rollout in progress, the second its end).
+	// Polls is how many clock steps a rollout takes (default 2: the first
+	// step starts the tasks, the second finds them healthy and completes).
+	// A failing task exits max(1, Polls-1) steps after it started.
 	Polls int
+	// Step is the model's clock period (default 150ms): every Step, each
+	// deployment in progress advances one step.
+	Step time.Duration
+	// MinuteIs is how long one of ECS's minutes lasts (bakeTimeInMinutes):
+	// default 1s, so a bake time of 5 minutes takes 5s.
+	MinuteIs time.Duration
 	// Logf, if set, receives one line per emulated step.
 	Logf func(format string, args ...any)
 }
 
-// Sim is the simulator; it is an http.Handler.
+// Sim is the simulator; it is an http.Handler. Close stops its clock.
 type Sim struct {
-	opts   Options
-	client *http.Client
-	mu     sync.Mutex
-	svcs   map[string]*service // cluster/service
-	over   map[string]Scenario // per-service scenario
-	tasks  map[string]*task    // task ARN → task
-	calls  map[string]int      // "ecs:UpdateService" → count
-	polls  map[string]int      // calls that are polls (DescribeServices after the update)
+	opts       Options
+	client     *http.Client
+	runner     taskRunner
+	mu         sync.Mutex
+	svcs       map[string]*service // cluster/service
+	over       map[string]Scenario // per-service scenario
+	tasks      map[string]*task    // task ARN → task
+	calls      map[string]int      // "ecs:UpdateService" → count
+	polls      map[string]int      // calls that are polls (reads while a deployment is followed)
+	cfg        map[string]ServiceConfig
+	configured map[string]bool // Configure was called: its breaker settings replace the scenario's
+	faults     map[string]*Faults
+	records    map[string]*record // service deployment ARN → record
+	revisions  map[string]*revision
+	stop       chan struct{}
+	closeOnce  sync.Once
 }
 
 type deployment struct {
 	ID, Status, TD, Rollout, Reason string
 	Desired, Pending, Running, Fail int
 	Created, Updated                time.Time
+
+	rev      *revision
+	rec      *record // the service deployment this deployment belongs to
+	fate     fate
+	rollback bool // a rollback deployment (of rec)
+	started  bool
+	done     bool // no longer played (completed, rolled back, replaced)
+	frozen   bool // someone else's rollout the simulator does not play (InProgress)
+	retry    bool // FAILED without rollback: ECS keeps trying to start tasks
+	stage    int  // index in stages (blue/green)
+	stageAt  time.Time
+	placeMsg bool
 }
 
 type event struct {
@@ -103,6 +131,10 @@ type task struct {
 	StoppedReason, StopCode         string
 	Started, Stopped                time.Time
 	Containers                      []container
+
+	fate fate
+	age  int // clock steps since it started
+	dep  *deployment
 }
 
 type container struct {
@@ -117,15 +149,25 @@ type service struct {
 	desired            int
 	deps               []*deployment // newest first
 	events             []event       // newest first
-	polls              int           // DescribeServices since the last update
-	active             *deployment   // the deployment the scenario plays on
-	prevTD             string        // the revision before the update
 	scenario           Scenario
 	failedAt           time.Time
-	done               bool
+	failedModel        bool // the model failed the latest deployment; failedAt is set by the read that shows it
+	following          bool // a deployment is in progress: reads are polls
+	hdr                http.Header
+	lastGood           *revision // the revision of the last COMPLETED deployment
+	current            *record   // currentServiceDeployment
+	revSeq             int
+	motoCfg            map[string]any // moto's deploymentConfiguration
+	launchType         any
+	// LagReads: reads still answered from before the last update.
+	lag     int
+	lagDeps []deployment
+	lagRec  *record
+	lagPrev *record
+	lagTD   string
 }
 
-// New returns a simulator forwarding to opts.Upstream.
+// New returns a simulator forwarding to opts.Upstream, its clock running.
 func New(opts Options) (*Sim, error) {
 	if _, err := url.Parse(opts.Upstream); err != nil || opts.Upstream == "" {
 		return nil, fmt.Errorf("ecssim: upstream %q is not a URL", opts.Upstream)
@@ -139,9 +181,46 @@ func New(opts Options) (*Sim, error) {
 	if opts.Polls <= 0 {
 		opts.Polls = 2
 	}
-	return &Sim{opts: opts, client: &http.Client{Timeout: 30 * time.Second},
-		svcs: map[string]*service{}, over: map[string]Scenario{}, tasks: map[string]*task{},
-		calls: map[string]int{}, polls: map[string]int{}}, nil
+	if opts.Step <= 0 {
+		opts.Step = 150 * time.Millisecond
+	}
+	if opts.MinuteIs <= 0 {
+		opts.MinuteIs = time.Second
+	}
+	s := &Sim{opts: opts, client: &http.Client{Timeout: 30 * time.Second},
+		runner: emulated{failAfter: max(1, opts.Polls-1)},
+		svcs:   map[string]*service{}, over: map[string]Scenario{}, tasks: map[string]*task{},
+		calls: map[string]int{}, polls: map[string]int{}, cfg: map[string]ServiceConfig{}, configured: map[string]bool{},
+		faults: map[string]*Faults{}, records: map[string]*record{}, revisions: map[string]*revision{},
+		stop: make(chan struct{})}
+	go s.clock()
+	return s, nil
+}
+
+// Close stops the simulator's clock (deployments stop advancing).
+func (s *Sim) Close() { s.closeOnce.Do(func() { close(s.stop) }) }
+
+func (s *Sim) clock() {
+	t := time.NewTicker(s.opts.Step)
+	defer t.Stop()
+	var last time.Time
+	for {
+		select {
+		case <-s.stop:
+			return
+		case now := <-t.C:
+			// A tick delayed by a long call under the lock is followed by a
+			// buffered one at once: skip it, so that every step lasts about
+			// Step and each state is there to be read.
+			if now.Sub(last) < s.opts.Step/2 {
+				continue
+			}
+			s.mu.Lock()
+			last = time.Now()
+			s.tick(last)
+			s.mu.Unlock()
+		}
+	}
 }
 
 func valid(s Scenario) bool {
@@ -166,8 +245,9 @@ func (s *Sim) SetScenario(cluster, svc string, sc Scenario) {
 
 // Calls returns how many calls of each operation ("ecs:UpdateService",
 // "ecr:GetAuthorizationToken", "sts:GetCallerIdentity") the simulator
-// received, excluding polls (DescribeServices made while a deployment it
-// emulates is being followed).
+// received, excluding polls (DescribeServices, ListServiceDeployments and
+// DescribeServiceDeployments of a service while its latest deployment is in
+// progress, and the first such read that shows its end).
 func (s *Sim) Calls() map[string]int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -178,11 +258,15 @@ func (s *Sim) Calls() map[string]int {
 	return out
 }
 
-// Polls returns how many DescribeServices calls were polls.
+// Polls returns how many reads were polls (see Calls).
 func (s *Sim) Polls() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.polls["ecs:DescribeServices"]
+	n := 0
+	for _, v := range s.polls {
+		n += v
+	}
+	return n
 }
 
 // ResetCalls zeroes the call counters.
@@ -219,6 +303,13 @@ func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	target := r.Header.Get("X-Amz-Target")
 	op := opName(r, target, body)
+	if strings.HasPrefix(target, ecsPrefix) && s.throttled(op, body) {
+		s.count(op, false)
+		w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+		w.WriteHeader(http.StatusBadRequest)
+		_, _ = w.Write([]byte(`{"__type":"ThrottlingException","message":"Rate exceeded"}`))
+		return
+	}
 	if strings.HasPrefix(target, ecsPrefix) {
 		var h func([]byte, http.Header) (int, []byte, error)
 		switch strings.TrimPrefix(target, ecsPrefix) {
@@ -230,6 +321,14 @@ func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			h = s.listTasks
 		case "DescribeTasks":
 			h = s.describeTasks
+		case "ListServiceDeployments":
+			h = s.listServiceDeployments
+		case "DescribeServiceDeployments":
+			h = s.describeServiceDeployments
+		case "StopServiceDeployment":
+			h = s.stopServiceDeployment
+		case "DescribeServiceRevisions":
+			h = s.describeServiceRevisions
 		}
 		if h != nil {
 			code, out, err := h(body, r.Header)
@@ -368,14 +467,30 @@ func (st *service) primary() *deployment {
 	return nil
 }
 
+// arnPrefix is "arn:aws:ecs:REGION:ACCOUNT:" of the service's ARN.
+func (st *service) arnPrefix() string {
+	if i := strings.Index(st.arn, ":service/"); i >= 0 {
+		return st.arn[:i+1]
+	}
+	return "arn:aws:ecs:us-west-2:123456789012:"
+}
+
 // state returns the simulator's state of a service moto describes,
-// creating it (one completed PRIMARY deployment with running tasks, or for
-// the InProgress scenario a deployment in progress) on first sight.
+// creating it (one completed PRIMARY deployment with running tasks and its
+// SUCCESSFUL service deployment, or for the InProgress scenario someone
+// else's deployment in progress on top) on first sight.
 func (s *Sim) state(m map[string]any, hdr http.Header) *service {
 	name, _ := m["serviceName"].(string)
 	carn, _ := m["clusterArn"].(string)
 	key := clusterName(carn) + "/" + name
-	if st := s.svcs[key]; st != nil {
+	st := s.svcs[key]
+	if st != nil {
+		if len(hdr) > 0 {
+			st.hdr = hdr.Clone()
+		}
+		if c, ok := m["deploymentConfiguration"].(map[string]any); ok {
+			st.motoCfg = c
+		}
 		return st
 	}
 	now := time.Now()
@@ -385,24 +500,55 @@ func (s *Sim) state(m map[string]any, hdr http.Header) *service {
 		desired = int(d)
 	}
 	arn, _ := m["serviceArn"].(string)
-	st := &service{cluster: clusterName(carn), name: name, arn: arn, clusterArn: carn, desired: desired, scenario: s.opts.Scenario}
+	st = &service{cluster: clusterName(carn), name: name, arn: arn, clusterArn: carn, desired: desired, scenario: s.opts.Scenario,
+		hdr: hdr.Clone(), launchType: m["launchType"]}
+	if c, ok := m["deploymentConfiguration"].(map[string]any); ok {
+		st.motoCfg = c
+	}
 	if sc, ok := s.over[key]; ok {
 		st.scenario = sc
 	}
-	d := &deployment{ID: newID(), Status: "PRIMARY", TD: td, Rollout: "COMPLETED", Desired: desired, Running: desired, Created: now.Add(-time.Hour), Updated: now.Add(-time.Hour)}
+	s.svcs[key] = st
+	rev := s.newRevision(st, td, now.Add(-time.Hour))
+	d := &deployment{ID: newID(), Status: "PRIMARY", TD: td, Rollout: "COMPLETED", Desired: desired, Running: desired,
+		Created: now.Add(-time.Hour), Updated: now.Add(-time.Hour), rev: rev, started: true, done: true}
 	d.Reason = "ECS deployment " + d.ID + " completed."
+	rec := s.newRecord(st, d, nil, now.Add(-time.Hour))
+	rec.Status, rec.Started, rec.Finished, rec.Updated = sdSuccessful, rec.Created, rec.Created.Add(5*time.Minute), rec.Created.Add(5*time.Minute)
+	rec.cbStatus = "MONITORING_COMPLETE"
 	st.deps = []*deployment{d}
-	s.startTasks(st, d, desired, hdr, false)
+	st.lastGood = rev
+	st.current = rec
+	for i := 0; i < desired; i++ {
+		t := s.newTask(st, d)
+		t.Last, t.age = "RUNNING", 1<<20
+	}
 	if st.scenario == InProgress {
-		// Someone else's deployment, started a minute ago, still rolling.
+		// Someone else's deployment, started a minute ago, still rolling;
+		// the simulator does not play it (it is not ours to finish).
 		d.Status = "ACTIVE"
-		o := &deployment{ID: newID(), Status: "PRIMARY", TD: td, Rollout: "IN_PROGRESS", Desired: desired, Pending: desired, Created: now.Add(-time.Minute), Updated: now}
+		o := &deployment{ID: newID(), Status: "PRIMARY", TD: td, Rollout: "IN_PROGRESS", Desired: desired, Pending: desired,
+			Created: now.Add(-time.Minute), Updated: now, rev: rev, started: true, frozen: true}
 		o.Reason = "ECS deployment " + o.ID + " in progress."
+		orec := s.newRecord(st, o, []*revision{rev}, o.Created)
+		orec.Status, orec.Started = sdInProgress, o.Created
 		st.deps = []*deployment{o, d}
+		st.current = orec
 		st.event(now.Add(-time.Minute), "has started 1 tasks: (emulated by ecssim).")
 	}
-	s.svcs[key] = st
 	return st
+}
+
+// newRevision makes the service revision a deployment of td creates
+// ("View service history using Amazon ECS service deployments": each
+// deployment targets a service revision, arn:aws:ecs:REGION:ACCOUNT:
+// service-revision/CLUSTER/SERVICE/NUMBER).
+func (s *Sim) newRevision(st *service, td string, at time.Time) *revision {
+	st.revSeq++
+	r := &revision{Arn: fmt.Sprintf("%sservice-revision/%s/%s/%d", st.arnPrefix(), st.cluster, st.name, 4980306466373577000+st.revSeq),
+		TD: td, Created: at, st: st, Containers: s.containersOf(td, st.hdr)}
+	s.revisions[r.Arn] = r
+	return r
 }
 
 // containersOf reads a task definition's containers from moto.
@@ -431,41 +577,53 @@ func (s *Sim) containersOf(td string, hdr http.Header) []container {
 	return cs
 }
 
-func (s *Sim) startTasks(st *service, d *deployment, n int, hdr http.Header, wrongDigest bool) {
-	cs := s.containersOf(d.TD, hdr)
-	for i := 0; i < n; i++ {
-		t := &task{Arn: fmt.Sprintf("arn:aws:ecs:us-west-2:123456789012:task/%s/%s", st.cluster, hexID()),
-			ClusterArn: st.clusterArn, Svc: st.cluster + "/" + st.name, TD: d.TD, Deployment: d.ID, Desired: "RUNNING", Last: "RUNNING", Started: time.Now()}
-		for _, c := range cs {
-			if wrongDigest && strings.Contains(c.Image, "@") {
+// newTask makes one PENDING task of deployment d (the runner is not asked).
+func (s *Sim) newTask(st *service, d *deployment) *task {
+	t := &task{Arn: fmt.Sprintf("%stask/%s/%s", st.arnPrefix(), st.cluster, hexID()),
+		ClusterArn: st.clusterArn, Svc: st.cluster + "/" + st.name, TD: d.TD, Deployment: d.ID, Desired: "RUNNING", Last: "PENDING",
+		Started: time.Now(), fate: d.fate, dep: d}
+	if d.rev != nil {
+		for _, c := range d.rev.Containers {
+			if d.fate == fateWrongDigest && strings.Contains(c.Image, "@") {
 				sum := sha256.Sum256([]byte("not " + c.Digest))
 				c.Digest = "sha256:" + hex.EncodeToString(sum[:])
 			}
 			t.Containers = append(t.Containers, c)
 		}
-		s.tasks[t.Arn] = t
+	}
+	s.tasks[t.Arn] = t
+	return t
+}
+
+// stopTask stops t: exit, when set, is how its essential container ended
+// (the other app containers end the same way, the database with 0).
+func (s *Sim) stopTask(t *task, reason, code string, exit *taskExit) {
+	if t.Desired == "STOPPED" {
+		return
+	}
+	s.runner.stop(t)
+	t.Desired, t.Last, t.StoppedReason, t.StopCode, t.Stopped = "STOPPED", "STOPPED", reason, code, time.Now()
+	if exit == nil {
+		return
+	}
+	for i := range t.Containers {
+		c := &t.Containers[i]
+		e := exit.ExitCode
+		if isDatabase(*c) {
+			e = 0
+		}
+		c.ExitCode = &e
 	}
 }
 
-func (s *Sim) stopTasks(st *service, dep string, reason, code string, exit *int, why string) []*task {
+// tasksOf returns deployment d's tasks that are not stopped.
+func (s *Sim) tasksOf(d *deployment) []*task {
 	var out []*task
 	for _, t := range s.tasks {
-		if t.Deployment == dep && t.Desired == "RUNNING" {
-			t.Desired, t.Last, t.StoppedReason, t.StopCode, t.Stopped = "STOPPED", "STOPPED", reason, code, time.Now()
-			for i := range t.Containers {
-				if exit != nil {
-					e := *exit
-					if !strings.HasPrefix(t.Containers[i].Name, "pg") {
-						t.Containers[i].ExitCode = &e
-						t.Containers[i].Reason = why
-					} else {
-						z := 0
-						t.Containers[i].ExitCode = &z
-					}
-				}
-			}
+		if t.dep == d && t.Desired == "RUNNING" {
 			out = append(out, t)
 		}
 	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Started.Before(out[j].Started) })
 	return out
 }

@@ -3,19 +3,83 @@ package ecssim
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"net/http"
 	"sort"
+	"strings"
 	"time"
 )
 
+// Service deployment statuses ("ServiceDeployment" in the Amazon ECS API
+// Reference).
+const (
+	sdPending            = "PENDING"
+	sdInProgress         = "IN_PROGRESS"
+	sdSuccessful         = "SUCCESSFUL"
+	sdStopRequested      = "STOP_REQUESTED"
+	sdStopped            = "STOPPED"
+	sdRollbackRequested  = "ROLLBACK_REQUESTED"
+	sdRollbackInProgress = "ROLLBACK_IN_PROGRESS"
+	sdRollbackSuccessful = "ROLLBACK_SUCCESSFUL"
+	sdRollbackFailed     = "ROLLBACK_FAILED"
+)
+
+func terminal(status string) bool {
+	switch status {
+	case sdSuccessful, sdStopped, sdRollbackSuccessful, sdRollbackFailed:
+		return true
+	}
+	return false
+}
+
+// blueGreenStages are the lifecycle stages a BLUE_GREEN service deployment
+// goes through ("ServiceDeployment" lifecycleStage; RECONCILE_SERVICE only
+// happens with more than one ACTIVE revision and is not modelled).
+var blueGreenStages = []string{"PRE_SCALE_UP", "SCALE_UP", "POST_SCALE_UP", "TEST_TRAFFIC_SHIFT", "POST_TEST_TRAFFIC_SHIFT",
+	"PRODUCTION_TRAFFIC_SHIFT", "POST_PRODUCTION_TRAFFIC_SHIFT", "BAKE_TIME", "CLEAN_UP"}
+
+// threshold is the circuit breaker's failure threshold: 0.5 × the desired
+// count, at least 3 and at most 200 ("ServiceDeploymentCircuitBreaker",
+// threshold; "How the Amazon ECS deployment circuit breaker detects
+// failures"). The half is rounded up.
+func threshold(desired int) int {
+	t := int(math.Ceil(0.5 * float64(desired)))
+	return min(200, max(3, t))
+}
+
+// fateOf is what a deployment's tasks do under scenario sc (rollback: the
+// deployment is a rollback).
+func fateOf(sc Scenario, rollback bool) fate {
+	if rollback {
+		if sc == RollbackFails {
+			return fateExit1
+		}
+		return fateHealthy
+	}
+	switch sc {
+	case Rollback, Fail, RollbackFails:
+		return fateExit1
+	case Stuck:
+		return fateUnplaceable
+	case WrongDigest:
+		return fateWrongDigest
+	}
+	return fateHealthy
+}
+
 // updateService forwards the update to moto (which records the service's new
-// revision) and starts an emulated deployment when the revision changes or
+// revision) and starts a deployment when the revision changes or
 // forceNewDeployment is set, as ECS does.
 func (s *Sim) updateService(body []byte, hdr http.Header) (int, []byte, error) {
 	var in struct {
-		ForceNewDeployment bool `json:"forceNewDeployment"`
+		ForceNewDeployment      bool           `json:"forceNewDeployment"`
+		DeploymentConfiguration map[string]any `json:"deploymentConfiguration"`
 	}
 	_ = json.Unmarshal(body, &in)
+	if b := s.refusal(body); b != nil {
+		s.count("ecs:UpdateService", false)
+		return http.StatusBadRequest, b, nil
+	}
 	code, _, out, err := s.forward(http.MethodPost, "/", body, withTarget(hdr, "UpdateService"))
 	if err != nil || code != 200 {
 		s.count("ecs:UpdateService", false)
@@ -33,31 +97,99 @@ func (s *Sim) updateService(body []byte, hdr http.Header) (int, []byte, error) {
 	defer s.mu.Unlock()
 	s.calls["ecs:UpdateService"]++
 	st := s.state(m, hdr)
+	if in.DeploymentConfiguration != nil {
+		s.overlay(st, in.DeploymentConfiguration)
+	}
 	td, _ := m["taskDefinition"].(string)
 	if d, ok := m["desiredCount"].(float64); ok {
 		st.desired = int(d)
 	}
+	f := s.faults[st.cluster+"/"+st.name]
 	prim := st.primary()
 	if prim == nil || prim.TD != td || in.ForceNewDeployment {
-		now := time.Now()
-		for _, d := range st.deps {
-			if d.Status == "PRIMARY" {
-				d.Status = "ACTIVE"
+		if f != nil && f.LagReads > 0 {
+			// Eventual consistency: the next reads still answer from before
+			// this update ("Request throttling for the Amazon ECS API" and
+			// the API reference's note that reads are eventually consistent).
+			st.lag, st.lagPrev, st.lagDeps = f.LagReads, st.current, nil
+			for _, d := range st.deps {
+				st.lagDeps = append(st.lagDeps, *d)
 			}
+			f.LagReads = 0
 		}
-		if prim != nil {
-			st.prevTD = prim.TD
+		s.startDeployment(st, td, "")
+		if st.lag > 0 {
+			st.lagRec = st.current
 		}
-		d := &deployment{ID: newID(), Status: "PRIMARY", TD: td, Rollout: "IN_PROGRESS", Desired: st.desired, Pending: st.desired, Created: now, Updated: now}
-		d.Reason = "ECS deployment " + d.ID + " in progress."
-		st.deps = append([]*deployment{d}, st.deps...)
-		st.active, st.polls, st.failedAt, st.done = d, 0, time.Time{}, false
-		st.event(now, fmt.Sprintf("ecssim: this rollout of %s is EMULATED (scenario %s); no container runs.", lastPart(td), st.scenario))
-		s.logf("ecssim: %s/%s: deployment %s of %s started (scenario %s, emulated)", st.cluster, st.name, d.ID, lastPart(td), st.scenario)
 	}
 	resp["service"] = s.render(st, m)
 	b, err := json.Marshal(resp)
+	if f != nil && f.UpdateApplied500 {
+		// The update is applied, the answer lost: ECS's ServerException
+		// (HTTP 500, "Common Errors"/the operation's Errors section).
+		f.UpdateApplied500 = false
+		return http.StatusInternalServerError, []byte(`{"__type":"ServerException","message":"Internal server error (ecssim fault UpdateApplied500: the update was applied)"}`), nil
+	}
 	return code, b, err
+}
+
+// startDeployment starts a deployment of td on st: a new service revision,
+// a new PRIMARY deployment and its service deployment record (PENDING until
+// the clock's next step). Deployments still in progress are replaced: their
+// records end STOPPED, naming the one that replaced them. who names an
+// outside actor ("" for the caller's own UpdateService).
+func (s *Sim) startDeployment(st *service, td, who string) *deployment {
+	now := time.Now()
+	var source []*revision
+	seen := map[*revision]bool{}
+	for _, d := range st.deps {
+		if d.rev != nil && !seen[d.rev] && (d.Running > 0 || d.Status == "PRIMARY") {
+			seen[d.rev] = true
+			source = append(source, d.rev)
+		}
+	}
+	rev := s.newRevision(st, td, now)
+	d := &deployment{ID: newID(), Status: "PRIMARY", TD: td, Rollout: "IN_PROGRESS", Desired: st.desired, Created: now, Updated: now,
+		rev: rev, fate: fateOf(st.scenario, false)}
+	d.Reason = "ECS deployment " + d.ID + " in progress."
+	rec := s.newRecord(st, d, source, now)
+	for _, o := range st.deps {
+		if o.Status == "PRIMARY" {
+			o.Status = "ACTIVE"
+		}
+		o.done = true
+		if r := o.rec; r != nil && !terminal(r.Status) {
+			r.Status, r.Stopped, r.Updated = sdStopped, now, now
+			r.Reason = "a newer service deployment " + rec.Arn + " replaced this one (UpdateService" + who + ")"
+			if r.cbStatus == "MONITORING" {
+				r.cbStatus = "MONITORING_COMPLETE"
+			}
+		}
+	}
+	st.deps = append([]*deployment{d}, st.deps...)
+	st.current = rec
+	st.following, st.failedAt, st.failedModel = true, time.Time{}, false
+	mode := fmt.Sprintf("EMULATED (scenario %s); no container runs", st.scenario)
+	st.event(now, fmt.Sprintf("ecssim: this rollout of %s is %s.", lastPart(td), mode))
+	s.logf("ecssim: %s/%s: deployment %s of %s started%s (%s)", st.cluster, st.name, d.ID, lastPart(td), who, mode)
+	return d
+}
+
+// newRecord makes the service deployment record of d.
+func (s *Sim) newRecord(st *service, d *deployment, source []*revision, at time.Time) *record {
+	cfg := s.effective(st)
+	r := &record{Arn: fmt.Sprintf("%sservice-deployment/%s/%s/%s", st.arnPrefix(), st.cluster, st.name, sdID()),
+		st: st, Status: sdPending, Created: at, Updated: at, source: source, target: d.rev, dep: d,
+		threshold: threshold(d.Desired), cfg: s.configJSON(st, cfg), cbStatus: "DISABLED", alarmStatus: "DISABLED", alarms: cfg.Alarms}
+	if cfg.CircuitBreaker {
+		r.cbStatus = "MONITORING"
+	}
+	if len(cfg.Alarms) > 0 {
+		r.alarmStatus = "MONITORING"
+	}
+	d.rec = r
+	s.records[r.Arn] = r
+	return r
 }
 
 func withTarget(hdr http.Header, op string) http.Header {
@@ -66,9 +198,274 @@ func withTarget(hdr http.Header, op string) http.Header {
 	return h
 }
 
-// describeServices forwards to moto and lays the emulated deployments, events
-// and counts over each service it knows, advancing the scenario one step per
-// call while a deployment is being played.
+// tick advances every deployment in progress one step.
+func (s *Sim) tick(now time.Time) {
+	keys := make([]string, 0, len(s.svcs))
+	for k := range s.svcs {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		st := s.svcs[k]
+		if r := st.current; r != nil && r.stopAsked {
+			r.stopAsked = false
+			s.stopRollback(st, r, now)
+		}
+		for _, d := range append([]*deployment(nil), st.deps...) {
+			if !d.done && !d.frozen {
+				s.play(st, d, now)
+			}
+		}
+	}
+}
+
+// play advances deployment d one step. ROLLING ("Deploy Amazon ECS services
+// by replacing tasks"): start the desired tasks; a task that stays up one
+// step (Polls-1) is healthy; when all are healthy the older deployments'
+// tasks stop and the deployment is COMPLETED. BLUE_GREEN (and, in this
+// model, LINEAR and CANARY): one lifecycle stage per step, SCALE_UP until
+// the new revision's tasks are healthy beside the old ones, BAKE_TIME for
+// bakeTimeInMinutes (× Options.MinuteIs), CLEAN_UP stops the old tasks.
+func (s *Sim) play(st *service, d *deployment, now time.Time) {
+	cfg := s.effective(st)
+	rec := d.rec
+	d.Updated = now
+	if rec != nil {
+		rec.Updated = now
+	}
+	staged := cfg.Strategy != "" && cfg.Strategy != "ROLLING" && !d.rollback
+	if !d.started {
+		d.started = true
+		if rec != nil && rec.Status == sdPending {
+			rec.Status, rec.Started = sdInProgress, now
+		}
+		if staged {
+			d.stage, d.stageAt = 0, now
+			rec.Stage = blueGreenStages[0]
+			return
+		}
+		s.launch(st, d, d.Desired, now)
+		if s.opts.Polls > 1 {
+			return
+		}
+	}
+	if !staged {
+		if s.reap(st, d, now, cfg) && d.Rollout == "IN_PROGRESS" {
+			s.complete(st, d, now)
+		}
+		return
+	}
+	next := func() {
+		d.stage++
+		d.stageAt = now
+		rec.Stage = blueGreenStages[d.stage]
+	}
+	switch blueGreenStages[d.stage] {
+	case "PRE_SCALE_UP":
+		next()
+		s.launch(st, d, d.Desired, now)
+	case "SCALE_UP":
+		if s.reap(st, d, now, cfg) && d.Rollout == "IN_PROGRESS" {
+			next()
+		}
+	case "BAKE_TIME":
+		s.reap(st, d, now, cfg)
+		if now.Sub(d.stageAt) >= time.Duration(cfg.BakeTimeMinutes)*s.opts.MinuteIs {
+			next()
+		}
+	case "CLEAN_UP":
+		s.complete(st, d, now)
+	default:
+		s.reap(st, d, now, cfg)
+		next()
+	}
+}
+
+// launch starts n tasks of d through the runner.
+func (s *Sim) launch(st *service, d *deployment, n int, now time.Time) {
+	if n <= 0 {
+		return
+	}
+	if d.fate == fateUnplaceable {
+		if !d.placeMsg {
+			d.placeMsg = true
+			st.event(now, "was unable to place a task because no container instance met all of its requirements. Reason: No Container Instances were found in your cluster.")
+		}
+		return
+	}
+	var ids []string
+	for i := 0; i < n; i++ {
+		t := s.newTask(st, d)
+		if err := s.runner.start(t); err != nil {
+			s.stopTask(t, "CannotStartContainerError: "+err.Error(), "TaskFailedToStart", nil)
+			d.Fail++
+			continue
+		}
+		ids = append(ids, "(task "+lastPart(t.Arn)+")")
+	}
+	if len(ids) > 0 {
+		st.event(now, fmt.Sprintf("has started %d tasks: %s.", len(ids), strings.Join(ids, " ")))
+	}
+}
+
+// reap looks at d's tasks: an essential container's exit stops the task and
+// counts a failed task; a task up long enough is RUNNING. The circuit breaker
+// trips at its threshold; otherwise ECS replaces stopped tasks. It reports
+// whether all desired tasks are running.
+func (s *Sim) reap(st *service, d *deployment, now time.Time, cfg ServiceConfig) bool {
+	healthyAfter := max(0, s.opts.Polls-1)
+	var stopped []string
+	for _, t := range s.tasksOf(d) {
+		t.age++
+		if ex := s.runner.poll(t); ex != nil {
+			s.stopTask(t, ex.Reason, "EssentialContainerExited", ex)
+			stopped = append(stopped, "(task "+lastPart(t.Arn)+")")
+			continue
+		}
+		if t.age >= healthyAfter {
+			t.Last = "RUNNING"
+		}
+	}
+	if len(stopped) > 0 {
+		d.Fail += len(stopped)
+		st.event(now, fmt.Sprintf("has stopped %d running tasks: %s.", len(stopped), strings.Join(stopped, " ")))
+	}
+	d.Pending, d.Running = 0, 0
+	live := s.tasksOf(d)
+	for _, t := range live {
+		if t.Last == "RUNNING" {
+			d.Running++
+		} else {
+			d.Pending++
+		}
+	}
+	if rec := d.rec; rec != nil {
+		rec.failures = rec.dep.Fail
+		if rec.rb != nil {
+			rec.failures += rec.rb.Fail
+		}
+	}
+	if cfg.CircuitBreaker && d.Rollout == "IN_PROGRESS" && d.Fail >= threshold(d.Desired) {
+		s.trip(st, d, now, cfg)
+		return false
+	}
+	if (d.Rollout == "IN_PROGRESS" || d.retry) && len(live) < d.Desired {
+		s.launch(st, d, d.Desired-len(live), now)
+		d.Pending += d.Desired - len(live)
+	}
+	return d.Running == d.Desired && d.Pending == 0
+}
+
+// complete ends d successfully: the older deployments' tasks stop and they
+// leave the list; the record is SUCCESSFUL (ROLLBACK_SUCCESSFUL for a
+// rollback deployment).
+func (s *Sim) complete(st *service, d *deployment, now time.Time) {
+	d.Rollout, d.Reason, d.done = "COMPLETED", "ECS deployment "+d.ID+" completed.", true
+	var stopped []string
+	for _, o := range st.deps {
+		if o == d {
+			continue
+		}
+		for _, t := range s.tasksOf(o) {
+			s.stopTask(t, "Scaling activity initiated by (deployment "+d.ID+")", "ServiceSchedulerInitiated", nil)
+			stopped = append(stopped, "(task "+lastPart(t.Arn)+")")
+		}
+	}
+	if len(stopped) > 0 {
+		st.event(now, fmt.Sprintf("has stopped %d running tasks: %s.", len(stopped), strings.Join(stopped, " ")))
+	}
+	st.deps = []*deployment{d}
+	st.lastGood = d.rev
+	if rec := d.rec; rec != nil {
+		rec.Finished, rec.Updated = now, now
+		if d == rec.rb {
+			rec.Status = sdRollbackSuccessful
+			rec.Reason = "rolled back to " + rec.rbRev.Arn + " (" + lastPart(rec.rbRev.TD) + "): " + rec.rbReason
+		} else {
+			rec.Status = sdSuccessful
+		}
+		if rec.cbStatus == "MONITORING" {
+			rec.cbStatus = "MONITORING_COMPLETE"
+		}
+		if rec.alarmStatus == "MONITORING" {
+			rec.alarmStatus = "MONITORING_COMPLETE"
+		}
+	}
+	st.event(now, fmt.Sprintf("(deployment %s) deployment completed.", d.ID))
+	st.event(now, "has reached a steady state.")
+	s.logf("ecssim: %s/%s: deployment %s COMPLETED", st.cluster, st.name, d.ID)
+}
+
+// trip is the circuit breaker reaching its threshold on d
+// ("API_DeploymentCircuitBreaker"): with rollback on, ECS rolls back to the
+// last deployment that completed; with it off the deployment is FAILED,
+// stays PRIMARY and ECS keeps trying to start tasks, and the service
+// deployment is STOPPED ("ServiceDeployment", stoppedAt). A rollback
+// deployment that trips ends the record ROLLBACK_FAILED.
+func (s *Sim) trip(st *service, d *deployment, now time.Time, cfg ServiceConfig) {
+	d.Rollout, d.Reason = "FAILED", "ECS deployment circuit breaker: tasks failed to start."
+	st.event(now, fmt.Sprintf("(deployment %s) deployment failed: tasks failed to start.", d.ID))
+	st.failedModel = true
+	rec := d.rec
+	if rec != nil {
+		rec.cbStatus = "TRIGGERED"
+	}
+	s.logf("ecssim: %s/%s: deployment %s FAILED (circuit breaker, %d failed tasks)", st.cluster, st.name, d.ID, d.Fail)
+	switch {
+	case rec == nil:
+		d.retry = true
+	case d.rollback:
+		rec.Status, rec.Finished = sdRollbackFailed, now
+		rec.Reason = "the rollback deployment " + d.ID + " to " + lastPart(d.TD) + " failed: tasks failed to start"
+		d.retry = true
+	case cfg.Rollback && st.lastGood != nil && st.lastGood != d.rev:
+		s.rollbackTo(st, d, st.lastGood, "circuit breaker: tasks failed to start", now)
+	default:
+		rec.Status, rec.Stopped = sdStopped, now
+		rec.Reason = "ECS deployment circuit breaker: tasks failed to start (rollback is off; the deployment stays PRIMARY and ECS keeps trying)"
+		d.retry = true
+	}
+}
+
+// rollbackTo starts the rollback deployment of rec's failed (or stopped)
+// deployment d to revision rev: a new PRIMARY deployment that plays as any
+// other; the record is ROLLBACK_IN_PROGRESS meanwhile. moto's service is put
+// on rev's task definition too, as ECS's is.
+func (s *Sim) rollbackTo(st *service, d *deployment, rev *revision, reason string, now time.Time) {
+	rec := d.rec
+	r := &deployment{ID: newID(), Status: "PRIMARY", TD: rev.TD, Rollout: "IN_PROGRESS", Desired: d.Desired, Created: now, Updated: now,
+		rev: rev, rec: rec, fate: fateOf(st.scenario, true), rollback: true}
+	r.Reason = "ECS deployment " + r.ID + " in progress."
+	for _, t := range s.tasksOf(d) {
+		s.stopTask(t, "Scaling activity initiated by (deployment "+r.ID+")", "ServiceSchedulerInitiated", nil)
+	}
+	d.Status, d.done, d.Pending, d.Running = "ACTIVE", true, 0, 0
+	rec.Status, rec.rbReason, rec.rbRev, rec.rbAt, rec.rb, rec.Updated = sdRollbackInProgress, reason, rev, now, r, now
+	st.deps = append([]*deployment{r}, st.deps...)
+	st.event(now, fmt.Sprintf("rolling back to deployment %s.", r.ID))
+	if code, out, err := s.ecsCall("UpdateService", map[string]any{"cluster": st.cluster, "service": st.name, "taskDefinition": rev.TD}, st.hdr); err != nil || code != 200 {
+		s.logf("ecssim: %s/%s: putting moto's service back on %s: %v %s", st.cluster, st.name, rev.TD, err, out)
+	}
+}
+
+// stopRollback carries out StopServiceDeployment(ROLLBACK) on rec
+// ("Stopping Amazon ECS service deployments": ROLLBACK_REQUESTED, then the
+// rollback to the previous service revision starts).
+func (s *Sim) stopRollback(st *service, rec *record, now time.Time) {
+	d := rec.dep
+	if len(rec.source) == 0 {
+		rec.Status, rec.Stopped, rec.Reason = sdStopped, now, "no previous service revision to roll back to"
+		d.done = true
+		return
+	}
+	d.Rollout, d.Reason = "FAILED", "ECS deployment "+d.ID+" rolled back: StopServiceDeployment (ROLLBACK) was requested."
+	d.frozen = false
+	st.failedModel = true
+	s.rollbackTo(st, d, rec.source[0], "StopServiceDeployment (ROLLBACK) was requested", now)
+}
+
+// describeServices forwards to moto and lays the simulator's deployments,
+// events, counts and deployment settings over each service it knows.
 func (s *Sim) describeServices(body []byte, hdr http.Header) (int, []byte, error) {
 	code, _, out, err := s.forward(http.MethodPost, "/", body, withTarget(hdr, "DescribeServices"))
 	if err != nil || code != 200 {
@@ -82,107 +479,64 @@ func (s *Sim) describeServices(body []byte, hdr http.Header) (int, []byte, error
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	svcs, _ := resp["services"].([]any)
-	poll := false
+	var seen []*service
 	for i, x := range svcs {
 		m, _ := x.(map[string]any)
 		if m == nil || m["status"] != "ACTIVE" {
 			continue
 		}
 		st := s.state(m, hdr)
-		if st.active != nil && !st.done {
-			poll = true
-			st.polls++
-			s.advance(st, hdr)
-		}
 		svcs[i] = s.render(st, m)
+		seen = append(seen, st)
 	}
-	if poll {
-		s.polls["ecs:DescribeServices"]++
-	} else {
-		s.calls["ecs:DescribeServices"]++
-	}
+	s.read("ecs:DescribeServices", seen...)
 	b, err := json.Marshal(resp)
 	return code, b, err
 }
 
-// advance plays one step of the service's scenario.
-func (s *Sim) advance(st *service, hdr http.Header) {
-	d, now := st.active, time.Now()
-	d.Updated = now
-	end := st.polls >= s.opts.Polls
-	switch st.scenario {
-	case Stuck:
-		if st.polls == 1 {
-			st.event(now, "was unable to place a task because no container instance met all of its requirements. Reason: No Container Instances were found in your cluster.")
-		}
-		return
-	case Rollback, Fail:
-		if !end {
-			if st.polls == 1 {
-				s.startTasks(st, d, d.Desired, hdr, false)
-				d.Pending, d.Running = d.Desired, 0
-				st.event(now, fmt.Sprintf("has started %d tasks: (emulated).", d.Desired))
+// read counts one read of services sts (a poll while one of them is being
+// followed; the read that shows the end is the last poll), marks a failure
+// shown, and uses up one lagging read of each.
+func (s *Sim) read(op string, sts ...*service) {
+	poll := false
+	for _, st := range sts {
+		if st.lag > 0 {
+			st.lag--
+			if st.following {
+				poll = true
 			}
-			return
-		}
-		exit := 1
-		stopped := s.stopTasks(st, d.ID, "Essential container in task exited", "EssentialContainerExited", &exit, "")
-		d.Pending, d.Running, d.Fail = 0, 0, len(stopped)+2
-		d.Rollout, d.Reason = "FAILED", "ECS deployment circuit breaker: tasks failed to start."
-		st.event(now, fmt.Sprintf("has stopped %d running tasks: (emulated).", len(stopped)))
-		st.event(now, fmt.Sprintf("(deployment %s) deployment failed: tasks failed to start.", d.ID))
-		st.failedAt, st.done = now, true
-		if st.scenario == Rollback && st.prevTD != "" {
-			d.Status = "ACTIVE"
-			r := &deployment{ID: newID(), Status: "PRIMARY", TD: st.prevTD, Rollout: "IN_PROGRESS", Desired: d.Desired, Running: d.Desired, Created: now, Updated: now}
-			r.Reason = "ECS deployment " + r.ID + " in progress."
-			st.deps = append([]*deployment{r}, st.deps...)
-			st.event(now, fmt.Sprintf("rolling back to deployment %s.", r.ID))
-			// As ECS does, the service itself goes back to the previous
-			// revision: put moto's service there too, so that what comes
-			// after this simulator (status, the next deploy) sees it.
-			if code, out, err := s.ecsCall("UpdateService", map[string]any{"cluster": st.cluster, "service": st.name, "taskDefinition": st.prevTD}, hdr); err != nil || code != 200 {
-				s.logf("ecssim: %s/%s: putting moto's service back on %s: %v %s", st.cluster, st.name, st.prevTD, err, out)
-			}
-		}
-		s.logf("ecssim: %s/%s: deployment %s FAILED (%s, emulated)", st.cluster, st.name, d.ID, st.scenario)
-		return
-	}
-	// Success, InProgress (after our update), WrongDigest.
-	if !end {
-		if st.polls == 1 {
-			s.startTasks(st, d, d.Desired, hdr, st.scenario == WrongDigest)
-			d.Pending = d.Desired
-			st.event(now, fmt.Sprintf("has started %d tasks: (emulated).", d.Desired))
-		}
-		return
-	}
-	if st.polls == 1 {
-		s.startTasks(st, d, d.Desired, hdr, st.scenario == WrongDigest)
-	}
-	d.Pending, d.Running = 0, d.Desired
-	d.Rollout, d.Reason = "COMPLETED", "ECS deployment "+d.ID+" completed."
-	var keep []*deployment
-	for _, o := range st.deps {
-		if o == d {
-			keep = append(keep, o)
 			continue
 		}
-		s.stopTasks(st, o.ID, "Scaling activity initiated by (deployment "+d.ID+")", "ServiceSchedulerInitiated", nil, "")
+		if st.failedModel && st.failedAt.IsZero() {
+			st.failedAt = time.Now()
+		}
+		if st.following {
+			poll = true
+			if st.current == nil || terminal(st.current.Status) || st.failedModel {
+				st.following = false
+			}
+		}
 	}
-	st.deps = keep
-	st.event(now, fmt.Sprintf("(deployment %s) deployment completed.", d.ID))
-	st.event(now, "has reached a steady state.")
-	st.done = true
-	s.logf("ecssim: %s/%s: deployment %s COMPLETED (emulated)", st.cluster, st.name, d.ID)
+	if poll {
+		s.polls[op]++
+	} else {
+		s.calls[op]++
+	}
 }
 
-// render lays the emulated state over moto's service shape m.
+// render lays the simulator's state over moto's service shape m.
 func (s *Sim) render(st *service, m map[string]any) map[string]any {
-	var deps []any
+	deps, cur := st.deps, st.current
+	if st.lag > 0 {
+		deps, cur = nil, st.lagPrev
+		for i := range st.lagDeps {
+			deps = append(deps, &st.lagDeps[i])
+		}
+	}
+	var out []any
 	running, pending := 0, 0
-	for _, d := range st.deps {
-		deps = append(deps, map[string]any{
+	for _, d := range deps {
+		out = append(out, map[string]any{
 			"id": d.ID, "status": d.Status, "taskDefinition": d.TD,
 			"desiredCount": d.Desired, "pendingCount": d.Pending, "runningCount": d.Running, "failedTasks": d.Fail,
 			"createdAt": epoch(d.Created), "updatedAt": epoch(d.Updated),
@@ -190,20 +544,29 @@ func (s *Sim) render(st *service, m map[string]any) map[string]any {
 		})
 		running += d.Running
 		pending += d.Pending
+		if d.Status == "PRIMARY" {
+			m["taskDefinition"] = d.TD
+		}
 	}
 	var evs []any
 	for _, e := range st.events {
+		if st.lag > 0 && st.lagRec != nil && e.At.After(st.lagRec.Created.Add(-time.Millisecond)) {
+			continue
+		}
 		evs = append(evs, map[string]any{"id": e.ID, "createdAt": epoch(e.At), "message": e.Message})
 	}
 	if evs == nil {
 		evs = []any{}
 	}
-	m["deployments"] = deps
+	m["deployments"] = out
 	m["events"] = evs
 	m["runningCount"] = running
 	m["pendingCount"] = pending
-	if p := st.primary(); p != nil {
-		m["taskDefinition"] = p.TD
+	cfg := s.effective(st)
+	m["deploymentController"] = map[string]any{"type": cfg.controller()}
+	m["deploymentConfiguration"] = s.configJSON(st, cfg)
+	if cur != nil {
+		m["currentServiceDeployment"] = cur.Arn
 	}
 	return m
 }
@@ -231,7 +594,7 @@ func (s *Sim) listTasks(body []byte, hdr http.Header) (int, []byte, error) {
 	}
 	var ts []*task
 	for _, t := range s.tasks {
-		if t.ClusterArn == st.clusterArn && t.Desired == want && s.ownedBy(st, t) {
+		if t.ClusterArn == st.clusterArn && t.Desired == want && t.Svc == st.cluster+"/"+st.name {
 			ts = append(ts, t)
 		}
 	}
@@ -243,8 +606,6 @@ func (s *Sim) listTasks(body []byte, hdr http.Header) (int, []byte, error) {
 	b, err := json.Marshal(map[string]any{"taskArns": arns})
 	return 200, b, err
 }
-
-func (s *Sim) ownedBy(st *service, t *task) bool { return t.Svc == st.cluster+"/"+st.name }
 
 // describeTasks answers for the simulator's tasks; others go to moto.
 func (s *Sim) describeTasks(body []byte, hdr http.Header) (int, []byte, error) {

@@ -1,0 +1,204 @@
+package ecssim
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+)
+
+// RollbackFails: the circuit breaker rolls back and the rollback deployment
+// fails too (API_DeploymentCircuitBreaker: the rollback is itself a
+// deployment, "to the last deployment that completed successfully").
+const RollbackFails Scenario = "rollback-fails"
+
+// ServiceConfig is a service's deployment settings as the simulator honours
+// them (Configure). Controller: CODE_DEPLOY and EXTERNAL refuse a task
+// definition update. Strategy: ROLLING, or BLUE_GREEN with its lifecycle
+// stages and BakeTimeMinutes (LINEAR and CANARY play as BLUE_GREEN: their
+// traffic steps are not modelled). CircuitBreaker and Rollback: once
+// Configure is called they replace the scenario's (every scenario has the
+// breaker on; rollback is on except for Fail). Alarms are listed in the
+// records (status MONITORING) but never fire. Minimum/MaximumPercent are
+// reported only (0: moto's, else 100/200). NoDeploymentAPI: the service
+// deployment calls answer AccessDeniedException.
+type ServiceConfig struct {
+	Controller                            string // "ECS" (default), "CODE_DEPLOY", "EXTERNAL"
+	Strategy                              string // "ROLLING" (default), "BLUE_GREEN", "LINEAR", "CANARY"
+	BakeTimeMinutes                       int32
+	CircuitBreaker, Rollback              bool
+	Alarms                                []string
+	AlarmRollback                         bool
+	MinimumHealthyPercent, MaximumPercent int32
+	NoDeploymentAPI                       bool
+}
+
+// Faults are injected failures of one service's calls.
+type Faults struct {
+	// LagReads: the first LagReads reads (DescribeServices,
+	// ListServiceDeployments, DescribeServiceDeployments) after the next
+	// UpdateService that starts a deployment answer from before it: the old
+	// deployments, taskDefinition and currentServiceDeployment, no new
+	// record listed, its ARN MISSING. Used up by that update.
+	LagReads int
+	// Throttle: the next Throttle calls (of ThrottleOps, if set: names such
+	// as "DescribeServices") answer 400 ThrottlingException "Rate exceeded".
+	Throttle    int
+	ThrottleOps []string
+	// UpdateApplied500: the next UpdateService is applied but answered 500
+	// ServerException.
+	UpdateApplied500 bool
+}
+
+// Configure sets a service's deployment settings.
+func (s *Sim) Configure(cluster, service string, c ServiceConfig) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.cfg[cluster+"/"+service] = c
+	s.configured[cluster+"/"+service] = true
+}
+
+// SetFaults sets the faults of one service's calls.
+func (s *Sim) SetFaults(cluster, service string, f Faults) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.faults[cluster+"/"+service] = &f
+}
+
+// Current returns the task definition ARN the service's PRIMARY deployment
+// runs ("" if the simulator has not seen the service).
+func (s *Sim) Current(cluster, service string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if st := s.svcs[cluster+"/"+service]; st != nil {
+		if p := st.primary(); p != nil {
+			return p.TD
+		}
+	}
+	return ""
+}
+
+// OutsideUpdate is another actor's UpdateService (terraform apply, say)
+// pointing the service at taskDefinitionARN: moto's service moves there and
+// a new PRIMARY deployment starts with its own service deployment record, as
+// with any UpdateService; a deployment still in progress is replaced (its
+// record STOPPED, naming the new one).
+func (s *Sim) OutsideUpdate(cluster, service, taskDefinitionARN string) error {
+	s.mu.Lock()
+	st := s.svcs[cluster+"/"+service]
+	s.mu.Unlock()
+	if st == nil {
+		return fmt.Errorf("ecssim: outside update of %s/%s: the simulator has not seen the service yet (describe it first)", cluster, service)
+	}
+	code, out, err := s.ecsCall("UpdateService", map[string]any{"cluster": cluster, "service": service, "taskDefinition": taskDefinitionARN}, st.hdr)
+	if err != nil {
+		return fmt.Errorf("ecssim: outside update of %s/%s: %w", cluster, service, err)
+	}
+	if code != 200 {
+		return fmt.Errorf("ecssim: outside update of %s/%s: moto answered %d: %s", cluster, service, code, out)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.startDeployment(st, taskDefinitionARN, " by another actor")
+	return nil
+}
+
+// throttled reports whether this call is to be answered with a throttle
+// ("Request throttling for the Amazon ECS API": 400 ThrottlingException,
+// "Rate exceeded"), consuming one from the service's Throttle fault.
+func (s *Sim) throttled(op string, body []byte) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f := s.faults[serviceKey(body)]
+	if f == nil || f.Throttle <= 0 {
+		return false
+	}
+	if len(f.ThrottleOps) > 0 {
+		hit := false
+		for _, o := range f.ThrottleOps {
+			if o == op || "ecs:"+o == op {
+				hit = true
+			}
+		}
+		if !hit {
+			return false
+		}
+	}
+	f.Throttle--
+	return true
+}
+
+// refusal answers UpdateService with a new task definition on a service
+// whose deployment controller is not ECS, as ECS does
+// ("API_UpdateService": CODE_DEPLOY services deploy through CodeDeploy,
+// EXTERNAL ones through task sets).
+func (s *Sim) refusal(body []byte) []byte {
+	var in struct {
+		Cluster        string `json:"cluster"`
+		Service        string `json:"service"`
+		TaskDefinition string `json:"taskDefinition"`
+	}
+	_ = json.Unmarshal(body, &in)
+	if in.TaskDefinition == "" {
+		return nil
+	}
+	s.mu.Lock()
+	c := s.cfg[clusterName(in.Cluster)+"/"+lastPart(in.Service)]
+	s.mu.Unlock()
+	msg := ""
+	switch strings.ToUpper(c.Controller) {
+	case "CODE_DEPLOY":
+		msg = "Unable to update task definition on services with a CODE_DEPLOY deployment controller. Use AWS CodeDeploy to trigger a new deployment."
+	case "EXTERNAL":
+		msg = "Unable to update task definition on services with a EXTERNAL deployment controller. Use CreateTaskSet to create a new task set."
+	default:
+		return nil
+	}
+	b, _ := json.Marshal(map[string]string{"__type": "InvalidParameterException", "message": msg})
+	return b
+}
+
+// serviceKey is the cluster/service a call is about: its cluster and
+// service(s) parameters, or the first service deployment or revision ARN.
+func serviceKey(body []byte) string {
+	var in struct {
+		Cluster               string   `json:"cluster"`
+		Service               string   `json:"service"`
+		Services              []string `json:"services"`
+		ServiceDeploymentArn  string   `json:"serviceDeploymentArn"`
+		ServiceDeploymentArns []string `json:"serviceDeploymentArns"`
+		ServiceRevisionArns   []string `json:"serviceRevisionArns"`
+	}
+	_ = json.Unmarshal(body, &in)
+	svc := in.Service
+	if svc == "" && len(in.Services) > 0 {
+		svc = in.Services[0]
+	}
+	if svc != "" {
+		return clusterName(in.Cluster) + "/" + lastPart(svc)
+	}
+	arn := in.ServiceDeploymentArn
+	if arn == "" && len(in.ServiceDeploymentArns) > 0 {
+		arn = in.ServiceDeploymentArns[0]
+	}
+	if arn == "" && len(in.ServiceRevisionArns) > 0 {
+		arn = in.ServiceRevisionArns[0]
+	}
+	return arnServiceKey(arn)
+}
+
+// arnServiceKey is CLUSTER/SERVICE of
+// arn:aws:ecs:R:A:service-deployment/CLUSTER/SERVICE/ID (or service-revision).
+func arnServiceKey(arn string) string {
+	_, res, ok := strings.Cut(arn, ":service-deployment/")
+	if !ok {
+		_, res, ok = strings.Cut(arn, ":service-revision/")
+	}
+	if !ok {
+		return ""
+	}
+	parts := strings.Split(res, "/")
+	if len(parts) < 3 {
+		return ""
+	}
+	return parts[0] + "/" + parts[1]
+}
