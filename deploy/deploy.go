@@ -139,10 +139,11 @@ type Result struct {
 
 // run is one deploy in progress.
 type run struct {
-	o   Options
-	d   Deps
-	res *Result
-	rep report.Reporter
+	updating bool // UpdateService was called
+	o        Options
+	d        Deps
+	res      *Result
+	rep      report.Reporter
 
 	tmpl    []byte         // the task definition template, read once
 	outputs tfvars.Outputs // the Terraform outputs, read once
@@ -180,11 +181,33 @@ func Run(ctx context.Context, o Options, d Deps) (*Result, error) {
 	if err == nil && !o.DryRun {
 		err = r.apply(ctx)
 	}
+	if err != nil && ctx.Err() != nil {
+		err = r.interrupted(err)
+	}
 	res.Outcome = outcome(res, err)
 	if err != nil {
 		res.Error = err.Error()
 	}
 	return res, err
+}
+
+// interrupted says, on an error after the context ended (a signal), what
+// the interruption left: nothing changed on the service, an UpdateService
+// whose answer never came, or a deployment going on in ECS.
+func (r *run) interrupted(err error) error {
+	env, res := r.o.Env, r.res
+	switch {
+	case res.DeploymentID != "":
+		if strings.Contains(err.Error(), res.DeploymentID) {
+			return err // Follow's message names the deployment going on
+		}
+		return fmt.Errorf("%w; interrupted after the service update: deployment %s of %s goes on in ECS: check `ctjdeploy %s status`", err, res.DeploymentID, shortARN(res.TaskDefARN), env.Name)
+	case r.updating:
+		return fmt.Errorf("%w; interrupted while UpdateService was in flight: service %s may now be deploying %s: check `ctjdeploy %s status`", err, env.Service, shortARN(res.TaskDefARN), env.Name)
+	case res.Registered:
+		return fmt.Errorf("%w; interrupted before the service update: service %s was not changed (revision %s was registered and is unused)", err, env.Service, shortARN(res.TaskDefARN))
+	}
+	return fmt.Errorf("%w; interrupted before the service update: service %s was not changed", err, env.Service)
 }
 
 func outcome(res *Result, err error) string {
@@ -209,8 +232,8 @@ const placeholderDigest = "sha256:0000000000000000000000000000000000000000000000
 // plan reads everything and writes nothing.
 func (r *run) plan(ctx context.Context) error {
 	env, res := r.o.Env, r.res
-	if r.o.Tag == "" {
-		return exitcode.Invalidf("no image tag: pass --tag, or run from a git repository")
+	if err := config.ValidTag(r.o.Tag); err != nil {
+		return err
 	}
 
 	// Fail fast, before minutes of building: the service must exist, the
@@ -524,6 +547,7 @@ func (r *run) apply(ctx context.Context) error {
 	}
 	if err := r.phase("update", func(p *report.Phase) error {
 		res.followAt = time.Now()
+		r.updating = true
 		id, svc, err := rollout.Update(ctx, r.d.ECS, env.Cluster, env.Service, res.TaskDefARN, false)
 		if err != nil {
 			return err

@@ -9,6 +9,7 @@ import (
 
 	"github.com/hackforla/ctjdeploy/build"
 	"github.com/hackforla/ctjdeploy/deploy"
+	"github.com/hackforla/ctjdeploy/internal/config"
 	"github.com/hackforla/ctjdeploy/internal/exitcode"
 	"github.com/hackforla/ctjdeploy/internal/gitinfo"
 	"github.com/hackforla/ctjdeploy/push"
@@ -96,6 +97,10 @@ func runDeploy(cmd *cobra.Command, g *globals, f *deployFlags, envName string) (
 		}
 	} else if tag == "" {
 		tag = head
+	}
+	// The tag goes into registry paths: check it before any call or build.
+	if err := config.ValidTag(tag); err != nil {
+		return err
 	}
 	cfg, registry, pusher, err := registryClients(ctx, env, rep)
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/hackforla/ctjdeploy/internal/exitcode"
@@ -42,7 +43,7 @@ func run(args []string, rawStdout, rawStderr io.Writer) (code int) {
 		}
 	}()
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, sig, stop := signalContext(stderr)
 	defer stop()
 
 	root := newRootCmd(stdout, stderr, isTerminal(rawStderr))
@@ -52,8 +53,10 @@ func run(args []string, rawStdout, rawStderr io.Writer) (code int) {
 		return exitcode.OK
 	}
 	code = exitcode.Of(err)
-	if ctx.Err() != nil && code == exitcode.Failed {
-		fmt.Fprintln(stderr, "ctjdeploy: interrupted")
+	if c := sig(); c != 0 {
+		// The contract: 130 / 143 whatever phase the signal stopped; the
+		// error says whether the service was changed.
+		code = c
 	}
 	if !isReported(err) {
 		fmt.Fprintf(stderr, "ctjdeploy: %v\n", err)
@@ -65,4 +68,43 @@ func run(args []string, rawStdout, rawStderr io.Writer) (code int) {
 			ghEscapeProperty(fmt.Sprintf("ctjdeploy: %s (exit %d)", exitcode.Name(code), code)), ghEscapeData(err.Error()))
 	}
 	return code
+}
+
+// signalContext is a context cancelled by the first SIGINT or SIGTERM. sig
+// returns the exit code of the signal received (130, 143; 0 if none). A
+// second signal ends the process at once with that code: the user insists.
+func signalContext(stderr io.Writer) (ctx context.Context, sig func() int, stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	ch := make(chan os.Signal, 2)
+	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
+	var got atomic.Int32
+	done := make(chan struct{})
+	go func() {
+		select {
+		case s := <-ch:
+			got.Store(int32(signalCode(s)))
+			fmt.Fprintf(stderr, "ctjdeploy: %s: stopping at the next safe point (send it again to quit at once)\n", s)
+			cancel()
+		case <-done:
+			return
+		}
+		select {
+		case s := <-ch:
+			fmt.Fprintf(stderr, "ctjdeploy: %s again: quitting now; whatever was in flight may have happened: check `ctjdeploy ENV status`\n", s)
+			os.Exit(signalCode(s))
+		case <-done:
+		}
+	}()
+	return ctx, func() int { return int(got.Load()) }, func() {
+		signal.Stop(ch)
+		close(done)
+		cancel()
+	}
+}
+
+func signalCode(s os.Signal) int {
+	if s == syscall.SIGTERM {
+		return exitcode.Terminated
+	}
+	return exitcode.Interrupted
 }

@@ -21,6 +21,10 @@ const (
 	// NotRecovered: the deployment failed and the service is NOT back on a
 	// working revision (no rollback configured, or the rollback failed too).
 	NotRecovered = 6
+	// Interrupted (SIGINT) and Terminated (SIGTERM), as shells report a
+	// process ended by those signals (128 + signal number).
+	Interrupted = 130
+	Terminated  = 143
 )
 
 // Error is an error with an exit code.
@@ -80,6 +84,10 @@ func Name(code int) string {
 		return "refused"
 	case NotRecovered:
 		return "not-recovered"
+	case Interrupted:
+		return "interrupted"
+	case Terminated:
+		return "terminated"
 	}
 	return fmt.Sprintf("code-%d", code)
 }
