@@ -18,6 +18,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/partial"
 	"github.com/google/go-containerregistry/pkg/v1/types"
@@ -48,6 +49,9 @@ type localImage struct {
 	digest   v1.Hash
 	uploaded atomic.Int64       // compressed layer bytes read by the uploader
 	from     map[v1.Hash]string // by diff id: where a layer's digest was known from without reading it
+	// mounts are the layers (by digest) the target repository lacks and
+	// another repository of the registry holds: mounted from there.
+	mounts map[v1.Hash]name.Repository
 }
 
 var _ partial.CompressedImageCore = (*localImage)(nil)
@@ -481,7 +485,7 @@ func openLocal(ctx context.Context, eng engineAPI, ref string, level int, cacheD
 		}
 		src.diffIDs = append(src.diffIDs, h)
 	}
-	img := &localImage{src: src, from: map[v1.Hash]string{}}
+	img := &localImage{src: src, from: map[v1.Hash]string{}, mounts: map[v1.Hash]name.Repository{}}
 	entry, ok := src.loadCache()
 	if ok {
 		for _, d := range src.diffIDs {
@@ -515,6 +519,9 @@ func openLocal(ctx context.Context, eng engineAPI, ref string, level int, cacheD
 		for _, d := range src.diffIDs {
 			if kl, ok := k.layers[d]; ok {
 				img.from[d] = kl.from
+				if kl.mount {
+					img.mounts[kl.digest] = kl.in
+				}
 				fromRegistry = fromRegistry || kl.from != "cache"
 				entry.Layers = append(entry.Layers, cachedLayer{DiffID: d.String(), Digest: kl.digest.String(), Size: kl.size})
 				continue

@@ -3,14 +3,18 @@ package push
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"sync"
+	"sync/atomic"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/partial"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+	"github.com/klauspost/compress/gzip"
 )
 
 // knownLayer is a layer whose compressed digest is known without reading it
@@ -20,6 +24,11 @@ type knownLayer struct {
 	digest v1.Hash
 	size   int64
 	from   string // where it was learnt: "registry <ref>" or "cache"
+	// in is the repository the digest was learnt in (zero for the cache);
+	// mount says the target repository lacks the blob but in holds it, in
+	// the same registry: the push mounts it from there.
+	in    name.Repository
+	mount bool
 }
 
 // knowledge is what the registry's earlier pushes tell about local layers:
@@ -35,6 +44,12 @@ type knowledge struct {
 // the manifest's gzip layer digests. Nothing is read from the engine.
 func (p *ECR) learn(ctx context.Context, repo name.Repository, registry string, refs []string) knowledge {
 	k := knowledge{layers: map[v1.Hash]knownLayer{}, configs: map[v1.Hash][]byte{}}
+	p.learnInto(ctx, k, repo, registry, refs)
+	return k
+}
+
+// learnInto adds what refs of repo tell to k; what k knows already stays.
+func (p *ECR) learnInto(ctx context.Context, k knowledge, repo name.Repository, registry string, refs []string) {
 	for _, r := range refs {
 		var ref name.Reference
 		if h, err := v1.NewHash(r); err == nil {
@@ -68,11 +83,10 @@ func (p *ECR) learn(ctx context.Context, repo name.Repository, registry string, 
 				continue // only gzip layers line up with what this pusher writes
 			}
 			if _, ok := k.layers[cf.RootFS.DiffIDs[i]]; !ok {
-				k.layers[cf.RootFS.DiffIDs[i]] = knownLayer{digest: l.Digest, size: l.Size, from: "registry " + ref.String()}
+				k.layers[cf.RootFS.DiffIDs[i]] = knownLayer{digest: l.Digest, size: l.Size, from: "registry " + ref.String(), in: repo}
 			}
 		}
 	}
-	return k
 }
 
 // digestsPresent HEADs each blob digest in the repository, in parallel.
@@ -127,13 +141,17 @@ func (p *ECR) digestsPresent(ctx context.Context, repo name.Repository, registry
 	return out, first
 }
 
-// knownPresent merges what the registry told with this machine's per-layer
-// digest cache, keeps only layers the repository holds (HEAD), and returns
-// them by diff id.
+// knownPresent merges what the registry told with this run's pushes and
+// this machine's per-layer digest cache, keeps only layers the target
+// repository holds (HEAD) or, failing that, the repository they were learnt
+// in within the same registry (then marked mount), and returns them by diff
+// id.
 func (p *ECR) knownPresent(ctx context.Context, repo name.Repository, registry string, diffIDs []v1.Hash, k knowledge, level int) map[v1.Hash]knownLayer {
 	cand := map[v1.Hash]knownLayer{}
 	for _, d := range diffIDs {
 		if l, ok := k.layers[d]; ok {
+			cand[d] = l
+		} else if l, ok := p.home(d); ok {
 			cand[d] = l
 		} else if l, ok := loadLayerCache(p.cacheDir, d, level); ok {
 			cand[d] = l
@@ -150,10 +168,214 @@ func (p *ECR) knownPresent(ctx context.Context, repo name.Repository, registry s
 	if err != nil {
 		return out // not knowing is safe: the layer is read and pushed as before
 	}
+	elsewhere := map[name.Repository][]v1.Hash{} // by the repository that may hold them
 	for i, d := range ids {
-		if present[i] {
-			out[d] = cand[d]
+		l := cand[d]
+		switch {
+		case present[i]:
+			out[d] = l
+		case l.in.RepositoryStr() != "" && l.in.RepositoryStr() != repo.RepositoryStr() && l.in.RegistryStr() == repo.RegistryStr():
+			elsewhere[l.in] = append(elsewhere[l.in], d)
+		}
+	}
+	for src, dids := range elsewhere {
+		var ds []v1.Hash
+		for _, d := range dids {
+			ds = append(ds, cand[d].digest)
+		}
+		present, err := p.digestsPresent(ctx, src, registry, ds)
+		if err != nil {
+			continue
+		}
+		for i, d := range dids {
+			if present[i] {
+				l := cand[d]
+				l.mount = true
+				out[d] = l
+			}
 		}
 	}
 	return out
+}
+
+// remember records, for the rest of this run, that repo holds the layers of
+// li: a later push of a layer into another repository mounts it from there.
+func (p *ECR) remember(repo name.Repository, li *localImage) {
+	p.homesMu.Lock()
+	defer p.homesMu.Unlock()
+	if p.homes == nil {
+		p.homes = map[v1.Hash]knownLayer{}
+	}
+	for _, l := range li.layers {
+		if _, ok := p.homes[l.diffID]; !ok {
+			p.homes[l.diffID] = knownLayer{digest: l.digest, size: l.size, from: "pushed to " + repo.String(), in: repo}
+		}
+	}
+}
+
+func (p *ECR) home(diffID v1.Hash) (knownLayer, bool) {
+	p.homesMu.Lock()
+	defer p.homesMu.Unlock()
+	l, ok := p.homes[diffID]
+	return l, ok
+}
+
+// sourceLayer is a layer read back from the repository that holds it: what
+// a declined mount uploads instead, so the engine is not read for it.
+type sourceLayer struct {
+	ref     name.Digest
+	diffID  v1.Hash
+	digest  v1.Hash
+	size    int64
+	opts    []remote.Option
+	counter *atomic.Int64
+}
+
+var _ v1.Layer = (*sourceLayer)(nil)
+
+func (l *sourceLayer) Digest() (v1.Hash, error)            { return l.digest, nil }
+func (l *sourceLayer) DiffID() (v1.Hash, error)            { return l.diffID, nil }
+func (l *sourceLayer) Size() (int64, error)                { return l.size, nil }
+func (l *sourceLayer) MediaType() (types.MediaType, error) { return types.DockerLayer, nil }
+func (l *sourceLayer) Compressed() (io.ReadCloser, error) {
+	rl, err := remote.Layer(l.ref, l.opts...)
+	if err != nil {
+		return nil, err
+	}
+	rc, err := rl.Compressed()
+	if err != nil {
+		return nil, err
+	}
+	return &countingReader{r: rc, n: l.counter}, nil
+}
+func (l *sourceLayer) Uncompressed() (io.ReadCloser, error) {
+	rc, err := l.Compressed()
+	if err != nil {
+		return nil, err
+	}
+	zr, err := gzip.NewReader(rc)
+	if err != nil {
+		rc.Close()
+		return nil, err
+	}
+	return &gunzipReadCloser{Reader: zr, under: rc}, nil
+}
+
+type gunzipReadCloser struct {
+	*gzip.Reader
+	under io.Closer
+}
+
+func (g *gunzipReadCloser) Close() error {
+	_ = g.Reader.Close()
+	return g.under.Close()
+}
+
+// mountingImage is a local image whose layers held by another repository of
+// the registry are handed to remote.Write as mountable: go-containerregistry
+// then asks POST /v2/<repo>/blobs/uploads/?mount=<digest>&from=<other>, and
+// uploads the layer read back from the other repository when the registry
+// declines (202 Accepted, as distribution and ECR without BLOB_MOUNTING do).
+type mountingImage struct {
+	v1.Image
+	layers []v1.Layer
+	config name.Repository // where to try mounting the config blob from
+}
+
+func (m *mountingImage) Layers() ([]v1.Layer, error) { return m.layers, nil }
+
+// ConfigLayer offers the config blob as mountable too (partial.ConfigLayer
+// asks for it): an unchanged image in another repository shares its config;
+// a declined mount uploads it from memory.
+func (m *mountingImage) ConfigLayer() (v1.Layer, error) {
+	cl, err := partial.ConfigLayer(m.Image)
+	if err != nil {
+		return nil, err
+	}
+	d, err := cl.Digest()
+	if err != nil {
+		return nil, err
+	}
+	return &remote.MountableLayer{Layer: cl, Reference: m.config.Digest(d.String())}, nil
+}
+
+// withMounts wraps img when some of li's layers are to be mounted.
+func (p *ECR) withMounts(ctx context.Context, img v1.Image, li *localImage, registry string) (v1.Image, int, error) {
+	if len(li.mounts) == 0 {
+		return img, 0, nil
+	}
+	ls, err := img.Layers()
+	if err != nil {
+		return nil, 0, err
+	}
+	out := make([]v1.Layer, len(ls))
+	n := 0
+	var cfgFrom name.Repository
+	for i, l := range ls {
+		out[i] = l
+		bl := li.layers[i]
+		src, ok := li.mounts[bl.digest]
+		if !ok {
+			continue
+		}
+		ref := src.Digest(bl.digest.String())
+		sl := &sourceLayer{ref: ref, diffID: bl.diffID, digest: bl.digest, size: bl.size, opts: p.remoteOpts(ctx, registry), counter: &li.uploaded}
+		out[i] = &remote.MountableLayer{Layer: sl, Reference: ref}
+		if n == 0 {
+			cfgFrom = src
+		}
+		n++
+	}
+	return &mountingImage{Image: img, layers: out, config: cfgFrom}, n, nil
+}
+
+// findMounts looks, for each layer of li the target repository lacks and
+// no earlier step placed, in the repositories that may hold it: the one
+// this run pushed it to, and t.MountFrom. Found ones go to li.mounts. This
+// serves images whose digests came from this machine's cache, which the
+// registry's knowledge (openLocal) never saw.
+func (p *ECR) findMounts(ctx context.Context, repo name.Repository, t Target, li *localImage) {
+	var others []name.Repository
+	for _, o := range t.MountFrom {
+		if r, err := repository(Target{Registry: t.Registry, Repository: o}); err == nil && r.String() != repo.String() {
+			others = append(others, r)
+		}
+	}
+	cands := map[int][]name.Repository{}
+	var idx []int
+	var ds []v1.Hash
+	for i, l := range li.layers {
+		if _, ok := li.mounts[l.digest]; ok {
+			continue
+		}
+		var rs []name.Repository
+		if h, ok := p.home(l.diffID); ok && h.digest == l.digest && h.in.String() != repo.String() {
+			rs = append(rs, h.in)
+		}
+		rs = append(rs, others...)
+		if len(rs) > 0 {
+			cands[i] = rs
+			idx = append(idx, i)
+			ds = append(ds, l.digest)
+		}
+	}
+	if len(idx) == 0 {
+		return
+	}
+	present, err := p.digestsPresent(ctx, repo, t.Registry, ds)
+	if err != nil {
+		return
+	}
+	for j, i := range idx {
+		if present[j] {
+			continue
+		}
+		l := li.layers[i]
+		for _, r := range cands[i] {
+			if ok, err := p.digestsPresent(ctx, r, t.Registry, []v1.Hash{l.digest}); err == nil && ok[0] {
+				li.mounts[l.digest] = r
+				break
+			}
+		}
+	}
 }

@@ -18,6 +18,10 @@ type Target struct {
 	// the images the live revision pins, whose layers a push may reuse
 	// without reading them from the engine.
 	KnownFrom []string
+	// MountFrom names other repositories of Registry (e.g. the other images
+	// of the deploy) whose images under Tags may hold this image's layers:
+	// those are mounted from there instead of read and uploaded.
+	MountFrom []string
 }
 
 // Layer is one blob of an image, present in the registry or not.
@@ -28,6 +32,9 @@ type Layer struct {
 	// KnownFrom says where the digest was known from without reading the
 	// layer from the engine ("registry REF" or "cache"); "" when it was read.
 	KnownFrom string
+	// MountFrom is the repository of the same registry a push would mount
+	// the missing layer from instead of uploading it; "" when none.
+	MountFrom string
 }
 
 // Plan is what a push of one image would do.
@@ -36,7 +43,7 @@ type Plan struct {
 	Repository   string // REGISTRY/REPOSITORY
 	Digest       string // manifest digest the push would produce
 	Layers       []Layer
-	MissingBytes int64
+	MissingBytes int64    // bytes a push would upload: missing layers not mounted
 	ExistingTags []string // tags of Target that already point at Digest
 }
 
@@ -58,6 +65,9 @@ type Result struct {
 	// KnownLayers counts the layers whose digest was known without reading
 	// them (from the registry's earlier push or the digest cache).
 	KnownLayers int
+	// MountedLayers counts the layers offered to the registry as mounts
+	// from another repository (a declined mount is uploaded instead).
+	MountedLayers int
 }
 
 // Pusher plans and performs pushes, and resolves tags already pushed.

@@ -57,6 +57,11 @@ type ECR struct {
 	// the same image ask once.
 	sameMu sync.Mutex
 	same   map[string]*remote.Descriptor
+
+	// homes remembers, for this run, which repository each pushed layer
+	// (by diff id) is in: another repository mounts it from there.
+	homesMu sync.Mutex
+	homes   map[v1.Hash]knownLayer
 }
 
 var _ Pusher = (*ECR)(nil)
@@ -229,6 +234,13 @@ func (p *ECR) open(ctx context.Context, img build.Image, t Target) (*localImage,
 		// compressed digests the registry holds.
 		refs := append(append([]string(nil), t.Tags...), t.KnownFrom...)
 		k := p.learn(ctx, repo, t.Registry, refs)
+		for _, other := range t.MountFrom {
+			// The same tags in the other repositories of the registry:
+			// their layers are mounted rather than read and uploaded.
+			if o, err := repository(Target{Registry: t.Registry, Repository: other}); err == nil && o.String() != repo.String() {
+				p.learnInto(ctx, k, o, t.Registry, t.Tags)
+			}
+		}
 		k.layers = p.knownPresent(ctx, repo, t.Registry, diffIDs, k, p.level)
 		return k
 	}
@@ -236,6 +248,7 @@ func (p *ECR) open(ctx context.Context, img build.Image, t Target) (*localImage,
 	if err != nil {
 		return nil, fmt.Errorf("image %s: %w", img.Name, err)
 	}
+	p.findMounts(ctx, repo, t, li)
 	return li, nil
 }
 
@@ -266,6 +279,10 @@ func (p *ECR) Push(ctx context.Context, img build.Image, t Target) (Result, erro
 	}
 	digest := li.digest
 	var manifest remote.Taggable = vimg
+	wimg, mounts, err := p.withMounts(ctx, vimg, li, t.Registry)
+	if err != nil {
+		return Result{}, err
+	}
 	skipWrite := false
 	if len(t.Tags) > 0 {
 		if desc, ok := p.alreadyPushed(ctx, repo, t.Registry, t.Tags[0], li); ok {
@@ -308,7 +325,7 @@ func (p *ECR) Push(ctx context.Context, img build.Image, t Target) (Result, erro
 				}
 			}
 		}()
-		err = remote.Write(primary, vimg, p.remoteOpts(ctx, t.Registry, remote.WithProgress(updates))...)
+		err = remote.Write(primary, wimg, p.remoteOpts(ctx, t.Registry, remote.WithProgress(updates))...)
 		<-done
 		if err != nil {
 			return res, registryErr(what, t.Registry, t.Repository, err)
@@ -318,6 +335,8 @@ func (p *ECR) Push(ctx context.Context, img build.Image, t Target) (Result, erro
 	res.UploadedBytes = li.uploaded.Load()
 	res.EngineReadBytes = li.src.read.Load()
 	res.EngineStreamBytes = li.src.streamed.Load()
+	res.MountedLayers = mounts
+	p.remember(repo, li)
 	for _, l := range li.layers {
 		if li.from[l.diffID] != "" {
 			res.KnownLayers++
@@ -399,6 +418,9 @@ func (p *ECR) Plan(ctx context.Context, img build.Image, t Target) (Plan, error)
 	}
 	for i, l := range li.layers {
 		pl.Layers = append(pl.Layers, Layer{Digest: l.digest.String(), Size: l.size, Missing: !present[i], KnownFrom: li.from[l.diffID]})
+		if src, ok := li.mounts[l.digest]; ok && !present[i] {
+			pl.Layers[len(pl.Layers)-1].MountFrom = src.RepositoryStr()
+		}
 	}
 	pl.MissingBytes = missingBytes(pl.Layers)
 	for _, tag := range t.Tags {
@@ -415,7 +437,7 @@ func missingBytes(ls []Layer) int64 {
 	seen := map[string]bool{}
 	var n int64
 	for _, l := range ls {
-		if l.Missing && !seen[l.Digest] {
+		if l.Missing && l.MountFrom == "" && !seen[l.Digest] {
 			seen[l.Digest] = true
 			n += l.Size
 		}
