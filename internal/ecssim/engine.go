@@ -218,7 +218,19 @@ func (e *Engine) Start(ctx context.Context, t TaskSpec) (*RunningTask, error) {
 		exited: make(chan TaskExit, 1), over: make(chan struct{}), ctx: tctx, cancel: cancel,
 		removed: map[string]bool{}, logs: map[string]*engLog{},
 	}
-	if err := rt.start(ctx, t); err != nil {
+	// Tracked from now on, so that Cleanup stops it even while it starts.
+	e.tasksMu.Lock()
+	e.tasks[rt] = true
+	e.tasksMu.Unlock()
+	err := rt.start(ctx, t)
+	if err == nil {
+		rt.mu.Lock()
+		if rt.stopped {
+			err = fmt.Errorf("ecssim engine: task %s was stopped (Stop or Cleanup) while it started", t.ID)
+		}
+		rt.mu.Unlock()
+	}
+	if err != nil {
 		// Remove what was created, even if ctx is done.
 		sctx, scancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer scancel()
@@ -227,9 +239,6 @@ func (e *Engine) Start(ctx context.Context, t TaskSpec) (*RunningTask, error) {
 		}
 		return nil, err
 	}
-	e.tasksMu.Lock()
-	e.tasks[rt] = true
-	e.tasksMu.Unlock()
 	e.log("ecssim engine: task %s started (%d containers, ports %v) in %s (sandbox %s)", t.ID, len(t.Containers), rt.ports, time.Since(t0).Round(time.Millisecond), rt.tSbx.Round(time.Millisecond))
 	return rt, nil
 }

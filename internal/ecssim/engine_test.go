@@ -487,6 +487,19 @@ func TestEngineFailedStartLeavesNothing(t *testing.T) {
 	if left := engLabelled(t, e, label); len(left) != 0 {
 		t.Fatalf("containers remain: %v", left)
 	}
+
+	// Wrong registry credentials: the error says so, without the password.
+	const wrong = "not-the-token-0123"
+	bad, err := NewEngine(EngineOptions{RegistryUser: engTestUser, RegistryPassword: wrong, Label: label})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bad.Close()
+	_, err = bad.Start(ctx, TaskSpec{ID: "auth-" + engRand(), Containers: []ContainerSpec{{Name: "app", Image: missing, Essential: true}}})
+	if err == nil || !strings.Contains(err.Error(), "RegistryPassword") || strings.Contains(err.Error(), wrong) {
+		t.Fatalf("Start with a wrong registry password = %v, want an error pointing at the credentials (without them)", err)
+	}
+	t.Logf("wrong password: %v", err)
 }
 
 func engCfg(img string, labels map[string]string) *dctr.Config {
