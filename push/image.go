@@ -405,6 +405,10 @@ type cachedLayer struct {
 	DiffID string `json:"diffID"`
 	Digest string `json:"digest"`
 	Size   int64  `json:"size"`
+	// In lists repositories (REGISTRY/REPOSITORY) this machine pushed the
+	// blob to, newest first (per-layer cache only): a push into another
+	// repository of the same registry mounts it from one of them.
+	In []string `json:"in,omitempty"`
 }
 
 func (s *source) cachePath() string {
@@ -596,6 +600,34 @@ func loadLayerCache(cacheDir string, diffID v1.Hash, level int) (knownLayer, boo
 	return knownLayer{digest: dg, size: l.Size, from: "cache"}, true
 }
 
+// noteLayerHome records in the per-layer cache that repo holds the layer.
+func noteLayerHome(cacheDir string, level int, diffID, digest v1.Hash, size int64, repo string) {
+	l := cachedLayer{DiffID: diffID.String(), Digest: digest.String(), Size: size, In: []string{repo}}
+	if old, ok := readLayerCache(cacheDir, level, diffID); ok && old.Digest == l.Digest {
+		for _, r := range old.In {
+			if r != repo && len(l.In) < 8 {
+				l.In = append(l.In, r)
+			}
+		}
+	}
+	storeLayerCache(cacheDir, level, l)
+}
+
+func readLayerCache(cacheDir string, level int, diffID v1.Hash) (cachedLayer, bool) {
+	if cacheDir == "" {
+		return cachedLayer{}, false
+	}
+	data, err := os.ReadFile(layerCachePath(cacheDir, level, diffID))
+	if err != nil {
+		return cachedLayer{}, false
+	}
+	var l cachedLayer
+	if json.Unmarshal(data, &l) != nil || l.DiffID != diffID.String() {
+		return cachedLayer{}, false
+	}
+	return l, true
+}
+
 func storeLayerCache(cacheDir string, level int, l cachedLayer) {
 	if cacheDir == "" {
 		return
@@ -603,6 +635,11 @@ func storeLayerCache(cacheDir string, level int, l cachedLayer) {
 	d, err := v1.NewHash(l.DiffID)
 	if err != nil {
 		return
+	}
+	if len(l.In) == 0 {
+		if old, ok := readLayerCache(cacheDir, level, d); ok && old.Digest == l.Digest {
+			l.In = old.In
+		}
 	}
 	p := layerCachePath(cacheDir, level, d)
 	if os.MkdirAll(filepath.Dir(p), 0o700) != nil {

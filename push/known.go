@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -210,6 +211,7 @@ func (p *ECR) remember(repo name.Repository, li *localImage) {
 		if _, ok := p.homes[l.diffID]; !ok {
 			p.homes[l.diffID] = knownLayer{digest: l.digest, size: l.size, from: "pushed to " + repo.String(), in: repo}
 		}
+		noteLayerHome(p.cacheDir, p.level, l.diffID, l.digest, l.size, repo.String())
 	}
 }
 
@@ -351,6 +353,15 @@ func (p *ECR) findMounts(ctx context.Context, repo name.Repository, t Target, li
 		var rs []name.Repository
 		if h, ok := p.home(l.diffID); ok && h.digest == l.digest && h.in.String() != repo.String() {
 			rs = append(rs, h.in)
+		}
+		if c, ok := readLayerCache(p.cacheDir, p.level, l.diffID); ok && c.Digest == l.digest.String() {
+			for _, in := range c.In {
+				reg, path, _ := strings.Cut(in, "/")
+				r, err := repository(Target{Registry: reg, Repository: path})
+				if err == nil && r.RegistryStr() == repo.RegistryStr() && r.String() != repo.String() {
+					rs = append(rs, r)
+				}
+			}
 		}
 		rs = append(rs, others...)
 		if len(rs) > 0 {

@@ -45,8 +45,14 @@ func (e *countingEngine) ImageSave(ctx context.Context, images []string, opts ..
 // and an engine whose exports are counted.
 func freshPusher(t *testing.T, st *teststack.Stack) (*ECR, *countingEngine) {
 	t.Helper()
+	return cachedPusher(t, st, t.TempDir())
+}
+
+// cachedPusher is a new pusher (a new process) with the digest cache dir.
+func cachedPusher(t *testing.T, st *teststack.Stack, dir string) (*ECR, *countingEngine) {
+	t.Helper()
 	ctx := context.Background()
-	p, err := New(ctx, st.AWSConfig(t), WithCacheDir(t.TempDir()))
+	p, err := New(ctx, st.AWSConfig(t), WithCacheDir(dir))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -64,14 +64,15 @@ func TestPushMountsFromOtherRepository(t *testing.T) {
 	st.Setenv(t)
 	ctx := context.Background()
 	n := teststack.NewNames(t)
-	repoA, repoB, repoC, repoD := n.Prefix+"a", n.Prefix+"b", n.Prefix+"c", n.Prefix+"d"
-	for _, r := range []string{repoA, repoB, repoC, repoD} {
+	repoA, repoB, repoC, repoD, repoE := n.Prefix+"a", n.Prefix+"b", n.Prefix+"c", n.Prefix+"d", n.Prefix+"e"
+	for _, r := range []string{repoA, repoB, repoC, repoD, repoE} {
 		st.CreateRepository(t, r, "")
 	}
 	proxy := registrytest.Start(t, st.Registry)
 	img := buildLayered(t, st, "ctjdeploy-test/"+n.Prefix+"app:a", randomBytes(t, 4<<20), 1<<20)
 
-	p1, _ := freshPusher(t, st)
+	cache1 := t.TempDir()
+	p1, _ := cachedPusher(t, st, cache1)
 	first, err := p1.Push(ctx, img, Target{Registry: proxy.Addr, Repository: repoA, Tags: []string{"c1", "stage"}})
 	if err != nil {
 		t.Fatal(err)
@@ -87,6 +88,19 @@ func TestPushMountsFromOtherRepository(t *testing.T) {
 	}
 	if got := recD.mounts(repoD); len(got) < 3 || resD.UploadedBytes != 0 || resD.EngineReadBytes != 0 {
 		t.Errorf("same run into D: mounts %v, uploaded %d, read %d; want every layer mounted from A", got, resD.UploadedBytes, resD.EngineReadBytes)
+	}
+
+	// A later process on the same machine (the digest cache remembers
+	// where each layer was pushed): E mounts too.
+	pE, eE := cachedPusher(t, st, cache1)
+	recE := &recordingRT{next: pE.transport}
+	pE.transport = recE
+	resE, err := pE.Push(ctx, img, Target{Registry: proxy.Addr, Repository: repoE, Tags: []string{"c1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := recE.mounts(repoE); len(got) < 3 || resE.UploadedBytes != 0 || eE.saves.Load() != 0 {
+		t.Errorf("same machine into E: mounts %v, uploaded %d, %d exports; want every layer mounted", got, resE.UploadedBytes, eE.saves.Load())
 	}
 
 	// A fresh runner pushes the same image into B, which A's image is
