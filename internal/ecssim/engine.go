@@ -326,7 +326,9 @@ func (rt *RunningTask) start(ctx context.Context, t TaskSpec) error {
 	if err != nil {
 		return fmt.Errorf("ecssim engine: task %s: creating the network sandbox %s: %w (a leftover of an earlier run? Engine.Cleanup removes them)", t.ID, sbName, err)
 	}
+	rt.mu.Lock()
 	rt.sandbox = res.ID
+	rt.mu.Unlock()
 	if _, err := e.cli.ContainerStart(ctx, res.ID, dcli.ContainerStartOptions{}); err != nil {
 		return fmt.Errorf("ecssim engine: task %s: starting the network sandbox %s: %w", t.ID, sbName, err)
 	}
@@ -507,6 +509,7 @@ func (rt *RunningTask) stop(ctx context.Context, byUser bool) error {
 		rt.stopped = true
 		rt.overOne.Do(func() { close(rt.over) })
 	}
+	sandbox := rt.sandbox
 	var ids []string
 	for _, n := range rt.order {
 		if id := rt.ids[n]; id != "" && !rt.removed[id] {
@@ -525,8 +528,8 @@ func (rt *RunningTask) stop(ctx context.Context, byUser bool) error {
 	}
 	wg.Wait()
 	// The sandbox last: the containers live in its namespace.
-	if rt.sandbox != "" {
-		errs = append(errs, rt.remove(ctx, rt.sandbox))
+	if sandbox != "" {
+		errs = append(errs, rt.remove(ctx, sandbox))
 	}
 	if byUser {
 		// Let the log followers drain what the containers printed.
@@ -536,10 +539,13 @@ func (rt *RunningTask) stop(ctx context.Context, byUser bool) error {
 			logs = append(logs, l)
 		}
 		rt.mu.Unlock()
+		drain := time.After(2 * time.Second)
+	wait:
 		for _, l := range logs {
 			select {
 			case <-l.done:
-			case <-time.After(2 * time.Second):
+			case <-drain:
+				break wait
 			}
 		}
 		rt.cancel()
