@@ -76,6 +76,11 @@ type Options struct {
 	// MinuteIs is how long one of ECS's minutes lasts (bakeTimeInMinutes):
 	// default 1s, so a bake time of 5 minutes takes 5s.
 	MinuteIs time.Duration
+	// Engine, if set, runs each task's containers for real on Docker
+	// (engine.go): a task's fate is then its containers' real exits, not
+	// the scenario's (the Stuck and WrongDigest scenarios still apply). nil:
+	// every task is EMULATED.
+	Engine *Engine
 	// Logf, if set, receives one line per emulated step.
 	Logf func(format string, args ...any)
 }
@@ -141,6 +146,12 @@ type container struct {
 	Name, Image, Digest string
 	ExitCode            *int
 	Reason              string
+
+	// From the task definition, for a runner that starts it.
+	essential           bool
+	env                 map[string]string
+	entryPoint, command []string
+	ports               []int
 }
 
 type service struct {
@@ -193,12 +204,21 @@ func New(opts Options) (*Sim, error) {
 		calls: map[string]int{}, polls: map[string]int{}, cfg: map[string]ServiceConfig{}, configured: map[string]bool{},
 		faults: map[string]*Faults{}, records: map[string]*record{}, revisions: map[string]*revision{},
 		stop: make(chan struct{})}
+	if opts.Engine != nil {
+		s.runner = newDocker(opts.Engine)
+	}
 	go s.clock()
 	return s, nil
 }
 
-// Close stops the simulator's clock (deployments stop advancing).
-func (s *Sim) Close() { s.closeOnce.Do(func() { close(s.stop) }) }
+// Close stops the simulator's clock (deployments stop advancing) and, with
+// an Engine, the tasks it started.
+func (s *Sim) Close() {
+	s.closeOnce.Do(func() {
+		close(s.stop)
+		s.runner.close()
+	})
+}
 
 func (s *Sim) clock() {
 	t := time.NewTicker(s.opts.Step)
@@ -559,12 +579,28 @@ func (s *Sim) containersOf(td string, hdr http.Header) []container {
 	}
 	var resp struct {
 		TaskDefinition struct {
-			ContainerDefinitions []struct{ Name, Image string }
+			ContainerDefinitions []struct {
+				Name, Image         string
+				Essential           *bool
+				Environment         []struct{ Name, Value string }
+				EntryPoint, Command []string
+				PortMappings        []struct{ ContainerPort int }
+			}
 		}
 	}
 	_ = json.Unmarshal(out, &resp)
 	var cs []container
 	for _, c := range resp.TaskDefinition.ContainerDefinitions {
+		spec := container{essential: c.Essential == nil || *c.Essential, entryPoint: c.EntryPoint, command: c.Command}
+		for _, e := range c.Environment {
+			if spec.env == nil {
+				spec.env = map[string]string{}
+			}
+			spec.env[e.Name] = e.Value
+		}
+		for _, p := range c.PortMappings {
+			spec.ports = append(spec.ports, p.ContainerPort)
+		}
 		dg := ""
 		if i := strings.LastIndex(c.Image, "@"); i >= 0 {
 			dg = c.Image[i+1:]
@@ -572,7 +608,8 @@ func (s *Sim) containersOf(td string, hdr http.Header) []container {
 			sum := sha256.Sum256([]byte(c.Image))
 			dg = "sha256:" + hex.EncodeToString(sum[:])
 		}
-		cs = append(cs, container{Name: c.Name, Image: c.Image, Digest: dg})
+		spec.Name, spec.Image, spec.Digest = c.Name, c.Image, dg
+		cs = append(cs, spec)
 	}
 	return cs
 }
@@ -603,13 +640,18 @@ func (s *Sim) stopTask(t *task, reason, code string, exit *taskExit) {
 	}
 	s.runner.stop(t)
 	t.Desired, t.Last, t.StoppedReason, t.StopCode, t.Stopped = "STOPPED", "STOPPED", reason, code, time.Now()
-	if exit == nil {
+	if exit == nil || exit.NoCode {
 		return
 	}
 	for i := range t.Containers {
 		c := &t.Containers[i]
 		e := exit.ExitCode
-		if isDatabase(*c) {
+		switch {
+		case c.Name == exit.Container:
+			c.Reason = exit.ContainerReason
+		case !exit.AllApp:
+			continue
+		case isDatabase(*c):
 			e = 0
 		}
 		c.ExitCode = &e

@@ -29,13 +29,17 @@ type stackEnv struct {
 
 const testStep = 40 * time.Millisecond
 
-func newStackEnv(t *testing.T, sc Scenario, polls int) *stackEnv {
+func newStackEnv(t *testing.T, sc Scenario, polls int, opt ...func(*Options)) *stackEnv {
 	t.Helper()
 	st := teststack.Start(t)
 	n := teststack.NewNames(t)
 	res := st.CreateResources(t, n)
 	st.SetMaximumPercent(t, n, 100)
-	sim, err := New(Options{Upstream: st.MotoEndpoint, Scenario: sc, Polls: polls, Step: testStep, MinuteIs: 200 * time.Millisecond})
+	o := Options{Upstream: st.MotoEndpoint, Scenario: sc, Polls: polls, Step: testStep, MinuteIs: 200 * time.Millisecond}
+	for _, f := range opt {
+		f(&o)
+	}
+	sim, err := New(o)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -170,6 +170,9 @@ func (s *Sim) startDeployment(st *service, td, who string) *deployment {
 	st.current = rec
 	st.following, st.failedAt, st.failedModel = true, time.Time{}, false
 	mode := fmt.Sprintf("EMULATED (scenario %s); no container runs", st.scenario)
+	if s.opts.Engine != nil {
+		mode = "run on Docker (ecssim engine): tasks' fates are their containers' real exits"
+	}
 	st.event(now, fmt.Sprintf("ecssim: this rollout of %s is %s.", lastPart(td), mode))
 	s.logf("ecssim: %s/%s: deployment %s of %s started%s (%s)", st.cluster, st.name, d.ID, lastPart(td), who, mode)
 	return d
@@ -318,11 +321,11 @@ func (s *Sim) reap(st *service, d *deployment, now time.Time, cfg ServiceConfig)
 	for _, t := range s.tasksOf(d) {
 		t.age++
 		if ex := s.runner.poll(t); ex != nil {
-			s.stopTask(t, ex.Reason, "EssentialContainerExited", ex)
+			s.stopTask(t, ex.Reason, ex.StopCode, ex)
 			stopped = append(stopped, "(task "+lastPart(t.Arn)+")")
 			continue
 		}
-		if t.age >= healthyAfter {
+		if t.age >= healthyAfter && s.runner.running(t) {
 			t.Last = "RUNNING"
 		}
 	}

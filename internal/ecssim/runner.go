@@ -1,6 +1,11 @@
 package ecssim
 
-import "strings"
+import (
+	"context"
+	"strings"
+	"sync"
+	"time"
+)
 
 // fate is what a deployment's tasks do once started, in the emulated runner.
 type fate int
@@ -12,11 +17,20 @@ const (
 	fateWrongDigest             // healthy, but reports other image digests
 )
 
-// taskExit is how a task's essential container ended.
+// taskExit is how a task ended: its stoppedReason and stopCode, and the
+// exit code of the essential container that ended it (Container "" and
+// NoCode: it never started).
 type taskExit struct {
 	Container string
 	ExitCode  int
-	Reason    string
+	NoCode    bool
+	Reason    string // the task's stoppedReason
+	StopCode  string
+	// ContainerReason is the container's own reason (OutOfMemoryError...).
+	ContainerReason string
+	// AllApp: every app container ended with ExitCode (the emulated
+	// failures); else only Container did.
+	AllApp bool
 }
 
 // taskRunner is the seam between the rollout model and what runs a task:
@@ -29,8 +43,13 @@ type taskExit struct {
 // start real containers and report their real exits.
 type taskRunner interface {
 	start(t *task) error
+	// running: the task's containers are up (a task is healthy once it has
+	// been running for a step).
+	running(t *task) bool
 	poll(t *task) *taskExit
 	stop(t *task)
+	// close stops every task still running.
+	close()
 }
 
 // emulated runs nothing: a task of a failing deployment "exits" one step
@@ -50,10 +69,135 @@ func (e emulated) poll(t *task) *taskExit {
 			break
 		}
 	}
-	return &taskExit{Container: name, ExitCode: 1, Reason: "Essential container in task exited"}
+	return &taskExit{Container: name, ExitCode: 1, Reason: "Essential container in task exited", StopCode: "EssentialContainerExited", AllApp: true}
 }
 
-func (emulated) stop(*task) {}
+func (emulated) running(*task) bool { return true }
+func (emulated) stop(*task)         {}
+func (emulated) close()             {}
+
+// docker runs tasks on the other helper's Engine (engine.go): Start runs in
+// the background (it pulls images), poll reports the real exit of the first
+// essential container, or the failure to start.
+type docker struct {
+	e  *Engine
+	mu sync.Mutex
+	h  map[*task]*dockerTask
+}
+
+// dockerStable is how long a task's containers must stay up before the
+// model counts it healthy (the task definitions have no health check; a
+// container that crashes at start must have the time to).
+const dockerStable = time.Second
+
+type dockerTask struct {
+	rt        *RunningTask
+	up        time.Time // when Start returned
+	err       error
+	started   bool // Start returned
+	exit      *TaskExit
+	stopAsked bool
+}
+
+func newDocker(e *Engine) *docker { return &docker{e: e, h: map[*task]*dockerTask{}} }
+
+func (r *docker) start(t *task) error {
+	spec := TaskSpec{ID: lastPart(t.Arn)}
+	for _, c := range t.Containers {
+		spec.Containers = append(spec.Containers, ContainerSpec{Name: c.Name, Image: c.Image, Essential: c.essential,
+			Environment: c.env, EntryPoint: c.entryPoint, Command: c.command, PortMappings: c.ports})
+	}
+	dt := &dockerTask{}
+	r.mu.Lock()
+	r.h[t] = dt
+	r.mu.Unlock()
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		rt, err := r.e.Start(ctx, spec)
+		cancel()
+		r.mu.Lock()
+		dt.rt, dt.err, dt.started, dt.up = rt, err, true, time.Now()
+		stop := dt.stopAsked && rt != nil
+		r.mu.Unlock()
+		if stop {
+			stopRunning(rt)
+		}
+	}()
+	return nil
+}
+
+func stopRunning(rt *RunningTask) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	_ = rt.Stop(ctx)
+}
+
+func (r *docker) running(t *task) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	dt := r.h[t]
+	if dt == nil || dt.rt == nil || dt.exit != nil || time.Since(dt.up) < dockerStable {
+		return false
+	}
+	select {
+	case <-dt.rt.over: // an essential container exited (engine.go closes it before reporting)
+		return false
+	default:
+		return true
+	}
+}
+
+func (r *docker) poll(t *task) *taskExit {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	dt := r.h[t]
+	if dt == nil || !dt.started {
+		return nil
+	}
+	if dt.err != nil {
+		return &taskExit{NoCode: true, Reason: "CannotStartContainerError: " + dt.err.Error(), StopCode: "TaskFailedToStart"}
+	}
+	select {
+	case x := <-dt.rt.Exited():
+		dt.exit = &x
+	default:
+		return nil
+	}
+	return &taskExit{Container: dt.exit.Container, ExitCode: dt.exit.ExitCode, Reason: "Essential container in task exited",
+		StopCode: "EssentialContainerExited", ContainerReason: dt.exit.Reason}
+}
+
+func (r *docker) stop(t *task) {
+	r.mu.Lock()
+	dt := r.h[t]
+	delete(r.h, t)
+	if dt == nil {
+		r.mu.Unlock()
+		return
+	}
+	dt.stopAsked = true
+	rt := dt.rt
+	r.mu.Unlock()
+	if rt != nil {
+		go stopRunning(rt)
+	}
+}
+
+func (r *docker) close() {
+	r.mu.Lock()
+	var rts []*RunningTask
+	for t, dt := range r.h {
+		dt.stopAsked = true
+		if dt.rt != nil {
+			rts = append(rts, dt.rt)
+		}
+		delete(r.h, t)
+	}
+	r.mu.Unlock()
+	for _, rt := range rts {
+		stopRunning(rt)
+	}
+}
 
 // isDatabase tells the example's task-local postgres container, which the
 // emulated failures leave alone (it exits 0 when ECS stops the task).
