@@ -87,6 +87,18 @@ func (b *engLogBuf) logf(t *testing.T) func(string, ...any) {
 	}
 }
 
+func (b *engLogBuf) count(sub string) int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	n := 0
+	for _, l := range b.lines {
+		if strings.Contains(l, sub) {
+			n++
+		}
+	}
+	return n
+}
+
 func (b *engLogBuf) has(sub string) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -279,6 +291,7 @@ func TestEngineTwoContainersShareLocalhost(t *testing.T) {
 	t.Logf("host port %d answered %s after Start returned", hp, time.Since(t1).Round(time.Millisecond))
 
 	// The second Start of the same image does not pull.
+	pulls := logs.count("pulling ")
 	id2 := "share2-" + engRand()
 	t2 := time.Now()
 	rt2, err := e.Start(ctx, TaskSpec{ID: id2, Containers: []ContainerSpec{{Name: "web", Image: img, Essential: true, Command: []string{"sleep", "60"}}}})
@@ -286,6 +299,9 @@ func TestEngineTwoContainersShareLocalhost(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("second Start (image present) took %s", time.Since(t2).Round(time.Millisecond))
+	if n := logs.count("pulling "); n != pulls {
+		t.Errorf("the second Start of %s pulled again (%d pulls logged, %d before)", img, n, pulls)
+	}
 	if err := rt2.Stop(ctx); err != nil {
 		t.Fatal(err)
 	}
