@@ -1,20 +1,70 @@
-// Package ecssim is an ECS rollout simulator for tests and the demo. moto
-// accepts UpdateService but never starts a task nor advances a rollout; the
-// simulator is a loopback HTTP server speaking the AWS JSON 1.1 protocol that
-// forwards every call to moto (ECS, ECR, STS: point AWS_ENDPOINT_URL at it)
-// except the rollout calls — UpdateService, DescribeServices, ListTasks,
-// DescribeTasks — for which it keeps its own deployments, events and tasks and
-// plays a scenario: success after N polls, a circuit-breaker rollback with
-// stopped-task reasons, a failure without rollback, a stuck deployment,
-// another deployment already in progress, or success with tasks running
-// another digest than the one pinned.
+// Package ecssim is an ECS simulator for tests and the demo, in front of moto
+// (which accepts UpdateService but never starts a task, never advances a
+// rollout and has no service deployment API). It is a loopback HTTP server
+// speaking the AWS JSON 1.1 protocol: point AWS_ENDPOINT_URL at it and every
+// ECS, ECR and STS call goes to moto, except the ones it answers itself from
+// its model: UpdateService, DescribeServices, ListTasks, DescribeTasks,
+// ListServiceDeployments, DescribeServiceDeployments, StopServiceDeployment
+// and DescribeServiceRevisions.
 //
-// The shapes it returns are those of the ECS API reference: deployments with
-// id, status PRIMARY/ACTIVE/INACTIVE, rolloutState IN_PROGRESS/COMPLETED/
-// FAILED and rolloutStateReason, counts, events newest first with the
-// "(service NAME) ..." messages ECS writes, tasks with containers'
-// imageDigest, stopped tasks with stoppedReason, stopCode and exit codes.
-// Every rollout it plays is EMULATED: no container runs.
+// What is modelled, and from which page (Amazon ECS API Reference and
+// Developer Guide titles):
+//
+//   - Service deployments ("ServiceDeployment", "ServiceDeploymentBrief",
+//     "ListServiceDeployments", "DescribeServiceDeployments", "View service
+//     history using Amazon ECS service deployments"): every deployment has a
+//     record PENDING → IN_PROGRESS → SUCCESSFUL, with source and target
+//     service revisions and their task counts, the circuit breaker's
+//     status/failureCount/threshold, alarms, deploymentConfiguration and
+//     lifecycleStage; a rollback belongs to the record of the deployment it
+//     rolls back (ROLLBACK_IN_PROGRESS → ROLLBACK_SUCCESSFUL or
+//     ROLLBACK_FAILED) while DescribeServices shows a new PRIMARY deployment
+//     of the old revision. Service revisions ("ServiceRevision",
+//     "DescribeServiceRevisions") map to task definitions and images with
+//     digests. "Service": currentServiceDeployment, deploymentController,
+//     deploymentConfiguration.
+//   - A clock (Options.Step) instead of poll counting: each step a
+//     deployment starts its tasks, finds them healthy (or exited) and
+//     completes: the older deployments' tasks stop, events "(service X) has
+//     started 1 tasks: (task ID).", "(deployment ecs-svc/…) deployment
+//     completed.", "has reached a steady state.".
+//   - The circuit breaker ("API_DeploymentCircuitBreaker",
+//     "ServiceDeploymentCircuitBreaker"): failed tasks ("Essential container
+//     in task exited", stopCode EssentialContainerExited, exit 1) count
+//     against max(3, min(200, ⌈0.5 × desired⌉)); at the threshold, with
+//     rollback: a rollback deployment of the last completed revision; without
+//     it: rolloutState FAILED, still PRIMARY, the record STOPPED
+//     ("ServiceDeployment" stoppedAt) and ECS keeps starting tasks; breaker
+//     off: tasks fail forever, IN_PROGRESS. Moto's service is put back on the
+//     revision ECS runs after a rollback.
+//   - StopServiceDeployment ("Stopping Amazon ECS service deployments"):
+//     ROLLBACK on PENDING/IN_PROGRESS → ROLLBACK_REQUESTED, then a rollback to
+//     the source revision; ConflictException on a finished deployment,
+//     ServiceDeploymentNotFoundException on an unknown ARN.
+//   - Tasks that cannot be placed raise no failedTasks (event "was unable to
+//     place a task ..."; aws/copilot-cli#1879): only a timeout ends them.
+//   - BLUE_GREEN ("ServiceDeployment" lifecycleStage; "DeploymentConfiguration"
+//     bakeTimeInMinutes): one stage per step from PRE_SCALE_UP to CLEAN_UP,
+//     both revisions running through SCALE_UP … BAKE_TIME, the bake time
+//     counted in Options.MinuteIs units. LINEAR and CANARY play the same
+//     stages (their traffic steps are not modelled); lifecycle hooks are not.
+//   - CODE_DEPLOY and EXTERNAL controllers refuse a task definition update
+//     ("UpdateService").
+//   - Faults (SetFaults): reads lagging behind an update (eventual
+//     consistency), ThrottlingException "Rate exceeded" ("Request throttling
+//     for the Amazon ECS API"), an update applied but answered 500
+//     ServerException; OutsideUpdate is someone else's UpdateService, which
+//     replaces ours (our record STOPPED, naming the newer one). An account
+//     without the service deployment permissions (ServiceConfig.NoDeploymentAPI)
+//     gets AccessDeniedException.
+//
+// A task's fate is the scenario's (every task EMULATED, no container runs),
+// unless Options.Engine is set: then tasks run on Docker (engine.go) and
+// their real exits decide. Not modelled: alarms firing, lifecycle hooks and
+// ContinueServiceDeployment, load balancers and health checks, task
+// placement beyond "cannot place", minimum/maximum percent pacing (all
+// desired tasks start at once; old tasks stop when the new deployment
+// completes), crashes after a deployment completed.
 package ecssim
 
 import (

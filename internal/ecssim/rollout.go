@@ -40,8 +40,10 @@ var blueGreenStages = []string{"PRE_SCALE_UP", "SCALE_UP", "POST_SCALE_UP", "TES
 
 // threshold is the circuit breaker's failure threshold: 0.5 × the desired
 // count, at least 3 and at most 200 ("ServiceDeploymentCircuitBreaker",
-// threshold; "How the Amazon ECS deployment circuit breaker detects
-// failures"). The half is rounded up.
+// threshold, which points to "How the Amazon ECS deployment circuit breaker
+// detects failures"; "ThresholdConfiguration": the default is
+// BOUNDED_PERCENT 50). Rounding the half up is the simulator's choice: the
+// pages do not say.
 func threshold(desired int) int {
 	t := int(math.Ceil(0.5 * float64(desired)))
 	return min(200, max(3, t))
@@ -210,11 +212,14 @@ func (s *Sim) tick(now time.Time) {
 	sort.Strings(keys)
 	for _, k := range keys {
 		st := s.svcs[k]
+		// A deployment started during this step (a rollback) plays from the
+		// next one.
+		deps := append([]*deployment(nil), st.deps...)
 		if r := st.current; r != nil && r.stopAsked {
 			r.stopAsked = false
 			s.stopRollback(st, r, now)
 		}
-		for _, d := range append([]*deployment(nil), st.deps...) {
+		for _, d := range deps {
 			if !d.done && !d.frozen {
 				s.play(st, d, now)
 			}
@@ -515,7 +520,7 @@ func (s *Sim) read(op string, sts ...*service) {
 		}
 		if st.following {
 			poll = true
-			if st.current == nil || terminal(st.current.Status) || st.failedModel {
+			if st.current == nil || terminal(st.current.Status) {
 				st.following = false
 			}
 		}

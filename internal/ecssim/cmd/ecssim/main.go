@@ -5,7 +5,8 @@
 //
 // Point the tool at it with AWS_ENDPOINT_URL=http://127.0.0.1:5057: ECS, ECR
 // and STS calls all go through it to moto; the rollout calls
-// (UpdateService, DescribeServices, ListTasks, DescribeTasks) are EMULATED.
+// (UpdateService, DescribeServices, ListTasks, DescribeTasks and the service
+// deployment API) are answered from its model, every task EMULATED.
 package main
 
 import (
@@ -16,6 +17,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/hackforla/ctjdeploy/internal/ecssim"
 )
@@ -24,7 +26,8 @@ func main() {
 	listen := flag.String("listen", "127.0.0.1:5057", "loopback address to listen on")
 	upstream := flag.String("upstream", "http://127.0.0.1:5056", "moto server URL")
 	scenario := flag.String("scenario", string(ecssim.Success), fmt.Sprintf("rollout scenario: %v", ecssim.Scenarios))
-	polls := flag.Int("polls", 2, "DescribeServices calls a rollout takes to end")
+	polls := flag.Int("polls", 2, "clock steps a rollout takes to end")
+	step := flag.Duration("step", 150*time.Millisecond, "the model's clock step")
 	flag.Parse()
 
 	host, _, err := net.SplitHostPort(*listen)
@@ -32,7 +35,7 @@ func main() {
 		log.Fatalf("ecssim: -listen %q: listen on a loopback address only", *listen)
 	}
 	logger := log.New(os.Stderr, "", log.LstdFlags)
-	sim, err := ecssim.New(ecssim.Options{Upstream: *upstream, Scenario: ecssim.Scenario(*scenario), Polls: *polls, Logf: logger.Printf})
+	sim, err := ecssim.New(ecssim.Options{Upstream: *upstream, Scenario: ecssim.Scenario(*scenario), Polls: *polls, Step: *step, Logf: logger.Printf})
 	if err != nil {
 		log.Fatal(err)
 	}
