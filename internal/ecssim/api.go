@@ -77,6 +77,18 @@ func (s *Sim) Current(cluster, service string) string {
 	return ""
 }
 
+// CurrentServiceDeployment returns the ARN of the service's current service
+// deployment as the model has it (ignoring lagging reads; "" if the
+// simulator has not seen the service).
+func (s *Sim) CurrentServiceDeployment(cluster, service string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if st := s.svcs[cluster+"/"+service]; st != nil && st.current != nil {
+		return st.current.Arn
+	}
+	return ""
+}
+
 // OutsideUpdate is another actor's UpdateService (terraform apply, say)
 // pointing the service at taskDefinitionARN: moto's service moves there and
 // a new PRIMARY deployment starts with its own service deployment record, as

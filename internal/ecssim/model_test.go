@@ -385,9 +385,7 @@ func TestSDLaggingRead(t *testing.T) {
 	if _, err := e.api.UpdateService(context.Background(), &ecs.UpdateServiceInput{Cluster: aws.String(e.n.Cluster), Service: aws.String(e.n.Service), TaskDefinition: aws.String(td)}); err != nil {
 		t.Fatal(err)
 	}
-	e.sim.mu.Lock()
-	arn := e.sim.svcs[e.n.Cluster+"/"+e.n.Service].current.Arn
-	e.sim.mu.Unlock()
+	arn := e.sim.CurrentServiceDeployment(e.n.Cluster, e.n.Service)
 	// Read 1: DescribeServices still shows the old revision and deployment.
 	svc := e.describe(t)
 	if aws.ToString(svc.TaskDefinition) != aws.ToString(initial.TaskDefinition) || aws.ToString(svc.CurrentServiceDeployment) != aws.ToString(initial.CurrentServiceDeployment) || len(svc.Deployments) != 1 {
