@@ -9,7 +9,13 @@
 #     docker push (/usr/bin/docker, both images at once: today's workflow)
 #     crane push  (docker save + crane push, both images at once)
 #   re-push of the unchanged images with ctjdeploy under a new tag, on the
-#   same machine (digest cache) and as a fresh runner would (no cache);
+#   same machine (digest cache) and as a fresh runner would (no cache: the
+#   layers are known from the image the registry holds under ENV);
+#   top layer changed (the last 50 MB layer of each image rebuilt with new
+#   data): ctjdeploy as a fresh runner vs docker push vs crane push;
+#   same image into new repositories: ctjdeploy (same machine: the digest
+#   cache remembers where each layer went, so it mounts) vs docker push
+#   (which mounts from the repositories it pushed to);
 #   rebuild after a source change on an engine without build cache for the
 #   app, with the registry cache (--cache-from the pushed ENV image) vs without.
 # Images: the example's django and next images plus two COPY layers of 50 MB
@@ -34,7 +40,8 @@ log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 now() { echo "${EPOCHREALTIME/,/.}"; }
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN{printf "%.3f", b-a}'; }
 
-eval "$("$ROOT/scripts/stack" up 2>/dev/null)"
+# An already loaded stack env (source /tmp/ctjdeploy-stack/env) is used as is.
+if [ -z "${CTJDEPLOY_REGISTRY:-}" ]; then eval "$("$ROOT/scripts/stack" up 2>/dev/null)"; fi
 REG="$CTJDEPLOY_REGISTRY"
 W="$(mktemp -d /tmp/ctjdeploy-bench.XXXXXX)"
 N="b$(date +%s)"
@@ -59,7 +66,7 @@ log "crane $("$CRANE" version) (go-containerregistry $GGCR, as in go.mod)"
 mkdir -p "$W/bin" "$W/dockercfg"
 ln -s "$W/pushbench" "$W/bin/docker-credential-ctjdeploy"
 printf '{"credHelpers":{"%s":"ctjdeploy"}}\n' "$REG" >"$W/dockercfg/config.json"
-export DOCKER_CONFIG="$W/dockercfg" PATH="$W/bin:$PATH" CTJDEPLOY_ECR_REGION="${AWS_REGION:-us-west-2}"
+export DOCKER_CONFIG="$W/dockercfg" PATH="$W/bin:$PATH" CTJDEPLOY_ECR_REGION="${AWS_REGION:-us-west-2}" CTJDEPLOY_ECR_REGISTRY="$REG"
 
 log "building the example images as bases"
 for app in django:backend next:frontend; do
@@ -79,13 +86,26 @@ make_images() {
 		printf 'FROM ctjdeploy-bench/%s-base:%s\nCOPY big1 /data/big1\nCOPY big2 /data/big2\n' "$img" "$N" >"$d/Dockerfile"
 		"$DOCKER" build -q -t "ctjdeploy-bench/$img:$r" "$d" >/dev/null
 		IMAGES+=("ctjdeploy-bench/$img:$r")
+		rm -f "$d/big2" # big1 stays for make_top
+	done
+}
+
+# make_top R: both images of run R with the top layer (big2) rebuilt from
+# new random data, tagged :R-top; big1 is the same file, so its layer is too.
+make_top() {
+	local r="$1" img d
+	for img in django next; do
+		d="$W/ctx-$img"
+		head -c "${MB}M" /dev/urandom >"$d/big2"
+		"$DOCKER" build -q -t "ctjdeploy-bench/$img:$r-top" "$d" >/dev/null
+		IMAGES+=("ctjdeploy-bench/$img:$r-top")
 		rm -f "$d/big1" "$d/big2"
 	done
 }
 
-printf 'kind\trun\ttool\tseconds\tuploaded_bytes\n' >"$OUT"
-record() { printf '%s\t%s\t%s\t%s\t%s\n' "$@" >>"$OUT"; }
-json() { python3 -c "import json,sys; print(json.loads(sys.stdin.read())['$1'])"; }
+printf 'kind\trun\ttool\tseconds\tuploaded_bytes\tread_bytes\n' >"$OUT"
+record() { printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" "$5" "${6:-}" >>"$OUT"; }
+json() { python3 -c "import json,sys; print(json.loads(sys.stdin.read()).get('$1', ''))"; }
 
 push_ctj() { # run
 	local r="$1" t0 out
@@ -134,9 +154,110 @@ for ((i = 1; i <= ${BENCH_PUSH_RUNS:-$RUNS}; i++)); do
 	t0=$(now)
 	out=$("$W/pushbench" push -cache "" -tags "$r-fresh,stage" \
 		"ctjdeploy-bench/django:$r=$N-$r-ctj-django" "ctjdeploy-bench/next:$r=$N-$r-ctj-next")
-	record repush "$r" ctjdeploy-nocache "$(since "$t0")" "$(json uploaded_bytes <<<"$out")"
-	for img in django next; do "$DOCKER" rmi "ctjdeploy-bench/$img:$r" >/dev/null; done
+	record repush "$r" ctjdeploy-nocache "$(since "$t0")" "$(json uploaded_bytes <<<"$out")" "$(json engine_read_bytes <<<"$out")"
+
+	log "run $i/$RUNS: top layer changed"
+	make_top "$r"
+	for ((k = 0; k < 3; k++)); do
+		case "${TOOLS[(i + k) % 3]}" in
+		ctj)
+			t0=$(now)
+			out=$("$W/pushbench" push -cache "" -tags "$r-top,stage" \
+				"ctjdeploy-bench/django:$r-top=$N-$r-ctj-django" "ctjdeploy-bench/next:$r-top=$N-$r-ctj-next")
+			record top "$r" ctjdeploy-nocache "$(since "$t0")" "$(json uploaded_bytes <<<"$out")" "$(json engine_read_bytes <<<"$out")"
+			;;
+		docker)
+			for img in django next; do "$DOCKER" tag "ctjdeploy-bench/$img:$r-top" "$REG/$N-$r-docker-$img:$r-top"; done
+			t0=$(now)
+			"$DOCKER" push -q "$REG/$N-$r-docker-django:$r-top" >/dev/null &
+			a=$!
+			"$DOCKER" push -q "$REG/$N-$r-docker-next:$r-top" >/dev/null &
+			b=$!
+			wait "$a" && wait "$b"
+			record top "$r" docker "$(since "$t0")" ""
+			for img in django next; do "$DOCKER" rmi "$REG/$N-$r-docker-$img:$r-top" >/dev/null; done
+			;;
+		crane)
+			t0=$(now)
+			pids=()
+			for img in django next; do
+				("$DOCKER" save "ctjdeploy-bench/$img:$r-top" >"$W/$img.tar" && "$CRANE" push --insecure "$W/$img.tar" "$REG/$N-$r-crane-$img:$r-top" >/dev/null 2>&1) &
+				pids+=($!)
+			done
+			wait "${pids[0]}" && wait "${pids[1]}"
+			record top "$r" crane "$(since "$t0")" ""
+			rm -f "$W"/*.tar
+			;;
+		esac
+	done
+
+	log "run $i/$RUNS: same images into new repositories"
+	if ((i % 2)); then order=(ctj docker); else order=(docker ctj); fi
+	for tool in "${order[@]}"; do
+		if [ "$tool" = ctj ]; then
+			t0=$(now)
+			out=$("$W/pushbench" push -create -cache "$W/cache-$r" -tags "$r" \
+				"ctjdeploy-bench/django:$r=$N-$r-ctj-django-new" "ctjdeploy-bench/next:$r=$N-$r-ctj-next-new")
+			record newrepo "$r" ctjdeploy-cache "$(since "$t0")" "$(json uploaded_bytes <<<"$out")" "$(json engine_read_bytes <<<"$out")"
+		else
+			for img in django next; do "$DOCKER" tag "ctjdeploy-bench/$img:$r" "$REG/$N-$r-docker-$img-new:$r"; done
+			t0=$(now)
+			"$DOCKER" push -q "$REG/$N-$r-docker-django-new:$r" >/dev/null &
+			a=$!
+			"$DOCKER" push -q "$REG/$N-$r-docker-next-new:$r" >/dev/null &
+			b=$!
+			wait "$a" && wait "$b"
+			record newrepo "$r" docker "$(since "$t0")" ""
+			for img in django next; do "$DOCKER" rmi "$REG/$N-$r-docker-$img-new:$r" >/dev/null; done
+		fi
+	done
+	for img in django next; do "$DOCKER" rmi "ctjdeploy-bench/$img:$r" "ctjdeploy-bench/$img:$r-top" >/dev/null; done
 done
+
+# The cases summarize.py does not know: fresh-runner re-push, top layer
+# changed, new repository; per-run ratios, median (min–max).
+python3 - "$OUT" >"$W/push-summary.md" <<'PY'
+import csv, statistics, sys
+from collections import defaultdict
+t, b, rd = defaultdict(dict), defaultdict(dict), defaultdict(dict)
+for r in csv.DictReader(open(sys.argv[1]), delimiter="\t"):
+    k = (r["kind"], r["tool"])
+    t[k][r["run"]] = float(r["seconds"])
+    if r.get("uploaded_bytes"): b[k][r["run"]] = int(r["uploaded_bytes"])
+    if r.get("read_bytes"): rd[k][r["run"]] = int(r["read_bytes"])
+def ratio(n, d):
+    xs = [t[n][k] / t[d][k] for k in t[n] if k in t[d]]
+    return f"{statistics.median(xs):.2f}× ({min(xs):.2f}–{max(xs):.2f})" if xs else "n/a"
+def rng(m, k):
+    v = sorted(m[k].values())
+    return f"{v[0]:,}–{v[-1]:,}" if v else "not reported"
+print("| measure | median (min–max) | target |")
+print("|---|---|---|")
+print(f"| cold push, ctjdeploy ÷ docker push | {ratio(('cold','ctjdeploy'),('cold','docker'))} | ≤ 0.5× (stretch 0.3×) |")
+print(f"| cold push, ctjdeploy ÷ crane | {ratio(('cold','ctjdeploy'),('cold','crane'))} | |")
+print(f"| fresh-runner re-push ÷ cold ctjdeploy | {ratio(('repush','ctjdeploy-nocache'),('cold','ctjdeploy'))} | ≤ 0.1×, no layer read |")
+print(f"| top layer changed, fresh runner ÷ docker push | {ratio(('top','ctjdeploy-nocache'),('top','docker'))} | bytes = that layer's |")
+print(f"| top layer changed, fresh runner ÷ crane | {ratio(('top','ctjdeploy-nocache'),('top','crane'))} | |")
+print(f"| same image into a new repository ÷ docker push (mount) | {ratio(('newrepo','ctjdeploy-cache'),('newrepo','docker'))} | ≤ 1.5× |")
+print()
+print("| bytes (ctjdeploy, both images) | uploaded | layer bytes read from the engine |")
+print("|---|---|---|")
+for k, what in [(("cold","ctjdeploy"),"cold push"), (("repush","ctjdeploy-nocache"),"fresh-runner re-push"),
+                (("top","ctjdeploy-nocache"),"top layer changed"), (("newrepo","ctjdeploy-cache"),"new repository")]:
+    print(f"| {what} | {rng(b, k)} | {rng(rd, k)} |")
+print()
+print("| seconds | median (min–max) |")
+print("|---|---|")
+for k in sorted(t):
+    v = list(t[k].values())
+    print(f"| {k[0]} {k[1]} | {statistics.median(v):.2f} ({min(v):.2f}–{max(v):.2f}) |")
+PY
+
+if [ -n "${BENCH_PUSH_ONLY:-}" ]; then
+	log "raw results: $OUT"
+	cat "$W/push-summary.md"
+	exit 0
+fi
 
 # --- build cache from the registry -------------------------------------------
 log "build cache: slow step ${SLOW}s"
@@ -169,3 +290,5 @@ done
 
 log "raw results: $OUT"
 python3 "$ROOT/bench/summarize.py" "$OUT"
+echo
+cat "$W/push-summary.md"
