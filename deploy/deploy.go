@@ -7,6 +7,8 @@ package deploy
 
 import (
 	"context"
+	"crypto/x509"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -20,6 +22,7 @@ import (
 
 	"github.com/hackforla/ctjdeploy/build"
 	"github.com/hackforla/ctjdeploy/deploy/rollout"
+	"github.com/hackforla/ctjdeploy/deploy/smoke"
 	"github.com/hackforla/ctjdeploy/deploy/taskdef"
 	"github.com/hackforla/ctjdeploy/internal/config"
 	"github.com/hackforla/ctjdeploy/internal/exitcode"
@@ -42,6 +45,8 @@ type Options struct {
 	NoBuild bool
 	NoWait  bool
 	Force   bool
+	// NoSmoke skips the environment's smoke checks (--no-smoke).
+	NoSmoke bool
 	Timeout time.Duration // following the deployment; 0: no limit
 	// Interval between polls (default deploy.DefaultInterval).
 	Interval time.Duration
@@ -60,6 +65,10 @@ type Deps struct {
 	Outputs func(ctx context.Context) (tfvars.Outputs, error)
 	// Getenv looks up template {{ env }} variables (default os.LookupEnv).
 	Getenv func(string) (string, bool)
+	// SmokeRootCAs replaces the system roots for smoke checks (tests).
+	SmokeRootCAs *x509.CertPool
+	// SmokeInterval is the wait between smoke tries (0: smoke's default).
+	SmokeInterval time.Duration
 }
 
 // Image is one image of the deploy.
@@ -126,8 +135,15 @@ type Result struct {
 	Polls        int                   `json:"polls,omitempty"`
 	Verification *rollout.Verification `json:"verification,omitempty"`
 	Stopped      []rollout.StoppedTask `json:"stoppedTasks,omitempty"`
-	Events       []string              `json:"events,omitempty"`
-	Timings      []Timing              `json:"timings"`
+	// Smoke are the smoke checks' results (after a verified rollout).
+	Smoke []smoke.Result `json:"smoke,omitempty"`
+	// SmokeRollback is the deployment that took the service back to the
+	// previous revision after a failed smoke check.
+	SmokeRollback string `json:"smokeRollbackDeploymentId,omitempty"`
+	// URL is the environment's address (config url:, or the first smoke URL).
+	URL     string   `json:"url,omitempty"`
+	Events  []string `json:"events,omitempty"`
+	Timings []Timing `json:"timings"`
 
 	rendered  *ecs.RegisterTaskDefinitionInput
 	live      *rollout.Live
@@ -169,7 +185,7 @@ func (r *run) phase(name string, fn func(p *report.Phase) error) error {
 // the exit code (exitcode.Of).
 func Run(ctx context.Context, o Options, d Deps) (*Result, error) {
 	env := o.Env
-	res := &Result{Env: env.Name, Cluster: env.Cluster, Service: env.Service, Tag: o.Tag, DryRun: o.DryRun}
+	res := &Result{Env: env.Name, Cluster: env.Cluster, Service: env.Service, Tag: o.Tag, DryRun: o.DryRun, URL: env.URL}
 	r := &run{o: o, d: d, res: res, rep: o.Reporter}
 	if r.rep == nil {
 		r.rep = report.Discard
@@ -427,6 +443,17 @@ func (r *run) plan(ctx context.Context) error {
 				p.Warnf("%s guard refuses: %s", v.Guard, v.Message)
 			}
 		}
+		for _, c := range env.Smoke {
+			what := fmt.Sprintf("smoke check: GET %s until %d", c.URL, c.Status)
+			if c.Contains != "" {
+				what += fmt.Sprintf(" with %q in the body", c.Contains)
+			}
+			what += fmt.Sprintf(", within %s", c.Timeout)
+			if r.o.NoSmoke {
+				what += " (skipped: --no-smoke)"
+			}
+			p.Infof("%s", what)
+		}
 		return nil
 	})
 }
@@ -532,7 +559,10 @@ func (r *run) apply(ctx context.Context) error {
 				return err
 			}
 		}
-		return r.verify(ctx, res.TaskDefARN)
+		if err := r.verify(ctx, res.TaskDefARN); err != nil {
+			return err
+		}
+		return r.smoke(ctx, false)
 	}
 	if err := r.phase("register", func(p *report.Phase) error {
 		arn, err := rollout.Register(ctx, r.d.ECS, res.rendered, rollout.RegisterTags{Commit: r.o.Tag, Env: env.Name, Previous: res.LiveARN})
@@ -571,7 +601,66 @@ func (r *run) apply(ctx context.Context) error {
 	}); err != nil {
 		return err
 	}
-	return r.verify(ctx, res.TaskDefARN)
+	if err := r.verify(ctx, res.TaskDefARN); err != nil {
+		return err
+	}
+	return r.smoke(ctx, true)
+}
+
+// smoke runs the environment's smoke checks after a verified rollout. When
+// one fails and this run moved the service (rolledOut), the service goes
+// back to the revision live before, as `rollback` does, and that rollback
+// is followed: exit 3 when it completes, 6 when it fails. Without a
+// rollout (nothing changed) a failure is exit 1: stage does not answer, and
+// there is nothing to go back to.
+func (r *run) smoke(ctx context.Context, rolledOut bool) error {
+	env, res := r.o.Env, r.res
+	if len(env.Smoke) == 0 || r.o.NoSmoke {
+		return nil
+	}
+	checks := make([]smoke.Check, 0, len(env.Smoke))
+	for _, c := range env.Smoke {
+		checks = append(checks, smoke.Check{URL: c.URL, Status: c.Status, Contains: c.Contains, Timeout: c.Timeout})
+	}
+	start := time.Now()
+	results, err := smoke.Run(ctx, checks, smoke.Options{Reporter: r.rep, RootCAs: r.d.SmokeRootCAs, Interval: r.d.SmokeInterval})
+	res.Timings = append(res.Timings, Timing{Phase: "smoke", Seconds: time.Since(start).Seconds()})
+	res.Smoke = results
+	if err == nil {
+		return nil
+	}
+	var failed *smoke.Failed
+	if !errors.As(err, &failed) {
+		return err
+	}
+	if !rolledOut || res.LiveARN == "" || res.LiveARN == res.TaskDefARN {
+		return fmt.Errorf("%w\nservice %s runs %s, which this run did not change: nothing to roll back to", err, env.Service, shortARN(res.TaskDefARN))
+	}
+	var back error
+	_ = r.phase("smoke-rollback", func(p *report.Phase) error {
+		p.Warnf("smoke checks failed: rolling service %s back to %s, the revision live before this deploy", env.Service, shortARN(res.LiveARN))
+		id, svc, uerr := rollout.Update(ctx, r.d.ECS, env.Cluster, env.Service, res.LiveARN, false)
+		if uerr != nil {
+			back = uerr
+			return uerr
+		}
+		res.SmokeRollback = id
+		sd := ""
+		if svc != nil {
+			sd = aws.ToString(svc.CurrentServiceDeployment)
+		}
+		_, ferr := rollout.Follow(ctx, r.d.ECS, rollout.FollowOptions{Cluster: env.Cluster, Service: env.Service, Env: env.Name,
+			DeploymentID: id, TaskDefinition: res.LiveARN, ServiceDeploymentArn: sd, Source: res.TaskDefARN, UpdatedAt: time.Now(),
+			Interval: r.o.Interval, Timeout: r.o.Timeout, Reporter: &eventTap{next: r.rep, res: res}})
+		back = ferr
+		return ferr
+	})
+	if back != nil {
+		return exitcode.Wrap(exitcode.NotRecovered, fmt.Errorf("%w\nthe rollback to %s after the failed smoke checks did not complete: %v; service %s is NOT back on a working revision: act now (`ctjdeploy %s status`)",
+			err, shortARN(res.LiveARN), back, env.Service, env.Name))
+	}
+	return exitcode.Wrap(exitcode.RolledBack, fmt.Errorf("%w\nthe smoke checks failed, so ctjdeploy rolled service %s back to %s (deployment %s) and the rollback completed: it runs the previous revision again",
+		err, env.Service, shortARN(res.LiveARN), res.SmokeRollback))
 }
 
 // follow follows res.DeploymentID of res.TaskDefARN with o's deployment

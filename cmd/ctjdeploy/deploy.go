@@ -23,6 +23,7 @@ type deployFlags struct {
 	tag     string
 	noBuild bool
 	noWait  bool
+	noSmoke bool
 	timeout time.Duration
 	force   bool
 }
@@ -61,6 +62,7 @@ func newDeployCmd(g *globals) *cobra.Command {
 	fl.StringVar(&f.tag, "tag", "", "image tag to build and deploy (default: full SHA of HEAD of the config's git repository)")
 	fl.BoolVar(&f.noBuild, "no-build", false, "deploy images already in the registry under --tag")
 	fl.BoolVar(&f.noWait, "no-wait", false, "stop after updating the service; do not follow the deployment")
+	fl.BoolVar(&f.noSmoke, "no-smoke", false, "skip the environment's smoke checks after the rollout")
 	fl.DurationVar(&f.timeout, "timeout", 15*time.Minute, "how long to follow the deployment before exiting 4")
 	fl.BoolVar(&f.force, "force", false, "bypass the in-progress and stale-commit guards (never the data guard)")
 	return cmd
@@ -122,6 +124,6 @@ func runDeploy(cmd *cobra.Command, g *globals, f *deployFlags, envName string) (
 		deps.Builder = b
 	}
 	res, err = deploy.Run(ctx, deploy.Options{Env: env, Tag: tag, GitDir: gitDir, DryRun: f.dryRun, NoBuild: f.noBuild,
-		NoWait: f.noWait, Force: f.force, Timeout: f.timeout, Color: g.color() && g.output != "json", Reporter: rep}, deps)
+		NoWait: f.noWait, NoSmoke: f.noSmoke, Force: f.force, Timeout: f.timeout, Color: g.color() && g.output != "json", Reporter: rep}, deps)
 	return err
 }

@@ -35,6 +35,12 @@ func main() {
 func run(args []string, rawStdout, rawStderr io.Writer) (code int) {
 	stdout := report.MaskWriter(rawStdout)
 	stderr := report.MaskWriter(rawStderr)
+	// The mask keeps back a tail that may begin a secret: write it out last
+	// (this runs after the panic report below).
+	defer func() {
+		_ = report.Flush(stdout)
+		_ = report.Flush(stderr)
+	}()
 	defer func() {
 		// A panic must not print a secret either: report it through the mask.
 		if r := recover(); r != nil {
@@ -91,6 +97,7 @@ func signalContext(stderr io.Writer) (ctx context.Context, sig func() int, stop 
 		select {
 		case s := <-ch:
 			fmt.Fprintf(stderr, "ctjdeploy: %s again: quitting now; whatever was in flight may have happened: check `ctjdeploy ENV status`\n", s)
+			_ = report.Flush(stderr)
 			os.Exit(signalCode(s))
 		case <-done:
 		}

@@ -63,6 +63,10 @@ func writeDeployGitHub(res *deploy.Result, rep report.Reporter, err error) {
 		for _, im := range res.Images {
 			r.Images = append(r.Images, ghImage{Name: im.Name, Ref: im.Ref, Digest: im.Digest, PushedBytes: im.Uploaded, ReusedBytes: im.Reused})
 		}
+		r.URL = res.URL
+		for _, c := range res.Smoke {
+			r.Smoke = append(r.Smoke, ghSmoke{URL: c.URL, OK: c.OK, Status: c.Status, Tries: c.Tries, Seconds: c.Elapsed.Seconds(), Error: c.Error})
+		}
 	}
 	_ = writeGitHubResult(os.Getenv, r)
 }

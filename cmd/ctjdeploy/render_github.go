@@ -217,6 +217,18 @@ type ghResult struct {
 	Diff              string    // unified diff of the task definition, masked
 	Events            []string  // service events seen while following the rollout
 	Phases            []ghPhase // time per phase (see ghPhases)
+	URL               string    // the environment's address (url: or the first smoke URL)
+	Smoke             []ghSmoke // smoke check results
+}
+
+// ghSmoke is one smoke check's result.
+type ghSmoke struct {
+	URL     string
+	OK      bool
+	Status  int
+	Tries   int
+	Seconds float64
+	Error   string
 }
 
 // ghImage is one image of a deploy.
@@ -266,7 +278,8 @@ func appendFile(path, s string) error {
 }
 
 // ghOutputs renders the step outputs: tag, commit, outcome,
-// task-definition-arn, task-definition-registered, and per image
+// task-definition-arn, task-definition-registered, url (when the
+// environment has one: the job's environment links it), and per image
 // image-NAME (the pinned reference) and digest-NAME.
 func ghOutputs(r ghResult) string {
 	var b strings.Builder
@@ -290,6 +303,9 @@ func ghOutputs(r ghResult) string {
 	}
 	put("task-definition-arn", r.TaskDefinitionARN)
 	put("task-definition-registered", fmt.Sprint(r.Registered))
+	if r.URL != "" {
+		put("url", r.URL)
+	}
 	for _, im := range sortedImages(r.Images) {
 		put("image-"+im.Name, im.Ref)
 		put("digest-"+im.Name, im.Digest)
@@ -344,6 +360,17 @@ func ghSummary(r ghResult) string {
 	}
 	b.WriteString("\n")
 
+	if len(r.Smoke) > 0 {
+		b.WriteString("### Smoke checks\n\n| URL | Result | Status | Tries | Time |\n|---|---|---:|---:|---:|\n")
+		for _, c := range r.Smoke {
+			res := "✅ passed"
+			if !c.OK {
+				res = "❌ " + mdCell(c.Error)
+			}
+			fmt.Fprintf(&b, "| %s | %s | %d | %d | %.1f s |\n", mdCell(c.URL), res, c.Status, c.Tries, c.Seconds)
+		}
+		b.WriteString("\n")
+	}
 	if len(r.Images) > 0 {
 		var pushed, reused int64
 		b.WriteString("### Images\n\n| Image | Pinned reference | Pushed | Reused |\n|---|---|---:|---:|\n")

@@ -9,12 +9,14 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"gopkg.in/yaml.v3"
 
@@ -47,8 +49,22 @@ type Environment struct {
 	// empty database: the data guard then warns instead of refusing when the
 	// postgres container has no persistent volume.
 	EphemeralDatabase bool
+	// Smoke are the checks a deploy runs after the rollout (config smoke:).
+	Smoke []Smoke
+	// URL is the environment's address for GitHub (config url:; default
+	// the first smoke URL).
+	URL string
 	// Line is where the environment is declared, for messages.
 	Line int
+}
+
+// Smoke is one smoke check: GET URL until it answers Status with a body
+// holding Contains, or Timeout passes.
+type Smoke struct {
+	URL      string
+	Status   int           // default 200
+	Contains string        // optional
+	Timeout  time.Duration // default 2m
 }
 
 // Terraform says where `terraform output` runs.
@@ -214,7 +230,7 @@ func isCommandWord(s string) bool {
 
 func (d *decoder) environment(name string, n *yaml.Node) (*Environment, error) {
 	p := "environments." + name
-	keys := []string{"region", "cluster", "service", "task_definition", "registry", "terraform", "images", "ephemeral_database"}
+	keys := []string{"region", "cluster", "service", "task_definition", "registry", "terraform", "images", "ephemeral_database", "smoke", "url"}
 	req := []string{"region", "cluster", "service", "task_definition", "images"}
 	m, err := d.mapping(n, p, keys, req)
 	if err != nil {
@@ -258,6 +274,22 @@ func (d *decoder) environment(name string, n *yaml.Node) (*Environment, error) {
 			return nil, err
 		}
 	}
+	if sn, ok := m["smoke"]; ok {
+		if e.Smoke, err = d.smoke(sn, p+".smoke"); err != nil {
+			return nil, err
+		}
+	}
+	if un, ok := m["url"]; ok {
+		if e.URL, err = d.str(un, p+".url", true); err != nil {
+			return nil, err
+		}
+		if u, perr := url.Parse(e.URL); perr != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			return nil, d.errf(un, "%s.url %q is not an http(s) URL", p, e.URL)
+		}
+	}
+	if e.URL == "" && len(e.Smoke) > 0 {
+		e.URL = e.Smoke[0].URL
+	}
 	imgs := m["images"]
 	im, err := d.mapping(imgs, p+".images", nil, nil)
 	if err != nil {
@@ -277,6 +309,50 @@ func (d *decoder) environment(name string, n *yaml.Node) (*Environment, error) {
 		e.Images[k.Value] = img
 	}
 	return e, nil
+}
+
+// smoke reads the smoke: list (contract: url, status default 200,
+// contains, timeout default 2m).
+func (d *decoder) smoke(n *yaml.Node, p string) ([]Smoke, error) {
+	if n.Kind != yaml.SequenceNode {
+		return nil, d.errf(n, "%s must be a list of checks (- url: https://..., status: 200, contains: ..., timeout: 2m)", p)
+	}
+	var out []Smoke
+	for i, item := range n.Content {
+		ip := fmt.Sprintf("%s[%d]", p, i)
+		m, err := d.mapping(item, ip, []string{"url", "status", "contains", "timeout"}, []string{"url"})
+		if err != nil {
+			return nil, err
+		}
+		c := Smoke{Status: 200, Timeout: 2 * time.Minute}
+		if c.URL, err = d.str(m["url"], ip+".url", true); err != nil {
+			return nil, err
+		}
+		if u, perr := url.Parse(c.URL); perr != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			return nil, d.errf(m["url"], "%s.url %q is not an http(s) URL", ip, c.URL)
+		}
+		if sn, ok := m["status"]; ok {
+			v, err := strconv.Atoi(sn.Value)
+			if err != nil || sn.Kind != yaml.ScalarNode || v < 100 || v > 599 {
+				return nil, d.errf(sn, "%s.status %q is not an HTTP status code (100-599)", ip, sn.Value)
+			}
+			c.Status = v
+		}
+		if cn, ok := m["contains"]; ok {
+			if c.Contains, err = d.str(cn, ip+".contains", false); err != nil {
+				return nil, err
+			}
+		}
+		if tn, ok := m["timeout"]; ok {
+			v, err := time.ParseDuration(tn.Value)
+			if err != nil || tn.Kind != yaml.ScalarNode || v <= 0 || v > time.Hour {
+				return nil, d.errf(tn, "%s.timeout %q is not a duration between 1s and 1h (e.g. 2m)", ip, tn.Value)
+			}
+			c.Timeout = v
+		}
+		out = append(out, c)
+	}
+	return out, nil
 }
 
 func (d *decoder) terraform(n *yaml.Node, p string) (*Terraform, error) {

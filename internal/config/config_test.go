@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hackforla/ctjdeploy/internal/exitcode"
 )
@@ -98,6 +99,12 @@ func TestParseErrors(t *testing.T) {
 		{"duplicate key", strings.Replace(good, "    cluster: c\n", "    cluster: c\n    cluster: d\n", 1), []string{"appears twice"}},
 		{"command env name", "environments:\n  status:\n    region: us-west-2\n", []string{"is a ctjdeploy command"}},
 		{"two documents", good + "---\nenvironments: {}\n", []string{"second YAML document"}},
+		{"smoke not a list", strings.Replace(good, "    ephemeral_database: true\n", "    ephemeral_database: true\n    smoke: {url: x}\n", 1), []string{"smoke must be a list"}},
+		{"smoke without url", strings.Replace(good, "    ephemeral_database: true\n", "    ephemeral_database: true\n    smoke:\n      - status: 200\n", 1), []string{`missing the required key "url"`, "smoke[0]"}},
+		{"smoke bad url", strings.Replace(good, "    ephemeral_database: true\n", "    ephemeral_database: true\n    smoke:\n      - url: ftp://x/y\n", 1), []string{"smoke[0].url", "not an http(s) URL"}},
+		{"smoke bad status", strings.Replace(good, "    ephemeral_database: true\n", "    ephemeral_database: true\n    smoke:\n      - {url: https://x/, status: 99}\n", 1), []string{"smoke[0].status", "not an HTTP status"}},
+		{"smoke bad timeout", strings.Replace(good, "    ephemeral_database: true\n", "    ephemeral_database: true\n    smoke:\n      - {url: https://x/, timeout: soon}\n", 1), []string{"smoke[0].timeout", "not a duration"}},
+		{"smoke unknown key", strings.Replace(good, "    ephemeral_database: true\n", "    ephemeral_database: true\n    smoke:\n      - {url: https://x/, contain: y}\n", 1), []string{`unknown key "contain"`}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -221,5 +228,35 @@ func TestRegistryNotAllowedIsInvalidWithLine(t *testing.T) {
 	}
 	if exitcode.Of(err) != exitcode.Invalid {
 		t.Errorf("exit code %d, want %d", exitcode.Of(err), exitcode.Invalid)
+	}
+}
+
+func TestParseSmoke(t *testing.T) {
+	y := strings.Replace(good, "    ephemeral_database: true\n", `    ephemeral_database: true
+    smoke:
+      - url: https://stage.example.org/api/healthcheck
+        contains: uptime
+      - {url: "http://127.0.0.1:8000/", status: 404, timeout: 30s}
+`, 1)
+	f, err := Parse("/repo/ctjdeploy.yaml", []byte(y))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := f.Environments["prod"]
+	if len(e.Smoke) != 2 {
+		t.Fatalf("smoke = %+v", e.Smoke)
+	}
+	a, b := e.Smoke[0], e.Smoke[1]
+	if a.URL != "https://stage.example.org/api/healthcheck" || a.Status != 200 || a.Contains != "uptime" || a.Timeout != 2*time.Minute {
+		t.Errorf("first check (defaults) = %+v", a)
+	}
+	if b.Status != 404 || b.Timeout != 30*time.Second || b.Contains != "" {
+		t.Errorf("second check = %+v", b)
+	}
+	if e.URL != a.URL {
+		t.Errorf("url defaults to the first smoke URL: %q", e.URL)
+	}
+	if f.Environments["stage"].Smoke != nil {
+		t.Errorf("stage has no smoke: %+v", f.Environments["stage"].Smoke)
 	}
 }

@@ -64,6 +64,10 @@ var registryActions = map[string][]string{
 var remoteNonCalls = map[string]bool{
 	"Option": true, "Backoff": true, "DefaultTransport": true, "Descriptor": true,
 	"Pusher": true, "Puller": true, "Taggable": true, "ErrSchema1": true,
+	// A layer wrapped as mountable: the mount itself is made by Write
+	// (POST ?mount=&from=, ECR's push actions plus the pull of the source
+	// repository, both within ECRPushPullOwnRepositories).
+	"MountableLayer": true,
 }
 
 // sdkClients are the clients whose method sets tell which names are
