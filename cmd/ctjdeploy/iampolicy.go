@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/spf13/cobra"
 
+	"github.com/hackforla/ctjdeploy/deploy/taskdef"
 	"github.com/hackforla/ctjdeploy/internal/config"
 	"github.com/hackforla/ctjdeploy/internal/iampolicy"
 	"github.com/hackforla/ctjdeploy/internal/report"
@@ -291,18 +292,15 @@ func probeTaskDefinition(ctx context.Context, env *config.Environment) *probedTD
 		t.tmplErr = err
 		return t
 	}
-	tmpl, err := template.New(env.TaskDefinition).Option("missingkey=error").Funcs(funcs).Parse(string(data))
+	// The renderer deploy uses, with its budgets (time, size, no range or
+	// recursion): a template bomb fails fast here too.
+	rendered, err := taskdef.Execute(env.TaskDefinition, string(data), funcs)
 	if err != nil {
 		t.tmplErr = err
 		return t
 	}
-	var b strings.Builder
-	if err := tmpl.Execute(&b, nil); err != nil {
-		t.tmplErr = err
-		return t
-	}
 	var doc map[string]any
-	if err := json.Unmarshal([]byte(b.String()), &doc); err != nil {
+	if err := json.Unmarshal(rendered, &doc); err != nil {
 		t.tmplErr = fmt.Errorf("%s is not JSON once rendered: %w", env.TaskDefinition, err)
 		return t
 	}

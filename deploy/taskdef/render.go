@@ -36,13 +36,14 @@ import (
 	"sort"
 	"strings"
 	"text/template"
-	"text/template/parse"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
 
 	"github.com/hackforla/ctjdeploy/internal/exitcode"
 	"github.com/hackforla/ctjdeploy/internal/report"
+	"github.com/hackforla/ctjdeploy/internal/tmplbudget"
 	"github.com/hackforla/ctjdeploy/tfvars"
 )
 
@@ -80,22 +81,15 @@ type renderer struct {
 }
 
 func (r *renderer) render(tmpl []byte) (*ecs.RegisterTaskDefinitionInput, error) {
-	t, err := template.New(r.name).Option("missingkey=error").Funcs(template.FuncMap{
+	out, err := Execute(r.name, string(tmpl), template.FuncMap{
 		"image": r.image,
 		"tf":    r.tf,
 		"env":   r.env,
-	}).Parse(string(tmpl))
+	})
 	if err != nil {
-		return nil, err // template: NAME:LINE: ...
+		return nil, err // template: NAME:LINE:COL: ...
 	}
-	if err := noRange(t); err != nil {
-		return nil, err
-	}
-	var buf bytes.Buffer
-	if err := t.Execute(&limitWriter{w: &buf, n: MaxRendered}, map[string]any{}); err != nil {
-		return nil, err // template: NAME:LINE:COL: executing ...
-	}
-	v, err := parseJSON(buf.Bytes())
+	v, err := parseJSON(out)
 	if err != nil {
 		return nil, fmt.Errorf("%s:%w (line:column of the rendered template; the template must render RegisterTaskDefinition JSON)", r.name, err)
 	}
@@ -113,59 +107,23 @@ func (r *renderer) render(tmpl []byte) (*ecs.RegisterTaskDefinitionInput, error)
 }
 
 // MaxRendered bounds the rendered template's size (ECS itself takes far
-// less), so a runaway `range` fails fast instead of eating memory.
+// less), so a runaway template fails fast instead of eating memory.
 const MaxRendered = 1 << 20
 
-type limitWriter struct {
-	w *bytes.Buffer
-	n int
-}
+// MaxRenderTime bounds the time a template may take to render.
+const MaxRenderTime = 2 * time.Second
 
-func (l *limitWriter) Write(p []byte) (int, error) {
-	if l.w.Len()+len(p) > l.n {
-		return 0, fmt.Errorf("the rendered template exceeds %d bytes", l.n)
-	}
-	return l.w.Write(p)
-}
-
-// noRange refuses {{ range }}: a template has no data to iterate over, and
-// `range 1000000000` would spin without writing anything.
-func noRange(t *template.Template) error {
-	for _, tt := range t.Templates() {
-		if tt.Tree == nil {
-			continue
-		}
-		var found parse.Node
-		var walk func(parse.Node)
-		walk = func(n parse.Node) {
-			if found != nil || n == nil {
-				return
-			}
-			switch n := n.(type) {
-			case *parse.ListNode:
-				if n == nil {
-					return
-				}
-				for _, c := range n.Nodes {
-					walk(c)
-				}
-			case *parse.RangeNode:
-				found = n
-			case *parse.IfNode:
-				walk(n.List)
-				walk(n.ElseList)
-			case *parse.WithNode:
-				walk(n.List)
-				walk(n.ElseList)
-			}
-		}
-		walk(tt.Tree.Root)
-		if found != nil {
-			loc, _ := tt.ErrorContext(found)
-			return fmt.Errorf("template: %s: {{ range }} is not supported in a task definition template (there is nothing to iterate over)", loc)
-		}
-	}
-	return nil
+// Execute renders the template text (name is its file name, used in every
+// error) with funcs and no data, under the budgets every command shares
+// (internal/tmplbudget: at most MaxRendered bytes of output and of any
+// string built, MaxRenderTime, no {{ range }}, no recursive {{ template }},
+// a bounded number of actions). Every error has exit code 2. It is the one
+// renderer of task definition templates: iam-policy uses it too.
+func Execute(name, text string, funcs template.FuncMap) ([]byte, error) {
+	lim := tmplbudget.Default
+	lim.MaxBytes = MaxRendered
+	lim.MaxTime = MaxRenderTime
+	return tmplbudget.Execute(name, text, funcs, map[string]any{}, lim)
 }
 
 func (r *renderer) image(name string) (string, error) {
