@@ -58,7 +58,7 @@ func (p *ECR) learnInto(ctx context.Context, k knowledge, repo name.Repository, 
 		} else {
 			ref = repo.Tag(r)
 		}
-		desc, err := remote.Get(ref, p.remoteOpts(ctx, registry)...)
+		desc, err := p.get(ctx, registry, ref)
 		if err != nil || !desc.MediaType.IsImage() {
 			continue
 		}
@@ -96,11 +96,10 @@ func (p *ECR) digestsPresent(ctx context.Context, repo name.Repository, registry
 	if len(ds) == 0 {
 		return out, nil
 	}
-	rt, err := transport.NewWithContext(ctx, repo.Registry, p.auth(registry), p.transport, []string{repo.Scope(transport.PullScope)})
+	hc, err := p.client(ctx, repo, registry)
 	if err != nil {
 		return nil, err
 	}
-	hc := &http.Client{Transport: rt}
 	errs := make([]error, len(ds))
 	sem := make(chan struct{}, p.jobs)
 	var wg sync.WaitGroup

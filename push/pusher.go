@@ -62,6 +62,12 @@ type ECR struct {
 	// (by diff id) is in: another repository mounts it from there.
 	homesMu sync.Mutex
 	homes   map[v1.Hash]knownLayer
+
+	// pullers and clients are reused for this run's reads of each registry
+	// and repository: one ping and auth exchange each, not one per request.
+	pullMu  sync.Mutex
+	pullers map[string]*remote.Puller
+	clients map[string]*http.Client
 }
 
 var _ Pusher = (*ECR)(nil)
@@ -304,7 +310,7 @@ func (p *ECR) Push(ctx context.Context, img build.Image, t Target) (Result, erro
 	if !skipWrite && mut == immutable && len(t.Tags) > 0 {
 		// An immutable tag that already names this digest is done; one that
 		// names another digest cannot be moved.
-		if d, err := remote.Head(primary, p.remoteOpts(ctx, t.Registry)...); err == nil {
+		if d, err := p.head(ctx, t.Registry, primary); err == nil {
 			if d.Digest != digest {
 				return res, fmt.Errorf("%s: tag %s already names %s in repository %s, whose tags are immutable; push under another --tag", what, t.Tags[0], d.Digest, repo)
 			}
@@ -346,7 +352,7 @@ func (p *ECR) Push(ctx context.Context, img build.Image, t Target) (Result, erro
 	ph.Progress(img.Name, total, total, "bytes")
 
 	// The registry must hold what was computed here.
-	d, err := remote.Head(primary, p.remoteOpts(ctx, t.Registry)...)
+	d, err := p.head(ctx, t.Registry, primary)
 	if err != nil {
 		return res, registryErr(fmt.Sprintf("checking the pushed manifest of %s", img.Name), t.Registry, t.Repository, err)
 	}
@@ -371,7 +377,7 @@ func (p *ECR) Push(ctx context.Context, img build.Image, t Target) (Result, erro
 // skipped with a warning.
 func (p *ECR) tag(ctx context.Context, tag name.Tag, img remote.Taggable, digest v1.Hash, mut mutability, registry string, ph *report.Phase) error {
 	if mut == immutable {
-		if d, err := remote.Head(tag, p.remoteOpts(ctx, registry)...); err == nil {
+		if d, err := p.head(ctx, registry, tag); err == nil {
 			if d.Digest != digest {
 				ph.Warnf("repository %s has immutable tags: tag %s stays on %s and does not follow this push; deploys pin images by digest, so only people reading tags see the old one",
 					tag.Context(), tag.TagStr(), d.Digest)
@@ -424,7 +430,7 @@ func (p *ECR) Plan(ctx context.Context, img build.Image, t Target) (Plan, error)
 	}
 	pl.MissingBytes = missingBytes(pl.Layers)
 	for _, tag := range t.Tags {
-		d, err := remote.Head(repo.Tag(tag), p.remoteOpts(ctx, t.Registry)...)
+		d, err := p.head(ctx, t.Registry, repo.Tag(tag))
 		if err == nil && d.Digest == want {
 			pl.ExistingTags = append(pl.ExistingTags, tag)
 		}
@@ -447,11 +453,10 @@ func missingBytes(ls []Layer) int64 {
 
 // blobsPresent HEADs each layer's blob in the repository, in parallel.
 func (p *ECR) blobsPresent(ctx context.Context, repo name.Repository, registry string, ls []*blobLayer) ([]bool, error) {
-	rt, err := transport.NewWithContext(ctx, repo.Registry, p.auth(registry), p.transport, []string{repo.Scope(transport.PullScope)})
+	hc, err := p.client(ctx, repo, registry)
 	if err != nil {
 		return nil, err
 	}
-	hc := &http.Client{Transport: rt}
 	out := make([]bool, len(ls))
 	errs := make([]error, len(ls))
 	sem := make(chan struct{}, p.jobs)
@@ -494,7 +499,7 @@ func (p *ECR) Resolve(ctx context.Context, registry, repository_, tag string) (s
 	if err != nil {
 		return "", err
 	}
-	d, err := remote.Head(repo.Tag(tag), p.remoteOpts(ctx, registry)...)
+	d, err := p.head(ctx, registry, repo.Tag(tag))
 	if err != nil {
 		var te *transport.Error
 		if errors.As(err, &te) && te.StatusCode == http.StatusNotFound && !hasCode(te, transport.NameUnknownErrorCode) {
@@ -550,4 +555,60 @@ func (p *ECR) checkRegistry(registry string) error {
 			registry, strings.Join(p.registries, ", "))
 	}
 	return fmt.Errorf("registry %s is neither an ECR registry (ACCOUNT.dkr.ecr.REGION.amazonaws.com) nor a loopback address with a port: ctjdeploy sends the ECR token to no other host; fix `registry:` in the config", registry)
+}
+
+// puller is this run's reader of registry (manifests, configs, blobs).
+func (p *ECR) puller(registry string) (*remote.Puller, error) {
+	p.pullMu.Lock()
+	defer p.pullMu.Unlock()
+	if pl, ok := p.pullers[registry]; ok {
+		return pl, nil
+	}
+	pl, err := remote.NewPuller(p.remoteOpts(context.Background(), registry)...)
+	if err != nil {
+		return nil, err
+	}
+	if p.pullers == nil {
+		p.pullers = map[string]*remote.Puller{}
+	}
+	p.pullers[registry] = pl
+	return pl, nil
+}
+
+// head is remote.Head through this run's puller.
+func (p *ECR) head(ctx context.Context, registry string, ref name.Reference) (*v1.Descriptor, error) {
+	pl, err := p.puller(registry)
+	if err != nil {
+		return nil, err
+	}
+	return pl.Head(ctx, ref)
+}
+
+// get is remote.Get through this run's puller.
+func (p *ECR) get(ctx context.Context, registry string, ref name.Reference) (*remote.Descriptor, error) {
+	pl, err := p.puller(registry)
+	if err != nil {
+		return nil, err
+	}
+	return pl.Get(ctx, ref)
+}
+
+// client is this run's HTTP client for blob HEADs in repo (pull scope).
+func (p *ECR) client(ctx context.Context, repo name.Repository, registry string) (*http.Client, error) {
+	key := repo.String()
+	p.pullMu.Lock()
+	defer p.pullMu.Unlock()
+	if c, ok := p.clients[key]; ok {
+		return c, nil
+	}
+	rt, err := transport.NewWithContext(ctx, repo.Registry, p.auth(registry), p.transport, []string{repo.Scope(transport.PullScope)})
+	if err != nil {
+		return nil, err
+	}
+	c := &http.Client{Transport: rt}
+	if p.clients == nil {
+		p.clients = map[string]*http.Client{}
+	}
+	p.clients[key] = c
+	return c, nil
 }

@@ -72,10 +72,10 @@ func (p *ECR) alreadyPushed(ctx context.Context, repo name.Repository, registry,
 func (p *ECR) lookAlreadyPushed(ctx context.Context, repo name.Repository, registry, tag string, li *localImage) (*remote.Descriptor, bool) {
 	// HEAD first: on the common paths (a new tag, or the very same digest)
 	// that is all it costs.
-	if d, err := remote.Head(repo.Tag(tag), p.remoteOpts(ctx, registry)...); err != nil || d.Digest == li.digest {
+	if d, err := p.head(ctx, registry, repo.Tag(tag)); err != nil || d.Digest == li.digest {
 		return nil, false
 	}
-	desc, err := remote.Get(repo.Tag(tag), p.remoteOpts(ctx, registry)...)
+	desc, err := p.get(ctx, registry, repo.Tag(tag))
 	if err != nil || desc.Digest == li.digest {
 		return nil, false
 	}
