@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
@@ -145,10 +146,39 @@ func Update(ctx context.Context, api ECS, cluster, service, taskDef string, forc
 	if out.Service == nil {
 		return "", nil, fmt.Errorf("updating service %s: ECS returned no service", service)
 	}
-	for _, d := range out.Service.Deployments {
-		if aws.ToString(d.Status) == statusPrimary && aws.ToString(d.TaskDefinition) == taskDef {
-			return aws.ToString(d.Id), out.Service, nil
+	if id := primaryOf(out.Service, taskDef); id != "" {
+		return id, out.Service, nil
+	}
+	// The answer does not list the deployment yet: reads are eventually
+	// consistent (the ECS API reference's note on it), so look again for a
+	// while before calling it a failure.
+	svc := out.Service
+	for wait, waited := 100*time.Millisecond, time.Duration(0); waited < DefaultGrace; wait = min(2*wait, 2*time.Second) {
+		if err := sleepCtx(ctx, wait); err != nil {
+			break
+		}
+		waited += wait
+		s, err := DescribeService(ctx, api, cluster, service)
+		if err != nil {
+			if transient(err) {
+				continue
+			}
+			return "", svc, err
+		}
+		svc = s
+		if id := primaryOf(s, taskDef); id != "" {
+			return id, s, nil
 		}
 	}
-	return "", out.Service, fmt.Errorf("updated service %s to %s, but its answer lists no PRIMARY deployment of that revision, so there is nothing to follow; check `ctjdeploy ENV status`", service, shortARN(taskDef))
+	return "", svc, fmt.Errorf("updated service %s to %s, but for %s ECS listed no PRIMARY deployment of that revision, so there is nothing to follow; check `ctjdeploy ENV status`", service, shortARN(taskDef), DefaultGrace)
+}
+
+// primaryOf is the id of svc's PRIMARY deployment when it runs taskDef.
+func primaryOf(svc *ecstypes.Service, taskDef string) string {
+	for _, d := range svc.Deployments {
+		if aws.ToString(d.Status) == statusPrimary && aws.ToString(d.TaskDefinition) == taskDef {
+			return aws.ToString(d.Id)
+		}
+	}
+	return ""
 }

@@ -306,7 +306,10 @@ func (f *follower) poll(ctx context.Context) (*ecstypes.Service, *ecstypes.Servi
 		if c := aws.ToString(svc.CurrentServiceDeployment); c != "" && c != f.o.PreviousServiceDeploymentArn && primaryIs(svc, f.o.DeploymentID) {
 			f.sdArn = c
 		} else if arn, err := f.find(ctx); err != nil {
-			return nil, nil, f.apiError(err)
+			if err := f.apiError(err); err != nil {
+				return nil, nil, err
+			}
+			return svc, nil, nil // the API is off from now on
 		} else {
 			f.sdArn = arn
 		}
@@ -315,7 +318,10 @@ func (f *follower) poll(ctx context.Context) (*ecstypes.Service, *ecstypes.Servi
 	if f.sdArn != "" {
 		out, err := f.api.DescribeServiceDeployments(ctx, &ecs.DescribeServiceDeploymentsInput{ServiceDeploymentArns: []string{f.sdArn}})
 		if err != nil {
-			return nil, nil, f.apiError(err)
+			if err := f.apiError(err); err != nil {
+				return nil, nil, err
+			}
+			return svc, nil, nil
 		}
 		if len(out.ServiceDeployments) > 0 {
 			sd = &out.ServiceDeployments[0]

@@ -26,7 +26,7 @@ type simEnv struct {
 	moto  *ecs.Client // moto directly
 }
 
-func newSimEnv(t *testing.T, sc ecssim.Scenario) *simEnv {
+func newSimEnv(t *testing.T, sc ecssim.Scenario, opts ...func(*ecssim.Options)) *simEnv {
 	t.Helper()
 	st := teststack.Start(t)
 	n := teststack.NewNames(t)
@@ -35,10 +35,15 @@ func newSimEnv(t *testing.T, sc ecssim.Scenario) *simEnv {
 	// The data guard refuses 200% with a shared postgres volume; these tests
 	// use the setting it asks for.
 	st.SetMaximumPercent(t, n, 100)
-	sim, err := ecssim.New(ecssim.Options{Upstream: st.MotoEndpoint, Scenario: sc, Polls: 2})
+	so := ecssim.Options{Upstream: st.MotoEndpoint, Scenario: sc, Polls: 2, Step: 40 * time.Millisecond}
+	for _, f := range opts {
+		f(&so)
+	}
+	sim, err := ecssim.New(so)
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(sim.Close)
 	srv := httptest.NewServer(sim)
 	t.Cleanup(srv.Close)
 	api := ecs.NewFromConfig(st.AWSConfig(t), func(o *ecs.Options) { o.BaseEndpoint = aws.String(srv.URL) })
@@ -205,4 +210,159 @@ func TestVerifyWrongDigest(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "not the pushed sha256:abab") {
 		t.Fatalf("Verify with other digests running = %v", err)
 	}
+}
+
+func TestFollowRollbackFailsExit6(t *testing.T) {
+	e := newSimEnv(t, ecssim.RollbackFails)
+	live, _, arn, id := e.start(t)
+	res, err := Follow(context.Background(), e.api, fastFollow(e, id, arn, nil))
+	if exitcode.Of(err) != exitcode.NotRecovered || res.State.Phase != NotRecovered {
+		t.Fatalf("Follow = %+v, %v (code %d), want exit 6", res.State, err, exitcode.Of(err))
+	}
+	for _, want := range []string{"rollback failed too", "NOT back on a working revision"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("message lacks %q:\n%v", want, err)
+		}
+	}
+	if sd := res.ServiceDeployment; sd == nil || sd.Status != ecstypes.ServiceDeploymentStatusRollbackFailed {
+		t.Errorf("followed record: %+v", sd)
+	}
+	_ = live
+}
+
+// Breaker without rollback: exit 6, the service keeps the FAILED deployment;
+// the in-progress guard lets the fix go, and the fix deploys (exit 0).
+func TestFollowBreakerWithoutRollbackThenFix(t *testing.T) {
+	e := newSimEnv(t, ecssim.Fail)
+	e.sim.Configure(e.names.Cluster, e.names.Service, ecssim.ServiceConfig{CircuitBreaker: true, Rollback: false, MaximumPercent: 100})
+	_, _, arn, id := e.start(t)
+	_, err := Follow(context.Background(), e.api, fastFollow(e, id, arn, nil))
+	if exitcode.Of(err) != exitcode.NotRecovered {
+		t.Fatalf("Follow = %v (code %d), want exit 6", err, exitcode.Of(err))
+	}
+	if cur := e.sim.Current(e.names.Cluster, e.names.Service); cur != arn {
+		t.Fatalf("without rollback the service stays on the failed revision %s, runs %s", arn, cur)
+	}
+	live, err := ReadLive(context.Background(), e.api, e.names.Cluster, e.names.Service)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := InProgressGuard(live.Svc, false); v.Outcome != Pass || !strings.Contains(v.Message, "FAILED") {
+		t.Fatalf("in-progress guard after a failed deployment: %+v", v)
+	}
+	// The fix.
+	e.sim.SetScenario(e.names.Cluster, e.names.Service, ecssim.Success)
+	td := e.pinned(t, live, "cd")
+	fix, err := Register(context.Background(), e.api, td, RegisterTags{Commit: "f1x", Env: "stage", Previous: live.ARN()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id2, svc, err := Update(context.Background(), e.api, e.names.Cluster, e.names.Service, fix, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := fastFollow(e, id2, fix, nil)
+	o.ServiceDeploymentArn, o.Source = aws.ToString(svc.CurrentServiceDeployment), live.ARN()
+	res, err := Follow(context.Background(), e.api, o)
+	if err != nil || res.State.Phase != Completed {
+		t.Fatalf("the fix: %+v, %v", res.State, err)
+	}
+	if cur := e.sim.Current(e.names.Cluster, e.names.Service); cur != fix {
+		t.Errorf("after the fix the service runs %s, want %s", cur, fix)
+	}
+}
+
+// An outside update mid-rollout (terraform apply pointing the service back
+// at its own revision) is exit 1, naming that revision, never 3.
+func TestFollowOutsideUpdateExit1(t *testing.T) {
+	e := newSimEnv(t, ecssim.Success, func(o *ecssim.Options) { o.Polls = 25 })
+	live, _, arn, id := e.start(t)
+	timer := time.AfterFunc(300*time.Millisecond, func() {
+		if err := e.sim.OutsideUpdate(e.names.Cluster, e.names.Service, live.ARN()); err != nil {
+			t.Errorf("outside update: %v", err)
+		}
+	})
+	defer timer.Stop()
+	o := fastFollow(e, id, arn, nil)
+	o.Source = live.ARN()
+	res, err := Follow(context.Background(), e.api, o)
+	if exitcode.Of(err) != exitcode.Failed || res.State.Phase != Replaced {
+		t.Fatalf("Follow = %+v, %v (code %d), want exit 1 replaced", res.State, err, exitcode.Of(err))
+	}
+	for _, want := range []string{shortARN(live.ARN()), "this run did not start", "not registered by ctjdeploy"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("message lacks %q:\n%v", want, err)
+		}
+	}
+}
+
+// The same through DescribeServices only (an account without the service
+// deployment API).
+func TestFollowOutsideUpdateWithoutAPIExit1(t *testing.T) {
+	e := newSimEnv(t, ecssim.Success, func(o *ecssim.Options) { o.Polls = 25 })
+	e.sim.Configure(e.names.Cluster, e.names.Service, ecssim.ServiceConfig{CircuitBreaker: true, Rollback: true, NoDeploymentAPI: true, MaximumPercent: 100})
+	live, _, arn, id := e.start(t)
+	timer := time.AfterFunc(300*time.Millisecond, func() { _ = e.sim.OutsideUpdate(e.names.Cluster, e.names.Service, live.ARN()) })
+	defer timer.Stop()
+	o := fastFollow(e, id, arn, nil)
+	o.Source = live.ARN()
+	res, err := Follow(context.Background(), e.api, o)
+	if exitcode.Of(err) != exitcode.Failed || res.State.Phase != Replaced || res.ServiceDeployment != nil {
+		t.Fatalf("Follow = %+v, %v (code %d), want exit 1 replaced from DescribeServices", res.State, err, exitcode.Of(err))
+	}
+}
+
+// Without the service deployment API, ECS's rollback is still told from a
+// failure: exit 3 once it completed.
+func TestFollowRollbackWithoutAPIExit3(t *testing.T) {
+	e := newSimEnv(t, ecssim.Rollback)
+	e.sim.Configure(e.names.Cluster, e.names.Service, ecssim.ServiceConfig{CircuitBreaker: true, Rollback: true, NoDeploymentAPI: true, MaximumPercent: 100})
+	live, _, arn, id := e.start(t)
+	var rec report.Recorder
+	o := fastFollow(e, id, arn, &rec)
+	o.Source = live.ARN()
+	res, err := Follow(context.Background(), e.api, o)
+	if exitcode.Of(err) != exitcode.RolledBack || res.State.Phase != RolledBack {
+		t.Fatalf("Follow = %+v, %v (code %d), want exit 3", res.State, err, exitcode.Of(err))
+	}
+	if cur := e.sim.Current(e.names.Cluster, e.names.Service); cur != live.ARN() {
+		t.Errorf("after the rollback the service runs %s, want %s", cur, live.ARN())
+	}
+	warned := false
+	for _, ev := range rec.All() {
+		warned = warned || strings.Contains(ev.Message, "service deployment API is not available")
+	}
+	if !warned {
+		t.Error("no warning that the service deployment API is not available")
+	}
+}
+
+// Reads that lag behind the update are eventual consistency, not failure.
+func TestFollowLaggingReadExit0(t *testing.T) {
+	e := newSimEnv(t, ecssim.Success)
+	e.sim.SetFaults(e.names.Cluster, e.names.Service, ecssim.Faults{LagReads: 6})
+	live, _, arn, id := e.start(t)
+	o := fastFollow(e, id, arn, nil)
+	o.Source = live.ARN()
+	res, err := Follow(context.Background(), e.api, o)
+	if err != nil || res.State.Phase != Completed {
+		t.Fatalf("Follow with lagging reads = %+v, %v", res.State, err)
+	}
+}
+
+// A storm of throttling during the wait is retried until it passes.
+func TestFollowThrottleStormExit0(t *testing.T) {
+	e := newSimEnv(t, ecssim.Success, func(o *ecssim.Options) { o.Polls = 6 })
+	live, _, arn, id := e.start(t)
+	e.sim.SetFaults(e.names.Cluster, e.names.Service, ecssim.Faults{Throttle: 9})
+	o := fastFollow(e, id, arn, nil)
+	o.Source, o.Timeout = live.ARN(), 60*time.Second
+	res, err := Follow(context.Background(), e.api, o)
+	if err != nil || res.State.Phase != Completed {
+		t.Fatalf("Follow through throttling = %+v, %v", res.State, err)
+	}
+	if res.Retries == 0 {
+		t.Errorf("no retry counted: the throttles did not reach Follow (the SDK retried them all?)")
+	}
+	t.Logf("%d polls, %d retried by Follow", res.Polls, res.Retries)
 }
