@@ -52,6 +52,10 @@ type localImage struct {
 	// mounts are the layers (by digest) the target repository lacks and
 	// another repository of the registry holds: mounted from there.
 	mounts map[v1.Hash]name.Repository
+	// present says the target repository was seen (this run, by HEAD or by
+	// reading it there) to hold every layer and the config: a push writes
+	// the manifest only.
+	present bool
 }
 
 var _ partial.CompressedImageCore = (*localImage)(nil)
@@ -542,6 +546,7 @@ func openLocal(ctx context.Context, eng engineAPI, ref string, level int, cacheD
 		if !fromRegistry {
 			src.storeCache(entry)
 		}
+		img.present = all && haveCfg && len(img.mounts) == 0 && k.target != "" && k.configIn[id] == k.target
 	}
 	img.config = entry.Config
 	m := v1.Manifest{

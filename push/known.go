@@ -38,13 +38,18 @@ type knownLayer struct {
 type knowledge struct {
 	layers  map[v1.Hash]knownLayer
 	configs map[v1.Hash][]byte
+	// configIn says which repository (REGISTRY/REPOSITORY) each config was
+	// read from; target is the repository being pushed to. A config read
+	// from the target is a blob the target holds.
+	configIn map[v1.Hash]string
+	target   string
 }
 
 // learn fetches the manifest and config of each ref (tags or digests of
 // repo; missing ones are skipped) and maps the config's rootfs.diff_ids to
 // the manifest's gzip layer digests. Nothing is read from the engine.
 func (p *ECR) learn(ctx context.Context, repo name.Repository, registry string, refs []string) knowledge {
-	k := knowledge{layers: map[v1.Hash]knownLayer{}, configs: map[v1.Hash][]byte{}}
+	k := knowledge{layers: map[v1.Hash]knownLayer{}, configs: map[v1.Hash][]byte{}, configIn: map[v1.Hash]string{}, target: repo.String()}
 	p.learnInto(ctx, k, repo, registry, refs)
 	return k
 }
@@ -78,7 +83,10 @@ func (p *ECR) learnInto(ctx context.Context, k knowledge, repo name.Repository, 
 		if err != nil || len(cf.RootFS.DiffIDs) != len(m.Layers) {
 			continue
 		}
-		k.configs[m.Config.Digest] = raw
+		if _, ok := k.configs[m.Config.Digest]; !ok {
+			k.configs[m.Config.Digest] = raw
+			k.configIn[m.Config.Digest] = repo.String()
+		}
 		for i, l := range m.Layers {
 			if l.MediaType != types.DockerLayer && l.MediaType != types.OCILayer {
 				continue // only gzip layers line up with what this pusher writes

@@ -147,10 +147,17 @@ func TestPushFreshRunnerKnownLayers(t *testing.T) {
 	if pl.Digest != first.Digest || pl.MissingBytes != 0 {
 		t.Errorf("plan %+v: want digest %s and nothing missing", pl, first.Digest)
 	}
+	proxy.Reset()
 	res, err := p2.Push(ctx, imgA, target("c2", "stage"))
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Each layer is HEADed once (what is known is not asked again by the
+	// write): the manifest is all that is written.
+	if h := proxy.Count("HEAD blob"); h != len(pl.Layers) || proxy.Count("PUT manifest") != 2 {
+		t.Errorf("fresh-runner re-push: %d blob HEADs for %d layers, %d manifest PUTs (want 2): %v", h, len(pl.Layers), proxy.Count("PUT manifest"), proxy.Requests())
+	}
+	t.Logf("fresh-runner re-push: %d registry requests", len(proxy.Requests()))
 	if e2.saves.Load() != 0 || e2.bytes.Load() != 0 || res.EngineReadBytes != 0 || res.EngineStreamBytes != 0 {
 		t.Errorf("fresh-runner re-push read from the engine: %d exports, %d bytes; result %+v", e2.saves.Load(), e2.bytes.Load(), res)
 	}

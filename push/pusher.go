@@ -67,6 +67,7 @@ type ECR struct {
 	// and repository: one ping and auth exchange each, not one per request.
 	pullMu  sync.Mutex
 	pullers map[string]*remote.Puller
+	pushers map[string]*remote.Pusher
 	clients map[string]*http.Client
 }
 
@@ -331,7 +332,14 @@ func (p *ECR) Push(ctx context.Context, img build.Image, t Target) (Result, erro
 				}
 			}
 		}()
-		err = remote.Write(primary, wimg, p.remoteOpts(ctx, t.Registry, remote.WithProgress(updates))...)
+		if li.present {
+			// Every blob was seen in the repository moments ago (the layers'
+			// HEADs, the config read from there): only the manifest is new.
+			close(updates)
+			err = p.put(ctx, t.Registry, primary, vimg)
+		} else {
+			err = remote.Write(primary, wimg, p.remoteOpts(ctx, t.Registry, remote.WithProgress(updates))...)
+		}
 		<-done
 		if err != nil {
 			return res, registryErr(what, t.Registry, t.Repository, err)
@@ -385,7 +393,7 @@ func (p *ECR) tag(ctx context.Context, tag name.Tag, img remote.Taggable, digest
 			return nil
 		}
 	}
-	err := remote.Tag(tag, img, p.remoteOpts(ctx, registry)...)
+	err := p.put(ctx, registry, tag, img)
 	if err != nil && mut != mutable && isImmutableTagErr(err) {
 		ph.Warnf("repository %s refused to move tag %s (immutable tags): skipped; deploys pin images by digest", tag.Context(), tag.TagStr())
 		return nil
@@ -573,6 +581,27 @@ func (p *ECR) puller(registry string) (*remote.Puller, error) {
 	}
 	p.pullers[registry] = pl
 	return pl, nil
+}
+
+// put writes a manifest only (remote.Put) through this run's pusher of
+// registry: one ping and auth exchange per repository, not per tag.
+func (p *ECR) put(ctx context.Context, registry string, ref name.Reference, t remote.Taggable) error {
+	p.pullMu.Lock()
+	pu, ok := p.pushers[registry]
+	if !ok {
+		var err error
+		pu, err = remote.NewPusher(p.remoteOpts(context.Background(), registry)...)
+		if err != nil {
+			p.pullMu.Unlock()
+			return err
+		}
+		if p.pushers == nil {
+			p.pushers = map[string]*remote.Pusher{}
+		}
+		p.pushers[registry] = pu
+	}
+	p.pullMu.Unlock()
+	return pu.Put(ctx, ref, t)
 }
 
 // head is remote.Head through this run's puller.
