@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -46,17 +47,22 @@ type fixture struct {
 	c     []string
 }
 
-func newFixture(t *testing.T, sc ecssim.Scenario, maxPercent int32) *fixture {
+func newFixture(t *testing.T, sc ecssim.Scenario, maxPercent int32, simOpts ...func(*ecssim.Options)) *fixture {
 	st := teststack.Start(t)
 	st.Setenv(t)
 	n := teststack.NewNames(t)
 	st.CreateResources(t, n)
 	moto := st.ECS(t)
 	st.SetMaximumPercent(t, n, maxPercent)
-	sim, err := ecssim.New(ecssim.Options{Upstream: st.MotoEndpoint, Scenario: sc, Polls: 2})
+	so := ecssim.Options{Upstream: st.MotoEndpoint, Scenario: sc, Polls: 2}
+	for _, o := range simOpts {
+		o(&so)
+	}
+	sim, err := ecssim.New(so)
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(sim.Close)
 	srv := httptest.NewServer(sim)
 	t.Cleanup(srv.Close)
 	cfg := st.AWSConfig(t)
@@ -480,5 +486,109 @@ func TestStaleCommitRefusedBeforeBuild(t *testing.T) {
 	}
 	if cb.n != 0 {
 		t.Errorf("%d images were built before the stale commit was refused", cb.n)
+	}
+}
+
+// A service under the CODE_DEPLOY controller, or with a strategy ctjdeploy
+// does not follow, is refused with exit 2 before any build, push or
+// register: moto's and the registry's state stay exactly as they were.
+func TestRefusesWhatCannotBeFollowed(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		cfg  ecssim.ServiceConfig
+		want string
+	}{
+		{"code-deploy", ecssim.ServiceConfig{Controller: "CODE_DEPLOY", CircuitBreaker: true, Rollback: true, MaximumPercent: 100}, "CODE_DEPLOY deployment controller"},
+		{"external", ecssim.ServiceConfig{Controller: "EXTERNAL", CircuitBreaker: true, Rollback: true, MaximumPercent: 100}, "EXTERNAL"},
+		{"blue-green", ecssim.ServiceConfig{Strategy: "BLUE_GREEN", BakeTimeMinutes: 5, CircuitBreaker: true, Rollback: true, MaximumPercent: 100}, "BLUE_GREEN strategy (bake time 5 min)"},
+		{"canary", ecssim.ServiceConfig{Strategy: "CANARY", CircuitBreaker: true, Rollback: true, MaximumPercent: 100}, "CANARY strategy"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			f := newFixture(t, ecssim.Success, 100)
+			f.sim.Configure(f.n.Cluster, f.n.Service, c.cfg)
+			before := f.snapshot(t)
+			for _, dry := range []bool{true, false} {
+				o := f.opts(f.c[2])
+				o.DryRun = dry
+				res, err := Run(context.Background(), o, f.deps)
+				if exitcode.Of(err) != exitcode.Invalid || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "Nothing was built") {
+					t.Fatalf("dry-run %v: %v (exit %d), want exit 2 naming %q", dry, err, exitcode.Of(err), c.want)
+				}
+				if len(res.Images) != 0 || res.Registered {
+					t.Errorf("dry-run %v: built or registered before refusing: %+v", dry, res)
+				}
+			}
+			if after := f.snapshot(t); after != before {
+				t.Errorf("a refused deploy changed state:\nbefore %s\nafter %s", before, after)
+			}
+			for _, op := range writeOps {
+				if n := f.sim.Calls()[op]; n != 0 {
+					t.Errorf("%s called %d times", op, n)
+				}
+			}
+		})
+	}
+}
+
+// A rerun of the commit whose deployment is still running follows that
+// deployment to its end instead of reporting "unchanged".
+func TestRerunFollowsTheRolloutInProgress(t *testing.T) {
+	f := newFixture(t, ecssim.Success, 100, func(o *ecssim.Options) { o.Polls = 20; o.Step = 100 * time.Millisecond })
+	o := f.opts(f.c[2])
+	o.NoWait = true
+	first, err := Run(context.Background(), o, f.deps)
+	if err != nil || first.Outcome != "updated" {
+		t.Fatalf("first run (--no-wait): %v %+v", err, first)
+	}
+	rerun, err := Run(context.Background(), f.opts(f.c[2]), f.deps)
+	if err != nil {
+		t.Fatalf("rerun: %v", err)
+	}
+	if rerun.Outcome != "deployed" || !rerun.Following || rerun.DeploymentID != first.DeploymentID || rerun.Registered || rerun.Verification == nil {
+		t.Fatalf("rerun: outcome %s following %v deployment %s (first %s) registered %v verification %+v",
+			rerun.Outcome, rerun.Following, rerun.DeploymentID, first.DeploymentID, rerun.Registered, rerun.Verification)
+	}
+	if cur := f.sim.Current(f.n.Cluster, f.n.Service); cur != first.TaskDefARN {
+		t.Errorf("service runs %s, want %s", cur, first.TaskDefARN)
+	}
+}
+
+// A smoke check that fails after a completed rollout rolls the service back
+// to the revision live before and exits 3 once that rollback completed.
+func TestSmokeFailureRollsBack(t *testing.T) {
+	f := newFixture(t, ecssim.Success, 100)
+	good, err := Run(context.Background(), f.opts(f.c[1]), f.deps)
+	if err != nil {
+		t.Fatalf("first deploy: %v", err)
+	}
+	var hits atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		w.WriteHeader(http.StatusBadGateway)
+		_, _ = w.Write([]byte(`{"error":"django cannot reach its database"}`))
+	}))
+	defer srv.Close()
+	f.env.Smoke = []config.Smoke{{URL: srv.URL + "/api/healthcheck", Status: 200, Contains: "uptime", Timeout: 800 * time.Millisecond}}
+	f.deps.SmokeInterval = 100 * time.Millisecond
+	res, err := Run(context.Background(), f.opts(f.c[2]), f.deps)
+	if exitcode.Of(err) != exitcode.RolledBack || res.SmokeRollback == "" || len(res.Smoke) != 1 || res.Smoke[0].OK {
+		t.Fatalf("failed smoke: %v (exit %d) %+v", err, exitcode.Of(err), res.Smoke)
+	}
+	for _, want := range []string{"502", "django cannot reach its database", "rolled service", shortARN(good.TaskDefARN)} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("message lacks %q:\n%v", want, err)
+		}
+	}
+	if cur := f.sim.Current(f.n.Cluster, f.n.Service); cur != good.TaskDefARN || cur == res.TaskDefARN {
+		t.Errorf("after the smoke rollback the service runs %s, want %s", cur, good.TaskDefARN)
+	}
+	if n := hits.Load(); n < 2 {
+		t.Errorf("the smoke URL was tried %d times", n)
+	}
+	// --no-smoke: the same deploy goes through.
+	o := f.opts(f.c[2])
+	o.NoSmoke = true
+	if res, err := Run(context.Background(), o, f.deps); err != nil || res.Smoke != nil {
+		t.Fatalf("--no-smoke: %v %+v", err, res.Smoke)
 	}
 }
