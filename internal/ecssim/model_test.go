@@ -534,3 +534,35 @@ func TestSDBlueGreenStages(t *testing.T) {
 		t.Errorf("after CLEAN_UP: %+v", svc.Deployments)
 	}
 }
+
+// TestSDRollingPacing: maximumPercent 100 / minimumHealthyPercent 0 (the
+// data guard's setting) stops the old task before the new one starts: the
+// two revisions never run together; 200 / 100 starts the new one beside it.
+func TestSDRollingPacing(t *testing.T) {
+	for _, c := range []struct {
+		name         string
+		max, min     int32
+		wantTogether bool
+	}{{"100-0", 100, 0, false}, {"200-100", 200, 100, true}} {
+		t.Run(c.name, func(t *testing.T) {
+			e := newStackEnv(t, Success, 3)
+			e.sim.Configure(e.n.Cluster, e.n.Service, ServiceConfig{CircuitBreaker: true, Rollback: true, MaximumPercent: c.max, MinimumHealthyPercent: c.min})
+			td, _ := e.register(t, "a1")
+			arn, _ := e.deploy(t, td)
+			together := false
+			seq, _ := e.watch(t, arn, 5*time.Second, func(sd ecstypes.ServiceDeployment) {
+				src, tgt := sd.SourceServiceRevisions[0], sd.TargetServiceRevision
+				if src.RunningTaskCount > 0 && tgt.RunningTaskCount+tgt.PendingTaskCount > 0 {
+					together = true
+				}
+			})
+			wantSeq(t, seq, "PENDING", "IN_PROGRESS", "SUCCESSFUL")
+			if together != c.wantTogether {
+				t.Errorf("old and new task side by side: %v, want %v", together, c.wantTogether)
+			}
+			if got := e.describe(t).DeploymentConfiguration; aws.ToInt32(got.MaximumPercent) != c.max || aws.ToInt32(got.MinimumHealthyPercent) != c.min {
+				t.Errorf("deploymentConfiguration %+v", got)
+			}
+		})
+	}
+}

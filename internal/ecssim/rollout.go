@@ -124,7 +124,12 @@ func (s *Sim) updateService(body []byte, hdr http.Header) (int, []byte, error) {
 			st.lagRec = st.current
 		}
 	}
+	// The write's own answer shows the update (the lag is for the reads
+	// that follow it).
+	lag := st.lag
+	st.lag = 0
 	resp["service"] = s.render(st, m)
+	st.lag = lag
 	b, err := json.Marshal(resp)
 	if f != nil && f.UpdateApplied500 {
 		// The update is applied, the answer lost: ECS's ServerException
@@ -289,17 +294,20 @@ func (s *Sim) play(st *service, d *deployment, now time.Time) {
 	}
 }
 
-// launch starts n tasks of d through the runner.
-func (s *Sim) launch(st *service, d *deployment, n int, now time.Time) {
+// launch starts up to n tasks of d through the runner, as many as the
+// deployment's minimum and maximum percent let it (room), and returns how
+// many it started.
+func (s *Sim) launch(st *service, d *deployment, n int, now time.Time) int {
+	n = s.room(st, d, n, now)
 	if n <= 0 {
-		return
+		return 0
 	}
 	if d.fate == fateUnplaceable {
 		if !d.placeMsg {
 			d.placeMsg = true
 			st.event(now, "was unable to place a task because no container instance met all of its requirements. Reason: No Container Instances were found in your cluster.")
 		}
-		return
+		return 0
 	}
 	var ids []string
 	for i := 0; i < n; i++ {
@@ -313,6 +321,69 @@ func (s *Sim) launch(st *service, d *deployment, n int, now time.Time) {
 	}
 	if len(ids) > 0 {
 		st.event(now, fmt.Sprintf("has started %d tasks: %s.", len(ids), strings.Join(ids, " ")))
+	}
+	return len(ids)
+}
+
+// room is how many of n new tasks of a rolling deployment d may start now
+// ("Deploy Amazon ECS services by replacing tasks": maximumPercent caps the
+// tasks RUNNING or PENDING during the deployment, minimumHealthyPercent is
+// the floor of RUNNING tasks below which ECS does not stop old tasks). When
+// the cap leaves no room, old tasks are stopped first, down to that floor:
+// with 100/0 and one task, ECS stops the old task before it starts the new
+// one, so two copies never run together. Blue/green deployments (not
+// their rollbacks) run both revisions in full and are not paced.
+func (s *Sim) room(st *service, d *deployment, n int, now time.Time) int {
+	cfg := s.effective(st)
+	if (cfg.Strategy != "ROLLING" && !d.rollback) || n <= 0 {
+		return n
+	}
+	maxTotal := d.Desired * int(cfg.MaximumPercent) / 100
+	minHealthy := int(math.Ceil(float64(d.Desired) * float64(cfg.MinimumHealthyPercent) / 100))
+	var old []*task
+	for _, o := range st.deps {
+		if o != d {
+			old = append(old, s.tasksOf(o)...)
+		}
+	}
+	mine := s.tasksOf(d)
+	healthy := 0
+	for _, t := range mine {
+		if t.Last == "RUNNING" {
+			healthy++
+		}
+	}
+	allowed := maxTotal - len(old) - len(mine)
+	if allowed >= n {
+		return n
+	}
+	stop := min(n-max(allowed, 0), len(old), len(old)+healthy-minHealthy)
+	if stop > 0 {
+		var ids []string
+		for _, t := range old[:stop] {
+			s.stopTask(t, "Scaling activity initiated by (deployment "+d.ID+")", "ServiceSchedulerInitiated", nil)
+			ids = append(ids, "(task "+lastPart(t.Arn)+")")
+		}
+		for _, o := range st.deps {
+			if o != d {
+				s.recount(o)
+			}
+		}
+		st.event(now, fmt.Sprintf("has stopped %d running tasks: %s.", len(ids), strings.Join(ids, " ")))
+		allowed += stop
+	}
+	return max(0, min(n, allowed))
+}
+
+// recount sets d's pending and running counts from its tasks.
+func (s *Sim) recount(d *deployment) {
+	d.Pending, d.Running = 0, 0
+	for _, t := range s.tasksOf(d) {
+		if t.Last == "RUNNING" {
+			d.Running++
+		} else {
+			d.Pending++
+		}
 	}
 }
 
@@ -338,15 +409,8 @@ func (s *Sim) reap(st *service, d *deployment, now time.Time, cfg ServiceConfig)
 		d.Fail += len(stopped)
 		st.event(now, fmt.Sprintf("has stopped %d running tasks: %s.", len(stopped), strings.Join(stopped, " ")))
 	}
-	d.Pending, d.Running = 0, 0
+	s.recount(d)
 	live := s.tasksOf(d)
-	for _, t := range live {
-		if t.Last == "RUNNING" {
-			d.Running++
-		} else {
-			d.Pending++
-		}
-	}
 	if rec := d.rec; rec != nil {
 		rec.failures = rec.dep.Fail
 		if rec.rb != nil {
@@ -358,8 +422,7 @@ func (s *Sim) reap(st *service, d *deployment, now time.Time, cfg ServiceConfig)
 		return false
 	}
 	if (d.Rollout == "IN_PROGRESS" || d.retry) && len(live) < d.Desired {
-		s.launch(st, d, d.Desired-len(live), now)
-		d.Pending += d.Desired - len(live)
+		d.Pending += s.launch(st, d, d.Desired-len(live), now)
 	}
 	return d.Running == d.Desired && d.Pending == 0
 }
