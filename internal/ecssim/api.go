@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"time"
 )
 
 // RollbackFails: the circuit breaker rolls back and the rollback deployment
@@ -18,7 +19,8 @@ const RollbackFails Scenario = "rollback-fails"
 // traffic steps are not modelled). CircuitBreaker and Rollback: once
 // Configure is called they replace the scenario's (every scenario has the
 // breaker on; rollback is on except for Fail). Alarms are listed in the
-// records (status MONITORING) but never fire. Minimum/MaximumPercent are
+// records (status MONITORING) and fire on TriggerAlarm; AlarmRollback says
+// whether ECS then rolls back. Minimum/MaximumPercent are
 // reported only (0: moto's, else 100/200). NoDeploymentAPI: the service
 // deployment calls answer AccessDeniedException.
 type ServiceConfig struct {
@@ -87,6 +89,41 @@ func (s *Sim) CurrentServiceDeployment(cluster, service string) string {
 		return st.current.Arn
 	}
 	return ""
+}
+
+// TriggerAlarm puts CloudWatch alarm name, one of the service's
+// deployment alarms (ServiceConfig.Alarms), into ALARM while its current
+// deployment is in progress ("API_DeploymentAlarms": ECS sets the
+// deployment to failed and, with rollback, rolls back to the last completed
+// deployment; without it the service deployment is STOPPED). It fails when
+// the alarm is not one of the service's or no deployment is in progress.
+func (s *Sim) TriggerAlarm(cluster, service, name string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.svcs[cluster+"/"+service]
+	if st == nil || st.current == nil || terminal(st.current.Status) || st.current.dep.Rollout != "IN_PROGRESS" {
+		return fmt.Errorf("ecssim: alarm %s on %s/%s: no deployment in progress", name, cluster, service)
+	}
+	cfg := s.effective(st)
+	found := false
+	for _, a := range cfg.Alarms {
+		found = found || a == name
+	}
+	if !found {
+		return fmt.Errorf("ecssim: alarm %s is not one of %s/%s's deployment alarms %v (ServiceConfig.Alarms)", name, cluster, service, cfg.Alarms)
+	}
+	rec, d, now := st.current, st.current.dep, time.Now()
+	rec.alarmStatus, rec.triggered = "TRIGGERED", append(rec.triggered, name)
+	d.Rollout, d.Reason = "FAILED", "ECS deployment alarms: "+name+" is in ALARM."
+	st.event(now, fmt.Sprintf("(deployment %s) deployment failed: alarm detected.", d.ID))
+	st.failedModel = true
+	if cfg.AlarmRollback && st.lastGood != nil && st.lastGood != d.rev {
+		s.rollbackTo(st, d, st.lastGood, "alarm "+name+" is in ALARM", now)
+		return nil
+	}
+	rec.Status, rec.Stopped, rec.Updated = sdStopped, now, now
+	rec.Reason = "deployment alarm " + name + " is in ALARM (rollback is off; the deployment stays PRIMARY)"
+	return nil
 }
 
 // OutsideUpdate is another actor's UpdateService (terraform apply, say)

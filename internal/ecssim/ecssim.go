@@ -60,11 +60,14 @@
 //
 // A task's fate is the scenario's (every task EMULATED, no container runs),
 // unless Options.Engine is set: then tasks run on Docker (engine.go) and
-// their real exits decide. Not modelled: alarms firing, lifecycle hooks and
-// ContinueServiceDeployment, load balancers and health checks, task
-// placement beyond "cannot place", minimum/maximum percent pacing (all
-// desired tasks start at once; old tasks stop when the new deployment
-// completes), crashes after a deployment completed.
+// their real exits decide. Rolling deployments are paced by
+// maximumPercent/minimumHealthyPercent ("Deploy Amazon ECS services by
+// replacing tasks"): at 100/0 the old task stops before the new one starts.
+// Deployment alarms fire only when a test says so (TriggerAlarm;
+// "API_DeploymentAlarms"). Not modelled: lifecycle hooks and
+// ContinueServiceDeployment, LINEAR/CANARY traffic steps, load balancers and
+// health checks, task placement beyond "cannot place", desiredCount changes
+// without a new deployment, crashes after a deployment completed.
 package ecssim
 
 import (

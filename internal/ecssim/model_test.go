@@ -566,3 +566,32 @@ func TestSDRollingPacing(t *testing.T) {
 		})
 	}
 }
+
+func TestSDAlarmRollback(t *testing.T) {
+	for _, rollback := range []bool{true, false} {
+		t.Run(map[bool]string{true: "rollback", false: "no-rollback"}[rollback], func(t *testing.T) {
+			e := newStackEnv(t, Success, 30)
+			e.sim.Configure(e.n.Cluster, e.n.Service, ServiceConfig{CircuitBreaker: true, Rollback: true, Alarms: []string{"web-5xx"}, AlarmRollback: rollback})
+			td, _ := e.register(t, "a2")
+			arn, _ := e.deploy(t, td)
+			if err := e.sim.TriggerAlarm(e.n.Cluster, e.n.Service, "other"); err == nil {
+				t.Error("an alarm that is not the service's fired")
+			}
+			time.Sleep(2 * testStep)
+			if err := e.sim.TriggerAlarm(e.n.Cluster, e.n.Service, "web-5xx"); err != nil {
+				t.Fatal(err)
+			}
+			seq, sd := e.watch(t, arn, 5*time.Second, nil)
+			want := []string{"ROLLBACK_IN_PROGRESS", "ROLLBACK_SUCCESSFUL"}
+			if !rollback {
+				want = []string{"STOPPED"}
+			}
+			if !slices.Equal(seq, want) {
+				t.Errorf("statuses after the alarm: %v, want %v", seq, want)
+			}
+			if a := sd.Alarms; a == nil || a.Status != "TRIGGERED" || !slices.Equal(a.TriggeredAlarmNames, []string{"web-5xx"}) || !slices.Equal(a.AlarmNames, []string{"web-5xx"}) {
+				t.Errorf("alarms: %+v", a)
+			}
+		})
+	}
+}

@@ -27,7 +27,7 @@ type record struct {
 	cbStatus                                     string
 	failures, threshold                          int
 	alarmStatus                                  string
-	alarms                                       []string
+	alarms, triggered                            []string
 	cfg                                          map[string]any // deploymentConfiguration when it started
 	dep, rb                                      *deployment    // the target deployment, its rollback
 	stopAsked                                    bool           // StopServiceDeployment: the clock starts the rollback
@@ -216,7 +216,11 @@ func (s *Sim) recordJSON(r *record) map[string]any {
 	if alarms == nil {
 		alarms = []string{}
 	}
-	m["alarms"] = map[string]any{"status": r.alarmStatus, "alarmNames": alarms, "triggeredAlarmNames": []string{}}
+	trig := r.triggered
+	if trig == nil {
+		trig = []string{}
+	}
+	m["alarms"] = map[string]any{"status": r.alarmStatus, "alarmNames": alarms, "triggeredAlarmNames": trig}
 	src := []any{}
 	for _, rev := range r.source {
 		src = append(src, s.revisionSummary(st, rev))
