@@ -6,7 +6,10 @@
 // Point the tool at it with AWS_ENDPOINT_URL=http://127.0.0.1:5057: ECS, ECR
 // and STS calls all go through it to moto; the rollout calls
 // (UpdateService, DescribeServices, ListTasks, DescribeTasks and the service
-// deployment API) are answered from its model, every task EMULATED.
+// deployment API) are answered from its model, every task EMULATED; with
+// -docker the tasks run on the Docker engine at DOCKER_HOST instead (images
+// pulled from the loopback registry as -registry-user with the password in
+// $ECSSIM_REGISTRY_PASSWORD), and their real exits decide each rollout.
 package main
 
 import (
@@ -28,6 +31,8 @@ func main() {
 	scenario := flag.String("scenario", string(ecssim.Success), fmt.Sprintf("rollout scenario: %v", ecssim.Scenarios))
 	polls := flag.Int("polls", 2, "clock steps a rollout takes to end")
 	step := flag.Duration("step", 150*time.Millisecond, "the model's clock step")
+	useDocker := flag.Bool("docker", false, "run tasks on the Docker engine at DOCKER_HOST instead of emulating them")
+	regUser := flag.String("registry-user", "AWS", "with -docker: registry user (password from $ECSSIM_REGISTRY_PASSWORD)")
 	flag.Parse()
 
 	host, _, err := net.SplitHostPort(*listen)
@@ -35,14 +40,27 @@ func main() {
 		log.Fatalf("ecssim: -listen %q: listen on a loopback address only", *listen)
 	}
 	logger := log.New(os.Stderr, "", log.LstdFlags)
-	sim, err := ecssim.New(ecssim.Options{Upstream: *upstream, Scenario: ecssim.Scenario(*scenario), Polls: *polls, Step: *step, Logf: logger.Printf})
+	o := ecssim.Options{Upstream: *upstream, Scenario: ecssim.Scenario(*scenario), Polls: *polls, Step: *step, Logf: logger.Printf}
+	mode := fmt.Sprintf("ECS rollouts are EMULATED (scenario %s): no container runs", *scenario)
+	if *useDocker {
+		eng, err := ecssim.NewEngine(ecssim.EngineOptions{RegistryUser: *regUser, RegistryPassword: os.Getenv("ECSSIM_REGISTRY_PASSWORD"), Logf: logger.Printf})
+		if err != nil {
+			log.Fatalf("ecssim: -docker: %v (is the stack up and DOCKER_HOST set?)", err)
+		}
+		o.Engine = eng
+		mode = "tasks run on Docker at " + os.Getenv("DOCKER_HOST")
+	}
+	sim, err := ecssim.New(o)
 	if err != nil {
 		log.Fatal(err)
 	}
+
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
 		log.Fatalf("ecssim: %v", err)
 	}
-	logger.Printf("ecssim: listening on http://%s, forwarding to %s; ECS rollouts are EMULATED (scenario %s): no container runs", ln.Addr(), *upstream, *scenario)
-	log.Fatal(http.Serve(ln, sim))
+	logger.Printf("ecssim: listening on http://%s, forwarding to %s; %s", ln.Addr(), *upstream, mode)
+	err = http.Serve(ln, sim)
+	sim.Close() // stops the tasks it started on Docker
+	log.Fatalf("ecssim: %v", err)
 }
