@@ -23,7 +23,10 @@
 // A value of a sensitive Terraform output may only appear in a
 // `secrets[].valueFrom`, `secretOptions[].valueFrom` or
 // `repositoryCredentials.credentialsParameter` (references to a secret,
-// never the secret itself); anywhere else Render refuses it.
+// never the secret itself); anywhere else Render refuses it. The same holds
+// for anything the template derives from one (printf, urlquery, slice, a
+// variable, a {{ template }}, ...: see Render), and every such value is
+// masked in every output. Rendering is bounded in time and size (Execute).
 package taskdef
 
 import (
@@ -32,9 +35,11 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path"
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
 	"text/template"
 	"time"
 
@@ -56,12 +61,51 @@ type Inputs struct {
 	Outputs tfvars.Outputs
 	// Env looks up environment variables; nil means os.LookupEnv.
 	Env func(string) (string, bool)
+	// SecretEnv names more environment variables whose values are secret
+	// (masked in every output, with whatever the template derives from
+	// them), besides DefaultSecretEnv: names or path.Match patterns,
+	// compared case-insensitively.
+	SecretEnv []string
+}
+
+// DefaultSecretEnv are the environment variables whose values are secret
+// whatever the config says (path.Match patterns, case-insensitive).
+var DefaultSecretEnv = []string{"*SECRET*", "*TOKEN*", "*PASSWORD*", "*_KEY"}
+
+// SecretEnvName reports whether the environment variable name is secret by
+// DefaultSecretEnv or extra.
+func SecretEnvName(name string, extra []string) bool {
+	up := strings.ToUpper(name)
+	for _, pats := range [][]string{DefaultSecretEnv, extra} {
+		for _, p := range pats {
+			if ok, _ := path.Match(strings.ToUpper(p), up); ok {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // Render executes the template tmpl (name is its file name, used in every
 // error) with in, and decodes the result strictly into a
 // RegisterTaskDefinition input (see Decode). Every error has exit code 2
-// (invalid) and never shows a sensitive output's value.
+// (invalid) and never shows a sensitive output's value, nor anything the
+// template derived from one.
+//
+// # Sensitivity follows the value
+//
+// Whatever the template derives from a sensitive Terraform output (through
+// printf, urlquery, slice, index, a variable, a pipeline, a {{ template }},
+// an {{ if }}) is sensitive too. Render finds it by rendering the template
+// again for each sensitive output it used, with that output replaced by
+// another value of the same type and length (every byte different): each
+// part of the document that changes depends on the output. Such a part may
+// only be a secret reference (secrets[].valueFrom, ...): anywhere else
+// Render refuses it, naming the output. Every string that changes is
+// registered with report.AddSecret (masked in every output), and so is
+// what changes in an error message. Secret environment variables
+// (SecretEnvName) are followed the same way, but only masked, never
+// refused.
 func Render(name string, tmpl []byte, in Inputs) (*ecs.RegisterTaskDefinitionInput, error) {
 	r := &renderer{name: name, in: in, used: map[string]string{}}
 	if r.in.Env == nil {
@@ -80,28 +124,109 @@ type renderer struct {
 	used map[string]string // value of a sensitive output rendered → output name
 }
 
-func (r *renderer) render(tmpl []byte) (*ecs.RegisterTaskDefinitionInput, error) {
-	out, err := Execute(r.name, string(tmpl), template.FuncMap{
-		"image": r.image,
-		"tf":    r.tf,
-		"env":   r.env,
+// source is a secret a template can derive values from.
+type source struct {
+	kind string // "tf" (a sensitive Terraform output) or "env" (a secret variable)
+	name string
+}
+
+// run is one execution of the template. Each has its own state: an
+// execution that ran out of time may still be going on in its goroutine.
+type run struct {
+	r        *renderer
+	override map[source]string // values replaced for this run
+	mu       sync.Mutex
+	sources  map[source]bool   // secrets the template used
+	used     map[string]string // sensitive value rendered → output name
+}
+
+func (r *renderer) newRun(override map[source]string) *run {
+	return &run{r: r, override: override, sources: map[source]bool{}, used: map[string]string{}}
+}
+
+func (x *run) execute(tmpl []byte) ([]byte, error) {
+	return Execute(x.r.name, string(tmpl), template.FuncMap{
+		"image": x.r.image,
+		"tf":    x.tf,
+		"env":   x.env,
 	})
-	if err != nil {
-		return nil, err // template: NAME:LINE:COL: ...
+}
+
+// usedSources returns the secrets the run used, sorted.
+func (x *run) usedSources() []source {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	out := make([]source, 0, len(x.sources))
+	for s := range x.sources {
+		out = append(out, s)
 	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].kind != out[j].kind {
+			return out[i].kind > out[j].kind // tf first
+		}
+		return out[i].name < out[j].name
+	})
+	return out
+}
+
+func (r *renderer) render(tmpl []byte) (*ecs.RegisterTaskDefinitionInput, error) {
+	first := r.newRun(nil)
+	out, err := first.execute(tmpl)
+	sources := first.usedSources()
+	if err != nil {
+		var budget *tmplbudget.Error
+		if errors.As(err, &budget) {
+			return nil, err // our own message: no value in it
+		}
+		return nil, r.maskDerived(err, sources, tmpl, func(p *perturbed) error { return p.execErr })
+	}
+	first.mu.Lock()
+	for v, name := range first.used {
+		r.used[v] = name
+	}
+	first.mu.Unlock()
+	perts := r.perturb(tmpl, sources)
 	v, err := parseJSON(out)
 	if err != nil {
-		return nil, fmt.Errorf("%s:%w (line:column of the rendered template; the template must render RegisterTaskDefinition JSON)", r.name, err)
+		err = fmt.Errorf("%s:%w (line:column of the rendered template; the template must render RegisterTaskDefinition JSON)", r.name, err)
+		return nil, r.maskDerived(err, sources, tmpl, func(p *perturbed) error {
+			if p.execErr != nil {
+				return p.execErr
+			}
+			return p.parseErr
+		})
 	}
+	// Derived values are registered as secrets first, whatever is refused;
+	// a direct use is named as such.
+	derivedErr := r.checkDerived(tmpl, v, perts)
 	if err := r.checkSensitive(v); err != nil {
 		return nil, err
 	}
-	td, err := decodeValue(v)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", r.name, err)
+	if derivedErr != nil {
+		return nil, derivedErr
 	}
-	if err := validate(td); err != nil {
-		return nil, fmt.Errorf("%s: %w", r.name, err)
+	td, err := decodeValue(v)
+	if err == nil {
+		err = validate(td)
+	}
+	if err != nil {
+		err = fmt.Errorf("%s: %w", r.name, err)
+		return nil, r.maskDerived(err, sources, tmpl, func(p *perturbed) error {
+			if p.execErr != nil {
+				return p.execErr
+			}
+			if p.parseErr != nil {
+				return p.parseErr
+			}
+			ptd, err := decodeValue(p.v)
+			if err == nil {
+				err = validate(ptd)
+			}
+			if err != nil {
+				err = fmt.Errorf("%s: %w", r.name, err)
+			}
+			return err
+		})
 	}
 	return td, nil
 }
@@ -134,22 +259,39 @@ func (r *renderer) image(name string) (string, error) {
 	return jsonEscape(ref), nil
 }
 
-func (r *renderer) tf(name string) (string, error) {
-	v, err := r.in.Outputs.Scalar(name)
+func (x *run) tf(name string) (string, error) {
+	v, err := x.r.in.Outputs.Scalar(name)
 	if err != nil {
 		return "", err
 	}
-	if r.in.Outputs[name].Sensitive {
-		r.used[v] = name
+	if x.r.in.Outputs[name].Sensitive {
+		src := source{"tf", name}
+		if o, ok := x.override[src]; ok {
+			return jsonEscape(o), nil
+		}
+		x.mu.Lock()
+		x.sources[src] = true
+		x.used[v] = name
+		x.mu.Unlock()
 		report.AddSecret(v)
 	}
 	return jsonEscape(v), nil
 }
 
-func (r *renderer) env(name string) (string, error) {
-	v, ok := r.in.Env(name)
+func (x *run) env(name string) (string, error) {
+	v, ok := x.r.in.Env(name)
 	if !ok {
 		return "", fmt.Errorf("environment variable %s is not set: set it (it may be empty) or remove {{ env %q }} from the template", name, name)
+	}
+	if SecretEnvName(name, x.r.in.SecretEnv) {
+		src := source{"env", name}
+		if o, ok := x.override[src]; ok {
+			return jsonEscape(o), nil
+		}
+		x.mu.Lock()
+		x.sources[src] = true
+		x.mu.Unlock()
+		report.AddSecret(v)
 	}
 	return jsonEscape(v), nil
 }
@@ -211,7 +353,7 @@ func (r *renderer) walk(path string, v any) error {
 		for _, k := range sortedKeys(v) {
 			p := join(path, k)
 			if out, ok := r.holds(k); ok {
-				return r.refuse(join(path, "<key>"), out, nil)
+				return r.refuse(join(path, "<key>"), out, "holds the value of")
 			}
 			if err := r.walk(p, v[k]); err != nil {
 				return err
@@ -225,15 +367,15 @@ func (r *renderer) walk(path string, v any) error {
 		}
 	case string:
 		if out, ok := r.holds(v); ok && !secretRefPath.MatchString(path) {
-			return r.refuse(path, out, nil)
+			return r.refuse(path, out, "holds the value of")
 		}
 	case json.Number:
 		if out, ok := r.holds(v.String()); ok && !secretRefPath.MatchString(path) {
-			return r.refuse(path, out, nil)
+			return r.refuse(path, out, "holds the value of")
 		}
 	case bool:
 		if out, ok := r.holds(fmt.Sprint(v)); ok && !secretRefPath.MatchString(path) {
-			return r.refuse(path, out, nil)
+			return r.refuse(path, out, "holds the value of")
 		}
 	}
 	return nil
@@ -241,13 +383,15 @@ func (r *renderer) walk(path string, v any) error {
 
 var envValuePath = regexp.MustCompile(`^(.*\.environment)\[(\d+)\]\.value$`)
 
-func (r *renderer) refuse(path, output string, _ error) error {
+// refuse is the error for a sensitive output's value (how: "holds the value
+// of", or "is derived from") at path.
+func (r *renderer) refuse(path, output, how string) error {
 	example := `"secrets": [{"name": "VAR", "valueFrom": "arn:aws:ssm:REGION:ACCOUNT:parameter/NAME"}]`
 	if m := envValuePath.FindStringSubmatch(path); m != nil {
 		example = fmt.Sprintf(`remove the entry from %s and add "secrets": [{"name": "<its name>", "valueFrom": "arn:aws:ssm:REGION:ACCOUNT:parameter/NAME"}] to the container`, m[1])
 	}
-	return fmt.Errorf("%s: %s holds the value of the sensitive Terraform output %q; a sensitive value may only be passed by reference: store it in SSM Parameter Store (SecureString) or Secrets Manager, export the parameter's ARN as a Terraform output, and use it in secrets[].valueFrom: %s",
-		r.name, path, output, example)
+	return fmt.Errorf("%s: %s %s the sensitive Terraform output %q; a sensitive value may only be passed by reference: store it in SSM Parameter Store (SecureString) or Secrets Manager, export the parameter's ARN as a Terraform output, and use it in secrets[].valueFrom: %s",
+		r.name, path, how, output, example)
 }
 
 // mask replaces every sensitive output's value (rendered or not) in err's

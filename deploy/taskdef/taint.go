@@ -1,0 +1,401 @@
+package taskdef
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/hackforla/ctjdeploy/internal/report"
+)
+
+// Following a secret through the template (see Render): the template is
+// rendered once more for each secret it used, with that secret replaced by
+// another value of the same type and byte length in which every byte
+// differs (and which is valid UTF-8 where the secret is). Whatever differs
+// between the two documents depends on the secret. The replacement is
+// random, never registered, never printed: nothing rendered with it leaves
+// this file except the positions where it differs.
+//
+// What this cannot see: a value that depends on the secret but comes out
+// the same for both values (its length, `{{ if eq (tf "x") "guess" }}`
+// with a wrong guess for both). Those tell at most a few bits.
+
+// perturbed is one rendering with one secret replaced.
+type perturbed struct {
+	src      source
+	execErr  error
+	parseErr error
+	v        any // the parsed document, when both errors are nil
+}
+
+// perturb renders tmpl once for each source with it replaced.
+func (r *renderer) perturb(tmpl []byte, sources []source) []*perturbed {
+	var out []*perturbed
+	for _, src := range sources {
+		alt, ok := r.alternative(src)
+		if !ok {
+			continue // an empty value: nothing can differ
+		}
+		p := &perturbed{src: src}
+		b, err := r.newRun(map[source]string{src: alt}).execute(tmpl)
+		if err != nil {
+			p.execErr = err
+		} else if p.v, err = parseJSON(b); err != nil {
+			p.parseErr = fmt.Errorf("%s:%w (line:column of the rendered template; the template must render RegisterTaskDefinition JSON)", r.name, err)
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+// alternative returns another value for src, of the same type.
+func (r *renderer) alternative(src source) (string, bool) {
+	switch src.kind {
+	case "tf":
+		v, err := r.in.Outputs.Scalar(src.name)
+		if err != nil || v == "" {
+			return "", false
+		}
+		raw := strings.TrimSpace(string(r.in.Outputs[src.name].Value))
+		switch {
+		case strings.HasPrefix(raw, `"`):
+			return otherString(v), true
+		case v == "true":
+			return "false", true
+		case v == "false":
+			return "true", true
+		default:
+			return otherNumber(v), true
+		}
+	case "env":
+		v, _ := r.in.Env(src.name)
+		if v == "" {
+			return "", false
+		}
+		return otherString(v), true
+	}
+	return "", false
+}
+
+// otherString returns a string of s's length in which every byte differs
+// from s's, ASCII for ASCII, and a rune of the same length for each valid
+// multi-byte rune.
+func otherString(s string) string {
+	b := []byte(s)
+	pick := func(set string, not byte) byte {
+		for {
+			if c := set[rand.IntN(len(set))]; c != not {
+				return c
+			}
+		}
+	}
+	const lower, upper, digits = "abcdefghijklmnopqrstuvwxyz", "ABCDEFGHIJKLMNOPQRSTUVWXYZ", "0123456789"
+	for i := 0; i < len(b); {
+		c := b[i]
+		switch {
+		case 'a' <= c && c <= 'z':
+			b[i] = pick(lower, c)
+		case 'A' <= c && c <= 'Z':
+			b[i] = pick(upper, c)
+		case '0' <= c && c <= '9':
+			b[i] = pick(digits, c)
+		case c < utf8.RuneSelf:
+			b[i] = pick(lower, c)
+		}
+		if c < utf8.RuneSelf {
+			i++
+			continue
+		}
+		_, size := utf8.DecodeRune(b[i:])
+		if size == 1 { // not UTF-8: any other byte of the same kind
+			b[i] ^= 1
+			i++
+			continue
+		}
+		// A lead byte and continuation bytes that make a valid rune of the
+		// same length: U+0080.., U+1000.., U+40000.. and their neighbours.
+		lead := map[int][2]byte{2: {0xC2, 0xC3}, 3: {0xE1, 0xE2}, 4: {0xF1, 0xF2}}[size]
+		if b[i] == lead[0] {
+			b[i] = lead[1]
+		} else {
+			b[i] = lead[0]
+		}
+		for k := 1; k < size; k++ {
+			if b[i+k] == 0x80 {
+				b[i+k] = 0x81
+			} else {
+				b[i+k] = 0x80
+			}
+		}
+		i += size
+	}
+	return string(b)
+}
+
+// otherNumber returns a decimal number of the same shape as s (a plain
+// decimal, as tfvars.Outputs.Scalar gives) with every digit different and
+// no leading zero.
+func otherNumber(s string) string {
+	b := []byte(s)
+	first := true
+	for i, c := range b {
+		if c < '0' || c > '9' {
+			if c == '.' || c == 'e' || c == 'E' {
+				first = false
+			}
+			continue
+		}
+		for {
+			d := byte('0' + rand.IntN(10))
+			if first {
+				d = byte('1' + rand.IntN(9))
+			}
+			if d != c {
+				b[i] = d
+				break
+			}
+		}
+		first = false
+	}
+	return string(b)
+}
+
+// checkDerived compares the document v with each perturbed rendering:
+// every string that differs is registered as a secret, and a difference
+// caused by a sensitive Terraform output anywhere but in a secret reference
+// is refused, naming the output.
+func (r *renderer) checkDerived(tmpl []byte, v any, perts []*perturbed) error {
+	var refusal error
+	for _, p := range perts {
+		if p.execErr != nil || p.parseErr != nil {
+			if p.src.kind == "tf" && refusal == nil {
+				refusal = fmt.Errorf("%s: the rendered document depends on the sensitive Terraform output %q in a way that cannot be checked: with another value of it the template does not render (the error is not shown: it would show a value derived from the output); a sensitive value may only be passed by reference: store it in SSM Parameter Store (SecureString) or Secrets Manager, export the parameter's ARN as a Terraform output, and use it in secrets[].valueFrom",
+					r.name, p.src.name)
+			}
+			continue
+		}
+		d := &docDiff{}
+		// A leaf under a part whose shape changed is not necessarily
+		// derived from the secret (`{{ if }}` around constant text): it
+		// is registered unless the other document holds it too, or it is
+		// text of the template itself.
+		inB := leafStrings(p.v, map[string]bool{})
+		derived := func(s string, changed bool) bool {
+			return changed || (!inB[s] && !strings.Contains(string(tmpl), s))
+		}
+		d.f = func(path string, leaf any, isKey, changed bool) {
+			if s, ok := leaf.(string); ok && derived(s, changed) {
+				report.AddSecret(s)
+			} else if n, ok := leaf.(json.Number); ok && derived(n.String(), changed) {
+				report.AddSecret(n.String())
+			}
+			if p.src.kind == "tf" && refusal == nil && (isKey || !secretRefPath.MatchString(path)) {
+				if isKey {
+					path = join(path, "<key>")
+				}
+				refusal = r.refuse(path, p.src.name, "is derived from")
+			}
+		}
+		d.diff("", v, p.v)
+	}
+	return refusal
+}
+
+// docDiff finds what differs between two documents: each leaf (and key)
+// of a whose value differs from b's (changed), or that lies under a part
+// whose shape (keys, length, type) differs (!changed: then it is
+// registered as a secret only if b does not hold the same string anywhere,
+// so that text the template writes whatever the secret is not masked).
+type docDiff struct {
+	f func(path string, leaf any, isKey, changed bool)
+}
+
+func leafStrings(v any, into map[string]bool) map[string]bool {
+	switch v := v.(type) {
+	case map[string]any:
+		for k, e := range v {
+			into[k] = true
+			leafStrings(e, into)
+		}
+	case []any:
+		for _, e := range v {
+			leafStrings(e, into)
+		}
+	case string:
+		into[v] = true
+	case json.Number:
+		into[v.String()] = true
+	}
+	return into
+}
+
+func (d *docDiff) diff(path string, a, b any) {
+	switch av := a.(type) {
+	case map[string]any:
+		bv, ok := b.(map[string]any)
+		if !ok {
+			d.taintAll(path, a)
+			return
+		}
+		for _, k := range sortedKeys(av) {
+			if be, ok := bv[k]; ok {
+				d.diff(join(path, k), av[k], be)
+				continue
+			}
+			d.f(path, k, true, false)
+			d.taintAll(join(path, k), av[k])
+		}
+		for k := range bv {
+			if _, ok := av[k]; !ok {
+				// A key only the other value writes: its absence here
+				// depends on the secret (its name is not shown: it was
+				// rendered with the replacement).
+				d.f(path, nil, true, false)
+			}
+		}
+	case []any:
+		bv, ok := b.([]any)
+		for i, e := range av {
+			p := fmt.Sprintf("%s[%d]", path, i)
+			if ok && len(av) == len(bv) {
+				d.diff(p, e, bv[i])
+			} else {
+				d.taintAll(p, e)
+			}
+		}
+		if ok && len(av) == 0 && len(bv) > 0 {
+			d.f(path, nil, false, false)
+		}
+	default:
+		if !sameLeaf(a, b) {
+			d.f(path, a, false, true)
+			if as, ok := a.(string); ok {
+				if bs, ok := b.(string); ok {
+					// The part that changed, on its own too: it may be shown
+					// apart from the rest of the string.
+					// (Not when it is short: as a token of its own it
+					// would be masked wherever it stands.)
+					if mid := differingMiddle(as, bs); len(mid) >= 4 && mid != as {
+						report.AddSecret(mid)
+					}
+				}
+			}
+		}
+	}
+}
+
+func (d *docDiff) taintAll(path string, a any) {
+	switch av := a.(type) {
+	case map[string]any:
+		if len(av) == 0 {
+			d.f(path, nil, false, false)
+		}
+		for _, k := range sortedKeys(av) {
+			d.f(path, k, true, false)
+			d.taintAll(join(path, k), av[k])
+		}
+	case []any:
+		if len(av) == 0 {
+			d.f(path, nil, false, false)
+		}
+		for i, e := range av {
+			d.taintAll(fmt.Sprintf("%s[%d]", path, i), e)
+		}
+	default:
+		d.f(path, a, false, false)
+	}
+}
+
+func sameLeaf(a, b any) bool {
+	switch av := a.(type) {
+	case string:
+		bv, ok := b.(string)
+		return ok && av == bv
+	case json.Number:
+		bv, ok := b.(json.Number)
+		return ok && av == bv
+	case bool:
+		bv, ok := b.(bool)
+		return ok && av == bv
+	case nil:
+		return b == nil
+	}
+	return false
+}
+
+// differingMiddle returns a without the prefix and suffix it shares with b.
+func differingMiddle(a, b string) string {
+	p := 0
+	for p < len(a) && p < len(b) && a[p] == b[p] {
+		p++
+	}
+	s := 0
+	for s < len(a)-p && s < len(b)-p && a[len(a)-1-s] == b[len(b)-1-s] {
+		s++
+	}
+	return a[p : len(a)-s]
+}
+
+// maskDerived returns err with what in its message depends on a secret the
+// template used replaced by ***: the message is compared with the one the
+// same stage gives (stageErr) when each secret is replaced in turn. When
+// another value makes the stage succeed, the message depends on the secret
+// as a whole and is withheld.
+func (r *renderer) maskDerived(err error, sources []source, tmpl []byte, stageErr func(*perturbed) error) error {
+	if len(sources) == 0 {
+		return err
+	}
+	msg := err.Error()
+	mask := make([]bool, len(msg))
+	changed := false
+	for _, p := range r.perturb(tmpl, sources) {
+		perr := stageErr(p)
+		if perr == nil {
+			what := "the sensitive Terraform output"
+			if p.src.kind == "env" {
+				what = "the secret environment variable"
+			}
+			return fmt.Errorf("%s: the template fails with this value of %s %q and not with another; the error is not shown, as it would show a value derived from it: check how the template uses %q",
+				r.name, what, p.src.name, p.src.name)
+		}
+		pm := perr.Error()
+		if pm == msg {
+			continue
+		}
+		pre := 0
+		for pre < len(msg) && pre < len(pm) && msg[pre] == pm[pre] {
+			pre++
+		}
+		suf := 0
+		for suf < len(msg)-pre && suf < len(pm)-pre && msg[len(msg)-1-suf] == pm[len(pm)-1-suf] {
+			suf++
+		}
+		for i := pre; i < len(msg)-suf; i++ {
+			mask[i] = true
+		}
+		changed = true
+	}
+	if !changed {
+		return err
+	}
+	var b strings.Builder
+	for i := 0; i < len(msg); {
+		if !mask[i] {
+			b.WriteByte(msg[i])
+			i++
+			continue
+		}
+		start := i
+		for i < len(msg) && mask[i] {
+			i++
+		}
+		if i-start >= 4 { // (a short run, as a token, would mask too much)
+			report.AddSecret(msg[start:i])
+		}
+		b.WriteString("***")
+	}
+	return errors.New(b.String())
+}
