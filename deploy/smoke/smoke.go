@@ -159,7 +159,12 @@ func one(ctx context.Context, client *http.Client, c Check, o Options, ph *repor
 	for {
 		r.Tries++
 		status, body, err := try(ctx, client, c.URL, min(o.TryTimeout, time.Until(deadline)))
-		r.Status = status
+		if status != 0 {
+			// Status and Body keep the last real answer, even when a later
+			// try gets none (a timeout at the deadline): that answer is what
+			// a person needs to see.
+			r.Status = status
+		}
 		r.Elapsed = time.Since(start)
 		var why string
 		switch {
@@ -178,8 +183,6 @@ func one(ctx context.Context, client *http.Client, c Check, o Options, ph *repor
 		r.Error = o.Mask(why)
 		if status != 0 {
 			r.Body = o.Mask(excerpt(body))
-		} else {
-			r.Body = ""
 		}
 		// A redirect off the host or a bad certificate will not fix itself.
 		if errors.Is(err, errOtherHost) || isTLS(err) {
