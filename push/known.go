@@ -285,6 +285,14 @@ func (g *gunzipReadCloser) Close() error {
 // then asks POST /v2/<repo>/blobs/uploads/?mount=<digest>&from=<other>, and
 // uploads the layer read back from the other repository when the registry
 // declines (202 Accepted, as distribution and ECR without BLOB_MOUNTING do).
+//
+// ECR ("Blob mounting in Amazon ECR", Amazon ECR User Guide): mounting works
+// only within one registry (same account and region), between repositories
+// with the same encryption type and keys, when the registry's BLOB_MOUNTING
+// account setting is enabled, and needs ecr:GetDownloadUrlForLayer on the
+// source repository; ECR mounts only when the POST carries the mount
+// parameters. Any refusal (an error status too) makes go-containerregistry
+// retry the upload without them.
 type mountingImage struct {
 	v1.Image
 	layers []v1.Layer
