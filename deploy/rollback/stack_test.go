@@ -41,7 +41,7 @@ type fixture struct {
 	initial string // the revision registered outside ctjdeploy
 }
 
-func newFixture(t *testing.T, maxPercent int32) *fixture {
+func newFixture(t *testing.T, maxPercent int32, simOpts ...func(*ecssim.Options)) *fixture {
 	t.Helper()
 	s := teststack.Start(t)
 	n := teststack.NewNames(t)
@@ -49,10 +49,15 @@ func newFixture(t *testing.T, maxPercent int32) *fixture {
 	ctx := context.Background()
 	f := &fixture{t: t, s: s, n: n, moto: s.ECS(t), initial: res.TaskDefinitionArn}
 	s.SetMaximumPercent(t, n, maxPercent)
-	sim, err := ecssim.New(ecssim.Options{Upstream: s.MotoEndpoint, Polls: 2})
+	so := ecssim.Options{Upstream: s.MotoEndpoint, Polls: 2}
+	for _, o := range simOpts {
+		o(&so)
+	}
+	sim, err := ecssim.New(so)
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(sim.Close)
 	srv := httptest.NewServer(sim)
 	t.Cleanup(srv.Close)
 	f.sim = sim
@@ -380,5 +385,52 @@ func TestStackDataGuardRefuses(t *testing.T) {
 	}
 	if c := f.sim.Calls(); c["ecs:UpdateService"] != 0 {
 		t.Errorf("a refused rollback updated the service: %v", c)
+	}
+}
+
+// rollback while a deployment is in flight: ctjdeploy stops it with
+// StopServiceDeployment (ROLLBACK) and follows ECS's rollback to the
+// revision live before; nothing is registered, the service runs A again.
+func TestStackRollbackInFlight(t *testing.T) {
+	f := newFixture(t, 100, func(o *ecssim.Options) { o.Polls = 30; o.Step = 60 * time.Millisecond })
+	revA, _ := f.deployCommit(commitA)
+	ctx := context.Background()
+	pb := f.pushCommit(commitB)
+	in := teststack.ExampleTaskDefinition(f.n, f.s.Registry, "x")
+	in.ContainerDefinitions[0].Image = aws.String(f.s.Registry + "/" + f.n.FrontendRepo + "@" + pb.next)
+	in.ContainerDefinitions[1].Image = aws.String(f.s.Registry + "/" + f.n.BackendRepo + "@" + pb.django)
+	revB, err := rollout.Register(ctx, f.moto, in, rollout.RegisterTags{Commit: commitB, Env: "stage", Previous: revA})
+	if err != nil {
+		t.Fatal(err)
+	}
+	idB, _, err := rollout.Update(ctx, f.ecs, f.n.Cluster, f.n.Service, revB, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.sim.ResetCalls()
+	p, err := f.plan("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Stop == "" || p.StopDeploymentID != idB || p.Target.ARN != revA || !strings.Contains(p.Why, "StopServiceDeployment") {
+		t.Fatalf("plan while %s rolls out: stop %q (%s) target %s why %q", idB, p.Stop, p.StopDeploymentID, p.Target.ARN, p.Why)
+	}
+	var b strings.Builder
+	if err := WritePlan(&b, p); err != nil || !strings.Contains(b.String(), "stop:") {
+		t.Errorf("plan text: %v\n%s", err, b.String())
+	}
+	res, err := f.run(p)
+	if err != nil {
+		t.Fatalf("rollback in flight: %v", err)
+	}
+	if res.Outcome != "deployed" || res.TaskDefinitionARN != revA || res.Registered || res.Verification == nil || res.Verification.Tasks == 0 {
+		t.Fatalf("result: %+v", res)
+	}
+	if got := f.sim.Current(f.n.Cluster, f.n.Service); got != revA {
+		t.Errorf("after stopping %s the service runs %s, want %s", idB, got, revA)
+	}
+	c := f.sim.Calls()
+	if c["ecs:StopServiceDeployment"] != 1 || c["ecs:UpdateService"] != 0 || c["ecs:RegisterTaskDefinition"] != 0 {
+		t.Errorf("calls: %v (want one StopServiceDeployment, no UpdateService, no register)", c)
 	}
 }
