@@ -15,8 +15,9 @@ const RollbackFails Scenario = "rollback-fails"
 // ServiceConfig is a service's deployment settings as the simulator honours
 // them (Configure). Controller: CODE_DEPLOY and EXTERNAL refuse a task
 // definition update. Strategy: ROLLING, or BLUE_GREEN with its lifecycle
-// stages and BakeTimeMinutes (LINEAR and CANARY play as BLUE_GREEN: their
-// traffic steps are not modelled). CircuitBreaker and Rollback: once
+// stages and BakeTimeMinutes, LINEAR and CANARY with their production
+// traffic steps in PRODUCTION_TRAFFIC_SHIFT (the revisions'
+// requestedProductionTrafficWeight). CircuitBreaker and Rollback: once
 // Configure is called they replace the scenario's (every scenario has the
 // breaker on; rollback is on except for Fail). Alarms are listed in the
 // records (status MONITORING) and fire on TriggerAlarm; AlarmRollback says
@@ -32,6 +33,14 @@ type ServiceConfig struct {
 	AlarmRollback                         bool
 	MinimumHealthyPercent, MaximumPercent int32
 	NoDeploymentAPI                       bool
+	// CANARY: CanaryPercent of production traffic (0: ECS's default 5.0)
+	// for CanaryBakeMinutes, then the rest ("CanaryConfiguration"). LINEAR:
+	// StepPercent more (0: the default 10.0) every StepBakeMinutes until
+	// 100 ("LinearConfiguration"). Bake minutes of 0 are 0; ECS's defaults
+	// (10 and 6) apply when UpdateService sends the configuration without
+	// them.
+	CanaryPercent, StepPercent         float64
+	CanaryBakeMinutes, StepBakeMinutes int32
 }
 
 // Faults are injected failures of one service's calls.

@@ -46,8 +46,10 @@
 //   - BLUE_GREEN ("ServiceDeployment" lifecycleStage; "DeploymentConfiguration"
 //     bakeTimeInMinutes): one stage per step from PRE_SCALE_UP to CLEAN_UP,
 //     both revisions running through SCALE_UP … BAKE_TIME, the bake time
-//     counted in Options.MinuteIs units. LINEAR and CANARY play the same
-//     stages (their traffic steps are not modelled); lifecycle hooks are not.
+//     counted in Options.MinuteIs units. LINEAR and CANARY ("Amazon ECS
+//     canary deployments", "CanaryConfiguration", "LinearConfiguration")
+//     shift production traffic in steps during PRODUCTION_TRAFFIC_SHIFT
+//     (requestedProductionTrafficWeight). Lifecycle hooks are not modelled.
 //   - CODE_DEPLOY and EXTERNAL controllers refuse a task definition update
 //     ("UpdateService").
 //   - Faults (SetFaults): reads lagging behind an update (eventual
@@ -65,7 +67,7 @@
 // replacing tasks"): at 100/0 the old task stops before the new one starts.
 // Deployment alarms fire only when a test says so (TriggerAlarm;
 // "API_DeploymentAlarms"). Not modelled: lifecycle hooks and
-// ContinueServiceDeployment, LINEAR/CANARY traffic steps, load balancers and
+// ContinueServiceDeployment, load balancers and
 // health checks, task placement beyond "cannot place", desiredCount changes
 // without a new deployment, crashes after a deployment completed.
 package ecssim
@@ -173,7 +175,11 @@ type deployment struct {
 	retry    bool // FAILED without rollback: ECS keeps trying to start tasks
 	stage    int  // index in stages (blue/green)
 	stageAt  time.Time
-	placeMsg bool
+	stepAt   time.Time // the last traffic step (linear, canary)
+	// weight and testWeight: percent of production and test traffic on
+	// this deployment's revision (blue/green, linear, canary).
+	weight, testWeight float64
+	placeMsg           bool
 }
 
 type event struct {

@@ -595,3 +595,45 @@ func TestSDAlarmRollback(t *testing.T) {
 		})
 	}
 }
+
+// TestSDTrafficSteps: CANARY shifts CanaryPercent first and the rest after
+// the canary bake; LINEAR steps StepPercent each step bake.
+func TestSDTrafficSteps(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		cfg  ServiceConfig
+		want []float64
+	}{
+		{"canary", ServiceConfig{Strategy: "CANARY", CanaryPercent: 20, CanaryBakeMinutes: 1}, []float64{0, 20, 100}},
+		{"linear", ServiceConfig{Strategy: "LINEAR", StepPercent: 40, StepBakeMinutes: 1}, []float64{0, 40, 80, 100}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			e := newStackEnv(t, Success, 2)
+			c.cfg.CircuitBreaker, c.cfg.Rollback = true, true
+			e.sim.Configure(e.n.Cluster, e.n.Service, c.cfg)
+			td, _ := e.register(t, "a3")
+			arn, _ := e.deploy(t, td)
+			var weights []float64
+			seq, sd := e.watch(t, arn, 8*time.Second, func(sd ecstypes.ServiceDeployment) {
+				tg := sd.TargetServiceRevision
+				if tg.RequestedProductionTrafficWeight == nil {
+					t.Fatalf("no requestedProductionTrafficWeight on %s's target", c.name)
+				}
+				w := aws.ToFloat64(tg.RequestedProductionTrafficWeight)
+				if src := aws.ToFloat64(sd.SourceServiceRevisions[0].RequestedProductionTrafficWeight); src != 100-w {
+					t.Errorf("source weight %v with target %v", src, w)
+				}
+				if len(weights) == 0 || weights[len(weights)-1] != w {
+					weights = append(weights, w)
+				}
+			})
+			wantSeq(t, seq, "PENDING", "IN_PROGRESS", "SUCCESSFUL")
+			if !slices.Equal(weights, c.want) {
+				t.Errorf("production traffic weights %v, want %v", weights, c.want)
+			}
+			if sd.DeploymentConfiguration.Strategy != ecstypes.DeploymentStrategy(c.cfg.Strategy) {
+				t.Errorf("strategy %s", sd.DeploymentConfiguration.Strategy)
+			}
+		})
+	}
+}

@@ -281,6 +281,15 @@ func (s *Sim) play(st *service, d *deployment, now time.Time) {
 		if s.reap(st, d, now, cfg) && d.Rollout == "IN_PROGRESS" {
 			next()
 		}
+	case "TEST_TRAFFIC_SHIFT":
+		s.reap(st, d, now, cfg)
+		d.testWeight = 100
+		next()
+	case "PRODUCTION_TRAFFIC_SHIFT":
+		s.reap(st, d, now, cfg)
+		if s.shift(d, cfg, now) {
+			next()
+		}
 	case "BAKE_TIME":
 		s.reap(st, d, now, cfg)
 		if now.Sub(d.stageAt) >= time.Duration(cfg.BakeTimeMinutes)*s.opts.MinuteIs {
@@ -292,6 +301,29 @@ func (s *Sim) play(st *service, d *deployment, now time.Time) {
 		s.reap(st, d, now, cfg)
 		next()
 	}
+}
+
+// shift moves production traffic to d's revision, one step per call as the
+// strategy says, and reports when all of it is there. BLUE_GREEN: all at
+// once. CANARY: CanaryPercent, then after CanaryBakeMinutes the rest.
+// LINEAR: StepPercent more every StepBakeMinutes; no bake after 100%.
+func (s *Sim) shift(d *deployment, cfg ServiceConfig, now time.Time) bool {
+	minutes := func(m int32) time.Duration { return time.Duration(m) * s.opts.MinuteIs }
+	switch cfg.Strategy {
+	case "CANARY":
+		if d.weight == 0 {
+			d.weight, d.stepAt = min(100, cfg.CanaryPercent), now
+		} else if now.Sub(d.stepAt) >= minutes(cfg.CanaryBakeMinutes) {
+			d.weight = 100
+		}
+	case "LINEAR":
+		if d.weight == 0 || now.Sub(d.stepAt) >= minutes(cfg.StepBakeMinutes) {
+			d.weight, d.stepAt = min(100, d.weight+cfg.StepPercent), now
+		}
+	default:
+		d.weight = 100
+	}
+	return d.weight >= 100
 }
 
 // launch starts up to n tasks of d through the runner, as many as the

@@ -62,6 +62,12 @@ func (s *Sim) effective(st *service) ServiceConfig {
 		c.Strategy = "ROLLING"
 	}
 	c.Strategy = strings.ToUpper(c.Strategy)
+	if c.CanaryPercent <= 0 {
+		c.CanaryPercent = 5
+	}
+	if c.StepPercent <= 0 {
+		c.StepPercent = 10
+	}
 	num := func(k string) (int32, bool) {
 		v, ok := st.motoCfg[k].(float64)
 		return int32(v), ok
@@ -97,6 +103,20 @@ func (s *Sim) overlay(st *service, dc map[string]any) {
 	if v, ok := dc["bakeTimeInMinutes"].(float64); ok {
 		c.BakeTimeMinutes = int32(v)
 	}
+	if cc, ok := dc["canaryConfiguration"].(map[string]any); ok {
+		c.CanaryPercent, _ = cc["canaryPercent"].(float64)
+		c.CanaryBakeMinutes = 10
+		if v, ok := cc["canaryBakeTimeInMinutes"].(float64); ok {
+			c.CanaryBakeMinutes = int32(v)
+		}
+	}
+	if lc, ok := dc["linearConfiguration"].(map[string]any); ok {
+		c.StepPercent, _ = lc["stepPercent"].(float64)
+		c.StepBakeMinutes = 6
+		if v, ok := lc["stepBakeTimeInMinutes"].(float64); ok {
+			c.StepBakeMinutes = int32(v)
+		}
+	}
 	if cb, ok := dc["deploymentCircuitBreaker"].(map[string]any); ok {
 		if !s.configured[key] {
 			c.CircuitBreaker, c.Rollback = true, st.scenario != Fail
@@ -128,12 +148,19 @@ func (s *Sim) configJSON(st *service, c ServiceConfig) map[string]any {
 	if alarms == nil {
 		alarms = []string{}
 	}
-	return map[string]any{
+	m := map[string]any{
 		"deploymentCircuitBreaker": map[string]any{"enable": c.CircuitBreaker, "rollback": c.Rollback},
 		"maximumPercent":           c.MaximumPercent, "minimumHealthyPercent": c.MinimumHealthyPercent,
 		"alarms":   map[string]any{"alarmNames": alarms, "enable": len(c.Alarms) > 0, "rollback": c.AlarmRollback},
 		"strategy": c.Strategy, "bakeTimeInMinutes": c.BakeTimeMinutes,
 	}
+	switch c.Strategy {
+	case "CANARY":
+		m["canaryConfiguration"] = map[string]any{"canaryPercent": c.CanaryPercent, "canaryBakeTimeInMinutes": c.CanaryBakeMinutes}
+	case "LINEAR":
+		m["linearConfiguration"] = map[string]any{"stepPercent": c.StepPercent, "stepBakeTimeInMinutes": c.StepBakeMinutes}
+	}
+	return m
 }
 
 // sdID is a service deployment id as ECS prints them (e.g. NCWGC2ZR-taawPAYrIaU5).
@@ -226,6 +253,16 @@ func (s *Sim) recordJSON(r *record) map[string]any {
 		src = append(src, s.revisionSummary(st, rev))
 	}
 	m["sourceServiceRevisions"] = src
+	if strategy, _ := r.cfg["strategy"].(string); strategy != "ROLLING" && r.dep != nil {
+		// Traffic weights of a blue/green, linear or canary deployment.
+		w, tw := r.dep.weight, r.dep.testWeight
+		tgt := m["targetServiceRevision"].(map[string]any)
+		tgt["requestedProductionTrafficWeight"], tgt["requestedTestTrafficWeight"] = w, tw
+		for _, x := range src {
+			x.(map[string]any)["requestedProductionTrafficWeight"] = 100 - w
+			x.(map[string]any)["requestedTestTrafficWeight"] = 100 - tw
+		}
+	}
 	for k, t := range map[string]time.Time{"startedAt": r.Started, "finishedAt": r.Finished, "stoppedAt": r.Stopped} {
 		if !t.IsZero() {
 			m[k] = epoch(t)
