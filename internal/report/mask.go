@@ -35,11 +35,6 @@ import (
 // shortLen is the length under which a form is masked only as a whole token.
 const shortLen = 4
 
-// maxHold bounds what a MaskWriter keeps back waiting for the rest of a
-// possible secret (a run of secrets written without a newline could
-// otherwise grow it without end).
-const maxHold = 1 << 20
-
 type form struct {
 	s     string
 	b     []byte // s
@@ -163,7 +158,7 @@ func Mask(s string) string {
 	if len(secrets.forms) == 0 {
 		return s
 	}
-	out, _ := maskLocked([]byte(s), -1, true)
+	out, _, _ := maskLocked([]byte(s), maskState{prev: -1}, true)
 	return string(out)
 }
 
@@ -171,13 +166,24 @@ func isWord(b byte) bool {
 	return b == '_' || ('0' <= b && b <= '9') || ('a' <= b && b <= 'z') || ('A' <= b && b <= 'Z')
 }
 
-// maskLocked masks p. prev is the byte written just before p (-1: none, the
-// start of the output); eof says nothing follows p. It returns the masked
-// bytes of p[:n]: the caller keeps p[n:] (when !eof) because it may be the
-// start of a secret that the next write completes.
-func maskLocked(p []byte, prev int, eof bool) (out []byte, n int) {
+// maskState is what a stream carries from one piece to the next.
+type maskState struct {
+	prev   int  // the byte written just before (-1: none, the start)
+	forced int  // the first forced bytes are inside a secret found earlier
+	inRun  bool // the output so far ends with the "***" of that secret
+}
+
+// maskLocked masks p. eof says nothing follows p. It returns the masked
+// bytes of p[:n] and the state for p[n:], which the caller keeps (when
+// !eof): it may be the start of a secret that the next write completes.
+// Masking a text in pieces this way gives what masking it whole gives.
+func maskLocked(p []byte, st maskState, eof bool) (out []byte, n int, next maskState) {
 	covered := make([]bool, len(p))
 	found := false
+	for i := 0; i < st.forced && i < len(p); i++ {
+		covered[i] = true
+		found = true
+	}
 	for _, f := range secrets.forms {
 		fs := f.b
 		for off := 0; off <= len(p)-len(fs); {
@@ -191,8 +197,8 @@ func maskLocked(p []byte, prev int, eof bool) (out []byte, n int) {
 			if f.token {
 				if i > 0 {
 					ok = !isWord(p[i-1])
-				} else if prev >= 0 {
-					ok = !isWord(byte(prev))
+				} else if st.prev >= 0 {
+					ok = !isWord(byte(st.prev))
 				}
 				if end < len(p) {
 					ok = ok && !isWord(p[end])
@@ -212,25 +218,23 @@ func maskLocked(p []byte, prev int, eof bool) (out []byte, n int) {
 	n = len(p)
 	if !eof {
 		n -= holdLocked(p)
-		// Do not cut through a masked run: keep its start with the tail,
-		// so that a secret overlapping it and completed by the next write
-		// is masked whole.
-		if n > 0 && n < len(p) && covered[n-1] && covered[n] {
-			k := n
-			for k > 0 && covered[k-1] {
-				k--
-			}
-			if len(p)-k <= maxHold {
-				n = k
-			} else {
-				for n < len(p) && covered[n] {
-					n++
-				}
-			}
-		}
 	}
+	// A secret found whole here may run on past n: the bytes of it that
+	// are kept are masked when they are written (forced).
+	next.forced = 0
+	if n == 0 {
+		next.forced = st.forced // nothing written: all is scanned again
+	}
+	for k := n; n > 0 && k < len(p) && covered[k] && covered[n-1]; k++ {
+		next.forced++
+	}
+	next.prev = st.prev
+	if n > 0 {
+		next.prev = int(p[n-1])
+	}
+	next.inRun = st.inRun && n == 0
 	if !found {
-		return p[:n], n
+		return p[:n], n, next
 	}
 	out = make([]byte, 0, n)
 	for i := 0; i < n; {
@@ -239,12 +243,17 @@ func maskLocked(p []byte, prev int, eof bool) (out []byte, n int) {
 			i++
 			continue
 		}
-		out = append(out, "***"...)
+		if !(i == 0 && st.inRun) {
+			out = append(out, "***"...)
+		}
 		for i < n && covered[i] {
 			i++
 		}
 	}
-	return out, n
+	if n > 0 && covered[n-1] {
+		next.inRun = true
+	}
+	return out, n, next
 }
 
 // holdLocked returns the length of the longest suffix of p that may be the
@@ -278,13 +287,13 @@ func holdLocked(p []byte) int {
 // next Write shows whether the secret follows. Output that ends with a
 // newline is normally written at once (only a secret holding a newline can
 // span one). Call Flush (or Close) at the end to write what is kept back.
-func MaskWriter(w io.Writer) io.Writer { return &maskWriter{w: w, prev: -1} }
+func MaskWriter(w io.Writer) io.Writer { return &maskWriter{w: w, st: maskState{prev: -1}} }
 
 type maskWriter struct {
 	mu      sync.Mutex
 	w       io.Writer
 	pending []byte
-	prev    int // the last byte written to w, -1 before the first
+	st      maskState
 }
 
 func (m *maskWriter) Write(p []byte) (int, error) {
@@ -299,11 +308,9 @@ func (m *maskWriter) Write(p []byte) (int, error) {
 func (m *maskWriter) write(p []byte, eof bool) error {
 	buf := append(m.pending, p...)
 	secrets.RLock()
-	out, n := maskLocked(buf, m.prev, eof)
+	out, n, st := maskLocked(buf, m.st, eof)
 	secrets.RUnlock()
-	if n > 0 {
-		m.prev = int(buf[n-1])
-	}
+	m.st = st
 	m.pending = append([]byte(nil), buf[n:]...)
 	if len(out) == 0 {
 		return nil
@@ -352,7 +359,7 @@ func (r rawWriter) Write(p []byte) (int, error) {
 		return 0, err
 	}
 	if len(p) > 0 {
-		r.m.prev = int(p[len(p)-1])
+		r.m.st = maskState{prev: int(p[len(p)-1])}
 	}
 	return r.m.w.Write(p)
 }
