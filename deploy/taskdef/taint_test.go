@@ -212,3 +212,30 @@ func TestAlternativeValues(t *testing.T) {
 		}
 	}
 }
+
+// A secret holding characters JSON escapes is masked in the diff, which
+// shows it escaped.
+func TestDiffMasksEscapedSecret(t *testing.T) {
+	in := exampleInputs()
+	raw := `p"w\d-escaped-secret<&>`
+	in.Outputs["odd"] = o(`"p\"w\\d-escaped-secret<&>"`, true)
+	td, err := Render("td.json", []byte(`{"family": "f", "containerDefinitions": [{"name": "a", "image": "i",
+  "secrets": [{"name": "P", "valueFrom": "{{ tf "odd" }}"}, {"name": "Q", "valueFrom": "{{ printf "%s/x" (tf "odd") }}"}]}]}`), in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if *td.ContainerDefinitions[0].Secrets[0].ValueFrom != raw {
+		t.Fatalf("valueFrom %q", *td.ContainerDefinitions[0].Secrets[0].ValueFrom)
+	}
+	for _, color := range []bool{false, true} {
+		d := Diff("arn:live", nil, td, DiffOptions{Color: color})
+		for _, shown := range []string{raw, `p\"w\\d-escaped`, "escaped-secret", `\"p\\\"w`} {
+			if strings.Contains(d, shown) {
+				t.Errorf("diff shows %q:\n%s", shown, d)
+			}
+		}
+		if strings.Count(d, "***") < 2 {
+			t.Errorf("diff does not mask both values:\n%s", d)
+		}
+	}
+}
