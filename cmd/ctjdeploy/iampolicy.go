@@ -272,8 +272,11 @@ func probeTaskDefinition(ctx context.Context, env *config.Environment) *probedTD
 	}
 	funcs := template.FuncMap{
 		"image": func(name string) string { return "IMAGE-" + name },
+		// A sensitive output or a secret variable is never used here: the
+		// policy is printed, and a value derived from a secret would be in
+		// it; what needs one stays unresolved (the live definition fills it).
 		"tf": func(name string) string {
-			if outs != nil {
+			if outs != nil && !outs[name].Sensitive {
 				if v, err := outs.Scalar(name); err == nil {
 					return jsonStr(v)
 				}
@@ -281,7 +284,7 @@ func probeTaskDefinition(ctx context.Context, env *config.Environment) *probedTD
 			return jsonStr(unresolvedMark + `tf "` + name + `"`)
 		},
 		"env": func(name string) string {
-			if v, ok := os.LookupEnv(name); ok {
+			if v, ok := os.LookupEnv(name); ok && !taskdef.SecretEnvName(name, nil) {
 				return jsonStr(v)
 			}
 			return jsonStr(unresolvedMark + `env "` + name + `"`)
