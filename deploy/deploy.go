@@ -65,6 +65,9 @@ type Deps struct {
 	Outputs func(ctx context.Context) (tfvars.Outputs, error)
 	// Getenv looks up template {{ env }} variables (default os.LookupEnv).
 	Getenv func(string) (string, bool)
+	// Logs reads the stopped containers' last log lines on a failed
+	// rollout (nil: none are shown).
+	Logs rollout.Logs
 	// SmokeRootCAs replaces the system roots for smoke checks (tests).
 	SmokeRootCAs *x509.CertPool
 	// SmokeInterval is the wait between smoke tries (0: smoke's default).
@@ -488,8 +491,18 @@ func (r *run) render(refs map[string]string) (*ecs.RegisterTaskDefinitionInput, 
 	return taskdef.Render(filepath.Base(r.o.Env.TaskDefinition), r.tmpl, taskdef.Inputs{Images: refs, Outputs: r.outputs, Env: r.d.Getenv})
 }
 
+// target is where im is pushed: its repository under TAG and ENV, learning
+// known layers from what ENV holds there, and mounting layers the
+// environment's other repositories hold (a fresh runner pushes django's
+// base layers once).
 func (r *run) target(im *config.Image) push.Target {
-	return push.Target{Registry: r.d.Registry, Repository: im.Repository, Tags: []string{r.o.Tag, r.o.Env.Name}}
+	var others []string
+	for _, n := range r.o.Env.ImageNames() {
+		if o := r.o.Env.Images[n]; o.Repository != im.Repository {
+			others = append(others, o.Repository)
+		}
+	}
+	return push.Target{Registry: r.d.Registry, Repository: im.Repository, Tags: []string{r.o.Tag, r.o.Env.Name}, MountFrom: others}
 }
 
 // localTag makes a docker tag out of TAG (docker tags allow [A-Za-z0-9_.-],
@@ -674,6 +687,7 @@ func (r *run) follow(ctx context.Context, o rollout.FollowOptions) error {
 		o.Since = time.Now().Add(-time.Minute)
 	}
 	o.Reporter = &eventTap{next: r.rep, res: res}
+	o.Logs = r.d.Logs
 	fr, err := rollout.Follow(ctx, r.d.ECS, o)
 	res.Polls, res.Stopped, res.FailedAt = fr.Polls, fr.Stopped, fr.FailedAt
 	return err

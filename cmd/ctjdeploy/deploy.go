@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 
 	"github.com/hackforla/ctjdeploy/build"
@@ -109,13 +110,13 @@ func runDeploy(cmd *cobra.Command, g *globals, f *deployFlags, envName string) (
 		return err
 	}
 	defer pusher.Close()
-	deps := deploy.Deps{ECS: ecs.NewFromConfig(cfg), Pusher: pusher, Registry: registry}
+	deps := deploy.Deps{ECS: ecs.NewFromConfig(cfg), Pusher: pusher, Registry: registry, Logs: cloudwatchlogs.NewFromConfig(cfg)}
 	if !f.noBuild {
 		bopts := []build.Option{build.WithReporter(rep)}
 		if self, serr := os.Executable(); serr == nil {
 			// docker build --cache-from reads the registry through ctjdeploy
 			// itself as a credential helper: no credential is written to disk.
-			bopts = append(bopts, build.WithCredentialHelper(self, push.HelperName, []string{registry}, push.HelperEnv(env.Region)...))
+			bopts = append(bopts, build.WithCredentialHelper(self, push.HelperName, []string{registry}, push.HelperEnv(env.Region, registry)...))
 		}
 		b, berr := build.NewDocker(bopts...)
 		if berr != nil {

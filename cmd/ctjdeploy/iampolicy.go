@@ -116,7 +116,7 @@ func runIAMPolicy(ctx context.Context, g *globals, f *iamFlags, envName string) 
 			roles = append(roles, placeholder)
 		}
 	}
-	doc := iampolicy.Policy(env, account, family, roles)
+	doc := iampolicy.Policy(env, account, family, roles, td.logGroups...)
 	_, err = g.stdout.Write(doc.JSON())
 	return err
 }
@@ -207,11 +207,14 @@ func (f fieldValue) resolved() bool { return !strings.Contains(f.value, unresolv
 // probedTD is what the template (and, failing it, the live revision) says
 // about the family and the roles.
 type probedTD struct {
-	fields  map[string]fieldValue // family, executionRoleArn, taskRoleArn (absent: not in the template)
-	needs   map[string][]string   // field → what its value needs: `tf "x"`, `env "Y"`
-	tmplErr error                 // the template could not be probed at all
-	tfErr   error                 // Terraform outputs could not be read
-	liveErr error                 // the live task definition could not be read
+	fields map[string]fieldValue // family, executionRoleArn, taskRoleArn (absent: not in the template)
+	// logGroups are the resolved awslogs-group options of the containers
+	// (their last lines are read on a failed rollout).
+	logGroups []string
+	needs     map[string][]string // field → what its value needs: `tf "x"`, `env "Y"`
+	tmplErr   error               // the template could not be probed at all
+	tfErr     error               // Terraform outputs could not be read
+	liveErr   error               // the live task definition could not be read
 }
 
 func (t *probedTD) unresolved() []string {
@@ -306,6 +309,15 @@ func probeTaskDefinition(ctx context.Context, env *config.Environment) *probedTD
 	if err := json.Unmarshal(rendered, &doc); err != nil {
 		t.tmplErr = fmt.Errorf("%s is not JSON once rendered: %w", env.TaskDefinition, err)
 		return t
+	}
+	if cds, ok := doc["containerDefinitions"].([]any); ok {
+		for _, cd := range cds {
+			lc, _ := cd.(map[string]any)["logConfiguration"].(map[string]any)
+			opts, _ := lc["options"].(map[string]any)
+			if g, _ := opts["awslogs-group"].(string); lc["logDriver"] == "awslogs" && g != "" && !strings.Contains(g, unresolvedMark) {
+				t.logGroups = append(t.logGroups, g)
+			}
+		}
 	}
 	markRE := regexp.MustCompile(unresolvedMark + `((?:tf|env) "[^"]*")`)
 	for _, k := range []string{"family", "executionRoleArn", "taskRoleArn"} {

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/hackforla/ctjdeploy/deploy"
 	"github.com/hackforla/ctjdeploy/deploy/inspect"
@@ -64,6 +65,18 @@ func writeDeployGitHub(res *deploy.Result, rep report.Reporter, err error) {
 			r.Images = append(r.Images, ghImage{Name: im.Name, Ref: im.Ref, Digest: im.Digest, PushedBytes: im.Uploaded, ReusedBytes: im.Reused})
 		}
 		r.URL = res.URL
+		for _, t := range res.Stopped {
+			for _, c := range t.Containers {
+				if c.ExitCode == nil && len(c.Logs) == 0 {
+					continue
+				}
+				exit := ""
+				if c.ExitCode != nil {
+					exit = fmt.Sprintf("exit %d", *c.ExitCode)
+				}
+				r.Stopped = append(r.Stopped, ghStopped{Task: t.TaskArn[strings.LastIndex(t.TaskArn, "/")+1:], Container: c.Name, Exit: exit, Reason: c.Reason, Logs: c.Logs})
+			}
+		}
 		for _, c := range res.Smoke {
 			r.Smoke = append(r.Smoke, ghSmoke{URL: c.URL, OK: c.OK, Status: c.Status, Tries: c.Tries, Seconds: c.Elapsed.Seconds(), Error: c.Error})
 		}

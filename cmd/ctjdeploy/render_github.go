@@ -219,6 +219,13 @@ type ghResult struct {
 	Phases            []ghPhase // time per phase (see ghPhases)
 	URL               string    // the environment's address (url: or the first smoke URL)
 	Smoke             []ghSmoke // smoke check results
+	Stopped           []ghStopped
+}
+
+// ghStopped is a container of a stopped task, with its last log lines.
+type ghStopped struct {
+	Task, Container, Exit, Reason string
+	Logs                          []string
 }
 
 // ghSmoke is one smoke check's result.
@@ -360,6 +367,19 @@ func ghSummary(r ghResult) string {
 	}
 	b.WriteString("\n")
 
+	if len(r.Stopped) > 0 {
+		b.WriteString("### Stopped containers\n\n")
+		for _, c := range r.Stopped {
+			fmt.Fprintf(&b, "**%s** in task `%s`: %s %s\n\n", mdCell(c.Container), mdCode(c.Task), mdCell(c.Exit), mdCell(c.Reason))
+			if len(c.Logs) > 0 {
+				fence := "```"
+				for strings.Contains(strings.Join(c.Logs, "\n"), fence) {
+					fence += "`"
+				}
+				fmt.Fprintf(&b, "%stext\n%s\n%s\n\n", fence, report.Mask(strings.Join(c.Logs, "\n")), fence)
+			}
+		}
+	}
 	if len(r.Smoke) > 0 {
 		b.WriteString("### Smoke checks\n\n| URL | Result | Status | Tries | Time |\n|---|---|---:|---:|---:|\n")
 		for _, c := range r.Smoke {

@@ -250,3 +250,19 @@ func TestSummaryFenceAndNoDiff(t *testing.T) {
 		t.Errorf("summary without diff:\n%s", s)
 	}
 }
+
+// The summary shows the smoke results and the stopped containers' last log
+// lines, fenced so a line holding ``` cannot end the block.
+func TestGHSummarySmokeAndLogs(t *testing.T) {
+	s := ghSummary(ghResult{Env: "stage", Outcome: "rolled-back", URL: "https://stage.example.org",
+		Smoke:   []ghSmoke{{URL: "https://stage.example.org/api/healthcheck", OK: false, Status: 502, Tries: 4, Seconds: 2, Error: "status 502, want 200"}},
+		Stopped: []ghStopped{{Task: "abc123", Container: "django", Exit: "exit 1", Logs: []string{"Traceback (most recent call last):", "```", "django.db.utils.OperationalError: could not connect"}}}})
+	for _, want := range []string{"### Smoke checks", "status 502, want 200", "| 502 | 4 |", "### Stopped containers", "**django** in task `abc123`: exit 1", "````text\n", "OperationalError: could not connect"} {
+		if !strings.Contains(s, want) {
+			t.Errorf("summary lacks %q:\n%s", want, s)
+		}
+	}
+	if out := ghOutputs(ghResult{URL: "https://stage.example.org"}); !strings.Contains(out, "url=https://stage.example.org\n") {
+		t.Errorf("outputs: %q", out)
+	}
+}

@@ -71,7 +71,8 @@ func registryClients(ctx context.Context, env *config.Environment, rep report.Re
 	if err != nil {
 		return aws.Config{}, "", nil, err
 	}
-	pusher, err := push.New(ctx, cfg, push.WithReporter(rep))
+	// The ECR token goes to the environment's registry only.
+	pusher, err := push.New(ctx, cfg, push.WithReporter(rep), push.WithRegistry(registry))
 	if err != nil {
 		return aws.Config{}, "", nil, err
 	}

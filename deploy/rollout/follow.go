@@ -59,6 +59,9 @@ type FollowOptions struct {
 	Reporter report.Reporter
 	// Sleep waits d or until ctx ends (default: a timer). Tests inject it.
 	Sleep func(ctx context.Context, d time.Duration) error
+	// Logs, when set, reads the stopped containers' last log lines on a
+	// failure.
+	Logs Logs
 }
 
 // FollowResult is how the followed deployment ended.
@@ -91,6 +94,13 @@ type StoppedContainer struct {
 	Name     string `json:"name"`
 	ExitCode *int32 `json:"exitCode,omitempty"`
 	Reason   string `json:"reason,omitempty"`
+	// Logs are the container's last lines (CloudWatch Logs, masked), for
+	// essential containers logging with awslogs.
+	Logs      []string `json:"logs,omitempty"`
+	LogGroup  string   `json:"logGroup,omitempty"`
+	LogStream string   `json:"logStream,omitempty"`
+	// LogNote says why no lines could be read.
+	LogNote string `json:"logNote,omitempty"`
 }
 
 func (t StoppedTask) String() string {
@@ -261,6 +271,7 @@ func Follow(ctx context.Context, api ECS, o FollowOptions) (FollowResult, error)
 		case RolledBack, NotRecovered:
 			res.FailedAt = time.Now()
 			res.Stopped = stoppedTasks(ctx, api, o)
+			addLogs(ctx, api, o.Logs, o.TaskDefinition, res.Stopped)
 			return res, failure(o, st, events, res.Stopped)
 		}
 		wait := jittered(o.Interval, o.Jitter)
@@ -541,6 +552,19 @@ func failure(o FollowOptions, st State, events []ecstypes.ServiceEvent, stopped 
 		b.WriteString("\nstopped tasks:")
 		for _, t := range stopped {
 			b.WriteString("\n  " + t.String())
+		}
+		for _, t := range stopped {
+			for _, c := range t.Containers {
+				switch {
+				case len(c.Logs) > 0:
+					fmt.Fprintf(&b, "\nlast %d log lines of %s in task %s (%s %s):", len(c.Logs), c.Name, lastSegment(t.TaskArn), c.LogGroup, c.LogStream)
+					for _, l := range c.Logs {
+						b.WriteString("\n  | " + l)
+					}
+				case c.LogNote != "":
+					fmt.Fprintf(&b, "\nno log lines of %s in task %s: %s", c.Name, lastSegment(t.TaskArn), c.LogNote)
+				}
+			}
 		}
 	}
 	return exitcode.Wrap(code, fmt.Errorf("%s", b.String()))

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
 
@@ -24,6 +25,7 @@ type simEnv struct {
 	sim   *ecssim.Sim
 	api   *ecs.Client // through the simulator
 	moto  *ecs.Client // moto directly
+	logs  *cloudwatchlogs.Client
 }
 
 func newSimEnv(t *testing.T, sc ecssim.Scenario, opts ...func(*ecssim.Options)) *simEnv {
@@ -47,7 +49,8 @@ func newSimEnv(t *testing.T, sc ecssim.Scenario, opts ...func(*ecssim.Options)) 
 	srv := httptest.NewServer(sim)
 	t.Cleanup(srv.Close)
 	api := ecs.NewFromConfig(st.AWSConfig(t), func(o *ecs.Options) { o.BaseEndpoint = aws.String(srv.URL) })
-	return &simEnv{names: n, res: res, sim: sim, api: api, moto: moto}
+	logs := cloudwatchlogs.NewFromConfig(st.AWSConfig(t), func(o *cloudwatchlogs.Options) { o.BaseEndpoint = aws.String(srv.URL) })
+	return &simEnv{names: n, res: res, sim: sim, api: api, moto: moto, logs: logs}
 }
 
 // pinned is the live definition with its two built images pinned by digest.
@@ -146,12 +149,15 @@ func TestDeploySuccessAgainstSimulator(t *testing.T) {
 func TestDeployRollbackExit3(t *testing.T) {
 	e := newSimEnv(t, ecssim.Rollback)
 	_, _, arn, id := e.start(t)
-	res, err := Follow(context.Background(), e.api, fastFollow(e, id, arn, nil))
+	o := fastFollow(e, id, arn, nil)
+	o.Logs = e.logs
+	res, err := Follow(context.Background(), e.api, o)
 	if exitcode.Of(err) != exitcode.RolledBack || res.State.Phase != RolledBack {
 		t.Fatalf("Follow = %+v, %v (code %d), want exit 3 rolled back", res.State, err, exitcode.Of(err))
 	}
 	msg := err.Error()
-	for _, want := range []string{"rolled the deployment back to", "Essential container in task exited", "django exit 1"} {
+	for _, want := range []string{"rolled the deployment back to", "Essential container in task exited", "django exit 1",
+		"log lines of django in task", "/ecs/" + e.names.Family + " ecs/django/", "| ecssim: container django of this EMULATED task exited 1"} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("failure message lacks %q:\n%s", want, msg)
 		}

@@ -211,6 +211,8 @@ type container struct {
 	env                 map[string]string
 	entryPoint, command []string
 	ports               []int
+	// awslogs: where its output goes (logConfiguration options).
+	logGroup, logPrefix string
 }
 
 type service struct {
@@ -644,6 +646,10 @@ func (s *Sim) containersOf(td string, hdr http.Header) []container {
 				Environment         []struct{ Name, Value string }
 				EntryPoint, Command []string
 				PortMappings        []struct{ ContainerPort int }
+				LogConfiguration    *struct {
+					LogDriver string
+					Options   map[string]string
+				}
 			}
 		}
 	}
@@ -651,6 +657,9 @@ func (s *Sim) containersOf(td string, hdr http.Header) []container {
 	var cs []container
 	for _, c := range resp.TaskDefinition.ContainerDefinitions {
 		spec := container{essential: c.Essential == nil || *c.Essential, entryPoint: c.EntryPoint, command: c.Command}
+		if lc := c.LogConfiguration; lc != nil && lc.LogDriver == "awslogs" {
+			spec.logGroup, spec.logPrefix = lc.Options["awslogs-group"], lc.Options["awslogs-stream-prefix"]
+		}
 		for _, e := range c.Environment {
 			if spec.env == nil {
 				spec.env = map[string]string{}
@@ -697,24 +706,63 @@ func (s *Sim) stopTask(t *task, reason, code string, exit *taskExit) {
 	if t.Desired == "STOPPED" {
 		return
 	}
-	s.runner.stop(t)
 	t.Desired, t.Last, t.StoppedReason, t.StopCode, t.Stopped = "STOPPED", "STOPPED", reason, code, time.Now()
-	if exit == nil || exit.NoCode {
-		return
-	}
-	for i := range t.Containers {
-		c := &t.Containers[i]
-		e := exit.ExitCode
-		switch {
-		case c.Name == exit.Container:
-			c.Reason = exit.ContainerReason
-		case !exit.AllApp:
-			continue
-		case isDatabase(*c):
-			e = 0
+	if exit != nil && !exit.NoCode {
+		for i := range t.Containers {
+			c := &t.Containers[i]
+			e := exit.ExitCode
+			switch {
+			case c.Name == exit.Container:
+				c.Reason = exit.ContainerReason
+			case !exit.AllApp:
+				continue
+			case isDatabase(*c):
+				e = 0
+			}
+			c.ExitCode = &e
 		}
-		c.ExitCode = &e
+		s.writeLogs(t)
 	}
+	s.runner.stop(t)
+}
+
+// writeLogs sends what each container of a task that failed wrote to
+// CloudWatch Logs in moto, where the awslogs driver would have sent it
+// ("Send Amazon ECS logs to CloudWatch": group awslogs-group, stream
+// awslogs-stream-prefix/container-name/ecs-task-id). Best effort.
+func (s *Sim) writeLogs(t *task) {
+	for _, c := range t.Containers {
+		if c.logGroup == "" || c.logPrefix == "" {
+			continue
+		}
+		lines := s.runner.logs(t, c.Name, 200)
+		if len(lines) == 0 {
+			continue
+		}
+		stream := c.logPrefix + "/" + c.Name + "/" + lastPart(t.Arn)
+		_, _ = s.logsCall("CreateLogGroup", map[string]any{"logGroupName": c.logGroup})
+		_, _ = s.logsCall("CreateLogStream", map[string]any{"logGroupName": c.logGroup, "logStreamName": stream})
+		now := time.Now().UnixMilli()
+		var evs []any
+		for i, l := range lines {
+			evs = append(evs, map[string]any{"timestamp": now - int64(len(lines)-i), "message": l})
+		}
+		if code, err := s.logsCall("PutLogEvents", map[string]any{"logGroupName": c.logGroup, "logStreamName": stream, "logEvents": evs}); err != nil || code != 200 {
+			s.logf("ecssim: writing %d log lines of %s to %s %s: %v (HTTP %d)", len(lines), c.Name, c.logGroup, stream, err, code)
+		}
+	}
+}
+
+// logsCall calls moto's CloudWatch Logs (JSON 1.1, Logs_20140328); moto
+// routes by the credential scope's service, and checks no signature.
+func (s *Sim) logsCall(op string, in any) (int, error) {
+	body, _ := json.Marshal(in)
+	h := http.Header{}
+	h.Set("X-Amz-Target", "Logs_20140328."+op)
+	h.Set("Content-Type", "application/x-amz-json-1.1")
+	h.Set("Authorization", "AWS4-HMAC-SHA256 Credential=test/20260101/us-west-2/logs/aws4_request, SignedHeaders=host, Signature=ecssim")
+	code, _, _, err := s.forward(http.MethodPost, "/", body, h)
+	return code, err
 }
 
 // tasksOf returns deployment d's tasks that are not stopped.

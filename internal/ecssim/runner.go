@@ -2,6 +2,7 @@ package ecssim
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"sync"
 	"time"
@@ -47,6 +48,8 @@ type taskRunner interface {
 	// been running for a step).
 	running(t *task) bool
 	poll(t *task) *taskExit
+	// logs are the last n lines a container of t wrote (before stop).
+	logs(t *task, container string, n int) []string
 	stop(t *task)
 	// close stops every task still running.
 	close()
@@ -70,6 +73,17 @@ func (e emulated) poll(t *task) *taskExit {
 		}
 	}
 	return &taskExit{Container: name, ExitCode: 1, Reason: "Essential container in task exited", StopCode: "EssentialContainerExited", AllApp: true}
+}
+
+// logs: an emulated container wrote nothing; the one the scenario made
+// exit says so, so that a reader of its log learns what happened.
+func (emulated) logs(t *task, container string, n int) []string {
+	for _, c := range t.Containers {
+		if c.Name == container && c.ExitCode != nil && *c.ExitCode != 0 {
+			return []string{fmt.Sprintf("ecssim: container %s of this EMULATED task exited %d (the simulator's scenario; no real output)", container, *c.ExitCode)}
+		}
+	}
+	return nil
 }
 
 func (emulated) running(*task) bool { return true }
@@ -165,6 +179,16 @@ func (r *docker) poll(t *task) *taskExit {
 	}
 	return &taskExit{Container: dt.exit.Container, ExitCode: dt.exit.ExitCode, Reason: "Essential container in task exited",
 		StopCode: "EssentialContainerExited", ContainerReason: dt.exit.Reason}
+}
+
+func (r *docker) logs(t *task, container string, n int) []string {
+	r.mu.Lock()
+	dt := r.h[t]
+	r.mu.Unlock()
+	if dt == nil || dt.rt == nil {
+		return nil
+	}
+	return dt.rt.Logs(container, n)
 }
 
 func (r *docker) stop(t *task) {

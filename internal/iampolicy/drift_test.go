@@ -60,6 +60,10 @@ var registryActions = map[string][]string{
 	"NewPuller":  concat(ECRPull),
 }
 
+// iamPrefix maps SDK service packages to their IAM action prefix where the
+// two differ.
+var iamPrefix = map[string]string{"cloudwatchlogs": "logs"}
+
 // remoteNonCalls are identifiers of package remote that make no request.
 var remoteNonCalls = map[string]bool{
 	"Option": true, "Backoff": true, "DefaultTransport": true, "Descriptor": true,
@@ -106,6 +110,9 @@ func collect(fset *token.FileSet, files []*ast.File) (uses []use, unmapped []str
 				local = im.Name.Name
 			}
 			if svc, ok := strings.CutPrefix(path, sdkServicePrefix); ok && !strings.Contains(svc, "/") {
+				if p, ok := iamPrefix[svc]; ok {
+					svc = p
+				}
 				svcs[local] = svc
 			}
 			if path == remotePath {
@@ -251,7 +258,7 @@ func TestPolicyCoversEveryOperationTheCodeCalls(t *testing.T) {
 	for _, u := range unmapped {
 		t.Errorf("%s: a registry call this test cannot map to ECR actions; add it to registryActions (or remoteNonCalls)", u)
 	}
-	d := Policy(testEnv(), "123456789012", "fam", []string{"arn:aws:iam::123456789012:role/x"})
+	d := Policy(testEnv(), "123456789012", "fam", []string{"arn:aws:iam::123456789012:role/x"}, "/ecs/civic-tech-jobs-fullstack-stage")
 	for _, u := range missing(d, uses) {
 		t.Errorf("%s calls %s, which the IAM policy does not allow: add it to iampolicy.Policy", u.pos, u.action)
 	}

@@ -132,7 +132,7 @@ func RoleARN(partition, account, role string) string {
 // of the roles the task definition passes to ECS (executionRoleArn,
 // taskRoleArn). The repositories live in the account of env's registry when
 // that is an ECR registry host, else in account.
-func Policy(env *config.Environment, account, family string, roles []string) Document {
+func Policy(env *config.Environment, account, family string, roles []string, logGroups ...string) Document {
 	if account == "" {
 		account = AccountPlaceholder
 	}
@@ -216,6 +216,20 @@ func Policy(env *config.Environment, account, family string, roles []string) Doc
 		Resource:  []string{"*"},
 		Condition: map[string]map[string]any{"ArnEquals": {"ecs:cluster": cluster}},
 	})
+	if logGroups = uniqueSorted(logGroups); len(logGroups) > 0 {
+		// A failed rollout shows the stopped containers' last log lines
+		// (GetLogEvents authorizes on the log group, "Actions, resources,
+		// and condition keys for Amazon CloudWatch Logs").
+		var res []string
+		for _, g := range logGroups {
+			res = append(res, arn("logs", account, "log-group:"+g+":*"))
+		}
+		add(Statement{
+			Sid:      "CloudWatchLogsReadContainerLogs",
+			Action:   []string{"logs:GetLogEvents"},
+			Resource: res,
+		})
+	}
 	if roles = uniqueSorted(roles); len(roles) > 0 {
 		add(Statement{
 			Sid:       "PassTaskDefinitionRolesToECSTasks",
