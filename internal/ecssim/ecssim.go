@@ -236,7 +236,6 @@ type service struct {
 	lagDeps []deployment
 	lagRec  *record
 	lagPrev *record
-	lagTD   string
 }
 
 // New returns a simulator forwarding to opts.Upstream, its clock running.
