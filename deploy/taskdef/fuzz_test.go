@@ -25,6 +25,11 @@ func FuzzRender(f *testing.F) {
 		`{{ define "x" }}{{ template "x" }}{{ end }}{{ template "x" }}`,
 		`{"family": "f", "containerDefinitions": [{"name": "a", "image": "i", "cpu": 1e400}]}`,
 		`{"family": "f", "containerDefinitions": [{"name": "a", "image": "i", "healthCheck": {"command": ["CMD"], "interval": -1}}]}`,
+		`{"family": "f", "containerDefinitions": [{"name": "a", "image": "i", "environment": [{"name": "E", "value": "{{ printf "%x" (tf "db_password") }}"}]}]}`,
+		`{"family": "f", "containerDefinitions": [{"name": "a", "image": "i", "secrets": [{"name": "E", "valueFrom": "{{ slice (tf "db_password") 1 5 | urlquery }}"}]}]}`,
+		`{{ define "p" }}{{ . | printf "%s%s" . }}{{ end }}{"family": "f", "containerDefinitions": [{"name": "a", "image": "i", "dockerLabels": {"k": "{{ template "p" (tf "fuzz") }}"}}]}`,
+		`{"family": "f{{ if eq (index (tf "db_password") 0) 115 }}x{{ end }}", "containerDefinitions": [{"name": "a", "image": "i"}]}`,
+		`{{ $x := "ab" }}{{ $x = printf "%s%s" $x $x }}{{ $x = printf "%s%s" $x $x }}{"family": "{{ $x }}", "containerDefinitions": [{"name": "a", "image": "i"}]}`,
 	} {
 		f.Add([]byte(s), `va"l\ue`)
 	}
@@ -41,6 +46,16 @@ func FuzzRender(f *testing.F) {
 				t.Fatalf("error shows the secret: %v", err)
 			}
 			return
+		}
+		for _, c := range td.ContainerDefinitions {
+			for _, kv := range c.Environment {
+				if kv.Value != nil && strings.Contains(*kv.Value, secretValue) {
+					t.Fatalf("a sensitive value in environment: %q", *kv.Value)
+				}
+			}
+		}
+		if d := Diff("x", nil, td, DiffOptions{}); strings.Contains(d, secretValue) {
+			t.Fatalf("the diff shows the secret:\n%s", d)
 		}
 		b, err := Marshal(td)
 		if err != nil {
