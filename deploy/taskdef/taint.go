@@ -12,16 +12,24 @@ import (
 )
 
 // Following a secret through the template (see Render): the template is
-// rendered once more for each secret it used, with that secret replaced by
-// another value of the same type and byte length in which every byte
+// rendered twice more for each secret it used, each time with that secret
+// replaced by another random value of the same type and byte length in which every byte
 // differs (and which is valid UTF-8 where the secret is). Whatever differs
 // between the two documents depends on the secret. The replacement is
 // random, never registered, never printed: nothing rendered with it leaves
 // this file except the positions where it differs.
 //
 // What this cannot see: a value that depends on the secret but comes out
-// the same for both values (its length, `{{ if eq (tf "x") "guess" }}`
-// with a wrong guess for both). Those tell at most a few bits.
+// the same for the secret and both other values: its length, or a
+// comparison that is false for the secret and happens to be false for the
+// others too (`{{ if eq (tf "x") "guess" }}` with a wrong guess). A
+// comparison true for the secret is always seen (every byte differs).
+// What passes unseen tells at most a few bits.
+
+// alternatives is how many other values each secret is tried with: a
+// comparison on the value (`{{ if lt (index (tf "x") 0) 100 }}`) that
+// comes out the same for one of them rarely does for both.
+const alternatives = 2
 
 // perturbed is one rendering with one secret replaced.
 type perturbed struct {
@@ -35,18 +43,20 @@ type perturbed struct {
 func (r *renderer) perturb(tmpl []byte, sources []source) []*perturbed {
 	var out []*perturbed
 	for _, src := range sources {
-		alt, ok := r.alternative(src)
-		if !ok {
-			continue // an empty value: nothing can differ
+		for range alternatives {
+			alt, ok := r.alternative(src)
+			if !ok {
+				break // an empty value: nothing can differ
+			}
+			p := &perturbed{src: src}
+			b, err := r.newRun(map[source]string{src: alt}).execute(tmpl)
+			if err != nil {
+				p.execErr = err
+			} else if p.v, err = parseJSON(b); err != nil {
+				p.parseErr = fmt.Errorf("%s:%w (line:column of the rendered template; the template must render RegisterTaskDefinition JSON)", r.name, err)
+			}
+			out = append(out, p)
 		}
-		p := &perturbed{src: src}
-		b, err := r.newRun(map[source]string{src: alt}).execute(tmpl)
-		if err != nil {
-			p.execErr = err
-		} else if p.v, err = parseJSON(b); err != nil {
-			p.parseErr = fmt.Errorf("%s:%w (line:column of the rendered template; the template must render RegisterTaskDefinition JSON)", r.name, err)
-		}
-		out = append(out, p)
 	}
 	return out
 }
@@ -81,8 +91,10 @@ func (r *renderer) alternative(src source) (string, bool) {
 }
 
 // otherString returns a string of s's length in which every byte differs
-// from s's, ASCII for ASCII, and a rune of the same length for each valid
-// multi-byte rune.
+// from s's: for each ASCII character a random printable one (not " \ or ',
+// which JSON or js would escape), of any class, so that a test of the class
+// (`{{ if ge (index (tf "x") 0) 97 }}`) is likely to change too; and for
+// each valid multi-byte rune another rune of the same length.
 func otherString(s string) string {
 	b := []byte(s)
 	pick := func(set string, not byte) byte {
@@ -92,20 +104,19 @@ func otherString(s string) string {
 			}
 		}
 	}
-	const lower, upper, digits = "abcdefghijklmnopqrstuvwxyz", "ABCDEFGHIJKLMNOPQRSTUVWXYZ", "0123456789"
+	var printable []byte
+	for c := byte(0x20); c < 0x7f; c++ {
+		// Not the characters JSON or js would escape with a backslash:
+		// `{{ js (tf "x") }}` must render with the replacement when it
+		// renders with the value.
+		if c != '"' && c != '\\' && c != '\'' {
+			printable = append(printable, c)
+		}
+	}
 	for i := 0; i < len(b); {
 		c := b[i]
-		switch {
-		case 'a' <= c && c <= 'z':
-			b[i] = pick(lower, c)
-		case 'A' <= c && c <= 'Z':
-			b[i] = pick(upper, c)
-		case '0' <= c && c <= '9':
-			b[i] = pick(digits, c)
-		case c < utf8.RuneSelf:
-			b[i] = pick(lower, c)
-		}
 		if c < utf8.RuneSelf {
+			b[i] = pick(string(printable), c)
 			i++
 			continue
 		}
