@@ -178,7 +178,7 @@ func (r *renderer) render(tmpl []byte) (*ecs.RegisterTaskDefinitionInput, error)
 		if errors.As(err, &budget) {
 			return nil, err // our own message: no value in it
 		}
-		return nil, r.maskDerived(err, sources, tmpl, func(p *perturbed) error { return p.execErr })
+		return nil, r.maskDerived(err, r.perturb(tmpl, sources), func(p *perturbed) error { return p.execErr })
 	}
 	first.mu.Lock()
 	for v, name := range first.used {
@@ -189,7 +189,7 @@ func (r *renderer) render(tmpl []byte) (*ecs.RegisterTaskDefinitionInput, error)
 	v, err := parseJSON(out)
 	if err != nil {
 		err = fmt.Errorf("%s:%w (line:column of the rendered template; the template must render RegisterTaskDefinition JSON)", r.name, err)
-		return nil, r.maskDerived(err, sources, tmpl, func(p *perturbed) error {
+		return nil, r.maskDerived(err, perts, func(p *perturbed) error {
 			if p.execErr != nil {
 				return p.execErr
 			}
@@ -211,7 +211,7 @@ func (r *renderer) render(tmpl []byte) (*ecs.RegisterTaskDefinitionInput, error)
 	}
 	if err != nil {
 		err = fmt.Errorf("%s: %w", r.name, err)
-		return nil, r.maskDerived(err, sources, tmpl, func(p *perturbed) error {
+		return nil, r.maskDerived(err, perts, func(p *perturbed) error {
 			if p.execErr != nil {
 				return p.execErr
 			}

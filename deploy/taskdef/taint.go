@@ -352,17 +352,17 @@ func differingMiddle(a, b string) string {
 
 // maskDerived returns err with what in its message depends on a secret the
 // template used replaced by ***: the message is compared with the one the
-// same stage gives (stageErr) when each secret is replaced in turn. When
+// same stage gives (stageErr) in each perturbed rendering. When
 // another value makes the stage succeed, the message depends on the secret
 // as a whole and is withheld.
-func (r *renderer) maskDerived(err error, sources []source, tmpl []byte, stageErr func(*perturbed) error) error {
-	if len(sources) == 0 {
+func (r *renderer) maskDerived(err error, perts []*perturbed, stageErr func(*perturbed) error) error {
+	if len(perts) == 0 {
 		return err
 	}
 	msg := err.Error()
 	mask := make([]bool, len(msg))
 	changed := false
-	for _, p := range r.perturb(tmpl, sources) {
+	for _, p := range perts {
 		perr := stageErr(p)
 		if perr == nil {
 			what := "the sensitive Terraform output"
