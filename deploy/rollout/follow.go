@@ -553,8 +553,13 @@ func failure(o FollowOptions, st State, events []ecstypes.ServiceEvent, stopped 
 		for _, t := range stopped {
 			b.WriteString("\n  " + t.String())
 		}
+		shown := false
 		for _, t := range stopped {
+			if shown {
+				break // one task's lines tell; the JSON document has more
+			}
 			for _, c := range t.Containers {
+				shown = shown || len(c.Logs) > 0
 				switch {
 				case len(c.Logs) > 0:
 					fmt.Fprintf(&b, "\nlast %d log lines of %s in task %s (%s %s):", len(c.Logs), c.Name, lastSegment(t.TaskArn), c.LogGroup, c.LogStream)

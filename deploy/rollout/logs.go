@@ -64,10 +64,16 @@ func addLogs(ctx context.Context, api ECS, logs Logs, taskDef string, tasks []St
 		if i == maxLogTasks {
 			break
 		}
+		// The containers that exited non-zero are the ones that tell why;
+		// when ECS reports no such exit, every essential one.
+		failed := false
+		for _, c := range tasks[i].Containers {
+			failed = failed || (c.ExitCode != nil && *c.ExitCode != 0)
+		}
 		for j := range tasks[i].Containers {
 			sc := &tasks[i].Containers[j]
 			def, ok := defs[sc.Name]
-			if !ok || (def.Essential != nil && !*def.Essential) {
+			if !ok || (def.Essential != nil && !*def.Essential) || (failed && (sc.ExitCode == nil || *sc.ExitCode == 0)) {
 				continue
 			}
 			group, stream := LogStream(def, tasks[i].TaskArn)

@@ -19,7 +19,9 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/hackforla/ctjdeploy/internal/ecssim"
@@ -60,7 +62,19 @@ func main() {
 		log.Fatalf("ecssim: %v", err)
 	}
 	logger.Printf("ecssim: listening on http://%s, forwarding to %s; %s", ln.Addr(), *upstream, mode)
-	err = http.Serve(ln, sim)
-	sim.Close() // stops the tasks it started on Docker
-	log.Fatalf("ecssim: %v", err)
+	// SIGINT/SIGTERM (the demo's trap) stop the server and the tasks it
+	// started on Docker, so no container outlives the simulator.
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	done := make(chan error, 1)
+	go func() { done <- http.Serve(ln, sim) }()
+	select {
+	case s := <-sigs:
+		logger.Printf("ecssim: %s: stopping", s)
+		ln.Close()
+		sim.Close()
+	case err := <-done:
+		sim.Close()
+		log.Fatalf("ecssim: %v", err)
+	}
 }
