@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
@@ -590,5 +591,79 @@ func TestSmokeFailureRollsBack(t *testing.T) {
 	o.NoSmoke = true
 	if res, err := Run(context.Background(), o, f.deps); err != nil || res.Smoke != nil {
 		t.Fatalf("--no-smoke: %v %+v", err, res.Smoke)
+	}
+}
+
+// With the simulator's tasks running as real containers on the engine: the
+// example deploys (its three containers up), then a commit whose django
+// exits 1 at start really crashes; the breaker rolls it back (exit 3), the
+// message has the exit code and django's own last line from CloudWatch
+// Logs, and the previous revision runs again, its containers up.
+func TestRealContainersDeployThenBadCommit(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs the stack")
+	}
+	teststack.Start(t).Setenv(t) // DOCKER_HOST for the engine
+	label := "org.ctjdeploy.ecssim.test=" + strings.ToLower(t.Name())
+	eng, err := ecssim.NewEngine(ecssim.EngineOptions{RegistryUser: teststack.RegistryUser, RegistryPassword: teststack.RegistryPassword, Label: label, Logf: t.Logf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = eng.Cleanup(context.Background()); eng.Close() })
+	f := newFixture(t, ecssim.Success, 100, func(o *ecssim.Options) { o.Engine = eng })
+	f.deps.Logs = cloudwatchlogs.NewFromConfig(f.st.AWSConfig(t), func(o *cloudwatchlogs.Options) { o.BaseEndpoint = f.deps.ECS.(*ecs.Client).Options().BaseEndpoint })
+	o := f.opts(f.c[1])
+	o.Timeout = 2 * time.Minute
+	good, err := Run(context.Background(), o, f.deps)
+	if err != nil || good.Outcome != "deployed" {
+		t.Fatalf("first deploy with real containers: %v %+v", err, good.Outcome)
+	}
+	running := func() []string {
+		out, err := exec.Command("/usr/bin/docker", "ps", "--filter", "label="+label, "--format", "{{.Names}}").Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.Fields(string(out))
+	}
+	if names := running(); len(names) != 4 { // sandbox + next, django, pgdb
+		t.Fatalf("containers running after the deploy: %v, want the task's three and its sandbox", names)
+	}
+
+	// The bad commit: django's entrypoint exits 1.
+	bad := t.TempDir()
+	src := f.env.Images["django"].Context
+	if out, err := exec.Command("cp", "-r", src+"/.", bad).CombinedOutput(); err != nil {
+		t.Fatalf("copying %s: %v %s", src, err, out)
+	}
+	ep := filepath.Join(bad, "entrypoint.sh")
+	b, err := os.ReadFile(ep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b = []byte(strings.Replace(string(b), "set -eu\n", "set -eu\necho 'django.db.utils.OperationalError: could not connect to server' >&2\nexit 1\n", 1))
+	if err := os.WriteFile(ep, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	f.env.Images["django"].Context = bad
+	o = f.opts(f.c[2])
+	o.Timeout = 2 * time.Minute
+	res, err := Run(context.Background(), o, f.deps)
+	if exitcode.Of(err) != exitcode.RolledBack {
+		t.Fatalf("bad commit: %v (exit %d), want 3", err, exitcode.Of(err))
+	}
+	for _, want := range []string{"django exit 1", "Essential container in task exited", "| django.db.utils.OperationalError: could not connect to server", "threshold of 3"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("message lacks %q:\n%v", want, err)
+		}
+	}
+	if cur := f.sim.Current(f.n.Cluster, f.n.Service); cur != good.TaskDefARN || cur == res.TaskDefARN {
+		t.Errorf("after the rollback the service runs %s, want %s", cur, good.TaskDefARN)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for len(running()) != 4 && time.Now().Before(deadline) {
+		time.Sleep(200 * time.Millisecond)
+	}
+	if names := running(); len(names) != 4 {
+		t.Errorf("containers running after the rollback: %v", names)
 	}
 }
