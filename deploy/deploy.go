@@ -488,7 +488,7 @@ func (r *run) guards(ctx context.Context, td *ecs.RegisterTaskDefinitionInput) [
 
 // render renders the template with the images refs (name → REGISTRY/REPO@sha256:…).
 func (r *run) render(refs map[string]string) (*ecs.RegisterTaskDefinitionInput, error) {
-	return taskdef.Render(filepath.Base(r.o.Env.TaskDefinition), r.tmpl, taskdef.Inputs{Images: refs, Outputs: r.outputs, Env: r.d.Getenv})
+	return taskdef.Render(filepath.Base(r.o.Env.TaskDefinition), r.tmpl, taskdef.Inputs{Images: refs, Outputs: r.outputs, Env: r.d.Getenv, SecretEnv: r.o.Env.SecretEnv})
 }
 
 // target is where im is pushed: its repository under TAG and ENV, learning

@@ -21,6 +21,7 @@ import (
 	"github.com/hackforla/ctjdeploy/internal/config"
 	"github.com/hackforla/ctjdeploy/internal/iampolicy"
 	"github.com/hackforla/ctjdeploy/internal/report"
+	"github.com/hackforla/ctjdeploy/internal/tmplbudget"
 	"github.com/hackforla/ctjdeploy/tfvars"
 )
 
@@ -87,6 +88,9 @@ func runIAMPolicy(ctx context.Context, g *globals, f *iamFlags, envName string) 
 	}
 
 	td := probeTaskDefinition(ctx, env)
+	if errors.As(td.tmplErr, new(*tmplbudget.Error)) {
+		return td.tmplErr // a template bomb is exit 2, here as in a deploy
+	}
 	if len(td.unresolved()) > 0 {
 		live, err := a.liveTaskDefinition(ctx, env)
 		if err != nil {
@@ -287,7 +291,7 @@ func probeTaskDefinition(ctx context.Context, env *config.Environment) *probedTD
 			return jsonStr(unresolvedMark + `tf "` + name + `"`)
 		},
 		"env": func(name string) string {
-			if v, ok := os.LookupEnv(name); ok && !taskdef.SecretEnvName(name, nil) {
+			if v, ok := os.LookupEnv(name); ok && !taskdef.SecretEnvName(name, env.SecretEnv) {
 				return jsonStr(v)
 			}
 			return jsonStr(unresolvedMark + `env "` + name + `"`)

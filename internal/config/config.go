@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"path"
 	"path/filepath"
 	"regexp"
 	"sort"
@@ -49,6 +50,10 @@ type Environment struct {
 	// empty database: the data guard then warns instead of refusing when the
 	// postgres container has no persistent volume.
 	EphemeralDatabase bool
+	// SecretEnv names more {{ env }} variables whose values are secret
+	// (config secret_env:, names or path.Match patterns), besides the
+	// default *SECRET*, *TOKEN*, *PASSWORD*, *_KEY.
+	SecretEnv []string
 	// Smoke are the checks a deploy runs after the rollout (config smoke:).
 	Smoke []Smoke
 	// URL is the environment's address for GitHub (config url:; default
@@ -230,7 +235,7 @@ func isCommandWord(s string) bool {
 
 func (d *decoder) environment(name string, n *yaml.Node) (*Environment, error) {
 	p := "environments." + name
-	keys := []string{"region", "cluster", "service", "task_definition", "registry", "terraform", "images", "ephemeral_database", "smoke", "url"}
+	keys := []string{"region", "cluster", "service", "task_definition", "registry", "terraform", "images", "ephemeral_database", "smoke", "url", "secret_env"}
 	req := []string{"region", "cluster", "service", "task_definition", "images"}
 	m, err := d.mapping(n, p, keys, req)
 	if err != nil {
@@ -272,6 +277,21 @@ func (d *decoder) environment(name string, n *yaml.Node) (*Environment, error) {
 	if en, ok := m["ephemeral_database"]; ok {
 		if e.EphemeralDatabase, err = d.boolean(en, p+".ephemeral_database"); err != nil {
 			return nil, err
+		}
+	}
+	if sn, ok := m["secret_env"]; ok {
+		if sn.Kind != yaml.SequenceNode {
+			return nil, d.errf(sn, "%s.secret_env must be a list of variable names or patterns (e.g. [DJANGO_*, SENTRY_DSN])", p)
+		}
+		for i, it := range sn.Content {
+			v, err := d.str(it, fmt.Sprintf("%s.secret_env[%d]", p, i), true)
+			if err != nil {
+				return nil, err
+			}
+			if _, perr := path.Match(v, ""); perr != nil {
+				return nil, d.errf(it, "%s.secret_env[%d] %q is not a valid pattern: %v", p, i, v, perr)
+			}
+			e.SecretEnv = append(e.SecretEnv, v)
 		}
 	}
 	if sn, ok := m["smoke"]; ok {

@@ -99,6 +99,8 @@ func TestParseErrors(t *testing.T) {
 		{"duplicate key", strings.Replace(good, "    cluster: c\n", "    cluster: c\n    cluster: d\n", 1), []string{"appears twice"}},
 		{"command env name", "environments:\n  status:\n    region: us-west-2\n", []string{"is a ctjdeploy command"}},
 		{"two documents", good + "---\nenvironments: {}\n", []string{"second YAML document"}},
+		{"secret_env not a list", strings.Replace(good, "    ephemeral_database: true\n", "    ephemeral_database: true\n    secret_env: DJANGO_*\n", 1), []string{"secret_env must be a list"}},
+		{"secret_env bad pattern", strings.Replace(good, "    ephemeral_database: true\n", "    ephemeral_database: true\n    secret_env: [\"a[\"]\n", 1), []string{"secret_env[0]", "not a valid pattern"}},
 		{"smoke not a list", strings.Replace(good, "    ephemeral_database: true\n", "    ephemeral_database: true\n    smoke: {url: x}\n", 1), []string{"smoke must be a list"}},
 		{"smoke without url", strings.Replace(good, "    ephemeral_database: true\n", "    ephemeral_database: true\n    smoke:\n      - status: 200\n", 1), []string{`missing the required key "url"`, "smoke[0]"}},
 		{"smoke bad url", strings.Replace(good, "    ephemeral_database: true\n", "    ephemeral_database: true\n    smoke:\n      - url: ftp://x/y\n", 1), []string{"smoke[0].url", "not an http(s) URL"}},
@@ -255,6 +257,11 @@ func TestParseSmoke(t *testing.T) {
 	}
 	if e.URL != a.URL {
 		t.Errorf("url defaults to the first smoke URL: %q", e.URL)
+	}
+	y2 := strings.Replace(good, "    ephemeral_database: true\n", "    ephemeral_database: true\n    secret_env: [DJANGO_*, SENTRY_DSN]\n", 1)
+	f2, err := Parse("/repo/ctjdeploy.yaml", []byte(y2))
+	if err != nil || strings.Join(f2.Environments["prod"].SecretEnv, ",") != "DJANGO_*,SENTRY_DSN" {
+		t.Errorf("secret_env: %v %v", err, f2)
 	}
 	if f.Environments["stage"].Smoke != nil {
 		t.Errorf("stage has no smoke: %+v", f.Environments["stage"].Smoke)
