@@ -32,11 +32,11 @@ func printfBomb(n int) string {
 	return `{{ $x := "aaaaaaaaaaaaaaaa" }}` + strings.Repeat(`{{ $x = printf "%s%s" $x $x }}`, n) + `{{ len $x }}`
 }
 
-func run(t *testing.T, text string, lim Limits, funcs template.FuncMap) ([]byte, error, time.Duration) {
+func run(t *testing.T, text string, lim Limits, funcs template.FuncMap) ([]byte, time.Duration, error) {
 	t.Helper()
 	start := time.Now()
 	out, err := Execute("bomb.json", text, funcs, map[string]any{}, lim)
-	return out, err, time.Since(start)
+	return out, time.Since(start), err
 }
 
 func TestBudgetsStopBombs(t *testing.T) {
@@ -59,7 +59,7 @@ func TestBudgetsStopBombs(t *testing.T) {
 		{"indirect recursion in an unused define", `{{ define "a" }}{{ template "b" }}{{ end }}{{ define "b" }}{{ template "a" }}{{ end }}ok`, "calls itself"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			out, err, took := run(t, c.text, Default, nil)
+			out, took, err := run(t, c.text, Default, nil)
 			if err == nil {
 				t.Fatalf("rendered %d bytes", len(out))
 			}
@@ -87,7 +87,7 @@ func TestBudgetTime(t *testing.T) {
 	defer close(release)
 	lim := Default
 	lim.MaxTime = 200 * time.Millisecond
-	_, err, took := run(t, `a{{ slow }}b`, lim, template.FuncMap{"slow": func() string { <-release; return "" }})
+	_, took, err := run(t, `a{{ slow }}b`, lim, template.FuncMap{"slow": func() string { <-release; return "" }})
 	if err == nil || !strings.Contains(err.Error(), "rendering took longer than 200ms") || exitcode.Of(err) != exitcode.Invalid {
 		t.Fatalf("err = %v (exit %d)", err, exitcode.Of(err))
 	}
@@ -119,7 +119,7 @@ func TestBudgetTimeStopsTheGoroutineAtItsNextWrite(t *testing.T) {
 
 func TestExecuteRendersOrdinaryTemplates(t *testing.T) {
 	text := `{{ define "port" }}{{ printf "%d" 8000 }}{{ end }}{"a": "{{ v "x" }}", "p": {{ template "port" }}, "q": "{{ urlquery "a b" }}{{ print 1 2 }}{{ html "<" }}{{ js "'" }}", "s": "{{ slice "abcdef" 1 3 }}"{{ if true }}, "i": 1{{ end }}}`
-	out, err, _ := run(t, text, Default, template.FuncMap{"v": func(s string) string { return "V" + s }})
+	out, _, err := run(t, text, Default, template.FuncMap{"v": func(s string) string { return "V" + s }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,18 +130,18 @@ func TestExecuteRendersOrdinaryTemplates(t *testing.T) {
 	// Exactly at the limit is fine.
 	lim := Default
 	lim.MaxBytes = 10
-	if out, err, _ := run(t, "0123456789", lim, nil); err != nil || string(out) != "0123456789" {
+	if out, _, err := run(t, "0123456789", lim, nil); err != nil || string(out) != "0123456789" {
 		t.Errorf("10 bytes at a 10-byte limit: %q, %v", out, err)
 	}
-	if _, err, _ := run(t, "0123456789a", lim, nil); err == nil || !strings.Contains(err.Error(), "exceeds 10 bytes") {
+	if _, _, err := run(t, "0123456789a", lim, nil); err == nil || !strings.Contains(err.Error(), "exceeds 10 bytes") {
 		t.Errorf("11 bytes at a 10-byte limit: %v", err)
 	}
 	// Parse and execution errors keep text/template's location and exit 2.
-	_, err, _ = run(t, "{{ .x }}", Default, nil)
+	_, _, err = run(t, "{{ .x }}", Default, nil)
 	if err == nil || !strings.Contains(err.Error(), "bomb.json:1:3") || exitcode.Of(err) != exitcode.Invalid {
 		t.Errorf("missing key: %v", err)
 	}
-	_, err, _ = run(t, "{{ nope }}", Default, nil)
+	_, _, err = run(t, "{{ nope }}", Default, nil)
 	if err == nil || !strings.Contains(err.Error(), `function "nope" not defined`) || exitcode.Of(err) != exitcode.Invalid {
 		t.Errorf("unknown function: %v", err)
 	}
