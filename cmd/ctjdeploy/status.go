@@ -12,6 +12,7 @@ import (
 
 	"github.com/hackforla/ctjdeploy/deploy/inspect"
 	"github.com/hackforla/ctjdeploy/internal/config"
+	"github.com/hackforla/ctjdeploy/internal/netclient"
 	"github.com/hackforla/ctjdeploy/internal/report"
 	"github.com/hackforla/ctjdeploy/push"
 )
@@ -52,7 +53,10 @@ apply).`,
 // loadAWSForEnv loads the AWS SDK configuration (environment, shared config,
 // AWS_ENDPOINT_URL) in env's region.
 func loadAWSForEnv(ctx context.Context, env *config.Environment) (aws.Config, error) {
-	cfg, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithRegion(env.Region))
+	// Every call is bounded (connect, response headers, total) and retried
+	// through throttling with more attempts than the SDK's default.
+	opts := append([]func(*awsconfig.LoadOptions) error{awsconfig.WithRegion(env.Region)}, netclient.AWSOptions(netclient.Default, netclient.AWSMaxAttempts)...)
+	cfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
 	if err != nil {
 		return aws.Config{}, fmt.Errorf("loading the AWS configuration (credentials, region %s): %w", env.Region, err)
 	}
