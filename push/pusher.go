@@ -24,6 +24,7 @@ import (
 	"github.com/moby/moby/client"
 
 	"github.com/hackforla/ctjdeploy/build"
+	"github.com/hackforla/ctjdeploy/internal/netclient"
 	"github.com/hackforla/ctjdeploy/internal/report"
 )
 
@@ -37,6 +38,10 @@ type ECR struct {
 	level     int
 	cacheDir  string
 	transport http.RoundTripper
+	// timeouts bound each registry request (netclient.Default); backoff is
+	// how long a failing request is retried.
+	timeouts netclient.Timeouts
+	backoff  remote.Backoff
 
 	engMu sync.Mutex
 	eng   engineAPI
@@ -99,6 +104,21 @@ func WithRegistry(host string) Option {
 	return func(p *ECR) { p.registries = append(p.registries, host) }
 }
 
+// WithTimeouts sets the registry requests' connect, TLS and response-header
+// timeouts (default netclient.Default).
+func WithTimeouts(t netclient.Timeouts) Option { return func(p *ECR) { p.timeouts = t } }
+
+// WithRetryBackoff sets how a failing registry request is retried (default
+// DefaultBackoff).
+func WithRetryBackoff(b remote.Backoff) Option { return func(p *ECR) { p.backoff = b } }
+
+// DefaultBackoff tries a registry request 8 times, waiting 1 s, 1.5 s,
+// 2.3 s, 3.4 s, 5.1 s, 7.6 s and 11.4 s between (up to 20 % more with
+// jitter): about 32 s in all, which rides out a registry restart or a 30 s
+// outage. (No Cap: go-containerregistry's backoff stops at the first step
+// that reaches its cap.)
+var DefaultBackoff = remote.Backoff{Duration: time.Second, Factor: 1.5, Jitter: 0.2, Steps: 8}
+
 // New returns a Pusher that reads registry credentials from ECR with awsCfg.
 // The Docker engine (DOCKER_HOST) is contacted only when an image is read.
 func New(ctx context.Context, awsCfg aws.Config, opts ...Option) (*ECR, error) {
@@ -112,11 +132,12 @@ func New(ctx context.Context, awsCfg aws.Config, opts ...Option) (*ECR, error) {
 	if d, err := os.UserCacheDir(); err == nil {
 		p.cacheDir = filepath.Join(d, "ctjdeploy", "push")
 	}
-	base := remote.DefaultTransport.(*http.Transport).Clone()
-	p.transport = &loopbackOnlyHTTP{next: base}
+	p.timeouts, p.backoff = netclient.Default, DefaultBackoff
 	for _, o := range opts {
 		o(p)
 	}
+	base := netclient.RegistryTransport(remote.DefaultTransport.(*http.Transport), p.timeouts)
+	p.transport = &loopbackOnlyHTTP{next: base}
 	if p.level < gzip.HuffmanOnly || p.level > gzip.BestCompression {
 		return nil, fmt.Errorf("push: gzip level %d out of range", p.level)
 	}
@@ -215,7 +236,8 @@ func (p *ECR) remoteOpts(ctx context.Context, registry string, extra ...remote.O
 		remote.WithJobs(p.jobs),
 		remote.WithUserAgent("ctjdeploy"),
 		remote.WithRetryStatusCodes(retryCodes...),
-		remote.WithRetryBackoff(remote.Backoff{Duration: 500 * time.Millisecond, Factor: 2, Jitter: 0.2, Steps: 5}),
+		remote.WithRetryBackoff(p.backoff),
+		remote.WithRetryPredicate(netclient.RegistryRetryable),
 	}, extra...)
 }
 
@@ -634,7 +656,9 @@ func (p *ECR) client(ctx context.Context, repo name.Repository, registry string)
 	if err != nil {
 		return nil, err
 	}
-	c := &http.Client{Transport: rt}
+	// The blob HEADs are retried like every other registry request.
+	c := &http.Client{Transport: transport.NewRetry(rt, transport.WithRetryBackoff(p.backoff),
+		transport.WithRetryPredicate(netclient.RegistryRetryable), transport.WithRetryStatusCodes(retryCodes...))}
 	if p.clients == nil {
 		p.clients = map[string]*http.Client{}
 	}
