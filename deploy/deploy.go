@@ -534,25 +534,8 @@ func shortARN(arn string) string {
 func (r *run) apply(ctx context.Context) error {
 	env, res := r.o.Env, r.res
 	if !r.o.NoBuild {
-		if err := r.phase("push", func(p *report.Phase) error {
-			for i := range res.Images {
-				im := &res.Images[i]
-				if im.MissingBytes == 0 && len(im.ExistingTags) == len(r.target(env.Images[im.Name]).Tags) {
-					p.Infof("%s: already in the registry under every tag", im.Name)
-					im.Reused = sumLayers(im.plan)
-					continue
-				}
-				out, err := r.d.Pusher.Push(ctx, im.built, r.target(env.Images[im.Name]))
-				if err != nil {
-					return err
-				}
-				if out.Digest != im.Digest {
-					return fmt.Errorf("image %s: the registry holds %s, not the planned %s; nothing was registered", im.Name, out.Digest, im.Digest)
-				}
-				im.Pushed, im.Uploaded, im.Reused = true, out.UploadedBytes, out.ReusedBytes
-			}
-			return nil
-		}); err != nil {
+		// Every image under TAG first; ENV moves after all (tags.go).
+		if err := r.phase("push", func(p *report.Phase) error { return r.pushImages(ctx, p) }); err != nil {
 			return err
 		}
 	}

@@ -22,6 +22,12 @@ type Target struct {
 	// of the deploy) whose images under Tags may hold this image's layers:
 	// those are mounted from there instead of read and uploaded.
 	MountFrom []string
+	// MoveLater names tags of Tags (the environment's, e.g. "stage") that
+	// Push does not write: the caller moves them with Tagger.Tag once every
+	// image of the deploy is pushed, so that a failure between two images
+	// never leaves the environment's tag on two commits. They are still read
+	// for known layers and mounts.
+	MoveLater []string
 }
 
 // Layer is one blob of an image, present in the registry or not.
@@ -68,6 +74,12 @@ type Result struct {
 	// MountedLayers counts the layers offered to the registry as mounts
 	// from another repository (a declined mount is uploaded instead).
 	MountedLayers int
+}
+
+// Tagger points tags at an image already in a repository (by digest),
+// writing the manifest only.
+type Tagger interface {
+	Tag(ctx context.Context, registry, repository, digest string, tags ...string) error
 }
 
 // Pusher plans and performs pushes, and resolves tags already pushed.

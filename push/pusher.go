@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -391,6 +392,9 @@ func (p *ECR) Push(ctx context.Context, img build.Image, t Target) (Result, erro
 	}
 
 	for _, tag := range rest {
+		if slices.Contains(t.MoveLater, tag) {
+			continue // moved by the caller once every image is pushed (Tag)
+		}
 		if err := p.tag(ctx, repo.Tag(tag), manifest, digest, mut, t.Registry, ph); err != nil {
 			return res, registryErr(fmt.Sprintf("tagging %s as %s", img.Name, repo.Tag(tag)), t.Registry, t.Repository, err)
 		}
@@ -400,6 +404,40 @@ func (p *ECR) Push(ctx context.Context, img build.Image, t Target) (Result, erro
 		map[string]any{"image": img.Name, "ref": res.Ref, "uploaded_bytes": res.UploadedBytes, "reused_bytes": res.ReusedBytes,
 			"known_layers": res.KnownLayers, "engine_read_bytes": res.EngineReadBytes, "engine_stream_bytes": res.EngineStreamBytes})
 	return res, nil
+}
+
+var _ Tagger = (*ECR)(nil)
+
+// Tag points tags of registry/repository at the manifest digest (which must
+// be there), writing the manifest only. Tags of an immutable repository that
+// name another image are skipped with a warning, as in Push.
+func (p *ECR) Tag(ctx context.Context, registry, repository_, digest string, tags ...string) error {
+	ph := report.For(p.rep, "push")
+	if err := p.checkRegistry(registry); err != nil {
+		return fmt.Errorf("tagging %s: %w", repository_, err)
+	}
+	repo, err := repository(Target{Registry: registry, Repository: repository_})
+	if err != nil {
+		return err
+	}
+	h, err := v1.NewHash(digest)
+	if err != nil {
+		return fmt.Errorf("tagging %s: digest %q: %w", repo, digest, err)
+	}
+	mut, err := p.repository(ctx, registry, repository_)
+	if err != nil {
+		return fmt.Errorf("tagging %s: %w", repo, err)
+	}
+	desc, err := p.get(ctx, registry, repo.Digest(digest))
+	if err != nil {
+		return registryErr(fmt.Sprintf("reading manifest %s of %s to tag it", digest, repo), registry, repository_, err)
+	}
+	for _, tag := range tags {
+		if err := p.tag(ctx, repo.Tag(tag), desc, h, mut, registry, ph); err != nil {
+			return registryErr(fmt.Sprintf("tagging %s as %s", repo.Digest(digest), repo.Tag(tag)), registry, repository_, err)
+		}
+	}
+	return nil
 }
 
 // tag points tag at the pushed manifest by writing the manifest only. In a
