@@ -72,6 +72,8 @@ type Deps struct {
 	SmokeRootCAs *x509.CertPool
 	// SmokeInterval is the wait between smoke tries (0: smoke's default).
 	SmokeInterval time.Duration
+	// SSM holds the deploy lock (lock.go); nil: no lock.
+	SSM SSM
 }
 
 // Image is one image of the deploy.
@@ -147,6 +149,10 @@ type Result struct {
 	URL     string   `json:"url,omitempty"`
 	Events  []string `json:"events,omitempty"`
 	Timings []Timing `json:"timings"`
+	// Lock is the deploy lock this run held (lock.go), LockReleased says
+	// it was deleted at the end.
+	Lock         string `json:"lock,omitempty"`
+	LockReleased bool   `json:"lockReleased,omitempty"`
 
 	rendered  *ecs.RegisterTaskDefinitionInput
 	live      *rollout.Live
@@ -533,6 +539,11 @@ func shortARN(arn string) string {
 // apply carries the plan out.
 func (r *run) apply(ctx context.Context) error {
 	env, res := r.o.Env, r.res
+	release, err := r.takeLock(ctx) // before the first write (lock.go)
+	if err != nil {
+		return err
+	}
+	defer release()
 	if !r.o.NoBuild {
 		// Every image under TAG first; ENV moves after all (tags.go).
 		if err := r.phase("push", func(p *report.Phase) error { return r.pushImages(ctx, p) }); err != nil {

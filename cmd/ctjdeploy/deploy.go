@@ -7,6 +7,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
 	"github.com/hackforla/ctjdeploy/build"
 	"github.com/hackforla/ctjdeploy/deploy"
@@ -110,7 +111,8 @@ func runDeploy(cmd *cobra.Command, g *globals, f *deployFlags, envName string) (
 		return err
 	}
 	defer pusher.Close()
-	deps := deploy.Deps{ECS: ecs.NewFromConfig(cfg), Pusher: pusher, Registry: registry, Logs: cloudwatchlogs.NewFromConfig(cfg)}
+	deps := deploy.Deps{ECS: ecs.NewFromConfig(cfg), Pusher: pusher, Registry: registry, Logs: cloudwatchlogs.NewFromConfig(cfg),
+		SSM: ssm.NewFromConfig(cfg)} // the deploy lock (not taken by a dry run)
 	if !f.noBuild {
 		bopts := []build.Option{build.WithReporter(rep)}
 		if self, serr := os.Executable(); serr == nil {

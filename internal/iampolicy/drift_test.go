@@ -326,7 +326,7 @@ type ecsAPI interface {
 
 func f(ctx context.Context, c *ecr.Client, s *ssm.Client) {
 	c.DescribeRegistry(ctx, nil)
-	s.GetParameter(ctx, &ssm.GetParameterInput{})
+	s.GetParameters(ctx, &ssm.GetParametersInput{})
 	_ = awsecs.NewListServicesPaginator
 	_ = remote.Delete
 	_ = remote.WithAuth
@@ -344,7 +344,7 @@ func f(ctx context.Context, c *ecr.Client, s *ssm.Client) {
 		got = append(got, u.action)
 	}
 	sort.Strings(got)
-	want := []string{"ecr:DescribeRegistry", "ecs:DeleteService", "ecs:ListServices", "ssm:GetParameter"}
+	want := []string{"ecr:DescribeRegistry", "ecs:DeleteService", "ecs:ListServices", "ssm:GetParameters"}
 	if strings.Join(got, " ") != strings.Join(want, " ") {
 		t.Errorf("missing = %v, want %v", got, want)
 	}

@@ -6,6 +6,7 @@
 package netclient
 
 import (
+	"context"
 	"errors"
 	"io"
 	"net"
@@ -91,12 +92,14 @@ func RegistryTransport(base *http.Transport, t Timeouts) *http.Transport {
 }
 
 // RegistryRetryable says whether a registry request that failed with err is
-// tried again: a refused or reset connection (a registry restarting, a load
-// balancer draining), a connection closed early, a failed dial. A response
-// that did not come within the response-header timeout is not: the endpoint
-// is black-holed, and trying again would multiply the wait.
+// tried again: an answer go-containerregistry marks temporary (a status of
+// the retried list: 408, 429, 5xx), a refused or reset connection (a
+// registry restarting, a load balancer draining), a connection closed early,
+// a failed dial. A response that did not come within the response-header
+// timeout is not: the endpoint is black-holed, and trying again would
+// multiply the wait. Nor is a cancelled or expired context.
 func RegistryRetryable(err error) bool {
-	if err == nil {
+	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return false
 	}
 	if errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) ||
@@ -110,5 +113,6 @@ func RegistryRetryable(err error) bool {
 		var oe *net.OpError
 		return errors.As(err, &oe) && oe.Op == "dial"
 	}
-	return false
+	var tmp interface{ Temporary() bool }
+	return errors.As(err, &tmp) && tmp.Temporary()
 }
