@@ -213,6 +213,9 @@ type container struct {
 	ports               []int
 	// awslogs: where its output goes (logConfiguration options).
 	logGroup, logPrefix string
+	// mountPoints, and the task definition's volumes they mount.
+	mounts  []MountSpec
+	volumes []VolumeSpec
 }
 
 type service struct {
@@ -649,13 +652,60 @@ func (s *Sim) containersOf(td string, hdr http.Header) []container {
 					LogDriver string
 					Options   map[string]string
 				}
+				Secrets     []struct{ Name, ValueFrom string }
+				MountPoints []struct {
+					SourceVolume, ContainerPath string
+					ReadOnly                    bool
+				}
+			}
+			Volumes []struct {
+				Name string
+				Host *struct {
+					SourcePath string
+				}
+				DockerVolumeConfiguration *struct {
+					Scope              string
+					Autoprovision      bool
+					Driver             string
+					DriverOpts, Labels map[string]string
+				}
 			}
 		}
 	}
 	_ = json.Unmarshal(out, &resp)
+	vols := map[string]VolumeSpec{}
+	for _, v := range resp.TaskDefinition.Volumes {
+		vs := VolumeSpec{Name: v.Name}
+		if v.Host != nil {
+			vs.HostPath = v.Host.SourcePath
+		}
+		if d := v.DockerVolumeConfiguration; d != nil {
+			vs.Docker = &DockerVolumeSpec{Scope: d.Scope, Autoprovision: d.Autoprovision, Driver: d.Driver, DriverOpts: d.DriverOpts, Labels: d.Labels}
+		}
+		vols[v.Name] = vs
+	}
 	var cs []container
 	for _, c := range resp.TaskDefinition.ContainerDefinitions {
 		spec := container{essential: c.Essential == nil || *c.Essential, entryPoint: c.EntryPoint, command: c.Command}
+		for _, m := range c.MountPoints {
+			spec.mounts = append(spec.mounts, MountSpec{SourceVolume: m.SourceVolume, ContainerPath: m.ContainerPath, ReadOnly: m.ReadOnly})
+			if v, ok := vols[m.SourceVolume]; ok {
+				spec.volumes = append(spec.volumes, v)
+			}
+		}
+		// secrets: the simulator reads no SSM parameter nor Secrets
+		// Manager secret; each one's variable gets a fixed test value
+		// named after the parameter (ecssim-secret-<last part of its
+		// name>), so that two containers given the same parameter (the
+		// example's django SQL_PASSWORD and pgdb POSTGRES_PASSWORD) get
+		// the same value, as in ECS ("Pass sensitive data to an Amazon
+		// ECS container": the agent sets the variable to the value).
+		for _, sec := range c.Secrets {
+			if spec.env == nil {
+				spec.env = map[string]string{}
+			}
+			spec.env[sec.Name] = simSecretValue(sec.ValueFrom)
+		}
 		if lc := c.LogConfiguration; lc != nil && lc.LogDriver == "awslogs" {
 			spec.logGroup, spec.logPrefix = lc.Options["awslogs-group"], lc.Options["awslogs-stream-prefix"]
 		}
@@ -679,6 +729,26 @@ func (s *Sim) containersOf(td string, hdr http.Header) []container {
 		cs = append(cs, spec)
 	}
 	return cs
+}
+
+// simSecretValue is the simulator's stand-in value of a secret whose
+// valueFrom is from: "ecssim-secret-" and the parameter's (or secret's)
+// last name part.
+func simSecretValue(from string) string {
+	name := from
+	if i := strings.LastIndex(name, ":parameter/"); i >= 0 {
+		name = name[i+len(":parameter/"):]
+	} else if i := strings.LastIndex(name, ":secret:"); i >= 0 {
+		name = name[i+len(":secret:"):]
+	}
+	name = strings.Trim(name, "/")
+	if i := strings.LastIndex(name, "/"); i >= 0 {
+		name = name[i+1:]
+	}
+	if name == "" {
+		name = "unnamed"
+	}
+	return "ecssim-secret-" + name
 }
 
 // newTask makes one PENDING task of deployment d (the runner is not asked).

@@ -18,6 +18,21 @@ package ecssim
 // containers that are part of the task are stopped." The stopped task then
 // reads "Essential container in task exited". All tasks must have at least
 // one essential container.
+//
+// Volumes — ECS developer guide, "Specify a Docker volume in an Amazon ECS
+// task definition" and "Use bind mounts with Amazon ECS": a volume with a
+// dockerVolumeConfiguration is a Docker volume. "Docker volumes that are
+// scoped to a task are provisioned automatically when the task starts and
+// destroyed when the task stops. Docker volumes that are shared persist
+// after the task stops." With autoprovision (used only when the scope is
+// shared), "the Docker volume is created if it doesn't already exist";
+// without it, a shared volume that does not exist fails the task. A volume
+// with a host sourcePath is a bind mount of that host path; a volume with
+// neither is a Docker-managed path that does not outlive the task (a
+// task-scoped volume here). Each container mounts them at its mountPoints.
+// Here a shared volume is the Docker volume ecssim-<cluster>-<service>-<name>
+// (TaskSpec.Group is "<cluster>/<service>"), so a service's next task finds
+// the data of its previous one, as on one container instance.
 
 import (
 	"bytes"
@@ -41,6 +56,7 @@ import (
 	dauth "github.com/moby/moby/api/pkg/authconfig"
 	dstdcopy "github.com/moby/moby/api/pkg/stdcopy"
 	dctr "github.com/moby/moby/api/types/container"
+	dmount "github.com/moby/moby/api/types/mount"
 	dnet "github.com/moby/moby/api/types/network"
 	dreg "github.com/moby/moby/api/types/registry"
 	dcli "github.com/moby/moby/client"
@@ -65,6 +81,16 @@ const DefaultEngineLabel = "org.ctjdeploy.ecssim=1"
 
 // engTaskLabel carries the task ID on each of its containers.
 const engTaskLabel = "org.ctjdeploy.ecssim.task"
+
+// engGroupLabel carries TaskSpec.Group on the shared volumes.
+const engGroupLabel = "org.ctjdeploy.ecssim.volume-group"
+
+// engStopTimeout is how long a container that mounts a volume gets to stop
+// on its stop signal (postgres: SIGINT, a fast shutdown) before it is
+// killed. ECS's stopTimeout defaults to 30 s ("Amazon ECS task definition
+// parameters"); the containers without volumes are killed at once, since
+// nothing of theirs outlives the task.
+const engStopTimeout = 10
 
 // engLogLines is how many lines of output are kept per container.
 const engLogLines = 2000
@@ -147,8 +173,38 @@ func (e *Engine) log(format string, args ...any) {
 // TaskSpec is a task to run: its ID (unique among running tasks) and its
 // containers, in the order they are started.
 type TaskSpec struct {
-	ID         string
+	ID string
+	// Group is "<cluster>/<service>": it names the task's shared volumes
+	// (ecssim-<cluster>-<service>-<volume>), which its service's other
+	// tasks then share.
+	Group      string
 	Containers []ContainerSpec
+	Volumes    []VolumeSpec
+}
+
+// VolumeSpec is one of a task definition's volumes.
+type VolumeSpec struct {
+	Name string
+	// Docker is the dockerVolumeConfiguration (nil: none).
+	Docker *DockerVolumeSpec
+	// HostPath is host.sourcePath: a bind mount of that host path ("" with
+	// Docker nil: a volume that lives as long as the task).
+	HostPath string
+}
+
+// DockerVolumeSpec is a dockerVolumeConfiguration.
+type DockerVolumeSpec struct {
+	Scope         string // "task" (the default) or "shared"
+	Autoprovision bool
+	Driver        string // "" is "local"
+	DriverOpts    map[string]string
+	Labels        map[string]string
+}
+
+// MountSpec is one of a container's mountPoints.
+type MountSpec struct {
+	SourceVolume, ContainerPath string
+	ReadOnly                    bool
 }
 
 // ContainerSpec is one container of a task definition.
@@ -160,6 +216,7 @@ type ContainerSpec struct {
 	// set (as in ECS, an EntryPoint without Command drops the image's CMD).
 	EntryPoint, Command []string
 	PortMappings        []int // container ports (tcp); published on 127.0.0.1 on a free host port
+	Mounts              []MountSpec
 }
 
 // TaskExit is the exit of a task's first essential container.
@@ -180,9 +237,15 @@ type RunningTask struct {
 	exited  chan TaskExit
 	over    chan struct{} // closed when the task ended (essential exit) or was stopped
 	overOne sync.Once
-	tSbx    time.Duration   // how long the sandbox took to start (for the log)
-	ctx     context.Context // watchers and log followers
-	cancel  context.CancelFunc
+	tSbx    time.Duration // how long the sandbox took to start (for the log)
+	// vols: volume name -> Docker volume name, or host path (hostVols);
+	// taskVols are the Docker volumes removed with the task.
+	vols     map[string]string
+	hostVols map[string]bool
+	taskVols []string
+	graceful map[string]bool // container IDs stopped with their stop signal before removal
+	ctx      context.Context // watchers and log followers
+	cancel   context.CancelFunc
 
 	mu      sync.Mutex
 	stopped bool // Stop was called: exits are no longer reported
@@ -196,6 +259,16 @@ var engNameRE = regexp.MustCompile(`[^a-zA-Z0-9_.-]`)
 // engName is the Docker name of a task's container: ecssim-<task>-<container>.
 func engName(task, ctr string) string {
 	return engNameRE.ReplaceAllString("ecssim-"+task+"-"+ctr, "-")
+}
+
+// SharedVolume is the Docker volume that holds the shared-scope volume
+// named volume of the tasks of group ("<cluster>/<service>"):
+// ecssim-<cluster>-<service>-<volume>.
+func SharedVolume(group, volume string) string {
+	if group == "" {
+		group = "shared"
+	}
+	return engNameRE.ReplaceAllString("ecssim-"+strings.ReplaceAll(group, "/", "-")+"-"+volume, "-")
 }
 
 // Start pulls the images, starts the sandbox and then each container, and
@@ -217,6 +290,7 @@ func (e *Engine) Start(ctx context.Context, t TaskSpec) (*RunningTask, error) {
 		e: e, id: t.ID, ids: map[string]string{}, ports: map[int]int{},
 		exited: make(chan TaskExit, 1), over: make(chan struct{}), ctx: tctx, cancel: cancel,
 		removed: map[string]bool{}, logs: map[string]*engLog{},
+		vols: map[string]string{}, hostVols: map[string]bool{}, graceful: map[string]bool{},
 	}
 	// Tracked from now on, so that Cleanup stops it even while it starts.
 	e.tasksMu.Lock()
@@ -276,6 +350,35 @@ func engValidate(t TaskSpec) error {
 			ports[p] = c.Name
 		}
 	}
+	vols := map[string]bool{}
+	for _, v := range t.Volumes {
+		if v.Name == "" {
+			return fmt.Errorf("ecssim engine: task %s has a volume without a name", t.ID)
+		}
+		if vols[v.Name] {
+			return fmt.Errorf("ecssim engine: task %s: two volumes are named %s", t.ID, v.Name)
+		}
+		vols[v.Name] = true
+		if v.Docker != nil && v.HostPath != "" {
+			return fmt.Errorf("ecssim engine: task %s: volume %s has both a dockerVolumeConfiguration and a host sourcePath (ECS takes one)", t.ID, v.Name)
+		}
+		if v.HostPath != "" && !strings.HasPrefix(v.HostPath, "/") {
+			return fmt.Errorf("ecssim engine: task %s: volume %s: host sourcePath %q is not absolute", t.ID, v.Name, v.HostPath)
+		}
+		if d := v.Docker; d != nil && d.Scope != "" && d.Scope != "task" && d.Scope != "shared" {
+			return fmt.Errorf("ecssim engine: task %s: volume %s has scope %q (want task or shared)", t.ID, v.Name, d.Scope)
+		}
+	}
+	for _, c := range t.Containers {
+		for _, m := range c.Mounts {
+			if !vols[m.SourceVolume] {
+				return fmt.Errorf("ecssim engine: task %s: container %s mounts volume %q, which the task definition does not declare in volumes", t.ID, c.Name, m.SourceVolume)
+			}
+			if !strings.HasPrefix(m.ContainerPath, "/") {
+				return fmt.Errorf("ecssim engine: task %s: container %s mounts volume %s at %q, not an absolute path", t.ID, c.Name, m.SourceVolume, m.ContainerPath)
+			}
+		}
+	}
 	if !essential {
 		// "Amazon ECS task definition parameters": all tasks must have at
 		// least one essential container.
@@ -309,6 +412,9 @@ func (rt *RunningTask) start(ctx context.Context, t TaskSpec) error {
 		}
 		exposed[port] = struct{}{}
 		bindings[port] = []dnet.PortBinding{{HostIP: netip.MustParseAddr("127.0.0.1"), HostPort: ""}}
+	}
+	if err := rt.provisionVolumes(ctx, t); err != nil {
+		return err
 	}
 	sbName := engName(t.ID, "sandbox") + ".pause" // a dot: no ECS container name can collide
 	t0 := time.Now()
@@ -384,9 +490,76 @@ func (rt *RunningTask) start(ctx context.Context, t TaskSpec) error {
 	return nil
 }
 
+// provisionVolumes makes the task's Docker volumes: a shared one is used
+// if it exists and created if not (with autoprovision; else the task fails
+// to start), a task-scoped one is created for this task.
+func (rt *RunningTask) provisionVolumes(ctx context.Context, t TaskSpec) error {
+	e := rt.e
+	for _, v := range t.Volumes {
+		if v.HostPath != "" {
+			rt.vols[v.Name], rt.hostVols[v.Name] = v.HostPath, true
+			continue
+		}
+		d := v.Docker
+		if d == nil {
+			d = &DockerVolumeSpec{Scope: "task"}
+		}
+		labels := map[string]string{}
+		for k, val := range d.Labels {
+			labels[k] = val
+		}
+		labels[e.labelKey] = e.labelVal
+		if d.Scope == "shared" {
+			name := SharedVolume(t.Group, v.Name)
+			_, err := e.cli.VolumeInspect(ctx, name, dcli.VolumeInspectOptions{})
+			switch {
+			case err == nil:
+			case !cerrdefs.IsNotFound(err):
+				return fmt.Errorf("ecssim engine: task %s: inspecting the shared volume %s (volume %s): %w", t.ID, name, v.Name, err)
+			case !d.Autoprovision:
+				return fmt.Errorf("ecssim engine: task %s: the shared Docker volume %s (volume %s) does not exist and autoprovision is false (create it, or set autoprovision: true)", t.ID, name, v.Name)
+			default:
+				labels[engGroupLabel] = t.Group
+				if _, err := e.cli.VolumeCreate(ctx, dcli.VolumeCreateOptions{Name: name, Driver: d.Driver, DriverOpts: d.DriverOpts, Labels: labels}); err != nil {
+					return fmt.Errorf("ecssim engine: task %s: creating the shared volume %s (volume %s, driver %q): %w", t.ID, name, v.Name, d.Driver, err)
+				}
+				e.log("ecssim engine: task %s: created the shared volume %s (autoprovision)", t.ID, name)
+			}
+			rt.vols[v.Name] = name
+			continue
+		}
+		name := engName(t.ID, v.Name) + ".vol"
+		labels[engTaskLabel] = t.ID
+		labels[engTaskLabel+".role"] = "volume"
+		if _, err := e.cli.VolumeCreate(ctx, dcli.VolumeCreateOptions{Name: name, Driver: d.Driver, DriverOpts: d.DriverOpts, Labels: labels}); err != nil {
+			return fmt.Errorf("ecssim engine: task %s: creating the task volume %s (volume %s): %w", t.ID, name, v.Name, err)
+		}
+		rt.mu.Lock()
+		rt.vols[v.Name] = name
+		rt.taskVols = append(rt.taskVols, name)
+		rt.mu.Unlock()
+	}
+	return nil
+}
+
 func (rt *RunningTask) startContainer(ctx context.Context, c ContainerSpec) error {
 	e := rt.e
 	lg := rt.logs[c.Name]
+	hc := &dctr.HostConfig{NetworkMode: dctr.NetworkMode("container:" + rt.sandbox)}
+	for _, m := range c.Mounts {
+		src := rt.vols[m.SourceVolume]
+		if rt.hostVols[m.SourceVolume] {
+			// Binds (not Mounts) so that a missing host path is created,
+			// as the ECS agent does for a host sourcePath.
+			b := src + ":" + m.ContainerPath
+			if m.ReadOnly {
+				b += ":ro"
+			}
+			hc.Binds = append(hc.Binds, b)
+			continue
+		}
+		hc.Mounts = append(hc.Mounts, dmount.Mount{Type: dmount.TypeVolume, Source: src, Target: m.ContainerPath, ReadOnly: m.ReadOnly})
+	}
 	env := make([]string, 0, len(c.Environment))
 	for k, v := range c.Environment {
 		env = append(env, k+"="+v)
@@ -403,7 +576,7 @@ func (rt *RunningTask) startContainer(ctx context.Context, c ContainerSpec) erro
 	res, err := e.cli.ContainerCreate(ctx, dcli.ContainerCreateOptions{
 		Name:       name,
 		Config:     cfg,
-		HostConfig: &dctr.HostConfig{NetworkMode: dctr.NetworkMode("container:" + rt.sandbox)},
+		HostConfig: hc,
 	})
 	if err != nil {
 		close(lg.done)
@@ -411,6 +584,7 @@ func (rt *RunningTask) startContainer(ctx context.Context, c ContainerSpec) erro
 	}
 	rt.mu.Lock()
 	rt.ids[c.Name] = res.ID
+	rt.graceful[res.ID] = len(c.Mounts) > 0
 	rt.mu.Unlock()
 	if _, err := e.cli.ContainerStart(ctx, res.ID, dcli.ContainerStartOptions{}); err != nil {
 		close(lg.done)
@@ -531,6 +705,22 @@ func (rt *RunningTask) stop(ctx context.Context, byUser bool) error {
 	if sandbox != "" {
 		errs = append(errs, rt.remove(ctx, sandbox))
 	}
+	// Task-scoped volumes go with the task (once nothing uses them).
+	if errors.Join(errs...) == nil {
+		rt.mu.Lock()
+		tv := rt.taskVols
+		rt.mu.Unlock()
+		var left []string
+		for _, v := range tv {
+			if _, err := rt.e.cli.VolumeRemove(ctx, v, dcli.VolumeRemoveOptions{Force: true}); err != nil && !cerrdefs.IsNotFound(err) {
+				errs = append(errs, fmt.Errorf("removing the task volume %s: %w", v, err))
+				left = append(left, v)
+			}
+		}
+		rt.mu.Lock()
+		rt.taskVols = left
+		rt.mu.Unlock()
+	}
 	if byUser {
 		// Let the log followers drain what the containers printed.
 		rt.mu.Lock()
@@ -565,9 +755,17 @@ func (rt *RunningTask) stop(ctx context.Context, byUser bool) error {
 func (rt *RunningTask) remove(ctx context.Context, id string) error {
 	rt.mu.Lock()
 	done := rt.removed[id]
+	graceful := rt.graceful[id]
 	rt.mu.Unlock()
 	if done {
 		return nil
+	}
+	if graceful {
+		// Its data outlives the task: let it shut down cleanly first.
+		tmo := engStopTimeout
+		if _, err := rt.e.cli.ContainerStop(ctx, id, dcli.ContainerStopOptions{Timeout: &tmo}); err != nil && !cerrdefs.IsNotFound(err) {
+			rt.e.log("ecssim engine: task %s: stopping container %.12s with its stop signal: %v (removing it anyway)", rt.id, id, err)
+		}
 	}
 	if err := rt.e.remove(ctx, id); err != nil {
 		return err
@@ -675,6 +873,17 @@ func (e *Engine) Cleanup(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("%v: %w", c.Names, err))
 		}
 	}
+	// Task-scoped volumes left behind (shared ones persist, as in ECS: see
+	// RemoveSharedVolumes).
+	vres, err := e.cli.VolumeList(ctx, dcli.VolumeListOptions{Filters: dcli.Filters{}.Add("label", label).Add("label", engTaskLabel+".role=volume")})
+	if err != nil {
+		errs = append(errs, fmt.Errorf("listing the task volumes labelled %s on %s: %w", label, e.host, err))
+	}
+	for _, v := range vres.Items {
+		if _, err := e.cli.VolumeRemove(ctx, v.Name, dcli.VolumeRemoveOptions{Force: true}); err != nil && !cerrdefs.IsNotFound(err) {
+			errs = append(errs, fmt.Errorf("removing the task volume %s: %w", v.Name, err))
+		}
+	}
 	if len(res.Items)+len(running) > 0 {
 		e.log("ecssim engine: cleanup stopped %d tasks and removed %d leftover containers labelled %s", len(running), len(res.Items), label)
 	}
@@ -682,6 +891,37 @@ func (e *Engine) Cleanup(ctx context.Context) error {
 		return fmt.Errorf("ecssim engine: cleanup: %w", err)
 	}
 	return nil
+}
+
+// RemoveSharedVolumes removes the shared volumes this engine created (with
+// its label) for group ("<cluster>/<service>"; "" for every group), and
+// returns their names. The tasks using them must be stopped first.
+func (e *Engine) RemoveSharedVolumes(ctx context.Context, group string) ([]string, error) {
+	label := e.labelKey
+	if e.labelVal != "" {
+		label += "=" + e.labelVal
+	}
+	f := dcli.Filters{}.Add("label", label)
+	if group != "" {
+		f = f.Add("label", engGroupLabel+"="+group)
+	} else {
+		f = f.Add("label", engGroupLabel)
+	}
+	res, err := e.cli.VolumeList(ctx, dcli.VolumeListOptions{Filters: f})
+	if err != nil {
+		return nil, fmt.Errorf("ecssim engine: listing the shared volumes labelled %s on %s: %w", label, e.host, err)
+	}
+	var names []string
+	var errs []error
+	for _, v := range res.Items {
+		if _, err := e.cli.VolumeRemove(ctx, v.Name, dcli.VolumeRemoveOptions{Force: true}); err != nil && !cerrdefs.IsNotFound(err) {
+			errs = append(errs, fmt.Errorf("removing the shared volume %s: %w (is a task still using it?)", v.Name, err))
+			continue
+		}
+		names = append(names, v.Name)
+	}
+	sort.Strings(names)
+	return names, errors.Join(errs...)
 }
 
 // ensureImage pulls an image unless the engine has it by that reference;

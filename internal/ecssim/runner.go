@@ -116,10 +116,17 @@ type dockerTask struct {
 func newDocker(e *Engine) *docker { return &docker{e: e, h: map[*task]*dockerTask{}} }
 
 func (r *docker) start(t *task) error {
-	spec := TaskSpec{ID: lastPart(t.Arn)}
+	spec := TaskSpec{ID: lastPart(t.Arn), Group: t.Svc}
+	seen := map[string]bool{}
 	for _, c := range t.Containers {
 		spec.Containers = append(spec.Containers, ContainerSpec{Name: c.Name, Image: c.Image, Essential: c.essential,
-			Environment: c.env, EntryPoint: c.entryPoint, Command: c.command, PortMappings: c.ports})
+			Environment: c.env, EntryPoint: c.entryPoint, Command: c.command, PortMappings: c.ports, Mounts: c.mounts})
+		for _, v := range c.volumes {
+			if !seen[v.Name] {
+				seen[v.Name] = true
+				spec.Volumes = append(spec.Volumes, v)
+			}
+		}
 	}
 	dt := &dockerTask{}
 	r.mu.Lock()
