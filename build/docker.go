@@ -18,6 +18,7 @@ import (
 
 	"github.com/hackforla/ctjdeploy/internal/exitcode"
 	"github.com/hackforla/ctjdeploy/internal/report"
+	"github.com/hackforla/ctjdeploy/internal/safego"
 )
 
 // Docker builds with the docker CLI (BuildKit) against the engine DOCKER_HOST
@@ -167,9 +168,11 @@ func (d *Docker) Build(ctx context.Context, spec Spec) (Image, error) {
 	cmd.Stdout, cmd.Stderr = pw, pw
 	cmd.WaitDelay = 5 * time.Second
 	var lines []string
+	var lineErr error // a panic reading the output (safego)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
+		defer safego.Recover("reading the build output of "+spec.Name, func(e error) { lineErr = e; _, _ = io.Copy(io.Discard, pr) })
 		sc := bufio.NewScanner(pr)
 		sc.Buffer(make([]byte, 64*1024), 1024*1024)
 		for sc.Scan() {
@@ -182,6 +185,9 @@ func (d *Docker) Build(ctx context.Context, spec Spec) (Image, error) {
 	err = cmd.Run()
 	pw.Close()
 	<-done
+	if err == nil && lineErr != nil {
+		return Image{}, lineErr
+	}
 	if err != nil {
 		if ctx.Err() != nil {
 			return Image{}, fmt.Errorf("build of %s stopped: %w", spec.Name, ctx.Err())
@@ -355,6 +361,7 @@ func BuildAll(ctx context.Context, b Builder, specs []Spec, r report.Reporter) (
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			defer safego.Recover("building "+s.Name, func(e error) { errs[i] = e })
 			t0 := time.Now()
 			img, err := b.Build(ctx, s)
 			if err != nil {

@@ -16,6 +16,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/klauspost/compress/gzip"
+
+	"github.com/hackforla/ctjdeploy/internal/safego"
 )
 
 // knownLayer is a layer whose compressed digest is known without reading it
@@ -115,6 +117,7 @@ func (p *ECR) digestsPresent(ctx context.Context, repo name.Repository, registry
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			defer safego.Recover("checking blob "+d.String(), func(e error) { errs[i] = e })
 			sem <- struct{}{}
 			defer func() { <-sem }()
 			u := fmt.Sprintf("%s://%s/v2/%s/blobs/%s", repo.Registry.Scheme(), repo.RegistryStr(), repo.RepositoryStr(), d)

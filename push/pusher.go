@@ -27,6 +27,7 @@ import (
 	"github.com/hackforla/ctjdeploy/build"
 	"github.com/hackforla/ctjdeploy/internal/netclient"
 	"github.com/hackforla/ctjdeploy/internal/report"
+	"github.com/hackforla/ctjdeploy/internal/safego"
 )
 
 // ECR is the Pusher: go-containerregistry against an ECR registry (or a
@@ -344,8 +345,14 @@ func (p *ECR) Push(ctx context.Context, img build.Image, t Target) (Result, erro
 	if !skipWrite {
 		updates := make(chan v1.Update, 64)
 		done := make(chan struct{})
+		var progressErr error
 		go func() {
 			defer close(done)
+			defer safego.Recover("reporting the push progress of "+img.Name, func(e error) {
+				progressErr = e
+				for range updates { // keep the uploader from blocking
+				}
+			})
 			var last time.Time
 			var u v1.Update
 			for u = range updates {
@@ -364,6 +371,9 @@ func (p *ECR) Push(ctx context.Context, img build.Image, t Target) (Result, erro
 			err = remote.Write(primary, wimg, p.remoteOpts(ctx, t.Registry, remote.WithProgress(updates))...)
 		}
 		<-done
+		if err == nil && progressErr != nil {
+			return res, progressErr
+		}
 		if err != nil {
 			return res, registryErr(what, t.Registry, t.Repository, err)
 		}
@@ -533,6 +543,7 @@ func (p *ECR) blobsPresent(ctx context.Context, repo name.Repository, registry s
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			defer safego.Recover("checking blob "+l.digest.String(), func(e error) { errs[i] = e })
 			sem <- struct{}{}
 			defer func() { <-sem }()
 			u := fmt.Sprintf("%s://%s/v2/%s/blobs/%s", repo.Registry.Scheme(), repo.RegistryStr(), repo.RepositoryStr(), l.digest)

@@ -18,6 +18,7 @@ import (
 
 	"github.com/hackforla/ctjdeploy/internal/exitcode"
 	"github.com/hackforla/ctjdeploy/internal/report"
+	"github.com/hackforla/ctjdeploy/internal/safego"
 	"github.com/hackforla/ctjdeploy/push"
 )
 
@@ -86,6 +87,7 @@ func signalContext(stderr io.Writer) (ctx context.Context, sig func() int, stop 
 	var got atomic.Int32
 	done := make(chan struct{})
 	go func() {
+		defer safego.Recover("handling a signal", nil) // nothing to fail: the run goes on
 		select {
 		case s := <-ch:
 			got.Store(int32(signalCode(s)))

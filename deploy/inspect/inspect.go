@@ -21,6 +21,7 @@ import (
 
 	"github.com/hackforla/ctjdeploy/internal/config"
 	"github.com/hackforla/ctjdeploy/internal/exitcode"
+	"github.com/hackforla/ctjdeploy/internal/safego"
 )
 
 // The tags ctjdeploy puts on every task definition revision it registers.
@@ -316,6 +317,7 @@ func DescribeRevisions(ctx context.Context, api ECS, arns []string) ([]Revision,
 		go func() {
 			sem <- struct{}{}
 			defer func() { <-sem; done <- struct{}{} }()
+			defer safego.Recover("describing "+a, func(e error) { errs[i] = e })
 			revs[i], errs[i] = DescribeRevision(ctx, api, a)
 		}()
 	}

@@ -27,6 +27,7 @@ import (
 	"github.com/hackforla/ctjdeploy/deploy/taskdef"
 	"github.com/hackforla/ctjdeploy/internal/config"
 	"github.com/hackforla/ctjdeploy/internal/exitcode"
+	"github.com/hackforla/ctjdeploy/internal/safego"
 	"github.com/hackforla/ctjdeploy/push"
 	"github.com/hackforla/ctjdeploy/tfvars"
 )
@@ -321,6 +322,7 @@ func (pl *planner) resolveTag(ctx context.Context, to string) (string, map[strin
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			defer safego.Recover("listing the tags of "+n, func(e error) { errs[i] = e })
 			lists[i], errs[i] = pl.d.Registry.Tags(ctx, pl.o.Registry, pl.env.Images[n].Repository)
 		}()
 	}
@@ -361,6 +363,7 @@ func (pl *planner) resolveAll(ctx context.Context, names []string, tag string) (
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			defer safego.Recover("resolving the tag of "+n, func(e error) { errs[i] = e })
 			refs[i], errs[i] = pl.d.Registry.Resolve(ctx, pl.o.Registry, pl.env.Images[n].Repository, tag)
 		}()
 	}
