@@ -152,6 +152,7 @@ func TestDeployRollbackExit3(t *testing.T) {
 	o := fastFollow(e, id, arn, nil)
 	o.Logs = e.logs
 	res, err := Follow(context.Background(), e.api, o)
+	logOutcome(t, err)
 	if exitcode.Of(err) != exitcode.RolledBack || res.State.Phase != RolledBack {
 		t.Fatalf("Follow = %+v, %v (code %d), want exit 3 rolled back", res.State, err, exitcode.Of(err))
 	}
@@ -171,6 +172,7 @@ func TestDeployFailedWithoutRollbackExit6(t *testing.T) {
 	e := newSimEnv(t, ecssim.Fail)
 	_, _, arn, id := e.start(t)
 	res, err := Follow(context.Background(), e.api, fastFollow(e, id, arn, nil))
+	logOutcome(t, err)
 	if exitcode.Of(err) != exitcode.NotRecovered || res.State.Phase != NotRecovered || !strings.Contains(err.Error(), "NOT back on a working revision") {
 		t.Fatalf("Follow = %+v, %v", res.State, err)
 	}
@@ -222,6 +224,7 @@ func TestFollowRollbackFailsExit6(t *testing.T) {
 	e := newSimEnv(t, ecssim.RollbackFails)
 	live, _, arn, id := e.start(t)
 	res, err := Follow(context.Background(), e.api, fastFollow(e, id, arn, nil))
+	logOutcome(t, err)
 	if exitcode.Of(err) != exitcode.NotRecovered || res.State.Phase != NotRecovered {
 		t.Fatalf("Follow = %+v, %v (code %d), want exit 6", res.State, err, exitcode.Of(err))
 	}
@@ -270,6 +273,7 @@ func TestFollowBreakerWithoutRollbackThenFix(t *testing.T) {
 	o := fastFollow(e, id2, fix, nil)
 	o.ServiceDeploymentArn, o.Source = aws.ToString(svc.CurrentServiceDeployment), live.ARN()
 	res, err := Follow(context.Background(), e.api, o)
+	logOutcome(t, err)
 	if err != nil || res.State.Phase != Completed {
 		t.Fatalf("the fix: %+v, %v", res.State, err)
 	}
@@ -292,6 +296,7 @@ func TestFollowOutsideUpdateExit1(t *testing.T) {
 	o := fastFollow(e, id, arn, nil)
 	o.Source = live.ARN()
 	res, err := Follow(context.Background(), e.api, o)
+	logOutcome(t, err)
 	if exitcode.Of(err) != exitcode.Failed || res.State.Phase != Replaced {
 		t.Fatalf("Follow = %+v, %v (code %d), want exit 1 replaced", res.State, err, exitcode.Of(err))
 	}
@@ -313,6 +318,7 @@ func TestFollowOutsideUpdateWithoutAPIExit1(t *testing.T) {
 	o := fastFollow(e, id, arn, nil)
 	o.Source = live.ARN()
 	res, err := Follow(context.Background(), e.api, o)
+	logOutcome(t, err)
 	if exitcode.Of(err) != exitcode.Failed || res.State.Phase != Replaced || res.ServiceDeployment != nil {
 		t.Fatalf("Follow = %+v, %v (code %d), want exit 1 replaced from DescribeServices", res.State, err, exitcode.Of(err))
 	}
@@ -328,6 +334,7 @@ func TestFollowRollbackWithoutAPIExit3(t *testing.T) {
 	o := fastFollow(e, id, arn, &rec)
 	o.Source = live.ARN()
 	res, err := Follow(context.Background(), e.api, o)
+	logOutcome(t, err)
 	if exitcode.Of(err) != exitcode.RolledBack || res.State.Phase != RolledBack {
 		t.Fatalf("Follow = %+v, %v (code %d), want exit 3", res.State, err, exitcode.Of(err))
 	}
@@ -351,6 +358,7 @@ func TestFollowLaggingReadExit0(t *testing.T) {
 	o := fastFollow(e, id, arn, nil)
 	o.Source = live.ARN()
 	res, err := Follow(context.Background(), e.api, o)
+	logOutcome(t, err)
 	if err != nil || res.State.Phase != Completed {
 		t.Fatalf("Follow with lagging reads = %+v, %v", res.State, err)
 	}
@@ -364,6 +372,7 @@ func TestFollowThrottleStormExit0(t *testing.T) {
 	o := fastFollow(e, id, arn, nil)
 	o.Source, o.Timeout = live.ARN(), 60*time.Second
 	res, err := Follow(context.Background(), e.api, o)
+	logOutcome(t, err)
 	if err != nil || res.State.Phase != Completed {
 		t.Fatalf("Follow through throttling = %+v, %v", res.State, err)
 	}
@@ -371,4 +380,15 @@ func TestFollowThrottleStormExit0(t *testing.T) {
 		t.Errorf("no retry counted: the throttles did not reach Follow (the SDK retried them all?)")
 	}
 	t.Logf("%d polls, %d retried by Follow", res.Polls, res.Retries)
+}
+
+// logOutcome logs the exit code and the first line of the message (the
+// closing notes' situation → exit → message table is read from these).
+func logOutcome(t *testing.T, err error) {
+	t.Helper()
+	msg := "deployed"
+	if err != nil {
+		msg, _, _ = strings.Cut(err.Error(), "\n")
+	}
+	t.Logf("OUTCOME exit %d: %s", exitcode.Of(err), msg)
 }

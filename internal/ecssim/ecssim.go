@@ -235,6 +235,7 @@ type service struct {
 	motoCfg            map[string]any // moto's deploymentConfiguration
 	launchType         any
 	// LagReads: reads still answered from before the last update.
+	endedAt time.Time // when the read that showed the followed deployment's end came
 	lag     int
 	lagDeps []deployment
 	lagRec  *record

@@ -597,6 +597,9 @@ func (s *Sim) describeServices(body []byte, hdr http.Header) (int, []byte, error
 	return code, b, err
 }
 
+// pollRound is how close together the reads of one poll come.
+const pollRound = 50 * time.Millisecond
+
 // read counts one read of services sts (a poll while one of them is being
 // followed; the read that shows the end is the last poll), marks a failure
 // shown, and uses up one lagging read of each.
@@ -613,11 +616,16 @@ func (s *Sim) read(op string, sts ...*service) {
 		if st.failedModel && st.failedAt.IsZero() {
 			st.failedAt = time.Now()
 		}
-		if st.following {
+		switch {
+		case st.following:
 			poll = true
 			if st.current == nil || terminal(st.current.Status) {
-				st.following = false
+				st.following, st.endedAt = false, time.Now()
 			}
+		case time.Since(st.endedAt) < pollRound:
+			// The other reads of the poll that saw the end (a follower reads
+			// the service deployment and the service back to back).
+			poll = true
 		}
 	}
 	if poll {
