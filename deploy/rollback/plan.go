@@ -44,6 +44,8 @@ type Registry interface {
 	Resolve(ctx context.Context, registry, repository, tag string) (string, error)
 	// Tags lists a repository's tags.
 	Tags(ctx context.Context, registry, repository string) ([]string, error)
+	// HasDigest says whether the repository still holds that manifest.
+	HasDigest(ctx context.Context, registry, repository, digest string) (bool, error)
 }
 
 // Deps are what MakePlan reads from.
@@ -236,8 +238,12 @@ func (pl *planner) previous(ctx context.Context) error {
 }
 
 // checkImages checks that the target revision's images still exist in the
-// registry: through its commit tag when it is pinned by digest (the tag
-// must still resolve to that digest), through its own tag otherwise.
+// registry: a pinned digest must still be there (a lifecycle policy may
+// have expired it; its commit tag moving or going is only a note); an
+// image named by a mutable tag in a repository ctjdeploy pushes to is
+// refused: ECS would resolve the tag to whatever it points at now, which
+// is not what ran before (`--to COMMIT` renders a revision pinned by
+// digest instead).
 func (pl *planner) checkImages(ctx context.Context, target inspect.Revision) error {
 	var gone []string
 	for name, cs := range Containers(pl.env, target) {
@@ -246,6 +252,20 @@ func (pl *planner) checkImages(ctx context.Context, target inspect.Revision) err
 		reg := ref.Registry
 		if reg == "" {
 			reg = pl.o.Registry
+		}
+		if c.Digest == "" && ref.Tag != "" {
+			return exitcode.Invalidf("the revision to roll back to, %s, names %s's image %s by the mutable tag %q, in a repository ctjdeploy pushes to: ECS would run whatever that tag points at now, not what ran before. Roll back with `--to COMMIT` (a commit tag: ctjdeploy then pins its digests). %s",
+				inspect.ShortARN(target.ARN), name, c.Image, ref.Tag, pl.candidatesHint(ctx))
+		}
+		if c.Digest != "" {
+			ok, err := pl.d.Registry.HasDigest(ctx, reg, ref.Path, c.Digest)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				gone = append(gone, fmt.Sprintf("%s no longer holds %s (%s's image)", ref.Repository, c.Digest, name))
+				continue
+			}
 		}
 		tag := ref.Tag
 		if c.Digest != "" {

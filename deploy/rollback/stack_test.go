@@ -313,7 +313,7 @@ func TestStackExpiredImage(t *testing.T) {
 	f.sim.ResetCalls()
 	_, err := f.plan("")
 	if exitcode.Of(err) != exitcode.Invalid || !strings.Contains(err.Error(), "gone from the registry") ||
-		!strings.Contains(err.Error(), f.n.BackendRepo+" has no tag "+commitA) || !strings.Contains(err.Error(), "Nearest tags that still have every image: "+commitB) {
+		!strings.Contains(err.Error(), f.n.BackendRepo+" no longer holds "+pa.django) || !strings.Contains(err.Error(), "Nearest tags that still have every image: "+commitB) {
 		t.Fatalf("rollback to a revision whose image expired: exit %d, %v", exitcode.Of(err), err)
 	}
 	if c := f.sim.Calls(); c["ecs:UpdateService"] != 0 || c["ecs:RegisterTaskDefinition"] != 0 {
@@ -331,18 +331,21 @@ func TestStackNothingRecorded(t *testing.T) {
 	if exitcode.Of(err) != exitcode.Invalid || !strings.Contains(err.Error(), "not deployed by ctjdeploy") || !strings.Contains(err.Error(), "--to TAG") {
 		t.Fatalf("live revision registered outside ctjdeploy: exit %d, %v", exitcode.Of(err), err)
 	}
-	// After one deploy, the previous is the outside revision: rollback returns
-	// to it once its images (REPO:initial) are in the registry.
+	// After one deploy, the previous is the outside revision, which names its
+	// images by the mutable tag :initial in ctjdeploy's repositories: ECS
+	// would run whatever that tag points at now, so rollback refuses it, even
+	// once the tag exists, and points at --to.
 	f.deployCommit(commitA)
-	_, err = f.plan("")
-	if exitcode.Of(err) != exitcode.Invalid || !strings.Contains(err.Error(), "has no tag "+teststack.InitialTag) {
-		t.Fatalf("the outside revision's images are not in the registry: exit %d, %v", exitcode.Of(err), err)
-	}
 	f.push(f.n.BackendRepo, teststack.InitialTag)
 	f.push(f.n.FrontendRepo, teststack.InitialTag)
-	p, err := f.plan("")
-	if err != nil || p.Target.ARN != f.initial {
-		t.Fatalf("rollback after the first deploy should return to %s: %v", f.initial, err)
+	_, err = f.plan("")
+	if exitcode.Of(err) != exitcode.Invalid || !strings.Contains(err.Error(), `by the mutable tag "`+teststack.InitialTag+`"`) || !strings.Contains(err.Error(), "--to COMMIT") {
+		t.Fatalf("rollback to a revision naming images by a mutable tag: exit %d, %v", exitcode.Of(err), err)
+	}
+	// --to that tag renders a revision pinned by digest instead.
+	p, err := f.plan(teststack.InitialTag)
+	if err != nil || p.Register == nil || !strings.Contains(aws.ToString(p.Register.ContainerDefinitions[1].Image)+aws.ToString(p.Register.ContainerDefinitions[0].Image), "@sha256:") {
+		t.Fatalf("--to %s: %v %+v", teststack.InitialTag, err, p)
 	}
 }
 
