@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # bench/deploy.sh — deploy benchmark on the local stack, through the ECS
-# rollout simulator (internal/ecssim; the rollout is EMULATED, moto never
-# runs a task). Runs the pipeline's stack tests that measure, and prints:
+# simulator (internal/ecssim: a model of ECS's rollout in front of moto,
+# which never runs a task). Runs the pipeline's stack tests that measure,
+# and prints:
 #   - AWS API calls by operation per deploy of the example, excluding polls
 #     (target ≤ 12), counted at the simulator, which every AWS call crosses;
 #   - an unchanged redeploy (same commit): bytes uploaded and new revisions
