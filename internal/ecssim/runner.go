@@ -235,3 +235,38 @@ func (r *docker) close() {
 func isDatabase(c container) bool {
 	return strings.HasPrefix(c.Name, "pg") || strings.Contains(c.Image, "postgres")
 }
+
+// RunningTaskPort is, for the service's newest task that runs real
+// containers (Options.Engine) and is RUNNING, its ARN and the loopback host
+// port the engine published for containerPort (reach it at
+// 127.0.0.1:<port>). It returns "", 0 when no such task runs, with the
+// emulated runner, or when the task maps no such port.
+func (s *Sim) RunningTaskPort(cluster, service string, containerPort int) (string, int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, ok := s.runner.(*docker)
+	if !ok {
+		return "", 0
+	}
+	var best *task
+	var port int
+	for _, t := range s.tasks {
+		if t.Svc != cluster+"/"+service || t.Last != "RUNNING" || t.Desired != "RUNNING" {
+			continue
+		}
+		r.mu.Lock()
+		dt := r.h[t]
+		p := 0
+		if dt != nil && dt.rt != nil && dt.exit == nil {
+			p = dt.rt.HostPort(containerPort)
+		}
+		r.mu.Unlock()
+		if p != 0 && (best == nil || t.Started.After(best.Started)) {
+			best, port = t, p
+		}
+	}
+	if best == nil {
+		return "", 0
+	}
+	return best.Arn, port
+}

@@ -1,0 +1,193 @@
+package deploy
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
+	"github.com/aws/aws-sdk-go-v2/service/ecs"
+
+	"github.com/hackforla/ctjdeploy/internal/ecssim"
+	"github.com/hackforla/ctjdeploy/internal/teststack"
+)
+
+// The example's pgdb on the stack is a real PostgreSQL (scripts/stack
+// builds postgres:18 from Debian's postgresql-15 with debootstrap); the
+// stand-in busybox image, which runs no database, is labelled otherwise.
+func needRealPostgres(t *testing.T) {
+	t.Helper()
+	out, err := exec.Command("/usr/bin/docker", "image", "inspect", "-f", `{{ index .Config.Labels "org.ctjdeploy.stack-base" }}`, "postgres:18").CombinedOutput()
+	if err != nil || !strings.HasPrefix(strings.TrimSpace(string(out)), "debian-pg15") {
+		t.Fatalf("postgres:18 on the stack is not the Debian PostgreSQL image (label %q, %v): run scripts/stack up, whose base-images step builds it", strings.TrimSpace(string(out)), err)
+	}
+	if _, err := exec.LookPath("psql"); err != nil {
+		t.Skip("no psql on the host (apt-get install postgresql-client)")
+	}
+}
+
+// pgConn is how the host reaches a task's pgdb: user, database and password
+// as the task definition gives them to the container.
+type pgConn struct{ user, db, password string }
+
+// pgConnOf reads pgdb's POSTGRES_USER, POSTGRES_DB and the secret
+// POSTGRES_PASSWORD from the registered revision; the simulator sets a
+// secret to "ecssim-secret-<parameter name>" (it reads no SSM).
+func pgConnOf(t *testing.T, moto *ecs.Client, td string) pgConn {
+	t.Helper()
+	out, err := moto.DescribeTaskDefinition(context.Background(), &ecs.DescribeTaskDefinitionInput{TaskDefinition: aws.String(td)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c pgConn
+	for _, cd := range out.TaskDefinition.ContainerDefinitions {
+		if aws.ToString(cd.Name) != "pgdb" {
+			continue
+		}
+		for _, e := range cd.Environment {
+			switch aws.ToString(e.Name) {
+			case "POSTGRES_USER":
+				c.user = aws.ToString(e.Value)
+			case "POSTGRES_DB":
+				c.db = aws.ToString(e.Value)
+			}
+		}
+		for _, s := range cd.Secrets {
+			if aws.ToString(s.Name) == "POSTGRES_PASSWORD" {
+				c.password = "ecssim-secret-" + path.Base(aws.ToString(s.ValueFrom))
+			}
+		}
+	}
+	if c.user == "" || c.db == "" || c.password == "" {
+		t.Fatalf("revision %s: pgdb lacks POSTGRES_USER, POSTGRES_DB or the POSTGRES_PASSWORD secret: %+v", td, c)
+	}
+	return c
+}
+
+// psql runs sql on 127.0.0.1:port, retrying while the server is not up
+// yet (initdb on a first start takes seconds), and returns psql's
+// unaligned output (quiet: no command tags).
+func (c pgConn) psql(t *testing.T, port int, sql string, within time.Duration) string {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		cmd := exec.Command("psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-At", "-h", "127.0.0.1", "-p", fmt.Sprint(port), "-U", c.user, "-d", c.db, "-c", sql)
+		cmd.Env = append(os.Environ(), "PGPASSWORD="+c.password, "PGCONNECT_TIMEOUT=3")
+		out, err := cmd.CombinedOutput()
+		if err == nil {
+			return strings.TrimSpace(string(out))
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("psql on 127.0.0.1:%d (user %s, database %s) within %s: %v\n%s", port, c.user, c.db, within, err, out)
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+}
+
+// runningPgdb waits for the service's RUNNING task with real containers
+// whose ARN is not old, and returns it and pgdb's host port.
+func runningPgdb(t *testing.T, f *fixture, old string) (string, int) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		arn, port := f.sim.RunningTaskPort(f.n.Cluster, f.n.Service, 5432)
+		if port != 0 && arn != old {
+			return arn, port
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no running task (other than %q) publishes pgdb's port 5432 within 60s (last: %q %d)", old, arn, port)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// The database survives a deploy: a row written into the running task's
+// postgres is read back from the next revision's task, which ECS (here the
+// simulator, maximumPercent 100) starts after stopping the old one, on the
+// same shared Docker volume (the example's pgdata, scope shared,
+// autoprovision) mounted at /var/lib/postgresql.
+func TestRealContainersDatabaseSurvivesADeploy(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs the stack")
+	}
+	teststack.Start(t).Setenv(t)
+	needRealPostgres(t)
+	label := "org.ctjdeploy.ecssim.test=" + strings.ToLower(t.Name())
+	eng, err := ecssim.NewEngine(ecssim.EngineOptions{RegistryUser: teststack.RegistryUser, RegistryPassword: teststack.RegistryPassword, Label: label, Logf: t.Logf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var group string
+	t.Cleanup(func() {
+		ctx := context.Background()
+		_ = eng.Cleanup(ctx)
+		if group != "" {
+			if _, err := eng.RemoveSharedVolumes(ctx, group); err != nil {
+				t.Errorf("removing the test's shared volume: %v", err)
+			}
+		}
+		eng.Close()
+	})
+	f := newFixture(t, ecssim.Success, 100, func(o *ecssim.Options) { o.Engine = eng })
+	group = f.n.Cluster + "/" + f.n.Service
+	f.deps.Logs = cloudwatchlogs.NewFromConfig(f.st.AWSConfig(t), func(o *cloudwatchlogs.Options) { o.BaseEndpoint = f.deps.ECS.(*ecs.Client).Options().BaseEndpoint })
+	o := f.opts(f.c[1])
+	o.Timeout = 2 * time.Minute
+	first, err := Run(context.Background(), o, f.deps)
+	if err != nil || first.Outcome != "deployed" {
+		t.Fatalf("first deploy with real containers: %v %+v", err, first.Outcome)
+	}
+	pg := pgConnOf(t, f.moto, first.TaskDefARN)
+	task1, port1 := runningPgdb(t, f, "")
+	marker := "survives-" + f.c[1][:12]
+	if got := pg.psql(t, port1, "CREATE TABLE notes (id serial PRIMARY KEY, body text NOT NULL); INSERT INTO notes (body) VALUES ('"+marker+"') RETURNING id", 90*time.Second); got != "1" {
+		t.Fatalf("insert into task %s's postgres: %q, want id 1", task1, got)
+	}
+	if got := pg.psql(t, port1, "SHOW data_directory", 10*time.Second); got != "/var/lib/postgresql/18/docker" {
+		t.Errorf("data_directory = %q, want /var/lib/postgresql/18/docker (postgres 18's layout, on the pgdata volume)", got)
+	}
+	vol := ecssim.SharedVolume(group, "pgdata")
+	if out, err := exec.Command("/usr/bin/docker", "volume", "inspect", "-f", "{{.Name}}", vol).CombinedOutput(); err != nil || strings.TrimSpace(string(out)) != vol {
+		t.Fatalf("the shared volume %s: %v %s", vol, err, out)
+	}
+
+	// A new commit: the backend changes, so a new revision rolls out.
+	next := t.TempDir()
+	src := f.env.Images["django"].Context
+	if out, err := exec.Command("cp", "-r", src+"/.", next).CombinedOutput(); err != nil {
+		t.Fatalf("copying %s: %v %s", src, err, out)
+	}
+	if err := os.WriteFile(filepath.Join(next, "REVISION"), []byte(f.c[2]+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f.env.Images["django"].Context = next
+	o = f.opts(f.c[2])
+	o.Timeout = 2 * time.Minute
+	second, err := Run(context.Background(), o, f.deps)
+	if err != nil || second.Outcome != "deployed" {
+		t.Fatalf("second deploy: %v %+v", err, second.Outcome)
+	}
+	if second.TaskDefARN == first.TaskDefARN {
+		t.Fatalf("the second deploy registered no new revision (%s): nothing rolled out", second.TaskDefARN)
+	}
+	task2, port2 := runningPgdb(t, f, task1)
+	if got := pg.psql(t, port2, "SELECT id || ':' || body FROM notes", 90*time.Second); got != "1:"+marker {
+		t.Fatalf("task %s (revision %s) reads %q from notes, want the row task %s wrote: 1:%s", task2, second.TaskDefARN, got, task1, marker)
+	}
+	// The old task is gone: maximumPercent 100 stops it before the new one
+	// starts, so one postgres at a time used the data directory.
+	out, err := exec.Command("/usr/bin/docker", "ps", "-a", "--filter", "label="+label, "--filter", "volume="+vol, "--format", "{{.Names}}").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if names := strings.Fields(string(out)); len(names) != 1 || !strings.Contains(names[0], path.Base(task2)) {
+		t.Errorf("containers on %s after the deploy: %v, want only the new task's pgdb", vol, names)
+	}
+}
