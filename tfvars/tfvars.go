@@ -18,6 +18,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/hashicorp/terraform-exec/tfexec"
 
@@ -103,6 +104,10 @@ func Read(ctx context.Context, opts Options) (Outputs, error) {
 	if err != nil {
 		return nil, exitcode.Invalidf("terraform in %s: %v", dir, err)
 	}
+	// On an interrupt terraform-exec sends terraform SIGINT and by default
+	// waits 60 s before killing it; reading outputs writes nothing, so a
+	// few seconds are enough (SetWaitDelay is not supported on Windows).
+	_ = tf.SetWaitDelay(3 * time.Second)
 	if opts.Init {
 		if err := tf.Init(ctx, tfexec.Upgrade(false)); err != nil {
 			return nil, fmt.Errorf("terraform init in %s failed (fix the configuration or its backend credentials, then retry): %w", dir, trimErr(err))
