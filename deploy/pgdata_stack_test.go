@@ -191,3 +191,114 @@ func TestRealContainersDatabaseSurvivesADeploy(t *testing.T) {
 		t.Errorf("containers on %s after the deploy: %v, want only the new task's pgdb", vol, names)
 	}
 }
+
+// What the data guard prevents (it refuses maximumPercent 200 when
+// postgres keeps its data on a task volume): two tasks of the service at
+// once, two postgres servers over one data directory. Shown with the
+// simulator's engine as ECS would run them: each task in its own
+// namespaces, both on the service's shared pgdata volume.
+//
+// What really happens: postgres's lock file does not protect the data. The
+// second server reads postmaster.pid, finds the PID in it (1) is its own
+// (each container has its own PID namespace, and postgres is PID 1 in
+// both), takes the lock file for a stale one, runs crash recovery over the
+// live cluster and accepts connections. Each server then has its own shared
+// buffers: a row the first commits is invisible to the second, and their
+// writes to the same files will corrupt the cluster. The lock only works
+// when both servers share a PID namespace: then the second refuses with
+// `lock file "postmaster.pid" already exists`.
+func TestDataGuardHazardTwoPostgresOnOneVolume(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs the stack")
+	}
+	teststack.Start(t).Setenv(t)
+	needRealPostgres(t)
+	label := "org.ctjdeploy.ecssim.test=" + strings.ToLower(t.Name())
+	eng, err := ecssim.NewEngine(ecssim.EngineOptions{Label: label, Logf: t.Logf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := teststack.NewNames(t)
+	group := n.Cluster + "/" + n.Service
+	vol := ecssim.SharedVolume(group, "pgdata")
+	third := "ecssim-hazard-third-" + path.Base(n.Service)
+	t.Cleanup(func() {
+		ctx := context.Background()
+		_ = exec.Command("/usr/bin/docker", "rm", "-f", third).Run()
+		_ = eng.Cleanup(ctx)
+		if _, err := eng.RemoveSharedVolumes(ctx, group); err != nil {
+			t.Errorf("removing %s: %v", vol, err)
+		}
+		eng.Close()
+	})
+	pg := pgConn{user: "civictechjobs_owner", db: "civictechjobs", password: "ecssim-secret-hazard"}
+	spec := func(id string) ecssim.TaskSpec {
+		return ecssim.TaskSpec{ID: id, Group: group,
+			Volumes: []ecssim.VolumeSpec{{Name: "pgdata", Docker: &ecssim.DockerVolumeSpec{Scope: "shared", Autoprovision: true, Driver: "local"}}},
+			Containers: []ecssim.ContainerSpec{{Name: "pgdb", Image: "postgres:18", Essential: true, PortMappings: []int{5432},
+				Environment: map[string]string{"POSTGRES_USER": pg.user, "POSTGRES_DB": pg.db, "POSTGRES_PASSWORD": pg.password},
+				Mounts:      []ecssim.MountSpec{{SourceVolume: "pgdata", ContainerPath: "/var/lib/postgresql"}}}}}
+	}
+	ctx := context.Background()
+	run := fmt.Sprint(time.Now().UnixNano() % 1e9)
+	a, err := eng.Start(ctx, spec("hazard-a-"+run))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pg.psql(t, a.HostPort(5432), "CREATE TABLE notes (body text); INSERT INTO notes VALUES ('first')", 90*time.Second)
+
+	// The second task's postgres, while the first runs.
+	b, err := eng.Start(ctx, spec("hazard-b-"+run))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := pg.psql(t, b.HostPort(5432), "SELECT count(*) FROM notes", 60*time.Second); got != "1" {
+		t.Fatalf("the second server counts %q rows, want the 1 on the volume", got)
+	}
+	logB := strings.Join(b.Logs("pgdb", 0), "\n")
+	for _, want := range []string{
+		"PostgreSQL Database directory appears to contain a database; Skipping initialization",
+		"database system was not properly shut down; automatic recovery in progress",
+		"database system is ready to accept connections",
+	} {
+		if !strings.Contains(logB, want) {
+			t.Errorf("the second server's log lacks %q:\n%s", want, logB)
+		}
+	}
+	if strings.Contains(logB, `lock file "postmaster.pid" already exists`) {
+		t.Errorf("the second server refused the lock, yet answered:\n%s", logB)
+	}
+	select {
+	case x := <-a.Exited():
+		t.Fatalf("the first server exited (%+v) when the second started", x)
+	default:
+	}
+	// Split brain: the first commits a row, the second does not see it.
+	pg.psql(t, a.HostPort(5432), "INSERT INTO notes VALUES ('second')", 10*time.Second)
+	if got := pg.psql(t, a.HostPort(5432), "SELECT count(*) FROM notes", 10*time.Second); got != "2" {
+		t.Fatalf("the first server counts %q rows after its insert, want 2", got)
+	}
+	if got := pg.psql(t, b.HostPort(5432), "SELECT count(*) FROM notes", 10*time.Second); got != "1" {
+		t.Errorf("the second server counts %q rows after the first committed one more, want 1 (each has its own buffers)", got)
+	}
+	t.Logf("two postgres servers over %s: both accept connections; the second ran crash recovery over the live cluster and does not see the first's commit", vol)
+
+	// The lock does work in one PID namespace: a third server that shares
+	// the first's refuses to start.
+	ids, err := exec.Command("/usr/bin/docker", "ps", "-q", "--filter", "label="+label, "--filter", "name=hazard-a-"+run, "--filter", "volume="+vol).Output()
+	if err != nil || len(strings.Fields(string(ids))) != 1 {
+		t.Fatalf("the first task's pgdb container: %q %v", ids, err)
+	}
+	out, err := exec.Command("/usr/bin/docker", "run", "--name", third, "--pid=container:"+strings.TrimSpace(string(ids)),
+		"-v", vol+":/var/lib/postgresql", "-e", "POSTGRES_PASSWORD="+pg.password, "postgres:18").CombinedOutput()
+	if err == nil {
+		t.Fatalf("a third postgres in the first's PID namespace started:\n%s", out)
+	}
+	for _, want := range []string{`FATAL:  lock file "postmaster.pid" already exists`, `Is another postmaster (PID 1) running in data directory "/var/lib/postgresql/18/docker"?`} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("the third server's output lacks %q:\n%s", want, out)
+		}
+	}
+	_ = a.Stop(ctx)
+	_ = b.Stop(ctx)
+}
