@@ -15,13 +15,20 @@ import (
 )
 
 // liveRenderer is the terminal renderer: below the permanent lines (phase
-// starts and ends, information, warnings, errors) it keeps one live line per
-// active phase that it rewrites in place ("\r" + clear line) with the phase's
-// latest progress: build steps, bytes pushed, tasks running.
+// starts and ends, information, warnings, errors, the plan) it keeps live
+// lines that it rewrites in place ("\r" + clear line): one per subject of an
+// active phase (each image being built or pushed, each deployment being
+// followed), with its latest progress, or one per phase without subjects.
 //
-// Line events of the phases in transientLinePhases (build output) only update
-// the live line; the last liveTail of them are printed if the phase fails.
-// Line events of other phases (service events) are printed as permanent lines.
+// Line events of the phases in transientLinePhases (BuildKit's output) only
+// update the image's live line, unless verbose (--verbose) asks for all of
+// them; the last liveTail of them are printed if the phase fails. Line events
+// of other phases (service events, smoke tries) are printed as permanent
+// lines. When a phase ends, the last progress of each of its subjects is
+// printed once (bytes pushed, tasks running), so the result stays on screen.
+//
+// A Progress event of a phase that is not active (the rollout that the
+// smoke checks' rollback follows) gets a live line under the phase that is.
 type liveRenderer struct {
 	mu          sync.Mutex
 	w           io.Writer
@@ -35,13 +42,20 @@ type liveRenderer struct {
 	closed      bool
 	active      []string // phases with a live line, in start order
 	phases      map[string]*livePhase
-	drawn       int // live lines on screen; the cursor is at the end of the last
+	drawn       int  // live lines on screen; the cursor is at the end of the last
+	verbose     bool // print every build line instead of folding it
+	planShown   bool // a plan event was printed
 }
 
 type livePhase struct {
 	subjects []string          // in order of first appearance
 	status   map[string]string // subject → latest status
+	progress map[string]bool   // subjects whose status is a Progress count
 	tail     []string          // last transient lines, for a failure
+}
+
+func newLivePhase() *livePhase {
+	return &livePhase{status: map[string]string{}, progress: map[string]bool{}}
 }
 
 // transientLinePhases are the phases whose Line events are progress, not
@@ -106,17 +120,22 @@ func (l *liveRenderer) draw() {
 	var lines []string
 	for _, name := range l.active {
 		p := l.phases[name]
-		var parts []string
-		for _, s := range p.subjects {
-			if st := p.status[s]; st != "" {
-				parts = append(parts, st)
+		shown := 0
+		for _, subj := range p.subjects {
+			st := p.status[subj]
+			if st == "" {
+				continue
 			}
+			shown++
+			text := "  " + name + ": " + st
+			if subj != "" {
+				text = "  " + name + " " + subj + ": " + st
+			}
+			lines = append(lines, l.paint(ansiDim, truncateRunes(sanitizeLine(text), width-1)))
 		}
-		text := "  " + name + ": " + strings.Join(parts, " · ")
-		if len(parts) == 0 {
-			text = "  " + name + " …"
+		if shown == 0 {
+			lines = append(lines, l.paint(ansiDim, truncateRunes(sanitizeLine("  "+name+" …"), width-1)))
 		}
-		lines = append(lines, l.paint(ansiDim, truncateRunes(sanitizeLine(text), width-1)))
 	}
 	if len(lines) > 0 {
 		io.WriteString(l.w, strings.Join(lines, "\n"))
@@ -160,7 +179,7 @@ func (l *liveRenderer) flush() {
 func (l *liveRenderer) phase(name string) *livePhase {
 	p := l.phases[name]
 	if p == nil {
-		p = &livePhase{status: map[string]string{}}
+		p = newLivePhase()
 		l.phases[name] = p
 	}
 	return p
@@ -175,14 +194,12 @@ func (l *liveRenderer) isActive(name string) bool {
 	return false
 }
 
-func (p *livePhase) set(subject, status string) {
+func (p *livePhase) set(subject, status string, progress bool) {
 	if _, ok := p.status[subject]; !ok {
 		p.subjects = append(p.subjects, subject)
 	}
-	if subject != "" {
-		status = subject + " " + status
-	}
 	p.status[subject] = status
+	p.progress[subject] = progress
 }
 
 // Report renders one event.
@@ -194,7 +211,7 @@ func (l *liveRenderer) Report(e report.Event) {
 		if !l.isActive(e.Phase) {
 			l.active = append(l.active, e.Phase)
 		}
-		l.phases[e.Phase] = &livePhase{status: map[string]string{}}
+		l.phases[e.Phase] = newLivePhase()
 		l.println(l.paint(ansiBold, "==> "+e.Phase))
 	case report.PhaseEnd:
 		p := l.phase(e.Phase)
@@ -207,6 +224,15 @@ func (l *liveRenderer) Report(e report.Event) {
 		delete(l.phases, e.Phase)
 		secs, _ := e.Fields["seconds"].(float64)
 		l.clear()
+		for _, subj := range p.subjects {
+			if p.progress[subj] { // where the counts ended: bytes pushed, tasks running
+				text := "  " + p.status[subj]
+				if subj != "" {
+					text = "  " + subj + ": " + p.status[subj]
+				}
+				io.WriteString(l.w, l.paint(ansiDim, sanitizeLine(text))+"\n")
+			}
+		}
 		if e.Err != nil {
 			for _, t := range p.tail {
 				io.WriteString(l.w, l.paint(ansiDim, t)+"\n")
@@ -220,7 +246,7 @@ func (l *liveRenderer) Report(e report.Event) {
 		if e.Subject != "" {
 			line = "[" + e.Subject + "] " + line
 		}
-		if !transientLinePhases[e.Phase] || !l.isActive(e.Phase) {
+		if l.verbose || !transientLinePhases[e.Phase] || !l.isActive(e.Phase) {
 			l.println(line)
 			return
 		}
@@ -229,25 +255,40 @@ func (l *liveRenderer) Report(e report.Event) {
 		if len(p.tail) > liveTail {
 			p.tail = p.tail[len(p.tail)-liveTail:]
 		}
-		p.set(e.Subject, e.Message)
+		p.set(e.Subject, e.Message, false)
 		l.update()
 	case report.Progress:
 		if e.Count == nil {
 			return
 		}
-		if !l.isActive(e.Phase) {
-			l.println(progressText(e))
-			return
+		name, subj := e.Phase, e.Subject
+		if !l.isActive(name) {
+			if len(l.active) == 0 {
+				l.println(progressText(e))
+				return
+			}
+			name = l.active[len(l.active)-1] // the phase that runs this one
 		}
-		l.phase(e.Phase).set(e.Subject, progressCount(e.Count))
+		l.phase(name).set(subj, progressCount(e.Count), true)
 		l.update()
 	case report.Warn:
 		l.println(l.paint(ansiYellow, "warning: "+e.Message))
 	default:
+		if isPlanEvent(e) {
+			l.planShown = true
+		}
 		if e.Message != "" {
 			l.println(e.Message)
 		}
 	}
+}
+
+// PlanShown says whether the plan was printed (an event of isPlanEvent),
+// so the end of the command prints a short result instead of the plan again.
+func (l *liveRenderer) PlanShown() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.planShown
 }
 
 // Close erases the live lines, so that what is printed next starts on a

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hackforla/ctjdeploy/deploy"
+	"github.com/hackforla/ctjdeploy/internal/exitcode"
 	"github.com/hackforla/ctjdeploy/internal/report"
 )
 
@@ -88,9 +91,10 @@ func TestLiveRendererByteStream(t *testing.T) {
 	p.End(nil)
 	want := "==> push\n" + // permanent line; no live line yet (nothing to show but the name)
 		"  push …" +
-		"\r\x1b[2K" + "  push: django 1.0 MiB of 4.0 MiB (25%)" +
-		"\r\x1b[2K" + "  push: django 2.0 MiB of 4.0 MiB (50%)" +
-		"\r\x1b[2K" + "==> push done in 0.0s\n"
+		"\r\x1b[2K" + "  push django: 1.0 MiB of 4.0 MiB (25%)" +
+		"\r\x1b[2K" + "  push django: 2.0 MiB of 4.0 MiB (50%)" +
+		"\r\x1b[2K" + "  django: 2.0 MiB of 4.0 MiB (50%)\n" + // where the count ended stays
+		"==> push done in 0.0s\n"
 	if got := buf.String(); got != want {
 		t.Errorf("byte stream:\n got %q\nwant %q", got, want)
 	}
@@ -108,8 +112,9 @@ func TestLiveRendererScreen(t *testing.T) {
 	want := []string{
 		"==> build",
 		"==> push",
-		"  build: django #5 [2/4] RUN…", // cut to the width less one column
-		"  push: next 50 B of 100 B (…",
+		"  build django: #5 [2/4] RUN…", // one line per image, cut to the width less one column
+		"  build next: #7 npm run bui…", // the escape became spaces: no color leaks
+		"  push next: 50 B of 100 B (…",
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("screen while two phases run:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
@@ -129,6 +134,7 @@ func TestLiveRendererScreen(t *testing.T) {
 		"[next] #7 npm run build [31m",
 		"==> build failed after 0.0s",
 		"(service s) has reached a steady state.",
+		"  next: 50 B of 100 B (50%)",
 		"==> push done in 0.0s",
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
@@ -208,7 +214,7 @@ func TestLiveRendererInTmux(t *testing.T) {
 			lines = append(lines, ln)
 		}
 	}
-	want := []string{"==> push", "==> push done in", "==> rollout", "  rollout: 1/1 tasks running", "LIVE-DEMO-END"}
+	want := []string{"==> push", "  django: 4.0 MiB of 4.0 MiB (100%)", "==> push done in", "==> rollout", "  rollout: 1/1 tasks running", "LIVE-DEMO-END"}
 	if len(lines) != len(want) {
 		t.Fatalf("pane:\n%s\nwant lines starting with %q", pane, want)
 	}
@@ -216,5 +222,215 @@ func TestLiveRendererInTmux(t *testing.T) {
 		if !strings.HasPrefix(lines[i], w) {
 			t.Errorf("pane line %d = %q, want prefix %q\n%s", i, lines[i], w, pane)
 		}
+	}
+}
+
+// TestLiveRendererBuildFolded: on a terminal the build's output is one live
+// line per image (its latest BuildKit line), not hundreds of lines; when the
+// build ends nothing of it stays but the phase's lines; --verbose (verbose)
+// prints every line.
+func TestLiveRendererBuildFolded(t *testing.T) {
+	var buf bytes.Buffer
+	l := newTestLive(&buf, 60)
+	b := report.Begin(l, "build")
+	for i := 1; i <= 50; i++ {
+		b.Line("django", fmt.Sprintf("#%d [django %d/50] RUN step %d", i, i, i))
+		b.Line("next", fmt.Sprintf("#%d [next %d/50] RUN npm step %d", i, i, i))
+	}
+	got := screen(t, buf.Bytes())
+	want := []string{
+		"==> build",
+		"  build django: #50 [django 50/50] RUN step 50",
+		"  build next: #50 [next 50/50] RUN npm step 50",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("screen during the build:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	report.For(l, "build").Fields("built django: ctjdeploy/django:abc (sha256:1234) in 1.0s", nil)
+	b.End(nil)
+	l.Close()
+	got = screen(t, buf.Bytes())
+	want = []string{"==> build", "built django: ctjdeploy/django:abc (sha256:1234) in 1.0s", "==> build done in 0.0s"}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("screen after the build:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+
+	buf.Reset()
+	l = newTestLive(&buf, 60)
+	l.verbose = true
+	b = report.Begin(l, "build")
+	for i := 1; i <= 3; i++ {
+		b.Line("django", fmt.Sprintf("#%d step", i))
+	}
+	b.End(nil)
+	l.Close()
+	got = screen(t, buf.Bytes())
+	want = []string{"==> build", "[django] #1 step", "[django] #2 step", "[django] #3 step", "==> build done in 0.0s"}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("verbose build:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// TestLiveRendererRollout: the rollout is one live line per deployment, the
+// service events print above it, and where the counts ended stays when the
+// phase ends. The rollback that failed smoke checks start follows its
+// deployment in the rollout phase's events while smoke-rollback is the
+// active phase: it gets a live line there, not a printed line per poll.
+func TestLiveRendererRollout(t *testing.T) {
+	var buf bytes.Buffer
+	l := newTestLive(&buf, 80)
+	r := report.Begin(l, "rollout")
+	follow := report.For(l, "rollout")
+	follow.Progress("deployment ecs-svc/111", 0, 1, "running, 1 pending, 0 failed")
+	follow.Line("event", "(service s) has started 1 tasks: (task t1).")
+	follow.Progress("deployment ecs-svc/111", 1, 1, "running, 0 pending, 0 failed")
+	got := screen(t, buf.Bytes())
+	want := []string{
+		"==> rollout",
+		"[event] (service s) has started 1 tasks: (task t1).",
+		"  rollout deployment ecs-svc/111: 1/1 running, 0 pending, 0 failed",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("screen during the rollout:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	r.End(nil)
+
+	sr := report.Begin(l, "smoke-rollback")
+	for i := int64(0); i <= 1; i++ {
+		follow.Progress("deployment ecs-svc/222", i, 1, "running, 0 pending, 0 failed")
+	}
+	got = screen(t, buf.Bytes())
+	if last := got[len(got)-1]; last != "  smoke-rollback deployment ecs-svc/222: 1/1 running, 0 pending, 0 failed" {
+		t.Errorf("the rollback's deployment has no live line; screen:\n%s", strings.Join(got, "\n"))
+	}
+	sr.End(errors.New("rollback failed"))
+	l.Close()
+	got = screen(t, buf.Bytes())
+	want = []string{
+		"==> rollout",
+		"[event] (service s) has started 1 tasks: (task t1).",
+		"  deployment ecs-svc/111: 1/1 running, 0 pending, 0 failed",
+		"==> rollout done in 0.0s",
+		"==> smoke-rollback",
+		"  deployment ecs-svc/222: 1/1 running, 0 pending, 0 failed",
+		"==> smoke-rollback failed after 0.0s",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("final screen:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// planEvent is what the deploy reports once the plan is complete, before
+// its first write.
+func planEvent(text string) report.Event {
+	return report.Event{Kind: report.Info, Phase: "plan", Message: text, Fields: map[string]any{PlanField: true}}
+}
+
+const testPlan = `deploy stage (tag abc) to service s in cluster c
+images:
+  django   r/django@sha256:1111
+service change: register a new revision of f and update service s from f:1 to it
+task definition diff:
+-  "image": "r/django@sha256:0000"
++  "image": "r/django@sha256:1111"
+`
+
+// TestRenderersPrintPlan: both renderers print the plan event as it comes,
+// whole, above the live lines, and remember they did.
+func TestRenderersPrintPlan(t *testing.T) {
+	var buf bytes.Buffer
+	l := newTestLive(&buf, 80)
+	p := report.Begin(l, "push")
+	p.Progress("django", 1, 2, "bytes")
+	if l.PlanShown() || planShown(l) {
+		t.Fatal("plan shown before any plan event")
+	}
+	l.Report(planEvent(testPlan))
+	got := screen(t, buf.Bytes())
+	want := append([]string{"==> push"}, strings.Split(strings.TrimSuffix(testPlan, "\n"), "\n")...)
+	want = append(want, "  push django: 1 B of 2 B (50%)")
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("live screen with the plan:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if !planShown(l) {
+		t.Error("live renderer: planShown false after the plan event")
+	}
+
+	buf.Reset()
+	tr := newTextRenderer(&buf, false)
+	tr.Report(planEvent(testPlan))
+	if buf.String() != testPlan || !planShown(tr) {
+		t.Errorf("text renderer printed %q (shown %v), want the plan", buf.String(), planShown(tr))
+	}
+	if planShown(report.Discard) {
+		t.Error("a reporter without PlanShown counts as having shown the plan")
+	}
+}
+
+// TestTextRendererPlainLines: when stderr is not a terminal, plain lines:
+// no cursor movement, every build line, and byte counts at most once per
+// progressEvery per image, plus the last.
+func TestTextRendererPlainLines(t *testing.T) {
+	var buf bytes.Buffer
+	tr := newTextRenderer(&buf, false)
+	clock := time.Unix(0, 0)
+	tr.now = func() time.Time { return clock }
+	b := report.Begin(tr, "build")
+	b.Line("django", "#1 step")
+	b.Line("next", "#1 step")
+	b.End(nil)
+	p := report.Begin(tr, "push")
+	for i := int64(1); i <= 100; i++ {
+		p.Progress("django", i, 100, "bytes")
+		clock = clock.Add(100 * time.Millisecond) // 10 s in all
+	}
+	p.End(nil)
+	out := buf.String()
+	if strings.ContainsAny(out, "\r\x1b") {
+		t.Errorf("control characters in plain output: %q", out)
+	}
+	for _, w := range []string{"[django] #1 step\n", "[next] #1 step\n", "django: 100 B of 100 B\n"} {
+		if !strings.Contains(out, w) {
+			t.Errorf("plain output lacks %q:\n%s", w, out)
+		}
+	}
+	if n := strings.Count(out, "django: "); n < 2 || n > 4 {
+		t.Errorf("100 byte counts over 10 s printed %d lines, want 2 or 3 (one per 5 s) plus the last:\n%s", n, out)
+	}
+}
+
+// TestWriteDeployText: after a deploy whose plan was printed before the
+// first write, the end is a short result, not the plan again; a dry run and
+// a run whose plan was never shown print it.
+func TestWriteDeployText(t *testing.T) {
+	res := &deploy.Result{Env: "stage", Cluster: "c", Service: "s", Tag: "abc", Outcome: "deployed",
+		TaskDefARN: "arn:aws:ecs:us-west-2:123456789012:task-definition/f:2", DeploymentID: "ecs-svc/111",
+		Change: "register a new revision of f and update service s from f:1 to it", Diff: "-a\n+b\n"}
+	var buf bytes.Buffer
+	if err := writeDeployText(&buf, res, nil, true); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := buf.String(), "deployed: service s runs f:2 (deployment ecs-svc/111), running tasks verified\n"; got != want {
+		t.Errorf("after a shown plan:\n got %q\nwant %q", got, want)
+	}
+
+	buf.Reset()
+	_ = writeDeployText(&buf, res, exitcode.Wrap(exitcode.RolledBack, errors.New("rolled back")), true)
+	if got, want := buf.String(), "rolled-back (exit 3): service s, deployment ecs-svc/111 of f:2\n"; got != want {
+		t.Errorf("failure after a shown plan:\n got %q\nwant %q", got, want)
+	}
+
+	buf.Reset()
+	_ = writeDeployText(&buf, res, nil, false)
+	if out := buf.String(); !strings.Contains(out, "task definition diff:\n-a\n+b\n") || !strings.HasSuffix(out, "running tasks verified\n") {
+		t.Errorf("without a shown plan the plan and the summary are printed:\n%s", out)
+	}
+
+	buf.Reset()
+	dry := *res
+	dry.DryRun, dry.Outcome = true, "dry-run"
+	_ = writeDeployText(&buf, &dry, nil, true)
+	if out := buf.String(); !strings.Contains(out, "service change:") || !strings.Contains(out, "dry run: nothing was changed") {
+		t.Errorf("a dry run prints its plan:\n%s", out)
 	}
 }
