@@ -20,6 +20,11 @@ type Rule struct {
 	Method string // "" matches any
 	// Path: the request path must contain it ("" matches any).
 	Path string
+	// Target: the X-Amz-Target header (AWS JSON protocols, e.g.
+	// "AmazonEC2ContainerServiceV20141113.UpdateService") must contain it.
+	Target string
+	// OnMatch runs when the rule takes a request (e.g. start an outage).
+	OnMatch func()
 	// Times is how many matching requests the rule takes (0: all).
 	Times int
 	// Status answers the request with this status (and a registry error
@@ -115,17 +120,21 @@ func (p *Proxy) Seen() []string {
 func (p *Proxy) match(r *http.Request) *Rule {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.seen = append(p.seen, r.Method+" "+r.URL.Path)
+	p.seen = append(p.seen, strings.TrimSpace(r.Method+" "+r.URL.Path+" "+r.Header.Get("X-Amz-Target")))
 	for _, ru := range p.rules {
-		if ru.Method != "" && ru.Method != r.Method || ru.Path != "" && !strings.Contains(r.URL.Path, ru.Path) {
+		if ru.Method != "" && ru.Method != r.Method || ru.Path != "" && !strings.Contains(r.URL.Path, ru.Path) ||
+			ru.Target != "" && !strings.Contains(r.Header.Get("X-Amz-Target"), ru.Target) {
 			continue
 		}
 		if ru.Times > 0 && ru.hits >= ru.Times {
 			continue
 		}
 		ru.hits++
-		p.counts[ru.Method+" "+ru.Path]++
+		p.counts[ru.Method+" "+ru.Path+" "+ru.Target]++
 		c := *ru
+		if c.OnMatch != nil {
+			go c.OnMatch()
+		}
 		return &c
 	}
 	return nil
@@ -157,6 +166,17 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			for _, v := range vs {
 				w.Header().Add(k, v)
 			}
+		}
+		if ru.Target != "" {
+			// An AWS JSON-protocol error ("x-amzn-ErrorType"/"__type").
+			typ := "ServiceUnavailableException"
+			if ru.Status == http.StatusInternalServerError {
+				typ = "ServerException"
+			}
+			w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+			w.WriteHeader(ru.Status)
+			_, _ = w.Write([]byte(`{"__type":"` + typ + `","message":"injected fault"}`))
+			return
 		}
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(ru.Status)

@@ -61,10 +61,15 @@ func AWSHTTPClient(t Timeouts) *awshttp.BuildableClient {
 // gives up after a few throttled calls in a row ("retry quota exceeded"),
 // exactly when ECS asks clients to back off and try again.
 func AWSRetryer(attempts int) func() aws.Retryer {
+	return AWSRetryerBackoff(attempts, AWSMaxBackoff)
+}
+
+// AWSRetryerBackoff is AWSRetryer with another backoff cap (tests).
+func AWSRetryerBackoff(attempts int, maxBackoff time.Duration) func() aws.Retryer {
 	return func() aws.Retryer {
 		return retry.NewStandard(func(o *retry.StandardOptions) {
 			o.MaxAttempts = attempts
-			o.MaxBackoff = AWSMaxBackoff
+			o.MaxBackoff = maxBackoff
 			o.RateLimiter = ratelimit.None
 		})
 	}

@@ -1,0 +1,579 @@
+package deploy
+
+// The fault-injection suite: each case injects one fault into a real deploy
+// on the local stack (moto behind the ECS simulator, the CNCF registry,
+// dockerd) and checks the exit code and that the state left is whole. With
+// CTJDEPLOY_RELIABILITY_OUT=FILE it writes the table it played to FILE as
+// Markdown (docs/reliability.md is that output).
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"regexp"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ecs"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/hackforla/ctjdeploy/build"
+	"github.com/hackforla/ctjdeploy/internal/ecssim"
+	"github.com/hackforla/ctjdeploy/internal/exitcode"
+	"github.com/hackforla/ctjdeploy/internal/faults"
+	"github.com/hackforla/ctjdeploy/internal/netclient"
+	"github.com/hackforla/ctjdeploy/internal/report"
+	"github.com/hackforla/ctjdeploy/internal/teststack"
+	"github.com/hackforla/ctjdeploy/push"
+)
+
+// faultEnv is a fixture whose AWS calls go through a fault proxy in front
+// of the simulator, and whose registry is a fault proxy in front of the
+// stack's registry, with the tool's own client settings (netclient), the
+// timeouts shortened.
+type faultEnv struct {
+	*fixture
+	aws  *faults.Proxy
+	reg  *faults.Proxy
+	ssm  *ssm.Client // straight to moto, for the checks
+	lock string
+}
+
+var (
+	suiteTimeouts = netclient.Timeouts{Dial: 2 * time.Second, TLS: 2 * time.Second, ResponseHeader: 2 * time.Second, Total: 20 * time.Second}
+	suiteBackoff  = remote.Backoff{Duration: 200 * time.Millisecond, Factor: 1.5, Jitter: 0.1, Steps: 8}
+)
+
+func newFaultEnv(t *testing.T, sc ecssim.Scenario) *faultEnv {
+	f := newFixture(t, sc, 100)
+	simURL := aws.ToString(f.deps.ECS.(*ecs.Client).Options().BaseEndpoint)
+	ap := faults.NewProxy(t, strings.TrimPrefix(simURL, "http://"))
+	rp := faults.NewProxy(t, f.st.Registry)
+	cfg := f.st.AWSConfig(t)
+	direct := cfg
+	cfg.BaseEndpoint = aws.String("http://" + ap.Addr)
+	cfg.HTTPClient = netclient.AWSHTTPClient(suiteTimeouts)
+	cfg.Retryer = netclient.AWSRetryerBackoff(netclient.AWSMaxAttempts, 300*time.Millisecond)
+	pusher, err := push.New(context.Background(), cfg, push.WithCacheDir(t.TempDir()), push.WithRetryBackoff(suiteBackoff),
+		push.WithTimeouts(netclient.Timeouts{Dial: 2 * time.Second, TLS: 2 * time.Second, ResponseHeader: 2 * time.Second}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pusher.Close() })
+	f.deps.ECS, f.deps.Pusher, f.deps.Registry, f.deps.SSM = ecs.NewFromConfig(cfg), pusher, rp.Addr, ssm.NewFromConfig(cfg)
+	f.env.Registry = rp.Addr
+	return &faultEnv{fixture: f, aws: ap, reg: rp, ssm: ssm.NewFromConfig(direct), lock: LockName(f.n.Cluster, f.n.Service)}
+}
+
+// wholeState is what the checks read after a run.
+type wholeState struct {
+	svcTD     string
+	revisions []string
+	envTag    map[string]string // repository → digest of tag ENV ("" absent)
+	commitTag map[string]string // repository → digest of tag TAG
+	lock      string            // the lock parameter's value ("" absent)
+}
+
+func (e *faultEnv) state(t *testing.T, tag string) wholeState {
+	ctx := context.Background()
+	st := wholeState{envTag: map[string]string{}, commitTag: map[string]string{}}
+	ds, err := e.moto.DescribeServices(ctx, &ecs.DescribeServicesInput{Cluster: aws.String(e.n.Cluster), Services: []string{e.n.Service}})
+	if err != nil || len(ds.Services) != 1 {
+		t.Fatalf("DescribeServices at moto: %v", err)
+	}
+	st.svcTD = aws.ToString(ds.Services[0].TaskDefinition)
+	lt, err := e.moto.ListTaskDefinitions(ctx, &ecs.ListTaskDefinitionsInput{FamilyPrefix: aws.String(e.n.Family)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.revisions = lt.TaskDefinitionArns
+	for _, repo := range []string{e.n.BackendRepo, e.n.FrontendRepo} {
+		st.envTag[repo] = e.manifestDigest(t, repo, e.env.Name)
+		st.commitTag[repo] = e.manifestDigest(t, repo, tag)
+	}
+	out, err := e.ssm.GetParameter(ctx, &ssm.GetParameterInput{Name: aws.String(e.lock)})
+	var nf *ssmtypes.ParameterNotFound
+	switch {
+	case err == nil:
+		st.lock = aws.ToString(out.Parameter.Value)
+	case errors.As(err, &nf):
+	default:
+		t.Fatalf("reading the lock: %v", err)
+	}
+	return st
+}
+
+// manifestDigest is the digest tag names in repo at the stack's registry
+// itself (not through the fault proxy), "" if the tag does not exist.
+func (e *faultEnv) manifestDigest(t *testing.T, repo, tag string) string {
+	req, _ := http.NewRequest(http.MethodHead, "http://"+e.st.Registry+"/v2/"+repo+"/manifests/"+tag, nil)
+	req.SetBasicAuth(teststack.RegistryUser, teststack.RegistryPassword)
+	req.Header.Set("Accept", "application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode == http.StatusNotFound {
+		return ""
+	}
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("HEAD %s:%s: %d", repo, tag, resp.StatusCode)
+	}
+	return resp.Header.Get("Docker-Content-Digest")
+}
+
+// faultCase is one fault of the suite.
+type faultCase struct {
+	name     string // the fault, as the table shows it
+	scenario ecssim.Scenario
+	// setup injects the fault; it returns how many faults it planned to
+	// inject when the proxies do not count them (simulator faults), else 0.
+	setup func(t *testing.T, e *faultEnv, o *Options, cancel context.CancelFunc) int
+	want  int  // expected exit code (130 for an injected SIGINT)
+	sig   bool // the fault is a SIGINT: the CLI exits 130 (main.go: a received signal decides the exit code)
+	// lockKept: the run must leave a lock it did not take (held by another).
+	lockKept bool
+	// wantIn: the message must hold each of these.
+	wantIn []string
+}
+
+// row is one line of the reliability table.
+type row struct {
+	fault, injected, exit, message, service, revisions, tags, lock, whole string
+}
+
+func ecsTarget(op string) string { return "AmazonEC2ContainerServiceV20141113." + op }
+
+// phaseHook runs fn (once) when phase starts.
+type phaseHook struct {
+	next  report.Reporter
+	phase string
+	fn    func()
+	once  sync.Once
+}
+
+func (h *phaseHook) Report(ev report.Event) {
+	if ev.Kind == report.PhaseStart && ev.Phase == h.phase {
+		h.once.Do(h.fn)
+	}
+	if h.next != nil {
+		h.next.Report(ev)
+	}
+}
+
+// hookBuilder runs after (after the real build) or panics.
+type hookBuilder struct {
+	build.Builder
+	after func()
+	panic string
+}
+
+func (b *hookBuilder) Build(ctx context.Context, s build.Spec) (build.Image, error) {
+	if b.panic != "" {
+		panic(b.panic)
+	}
+	img, err := b.Builder.Build(ctx, s)
+	if b.after != nil {
+		b.after()
+	}
+	return img, err
+}
+
+func (e *faultEnv) putLock(t *testing.T, started time.Time) {
+	v, _ := json.Marshal(LockHolder{Run: "other-run", Tag: "0123456", Env: "stage", Host: "ci-runner-7", PID: 4242, Started: started})
+	if _, err := e.ssm.PutParameter(context.Background(), &ssm.PutParameterInput{Name: aws.String(e.lock), Value: aws.String(string(v)), Type: ssmtypes.ParameterTypeString}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func faultCases() []faultCase {
+	awsFault := func(op string, status, times int) func(*testing.T, *faultEnv, *Options, context.CancelFunc) int {
+		return func(t *testing.T, e *faultEnv, o *Options, _ context.CancelFunc) int {
+			e.aws.Add(faults.Rule{Target: op, Status: status, Times: times})
+			return 0
+		}
+	}
+	reg := func(r faults.Rule) func(*testing.T, *faultEnv, *Options, context.CancelFunc) int {
+		return func(t *testing.T, e *faultEnv, o *Options, _ context.CancelFunc) int {
+			e.reg.Add(r)
+			return 0
+		}
+	}
+	sim := func(fl ecssim.Faults, n int) func(*testing.T, *faultEnv, *Options, context.CancelFunc) int {
+		return func(t *testing.T, e *faultEnv, o *Options, _ context.CancelFunc) int {
+			e.sim.SetFaults(e.n.Cluster, e.n.Service, fl)
+			return n
+		}
+	}
+	sigAt := func(phase string, delay time.Duration) func(*testing.T, *faultEnv, *Options, context.CancelFunc) int {
+		return func(t *testing.T, e *faultEnv, o *Options, cancel context.CancelFunc) int {
+			o.Reporter = &phaseHook{phase: phase, fn: func() { go func() { time.Sleep(delay); cancel() }() }}
+			return 1
+		}
+	}
+	return []faultCase{
+		// AWS: throttling and 5xx, each call kind.
+		{name: "ECS throttling burst: 4× ThrottlingException on DescribeServices", setup: sim(ecssim.Faults{Throttle: 4, ThrottleOps: []string{"DescribeServices"}}, 4), want: 0},
+		{name: "ECS throttling storm while following: 14× on DescribeServiceDeployments (past the SDK's 6 attempts)", setup: sim(ecssim.Faults{Throttle: 14, ThrottleOps: []string{"DescribeServiceDeployments"}}, 14), want: 0},
+		{name: "ECS throttling storm before any write: 40× on DescribeServices", setup: sim(ecssim.Faults{Throttle: 40, ThrottleOps: []string{"DescribeServices"}}, 40), want: 1, wantIn: []string{"DescribeServices"}},
+		{name: "ECS 503 ×2 on DescribeServices", setup: awsFault(ecsTarget("DescribeServices"), 503, 2), want: 0},
+		{name: "ECS 500 ×2 on DescribeTaskDefinition", setup: awsFault(ecsTarget("DescribeTaskDefinition"), 500, 2), want: 0},
+		{name: "ECS 500 ×2 on RegisterTaskDefinition (not applied)", setup: awsFault(ecsTarget("RegisterTaskDefinition"), 500, 2), want: 0},
+		{name: "ECS 500 on every RegisterTaskDefinition", setup: awsFault(ecsTarget("RegisterTaskDefinition"), 500, 0), want: 1, wantIn: []string{"RegisterTaskDefinition"}},
+		{name: "ECS 500 ×2 on UpdateService (not applied)", setup: awsFault(ecsTarget("UpdateService"), 500, 2), want: 0},
+		{name: "ECS UpdateService applied but answered 500", setup: sim(ecssim.Faults{UpdateApplied500: true}, 1), want: 0},
+		{name: "ECS 500 ×3 on DescribeServiceDeployments", setup: awsFault(ecsTarget("DescribeServiceDeployments"), 500, 3), want: 0},
+		{name: "ECS 500 ×2 on DescribeTasks", setup: awsFault(ecsTarget("DescribeTasks"), 500, 2), want: 0},
+		{name: "ECS reads lag behind the update (3 stale reads)", setup: sim(ecssim.Faults{LagReads: 3}, 3), want: 0},
+		{name: "ECR 500 ×2 on GetAuthorizationToken", setup: awsFault("GetAuthorizationToken", 500, 2), want: 0},
+		{name: "ECR 500 ×2 on DescribeRepositories", setup: awsFault("DescribeRepositories", 500, 2), want: 0},
+		{name: "SSM 500 ×2 on PutParameter (the lock)", setup: awsFault("AmazonSSM.PutParameter", 500, 2), want: 0},
+		{name: "SSM 500 on every PutParameter (the lock cannot be taken)", setup: awsFault("AmazonSSM.PutParameter", 500, 0), want: 1, wantIn: []string{"deploy lock", "nothing was changed"}},
+		{name: "black-holed ECS endpoint once (DescribeServiceDeployments never answered)", setup: func(t *testing.T, e *faultEnv, o *Options, _ context.CancelFunc) int {
+			e.aws.Add(faults.Rule{Target: ecsTarget("DescribeServiceDeployments"), Hang: true, Times: 1})
+			return 0
+		}, want: 0},
+		{name: "black-holed ECS endpoint for RegisterTaskDefinition (every attempt)", setup: func(t *testing.T, e *faultEnv, o *Options, _ context.CancelFunc) int {
+			e.aws.Add(faults.Rule{Target: ecsTarget("RegisterTaskDefinition"), Hang: true})
+			return 0
+		}, want: 1, wantIn: []string{"RegisterTaskDefinition", "timeout awaiting response headers"}},
+
+		// Registry.
+		{name: "registry 503 once on a blob HEAD", setup: reg(faults.Rule{Method: http.MethodHead, Path: "/blobs/sha256:", Status: 503, Times: 1}), want: 0},
+		{name: "registry 503 once on the manifest PUT", setup: reg(faults.Rule{Method: http.MethodPut, Path: "/manifests/", Status: 503, Times: 1}), want: 0},
+		{name: "registry 503 once on the ENV tag PUT", setup: reg(faults.Rule{Method: http.MethodPut, Path: "/manifests/stage", Status: 503, Times: 1}), want: 0},
+		{name: "registry 429 with Retry-After once on a blob upload", setup: reg(faults.Rule{Method: http.MethodPost, Path: "/blobs/uploads/", Status: 429, Times: 1, Header: http.Header{"Retry-After": {"1"}}}), want: 0},
+		{name: "registry connection reset mid-blob (upload PATCH)", setup: reg(faults.Rule{Method: http.MethodPatch, Path: "/blobs/uploads/", Reset: true, Times: 1}), want: 0},
+		{name: "registry refuses connections for 3 s mid-push", setup: func(t *testing.T, e *faultEnv, o *Options, _ context.CancelFunc) int {
+			e.reg.Add(faults.Rule{Method: http.MethodPost, Path: "/blobs/uploads/", Reset: true, Times: 1, OnMatch: func() { e.reg.Outage(t, 3*time.Second) }})
+			return 0
+		}, want: 0},
+		{name: "registry refuses every manifest PUT of the second image (next)", setup: func(t *testing.T, e *faultEnv, o *Options, _ context.CancelFunc) int {
+			e.reg.Add(faults.Rule{Method: http.MethodPut, Path: "/v2/" + e.n.FrontendRepo + "/manifests/", Status: 500})
+			return 0
+		}, want: 1, wantIn: []string{"not moved on any repository"}},
+		{name: "registry 401 on the manifest PUT mid-push", setup: reg(faults.Rule{Method: http.MethodPut, Path: "/manifests/", Status: 401, Times: 1}), want: 1, wantIn: []string{"401"}},
+		{name: "black-holed registry (manifest reads never answered)", setup: reg(faults.Rule{Path: "/manifests/", Hang: true}), want: 1, wantIn: []string{"timeout awaiting response headers"}},
+
+		// Races and the lock.
+		{name: "deploy lock held by another run (started 2 min ago)", setup: func(t *testing.T, e *faultEnv, o *Options, _ context.CancelFunc) int {
+			e.putLock(t, time.Now().Add(-2*time.Minute))
+			return 1
+		}, want: 5, lockKept: true, wantIn: []string{"lock held", "other-run", "ci-runner-7", "aws ssm delete-parameter --name /ctjdeploy/"}},
+		{name: "stale deploy lock (started 2 h ago) taken over", setup: func(t *testing.T, e *faultEnv, o *Options, _ context.CancelFunc) int {
+			e.putLock(t, time.Now().Add(-2*time.Hour))
+			return 1
+		}, want: 0},
+		{name: "outside update between the plan and the lock (another deploy finished meanwhile)", setup: func(t *testing.T, e *faultEnv, o *Options, _ context.CancelFunc) int {
+			var once sync.Once
+			e.deps.Builder = &hookBuilder{Builder: e.deps.Builder, after: func() {
+				once.Do(func() {
+					in := teststack.ExampleTaskDefinition(e.n, e.st.Registry, "other")
+					out, err := e.moto.RegisterTaskDefinition(context.Background(), in)
+					if err == nil {
+						err = e.sim.OutsideUpdate(e.n.Cluster, e.n.Service, aws.ToString(out.TaskDefinition.TaskDefinitionArn))
+					}
+					if err != nil {
+						t.Error(err)
+					}
+				})
+			}}
+			return 1
+		}, want: 5, wantIn: []string{"changed since this run's plan"}},
+		{name: "outside update during the rollout (terraform apply)", setup: func(t *testing.T, e *faultEnv, o *Options, _ context.CancelFunc) int {
+			o.Reporter = &phaseHook{phase: "rollout", fn: func() {
+				in := teststack.ExampleTaskDefinition(e.n, e.st.Registry, "other")
+				out, err := e.moto.RegisterTaskDefinition(context.Background(), in)
+				if err == nil {
+					err = e.sim.OutsideUpdate(e.n.Cluster, e.n.Service, aws.ToString(out.TaskDefinition.TaskDefinitionArn))
+				}
+				if err != nil {
+					t.Error(err)
+				}
+			}}
+			return 1
+		}, want: 1},
+
+		// Interrupts.
+		{name: "SIGINT during the build", setup: sigAt("build", 0), want: 130, sig: true, wantIn: []string{"was not changed"}},
+		{name: "SIGINT during the push", setup: sigAt("push", 50*time.Millisecond), want: 130, sig: true, wantIn: []string{"was not changed"}},
+		{name: "SIGINT during the rollout", setup: sigAt("rollout", 0), want: 130, sig: true, wantIn: []string{"goes on in ECS"}},
+
+		// Rollouts.
+		{name: "rollout fails, ECS rolls back", scenario: ecssim.Rollback, setup: func(*testing.T, *faultEnv, *Options, context.CancelFunc) int { return 1 }, want: 3},
+		{name: "rollout fails and ECS's rollback fails too", scenario: ecssim.RollbackFails, setup: func(*testing.T, *faultEnv, *Options, context.CancelFunc) int { return 1 }, want: 6},
+		{name: "rollout fails with no rollback configured", scenario: ecssim.Fail, setup: func(*testing.T, *faultEnv, *Options, context.CancelFunc) int { return 1 }, want: 6},
+		{name: "rollout stuck past --timeout", scenario: ecssim.Stuck, setup: func(t *testing.T, e *faultEnv, o *Options, _ context.CancelFunc) int {
+			o.Timeout = 2 * time.Second
+			return 1
+		}, want: 4},
+
+		// Bugs.
+		{name: "panic in a build goroutine (message holding a secret)", setup: func(t *testing.T, e *faultEnv, o *Options, _ context.CancelFunc) int {
+			report.AddSecret("s3cr3t-in-a-panic")
+			e.deps.Builder = &hookBuilder{Builder: e.deps.Builder, panic: "boom s3cr3t-in-a-panic"}
+			return 1
+		}, want: 1, wantIn: []string{"panic: boom ***"}},
+	}
+}
+
+var (
+	shaRE      = regexp.MustCompile(`sha256:[0-9a-f]{64}`)
+	hexRE      = regexp.MustCompile(`\b[0-9a-f]{40}\b`)
+	addrRE     = regexp.MustCompile(`127\.0\.0\.1:\d+`)
+	durRE      = regexp.MustCompile(`\b\d+(\.\d+)?(ms|s|m)\b`)
+	depRE      = regexp.MustCompile(`ecs-svc/\d+`)
+	runRE      = regexp.MustCompile(`\b[0-9a-f]{12}\b`)
+	arnAcctRE  = regexp.MustCompile(`arn:aws:ecs:[a-z0-9-]+:\d{12}:`)
+	timeRE     = regexp.MustCompile(`\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ`)
+	requestRE  = regexp.MustCompile(`RequestID: [0-9a-zA-Z-]*`)
+	attemptsRE = regexp.MustCompile(`attempt \d+`)
+)
+
+// normalize makes a message stable across runs: the test's own names, the
+// loopback ports, digests, commits and durations are replaced.
+func (e *faultEnv) normalize(s string) string {
+	for _, r := range []struct{ from, to string }{
+		{e.n.Service, "SERVICE"}, {e.n.Cluster, "CLUSTER"}, {e.n.Family, "FAMILY"},
+		{e.n.BackendRepo, "BACKEND_REPO"}, {e.n.FrontendRepo, "FRONTEND_REPO"},
+	} {
+		s = strings.ReplaceAll(s, r.from, r.to)
+	}
+	for i, c := range e.c {
+		s = strings.ReplaceAll(s, c, fmt.Sprintf("COMMIT%d", i))
+	}
+	s = shaRE.ReplaceAllString(s, "sha256:…")
+	s = hexRE.ReplaceAllString(s, "SHA")
+	s = addrRE.ReplaceAllString(s, "127.0.0.1:PORT")
+	s = durRE.ReplaceAllString(s, "N$2")
+	s = depRE.ReplaceAllString(s, "ecs-svc/ID")
+	s = runRE.ReplaceAllString(s, "RUNID")
+	s = arnAcctRE.ReplaceAllString(s, "arn:aws:ecs:REGION:ACCOUNT:")
+	s = timeRE.ReplaceAllString(s, "TIME")
+	s = requestRE.ReplaceAllString(s, "RequestID: ID")
+	s = attemptsRE.ReplaceAllString(s, "attempt N")
+	return s
+}
+
+func firstLine(s string) string {
+	s, _, _ = strings.Cut(s, "\n")
+	if len(s) > 220 {
+		s = s[:220] + "…"
+	}
+	return strings.ReplaceAll(s, "|", "\\|")
+}
+
+func TestFaultSuite(t *testing.T) {
+	cases := faultCases()
+	if only := os.Getenv("CTJDEPLOY_FAULTS"); only != "" {
+		var keep []faultCase
+		for _, c := range cases {
+			if strings.Contains(strings.ToLower(c.name), strings.ToLower(only)) {
+				keep = append(keep, c)
+			}
+		}
+		cases = keep
+	}
+	var rows []row
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			rows = append(rows, playFault(t, c))
+		})
+	}
+	if out := os.Getenv("CTJDEPLOY_RELIABILITY_OUT"); out != "" && !t.Failed() && len(rows) == len(faultCases()) {
+		if err := os.WriteFile(out, []byte(reliabilityDoc(rows)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("wrote %s (%d faults)", out, len(rows))
+	}
+}
+
+func playFault(t *testing.T, c faultCase) row {
+	sc := c.scenario
+	if sc == "" {
+		sc = ecssim.Success
+	}
+	e := newFaultEnv(t, sc)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	tag := e.c[2]
+	o := e.opts(tag)
+	o.Timeout = 60 * time.Second
+	planned := c.setup(t, e, &o, cancel)
+	before := e.state(t, tag)
+	start := time.Now()
+	res, err := Run(ctx, o, e.deps)
+	took := time.Since(start)
+	e.aws.Clear()
+	e.reg.Clear()
+	after := e.state(t, tag)
+
+	code := exitcode.Of(err)
+	if c.sig && ctx.Err() != nil {
+		code = exitcode.Interrupted // the CLI: a received signal decides the exit code
+	}
+	msg := "deployed"
+	if err != nil {
+		msg = err.Error()
+	} else if res != nil {
+		msg = res.Outcome
+	}
+	injected := e.aws.Injected() + e.reg.Injected()
+	if injected == 0 {
+		injected = planned
+	}
+	r := row{fault: c.name, injected: fmt.Sprint(injected), exit: fmt.Sprint(code), message: firstLine(e.normalize(msg))}
+	t.Logf("exit %d after %s: %s", code, took.Round(time.Millisecond), msg)
+	if testing.Verbose() {
+		t.Logf("AWS requests: %d, registry requests: %d, first AWS: %v", len(e.aws.Seen()), len(e.reg.Seen()), e.aws.Seen()[:min(3, len(e.aws.Seen()))])
+	}
+
+	if code != c.want {
+		t.Errorf("exit %d, want %d: %v", code, c.want, err)
+	}
+	for _, w := range c.wantIn {
+		if err == nil || !strings.Contains(err.Error(), w) {
+			t.Errorf("the message lacks %q: %v", w, err)
+		}
+	}
+	if injected == 0 {
+		t.Errorf("no fault was injected")
+	}
+
+	whole := true
+	fail := func(format string, args ...any) {
+		whole = false
+		t.Errorf(format, args...)
+	}
+	// The service runs the revision it had, or the new one; nothing else.
+	newTD := ""
+	if res != nil && res.Registered {
+		newTD = res.TaskDefARN
+	}
+	switch after.svcTD {
+	case before.svcTD:
+		r.service = "as before"
+	case newTD:
+		r.service = "new revision"
+	default:
+		fail("the service runs %s: neither %s (before) nor this run's %s", after.svcTD, before.svcTD, newTD)
+		r.service = "OTHER"
+		if strings.HasPrefix(c.name, "outside update") {
+			// The outside actor's revision is the one live now.
+			r.service, whole = "the outside update's", true
+		}
+	}
+	if code == 0 && after.svcTD != newTD && (res == nil || res.Update) {
+		fail("exit 0 but the service runs %s, not %s", after.svcTD, newTD)
+	}
+	if (code == 3 || code == 5 || c.want == 1 && !strings.HasPrefix(c.name, "outside update")) && after.svcTD != before.svcTD && code != 130 {
+		fail("exit %d but the service moved from %s to %s", code, before.svcTD, after.svcTD)
+	}
+	// At most one new revision; one that nothing runs is an orphan.
+	added := len(after.revisions) - len(before.revisions)
+	r.revisions = fmt.Sprintf("+%d", added)
+	if added > 1 {
+		fail("%d new revisions", added)
+	}
+	if added == 1 && after.svcTD != newTD && code != 3 {
+		r.revisions += " (unused)"
+	}
+	// The ENV tags: all moved to this run's images, or none.
+	moved := 0
+	for repo, d := range after.envTag {
+		if d != "" && d == after.commitTag[repo] && d != before.envTag[repo] {
+			moved++
+		} else if d != before.envTag[repo] {
+			fail("tag %s of %s moved to %s, not this run's %s", e.env.Name, repo, d, after.commitTag[repo])
+		}
+	}
+	switch moved {
+	case 0:
+		r.tags = "unmoved"
+	case len(after.envTag):
+		r.tags = "all moved"
+	default:
+		r.tags = "HALF-MOVED"
+		fail("tag %s moved on %d of %d repositories: %v", e.env.Name, moved, len(after.envTag), after.envTag)
+	}
+	if code == 0 && moved != len(after.envTag) {
+		fail("exit 0 but tag %s moved on %d of %d repositories", e.env.Name, moved, len(after.envTag))
+	}
+	// The lock: released, unless another run holds it.
+	switch {
+	case c.lockKept && after.lock != before.lock:
+		fail("the lock held by another run changed: %q → %q", before.lock, after.lock)
+	case c.lockKept:
+		r.lock = "other's kept"
+	case after.lock != "":
+		fail("the lock is still held after the run: %s", after.lock)
+	case res != nil && res.Lock != "" && before.lock != "":
+		r.lock = "taken over, released"
+	case res != nil && res.Lock != "":
+		r.lock = "released"
+	default:
+		r.lock = "not taken"
+	}
+	r.whole = "yes"
+	if !whole {
+		r.whole = "NO"
+	}
+	return r
+}
+
+func reliabilityDoc(rows []row) string {
+	var b strings.Builder
+	b.WriteString("# Reliability under injected faults\n\n")
+	b.WriteString("This file is written by the fault-injection suite, `TestFaultSuite` in\n")
+	b.WriteString("`deploy/faults_stack_test.go`, on the local stack (moto behind the ECS\n")
+	b.WriteString("simulator, the CNCF registry, dockerd), with:\n\n")
+	b.WriteString("```sh\nset -a; source /tmp/ctjdeploy-stack/env; set +a\n")
+	b.WriteString("CTJDEPLOY_RELIABILITY_OUT=$PWD/docs/reliability.md go test -count=1 -run TestFaultSuite ./deploy/\n```\n\n")
+	b.WriteString("Each row is one real deploy (build, push, register, update, follow, verify) with one\n")
+	b.WriteString("fault injected: AWS faults through a proxy in front of the simulator (5xx, never-answered\n")
+	b.WriteString("requests) or the simulator itself (throttling, lagging reads, an update applied but\n")
+	b.WriteString("answered 500, rollout scenarios), registry faults through a proxy in front of the registry.\n")
+	b.WriteString("The clients are ctjdeploy's own (`internal/netclient`: 6 attempts per AWS call, registry\n")
+	b.WriteString("retries on 408/429/5xx and refused or reset connections) with the timeouts and backoff\n")
+	b.WriteString("shortened to keep the suite fast (2 s response-header timeout, 300 ms AWS backoff cap).\n")
+	b.WriteString("Each row is an assertion: the suite fails when an exit code differs from the one below,\n")
+	b.WriteString("or when a check does not hold. A SIGINT is a cancelled context; the exit code shown is\n")
+	b.WriteString("the CLI's (a received signal decides it: 130).\n\n")
+	b.WriteString("After each run the checks read the stack itself: the service runs the revision it had\n")
+	b.WriteString("or the new one, nothing else (*service*); at most one new revision, *unused* when\n")
+	b.WriteString("nothing runs it (*revisions*); the `stage` tag moved on every repository to this run's\n")
+	b.WriteString("images or on none (*ENV tags*); the deploy lock is not left behind (*lock*).\n\n")
+	b.WriteString("| # | fault | injected | exit | first line of the message | service | revisions | ENV tags | lock | whole |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|---|---|\n")
+	for i, r := range rows {
+		fmt.Fprintf(&b, "| %d | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", i+1, r.fault, r.injected, r.exit, r.message, r.service, r.revisions, r.tags, r.lock, r.whole)
+	}
+	codes := map[string]int{}
+	for _, r := range rows {
+		codes[r.exit]++
+	}
+	var ks []string
+	for k := range codes {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	b.WriteString("\nExit codes: ")
+	for i, k := range ks {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "%s × %d", k, codes[k])
+	}
+	b.WriteString(".\n")
+	return b.String()
+}
