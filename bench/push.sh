@@ -139,10 +139,11 @@ push_crane() {
 }
 
 TOOLS=(ctj docker crane)
+LOAD_START="$(cut -d' ' -f1-3 /proc/loadavg)"
 for ((i = 1; i <= ${BENCH_PUSH_RUNS:-$RUNS}; i++)); do
 	r="r$i"
 	make_images "$r"
-	log "run $i/$RUNS: cold pushes"
+	log "run $i/$RUNS: cold pushes (load average $(cut -d' ' -f1-3 /proc/loadavg))"
 	for ((k = 0; k < 3; k++)); do
 		"push_${TOOLS[(i + k) % 3]}" "$r"
 	done
@@ -216,7 +217,12 @@ done
 
 # The cases summarize.py does not know: fresh-runner re-push, top layer
 # changed, new repository; per-run ratios, median (min–max).
-python3 - "$OUT" >"$W/push-summary.md" <<'PY'
+LOAD_END="$(cut -d' ' -f1-3 /proc/loadavg)"
+{
+	echo "Machine: $(nproc) CPUs; load average (1, 5, 15 min) $LOAD_START at the start of the push cases, $LOAD_END at their end."
+	echo
+} >"$W/push-summary.md"
+python3 - "$OUT" >>"$W/push-summary.md" <<'PY'
 import csv, statistics, sys
 from collections import defaultdict
 t, b, rd = defaultdict(dict), defaultdict(dict), defaultdict(dict)

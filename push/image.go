@@ -14,6 +14,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -24,6 +25,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/klauspost/compress/gzip"
 	"github.com/moby/moby/client"
+
+	"github.com/hackforla/ctjdeploy/internal/safego"
 )
 
 // engineAPI is the part of the Docker engine API the pusher uses.
@@ -177,12 +180,33 @@ func (s *source) materialize() error {
 	return s.err
 }
 
+// gzipSlots bounds the layers gzip-compressed at once in this process, for
+// every image pushed in parallel together: one per CPU.
+var gzipSlots = make(chan struct{}, runtime.NumCPU())
+
+// spoolInMemory is the largest layer held in memory (rather than in a
+// temporary file) while it waits for a compressor.
+const spoolInMemory = 8 << 20
+
+// sequentialCompress makes save compress each layer as it is read from the
+// stream, one after another (as before the spool): tests compare the two.
+var sequentialCompress = false
+
 // save streams `docker save` once: each layer the registry does not already
 // hold is hashed (diff id) and gzip-compressed into a private temporary
 // folder (hashing the compressed bytes as they are written), the config is
 // kept in memory. Layers in skip are passed by without hashing or
 // compressing them, and the stream is closed as soon as the config and every
 // layer still needed have been read.
+//
+// The stream is read sequentially and never waits for gzip: a needed layer
+// is spooled raw (to memory up to spoolInMemory, else to a temporary file),
+// its diff id hashed on the way, and compressed by a worker (at most
+// gzipSlots at once, shared by the images of the process) while the stream
+// goes on to the next entry. The last needed layer is compressed straight
+// from the stream: nothing is left to overlap with it. Each layer goes
+// through compressTo with the same bytes in the same writes whichever way it
+// came, so its compressed digest is the same (TestParallelCompressSameBytes).
 //
 // The Docker Engine API has no per-layer export: the engine writes the whole
 // image, so layers passed by still cross the socket (counted in streamed) up
@@ -208,6 +232,26 @@ func (s *source) save() error {
 			need[d] = true
 		}
 	}
+	// Workers compressing spooled layers: every return waits for them
+	// (after cancelling them on an error), so that nothing writes into dir
+	// once save has returned and close may remove it.
+	ctx, cancel := context.WithCancel(s.ctx)
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex // blobs, werr
+		werr error
+	)
+	defer wg.Wait()
+	defer cancel()
+	fail := func(err error) {
+		mu.Lock()
+		if werr == nil {
+			werr = err
+		}
+		mu.Unlock()
+		cancel()
+	}
+
 	rc, err := s.eng.ImageSave(s.ctx, []string{s.ref})
 	if err != nil {
 		return engineErr(fmt.Sprintf("reading image %s from the engine (docker save)", s.ref), err)
@@ -215,19 +259,26 @@ func (s *source) save() error {
 	defer rc.Close()
 	tr := tar.NewReader(&countingReader{r: rc, n: &s.streamed})
 	var legacy map[string]v1.Hash // v1 id (legacy dir name) -> diff id
+	seen := map[v1.Hash]bool{}    // needed layers read from the stream (being compressed or done)
 	n := 0
 	done := func() bool {
 		if s.config == nil {
 			return false
 		}
 		for d := range need {
-			if _, ok := s.blobs[d]; !ok {
+			if !seen[d] {
 				return false
 			}
 		}
 		return true
 	}
 	for !done() {
+		mu.Lock()
+		e := werr
+		mu.Unlock()
+		if e != nil {
+			return e
+		}
 		h, err := tr.Next()
 		if errors.Is(err, io.EOF) {
 			break
@@ -262,20 +313,73 @@ func (s *source) save() error {
 				continue // the registry holds it: tar.Reader passes it by
 			}
 			n++
-			b, diffID, err := compressLayer(&countingReader{r: io.NopCloser(tr), n: &s.read}, filepath.Join(dir, fmt.Sprintf("layer-%d.gz", n)), s.level)
+			path := filepath.Join(dir, fmt.Sprintf("layer-%d.gz", n))
+			r := &countingReader{r: io.NopCloser(tr), n: &s.read}
+			if sequentialCompress || len(seen) >= len(need)-1 {
+				// The last layer still needed (or, in a legacy save without
+				// v1 ids, what should be): straight from the stream.
+				if err := acquire(ctx); err != nil {
+					return fmt.Errorf("compressing a layer of %s: %w", s.ref, err)
+				}
+				b, diffID, err := compressLayer(r, path, s.level)
+				<-gzipSlots
+				if err != nil {
+					return fmt.Errorf("compressing a layer of %s: %w", s.ref, err)
+				}
+				if !want[diffID] || seen[diffID] {
+					_ = os.Remove(b.path)
+					continue
+				}
+				seen[diffID] = true
+				mu.Lock()
+				s.blobs[diffID] = b
+				mu.Unlock()
+				continue
+			}
+			sp, diffID, err := spool(r, h.Size, filepath.Join(dir, fmt.Sprintf("layer-%d.tar", n)))
 			if err != nil {
-				return fmt.Errorf("compressing a layer of %s: %w", s.ref, err)
+				return fmt.Errorf("reading a layer of %s from docker save into %s: %w", s.ref, dir, err)
 			}
-			if !want[diffID] {
-				_ = os.Remove(b.path)
+			if !want[diffID] || seen[diffID] {
+				sp.remove()
 				continue
 			}
-			if _, dup := s.blobs[diffID]; dup {
-				_ = os.Remove(b.path)
-				continue
-			}
-			s.blobs[diffID] = b
+			seen[diffID] = true
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer sp.remove()
+				defer safego.Recover(fmt.Sprintf("compressing layer %s of %s", diffID, s.ref), fail)
+				if err := acquire(ctx); err != nil {
+					fail(fmt.Errorf("compressing layer %s of %s: %w", diffID, s.ref, err))
+					return
+				}
+				defer func() { <-gzipSlots }()
+				rd, err := sp.open()
+				if err != nil {
+					fail(fmt.Errorf("compressing layer %s of %s: %w", diffID, s.ref, err))
+					return
+				}
+				defer rd.Close()
+				b, err := compressTo(&ctxReader{ctx: ctx, r: rd}, path, s.level, nil)
+				if err != nil {
+					_ = os.Remove(path)
+					fail(fmt.Errorf("compressing layer %s of %s: %w", diffID, s.ref, err))
+					return
+				}
+				mu.Lock()
+				s.blobs[diffID] = b
+				mu.Unlock()
+			}()
 		}
+	}
+	_ = rc.Close() // the engine may stop writing: every entry needed is read
+	wg.Wait()
+	if werr != nil {
+		return werr
+	}
+	if err := s.ctx.Err(); err != nil {
+		return fmt.Errorf("reading docker save of %s: %w", s.ref, err)
 	}
 	if s.config == nil {
 		return fmt.Errorf("docker save of %s has no config %s", s.ref, s.id)
@@ -289,6 +393,81 @@ func (s *source) save() error {
 		}
 	}
 	return nil
+}
+
+// acquire takes one of gzipSlots, or fails when ctx ends first.
+func acquire(ctx context.Context) error {
+	select {
+	case gzipSlots <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// spooled is a layer's raw tar waiting for a compressor: in memory or in a
+// temporary file.
+type spooled struct {
+	mem  []byte
+	path string
+}
+
+func (sp spooled) open() (io.ReadCloser, error) {
+	if sp.path == "" {
+		return io.NopCloser(bytes.NewReader(sp.mem)), nil
+	}
+	return os.Open(sp.path)
+}
+
+func (sp spooled) remove() {
+	if sp.path != "" {
+		_ = os.Remove(sp.path)
+	}
+}
+
+// spool copies a layer of size bytes (the tar header's) out of r, to
+// memory when small, else to path, and returns its diff id.
+func spool(r io.Reader, size int64, path string) (spooled, v1.Hash, error) {
+	dh := sha256.New()
+	if size <= spoolInMemory {
+		var buf bytes.Buffer
+		buf.Grow(int(size))
+		if _, err := io.Copy(io.MultiWriter(&buf, dh), r); err != nil {
+			return spooled{}, v1.Hash{}, err
+		}
+		return spooled{mem: buf.Bytes()}, sum(dh), nil
+	}
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if err != nil {
+		return spooled{}, v1.Hash{}, err
+	}
+	sp := spooled{path: path}
+	bw := bufio.NewWriterSize(f, 1<<20)
+	_, err = io.Copy(io.MultiWriter(bw, dh), r)
+	if err == nil {
+		err = bw.Flush()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		sp.remove()
+		return spooled{}, v1.Hash{}, err
+	}
+	return sp, sum(dh), nil
+}
+
+// ctxReader ends a read with ctx's error once ctx is done.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c *ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
 }
 
 // legacyIDs works out the v1 ids a legacy `docker save` (engines before 25)
@@ -360,9 +539,22 @@ func legacyIDsFrom(tmpl map[string]json.RawMessage, diffIDs []v1.Hash) map[strin
 // compressLayer gzips r into path and returns the blob and the digest of
 // the uncompressed bytes (the diff id).
 func compressLayer(r io.Reader, path string, level int) (blob, v1.Hash, error) {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	dh := sha256.New()
+	b, err := compressTo(r, path, level, dh)
 	if err != nil {
 		return blob{}, v1.Hash{}, err
+	}
+	return b, sum(dh), nil
+}
+
+// compressTo gzips r into path (klauspost gzip at level, default header:
+// no name, no time, so the same bytes give the same blob everywhere),
+// writing r's bytes to dh too when not nil, and returns the blob with the
+// digest and size of the compressed bytes.
+func compressTo(r io.Reader, path string, level int, dh hash.Hash) (blob, error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if err != nil {
+		return blob{}, err
 	}
 	defer f.Close()
 	bw := bufio.NewWriterSize(f, 1<<20)
@@ -370,22 +562,27 @@ func compressLayer(r io.Reader, path string, level int) (blob, v1.Hash, error) {
 	cn := &countWriter{}
 	gz, err := gzip.NewWriterLevel(io.MultiWriter(bw, ch, cn), level)
 	if err != nil {
-		return blob{}, v1.Hash{}, err
+		return blob{}, err
 	}
-	dh := sha256.New()
-	if _, err := io.Copy(io.MultiWriter(gz, dh), r); err != nil {
-		return blob{}, v1.Hash{}, err
+	// Through a MultiWriter either way: io.Copy then writes the same
+	// chunks into gz whether dh is set or not.
+	w := io.MultiWriter(gz)
+	if dh != nil {
+		w = io.MultiWriter(gz, dh)
+	}
+	if _, err := io.Copy(w, r); err != nil {
+		return blob{}, err
 	}
 	if err := gz.Close(); err != nil {
-		return blob{}, v1.Hash{}, err
+		return blob{}, err
 	}
 	if err := bw.Flush(); err != nil {
-		return blob{}, v1.Hash{}, err
+		return blob{}, err
 	}
 	if err := f.Close(); err != nil {
-		return blob{}, v1.Hash{}, err
+		return blob{}, err
 	}
-	return blob{digest: sum(ch), size: cn.n, path: path}, sum(dh), nil
+	return blob{digest: sum(ch), size: cn.n, path: path}, nil
 }
 
 func sum(h hash.Hash) v1.Hash {

@@ -1,0 +1,222 @@
+package push
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"testing/iotest"
+	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/moby/moby/client"
+
+	"github.com/hackforla/ctjdeploy/internal/teststack"
+)
+
+// TestColdPushPhases pushes an image of two incompressible layers
+// (CTJDEPLOY_PHASES_MB MiB each, default 8) into an empty repository with an
+// empty digest cache, and logs where the wall time goes: the export (docker
+// save read, diff-id hashing, gzip into the temporary folder) and the upload.
+// Run with -cpuprofile to see the CPU split. It asserts every layer byte was
+// compressed once and uploaded once.
+func TestColdPushPhases(t *testing.T) {
+	st := teststack.Start(t)
+	st.Setenv(t)
+	mb := 8
+	if v, err := strconv.Atoi(os.Getenv("CTJDEPLOY_PHASES_MB")); err == nil && v > 0 {
+		mb = v
+	}
+	ctx := context.Background()
+	n := teststack.NewNames(t)
+	img := buildLayered(t, st, "ctjdeploy-test/"+n.Prefix+"phases:a", randomBytes(t, mb<<20), mb<<20)
+	st.CreateRepository(t, n.Prefix+"phases", "")
+	p, e := freshPusher(t, st)
+	eng, _ := p.engine(ctx)
+	t0 := time.Now()
+	li, err := openLocal(ctx, eng, img.LocalRef, p.level, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	export := time.Since(t0)
+	read := li.src.read.Load()
+	li.src.close()
+	if read < int64(2*mb)<<20 {
+		t.Fatalf("export read %d layer bytes, want at least %d", read, 2*mb<<20)
+	}
+	t1 := time.Now()
+	res, err := p.Push(ctx, img, Target{Registry: st.Registry, Repository: n.Prefix + "phases", Tags: []string{"c1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	push := time.Since(t1)
+	if res.UploadedBytes < int64(2*mb)<<20 || e.saves.Load() != 2 {
+		t.Fatalf("uploaded %d bytes in %d exports, want ≥ %d in 2", res.UploadedBytes, e.saves.Load(), 2*mb<<20)
+	}
+	t.Logf("%d MiB of layers: export+hash+gzip %.2fs (%.0f MB/s); full push (export again + upload) %.2fs, so upload ≈ %.2fs",
+		read>>20, export.Seconds(), float64(read)/1e6/export.Seconds(), push.Seconds(), (push - export).Seconds())
+}
+
+// mixedLayer is a layer tar of n bytes, its first half random and its
+// second half text (both of the compressor's code paths).
+func mixedLayer(t *testing.T, n int) []byte {
+	t.Helper()
+	data := make([]byte, n)
+	if _, err := rand.Read(data[:n/2]); err != nil {
+		t.Fatal(err)
+	}
+	for i := n / 2; i < n; i++ {
+		data[i] = "ctjdeploy pushes layers\n"[i%24]
+	}
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	_ = tw.WriteHeader(&tar.Header{Name: "f", Mode: 0o644, Size: int64(n), Typeflag: tar.TypeReg})
+	_, _ = tw.Write(data)
+	_ = tw.Close()
+	return buf.Bytes()
+}
+
+// fourLayers is an OCI-layout engine with four layers: two above
+// spoolInMemory (spooled to files), two below (spooled to memory), the
+// config after the first three.
+func fourLayers(t *testing.T) (*ociEngine, [][]byte) {
+	t.Helper()
+	layers := [][]byte{mixedLayer(t, spoolInMemory+(1<<20)), mixedLayer(t, 256<<10), layerTar(t, spoolInMemory+(2<<20)), mixedLayer(t, 1<<20)}
+	var ids []string
+	for _, l := range layers {
+		ids = append(ids, digestOf(l))
+	}
+	q := func(s []string) string { b, _ := json.Marshal(s); return string(b) }
+	cfg := []byte(fmt.Sprintf(`{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":%s}}`, q(ids)))
+	id := digestOf(cfg)
+	hx := func(d string) string { return strings.TrimPrefix(d, "sha256:") }
+	eng := &ociEngine{id: id, diffIDs: ids, entries: []tarEntry{
+		{"blobs/sha256/" + hx(ids[2]), layers[2]},
+		{"blobs/sha256/" + hx(ids[0]), layers[0]},
+		{"blobs/sha256/" + hx(ids[1]), layers[1]},
+		{"blobs/sha256/" + hx(id), cfg},
+		{"blobs/sha256/" + hx(ids[3]), layers[3]},
+		{"index.json", []byte(`{}`)},
+		{"manifest.json", []byte(`[]`)},
+	}}
+	return eng, layers
+}
+
+// TestParallelCompressSameBytes: layers spooled and compressed by the
+// workers give byte for byte the blobs of compressing each one from the
+// stream in turn (the way before the spool), so digests pushed from either
+// match; every spool is gone once the layers are compressed, and the
+// temporary folder once the source is closed.
+func TestParallelCompressSameBytes(t *testing.T) {
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp)
+	eng, layers := fourLayers(t)
+	blobsOf := func(sequential bool) (map[string][]byte, map[string]v1.Hash) {
+		t.Helper()
+		sequentialCompress = sequential
+		defer func() { sequentialCompress = false }()
+		li, err := openLocal(context.Background(), eng, "img", 6, "", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer li.src.close()
+		if got := li.src.read.Load(); got != int64(len(layers[0])+len(layers[1])+len(layers[2])+len(layers[3])) {
+			t.Errorf("sequential=%v: read %d layer bytes", sequential, got)
+		}
+		ents, _ := os.ReadDir(li.src.dir)
+		if len(ents) != len(layers) {
+			t.Errorf("sequential=%v: temporary folder holds %d files, want the %d compressed layers only", sequential, len(ents), len(layers))
+		}
+		for _, e := range ents {
+			if !strings.HasSuffix(e.Name(), ".gz") {
+				t.Errorf("sequential=%v: %s left in the temporary folder", sequential, e.Name())
+			}
+		}
+		out, dg := map[string][]byte{}, map[string]v1.Hash{}
+		for _, l := range li.layers {
+			b, err := li.src.blob(l.diffID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			data, err := os.ReadFile(b.path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if digestOf(data) != l.digest.String() || int64(len(data)) != l.size {
+				t.Errorf("sequential=%v: layer %s: file is %s (%d bytes), manifest says %s (%d)", sequential, l.diffID, digestOf(data), len(data), l.digest, l.size)
+			}
+			out[l.diffID.String()], dg[l.diffID.String()] = data, l.digest
+		}
+		return out, dg
+	}
+	seq, seqDg := blobsOf(true)
+	par, parDg := blobsOf(false)
+	if len(seq) != 4 || len(par) != 4 {
+		t.Fatalf("%d and %d layers, want 4", len(seq), len(par))
+	}
+	for i, l := range layers {
+		d := digestOf(l)
+		if !bytes.Equal(seq[d], par[d]) || seqDg[d] != parDg[d] {
+			t.Errorf("layer %d (%s): sequential %s (%d bytes), parallel %s (%d bytes)", i, d, seqDg[d], len(seq[d]), parDg[d], len(par[d]))
+		}
+		// And the same as compressLayer of the layer's bytes on their own.
+		b, diff, err := compressLayer(bytes.NewReader(l), filepath.Join(t.TempDir(), "one.gz"), 6)
+		if err != nil || diff.String() != d || b.digest != parDg[d] {
+			t.Errorf("layer %d: compressLayer gives %s (diff id %s, %v), the save %s", i, b.digest, diff, err, parDg[d])
+		}
+	}
+	if ents, _ := os.ReadDir(tmp); len(ents) != 0 {
+		t.Errorf("%d entries left in TMPDIR after close, want none", len(ents))
+	}
+}
+
+// brokenEngine's save stream breaks (err) after cut bytes of e's.
+type brokenEngine struct {
+	*ociEngine
+	cut int
+	err error
+}
+
+func (e *brokenEngine) ImageSave(ctx context.Context, images []string, opts ...client.ImageSaveOption) (client.ImageSaveResult, error) {
+	rc, _ := e.ociEngine.ImageSave(ctx, images, opts...)
+	buf, _ := io.ReadAll(rc)
+	return io.NopCloser(io.MultiReader(bytes.NewReader(buf[:e.cut]), iotest.ErrReader(e.err))), nil
+}
+
+// TestSaveErrorRemovesSpools: a save stream that breaks while layers are
+// spooled or being compressed (and a cancelled push) fails naming the image
+// and leaves no temporary file behind.
+func TestSaveErrorRemovesSpools(t *testing.T) {
+	eng, layers := fourLayers(t)
+	broken := errors.New("connection reset by the engine")
+	for _, cut := range []int{len(layers[2]) / 2, len(layers[2]) + len(layers[0]) + len(layers[1]) + 4096} {
+		tmp := t.TempDir()
+		t.Setenv("TMPDIR", tmp)
+		_, err := openLocal(context.Background(), &brokenEngine{ociEngine: eng, cut: cut, err: broken}, "img", 6, "", nil)
+		if !errors.Is(err, broken) || !strings.Contains(err.Error(), "img") {
+			t.Errorf("cut at %d: error %v, want the engine's, naming the image", cut, err)
+		}
+		if ents, _ := os.ReadDir(tmp); len(ents) != 0 {
+			t.Errorf("cut at %d: %d entries left in TMPDIR, want none", cut, len(ents))
+		}
+	}
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := openLocal(ctx, eng, "img", 6, "", nil); !errors.Is(err, context.Canceled) {
+		t.Errorf("cancelled: error %v, want context.Canceled", err)
+	}
+	if ents, _ := os.ReadDir(tmp); len(ents) != 0 {
+		t.Errorf("cancelled: %d entries left in TMPDIR, want none", len(ents))
+	}
+}
