@@ -1,8 +1,10 @@
 package main
 
 import (
+	"archive/zip"
 	"bytes"
 	"encoding/json"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -110,5 +112,94 @@ func TestVersionBuilt(t *testing.T) {
 			!strings.HasSuffix(line, " "+runtime.Version()+"\n") {
 			t.Errorf("%s: version printed %q; want prefix %q, commit %s, %s", c.name, line, c.wantPrefix, bytes.TrimSpace(head), runtime.Version())
 		}
+	}
+}
+
+// TestVersionGoInstall does what a maintainer does, `go install
+// github.com/hackforla/ctjdeploy/cmd/ctjdeploy@v1.2.3`, against a module
+// proxy on disk holding this repository's committed tree (git archive HEAD)
+// as v1.2.3 and the dependencies from the local module cache (no network),
+// and checks that the installed binary says v1.2.3.
+func TestVersionGoInstall(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: builds ctjdeploy from a module zip")
+	}
+	const mod, ver = "github.com/hackforla/ctjdeploy", "v1.2.3"
+	modcache, err := exec.Command("go", "env", "GOMODCACHE").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// From the repository's root: in a subfolder, git archive takes only it.
+	tree, err := exec.Command("git", "-C", repoRoot(t), "archive", "--format=zip", "HEAD").Output()
+	if err != nil {
+		t.Skipf("git archive: %v", err)
+	}
+	dir := t.TempDir()
+	proxy := filepath.Join(dir, "proxy", mod, "@v")
+	if err := os.MkdirAll(proxy, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// The module zip: every file of the tree under module@version/.
+	zr, err := zip.NewReader(bytes.NewReader(tree), int64(len(tree)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var zb bytes.Buffer
+	zw := zip.NewWriter(&zb)
+	var gomod []byte
+	for _, f := range zr.File {
+		if f.FileInfo().IsDir() || f.Mode()&os.ModeSymlink != 0 {
+			continue
+		}
+		r, err := f.Open()
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, err := io.ReadAll(r)
+		r.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f.Name == "go.mod" {
+			gomod = data
+		}
+		w, err := zw.Create(mod + "@" + ver + "/" + f.Name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.Write(data)
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for name, data := range map[string][]byte{
+		"list":        []byte(ver + "\n"),
+		ver + ".info": []byte(`{"Version":"` + ver + `","Time":"2026-12-01T00:00:00Z"}`),
+		ver + ".mod":  gomod,
+		ver + ".zip":  zb.Bytes(),
+	} {
+		if err := os.WriteFile(filepath.Join(proxy, name), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	gobin := filepath.Join(dir, "bin")
+	cmd := exec.Command("go", "install", mod+"/cmd/ctjdeploy@"+ver)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(),
+		"GOBIN="+gobin,
+		"GOMODCACHE="+filepath.Join(dir, "modcache"),
+		"GOPROXY=file://"+filepath.Join(dir, "proxy")+",file://"+filepath.Join(strings.TrimSpace(string(modcache)), "cache", "download"),
+		"GONOSUMDB="+mod, "GOSUMDB=off", "GOFLAGS=-trimpath", "GOTOOLCHAIN=local")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go install %s/cmd/ctjdeploy@%s: %v\n%s", mod, ver, err, out)
+	}
+	// The module cache is read-only; let TempDir's cleanup remove it.
+	t.Cleanup(func() { exec.Command("chmod", "-R", "u+w", filepath.Join(dir, "modcache")).Run() })
+	out, err := exec.Command(filepath.Join(gobin, "ctjdeploy"), "version").Output()
+	if err != nil {
+		t.Fatalf("ctjdeploy version: %v", err)
+	}
+	if want := "ctjdeploy " + ver + " " + runtime.Version() + "\n"; string(out) != want {
+		t.Errorf("the installed binary prints %q, want %q", out, want)
 	}
 }
