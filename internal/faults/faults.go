@@ -23,6 +23,9 @@ type Rule struct {
 	// Target: the X-Amz-Target header (AWS JSON protocols, e.g.
 	// "AmazonEC2ContainerServiceV20141113.UpdateService") must contain it.
 	Target string
+	// UserAgent: the User-Agent header must contain it (e.g. "ctjdeploy":
+	// the tool's own registry requests, not the docker engine's).
+	UserAgent string
 	// OnMatch runs when the rule takes a request (e.g. start an outage).
 	OnMatch func()
 	// Times is how many matching requests the rule takes (0: all).
@@ -123,7 +126,8 @@ func (p *Proxy) match(r *http.Request) *Rule {
 	p.seen = append(p.seen, strings.TrimSpace(r.Method+" "+r.URL.Path+" "+r.Header.Get("X-Amz-Target")))
 	for _, ru := range p.rules {
 		if ru.Method != "" && ru.Method != r.Method || ru.Path != "" && !strings.Contains(r.URL.Path, ru.Path) ||
-			ru.Target != "" && !strings.Contains(r.Header.Get("X-Amz-Target"), ru.Target) {
+			ru.Target != "" && !strings.Contains(r.Header.Get("X-Amz-Target"), ru.Target) ||
+			ru.UserAgent != "" && !strings.Contains(r.UserAgent(), ru.UserAgent) {
 			continue
 		}
 		if ru.Times > 0 && ru.hits >= ru.Times {
