@@ -48,14 +48,14 @@ type liveRenderer struct {
 }
 
 type livePhase struct {
-	subjects []string          // in order of first appearance
-	status   map[string]string // subject → latest status
-	progress map[string]bool   // subjects whose status is a Progress count
-	tail     []string          // last transient lines, for a failure
+	subjects []string            // in order of first appearance
+	status   map[string]string   // subject → latest status
+	progress map[string]bool     // subjects whose status is a Progress count
+	tails    map[string][]string // subject → its last transient lines, for a failure
 }
 
 func newLivePhase() *livePhase {
-	return &livePhase{status: map[string]string{}, progress: map[string]bool{}}
+	return &livePhase{status: map[string]string{}, progress: map[string]bool{}, tails: map[string][]string{}}
 }
 
 // transientLinePhases are the phases whose Line events are progress, not
@@ -234,7 +234,7 @@ func (l *liveRenderer) Report(e report.Event) {
 			}
 		}
 		if e.Err != nil {
-			for _, t := range p.tail {
+			for _, t := range p.failureTail(e.Err.Error()) {
 				io.WriteString(l.w, l.paint(ansiDim, t)+"\n")
 			}
 			l.println(l.paint(ansiRed, fmt.Sprintf("==> %s failed after %.1fs", e.Phase, secs)))
@@ -251,10 +251,11 @@ func (l *liveRenderer) Report(e report.Event) {
 			return
 		}
 		p := l.phase(e.Phase)
-		p.tail = append(p.tail, sanitizeLine(line))
-		if len(p.tail) > liveTail {
-			p.tail = p.tail[len(p.tail)-liveTail:]
+		tail := append(p.tails[e.Subject], sanitizeLine(line))
+		if len(tail) > liveTail {
+			tail = tail[len(tail)-liveTail:]
 		}
+		p.tails[e.Subject] = tail
 		p.set(e.Subject, e.Message, false)
 		l.update()
 	case report.Progress:
@@ -281,6 +282,36 @@ func (l *liveRenderer) Report(e report.Event) {
 			l.println(e.Message)
 		}
 	}
+}
+
+// failureTail is what to print of the folded lines when the phase failed
+// with message msg: the tails of the subjects msg names ("build of next"),
+// or of every subject when it names none, leaving out a subject whose last
+// line msg holds already (the build's error quotes its last lines, and it is
+// printed at the end).
+func (p *livePhase) failureTail(msg string) []string {
+	named := map[string]bool{}
+	for _, s := range p.subjects {
+		if s != "" && (strings.Contains(msg, " of "+s+" ") || strings.Contains(msg, " of "+s+":")) {
+			named[s] = true
+		}
+	}
+	var out []string
+	for _, s := range p.subjects {
+		tail := p.tails[s]
+		if len(tail) == 0 || (len(named) > 0 && !named[s]) {
+			continue
+		}
+		last := tail[len(tail)-1]
+		if i := strings.Index(last, "] "); i >= 0 && s != "" {
+			last = last[i+2:]
+		}
+		if strings.Contains(msg, strings.TrimSpace(last)) {
+			continue
+		}
+		out = append(out, tail...)
+	}
+	return out
 }
 
 // PlanShown says whether the plan was printed (an event of isPlanEvent),

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -125,13 +126,12 @@ func TestLiveRendererScreen(t *testing.T) {
 	report.For(l, "rollout").Line("", "(service s) has reached a steady state.")
 	push.End(nil)
 	l.Close()
-	got = screen(t, buf.Bytes())
+	got = phaseTimes(screen(t, buf.Bytes()))
 	want = []string{
 		"==> build",
 		"==> push",
 		"warning: cache miss",
-		"[django] #5 [2/4] RUN pip install -r requirements.txt --no-cache-dir", // the failed phase's tail
-		"[next] #7 npm run build [31m",
+		"[next] #7 npm run build [31m", // the tail of the image that failed, which the error does not quote
 		"==> build failed after 0.0s",
 		"(service s) has reached a steady state.",
 		"  next: 50 B of 100 B (50%)",
@@ -249,7 +249,7 @@ func TestLiveRendererBuildFolded(t *testing.T) {
 	report.For(l, "build").Fields("built django: ctjdeploy/django:abc (sha256:1234) in 1.0s", nil)
 	b.End(nil)
 	l.Close()
-	got = screen(t, buf.Bytes())
+	got = phaseTimes(screen(t, buf.Bytes()))
 	want = []string{"==> build", "built django: ctjdeploy/django:abc (sha256:1234) in 1.0s", "==> build done in 0.0s"}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("screen after the build:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
@@ -264,7 +264,7 @@ func TestLiveRendererBuildFolded(t *testing.T) {
 	}
 	b.End(nil)
 	l.Close()
-	got = screen(t, buf.Bytes())
+	got = phaseTimes(screen(t, buf.Bytes()))
 	want = []string{"==> build", "[django] #1 step", "[django] #2 step", "[django] #3 step", "==> build done in 0.0s"}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("verbose build:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
@@ -305,7 +305,7 @@ func TestLiveRendererRollout(t *testing.T) {
 	}
 	sr.End(errors.New("rollback failed"))
 	l.Close()
-	got = screen(t, buf.Bytes())
+	got = phaseTimes(screen(t, buf.Bytes()))
 	want = []string{
 		"==> rollout",
 		"[event] (service s) has started 1 tasks: (task t1).",
@@ -432,5 +432,43 @@ func TestWriteDeployText(t *testing.T) {
 	_ = writeDeployText(&buf, &dry, nil, true)
 	if out := buf.String(); !strings.Contains(out, "service change:") || !strings.Contains(out, "dry run: nothing was changed") {
 		t.Errorf("a dry run prints its plan:\n%s", out)
+	}
+}
+
+// phaseTimes replaces the seconds of "==> phase done in 1.2s" lines by 0.0,
+// for tests on a busy machine.
+func phaseTimes(lines []string) []string {
+	re := regexp.MustCompile(`^(==> \S+ (?:done in|failed after)) [0-9.]+s$`)
+	out := make([]string, len(lines))
+	for i, l := range lines {
+		out[i] = re.ReplaceAllString(l, "$1 0.0s")
+	}
+	return out
+}
+
+// TestLiveRendererFailureTail: a failed build prints the folded lines of the
+// image that failed only when its error does not quote them already.
+func TestLiveRendererFailureTail(t *testing.T) {
+	for _, c := range []struct {
+		err  string
+		want []string
+	}{
+		{"build of next (stage/next.dockerfile) failed at step #9 (exit status 1); last lines:\n#9 ERROR: npm ci failed", nil},
+		{"build of next failed", []string{"[next] #8 npm ci", "[next] #9 ERROR: npm ci failed"}},
+		{"the engine went away", []string{"[django] #3 pip install", "[next] #8 npm ci", "[next] #9 ERROR: npm ci failed"}},
+	} {
+		var buf bytes.Buffer
+		l := newTestLive(&buf, 80)
+		b := report.Begin(l, "build")
+		b.Line("django", "#3 pip install")
+		b.Line("next", "#8 npm ci")
+		b.Line("next", "#9 ERROR: npm ci failed")
+		b.End(errors.New(c.err))
+		l.Close()
+		got := phaseTimes(screen(t, buf.Bytes()))
+		want := append(append([]string{"==> build"}, c.want...), "==> build failed after 0.0s")
+		if strings.Join(got, "\n") != strings.Join(want, "\n") {
+			t.Errorf("error %q:\n%s\nwant:\n%s", c.err, strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
 	}
 }
