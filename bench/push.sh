@@ -54,6 +54,13 @@ trap cleanup EXIT
 
 log "building bench/pushbench and crane"
 (cd "$ROOT" && go build -o "$W/pushbench" ./bench/pushbench)
+# BENCH_BEFORE_REV=REV: a second ctjdeploy in the cold push, the same tree
+# but push/image.go as of REV (before/after under the same load).
+if [ -n "${BENCH_BEFORE_REV:-}" ]; then
+	mkdir -p "$W/before"
+	(cd "$ROOT" && tar --exclude=./.git -cf - . | tar -xf - -C "$W/before" && git show "$BENCH_BEFORE_REV:push/image.go" >"$W/before/push/image.go")
+	(cd "$W/before" && go build -o "$W/pushbench-before" ./bench/pushbench)
+fi
 GGCR=$(cd "$ROOT" && go list -m -f '{{.Version}}' github.com/google/go-containerregistry)
 CRANE="$(go env GOPATH)/bin/crane"
 if ! [ -x "$CRANE" ] || ! "$CRANE" version 2>/dev/null | grep -q "${GGCR#v}"; then
@@ -114,6 +121,13 @@ push_ctj() { # run
 		"ctjdeploy-bench/django:$r=$N-$r-ctj-django" "ctjdeploy-bench/next:$r=$N-$r-ctj-next")
 	record cold "$r" ctjdeploy "$(since "$t0")" "$(json uploaded_bytes <<<"$out")"
 }
+push_ctjbefore() { # run: the pushbench of BENCH_BEFORE_REV
+	local r="$1" t0 out
+	t0=$(now)
+	out=$("$W/pushbench-before" push -create -cache "$W/cache-before-$r" -tags "$r,stage" \
+		"ctjdeploy-bench/django:$r=$N-$r-ctjb-django" "ctjdeploy-bench/next:$r=$N-$r-ctjb-next")
+	record cold "$r" ctjdeploy-before "$(since "$t0")" "$(json uploaded_bytes <<<"$out")"
+}
 push_docker() {
 	local r="$1" t0 img
 	for img in django next; do "$DOCKER" tag "ctjdeploy-bench/$img:$r" "$REG/$N-$r-docker-$img:$r"; done
@@ -139,14 +153,19 @@ push_crane() {
 }
 
 TOOLS=(ctj docker crane)
+if [ -n "${BENCH_BEFORE_REV:-}" ]; then TOOLS+=(ctjbefore); fi
 LOAD_START="$(cut -d' ' -f1-3 /proc/loadavg)"
 for ((i = 1; i <= ${BENCH_PUSH_RUNS:-$RUNS}; i++)); do
 	r="r$i"
 	make_images "$r"
 	log "run $i/$RUNS: cold pushes (load average $(cut -d' ' -f1-3 /proc/loadavg))"
-	for ((k = 0; k < 3; k++)); do
-		"push_${TOOLS[(i + k) % 3]}" "$r"
+	for ((k = 0; k < ${#TOOLS[@]}; k++)); do
+		"push_${TOOLS[(i + k) % ${#TOOLS[@]}]}" "$r"
 	done
+	if [ -n "${BENCH_COLD_ONLY:-}" ]; then # the cold push only
+		for img in django next; do "$DOCKER" rmi "ctjdeploy-bench/$img:$r" >/dev/null; done
+		continue
+	fi
 	log "run $i/$RUNS: re-pushes"
 	t0=$(now)
 	out=$("$W/pushbench" push -cache "$W/cache-$r" -tags "$r-again,stage" \
@@ -241,6 +260,9 @@ print("| measure | median (min–max) | target |")
 print("|---|---|---|")
 print(f"| cold push, ctjdeploy ÷ docker push | {ratio(('cold','ctjdeploy'),('cold','docker'))} | ≤ 0.5× (stretch 0.3×) |")
 print(f"| cold push, ctjdeploy ÷ crane | {ratio(('cold','ctjdeploy'),('cold','crane'))} | |")
+if ("cold","ctjdeploy-before") in t:
+    print(f"| cold push, ctjdeploy before (BENCH_BEFORE_REV) ÷ docker push | {ratio(('cold','ctjdeploy-before'),('cold','docker'))} | |")
+    print(f"| cold push, ctjdeploy ÷ ctjdeploy before | {ratio(('cold','ctjdeploy'),('cold','ctjdeploy-before'))} | |")
 print(f"| fresh-runner re-push ÷ cold ctjdeploy | {ratio(('repush','ctjdeploy-nocache'),('cold','ctjdeploy'))} | ≤ 0.1×, no layer read |")
 print(f"| top layer changed, fresh runner ÷ docker push | {ratio(('top','ctjdeploy-nocache'),('top','docker'))} | bytes = that layer's |")
 print(f"| top layer changed, fresh runner ÷ crane | {ratio(('top','ctjdeploy-nocache'),('top','crane'))} | |")
@@ -256,6 +278,8 @@ print("| seconds | median (min–max) |")
 print("|---|---|")
 for k in sorted(t):
     v = list(t[k].values())
+    if not v:
+        continue  # a case not run (BENCH_COLD_ONLY)
     print(f"| {k[0]} {k[1]} | {statistics.median(v):.2f} ({min(v):.2f}–{max(v):.2f}) |")
 PY
 

@@ -184,9 +184,26 @@ func (s *source) materialize() error {
 // every image pushed in parallel together: one per CPU.
 var gzipSlots = make(chan struct{}, runtime.NumCPU())
 
-// spoolInMemory is the largest layer held in memory (rather than in a
-// temporary file) while it waits for a compressor.
-const spoolInMemory = 8 << 20
+// spoolInMemory is the memory the process holds at most for layers
+// waiting for a compressor (a 4-CPU CI runner has 16 GB); a layer that
+// does not fit in what is left waits in a temporary file instead, which
+// costs a write and a read of the layer more.
+var spoolInMemory int64 = 256 << 20
+
+var spoolMem atomic.Int64 // bytes of layers spooled in memory now
+
+// reserveMem takes n bytes of spoolInMemory, or says there are not enough.
+func reserveMem(n int64) bool {
+	for {
+		cur := spoolMem.Load()
+		if cur+n > spoolInMemory {
+			return false
+		}
+		if spoolMem.CompareAndSwap(cur, cur+n) {
+			return true
+		}
+	}
+}
 
 // sequentialCompress makes save compress each layer as it is read from the
 // stream, one after another (as before the spool): tests compare the two.
@@ -200,7 +217,8 @@ var sequentialCompress = false
 // layer still needed have been read.
 //
 // The stream is read sequentially and never waits for gzip: a needed layer
-// is spooled raw (to memory up to spoolInMemory, else to a temporary file),
+// is spooled raw (to memory while spoolInMemory has room, else to a
+// temporary file),
 // its diff id hashed on the way, and compressed by a worker (at most
 // gzipSlots at once, shared by the images of the process) while the stream
 // goes on to the next entry. The last needed layer is compressed straight
@@ -408,8 +426,9 @@ func acquire(ctx context.Context) error {
 // spooled is a layer's raw tar waiting for a compressor: in memory or in a
 // temporary file.
 type spooled struct {
-	mem  []byte
-	path string
+	mem      []byte
+	reserved int64 // of spoolInMemory
+	path     string
 }
 
 func (sp spooled) open() (io.ReadCloser, error) {
@@ -423,19 +442,23 @@ func (sp spooled) remove() {
 	if sp.path != "" {
 		_ = os.Remove(sp.path)
 	}
+	spoolMem.Add(-sp.reserved)
 }
 
 // spool copies a layer of size bytes (the tar header's) out of r, to
-// memory when small, else to path, and returns its diff id.
+// memory while spoolInMemory has room, else to path, and returns its diff
+// id. remove gives back what it took.
 func spool(r io.Reader, size int64, path string) (spooled, v1.Hash, error) {
 	dh := sha256.New()
-	if size <= spoolInMemory {
-		var buf bytes.Buffer
-		buf.Grow(int(size))
-		if _, err := io.Copy(io.MultiWriter(&buf, dh), r); err != nil {
+	if reserveMem(size) {
+		sp := spooled{reserved: size}
+		buf := bytes.NewBuffer(make([]byte, 0, size))
+		if _, err := io.Copy(io.MultiWriter(buf, dh), r); err != nil {
+			sp.remove()
 			return spooled{}, v1.Hash{}, err
 		}
-		return spooled{mem: buf.Bytes()}, sum(dh), nil
+		sp.mem = buf.Bytes()
+		return sp, sum(dh), nil
 	}
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
 	if err != nil {

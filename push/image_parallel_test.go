@@ -85,12 +85,16 @@ func mixedLayer(t *testing.T, n int) []byte {
 	return buf.Bytes()
 }
 
-// fourLayers is an OCI-layout engine with four layers: two above
-// spoolInMemory (spooled to files), two below (spooled to memory), the
-// config after the first three.
+// fourLayers is an OCI-layout engine with four layers, the config after
+// the first three, and spoolInMemory at 8 MiB for the test: the first two
+// in the stream (10 and 9 MiB) are spooled to files, the third to memory,
+// the last compressed from the stream.
 func fourLayers(t *testing.T) (*ociEngine, [][]byte) {
 	t.Helper()
-	layers := [][]byte{mixedLayer(t, spoolInMemory+(1<<20)), mixedLayer(t, 256<<10), layerTar(t, spoolInMemory+(2<<20)), mixedLayer(t, 1<<20)}
+	old := spoolInMemory
+	spoolInMemory = 8 << 20
+	t.Cleanup(func() { spoolInMemory = old })
+	layers := [][]byte{mixedLayer(t, 9<<20), mixedLayer(t, 256<<10), layerTar(t, 10<<20), mixedLayer(t, 1<<20)}
 	var ids []string
 	for _, l := range layers {
 		ids = append(ids, digestOf(l))
@@ -177,6 +181,9 @@ func TestParallelCompressSameBytes(t *testing.T) {
 	if ents, _ := os.ReadDir(tmp); len(ents) != 0 {
 		t.Errorf("%d entries left in TMPDIR after close, want none", len(ents))
 	}
+	if m := spoolMem.Load(); m != 0 {
+		t.Errorf("%d bytes of spool memory still held", m)
+	}
 }
 
 // brokenEngine's save stream breaks (err) after cut bytes of e's.
@@ -218,5 +225,8 @@ func TestSaveErrorRemovesSpools(t *testing.T) {
 	}
 	if ents, _ := os.ReadDir(tmp); len(ents) != 0 {
 		t.Errorf("cancelled: %d entries left in TMPDIR, want none", len(ents))
+	}
+	if m := spoolMem.Load(); m != 0 {
+		t.Errorf("%d bytes of spool memory still held", m)
 	}
 }
