@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"runtime/debug"
 	"strings"
@@ -108,9 +109,19 @@ func TestVersionBuilt(t *testing.T) {
 			t.Fatalf("%s version: %v", c.name, err)
 		}
 		line := string(out)
-		if !strings.HasPrefix(line, c.wantPrefix) || !strings.Contains(line, "commit "+strings.TrimSpace(string(head))) ||
-			!strings.HasSuffix(line, " "+runtime.Version()+"\n") {
-			t.Errorf("%s: version printed %q; want prefix %q, commit %s, %s", c.name, line, c.wantPrefix, bytes.TrimSpace(head), runtime.Version())
+		if !strings.HasPrefix(line, c.wantPrefix) || !strings.HasSuffix(line, " "+runtime.Version()+"\n") {
+			t.Errorf("%s: version printed %q; want prefix %q and %s", c.name, line, c.wantPrefix, runtime.Version())
+		}
+		// Others commit in this checkout while it builds: the stamped
+		// commit is HEAD as it was at the start, or a commit after it.
+		m := regexp.MustCompile(`\(commit ([0-9a-f]{40})`).FindStringSubmatch(line)
+		if m == nil {
+			t.Errorf("%s: version printed %q: no commit", c.name, line)
+			continue
+		}
+		start := strings.TrimSpace(string(head))
+		if m[1] != start && exec.Command("git", "merge-base", "--is-ancestor", start, m[1]).Run() != nil {
+			t.Errorf("%s: version printed commit %s, which is neither HEAD (%s) nor a later commit", c.name, m[1], start)
 		}
 	}
 }
