@@ -182,7 +182,16 @@ func TestRealContainersDatabaseSurvivesADeploy(t *testing.T) {
 		t.Fatalf("task %s (revision %s) reads %q from notes, want the row task %s wrote: 1:%s", task2, second.TaskDefARN, got, task1, marker)
 	}
 	// The old task is gone: maximumPercent 100 stops it before the new one
-	// starts, so one postgres at a time used the data directory.
+	// starts, so one postgres at a time used the data directory; the old one
+	// shut down cleanly (its stop signal, SIGINT), so the new one found the
+	// cluster shut down, not interrupted.
+	logs, err := exec.Command("/usr/bin/docker", "logs", "ecssim-"+path.Base(task2)+"-pgdb").CombinedOutput()
+	if err != nil {
+		t.Fatalf("the new task's pgdb log: %v %s", err, logs)
+	}
+	if !strings.Contains(string(logs), "Skipping initialization") || !strings.Contains(string(logs), "database system was shut down at") || strings.Contains(string(logs), "automatic recovery in progress") {
+		t.Errorf("the new task's postgres did not start on a cleanly shut down cluster (the old one still running, or killed?):\n%s", logs)
+	}
 	out, err := exec.Command("/usr/bin/docker", "ps", "-a", "--filter", "label="+label, "--filter", "volume="+vol, "--format", "{{.Names}}").Output()
 	if err != nil {
 		t.Fatal(err)

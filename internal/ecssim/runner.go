@@ -97,6 +97,14 @@ type docker struct {
 	e  *Engine
 	mu sync.Mutex
 	h  map[*task]*dockerTask
+	// stopping: per service (cluster/service), the tasks whose containers
+	// are still being stopped (closed once removed). A task of the service
+	// starts only once they are gone: "Service definition parameters"
+	// (maximumPercent) counts the tasks in the RUNNING or PENDING state, and
+	// a task being stopped stays RUNNING until its containers exited, so
+	// with maximumPercent 100 the old task's postgres is down before the new
+	// one's starts on the same volume.
+	stopping map[string]map[chan struct{}]bool
 }
 
 // dockerStable is how long a task's containers must stay up before the
@@ -111,9 +119,16 @@ type dockerTask struct {
 	started   bool // Start returned
 	exit      *TaskExit
 	stopAsked bool
+	stopped   chan struct{} // closed once stopped (after stopAsked)
 }
 
-func newDocker(e *Engine) *docker { return &docker{e: e, h: map[*task]*dockerTask{}} }
+func newDocker(e *Engine) *docker {
+	return &docker{e: e, h: map[*task]*dockerTask{}, stopping: map[string]map[chan struct{}]bool{}}
+}
+
+// dockerStopWait bounds how long a start waits for its service's stopping
+// tasks.
+const dockerStopWait = 2 * time.Minute
 
 func (r *docker) start(t *task) error {
 	spec := TaskSpec{ID: lastPart(t.Arn), Group: t.Svc}
@@ -131,17 +146,34 @@ func (r *docker) start(t *task) error {
 	dt := &dockerTask{}
 	r.mu.Lock()
 	r.h[t] = dt
+	var wait []chan struct{}
+	for ch := range r.stopping[t.Svc] {
+		wait = append(wait, ch)
+	}
 	r.mu.Unlock()
 	go func() {
+		limit := time.After(dockerStopWait)
+	waiting:
+		for _, ch := range wait {
+			select {
+			case <-ch:
+			case <-limit:
+				r.e.log("ecssim: task %s starts although a task of %s is still being stopped after %s", spec.ID, t.Svc, dockerStopWait)
+				break waiting
+			}
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		rt, err := r.e.Start(ctx, spec)
 		cancel()
 		r.mu.Lock()
 		dt.rt, dt.err, dt.started, dt.up = rt, err, true, time.Now()
-		stop := dt.stopAsked && rt != nil
+		stop := dt.stopAsked
 		r.mu.Unlock()
 		if stop {
-			stopRunning(rt)
+			if rt != nil {
+				stopRunning(rt)
+			}
+			r.stopDone(t.Svc, dt)
 		}
 	}()
 	return nil
@@ -207,11 +239,38 @@ func (r *docker) stop(t *task) {
 		return
 	}
 	dt.stopAsked = true
-	rt := dt.rt
-	r.mu.Unlock()
-	if rt != nil {
-		go stopRunning(rt)
+	dt.stopped = make(chan struct{})
+	if r.stopping[t.Svc] == nil {
+		r.stopping[t.Svc] = map[chan struct{}]bool{}
 	}
+	r.stopping[t.Svc][dt.stopped] = true
+	rt, started := dt.rt, dt.started
+	r.mu.Unlock()
+	switch {
+	case rt != nil:
+		go func() {
+			stopRunning(rt)
+			r.stopDone(t.Svc, dt)
+		}()
+	case started: // it failed to start: nothing runs
+		r.stopDone(t.Svc, dt)
+	default: // the start goroutine stops it once started
+	}
+}
+
+// stopDone: dt's containers are gone; the service's next tasks may start.
+func (r *docker) stopDone(svc string, dt *dockerTask) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if dt.stopped == nil {
+		return
+	}
+	delete(r.stopping[svc], dt.stopped)
+	if len(r.stopping[svc]) == 0 {
+		delete(r.stopping, svc)
+	}
+	close(dt.stopped)
+	dt.stopped = nil
 }
 
 func (r *docker) close() {
