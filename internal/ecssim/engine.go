@@ -395,9 +395,9 @@ func (rt *RunningTask) start(ctx context.Context, t TaskSpec) error {
 	e := rt.e
 	// The sandbox owns the task's network namespace and publishes its port
 	// mappings. It runs the first container's image with the entrypoint
-	// overridden to sleep: the stack's base images (python:3.13-alpine,
-	// node:22-alpine, postgres:18 on the stack's engine) are busybox-based
-	// and have /bin/sleep, so no pause image has to be pulled.
+	// overridden to sleep: the stack's base images (python:3.13-alpine and
+	// node:22-alpine, busybox-based; postgres:18, Debian) all have sleep,
+	// so no pause image has to be pulled.
 	exposed := dnet.PortSet{}
 	bindings := dnet.PortMap{}
 	var all []int
