@@ -180,8 +180,9 @@ func (s *source) materialize() error {
 	return s.err
 }
 
-// gzipSlots bounds the layers gzip-compressed at once in this process, for
-// every image pushed in parallel together: one per CPU.
+// gzipSlots bounds the spooled layers gzip-compressed at once in this
+// process, for every image pushed in parallel together: one per CPU (each
+// image's reader compresses its last layer besides, without a slot).
 var gzipSlots = make(chan struct{}, runtime.NumCPU())
 
 // spoolInMemory is the memory the process holds at most for layers
@@ -335,12 +336,11 @@ func (s *source) save() error {
 			r := &countingReader{r: io.NopCloser(tr), n: &s.read}
 			if sequentialCompress || len(seen) >= len(need)-1 {
 				// The last layer still needed (or, in a legacy save without
-				// v1 ids, what should be): straight from the stream.
-				if err := acquire(ctx); err != nil {
-					return fmt.Errorf("compressing a layer of %s: %w", s.ref, err)
-				}
+				// v1 ids, what should be): straight from the stream, by the
+				// reader itself. It takes no slot: waiting for one while the
+				// workers hold them all would stall the stream (and with it
+				// the engine), which is what the spool is there to avoid.
 				b, diffID, err := compressLayer(r, path, s.level)
-				<-gzipSlots
 				if err != nil {
 					return fmt.Errorf("compressing a layer of %s: %w", s.ref, err)
 				}
