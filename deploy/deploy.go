@@ -204,6 +204,12 @@ func Run(ctx context.Context, o Options, d Deps) (*Result, error) {
 		err = rollout.Refusal(res.Guards)
 	}
 	if err == nil && !o.DryRun {
+		// The plan is shown before the first write (the renderers print the
+		// event as it comes and then end with a short result).
+		var b strings.Builder
+		if WritePlan(&b, res) == nil {
+			report.For(r.rep, "plan").Fields(strings.TrimRight(b.String(), "\n"), map[string]any{"plan": true})
+		}
 		err = r.apply(ctx)
 	}
 	if err != nil && ctx.Err() != nil {

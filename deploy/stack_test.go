@@ -609,8 +609,13 @@ func TestRealContainersDeployThenBadCommit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = eng.Cleanup(context.Background()); eng.Close() })
 	f := newFixture(t, ecssim.Success, 100, func(o *ecssim.Options) { o.Engine = eng })
+	t.Cleanup(func() {
+		ctx := context.Background()
+		_ = eng.Cleanup(ctx)
+		_, _ = eng.RemoveSharedVolumes(ctx, f.n.Cluster+"/"+f.n.Service)
+		eng.Close()
+	})
 	f.deps.Logs = cloudwatchlogs.NewFromConfig(f.st.AWSConfig(t), func(o *cloudwatchlogs.Options) { o.BaseEndpoint = f.deps.ECS.(*ecs.Client).Options().BaseEndpoint })
 	o := f.opts(f.c[1])
 	o.Timeout = 2 * time.Minute

@@ -35,12 +35,9 @@ func writeDeployResult(g *globals, rep report.Reporter, res *deploy.Result, err 
 		}
 		_ = inspect.WriteJSON(g.stdout, doc)
 	} else if res != nil {
-		_ = deploy.WritePlan(g.stdout, res)
-		if err == nil {
-			if s := deploy.Summary(res); s != "" {
-				fmt.Fprintln(g.stdout, s)
-			}
-		}
+		// The whole plan only when the run did not show it before its first
+		// write (a dry run, a refusal); else a short result.
+		_ = writeDeployText(g.stdout, res, err, planShown(rep))
 	}
 	writeDeployGitHub(res, rep, err)
 }

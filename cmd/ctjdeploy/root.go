@@ -18,6 +18,7 @@ type globals struct {
 	configPath string
 	output     string
 	noColor    bool
+	verbose    bool // every build line on a terminal (--verbose)
 	stdout     io.Writer
 	stderr     io.Writer
 	stderrTTY  bool // stderr is a terminal
@@ -75,6 +76,7 @@ func newRootCmd(stdout, stderr io.Writer, stderrTTY bool) *cobra.Command {
 	pf.StringVar(&g.configPath, "config", config.DefaultFile, "config file; relative paths inside it resolve against its folder")
 	pf.StringVarP(&g.output, "output", "o", "text", "output format: text or json (json: one document on stdout, logs on stderr)")
 	pf.BoolVar(&g.noColor, "no-color", false, "no colors (also when NO_COLOR is set or output is not a terminal)")
+	pf.BoolVar(&g.verbose, "verbose", false, "print every build line (a terminal otherwise folds each image's build to one live line)")
 	_ = root.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"text", "json"}, cobra.ShellCompDirectiveNoFileComp))
 
 	root.AddCommand(
@@ -155,7 +157,9 @@ func (g *globals) reporter() report.Reporter {
 	case os.Getenv("GITHUB_ACTIONS") == "true":
 		return newGitHubRenderer(g.stderr, report.Unmasked(g.stderr))
 	case g.stderrTTY && os.Getenv("TERM") != "dumb":
-		return newLiveRenderer(g.stderr, g.color(), nil)
+		lr := newLiveRenderer(g.stderr, g.color(), nil)
+		lr.verbose = g.verbose
+		return lr
 	default:
 		return newTextRenderer(g.stderr, g.color())
 	}
