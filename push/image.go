@@ -218,7 +218,10 @@ var sequentialCompress = false
 // layer still needed have been read.
 //
 // The stream is read sequentially and never waits for gzip: a needed layer
-// is spooled raw (to memory while spoolInMemory has room, else to a
+// that gzip shrinks (its first 256 KiB by a tenth or more: then gzip is
+// slower than the stream; random or already compressed data it stores about
+// as fast as it comes, and is compressed straight from the stream) is
+// spooled raw (to memory while spoolInMemory has room, else to a
 // temporary file),
 // its diff id hashed on the way, and compressed by a worker (at most
 // gzipSlots at once, shared by the images of the process) while the stream
@@ -354,7 +357,29 @@ func (s *source) save() error {
 				mu.Unlock()
 				continue
 			}
-			sp, diffID, err := spool(r, h.Size, filepath.Join(dir, fmt.Sprintf("layer-%d.tar", n)))
+			head, err := io.ReadAll(io.LimitReader(r, trialBytes))
+			if err != nil {
+				return fmt.Errorf("reading docker save of %s: %w", s.ref, err)
+			}
+			lr := io.MultiReader(bytes.NewReader(head), r)
+			if !shrinks(head, s.level) {
+				// gzip stores it (random, already compressed data) about as
+				// fast as the stream comes: a spool would only add copies.
+				b, diffID, err := compressLayer(lr, path, s.level)
+				if err != nil {
+					return fmt.Errorf("compressing a layer of %s: %w", s.ref, err)
+				}
+				if !want[diffID] || seen[diffID] {
+					_ = os.Remove(b.path)
+					continue
+				}
+				seen[diffID] = true
+				mu.Lock()
+				s.blobs[diffID] = b
+				mu.Unlock()
+				continue
+			}
+			sp, diffID, err := spool(lr, h.Size, filepath.Join(dir, fmt.Sprintf("layer-%d.tar", n)))
 			if err != nil {
 				return fmt.Errorf("reading a layer of %s from docker save into %s: %w", s.ref, dir, err)
 			}
@@ -412,6 +437,30 @@ func (s *source) save() error {
 	}
 	return nil
 }
+
+// trialBytes is how much of a layer shrinks looks at.
+const trialBytes = 256 << 10
+
+// shrinks says whether gzip at level makes head (a layer's first bytes)
+// notably smaller: then it costs more CPU than reading the stream, and the
+// layer is worth spooling for a worker.
+func shrinks(head []byte, level int) bool {
+	if forceSpool {
+		return true
+	}
+	cn := &countWriter{}
+	gz, err := gzip.NewWriterLevel(cn, level)
+	if err != nil {
+		return true
+	}
+	_, _ = gz.Write(head)
+	_ = gz.Close()
+	return cn.n < int64(len(head))*9/10
+}
+
+// forceSpool makes every layer but the last spooled, compressible or not
+// (tests of the spool).
+var forceSpool = false
 
 // acquire takes one of gzipSlots, or fails when ctx ends first.
 func acquire(ctx context.Context) error {

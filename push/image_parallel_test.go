@@ -150,8 +150,8 @@ func mixedLayer(t *testing.T, n int) []byte {
 func fourLayers(t *testing.T) (*ociEngine, [][]byte) {
 	t.Helper()
 	old := spoolInMemory
-	spoolInMemory = 8 << 20
-	t.Cleanup(func() { spoolInMemory = old })
+	spoolInMemory, forceSpool = 8<<20, true // layerTar's random layer too
+	t.Cleanup(func() { spoolInMemory, forceSpool = old, false })
 	layers := [][]byte{mixedLayer(t, 9<<20), mixedLayer(t, 256<<10), layerTar(t, 10<<20), mixedLayer(t, 1<<20)}
 	var ids []string
 	for _, l := range layers {
@@ -286,5 +286,17 @@ func TestSaveErrorRemovesSpools(t *testing.T) {
 	}
 	if m := spoolMem.Load(); m != 0 {
 		t.Errorf("%d bytes of spool memory still held", m)
+	}
+}
+
+// TestShrinks: random bytes (gzip stores them) are not worth a spool, text
+// is.
+func TestShrinks(t *testing.T) {
+	if shrinks(randomBytes(t, trialBytes), 6) {
+		t.Error("random bytes: shrinks says gzip makes them smaller")
+	}
+	text := bytes.Repeat([]byte("import django.db.models\n"), trialBytes/24)
+	if !shrinks(text, 6) {
+		t.Error("text: shrinks says gzip does not make it smaller")
 	}
 }
