@@ -10,6 +10,8 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sort"
@@ -363,6 +365,14 @@ func (r *run) plan(ctx context.Context) error {
 		var built []build.Image
 		if err := r.phase("build", func(p *report.Phase) error {
 			specs := make([]build.Spec, 0, len(names))
+			// docker build --cache-from waits forever on a registry that
+			// accepts connections and never answers: ask it first, and
+			// build without its cache if it does not answer.
+			useCache := true
+			if err := probeRegistry(ctx, r.d.Registry, 10*time.Second); err != nil {
+				useCache = false
+				p.Warnf("the registry %s does not answer (%v): building without its cache; the push will retry it", r.d.Registry, err)
+			}
 			source := ""
 			if r.o.GitDir != "" {
 				source = gitinfo.RemoteURL(ctx, r.o.GitDir)
@@ -373,12 +383,15 @@ func (r *run) plan(ctx context.Context) error {
 				if source != "" {
 					labels["org.opencontainers.image.source"] = source
 				}
-				specs = append(specs, build.Spec{Name: n, Context: im.Context, Dockerfile: im.Dockerfile, Target: im.Target,
-					BuildArgs: im.BuildArgs, Labels: labels, Tag: "ctjdeploy/" + n + ":" + localTag(r.o.Tag),
+				spec := build.Spec{Name: n, Context: im.Context, Dockerfile: im.Dockerfile, Target: im.Target,
+					BuildArgs: im.BuildArgs, Labels: labels, Tag: "ctjdeploy/" + n + ":" + localTag(r.o.Tag)}
+				if useCache {
 					// The image last pushed for this environment carries an
 					// inline build cache: a fresh CI runner reuses its
 					// unchanged steps. A missing cache image is no error.
-					CacheFrom: []string{r.d.Registry + "/" + im.Repository + ":" + r.o.Env.Name}})
+					spec.CacheFrom = []string{r.d.Registry + "/" + im.Repository + ":" + r.o.Env.Name}
+				}
+				specs = append(specs, spec)
 			}
 			var err error
 			built, err = build.BuildAll(ctx, r.d.Builder, specs, r.rep)
@@ -779,4 +792,26 @@ func (t *eventTap) Report(e report.Event) {
 		t.res.Events = append(t.res.Events, e.Message)
 	}
 	t.next.Report(e)
+}
+
+// probeRegistry asks the registry's API root (GET /v2/) once: any HTTP
+// answer, 401 included, means it answers. Loopback registries speak plain
+// HTTP (the contract), others HTTPS.
+func probeRegistry(ctx context.Context, host string, timeout time.Duration) error {
+	scheme := "https"
+	if h, _, err := net.SplitHostPort(host); err == nil && (h == "localhost" || net.ParseIP(h).IsLoopback()) {
+		scheme = "http"
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, scheme+"://"+host+"/v2/", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	return nil
 }

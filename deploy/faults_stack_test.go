@@ -270,6 +270,7 @@ func faultCases() []faultCase {
 		}, want: 1, wantIn: []string{"not moved on any repository", "django pushed under"}, unmoved: true, firstPushed: true},
 		{name: "registry 401 on the manifest PUT mid-push", setup: reg(faults.Rule{Method: http.MethodPut, Path: "/manifests/", Status: 401, Times: 1}), want: 1, wantIn: []string{"401"}, unmoved: true},
 		{name: "black-holed registry for ctjdeploy's requests (manifest reads never answered)", setup: reg(faults.Rule{Path: "/manifests/", Hang: true, UserAgent: "ctjdeploy"}), want: 1, wantIn: []string{"timeout awaiting response headers"}},
+		{name: "black-holed registry for every request (the build's cache import too)", setup: reg(faults.Rule{Hang: true}), want: 1, wantIn: []string{"timeout awaiting response headers"}},
 
 		// Races and the lock.
 		{name: "deploy lock held by another run (started 2 min ago)", setup: func(t *testing.T, e *faultEnv, o *Options, _ context.CancelFunc) int {
