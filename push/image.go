@@ -217,18 +217,18 @@ var sequentialCompress = false
 // compressing them, and the stream is closed as soon as the config and every
 // layer still needed have been read.
 //
-// The stream is read sequentially and never waits for gzip: a needed layer
-// that gzip shrinks (its first 256 KiB by a tenth or more: then gzip is
-// slower than the stream; random or already compressed data it stores about
-// as fast as it comes, and is compressed straight from the stream) is
-// spooled raw (to memory while spoolInMemory has room, else to a
-// temporary file),
-// its diff id hashed on the way, and compressed by a worker (at most
+// On a machine of spoolMinCPUs or more, the stream is read sequentially
+// and does not wait for gzip: a needed layer that gzip shrinks (its first
+// 256 KiB by a tenth or more: then gzip is slower than the stream; random
+// or already compressed data it stores about as fast as it comes) is
+// spooled raw (to memory while spoolInMemory has room, else to a temporary
+// file), its diff id hashed on the way, and compressed by a worker (at most
 // gzipSlots at once, shared by the images of the process) while the stream
-// goes on to the next entry. The last needed layer is compressed straight
-// from the stream: nothing is left to overlap with it. Each layer goes
-// through compressTo with the same bytes in the same writes whichever way it
-// came, so its compressed digest is the same (TestParallelCompressSameBytes).
+// goes on to the next entry. Every other layer, and the last needed one
+// (nothing is left to overlap with it), is compressed straight from the
+// stream, as every layer is on smaller machines. Each layer goes through
+// compressTo with the same bytes whichever way it came, so its compressed
+// digest is the same (TestParallelCompressSameBytes).
 //
 // The Docker Engine API has no per-layer export: the engine writes the whole
 // image, so layers passed by still cross the socket (counted in streamed) up
@@ -362,7 +362,7 @@ func (s *source) save() error {
 				return fmt.Errorf("reading docker save of %s: %w", s.ref, err)
 			}
 			lr := io.MultiReader(bytes.NewReader(head), r)
-			if !shrinks(head, s.level) {
+			if !forceSpool && (runtime.NumCPU() < spoolMinCPUs || !shrinks(head, s.level)) {
 				// gzip stores it (random, already compressed data) about as
 				// fast as the stream comes: a spool would only add copies.
 				b, diffID, err := compressLayer(lr, path, s.level)
@@ -445,9 +445,6 @@ const trialBytes = 256 << 10
 // notably smaller: then it costs more CPU than reading the stream, and the
 // layer is worth spooling for a worker.
 func shrinks(head []byte, level int) bool {
-	if forceSpool {
-		return true
-	}
 	cn := &countWriter{}
 	gz, err := gzip.NewWriterLevel(cn, level)
 	if err != nil {
@@ -458,9 +455,16 @@ func shrinks(head []byte, level int) bool {
 	return cn.n < int64(len(head))*9/10
 }
 
-// forceSpool makes every layer but the last spooled, compressible or not
-// (tests of the spool).
+// forceSpool makes every layer but the last spooled, compressible or not,
+// on any machine (tests of the spool).
 var forceSpool = false
+
+// spoolMinCPUs: below it, no layer is spooled. On the 2-CPU bench machine
+// (bench/README.md) dockerd's export and the reader's gzip already take
+// both CPUs, and spooling measured slower than compressing from the stream,
+// for random and for compressible layers alike; a 4-CPU CI runner has CPUs
+// to spare for the workers (not measured here).
+const spoolMinCPUs = 4
 
 // acquire takes one of gzipSlots, or fails when ctx ends first.
 func acquire(ctx context.Context) error {
