@@ -645,7 +645,9 @@ func TestRealContainersDeployThenBadCommit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b = []byte(strings.Replace(string(b), "set -eu\n", "set -eu\necho 'django.db.utils.OperationalError: could not connect to server' >&2\nexit 1\n", 1))
+	const secret = "hunter2-ecssim-secret"
+	report.AddSecret(secret) // as a sensitive Terraform output would be
+	b = []byte(strings.Replace(string(b), "set -eu\n", "set -eu\necho 'django.db.utils.OperationalError: could not connect to server' >&2\necho 'DATABASE_URL=postgres://ctj:"+secret+"@pgdb/ctj' >&2\nexit 1\n", 1))
 	if err := os.WriteFile(ep, b, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -656,10 +658,14 @@ func TestRealContainersDeployThenBadCommit(t *testing.T) {
 	if exitcode.Of(err) != exitcode.RolledBack {
 		t.Fatalf("bad commit: %v (exit %d), want 3", err, exitcode.Of(err))
 	}
-	for _, want := range []string{"django exit 1", "Essential container in task exited", "| django.db.utils.OperationalError: could not connect to server", "threshold of 3"} {
+	for _, want := range []string{"django exit 1", "Essential container in task exited", "| django.db.utils.OperationalError: could not connect to server", "| DATABASE_URL=postgres://ctj:***@pgdb/ctj", "threshold of 3"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("message lacks %q:\n%v", want, err)
 		}
+	}
+	doc, _ := json.Marshal(res)
+	if strings.Contains(err.Error(), secret) || strings.Contains(string(doc), secret) || !strings.Contains(string(doc), `"logs":[`) {
+		t.Errorf("the container's log lines leak the secret or are missing from the JSON document:\n%s", doc)
 	}
 	if cur := f.sim.Current(f.n.Cluster, f.n.Service); cur != good.TaskDefARN || cur == res.TaskDefARN {
 		t.Errorf("after the rollback the service runs %s, want %s", cur, good.TaskDefARN)
@@ -671,4 +677,66 @@ func TestRealContainersDeployThenBadCommit(t *testing.T) {
 	if names := running(); len(names) != 4 {
 		t.Errorf("containers running after the rollback: %v", names)
 	}
+}
+
+// A smoke check that passes: exit 0, its result in the document. One that
+// fails when the rollback it triggers fails too: exit 6.
+func TestSmokePassesAndRollbackFailure(t *testing.T) {
+	f := newFixture(t, ecssim.Success, 100)
+	good, err := Run(context.Background(), f.opts(f.c[0]), f.deps)
+	if err != nil {
+		t.Fatalf("first deploy: %v", err)
+	}
+	var healthy atomic.Bool
+	healthy.Store(true)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if healthy.Load() {
+			_, _ = w.Write([]byte(`{"status":"ok","uptime":12}`))
+			return
+		}
+		w.WriteHeader(http.StatusInternalServerError)
+		_, _ = w.Write([]byte(`{"error":"boom"}`))
+	}))
+	defer srv.Close()
+	f.env.Smoke = []config.Smoke{{URL: srv.URL + "/api/healthcheck", Status: 200, Contains: "uptime", Timeout: 2 * time.Second}}
+	f.deps.SmokeInterval = 100 * time.Millisecond
+	res, err := Run(context.Background(), f.opts(f.c[1]), f.deps)
+	if err != nil || len(res.Smoke) != 1 || !res.Smoke[0].OK || res.Smoke[0].Status != 200 || res.SmokeRollback != "" {
+		t.Fatalf("passing smoke: %v %+v", err, res.Smoke)
+	}
+	// The next commit fails its smoke check, and the rollback to c[1]
+	// fails too: the simulator's tasks fail from now on.
+	healthy.Store(false)
+	f.sim.SetScenario(f.n.Cluster, f.n.Service, ecssim.Success)
+	var once sync.Once
+	f.env.Smoke[0].Timeout = 700 * time.Millisecond
+	rec := &scenarioOnSmoke{next: report.Discard, fire: func() { once.Do(func() { f.sim.SetScenario(f.n.Cluster, f.n.Service, ecssim.Fail) }) }}
+	o := f.opts(f.c[2])
+	o.Reporter = rec
+	res, err = Run(context.Background(), o, f.deps)
+	if exitcode.Of(err) != exitcode.NotRecovered || res.SmokeRollback == "" {
+		t.Fatalf("smoke fails and so does its rollback: %v (exit %d) rollback %q", err, exitcode.Of(err), res.SmokeRollback)
+	}
+	for _, want := range []string{"500", "boom", "did not complete", "NOT back on a working revision"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("message lacks %q:\n%v", want, err)
+		}
+	}
+	if cur := f.sim.Current(f.n.Cluster, f.n.Service); cur == good.TaskDefARN {
+		t.Errorf("the service should not be back on a working revision, runs %s", cur)
+	}
+}
+
+// scenarioOnSmoke calls fire when the smoke phase ends (so the simulator's
+// scenario changes for the rollback deployment that follows).
+type scenarioOnSmoke struct {
+	next report.Reporter
+	fire func()
+}
+
+func (s *scenarioOnSmoke) Report(e report.Event) {
+	if e.Phase == "smoke" && e.Kind == report.PhaseEnd {
+		s.fire()
+	}
+	s.next.Report(e)
 }
