@@ -606,6 +606,11 @@ func (r *run) apply(ctx context.Context) error {
 		r.updating = true
 		id, svc, err := rollout.Update(ctx, r.d.ECS, env.Cluster, env.Service, res.TaskDefARN, false)
 		if err != nil {
+			if ctx.Err() == nil && svc == nil {
+				// An orphan: say which revision is left unused.
+				return fmt.Errorf("%w\nrevision %s, registered by this run, is unused: service %s still runs %s unless the update was applied before the error (check `ctjdeploy %s status`); nothing was deregistered",
+					err, shortARN(res.TaskDefARN), env.Service, shortARN(res.LiveARN), env.Name)
+			}
 			return err
 		}
 		res.DeploymentID, res.updatedAt = id, time.Now()

@@ -238,6 +238,7 @@ func faultCases() []faultCase {
 		{name: "ECS 500 on every RegisterTaskDefinition", setup: awsFault(ecsTarget("RegisterTaskDefinition"), 500, 0), want: 1, wantIn: []string{"RegisterTaskDefinition"}},
 		{name: "ECS 500 ×2 on UpdateService (not applied)", setup: awsFault(ecsTarget("UpdateService"), 500, 2), want: 0},
 		{name: "ECS UpdateService applied but answered 500", setup: sim(ecssim.Faults{UpdateApplied500: true}, 1), want: 0},
+		{name: "ECS 500 on every UpdateService (a registered revision left unused)", setup: awsFault(ecsTarget("UpdateService"), 500, 0), want: 1, wantIn: []string{"registered by this run, is unused", "nothing was deregistered"}},
 		{name: "ECS 500 ×3 on DescribeServiceDeployments", setup: awsFault(ecsTarget("DescribeServiceDeployments"), 500, 3), want: 0},
 		{name: "ECS 500 ×2 on DescribeTasks", setup: awsFault(ecsTarget("DescribeTasks"), 500, 2), want: 0},
 		{name: "ECS reads lag behind the update (3 stale reads)", setup: sim(ecssim.Faults{LagReads: 3}, 3), want: 0},
