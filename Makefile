@@ -9,6 +9,7 @@ STACK   := scripts/stack
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 FUZZTIME ?= 30s
+FUZZTIME_SHORT ?= 10s
 
 export CHECKPOINT_DISABLE := 1
 export AWS_EC2_METADATA_DISABLED := true
@@ -46,11 +47,16 @@ test-go:
 	@set -a; source "$${CTJDEPLOY_STACK_DIR:-/tmp/ctjdeploy-stack}/env"; set +a; \
 	  $(GO) test -race -count=1 -timeout 45m ./...
 
-# Short fuzz runs of the config loader and the template renderer.
+# Short fuzz runs: the config loader and the template renderer (30 s each),
+# the tag grammar, the mask over escaped forms and split writes, and the
+# rollout outcome decisions over random answers (10 s each).
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./internal/config/
 	@if ls deploy/taskdef/*_test.go >/dev/null 2>&1 && grep -q 'func FuzzRender' deploy/taskdef/*_test.go; then \
 	  $(GO) test -run '^$$' -fuzz '^FuzzRender$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./deploy/taskdef/; fi
+	$(GO) test -run '^$$' -fuzz '^FuzzValidTag$$' -fuzztime $(FUZZTIME_SHORT) -fuzzminimizetime 5s ./internal/config/
+	$(GO) test -run '^$$' -fuzz '^FuzzMaskWriter$$' -fuzztime $(FUZZTIME_SHORT) -fuzzminimizetime 5s ./internal/report/
+	$(GO) test -run '^$$' -fuzz '^FuzzDecide$$' -fuzztime $(FUZZTIME_SHORT) -fuzzminimizetime 5s ./deploy/rollout/
 
 demo:
 	scripts/demo

@@ -111,3 +111,19 @@ func TestValidTagGrammar(t *testing.T) {
 		}
 	}
 }
+
+// FuzzValidTag: whatever ValidTag accepts is a tag of the OCI grammar, and
+// so a safe path element (no '/', no "..", no control byte).
+func FuzzValidTag(f *testing.F) {
+	for _, s := range []string{"v1.2.3", "../x", "a/b", "0123456789abcdef0123456789abcdef01234567", "", "-x"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if ValidTag(s) != nil {
+			return
+		}
+		if !tagRE.MatchString(s) || strings.ContainsAny(s, "/\\:@ \t\n") || strings.HasPrefix(s, ".") || strings.HasPrefix(s, "-") || len(s) > 128 {
+			t.Fatalf("ValidTag accepted %q", s)
+		}
+	})
+}
