@@ -590,6 +590,12 @@ func (r *run) apply(ctx context.Context) error {
 		}
 		return r.smoke(ctx, false)
 	}
+	// After the push, right before the first ECS write: the service must be
+	// what the plan judged (another deploy or terraform apply may have run
+	// during the build and the push).
+	if err := r.sameService(ctx); err != nil {
+		return err
+	}
 	if err := r.phase("register", func(p *report.Phase) error {
 		arn, err := rollout.Register(ctx, r.d.ECS, res.rendered, rollout.RegisterTags{Commit: r.o.Tag, Env: env.Name, Previous: res.LiveARN})
 		if err != nil {

@@ -55,11 +55,11 @@ func (h LockHolder) String() string {
 var lockNow = time.Now
 
 // takeLock takes the deploy lock before the first write (push, register,
-// update) and then checks that the service is still as the plan read it: a
-// deploy that started between this run's plan and its lock, and finished
-// before, changed it. The returned release deletes the lock (if it is still
-// this run's) on every path; call it once. Without Deps.SSM there is no
-// lock, only the re-read.
+// update). The returned release deletes the lock (if it is still this
+// run's) on every path; call it once. Without Deps.SSM there is no lock.
+// sameService, right before the register, then checks that the service is
+// still as the plan read it (a deploy that ran between this run's plan and
+// its register).
 //
 // The lock is an SSM parameter written with PutParameter without overwrite:
 // SSM refuses an existing name with ParameterAlreadyExists ("PutParameter",
@@ -77,10 +77,6 @@ func (r *run) takeLock(ctx context.Context) (release func(), err error) {
 		}
 		r.res.Lock = name
 		release = func() { r.releaseLock(name, me) }
-	}
-	if err := r.sameService(ctx); err != nil {
-		release()
-		return func() {}, err
 	}
 	return release, nil
 }
@@ -182,7 +178,7 @@ func (r *run) sameService(ctx context.Context) error {
 	}
 	svc, err := rollout.DescribeService(ctx, r.d.ECS, env.Cluster, env.Service)
 	if err != nil {
-		return fmt.Errorf("re-reading service %s before the first write: %w; nothing was changed", env.Service, err)
+		return fmt.Errorf("re-reading service %s before registering: %w; the service was not changed", env.Service, err)
 	}
 	var changed []string
 	if a, b := aws.ToString(was.Svc.TaskDefinition), aws.ToString(svc.TaskDefinition); a != b {
@@ -194,7 +190,7 @@ func (r *run) sameService(ctx context.Context) error {
 	if len(changed) == 0 {
 		return nil
 	}
-	return exitcode.Refusedf("service %s changed since this run's plan read it (%s): another deploy or terraform apply ran meanwhile; nothing was changed. Check `ctjdeploy %s status` and deploy again",
+	return exitcode.Refusedf("service %s changed since this run's plan read it (%s): another deploy or terraform apply ran meanwhile; nothing was registered and the service was not changed. Check `ctjdeploy %s status` and deploy again",
 		env.Service, strings.Join(changed, "; "), env.Name)
 }
 
