@@ -120,25 +120,7 @@ func (p *ECR) digestsPresent(ctx context.Context, repo name.Repository, registry
 			defer safego.Recover("checking blob "+d.String(), func(e error) { errs[i] = e })
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			u := fmt.Sprintf("%s://%s/v2/%s/blobs/%s", repo.Registry.Scheme(), repo.RegistryStr(), repo.RepositoryStr(), d)
-			req, err := http.NewRequestWithContext(ctx, http.MethodHead, u, nil)
-			if err != nil {
-				errs[i] = err
-				return
-			}
-			resp, err := hc.Do(req)
-			if err != nil {
-				errs[i] = err
-				return
-			}
-			resp.Body.Close()
-			switch resp.StatusCode {
-			case http.StatusOK:
-				out[i] = true
-			case http.StatusNotFound:
-			default:
-				errs[i] = transport.CheckError(resp, http.StatusOK, http.StatusNotFound)
-			}
+			out[i], errs[i] = headBlob(ctx, hc, repo, d.String())
 		}()
 	}
 	wg.Wait()
@@ -407,4 +389,27 @@ func (p *ECR) findMounts(ctx context.Context, repo name.Repository, t Target, li
 			}
 		}
 	}
+}
+
+// headBlob asks the registry whether repo holds the blob digest (HEAD
+// /v2/REPO/blobs/DIGEST through hc, the run's client for repo): 200 yes,
+// 404 no, anything else an error.
+func headBlob(ctx context.Context, hc *http.Client, repo name.Repository, digest string) (bool, error) {
+	u := fmt.Sprintf("%s://%s/v2/%s/blobs/%s", repo.Registry.Scheme(), repo.RegistryStr(), repo.RepositoryStr(), digest)
+	req, err := http.NewRequestWithContext(ctx, http.MethodHead, u, nil)
+	if err != nil {
+		return false, err
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return false, err
+	}
+	resp.Body.Close()
+	switch resp.StatusCode {
+	case http.StatusOK:
+		return true, nil
+	case http.StatusNotFound:
+		return false, nil
+	}
+	return false, transport.CheckError(resp, http.StatusOK, http.StatusNotFound)
 }

@@ -546,25 +546,7 @@ func (p *ECR) blobsPresent(ctx context.Context, repo name.Repository, registry s
 			defer safego.Recover("checking blob "+l.digest.String(), func(e error) { errs[i] = e })
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			u := fmt.Sprintf("%s://%s/v2/%s/blobs/%s", repo.Registry.Scheme(), repo.RegistryStr(), repo.RepositoryStr(), l.digest)
-			req, err := http.NewRequestWithContext(ctx, http.MethodHead, u, nil)
-			if err != nil {
-				errs[i] = err
-				return
-			}
-			resp, err := hc.Do(req)
-			if err != nil {
-				errs[i] = err
-				return
-			}
-			resp.Body.Close()
-			switch resp.StatusCode {
-			case http.StatusOK:
-				out[i] = true
-			case http.StatusNotFound:
-			default:
-				errs[i] = transport.CheckError(resp, http.StatusOK, http.StatusNotFound)
-			}
+			out[i], errs[i] = headBlob(ctx, hc, repo, l.digest.String())
 		}()
 	}
 	wg.Wait()
