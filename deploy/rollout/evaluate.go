@@ -90,6 +90,22 @@ type Observation struct {
 	Svc  ecstypes.Service
 }
 
+// locate is a State with our deployment and the PRIMARY one found in the
+// observation's service (nil where absent).
+func (o Observation) locate() State {
+	var st State
+	for i := range o.Svc.Deployments {
+		d := &o.Svc.Deployments[i]
+		if aws.ToString(d.Id) == o.ID {
+			st.Ours = d
+		}
+		if aws.ToString(d.Status) == statusPrimary {
+			st.Primary = d
+		}
+	}
+	return st
+}
+
 // evaluate decides where our deployment stands from the service's
 // deployments (DescribeServices: the view every account has, and the
 // fallback when the service deployment API is not available). Pure.
@@ -116,16 +132,7 @@ func evaluate(o Observation) State {
 	if o.Grace == 0 {
 		o.Grace = DefaultGrace
 	}
-	var st State
-	for i := range o.Svc.Deployments {
-		d := &o.Svc.Deployments[i]
-		if aws.ToString(d.Id) == o.ID {
-			st.Ours = d
-		}
-		if aws.ToString(d.Status) == statusPrimary {
-			st.Primary = d
-		}
-	}
+	st := o.locate()
 	ours, prim := st.Ours, st.Primary
 	if ours == nil && !o.Seen && !o.UpdatedAt.IsZero() && o.Now.Sub(o.UpdatedAt) < o.Grace {
 		st.Phase = InProgress

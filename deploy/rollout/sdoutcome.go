@@ -30,16 +30,7 @@ import (
 //
 // It never answers success unless ECS said SUCCESSFUL.
 func DecideServiceDeployment(sd *ecstypes.ServiceDeployment, newer *ecstypes.ServiceDeploymentBrief, o Observation) State {
-	var st State
-	for i := range o.Svc.Deployments {
-		d := &o.Svc.Deployments[i]
-		if aws.ToString(d.Id) == o.ID {
-			st.Ours = d
-		}
-		if aws.ToString(d.Status) == statusPrimary {
-			st.Primary = d
-		}
-	}
+	st := o.locate()
 	if sd == nil {
 		st.Phase, st.Reason = InProgress, "ECS does not list our service deployment yet"
 		return st
