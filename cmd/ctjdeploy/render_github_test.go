@@ -254,9 +254,13 @@ func TestSummaryFenceAndNoDiff(t *testing.T) {
 // The summary shows the smoke results and the stopped containers' last log
 // lines, fenced so a line holding ``` cannot end the block.
 func TestGHSummarySmokeAndLogs(t *testing.T) {
+	report.AddSecret("gh-summary-s3cret")
 	s := ghSummary(ghResult{Env: "stage", Outcome: "rolled-back", URL: "https://stage.example.org",
 		Smoke:   []ghSmoke{{URL: "https://stage.example.org/api/healthcheck", OK: false, Status: 502, Tries: 4, Seconds: 2, Error: "status 502, want 200"}},
-		Stopped: []ghStopped{{Task: "abc123", Container: "django", Exit: "exit 1", Logs: []string{"Traceback (most recent call last):", "```", "django.db.utils.OperationalError: could not connect"}}}})
+		Stopped: []ghStopped{{Task: "abc123", Container: "django", Exit: "exit 1", Logs: []string{"Traceback (most recent call last):", "```", "django.db.utils.OperationalError: could not connect", "password=gh-summary-s3cret"}}}})
+	if strings.Contains(s, "gh-summary-s3cret") || !strings.Contains(s, "password=***") {
+		t.Errorf("a secret in a container's log line reaches the summary:\n%s", s)
+	}
 	for _, want := range []string{"### Smoke checks", "status 502, want 200", "| 502 | 4 |", "### Stopped containers", "**django** in task `abc123`: exit 1", "````text\n", "OperationalError: could not connect"} {
 		if !strings.Contains(s, want) {
 			t.Errorf("summary lacks %q:\n%s", want, s)
