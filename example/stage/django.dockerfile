@@ -13,7 +13,7 @@ RUN echo "poetry install --only main (example: no dependencies)" \
  && mkdir -p /code/static
 
 COPY . .
-RUN chmod +x entrypoint.sh manage.py \
+RUN chmod +x entrypoint.sh manage.py healthcheck.sh \
  && grep -q ctj-example-backend pyproject.toml
 
 EXPOSE 8000

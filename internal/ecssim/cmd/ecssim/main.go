@@ -15,11 +15,13 @@ package main
 import (
 	"flag"
 	"fmt"
+	"io"
 	"log"
 	"net"
 	"net/http"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -35,6 +37,7 @@ func main() {
 	step := flag.Duration("step", 150*time.Millisecond, "the model's clock step")
 	useDocker := flag.Bool("docker", false, "run tasks on the Docker engine at DOCKER_HOST instead of emulating them")
 	regUser := flag.String("registry-user", "AWS", "with -docker: registry user (password from $ECSSIM_REGISTRY_PASSWORD)")
+	lbFlag := flag.String("lb", "", "with -docker: ADDR=CLUSTER/SERVICE:PORT, a load balancer on loopback ADDR in front of the service's newest running task's container PORT (503 when none runs)")
 	flag.Parse()
 
 	host, _, err := net.SplitHostPort(*listen)
@@ -57,6 +60,12 @@ func main() {
 		log.Fatal(err)
 	}
 
+	if *lbFlag != "" {
+		if err := loadBalancer(sim, *lbFlag, logger); err != nil {
+			log.Fatalf("ecssim: -lb %q: %v", *lbFlag, err)
+		}
+	}
+
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
 		log.Fatalf("ecssim: %v", err)
@@ -77,4 +86,53 @@ func main() {
 		sim.Close()
 		log.Fatalf("ecssim: %v", err)
 	}
+}
+
+// loadBalancer stands in for the service's load balancer (its target group
+// routes to the service's running tasks): each connection to ADDR goes to
+// the container PORT of the newest RUNNING task of CLUSTER/SERVICE; with no
+// task running it answers 503, as an ALB with no healthy target does.
+func loadBalancer(sim *ecssim.Sim, spec string, logger *log.Logger) error {
+	addr, target, ok := strings.Cut(spec, "=")
+	cs, portStr, ok2 := strings.Cut(target, ":")
+	cluster, service, ok3 := strings.Cut(cs, "/")
+	port, err := strconv.Atoi(portStr)
+	if !ok || !ok2 || !ok3 || err != nil {
+		return fmt.Errorf("want ADDR=CLUSTER/SERVICE:PORT")
+	}
+	if h, _, err := net.SplitHostPort(addr); err != nil || !(h == "localhost" || net.ParseIP(h).IsLoopback()) {
+		return fmt.Errorf("listen on a loopback address only")
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	logger.Printf("ecssim: load balancer on %s → %s/%s container port %d", ln.Addr(), cluster, service, port)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				_, hp := sim.RunningTaskPort(cluster, service, port) // published on 127.0.0.1
+				if hp == 0 {
+					_, _ = io.WriteString(c, "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+					return
+				}
+				b, err := net.DialTimeout("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(hp)), 5*time.Second)
+				if err != nil {
+					_, _ = io.WriteString(c, "HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+					return
+				}
+				defer b.Close()
+				done := make(chan struct{}, 2)
+				go func() { _, _ = io.Copy(b, c); done <- struct{}{} }()
+				go func() { _, _ = io.Copy(c, b); done <- struct{}{} }()
+				<-done
+			}()
+		}
+	}()
+	return nil
 }
