@@ -238,16 +238,19 @@ func Follow(ctx context.Context, api ECS, o FollowOptions) (FollowResult, error)
 			seenOurs = seenOurs || aws.ToString(d.Id) == o.DeploymentID
 		}
 		var st State
-		if f.useAPI && sd != nil {
-			var newer *ecstypes.ServiceDeploymentBrief
-			if sd.Status == ecstypes.ServiceDeploymentStatusStopped {
-				newer, err = f.newer(ctx, sd)
-				if err != nil && transient(err) {
-					continue
-				}
+		switch {
+		case f.useAPI && sd != nil && sd.Status == ecstypes.ServiceDeploymentStatusStopped:
+			// STOPPED: replaced, or failed without rollback. A newer service
+			// deployment tells; when the list cannot be read, the service's
+			// deployments tell instead.
+			if newer, nerr := f.newer(ctx, sd); nerr == nil {
+				st = DecideServiceDeployment(sd, newer, obs)
+			} else {
+				st = evaluate(obs)
 			}
-			st = DecideServiceDeployment(sd, newer, obs)
-		} else {
+		case f.useAPI && sd != nil:
+			st = DecideServiceDeployment(sd, nil, obs)
+		default:
 			st = evaluate(obs)
 		}
 		res.State = st
