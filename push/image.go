@@ -294,6 +294,23 @@ func (s *source) save() error {
 		}
 		return true
 	}
+	// inline compresses a layer straight from the stream (no spool) into
+	// path and keeps it if it is one of the needed layers not seen yet.
+	inline := func(r io.Reader, path string) error {
+		b, diffID, err := compressLayer(r, path, s.level)
+		if err != nil {
+			return fmt.Errorf("compressing a layer of %s: %w", s.ref, err)
+		}
+		if !want[diffID] || seen[diffID] {
+			_ = os.Remove(b.path)
+			return nil
+		}
+		seen[diffID] = true
+		mu.Lock()
+		s.blobs[diffID] = b
+		mu.Unlock()
+		return nil
+	}
 	for !done() {
 		mu.Lock()
 		e := werr
@@ -343,18 +360,9 @@ func (s *source) save() error {
 				// reader itself. It takes no slot: waiting for one while the
 				// workers hold them all would stall the stream (and with it
 				// the engine), which is what the spool is there to avoid.
-				b, diffID, err := compressLayer(r, path, s.level)
-				if err != nil {
-					return fmt.Errorf("compressing a layer of %s: %w", s.ref, err)
+				if err := inline(r, path); err != nil {
+					return err
 				}
-				if !want[diffID] || seen[diffID] {
-					_ = os.Remove(b.path)
-					continue
-				}
-				seen[diffID] = true
-				mu.Lock()
-				s.blobs[diffID] = b
-				mu.Unlock()
 				continue
 			}
 			head, err := io.ReadAll(io.LimitReader(r, trialBytes))
@@ -365,18 +373,9 @@ func (s *source) save() error {
 			if !forceSpool && (runtime.NumCPU() < spoolMinCPUs || !shrinks(head, s.level)) {
 				// gzip stores it (random, already compressed data) about as
 				// fast as the stream comes: a spool would only add copies.
-				b, diffID, err := compressLayer(lr, path, s.level)
-				if err != nil {
-					return fmt.Errorf("compressing a layer of %s: %w", s.ref, err)
+				if err := inline(lr, path); err != nil {
+					return err
 				}
-				if !want[diffID] || seen[diffID] {
-					_ = os.Remove(b.path)
-					continue
-				}
-				seen[diffID] = true
-				mu.Lock()
-				s.blobs[diffID] = b
-				mu.Unlock()
 				continue
 			}
 			sp, diffID, err := spool(lr, h.Size, filepath.Join(dir, fmt.Sprintf("layer-%d.tar", n)))
