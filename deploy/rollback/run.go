@@ -141,21 +141,7 @@ func Run(ctx context.Context, api rollout.ECS, env *config.Environment, p *Plan,
 	}
 	ph.End(nil)
 
-	ph = report.Begin(o.Reporter, "verify")
-	desired := int32(1)
-	if fr.Service != nil {
-		desired = fr.Service.DesiredCount
-	}
-	v, err := rollout.Verify(ctx, api, env.Cluster, env.Service, arn, want, desired)
-	res.Verification = &v
-	if err != nil {
-		res.Outcome = "failed"
-		return res, ph.End(err)
-	}
-	ph.Infof("%d running task(s) of %s run the digests it pins", v.Tasks, inspect.ShortARN(arn))
-	ph.End(nil)
-	res.Outcome = "deployed"
-	return res, nil
+	return verify(ctx, api, env, o, fr, arn, want, res)
 }
 
 // stopAndFollow stops the in-flight service deployment p.Stop with
@@ -209,14 +195,20 @@ func stopAndFollow(ctx context.Context, api rollout.ECS, env *config.Environment
 		arn = aws.ToString(d.TaskDefinition)
 	}
 	res.TaskDefinitionARN = arn
-	ph = report.Begin(o.Reporter, "verify")
-	desired := int32(1)
-	if fr.Service != nil {
-		desired = fr.Service.DesiredCount
-	}
 	want := map[string]string{}
 	if arn == p.Target.ARN {
 		want = rollout.PinnedDigests(targetDefinition(p).ContainerDefinitions)
+	}
+	return verify(ctx, api, env, o, fr, arn, want, res)
+}
+
+// verify checks that the running tasks of arn run the digests want pins
+// (the verify phase of both ways a rollback ends) and sets res's outcome.
+func verify(ctx context.Context, api rollout.ECS, env *config.Environment, o RunOptions, fr rollout.FollowResult, arn string, want map[string]string, res Result) (Result, error) {
+	ph := report.Begin(o.Reporter, "verify")
+	desired := int32(1)
+	if fr.Service != nil {
+		desired = fr.Service.DesiredCount
 	}
 	v, err := rollout.Verify(ctx, api, env.Cluster, env.Service, arn, want, desired)
 	res.Verification = &v
