@@ -8,8 +8,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"io"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -71,25 +69,7 @@ func cachedPusher(t *testing.T, st *teststack.Stack, dir string) (*ECR, *countin
 // top layer of topBytes random bytes (new on each call).
 func buildLayered(t *testing.T, st *teststack.Stack, tag string, base []byte, topBytes int) build.Image {
 	t.Helper()
-	dir := t.TempDir()
-	top := make([]byte, topBytes)
-	if _, err := rand.Read(top); err != nil {
-		t.Fatal(err)
-	}
-	for f, b := range map[string][]byte{
-		"base.bin":   base,
-		"top.bin":    top,
-		"Dockerfile": []byte("FROM python:3.13-alpine\nCOPY base.bin /base.bin\nCOPY top.bin /top.bin\n"),
-	} {
-		if err := os.WriteFile(filepath.Join(dir, f), b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if out, err := st.Command("/usr/bin/docker", "build", "-q", "-t", tag, dir).CombinedOutput(); err != nil {
-		t.Fatalf("docker build: %v\n%s", err, out)
-	}
-	t.Cleanup(func() { _ = st.Command("/usr/bin/docker", "rmi", "-f", tag).Run() })
-	return build.Image{Name: "app", LocalRef: tag}
+	return buildLayeredFill(t, st, tag, base, topBytes, func([]byte) {})
 }
 
 func randomBytes(t *testing.T, n int) []byte {
