@@ -580,7 +580,7 @@ func (r *run) apply(ctx context.Context) error {
 			if err := r.phase("rollout", func(p *report.Phase) error {
 				p.Infof("service %s already runs %s, but its deployment %s has not ended (%s): following it", env.Service, shortARN(res.TaskDefARN), res.DeploymentID, strings.ToLower(string(d.RolloutState)))
 				return r.follow(ctx, rollout.FollowOptions{ServiceDeploymentArn: aws.ToString(res.live.Svc.CurrentServiceDeployment),
-					Source: previousRevision(res.live.Svc, res.TaskDefARN), UpdatedAt: aws.ToTime(d.CreatedAt)})
+					Source: rollout.SourceRevision(res.live.Svc), UpdatedAt: aws.ToTime(d.CreatedAt)})
 			}); err != nil {
 				return err
 			}
@@ -749,17 +749,6 @@ func liveRollout(svc *ecstypes.Service, arn string) *ecstypes.Deployment {
 		}
 	}
 	return nil
-}
-
-// previousRevision is the revision of the newest deployment other than the
-// PRIMARY one of arn (what a rollback would go back to), "" if none.
-func previousRevision(svc *ecstypes.Service, arn string) string {
-	for _, d := range svc.Deployments {
-		if td := aws.ToString(d.TaskDefinition); td != arn && aws.ToString(d.Status) != "PRIMARY" {
-			return td
-		}
-	}
-	return ""
 }
 
 func sumLayers(p push.Plan) int64 {

@@ -8,6 +8,7 @@ import (
 	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
 
 	"github.com/hackforla/ctjdeploy/deploy/inspect"
+	"github.com/hackforla/ctjdeploy/deploy/rollout"
 	"github.com/hackforla/ctjdeploy/internal/config"
 )
 
@@ -157,7 +158,7 @@ func TestInFlight(t *testing.T) {
 			t.Errorf("%s: InFlight = %q %q, want %q", c.name, id, arn, c.want)
 		}
 	}
-	if src := sourceOf(mk(sd, d("new", "PRIMARY", ecstypes.DeploymentRolloutStateInProgress), d("old", "ACTIVE", ecstypes.DeploymentRolloutStateCompleted))); src != "td-old" {
-		t.Errorf("sourceOf = %q", src)
+	if src := rollout.SourceRevision(mk(sd, d("new", "PRIMARY", ecstypes.DeploymentRolloutStateInProgress), d("old", "ACTIVE", ecstypes.DeploymentRolloutStateCompleted))); src != "td-old" {
+		t.Errorf("SourceRevision = %q", src)
 	}
 }

@@ -127,7 +127,7 @@ func MakePlan(ctx context.Context, d Deps, env *config.Environment, o Options) (
 			p.Stop, p.StopDeploymentID = arn, aws.ToString(d.Id)
 			if err = pl.previous(ctx); err != nil || p.Unchanged {
 				p.Unchanged = false
-				if src := sourceOf(svc); src != "" {
+				if src := rollout.SourceRevision(svc); src != "" {
 					if t, derr := inspect.DescribeRevision(ctx, pl.d.ECS, src); derr == nil {
 						p.Target, p.Tag, err = t, t.Commit, nil
 					}
@@ -165,17 +165,6 @@ func InFlight(svc *ecstypes.Service) (*ecstypes.Deployment, string) {
 		}
 	}
 	return nil, ""
-}
-
-// sourceOf is the revision of the newest ACTIVE deployment (the one an
-// in-flight PRIMARY replaces), "" if none.
-func sourceOf(svc *ecstypes.Service) string {
-	for _, d := range svc.Deployments {
-		if aws.ToString(d.Status) == "ACTIVE" {
-			return aws.ToString(d.TaskDefinition)
-		}
-	}
-	return ""
 }
 
 type planner struct {

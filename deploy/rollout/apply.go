@@ -182,3 +182,21 @@ func primaryOf(svc *ecstypes.Service, taskDef string) string {
 	}
 	return ""
 }
+
+// SourceRevision is the revision the service's PRIMARY deployment replaces:
+// that of the newest ACTIVE deployment running another revision ("" if
+// none). It is what an in-flight deployment's rollback goes back to.
+func SourceRevision(svc *ecstypes.Service) string {
+	prim := ""
+	for _, d := range svc.Deployments {
+		if aws.ToString(d.Status) == statusPrimary {
+			prim = aws.ToString(d.TaskDefinition)
+		}
+	}
+	for _, d := range svc.Deployments {
+		if td := aws.ToString(d.TaskDefinition); aws.ToString(d.Status) == statusActive && td != prim {
+			return td
+		}
+	}
+	return ""
+}
