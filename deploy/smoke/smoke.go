@@ -156,6 +156,10 @@ func one(ctx context.Context, client *http.Client, c Check, o Options, ph *repor
 	r := Result{URL: c.URL, Want: c.Status, Contains: c.Contains}
 	start := time.Now()
 	deadline := start.Add(c.Timeout)
+	// answered is why the last real answer failed: when the try at the
+	// deadline gets no answer (its own timeout cut it), that reason, not
+	// "context deadline exceeded", is the truth about the URL.
+	var answered string
 	for {
 		r.Tries++
 		status, body, err := try(ctx, client, c.URL, min(o.TryTimeout, time.Until(deadline)))
@@ -180,16 +184,20 @@ func one(ctx context.Context, client *http.Client, c Check, o Options, ph *repor
 			return r
 		}
 		ph.Line(c.URL, o.Mask(fmt.Sprintf("try %d: %s", r.Tries, why)))
-		r.Error = o.Mask(why)
 		if status != 0 {
 			r.Body = o.Mask(excerpt(body))
+			answered = why
 		}
+		r.Error = o.Mask(why)
 		// A redirect off the host or a bad certificate will not fix itself.
 		if errors.Is(err, errOtherHost) || isTLS(err) {
 			return r
 		}
 		wait := o.Interval
 		if time.Until(deadline) <= 0 {
+			if status == 0 && answered != "" && errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+				why = answered
+			}
 			r.Error = o.Mask(fmt.Sprintf("timed out after %s: %s", c.Timeout, why))
 			return r
 		}

@@ -93,6 +93,31 @@ func TestMissingSubstring(t *testing.T) {
 	}
 }
 
+// The try at the deadline gets no answer (the server hangs): the result
+// still says why the last real answer failed, not "context deadline
+// exceeded" (CI once saw this race in TestMissingSubstring).
+func TestHangAtDeadlineKeepsLastAnswer(t *testing.T) {
+	var n atomic.Int32
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if n.Add(1) > 1 {
+			select {
+			case <-release:
+			case <-r.Context().Done():
+			}
+			return
+		}
+		_, _ = w.Write([]byte(`{"revision":"old"}`))
+	}))
+	defer srv.Close()
+	defer close(release)
+	res, err := Run(context.Background(), []Check{{URL: srv.URL, Contains: "new", Timeout: 300 * time.Millisecond}}, fast())
+	if err == nil || res[0].OK || res[0].Status != 200 || res[0].Tries < 2 || res[0].Body != `{"revision":"old"}` ||
+		!strings.Contains(res[0].Error, `does not hold "new"`) || strings.Contains(res[0].Error, "deadline") {
+		t.Fatalf("%v %+v", err, res[0])
+	}
+}
+
 func TestRedirects(t *testing.T) {
 	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = w.Write([]byte("elsewhere"))
