@@ -2,6 +2,8 @@ package rollout
 
 import (
 	"context"
+	crand "crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"sort"
 	"time"
@@ -93,10 +95,13 @@ type RegisterTags struct {
 	Commit   string // ctjdeploy:commit
 	Env      string // ctjdeploy:env
 	Previous string // ctjdeploy:previous: the ARN live before (may be "")
+	// Run is ctjdeploy:run, one registration's id ("": Register makes one):
+	// how a retry recognises a revision its failed call registered.
+	Run string
 }
 
 func (t RegisterTags) list() []ecstypes.Tag {
-	m := map[string]string{TagCommit: t.Commit, TagEnv: t.Env, TagPrevious: t.Previous}
+	m := map[string]string{TagCommit: t.Commit, TagEnv: t.Env, TagPrevious: t.Previous, TagRun: t.Run}
 	var out []ecstypes.Tag
 	for k, v := range m {
 		if v != "" {
@@ -108,25 +113,85 @@ func (t RegisterTags) list() []ecstypes.Tag {
 }
 
 // Register registers td (a copy, with tags merged in) and returns the new
-// revision's ARN. One call.
+// revision's ARN.
+//
+// RegisterTaskDefinition takes no client token (ECS API Reference,
+// "RegisterTaskDefinition": no clientToken parameter, unlike UpdateService
+// and CreateService), so a call that timed out or failed with a 5xx may
+// have registered the revision all the same, and a blind retry (the SDK's
+// retryer) would register a second one. Register therefore calls it with
+// the SDK's retries off, tags each registration with a run id
+// (ctjdeploy:run), and before each retry of a failure that may have been
+// applied, reads the family's latest revision: when it carries this run's
+// id, that is the revision, adopted instead of registered again.
 func Register(ctx context.Context, api ECS, td *ecs.RegisterTaskDefinitionInput, tags RegisterTags) (string, error) {
 	in := *td
-	keep := map[string]bool{TagCommit: true, TagEnv: true, TagPrevious: true}
+	keep := map[string]bool{TagCommit: true, TagEnv: true, TagPrevious: true, TagRun: true}
 	in.Tags = nil
 	for _, t := range td.Tags {
 		if !keep[aws.ToString(t.Key)] {
 			in.Tags = append(in.Tags, t)
 		}
 	}
+	if tags.Run == "" {
+		tags.Run = newRunID()
+	}
 	in.Tags = append(in.Tags, tags.list()...)
-	out, err := api.RegisterTaskDefinition(ctx, &in)
-	if err != nil {
-		return "", awsError("registering task definition family "+aws.ToString(td.Family)+" (ecs:RegisterTaskDefinition)", err)
+	family := aws.ToString(td.Family)
+	what := "registering task definition family " + family + " (ecs:RegisterTaskDefinition)"
+	wait := RegisterBackoff
+	for attempt := 1; ; attempt++ {
+		out, err := api.RegisterTaskDefinition(ctx, &in, func(o *ecs.Options) { o.RetryMaxAttempts = 1 })
+		if err == nil {
+			if out.TaskDefinition == nil || out.TaskDefinition.TaskDefinitionArn == nil {
+				return "", fmt.Errorf("registering task definition family %s: ECS returned no ARN", family)
+			}
+			return aws.ToString(out.TaskDefinition.TaskDefinitionArn), nil
+		}
+		if !transient(err) || ctx.Err() != nil || attempt >= RegisterAttempts {
+			if attempt > 1 {
+				what += fmt.Sprintf(", %d attempts", attempt)
+			}
+			return "", awsError(what, err)
+		}
+		if serr := sleepCtx(ctx, jittered(wait, 0.2)); serr != nil {
+			return "", awsError(what, err)
+		}
+		wait = min(2*wait, 5*time.Second)
+		if arn := registeredByRun(ctx, api, family, tags.Run); arn != "" {
+			return arn, nil // the failed call had registered it
+		}
 	}
-	if out.TaskDefinition == nil || out.TaskDefinition.TaskDefinitionArn == nil {
-		return "", fmt.Errorf("registering task definition family %s: ECS returned no ARN", aws.ToString(td.Family))
+}
+
+// RegisterAttempts and RegisterBackoff bound Register's own retries (the
+// SDK's are off for that call: see Register).
+var (
+	RegisterAttempts = 6
+	RegisterBackoff  = 500 * time.Millisecond
+)
+
+// registeredByRun is the ARN of the family's latest revision when it carries
+// run's id, else "" (not there, or not readable: retrying the register is
+// then the only way on).
+func registeredByRun(ctx context.Context, api ECS, family, run string) string {
+	out, err := api.DescribeTaskDefinition(ctx, &ecs.DescribeTaskDefinitionInput{TaskDefinition: aws.String(family),
+		Include: []ecstypes.TaskDefinitionField{ecstypes.TaskDefinitionFieldTags}})
+	if err != nil || out.TaskDefinition == nil {
+		return ""
 	}
-	return aws.ToString(out.TaskDefinition.TaskDefinitionArn), nil
+	for _, t := range out.Tags {
+		if aws.ToString(t.Key) == TagRun && aws.ToString(t.Value) == run {
+			return aws.ToString(out.TaskDefinition.TaskDefinitionArn)
+		}
+	}
+	return ""
+}
+
+func newRunID() string {
+	b := make([]byte, 8)
+	_, _ = crand.Read(b)
+	return hex.EncodeToString(b)
 }
 
 // Update points the service at taskDef (UpdateService, one call) and returns

@@ -38,6 +38,7 @@ const (
 	TagCommit   = "ctjdeploy:commit"
 	TagEnv      = "ctjdeploy:env"
 	TagPrevious = "ctjdeploy:previous"
+	TagRun      = "ctjdeploy:run" // one registration's id (Register)
 )
 
 // ECS is the part of the ECS API a deploy calls; *ecs.Client satisfies it.
