@@ -593,7 +593,7 @@ func (r *run) apply(ctx context.Context) error {
 	// After the push, right before the first ECS write: the service must be
 	// what the plan judged (another deploy or terraform apply may have run
 	// during the build and the push).
-	if err := r.sameService(ctx); err != nil {
+	if err := r.sameService(ctx, ""); err != nil {
 		return err
 	}
 	if err := r.phase("register", func(p *report.Phase) error {
@@ -605,6 +605,11 @@ func (r *run) apply(ctx context.Context) error {
 		p.Infof("registered %s", shortARN(arn))
 		return nil
 	}); err != nil {
+		return err
+	}
+	// Again right before the update: the register took time too, and an
+	// update now would undo whatever moved the service meanwhile.
+	if err := r.sameService(ctx, res.TaskDefARN); err != nil {
 		return err
 	}
 	if err := r.phase("update", func(p *report.Phase) error {

@@ -170,14 +170,18 @@ func (r *run) releaseLock(name string, me LockHolder) {
 // sameService re-reads the service and refuses (exit 5) when its revision
 // or its primary deployment changed since the plan read it: another deploy
 // (or terraform apply) ran in between, and this run's guards judged a state
-// that is gone.
-func (r *run) sameService(ctx context.Context) error {
+// that is gone. It runs right before the register and again right before
+// the update (registered: the revision this run registered, then unused).
+func (r *run) sameService(ctx context.Context, registered string) error {
 	env, was := r.o.Env, r.res.live
 	if was == nil || was.Svc == nil {
 		return nil
 	}
 	svc, err := rollout.DescribeService(ctx, r.d.ECS, env.Cluster, env.Service)
 	if err != nil {
+		if registered != "" {
+			return fmt.Errorf("re-reading service %s before updating it: %w; the service was not changed, and revision %s, registered by this run, is unused", env.Service, err, shortARN(registered))
+		}
 		return fmt.Errorf("re-reading service %s before registering: %w; the service was not changed", env.Service, err)
 	}
 	var changed []string
@@ -190,8 +194,12 @@ func (r *run) sameService(ctx context.Context) error {
 	if len(changed) == 0 {
 		return nil
 	}
-	return exitcode.Refusedf("service %s changed since this run's plan read it (%s): another deploy or terraform apply ran meanwhile; nothing was registered and the service was not changed. Check `ctjdeploy %s status` and deploy again",
-		env.Service, strings.Join(changed, "; "), env.Name)
+	done := "nothing was registered"
+	if registered != "" {
+		done = fmt.Sprintf("revision %s, registered by this run, is unused (nothing was deregistered)", shortARN(registered))
+	}
+	return exitcode.Refusedf("service %s changed since this run's plan read it (%s): another deploy or terraform apply ran meanwhile; %s and the service was not changed by this run. Check `ctjdeploy %s status` and deploy again",
+		env.Service, strings.Join(changed, "; "), done, env.Name)
 }
 
 func primaryID(svc *ecstypes.Service) string {
