@@ -11,7 +11,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"regexp"
 	"sort"
@@ -22,11 +24,13 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
+	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/hackforla/ctjdeploy/build"
+	"github.com/hackforla/ctjdeploy/deploy/rollout"
 	"github.com/hackforla/ctjdeploy/internal/ecssim"
 	"github.com/hackforla/ctjdeploy/internal/exitcode"
 	"github.com/hackforla/ctjdeploy/internal/faults"
@@ -151,11 +155,15 @@ type faultCase struct {
 	// firstPushed the first image (django) must be in the registry under
 	// TAG (the failure came between the two images).
 	unmoved, firstPushed bool
+	// secrets are secret values of this case (besides fixtureSecrets)
+	// that must appear nowhere.
+	secrets []string
 }
 
 // row is one line of the reliability table.
 type row struct {
-	fault, injected, exit, message, service, revisions, tags, lock, whole string
+	fault, injected, exit, message, service, revisions, tags, lock string
+	images, commitTags, secrets, previous, whole                   string
 }
 
 func ecsTarget(op string) string { return "AmazonEC2ContainerServiceV20141113." + op }
@@ -330,10 +338,10 @@ func faultCases() []faultCase {
 
 		// Bugs.
 		{name: "panic in a build goroutine (message holding a secret)", setup: func(t *testing.T, e *faultEnv, o *Options, _ context.CancelFunc) int {
-			report.AddSecret("s3cr3t-in-a-panic")
-			e.deps.Builder = &hookBuilder{Builder: e.deps.Builder, panic: "boom s3cr3t-in-a-panic"}
+			report.AddSecret(panicSecret)
+			e.deps.Builder = &hookBuilder{Builder: e.deps.Builder, panic: "boom " + panicSecret}
 			return 1
-		}, want: 1, wantIn: []string{"panic: boom ***"}},
+		}, want: 1, wantIn: []string{"panic: boom ***"}, secrets: []string{panicSecret}},
 	}
 }
 
@@ -549,9 +557,61 @@ func playFault(t *testing.T, c faultCase) row {
 	default:
 		r.lock = "not taken"
 	}
+	// The registry: every digest an ACTIVE revision pins is there whole.
+	nd, bad := e.pinnedImages(t)
+	r.images = fmt.Sprintf("%d whole", nd)
+	for _, b := range bad {
+		fail("pinned image missing: %s", b)
+		r.images = "MISSING"
+	}
+	// Every commit tag that exists names a whole manifest.
+	nt, bad := e.commitTags()
+	r.commitTags = fmt.Sprintf("%d whole", nt)
+	for _, b := range bad {
+		fail("commit tag broken: %s", b)
+		r.commitTags = "BROKEN"
+	}
+	// No secret in the message, the result or the registered definition.
+	r.secrets = "none"
+	for _, l := range e.leaks(t, err, res, append(append([]string(nil), fixtureSecrets...), c.secrets...)) {
+		fail("leak: %s", l)
+		r.secrets = "LEAKED"
+	}
+	// The previous revision: the result records the one the service ran
+	// before the run, and a registered revision's ctjdeploy:previous tag
+	// names it.
+	switch {
+	case res == nil || res.LiveARN == "":
+		r.previous = "not read"
+		if res != nil && res.Registered {
+			fail("a revision was registered but the result records no previous revision")
+			r.previous = "WRONG"
+		}
+	case res.LiveARN != before.svcTD:
+		fail("the result records %s as the previous revision, the service ran %s", res.LiveARN, before.svcTD)
+		r.previous = "WRONG"
+	default:
+		r.previous = "recorded"
+	}
+	if res != nil && res.Registered && res.TaskDefARN != "" && r.previous != "WRONG" {
+		prev, tagged := e.previousTag(t, res.TaskDefARN)
+		switch {
+		case !tagged:
+			fail("the registered revision %s has no tags at moto", res.TaskDefARN)
+			r.previous = "UNTAGGED"
+		case prev != before.svcTD:
+			fail("the registered revision's %s tag is %q, the service ran %s", rollout.TagPrevious, prev, before.svcTD)
+			r.previous = "WRONG TAG"
+		default:
+			r.previous += ", tagged"
+		}
+	}
 	r.whole = "yes"
 	if !whole {
 		r.whole = "NO"
+	}
+	if testing.Verbose() {
+		t.Logf("row: %+v", r)
 	}
 	return r
 }
@@ -577,11 +637,29 @@ func reliabilityDoc(rows []row) string {
 	b.WriteString("After each run the checks read the stack itself: the service runs the revision it had\n")
 	b.WriteString("or the new one, nothing else (*service*); at most one new revision, *unused* when\n")
 	b.WriteString("nothing runs it (*revisions*); the `stage` tag moved on every repository to this run's\n")
-	b.WriteString("images or on none (*ENV tags*); the deploy lock is not left behind (*lock*).\n\n")
-	b.WriteString("| # | fault | injected | exit | first line of the message | service | revisions | ENV tags | lock | whole |\n")
-	b.WriteString("|---|---|---|---|---|---|---|---|---|---|\n")
+	b.WriteString("images or on none (*ENV tags*); the deploy lock is not left behind (*lock*).\n")
+	b.WriteString("And four checks read what a later pull, rollback or log reader would see:\n\n")
+	b.WriteString("- *pinned*: every image digest (`repo@sha256:…`) pinned by an ACTIVE revision of the\n")
+	b.WriteString("  family (moto's ListTaskDefinitions and DescribeTaskDefinition) is in the registry: its\n")
+	b.WriteString("  manifest answers a HEAD and a GET by digest at the registry itself (not through the\n")
+	b.WriteString("  fault proxy), and its config and every layer answer a blob HEAD; the count of digests\n")
+	b.WriteString("  checked (images of another registry, `postgres:18`, are not ours and are skipped);\n")
+	b.WriteString("- *commit tags*: every tag of the test's three commits (full and 7-character) that exists\n")
+	b.WriteString("  on either repository names a manifest whose blobs are all present: a push cut short\n")
+	b.WriteString("  never leaves a tag on a partial image; the count of tags checked;\n")
+	b.WriteString("- *secrets*: no secret the run sees (the sensitive Terraform output `db_password` of\n")
+	b.WriteString("  `example/infra/stage`, the registry password that moto's ECR token carries, and a case's\n")
+	b.WriteString("  own, such as the panic's) appears raw, JSON-escaped or URL-escaped in the error message,\n")
+	b.WriteString("  the result marshalled to JSON (the `--json` report), or the registered revision as moto\n")
+	b.WriteString("  returns it (the whole JSON with its tags, and each environment value);\n")
+	b.WriteString("- *previous*: the result's previous revision (`liveTaskDefinitionArn`) is the one the\n")
+	b.WriteString("  service ran before the run (*recorded*; *not read* when the run ended before reading\n")
+	b.WriteString("  it), and when a revision was registered its `ctjdeploy:previous` tag (moto's\n")
+	b.WriteString("  DescribeTaskDefinition with include=TAGS, what rollback reads) names it (*tagged*).\n\n")
+	b.WriteString("| # | fault | injected | exit | first line of the message | service | revisions | ENV tags | lock | pinned | commit tags | secrets | previous | whole |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for i, r := range rows {
-		fmt.Fprintf(&b, "| %d | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", i+1, r.fault, r.injected, r.exit, r.message, r.service, r.revisions, r.tags, r.lock, r.whole)
+		fmt.Fprintf(&b, "| %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", i+1, r.fault, r.injected, r.exit, r.message, r.service, r.revisions, r.tags, r.lock, r.images, r.commitTags, r.secrets, r.previous, r.whole)
 	}
 	codes := map[string]int{}
 	for _, r := range rows {
@@ -609,4 +687,235 @@ func reliabilityDoc(rows []row) string {
 	}
 	b.WriteString(".\n")
 	return b.String()
+}
+
+// The post-run checks on the stack's registry, secrets and the recorded
+// previous revision (playFault's columns images, commit tags, secrets,
+// previous).
+
+// registryGet is GET (or HEAD) path at the stack's registry itself, not
+// through the fault proxy.
+func (e *faultEnv) registryGet(method, path string, accept ...string) (int, http.Header, []byte, error) {
+	req, _ := http.NewRequest(method, "http://"+e.st.Registry+path, nil)
+	req.SetBasicAuth(teststack.RegistryUser, teststack.RegistryPassword)
+	if len(accept) > 0 {
+		req.Header.Set("Accept", strings.Join(accept, ", "))
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Header, b, err
+}
+
+var manifestTypes = []string{
+	"application/vnd.docker.distribution.manifest.v2+json", "application/vnd.oci.image.manifest.v1+json",
+	"application/vnd.docker.distribution.manifest.list.v2+json", "application/vnd.oci.image.index.v1+json",
+}
+
+// manifestWhole checks that ref (a digest or a tag) names a manifest in repo
+// at the stack's registry whose blobs (config and layers, and those of
+// every child manifest of an index) are all present. It returns the
+// number of blobs checked, and what is missing ("" when whole).
+func (e *faultEnv) manifestWhole(repo, ref string) (int, string) {
+	code, _, body, err := e.registryGet(http.MethodGet, "/v2/"+repo+"/manifests/"+ref, manifestTypes...)
+	if err != nil {
+		return 0, fmt.Sprintf("GET manifest %s@%s: %v", repo, ref, err)
+	}
+	if code != http.StatusOK {
+		return 0, fmt.Sprintf("manifest %s@%s: HTTP %d", repo, ref, code)
+	}
+	// HEAD by digest too, as a client pulling the pinned reference does.
+	if strings.HasPrefix(ref, "sha256:") {
+		if code, _, _, err := e.registryGet(http.MethodHead, "/v2/"+repo+"/manifests/"+ref, manifestTypes...); err != nil || code != http.StatusOK {
+			return 0, fmt.Sprintf("HEAD manifest %s@%s: %d %v", repo, ref, code, err)
+		}
+	}
+	var m struct {
+		Config    struct{ Digest string }   `json:"config"`
+		Layers    []struct{ Digest string } `json:"layers"`
+		Manifests []struct{ Digest string } `json:"manifests"`
+	}
+	if err := json.Unmarshal(body, &m); err != nil {
+		return 0, fmt.Sprintf("manifest %s@%s: %v", repo, ref, err)
+	}
+	n := 0
+	for _, c := range m.Manifests {
+		k, miss := e.manifestWhole(repo, c.Digest)
+		n += k
+		if miss != "" {
+			return n, miss
+		}
+	}
+	blobs := []string{m.Config.Digest}
+	for _, l := range m.Layers {
+		blobs = append(blobs, l.Digest)
+	}
+	for _, d := range blobs {
+		if d == "" {
+			continue
+		}
+		n++
+		code, _, _, err := e.registryGet(http.MethodHead, "/v2/"+repo+"/blobs/"+d)
+		if err != nil || code != http.StatusOK {
+			return n, fmt.Sprintf("blob %s of %s@%s: HTTP %d %v", d, repo, ref, code, err)
+		}
+	}
+	if len(m.Manifests) == 0 && m.Config.Digest == "" {
+		return n, fmt.Sprintf("manifest %s@%s has no config", repo, ref)
+	}
+	return n, ""
+}
+
+// pinnedImages checks every image pinned by digest in an ACTIVE revision
+// of the family (moto's own answer): the manifest and all its blobs are
+// at the stack's registry. Images of another registry (postgres:18) are
+// skipped. It returns the number of digests checked and the failures.
+func (e *faultEnv) pinnedImages(t *testing.T) (int, []string) {
+	ctx := context.Background()
+	var arns []string
+	in := &ecs.ListTaskDefinitionsInput{FamilyPrefix: aws.String(e.n.Family), Status: ecstypes.TaskDefinitionStatusActive}
+	for {
+		out, err := e.moto.ListTaskDefinitions(ctx, in)
+		if err != nil {
+			t.Fatalf("ListTaskDefinitions at moto: %v", err)
+		}
+		arns = append(arns, out.TaskDefinitionArns...)
+		if out.NextToken == nil {
+			break
+		}
+		in.NextToken = out.NextToken
+	}
+	seen := map[string]bool{}
+	var bad []string
+	for _, arn := range arns {
+		td, err := e.moto.DescribeTaskDefinition(ctx, &ecs.DescribeTaskDefinitionInput{TaskDefinition: aws.String(arn)})
+		if err != nil {
+			t.Fatalf("DescribeTaskDefinition %s at moto: %v", arn, err)
+		}
+		for _, cd := range td.TaskDefinition.ContainerDefinitions {
+			img := aws.ToString(cd.Image)
+			name, digest, ok := strings.Cut(img, "@")
+			if !ok {
+				continue
+			}
+			host, repo, ok := strings.Cut(name, "/")
+			if !ok || !strings.HasPrefix(host, "127.0.0.1:") {
+				continue // another registry's image
+			}
+			if seen[repo+"@"+digest] {
+				continue
+			}
+			seen[repo+"@"+digest] = true
+			if _, miss := e.manifestWhole(repo, digest); miss != "" {
+				bad = append(bad, fmt.Sprintf("%s (pinned by %s): %s", img, arn, miss))
+			}
+		}
+	}
+	return len(seen), bad
+}
+
+// commitTags checks every commit tag of the test's commits on both
+// repositories: one that exists names a manifest whose blobs are present.
+func (e *faultEnv) commitTags() (int, []string) {
+	n := 0
+	var bad []string
+	for _, repo := range []string{e.n.BackendRepo, e.n.FrontendRepo} {
+		for _, c := range e.c {
+			for _, tag := range []string{c, c[:7]} {
+				code, _, _, err := e.registryGet(http.MethodHead, "/v2/"+repo+"/manifests/"+tag, manifestTypes...)
+				if err == nil && code == http.StatusNotFound {
+					continue
+				}
+				n++
+				if _, miss := e.manifestWhole(repo, tag); miss != "" {
+					bad = append(bad, fmt.Sprintf("tag %s of %s: %s", tag, repo, miss))
+				}
+			}
+		}
+	}
+	return n, bad
+}
+
+// secretForms are the ways a secret could leak: itself, JSON-escaped and
+// URL-escaped.
+func secretForms(s string) []string {
+	j, _ := json.Marshal(s)
+	forms := []string{s, string(j[1 : len(j)-1]), url.QueryEscape(s), url.PathEscape(s)}
+	return forms
+}
+
+// panicSecret is the panic case's secret; its JSON and URL escapes differ
+// from it.
+const panicSecret = `s3cr3t "in" a/panic&`
+
+// fixtureSecrets are the secret values the run sees: the sensitive
+// Terraform output of example/infra/stage (db_password, registered by
+// tfvars as it reads it) and the registry password (moto's ECR token).
+var fixtureSecrets = []string{"s3cr3t-example-password-do-not-print", teststack.RegistryPassword}
+
+// leaks looks for each secret, in each form, in the error message, the
+// result (as JSON) and the registered definition (moto's answer, with its
+// tags), and returns where it found one.
+func (e *faultEnv) leaks(t *testing.T, err error, res *Result, secrets []string) []string {
+	docs := map[string]string{}
+	if err != nil {
+		docs["the error message"] = err.Error()
+	}
+	if res != nil {
+		b, jerr := json.Marshal(res)
+		if jerr != nil {
+			t.Fatalf("marshalling the result: %v", jerr)
+		}
+		docs["the result"] = string(b)
+	}
+	if res != nil && res.Registered && res.TaskDefARN != "" {
+		td, derr := e.moto.DescribeTaskDefinition(context.Background(), &ecs.DescribeTaskDefinitionInput{
+			TaskDefinition: aws.String(res.TaskDefARN), Include: []ecstypes.TaskDefinitionField{ecstypes.TaskDefinitionFieldTags}})
+		if derr != nil {
+			t.Fatalf("DescribeTaskDefinition %s at moto: %v", res.TaskDefARN, derr)
+		}
+		b, _ := json.Marshal(td)
+		docs["the registered definition"] = string(b)
+		var envs []string
+		for _, cd := range td.TaskDefinition.ContainerDefinitions {
+			for _, kv := range cd.Environment {
+				envs = append(envs, aws.ToString(kv.Name)+"="+aws.ToString(kv.Value))
+			}
+		}
+		docs["the registered environment values"] = strings.Join(envs, "\n")
+	}
+	seen := map[string]bool{}
+	var found []string
+	for _, s := range secrets {
+		for _, f := range secretForms(s) {
+			for where, text := range docs {
+				if msg := fmt.Sprintf("secret %q (as %q) in %s", s[:min(4, len(s))]+"…", f, where); strings.Contains(text, f) && !seen[msg] {
+					seen[msg] = true
+					found = append(found, msg)
+				}
+			}
+		}
+	}
+	sort.Strings(found)
+	return found
+}
+
+// previousTag is the ctjdeploy:previous tag of arn (moto's
+// DescribeTaskDefinition include=TAGS, as the tool reads it), and whether
+// the revision has tags at all.
+func (e *faultEnv) previousTag(t *testing.T, arn string) (string, bool) {
+	td, err := e.moto.DescribeTaskDefinition(context.Background(), &ecs.DescribeTaskDefinitionInput{
+		TaskDefinition: aws.String(arn), Include: []ecstypes.TaskDefinitionField{ecstypes.TaskDefinitionFieldTags}})
+	if err != nil {
+		t.Fatalf("DescribeTaskDefinition %s at moto: %v", arn, err)
+	}
+	for _, tg := range td.Tags {
+		if aws.ToString(tg.Key) == rollout.TagPrevious {
+			return aws.ToString(tg.Value), true
+		}
+	}
+	return "", len(td.Tags) > 0
 }
