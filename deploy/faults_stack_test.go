@@ -262,6 +262,10 @@ func faultCases() []faultCase {
 			e.aws.Add(faults.Rule{Target: ecsTarget("RegisterTaskDefinition"), Hang: true})
 			return 0
 		}, want: 1, wantIn: []string{"RegisterTaskDefinition", "timeout awaiting response headers"}},
+		{name: "ECS RegisterTaskDefinition applied but its answer never comes (times out after succeeding)", setup: func(t *testing.T, e *faultEnv, o *Options, _ context.CancelFunc) int {
+			e.aws.Add(faults.Rule{Target: ecsTarget("RegisterTaskDefinition"), ForwardThenHang: true, Times: 1})
+			return 0
+		}, want: 0},
 
 		// Registry.
 		{name: "registry 503 once on a blob HEAD", setup: reg(faults.Rule{Method: http.MethodHead, Path: "/blobs/sha256:", Status: 503, Times: 1}), want: 0},

@@ -1,7 +1,7 @@
 // Package faults injects failures on loopback for tests: a reverse proxy in
 // front of a registry (or any HTTP endpoint) whose rules answer chosen
-// requests with an error status, reset their connection, or never answer
-// them; and a black hole (a listener that accepts and never answers).
+// requests with an error status, reset their connection, never answer
+// them, or forward them and then never answer; and a black hole (a listener that accepts and never answers).
 package faults
 
 import (
@@ -39,6 +39,10 @@ type Rule struct {
 	Reset bool
 	// Hang holds the request until the client gives up (or the proxy closes).
 	Hang bool
+	// ForwardThenHang forwards the request upstream (so it is applied),
+	// discards the answer and then holds the request like Hang: a call
+	// that succeeded but whose answer never came back.
+	ForwardThenHang bool
 
 	hits int
 }
@@ -149,6 +153,12 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case ru == nil:
 		p.up.ServeHTTP(w, r)
+	case ru.ForwardThenHang:
+		p.up.ServeHTTP(&discard{h: http.Header{}}, r)
+		select {
+		case <-r.Context().Done():
+		case <-p.closing:
+		}
 	case ru.Hang:
 		select {
 		case <-r.Context().Done():
@@ -194,6 +204,13 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		_, _ = w.Write([]byte(`{"errors":[{"code":"` + code + `","message":"injected fault ` + http.StatusText(ru.Status) + `"}]}`))
 	}
 }
+
+// discard is a ResponseWriter that drops the answer.
+type discard struct{ h http.Header }
+
+func (d *discard) Header() http.Header         { return d.h }
+func (d *discard) Write(b []byte) (int, error) { return len(b), nil }
+func (d *discard) WriteHeader(int)             {}
 
 // BlackHole listens on loopback, accepts every connection and never
 // answers. It returns host:port; it is closed at the end of the test.
