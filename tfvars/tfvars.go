@@ -4,6 +4,17 @@
 // Read runs Terraform; everything else is pure. Every value of a sensitive
 // output is registered with report.AddSecret as soon as it is read, so no
 // renderer ever prints it.
+//
+// # Timeout
+//
+// Every Terraform command Read runs (init, workspace select, output) runs
+// under a timeout: Options.Timeout, else the environment variable
+// CTJDEPLOY_TERRAFORM_TIMEOUT (a Go duration such as 30s or 10m, for users
+// whose backend is slow and for tests), else DefaultTimeout (3 minutes).
+// A command still running then is interrupted (SIGINT), killed 3 s later
+// if it has not ended, and Read fails with an error naming the directory,
+// the command and the likely causes (a state lock held by another run, a
+// backend it cannot reach).
 package tfvars
 
 import (
@@ -47,6 +58,36 @@ type Options struct {
 	// Binary is the terraform (or tofu) executable. Empty: $TF_BINARY, else
 	// `terraform`, else `tofu` on PATH.
 	Binary string
+	// Timeout bounds each Terraform command. 0: $CTJDEPLOY_TERRAFORM_TIMEOUT,
+	// else DefaultTimeout (see the package comment).
+	Timeout time.Duration
+}
+
+// DefaultTimeout bounds each Terraform command when neither Options.Timeout
+// nor CTJDEPLOY_TERRAFORM_TIMEOUT says otherwise.
+const DefaultTimeout = 3 * time.Minute
+
+// TimeoutEnv is the environment variable that overrides DefaultTimeout.
+const TimeoutEnv = "CTJDEPLOY_TERRAFORM_TIMEOUT"
+
+// waitDelay is how long an interrupted Terraform command has to end before
+// it is killed.
+const waitDelay = 3 * time.Second
+
+// timeout resolves the timeout of each Terraform command (see Options).
+func timeout(opts Options) (time.Duration, error) {
+	if opts.Timeout > 0 {
+		return opts.Timeout, nil
+	}
+	v := os.Getenv(TimeoutEnv)
+	if v == "" {
+		return DefaultTimeout, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		return 0, exitcode.Invalidf("%s=%q is not a positive duration (write it as Go does: 90s, 5m, 1h): fix or unset it", TimeoutEnv, v)
+	}
+	return d, nil
 }
 
 // installHelp says how to get a Terraform binary.
@@ -100,6 +141,26 @@ func Read(ctx context.Context, opts Options) (Outputs, error) {
 	if err != nil {
 		return nil, err
 	}
+	limit, err := timeout(opts)
+	if err != nil {
+		return nil, err
+	}
+	// run runs one Terraform command under the timeout; a command the
+	// timeout ended is an error of its own (Terraform's, if any, is only
+	// the interrupt's).
+	run := func(command string, f func(context.Context) error) error {
+		cctx, cancel := context.WithTimeout(ctx, limit)
+		defer cancel()
+		err := f(cctx)
+		if err != nil && ctx.Err() == nil && errors.Is(cctx.Err(), context.DeadlineExceeded) {
+			return timeoutError{fmt.Errorf("`%s` in %s did not end within %s (the timeout of each Terraform command; %s=DURATION changes it): "+
+				"it is most likely waiting for a state lock another Terraform run holds, or for a backend (S3, Terraform Cloud...) it cannot reach, or for input; "+
+				"it was interrupted and then killed. Run `%s` in %s by hand to see what it waits for: wait for the other run to end "+
+				"(`terraform force-unlock LOCK_ID` only if no run holds the lock), or fix the backend's network or credentials, then deploy again",
+				command, dir, limit, TimeoutEnv, command, dir)}
+		}
+		return err
+	}
 	tf, err := tfexec.NewTerraform(dir, bin)
 	if err != nil {
 		return nil, exitcode.Invalidf("terraform in %s: %v", dir, err)
@@ -107,19 +168,32 @@ func Read(ctx context.Context, opts Options) (Outputs, error) {
 	// On an interrupt terraform-exec sends terraform SIGINT and by default
 	// waits 60 s before killing it; reading outputs writes nothing, so a
 	// few seconds are enough (SetWaitDelay is not supported on Windows).
-	_ = tf.SetWaitDelay(3 * time.Second)
+	_ = tf.SetWaitDelay(waitDelay)
 	if opts.Init {
-		if err := tf.Init(ctx, tfexec.Upgrade(false)); err != nil {
+		if err := run("terraform init", func(ctx context.Context) error { return tf.Init(ctx, tfexec.Upgrade(false)) }); err != nil {
+			if isTimeout(err) {
+				return nil, err
+			}
 			return nil, fmt.Errorf("terraform init in %s failed (fix the configuration or its backend credentials, then retry): %w", dir, trimErr(err))
 		}
 	}
 	if opts.Workspace != "" {
-		if err := tf.WorkspaceSelect(ctx, opts.Workspace); err != nil {
+		if err := run("terraform workspace select "+opts.Workspace, func(ctx context.Context) error { return tf.WorkspaceSelect(ctx, opts.Workspace) }); err != nil {
+			if isTimeout(err) {
+				return nil, err
+			}
 			return nil, exitcode.Wrap(exitcode.Invalid, fmt.Errorf("terraform workspace select %s in %s failed (does the workspace exist? `terraform workspace list` shows them): %w", opts.Workspace, dir, trimErr(err)))
 		}
 	}
-	metas, err := tf.Output(ctx)
+	var metas map[string]tfexec.OutputMeta
+	err = run("terraform output -json", func(ctx context.Context) (err error) {
+		metas, err = tf.Output(ctx)
+		return err
+	})
 	if err != nil {
+		if isTimeout(err) {
+			return nil, err
+		}
 		hint := ""
 		if !opts.Init {
 			hint = " (if the directory was never initialized, run `terraform init` there or set terraform.init: true)"
@@ -142,6 +216,16 @@ func Read(ctx context.Context, opts Options) (Outputs, error) {
 		return nil, exitcode.Invalidf("Terraform in %s%s has no outputs: there is no state there yet, or the configuration declares no outputs; run `terraform init && terraform apply` in %s, then deploy again", dir, ws, dir)
 	}
 	return outs, nil
+}
+
+// timeoutError is a Terraform command the timeout ended.
+type timeoutError struct{ error }
+
+func (e timeoutError) Unwrap() error { return e.error }
+
+func isTimeout(err error) bool {
+	var te timeoutError
+	return errors.As(err, &te)
 }
 
 // trimErr drops trailing blank lines from a terraform-exec error (it appends

@@ -3,12 +3,16 @@ package tfvars
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/hackforla/ctjdeploy/internal/exitcode"
 	"github.com/hackforla/ctjdeploy/internal/report"
@@ -385,4 +389,85 @@ func TestReadTerraformFails(t *testing.T) {
 			t.Errorf("error %q lacks %q", err, want)
 		}
 	}
+}
+
+// hangingTerraform is a fake terraform that never ends and ignores SIGINT
+// (so only the kill after the wait delay ends it); it writes its pid to
+// the returned file.
+func hangingTerraform(t *testing.T) (bin, pidFile string) {
+	pidFile = filepath.Join(t.TempDir(), "pid")
+	return fakeTerraform(t, `echo $$ > "`+pidFile+`"
+trap '' INT
+exec sleep 600
+`), pidFile
+}
+
+// checkGone fails unless the process whose pid is in pidFile has ended
+// (and was reaped: a zombie is still there for kill -0).
+func checkGone(t *testing.T, pidFile string) {
+	t.Helper()
+	b, err := os.ReadFile(pidFile)
+	if err != nil {
+		t.Fatalf("the fake terraform never ran: %v", err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(pid, 0); !errors.Is(err, syscall.ESRCH) {
+		_ = syscall.Kill(pid, syscall.SIGKILL)
+		t.Errorf("terraform (pid %d) is still there after Read returned (kill -0: %v)", pid, err)
+	}
+}
+
+func TestReadTimeout(t *testing.T) {
+	bin, pidFile := hangingTerraform(t)
+	dir := t.TempDir()
+	start := time.Now()
+	_, err := Read(context.Background(), Options{Dir: dir, Binary: bin, Timeout: time.Second})
+	took := time.Since(start)
+	if took > time.Second+5*time.Second {
+		t.Errorf("Read took %s with a 1 s timeout", took)
+	}
+	if err == nil || exitcode.Of(err) != exitcode.Failed {
+		t.Fatalf("err = %v (code %d), want exit 1", err, exitcode.Of(err))
+	}
+	for _, want := range []string{"`terraform output -json` in " + dir, "did not end within 1s", TimeoutEnv, "state lock", "backend", "force-unlock", "deploy again"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q lacks %q", err, want)
+		}
+	}
+	checkGone(t, pidFile)
+}
+
+func TestReadTimeoutFromEnv(t *testing.T) {
+	bin, pidFile := hangingTerraform(t)
+	t.Setenv(TimeoutEnv, "500ms")
+	start := time.Now()
+	_, err := Read(context.Background(), Options{Dir: t.TempDir(), Binary: bin, Init: true})
+	if took := time.Since(start); took > 500*time.Millisecond+5*time.Second {
+		t.Errorf("Read took %s with a 500 ms timeout", took)
+	}
+	if err == nil || !strings.Contains(err.Error(), "`terraform init` in ") || !strings.Contains(err.Error(), "did not end within 500ms") {
+		t.Fatalf("err = %v, want terraform init's timeout", err)
+	}
+	checkGone(t, pidFile)
+
+	t.Setenv(TimeoutEnv, "soon")
+	_, err = Read(context.Background(), Options{Dir: t.TempDir(), Binary: bin})
+	if exitcode.Of(err) != exitcode.Invalid || !strings.Contains(err.Error(), TimeoutEnv+`="soon"`) {
+		t.Fatalf("err = %v (code %d), want exit 2 naming %s", err, exitcode.Of(err), TimeoutEnv)
+	}
+}
+
+// An interrupt (the caller's context) is not reported as a timeout.
+func TestReadCancelledIsNotTimeout(t *testing.T) {
+	bin, pidFile := hangingTerraform(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	_, err := Read(ctx, Options{Dir: t.TempDir(), Binary: bin, Timeout: time.Minute})
+	if err == nil || strings.Contains(err.Error(), "did not end within") {
+		t.Fatalf("err = %v, want the interrupt's error, not a timeout", err)
+	}
+	checkGone(t, pidFile)
 }
