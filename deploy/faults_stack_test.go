@@ -15,10 +15,13 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -38,6 +41,7 @@ import (
 	"github.com/hackforla/ctjdeploy/internal/report"
 	"github.com/hackforla/ctjdeploy/internal/teststack"
 	"github.com/hackforla/ctjdeploy/push"
+	"github.com/hackforla/ctjdeploy/tfvars"
 )
 
 // faultEnv is a fixture whose AWS calls go through a fault proxy in front
@@ -52,6 +56,36 @@ type faultEnv struct {
 	lock string
 	// outsideTD is the revision an outside actor put the service on.
 	outsideTD string
+	// pidFile holds the pid of a process the fault started (fake
+	// terraform), which must be gone after the run.
+	pidFile string
+}
+
+// fakeBinary writes an executable shell script named name and returns its
+// path.
+func fakeBinary(t *testing.T, name, script string) string {
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, []byte("#!/bin/sh\n"+script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// processGone says whether the process whose pid is in pidFile has ended.
+func processGone(pidFile string) []string {
+	b, err := os.ReadFile(pidFile)
+	if err != nil {
+		return []string{"the fake process never ran: " + err.Error()}
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		return []string{err.Error()}
+	}
+	if err := syscall.Kill(pid, 0); !errors.Is(err, syscall.ESRCH) {
+		_ = syscall.Kill(pid, syscall.SIGKILL)
+		return []string{fmt.Sprintf("process %d is still there after the run (kill -0: %v)", pid, err)}
+	}
+	return nil
 }
 
 var (
@@ -155,6 +189,14 @@ type faultCase struct {
 	// firstPushed the first image (django) must be in the registry under
 	// TAG (the failure came between the two images).
 	unmoved, firstPushed bool
+	// untouched: nothing may be pushed (no commit tag of TAG) nor
+	// registered, the service and the ENV tags unmoved.
+	untouched bool
+	// within: the run must end within this (0: no bound).
+	within time.Duration
+	// after checks what the case left besides the common checks; each
+	// string is a failure.
+	after func(t *testing.T, e *faultEnv) []string
 	// secrets are secret values of this case (besides fixtureSecrets)
 	// that must appear nowhere.
 	secrets []string
@@ -285,6 +327,20 @@ func faultCases() []faultCase {
 		{name: "black-holed registry for ctjdeploy's requests (manifest reads never answered)", setup: reg(faults.Rule{Path: "/manifests/", Hang: true, UserAgent: "ctjdeploy"}), want: 1, wantIn: []string{"timeout awaiting response headers"}},
 		{name: "black-holed registry for every request (the build's cache import too)", setup: reg(faults.Rule{Hang: true}), want: 1, wantIn: []string{"timeout awaiting response headers"}},
 
+		// Terraform (env.Terraform.Dir = example/infra/stage), played by a
+		// real process: a fake terraform as TF_BINARY.
+		{name: "Terraform fails (terraform output exits 1: backend access denied)", setup: func(t *testing.T, e *faultEnv, o *Options, _ context.CancelFunc) int {
+			t.Setenv("TF_BINARY", fakeBinary(t, "terraform", "echo 'Error: Failed to load state: AccessDenied: Access Denied (bucket tfstate-stage)' >&2\nexit 1\n"))
+			return 1
+		}, want: 1, wantIn: []string{"terraform output in", "example/infra/stage", "AccessDenied"}, untouched: true},
+		{name: "Terraform hangs (terraform output never ends, ignores SIGINT; 2 s timeout)", setup: func(t *testing.T, e *faultEnv, o *Options, _ context.CancelFunc) int {
+			e.pidFile = filepath.Join(t.TempDir(), "pid")
+			t.Setenv("TF_BINARY", fakeBinary(t, "terraform", "echo $$ > '"+e.pidFile+"'\ntrap '' INT\nexec sleep 600\n"))
+			t.Setenv(tfvars.TimeoutEnv, "2s")
+			return 1
+		}, want: 1, wantIn: []string{"`terraform output -json` in", "example/infra/stage", "did not end within 2s", "state lock"}, untouched: true,
+			within: 2*time.Second + 5*time.Second, after: func(t *testing.T, e *faultEnv) []string { return processGone(e.pidFile) }},
+
 		// Races and the lock.
 		{name: "deploy lock held by another run (started 2 min ago)", setup: func(t *testing.T, e *faultEnv, o *Options, _ context.CancelFunc) int {
 			e.putLock(t, time.Now().Add(-2*time.Minute))
@@ -376,6 +432,7 @@ func (e *faultEnv) normalize(s string) string {
 	for i, c := range e.c {
 		s = strings.ReplaceAll(s, c, fmt.Sprintf("COMMIT%d", i))
 	}
+	s = strings.ReplaceAll(s, filepath.Dir(e.st.ExampleDir())+string(filepath.Separator), "") // the checkout's path
 	s = shaRE.ReplaceAllString(s, "sha256:…")
 	s = hexRE.ReplaceAllString(s, "SHA")
 	s = addrRE.ReplaceAllString(s, "127.0.0.1:PORT")
@@ -560,6 +617,24 @@ func playFault(t *testing.T, c faultCase) row {
 		r.lock = "released"
 	default:
 		r.lock = "not taken"
+	}
+	if c.untouched {
+		if added != 0 || after.svcTD != before.svcTD || moved != 0 {
+			fail("the run changed the stack: %d new revisions, service %s → %s, tag %s moved on %d repositories", added, before.svcTD, after.svcTD, e.env.Name, moved)
+		}
+		for repo, d := range after.commitTag {
+			if d != before.commitTag[repo] {
+				fail("%s was pushed under %s (%s)", repo, tag, d)
+			}
+		}
+	}
+	if c.within > 0 && took > c.within {
+		fail("the run took %s, want at most %s", took.Round(time.Millisecond), c.within)
+	}
+	if c.after != nil {
+		for _, p := range c.after(t, e) {
+			fail("%s", p)
+		}
 	}
 	// The registry: every digest an ACTIVE revision pins is there whole.
 	nd, bad := e.pinnedImages(t)
