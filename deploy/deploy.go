@@ -49,6 +49,9 @@ type Options struct {
 	Force   bool
 	// NoSmoke skips the environment's smoke checks (--no-smoke).
 	NoSmoke bool
+	// ForceUnlock takes the deploy lock over from its holder even before it
+	// expires (--force-unlock: the holder is known to be dead).
+	ForceUnlock bool
 	Timeout time.Duration // following the deployment; 0: no limit
 	// Interval between polls (default deploy.DefaultInterval).
 	Interval time.Duration

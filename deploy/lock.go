@@ -17,6 +17,7 @@ import (
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 
 	"github.com/hackforla/ctjdeploy/deploy/rollout"
+	"github.com/hackforla/ctjdeploy/internal/config"
 	"github.com/hackforla/ctjdeploy/internal/exitcode"
 	"github.com/hackforla/ctjdeploy/internal/report"
 )
@@ -28,13 +29,15 @@ type SSM interface {
 	DeleteParameter(ctx context.Context, in *ssm.DeleteParameterInput, opts ...func(*ssm.Options)) (*ssm.DeleteParameterOutput, error)
 }
 
-// LockTTL is how long a deploy lock holds: an older one was left by a run
-// that died (killed, a lost runner) and is taken over with a warning.
-const LockTTL = 30 * time.Minute
+// LockTTL is how long a deploy lock holds by default (config lock.ttl):
+// an older one was left by a run that died (killed, a lost runner) and is
+// taken over with a warning.
+const LockTTL = config.DefaultLockTTL
 
-// LockName is the SSM parameter that is the deploy lock of a service.
+// LockName is the SSM parameter that is the deploy lock of a service by
+// default (config lock: names another).
 func LockName(cluster, service string) string {
-	return "/ctjdeploy/" + cluster + "/" + service + "/lock"
+	return config.DefaultLockParameter(cluster, service)
 }
 
 // LockHolder is the lock parameter's value: who holds the lock.
@@ -45,6 +48,17 @@ type LockHolder struct {
 	Host    string    `json:"host"`
 	PID     int       `json:"pid"`
 	Started time.Time `json:"started"`
+	// TTL is how long this holder's lock holds unreleased (its config's
+	// lock.ttl): a reader judges staleness by it, not by its own setting.
+	TTL string `json:"ttl,omitempty"`
+}
+
+// ttl is the holder's time to live, else def.
+func (h LockHolder) ttl(def time.Duration) time.Duration {
+	if d, err := time.ParseDuration(h.TTL); err == nil && d > 0 {
+		return d
+	}
+	return def
 }
 
 func (h LockHolder) String() string {
@@ -69,9 +83,8 @@ var lockNow = time.Now
 func (r *run) takeLock(ctx context.Context) (release func(), err error) {
 	env := r.o.Env
 	release = func() {}
-	if r.d.SSM != nil {
-		name := LockName(env.Cluster, env.Service)
-		me := LockHolder{Run: newRunID(), Tag: r.o.Tag, Env: env.Name, Host: hostname(), PID: os.Getpid(), Started: lockNow().UTC()}
+	if name := env.LockParameter(); r.d.SSM != nil && name != "" {
+		me := LockHolder{Run: newRunID(), Tag: r.o.Tag, Env: env.Name, Host: hostname(), PID: os.Getpid(), Started: lockNow().UTC(), TTL: env.LockTTL().String()}
 		if err := r.acquire(ctx, name, me); err != nil {
 			return release, err
 		}
@@ -103,15 +116,21 @@ func (r *run) acquire(ctx context.Context, name string, me LockHolder) error {
 		return fmt.Errorf("the deploy lock %s is held, and reading it failed (ssm:GetParameter): %w; nothing was changed", name, gerr)
 	}
 	clear := fmt.Sprintf("aws ssm delete-parameter --name %s --region %s", name, env.Region)
-	if age < LockTTL {
+	ttl := holder.ttl(env.LockTTL())
+	switch {
+	case age < ttl && !r.o.ForceUnlock:
 		return exitcode.Refusedf("lock held: another deploy of %s holds the deploy lock %s: %s, %s ago; nothing was changed. "+
-			"Wait for it to end; if it died, clear the lock with `%s` (it expires after %s)",
-			env.Name, name, holder, age.Round(time.Second), clear, LockTTL)
+			"Wait for it to end; if it died, run again with --force-unlock (or clear the lock with `%s`); it expires after %s",
+			env.Name, name, holder, age.Round(time.Second), clear, ttl)
+	case age < ttl:
+		// --force-unlock: the person says the holder is dead.
+		report.For(r.rep, "lock").Warnf("--force-unlock: taking over the deploy lock %s from %s, %s ago (it would have expired after %s); if that run is still alive, both may now write", name, holder, age.Round(time.Second), ttl)
+	default:
+		// A stale lock: its run died without releasing it.
+		report.For(r.rep, "lock").Warnf("taking over the stale deploy lock %s: %s, %s ago (older than %s)", name, holder, age.Round(time.Second), ttl)
 	}
-	// A stale lock: its run died without releasing it.
-	report.For(r.rep, "lock").Warnf("taking over the stale deploy lock %s: %s, %s ago (older than %s)", name, holder, age.Round(time.Second), LockTTL)
 	if err := put(true); err != nil {
-		return fmt.Errorf("taking over the stale deploy lock %s (ssm:PutParameter): %w; nothing was changed", name, err)
+		return fmt.Errorf("taking over the deploy lock %s (ssm:PutParameter): %w; nothing was changed", name, err)
 	}
 	// Two runs taking over the same stale lock: the last write wins, and
 	// the other one sees it here.
@@ -120,7 +139,7 @@ func (r *run) acquire(ctx context.Context, name string, me LockHolder) error {
 		return fmt.Errorf("reading the deploy lock %s back (ssm:GetParameter): %w; nothing was changed", name, err)
 	}
 	if now.Run != me.Run {
-		return exitcode.Refusedf("lock held: %s took over the stale deploy lock %s at the same time; nothing was changed", now, name)
+		return exitcode.Refusedf("lock held: %s took over the deploy lock %s at the same time; nothing was changed", now, name)
 	}
 	return nil
 }
@@ -160,8 +179,8 @@ func (r *run) releaseLock(name string, me LockHolder) {
 		if errors.As(err, &nf) {
 			return
 		}
-		ph.Warnf("releasing the deploy lock %s failed (ssm:DeleteParameter): %v; the next deploy will be refused until it expires (%s) or is cleared: `aws ssm delete-parameter --name %s --region %s`",
-			name, err, LockTTL, name, r.o.Env.Region)
+		ph.Warnf("releasing the deploy lock %s failed (ssm:DeleteParameter): %v; the next deploy will be refused until it expires (%s), or run it with --force-unlock, or clear the lock: `aws ssm delete-parameter --name %s --region %s`",
+			name, err, r.o.Env.LockTTL(), name, r.o.Env.Region)
 		return
 	}
 	r.res.LockReleased = true

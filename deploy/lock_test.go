@@ -130,3 +130,86 @@ func TestReleaseLeavesAnotherRunsLock(t *testing.T) {
 		t.Error("release deleted another run's lock")
 	}
 }
+
+func TestForceUnlockTakesOverAHeldLock(t *testing.T) {
+	s := &fakeSSM{}
+	held, _ := json.Marshal(LockHolder{Run: "killed-run", Host: "runner-3", Started: time.Now().Add(-2 * time.Minute)})
+	s.params = map[string]ssmtypes.Parameter{"/ctjdeploy/c/s/lock": {Value: aws.String(string(held))}}
+	_, err := lockRun(s, report.Discard).takeLock(context.Background())
+	if exitcode.Of(err) != exitcode.Refused || !strings.Contains(err.Error(), "--force-unlock") || !strings.Contains(err.Error(), "killed-run") {
+		t.Fatalf("without --force-unlock: %v", err)
+	}
+	var rec report.Recorder
+	r := lockRun(s, &rec)
+	r.o.ForceUnlock = true
+	release, err := r.takeLock(context.Background())
+	if err != nil {
+		t.Fatalf("--force-unlock: %v", err)
+	}
+	var h LockHolder
+	_ = json.Unmarshal([]byte(*s.params["/ctjdeploy/c/s/lock"].Value), &h)
+	if h.Run == "killed-run" || h.Tag != "abc1234" {
+		t.Fatalf("the lock is not this run's: %+v", h)
+	}
+	warned := false
+	for _, e := range rec.Events {
+		warned = warned || (e.Kind == report.Warn && strings.Contains(e.Message, "--force-unlock") && strings.Contains(e.Message, "killed-run"))
+	}
+	if !warned {
+		t.Error("no warning naming the holder whose lock was taken")
+	}
+	release()
+	if _, ok := s.params["/ctjdeploy/c/s/lock"]; ok {
+		t.Error("not released")
+	}
+}
+
+// Staleness is judged by the holder's own time to live (its config's
+// lock.ttl), not the reader's.
+func TestHolderTTLDecidesStaleness(t *testing.T) {
+	for _, c := range []struct {
+		ttl   string
+		age   time.Duration
+		taken bool
+	}{
+		{"2h0m0s", time.Hour, false},    // older than the default 30 min, but within its 2 h
+		{"1m0s", 5 * time.Minute, true}, // younger than 30 min, past its own 1 min
+		{"", 20 * time.Minute, false},   // no ttl recorded: the default
+	} {
+		s := &fakeSSM{}
+		v, _ := json.Marshal(LockHolder{Run: "other", Started: time.Now().Add(-c.age), TTL: c.ttl})
+		s.params = map[string]ssmtypes.Parameter{"/ctjdeploy/c/s/lock": {Value: aws.String(string(v))}}
+		release, err := lockRun(s, report.Discard).takeLock(context.Background())
+		if (err == nil) != c.taken {
+			t.Errorf("ttl %q, age %s: taken %v, want %v (%v)", c.ttl, c.age, err == nil, c.taken, err)
+		}
+		if err == nil {
+			release()
+		}
+	}
+}
+
+func TestLockConfigNamedAndOff(t *testing.T) {
+	s := &fakeSSM{}
+	r := lockRun(s, report.Discard)
+	r.o.Env.Lock = &config.Lock{Parameter: "/team/stage-deploy", TTL: 45 * time.Minute}
+	release, err := r.takeLock(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, ok := s.params["/team/stage-deploy"]
+	var h LockHolder
+	if !ok || json.Unmarshal([]byte(*p.Value), &h) != nil || h.TTL != "45m0s" || r.res.Lock != "/team/stage-deploy" {
+		t.Fatalf("named lock: %v %+v %q", ok, h, r.res.Lock)
+	}
+	release()
+
+	s = &fakeSSM{}
+	r = lockRun(s, report.Discard)
+	r.o.Env.Lock = &config.Lock{Off: true}
+	release, err = r.takeLock(context.Background())
+	if err != nil || s.puts != 0 || r.res.Lock != "" {
+		t.Fatalf("lock: false still locks: %v, %d puts, %q", err, s.puts, r.res.Lock)
+	}
+	release()
+}

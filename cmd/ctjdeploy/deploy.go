@@ -28,6 +28,8 @@ type deployFlags struct {
 	noSmoke bool
 	timeout time.Duration
 	force   bool
+	// forceUnlock: --force-unlock
+	forceUnlock bool
 }
 
 const deployLong = `Deploy ENV: build both images, push them tagged TAG and ENV and pinned by
@@ -67,6 +69,7 @@ func newDeployCmd(g *globals) *cobra.Command {
 	fl.BoolVar(&f.noSmoke, "no-smoke", false, "skip the environment's smoke checks after the rollout")
 	fl.DurationVar(&f.timeout, "timeout", 15*time.Minute, "how long to follow the deployment before exiting 4")
 	fl.BoolVar(&f.force, "force", false, "bypass the in-progress and stale-commit guards (never the data guard)")
+	fl.BoolVar(&f.forceUnlock, "force-unlock", false, "take the deploy lock over from a run that died without releasing it (before it expires)")
 	return cmd
 }
 
@@ -127,6 +130,6 @@ func runDeploy(cmd *cobra.Command, g *globals, f *deployFlags, envName string) (
 		deps.Builder = b
 	}
 	res, err = deploy.Run(ctx, deploy.Options{Env: env, Tag: tag, GitDir: gitDir, DryRun: f.dryRun, NoBuild: f.noBuild,
-		NoWait: f.noWait, NoSmoke: f.noSmoke, Force: f.force, Timeout: f.timeout, Color: g.color() && g.output != "json", Reporter: rep}, deps)
+		NoWait: f.noWait, NoSmoke: f.noSmoke, Force: f.force, ForceUnlock: f.forceUnlock, Timeout: f.timeout, Color: g.color() && g.output != "json", Reporter: rep}, deps)
 	return err
 }

@@ -59,8 +59,98 @@ type Environment struct {
 	// URL is the environment's address for GitHub (config url:; default
 	// the first smoke URL).
 	URL string
+	// Lock is the deploy lock (config lock:); nil: the default lock.
+	Lock *Lock
 	// Line is where the environment is declared, for messages.
 	Line int
+}
+
+// Lock is the deploy lock of an environment (config lock:): an SSM
+// parameter a deploy creates before its first write and deletes at its end.
+//
+//	lock: /ctjdeploy/stage/lock          # the parameter's name
+//	lock: {parameter: NAME, ttl: 45m}    # and how long an unreleased lock holds
+//	lock: false                          # no lock (one deployer only)
+type Lock struct {
+	Off       bool
+	Parameter string        // "": DefaultLockParameter(cluster, service)
+	TTL       time.Duration // 0: DefaultLockTTL
+}
+
+// DefaultLockTTL is how long a deploy lock holds when its run did not
+// release it (killed, a lost runner): an older one is taken over with a
+// warning. It exceeds a deploy's default budget (build, push and the 15 min
+// --timeout).
+const DefaultLockTTL = 30 * time.Minute
+
+// DefaultLockParameter is the SSM parameter of a service's deploy lock when
+// the config names none.
+func DefaultLockParameter(cluster, service string) string {
+	return "/ctjdeploy/" + cluster + "/" + service + "/lock"
+}
+
+// LockParameter is the environment's deploy lock parameter, "" with
+// lock: false.
+func (e *Environment) LockParameter() string {
+	switch {
+	case e.Lock != nil && e.Lock.Off:
+		return ""
+	case e.Lock != nil && e.Lock.Parameter != "":
+		return e.Lock.Parameter
+	}
+	return DefaultLockParameter(e.Cluster, e.Service)
+}
+
+// LockTTL is how long the environment's deploy lock holds unreleased.
+func (e *Environment) LockTTL() time.Duration {
+	if e.Lock != nil && e.Lock.TTL > 0 {
+		return e.Lock.TTL
+	}
+	return DefaultLockTTL
+}
+
+// ssmNameRE is an SSM parameter name (AWS Systems Manager User Guide,
+// "Parameter name requirements": letters, digits and _.-/; a hierarchy
+// begins with /; at most 1011 characters; not beginning with aws or ssm).
+var ssmNameRE = regexp.MustCompile(`^/?[a-zA-Z0-9_.\-]+(/[a-zA-Z0-9_.\-]+)*$`)
+
+func (d *decoder) lock(n *yaml.Node, p string) (*Lock, error) {
+	if n.Kind == yaml.ScalarNode && n.Tag == "!!bool" {
+		on, err := d.boolean(n, p)
+		if err != nil {
+			return nil, err
+		}
+		return &Lock{Off: !on}, nil
+	}
+	l := &Lock{}
+	pn, pp := n, p
+	if n.Kind == yaml.MappingNode {
+		m, err := d.mapping(n, p, []string{"parameter", "ttl"}, nil)
+		if err != nil {
+			return nil, err
+		}
+		if tn, ok := m["ttl"]; ok {
+			v, err := time.ParseDuration(tn.Value)
+			if err != nil || tn.Kind != yaml.ScalarNode || v < time.Minute || v > 24*time.Hour {
+				return nil, d.errf(tn, "%s.ttl %q is not a duration between 1m and 24h (e.g. 45m)", p, tn.Value)
+			}
+			l.TTL = v
+		}
+		pn, pp = m["parameter"], p+".parameter"
+		if pn == nil {
+			return l, nil
+		}
+	}
+	v, err := d.str(pn, pp, true)
+	if err != nil {
+		return nil, d.errf(pn, "%s must be an SSM parameter name (e.g. /ctjdeploy/stage/lock), {parameter: NAME, ttl: DURATION}, or false", p)
+	}
+	low := strings.ToLower(strings.TrimPrefix(v, "/"))
+	if len(v) > 1011 || !ssmNameRE.MatchString(v) || (strings.Contains(v, "/") && !strings.HasPrefix(v, "/")) || strings.HasPrefix(low, "aws") || strings.HasPrefix(low, "ssm") || strings.Count(v, "/") > 15 {
+		return nil, d.errf(pn, "%s %q is not an SSM parameter name: letters, digits and _ . - separated by /, beginning with / when it has levels, at most 15 levels and 1011 characters, not beginning with aws or ssm (e.g. /ctjdeploy/stage/lock)", pp, v)
+	}
+	l.Parameter = v
+	return l, nil
 }
 
 // Smoke is one smoke check: GET URL until it answers Status with a body
@@ -235,7 +325,7 @@ func isCommandWord(s string) bool {
 
 func (d *decoder) environment(name string, n *yaml.Node) (*Environment, error) {
 	p := "environments." + name
-	keys := []string{"region", "cluster", "service", "task_definition", "registry", "terraform", "images", "ephemeral_database", "smoke", "url", "secret_env"}
+	keys := []string{"region", "cluster", "service", "task_definition", "registry", "terraform", "images", "ephemeral_database", "smoke", "url", "secret_env", "lock"}
 	req := []string{"region", "cluster", "service", "task_definition", "images"}
 	m, err := d.mapping(n, p, keys, req)
 	if err != nil {
@@ -296,6 +386,11 @@ func (d *decoder) environment(name string, n *yaml.Node) (*Environment, error) {
 	}
 	if sn, ok := m["smoke"]; ok {
 		if e.Smoke, err = d.smoke(sn, p+".smoke"); err != nil {
+			return nil, err
+		}
+	}
+	if ln, ok := m["lock"]; ok {
+		if e.Lock, err = d.lock(ln, p+".lock"); err != nil {
 			return nil, err
 		}
 	}

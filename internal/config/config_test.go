@@ -98,6 +98,12 @@ func TestParseErrors(t *testing.T) {
 		{"images not mapping", strings.Replace(good, "    ephemeral_database: true\n    images:\n      web: {repository: team/web, context: ., dockerfile: Dockerfile, target: runner, build_args: {A: \"1\"}}\n", "    images: [1]\n", 1), []string{"environments.prod.images must be a mapping", "not a list"}},
 		{"duplicate key", strings.Replace(good, "    cluster: c\n", "    cluster: c\n    cluster: d\n", 1), []string{"appears twice"}},
 		{"command env name", "environments:\n  status:\n    region: us-west-2\n", []string{"is a ctjdeploy command"}},
+		{"lock not a name", strings.Replace(good, "    ephemeral_database: true\n", "    ephemeral_database: true\n    lock: [a]\n", 1), []string{"lock must be an SSM parameter name"}},
+		{"lock bad name", strings.Replace(good, "    ephemeral_database: true\n", "    ephemeral_database: true\n    lock: \"no spaces/here\"\n", 1), []string{"lock \"no spaces/here\" is not an SSM parameter name"}},
+		{"lock reserved name", strings.Replace(good, "    ephemeral_database: true\n", "    ephemeral_database: true\n    lock: /aws/lock\n", 1), []string{"not beginning with aws"}},
+		{"lock path without leading slash", strings.Replace(good, "    ephemeral_database: true\n", "    ephemeral_database: true\n    lock: a/b\n", 1), []string{"beginning with / when it has levels"}},
+		{"lock ttl too short", strings.Replace(good, "    ephemeral_database: true\n", "    ephemeral_database: true\n    lock: {ttl: 10s}\n", 1), []string{"lock.ttl \"10s\"", "between 1m and 24h"}},
+		{"lock unknown key", strings.Replace(good, "    ephemeral_database: true\n", "    ephemeral_database: true\n    lock: {name: /x}\n", 1), []string{`unknown key "name"`}},
 		{"two documents", good + "---\nenvironments: {}\n", []string{"second YAML document"}},
 		{"secret_env not a list", strings.Replace(good, "    ephemeral_database: true\n", "    ephemeral_database: true\n    secret_env: DJANGO_*\n", 1), []string{"secret_env must be a list"}},
 		{"secret_env bad pattern", strings.Replace(good, "    ephemeral_database: true\n", "    ephemeral_database: true\n    secret_env: [\"a[\"]\n", 1), []string{"secret_env[0]", "not a valid pattern"}},
@@ -265,5 +271,30 @@ func TestParseSmoke(t *testing.T) {
 	}
 	if f.Environments["stage"].Smoke != nil {
 		t.Errorf("stage has no smoke: %+v", f.Environments["stage"].Smoke)
+	}
+}
+
+func TestParseLock(t *testing.T) {
+	for _, c := range []struct {
+		yaml, param string
+		ttl         time.Duration
+	}{
+		{"", "/ctjdeploy/c/s/lock", DefaultLockTTL},
+		{"    lock: /team/stage-deploy\n", "/team/stage-deploy", DefaultLockTTL},
+		{"    lock: plain-name\n", "plain-name", DefaultLockTTL},
+		{"    lock: {parameter: /a/b, ttl: 45m}\n", "/a/b", 45 * time.Minute},
+		{"    lock: {ttl: 2h}\n", "/ctjdeploy/c/s/lock", 2 * time.Hour},
+		{"    lock: true\n", "/ctjdeploy/c/s/lock", DefaultLockTTL},
+		{"    lock: false\n", "", DefaultLockTTL},
+	} {
+		y := strings.Replace(good, "    ephemeral_database: true\n", "    ephemeral_database: true\n"+c.yaml, 1)
+		f, err := Parse("/repo/ctjdeploy.yaml", []byte(y))
+		if err != nil {
+			t.Fatalf("%q: %v", c.yaml, err)
+		}
+		e := f.Environments["prod"]
+		if got := e.LockParameter(); got != c.param || e.LockTTL() != c.ttl {
+			t.Errorf("%q: parameter %q ttl %s, want %q %s", c.yaml, got, e.LockTTL(), c.param, c.ttl)
+		}
 	}
 }

@@ -216,16 +216,20 @@ func Policy(env *config.Environment, account, family string, roles []string, log
 		Resource:  []string{"*"},
 		Condition: map[string]map[string]any{"ArnEquals": {"ecs:cluster": cluster}},
 	})
-	// The deploy lock (deploy.LockName): an SSM parameter created without
+	// The deploy lock (config lock:, by default
+	// /ctjdeploy/CLUSTER/SERVICE/lock): an SSM parameter created without
 	// overwrite, read when held, deleted at the end. The parameter ARN has
 	// no slash after "parameter" for a name that starts with one
 	// ("Actions, resources, and condition keys for AWS Systems Manager":
 	// arn:${Partition}:ssm:${Region}:${Account}:parameter/${ParameterNameWithoutLeadingSlash}).
-	add(Statement{
-		Sid:      "SSMDeployLock",
-		Action:   []string{"ssm:DeleteParameter", "ssm:GetParameter", "ssm:PutParameter"},
-		Resource: []string{arn("ssm", account, "parameter/ctjdeploy/"+env.Cluster+"/"+env.Service+"/lock")},
-	})
+	// lock: false: no statement.
+	if lock := env.LockParameter(); lock != "" {
+		add(Statement{
+			Sid:      "SSMDeployLock",
+			Action:   []string{"ssm:DeleteParameter", "ssm:GetParameter", "ssm:PutParameter"},
+			Resource: []string{arn("ssm", account, "parameter/"+strings.TrimPrefix(lock, "/"))},
+		})
+	}
 	if logGroups = uniqueSorted(logGroups); len(logGroups) > 0 {
 		// A failed rollout shows the stopped containers' last log lines
 		// (GetLogEvents authorizes on the log group, "Actions, resources,

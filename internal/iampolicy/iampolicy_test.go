@@ -139,3 +139,16 @@ func TestPartitionAndRoleARN(t *testing.T) {
 		t.Errorf("RoleARN(arn) = %s", got)
 	}
 }
+
+func TestPolicyLockParameter(t *testing.T) {
+	env := exampleEnv(t)
+	env.Lock = &config.Lock{Parameter: "/team/stage-deploy"}
+	js := string(Policy(env, "1", "fam", nil).JSON())
+	if !strings.Contains(js, `"arn:aws:ssm:us-west-2:1:parameter/team/stage-deploy"`) || strings.Contains(js, "parameter/ctjdeploy/") {
+		t.Errorf("the lock statement must name the configured parameter:\n%s", js)
+	}
+	env.Lock = &config.Lock{Off: true}
+	if js := string(Policy(env, "1", "fam", nil).JSON()); strings.Contains(js, "ssm:") {
+		t.Errorf("lock: false needs no SSM permission:\n%s", js)
+	}
+}
