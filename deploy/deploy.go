@@ -52,7 +52,7 @@ type Options struct {
 	// ForceUnlock takes the deploy lock over from its holder even before it
 	// expires (--force-unlock: the holder is known to be dead).
 	ForceUnlock bool
-	Timeout time.Duration // following the deployment; 0: no limit
+	Timeout     time.Duration // following the deployment; 0: no limit
 	// Interval between polls (default deploy.DefaultInterval).
 	Interval time.Duration
 	Color    bool // color the diff
