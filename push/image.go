@@ -127,6 +127,22 @@ func (c *countingReader) Read(p []byte) (int, error) {
 }
 func (c *countingReader) Close() error { return c.r.Close() }
 
+// engineStream records the first error reading the engine's save stream
+// other than its end.
+type engineStream struct {
+	r   io.ReadCloser
+	err error
+}
+
+func (e *engineStream) Read(p []byte) (int, error) {
+	n, err := e.r.Read(p)
+	if err != nil && !errors.Is(err, io.EOF) && e.err == nil {
+		e.err = err
+	}
+	return n, err
+}
+func (e *engineStream) Close() error { return e.r.Close() }
+
 // blob is a compressed layer in the temporary folder.
 type blob struct {
 	digest v1.Hash
@@ -239,7 +255,7 @@ var sequentialCompress = false
 // config) and the legacy one of older engines (<v1 id>/layer.tar,
 // <image id>.json), whose v1 ids are worked out from the first <v1 id>/json
 // entry (see legacyIDs) so that known layers there are passed by too.
-func (s *source) save() error {
+func (s *source) save() (err error) {
 	dir, err := os.MkdirTemp("", "ctjdeploy-push-")
 	if err != nil {
 		return err
@@ -279,7 +295,16 @@ func (s *source) save() error {
 		return engineErr(fmt.Sprintf("reading image %s from the engine (docker save)", s.ref), err)
 	}
 	defer rc.Close()
-	tr := tar.NewReader(&countingReader{r: rc, n: &s.streamed})
+	es := &engineStream{r: rc}
+	defer func() {
+		// A stream that broke off (the engine stopped or dropped the
+		// connection) shows as a truncated tar or gzip input ("unexpected
+		// EOF") wherever it was being read: say it was the engine.
+		if err != nil && (es.err != nil || errors.Is(err, io.ErrUnexpectedEOF)) && s.ctx.Err() == nil {
+			err = fmt.Errorf("reading image %s (docker save) from the Docker engine at %s broke off: %w; the engine stopped, restarted or dropped the connection mid-export: check it (`docker info`, the engine's log) and deploy again", s.ref, engineHost(), err)
+		}
+	}()
+	tr := tar.NewReader(&countingReader{r: es, n: &s.streamed})
 	var legacy map[string]v1.Hash // v1 id (legacy dir name) -> diff id
 	seen := map[v1.Hash]bool{}    // needed layers read from the stream (being compressed or done)
 	n := 0

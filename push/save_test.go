@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"strings"
 	"sync/atomic"
 	"testing"
 
@@ -114,5 +115,43 @@ func TestSaveOCILayoutSkipsKnownLayers(t *testing.T) {
 	}
 	if string(li.config) != string(cfg) {
 		t.Errorf("config %s", li.config)
+	}
+}
+
+// cutEngine's save stream breaks off after half of ociEngine's (an engine
+// killed mid-export): the read fails with io.ErrUnexpectedEOF.
+type cutEngine struct{ *ociEngine }
+
+func (e cutEngine) ImageSave(ctx context.Context, refs []string, opts ...client.ImageSaveOption) (client.ImageSaveResult, error) {
+	rc, _ := e.ociEngine.ImageSave(ctx, refs, opts...)
+	all, _ := io.ReadAll(rc)
+	return io.NopCloser(io.MultiReader(bytes.NewReader(all[:len(all)/2]), errReader{io.ErrUnexpectedEOF})), nil
+}
+
+type errReader struct{ err error }
+
+func (r errReader) Read([]byte) (int, error) { return 0, r.err }
+
+// TestSaveStreamBrokeOff: a save stream that breaks off is reported as the
+// Docker engine's, with what to do.
+func TestSaveStreamBrokeOff(t *testing.T) {
+	t.Setenv("DOCKER_HOST", "unix:///run/test-engine.sock")
+	layer := layerTar(t, 1<<20)
+	d0 := digestOf(layer)
+	cfg := []byte(fmt.Sprintf(`{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[%q]}}`, d0))
+	id := digestOf(cfg)
+	hexOf := func(d string) string { return d[len("sha256:"):] }
+	eng := cutEngine{&ociEngine{id: id, diffIDs: []string{d0}, entries: []tarEntry{
+		{"blobs/sha256/" + hexOf(id), cfg},
+		{"blobs/sha256/" + hexOf(d0), layer},
+	}}}
+	_, err := openLocal(context.Background(), eng, "img", 6, t.TempDir(), func([]v1.Hash) knowledge { return knowledge{} })
+	if err == nil {
+		t.Fatal("no error from a save stream that broke off")
+	}
+	for _, want := range []string{"Docker engine at unix:///run/test-engine.sock", "broke off", "unexpected EOF", "docker info", "deploy again"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q lacks %q", err, want)
+		}
 	}
 }
