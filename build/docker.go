@@ -322,6 +322,14 @@ func (d *Docker) failure(spec Spec, lines []string, runErr error) error {
 		return fmt.Errorf("build of %s: cannot reach the Docker engine (DOCKER_HOST %s): %s; the docker CLI %s reads DOCKER_HOST (or its current context): start the engine or set DOCKER_HOST",
 			spec.Name, host, lastLine(lines), d.bin)
 	}
+	if lostEngine(lastLine(lines)) {
+		host := os.Getenv("DOCKER_HOST")
+		if host == "" {
+			host = "unset: the default socket unix:///var/run/docker.sock"
+		}
+		return fmt.Errorf("build of %s: the connection to the Docker engine (DOCKER_HOST %s) broke off mid-build: %s (%v); the engine stopped or restarted: check it (`docker info`, the engine's log) and deploy again",
+			spec.Name, host, lastLine(lines), runErr)
+	}
 	tail := lines
 	if len(tail) > d.tailLines {
 		tail = tail[len(tail)-d.tailLines:]
@@ -335,6 +343,20 @@ func (d *Docker) failure(spec Spec, lines []string, runErr error) error {
 		where += ": " + msg
 	}
 	return fmt.Errorf("build of %s (%s) failed%s (%v); last lines:\n%s", spec.Name, spec.Dockerfile, where, runErr, strings.Join(tail, "\n"))
+}
+
+// lostEngine says whether the docker CLI's last line is a build stream that
+// broke off: the CLI ends such a build with no error of its own but that
+// no image id came ("server did not provide an image ID"), or with the
+// connection's error.
+func lostEngine(last string) bool {
+	l := strings.ToLower(last)
+	for _, s := range []string{"server did not provide an image id", "connection reset by peer", "unexpected eof", "error reading from server", "broken pipe"} {
+		if strings.Contains(l, s) {
+			return true
+		}
+	}
+	return false
 }
 
 func lastLine(lines []string) string {

@@ -1,6 +1,7 @@
 package build
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -103,5 +104,27 @@ func TestFindDockerHonoursDOCKER(t *testing.T) {
 	t.Setenv("DOCKER", "/bin/sh")
 	if p, err := findDocker(); err != nil || p != "/bin/sh" {
 		t.Errorf("findDocker = %q, %v", p, err)
+	}
+}
+
+// TestFailureLostEngine: a build stream that broke off (the engine killed
+// mid-build) is reported as the Docker engine's, not as the last step that
+// logged an error (a cache import's 401 is only a warning).
+func TestFailureLostEngine(t *testing.T) {
+	t.Setenv("DOCKER_HOST", "unix:///run/test-engine.sock")
+	d := &Docker{bin: "/usr/bin/docker", tailLines: 20}
+	lines := []string{
+		"#4 importing cache manifest from 127.0.0.1:5000/app:stage",
+		"#4 ERROR: pulling from host 127.0.0.1:5000 failed with status code [manifests stage]: 401 Unauthorized",
+		"cannot write /tmp/ctjdeploy-build-1/iid because server did not provide an image ID",
+	}
+	err := d.failure(Spec{Name: "django", Dockerfile: "django.dockerfile"}, lines, errors.New("exit status 1"))
+	for _, want := range []string{"build of django", "Docker engine (DOCKER_HOST unix:///run/test-engine.sock) broke off mid-build", "did not provide an image ID", "docker info", "deploy again"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q lacks %q", err, want)
+		}
+	}
+	if strings.Contains(err.Error(), "401") {
+		t.Errorf("error %q blames the cache import", err)
 	}
 }
