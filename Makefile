@@ -57,6 +57,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzValidTag$$' -fuzztime $(FUZZTIME_SHORT) -fuzzminimizetime 5s ./internal/config/
 	$(GO) test -run '^$$' -fuzz '^FuzzMaskWriter$$' -fuzztime $(FUZZTIME_SHORT) -fuzzminimizetime 5s ./internal/report/
 	$(GO) test -run '^$$' -fuzz '^FuzzDecide$$' -fuzztime $(FUZZTIME_SHORT) -fuzzminimizetime 5s ./deploy/rollout/
+	$(GO) test -run '^$$' -fuzz '^FuzzParseImage$$' -fuzztime $(FUZZTIME_SHORT) -fuzzminimizetime 5s ./deploy/inspect/
 
 demo:
 	scripts/demo

@@ -95,6 +95,10 @@ type Image struct {
 	// layers the registry lacks, and their bytes".
 	MissingList  []Blob   `json:"missing,omitempty"`
 	ExistingTags []string `json:"existingTags,omitempty"`
+	// Rebuilt is this run's build's digest when the commit tag already named
+	// another image (a non-reproducible rebuild): Digest is then that image,
+	// deployed instead, and nothing is pushed (tags.go).
+	Rebuilt string `json:"rebuilt,omitempty"`
 	Pushed       bool     `json:"pushed"`
 	Uploaded     int64    `json:"bytesUploaded"`
 	Reused       int64    `json:"bytesReused"`
@@ -416,9 +420,18 @@ func (r *run) plan(ctx context.Context) error {
 					}
 				}
 				missing := len(list)
-				res.Images = append(res.Images, Image{Name: n, Repository: pl.Repository, Ref: pl.Repository + "@" + pl.Digest, Digest: pl.Digest,
+				img := Image{Name: n, Repository: pl.Repository, Ref: pl.Repository + "@" + pl.Digest, Digest: pl.Digest,
 					LocalID: built[i].ID, MissingBytes: pl.MissingBytes, Missing: missing, Layers: len(pl.Layers), MissingList: list,
-					ExistingTags: pl.ExistingTags, plan: pl, built: built[i]})
+					ExistingTags: pl.ExistingTags, plan: pl, built: built[i]}
+				if was, ok := pl.Tagged[r.o.Tag]; ok && was != pl.Digest {
+					keepCommitTag(&img, was, r.o.Tag, env.Name, pl.Tagged)
+					p.Warnf("%s: commit tag %s already names %s, pushed by an earlier run of this commit; this build gave %s (the build is not reproducible). "+
+						"Deploying the image under the commit tag: a commit tag never moves, so no revision that pins it loses its image. To deploy a fresh build, push a new commit",
+						n, r.o.Tag, was, img.Rebuilt)
+					res.Images = append(res.Images, img)
+					continue
+				}
+				res.Images = append(res.Images, img)
 				p.Infof("%s: %s, %d of %d layers to upload (%d bytes)", n, pl.Digest, missing, len(pl.Layers), pl.MissingBytes)
 			}
 			return nil

@@ -19,7 +19,9 @@ func WritePlan(w io.Writer, res *Result) error {
 		b.WriteString("images:\n")
 		for _, im := range res.Images {
 			fmt.Fprintf(&b, "  %-8s %s\n", im.Name, im.Ref)
-			if im.Layers > 0 {
+			if im.Rebuilt != "" {
+				fmt.Fprintf(&b, "           kept: the image commit tag %s already names (this build, %s, differs: not reproducible); nothing to push\n", res.Tag, shortDigest(im.Rebuilt))
+			} else if im.Layers > 0 {
 				fmt.Fprintf(&b, "           push: %d of %d layers missing, %s to upload\n", im.Missing, im.Layers, report.HumanBytes(im.MissingBytes))
 				for _, l := range im.MissingList {
 					fmt.Fprintf(&b, "             %s  %s\n", shortDigest(l.Digest), report.HumanBytes(l.Size))

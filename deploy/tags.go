@@ -45,6 +45,23 @@ func (r *run) pushImages(ctx context.Context, p *report.Phase) error {
 	return r.moveEnvTags(ctx, p, tagger)
 }
 
+// keepCommitTag makes im the image its commit tag already names (was)
+// instead of this run's rebuild: a commit tag never moves. It may be pinned
+// by an ACTIVE revision (the one a previous deploy of this commit
+// registered, a rollback target): moved, that digest would be left untagged,
+// where ECR lifecycle rules on untagged images delete it, and the revision
+// could no longer start a task. Nothing of the rebuild is pushed.
+func keepCommitTag(im *Image, was, tag, env string, tagged map[string]string) {
+	im.Rebuilt = im.Digest
+	repo, _, _ := strings.Cut(im.Ref, "@")
+	im.Digest, im.Ref = was, repo+"@"+was
+	im.MissingBytes, im.Missing, im.MissingList = 0, 0, nil
+	im.ExistingTags = []string{tag}
+	if tagged[env] == was {
+		im.ExistingTags = append(im.ExistingTags, env)
+	}
+}
+
 // tagsUnmoved is what a failure of the i-th image's push leaves: the images
 // before it are under TAG, and no ENV tag moved.
 func (r *run) tagsUnmoved(i int) string {

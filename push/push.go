@@ -51,6 +51,9 @@ type Plan struct {
 	Layers       []Layer
 	MissingBytes int64    // bytes a push would upload: missing layers not mounted
 	ExistingTags []string // tags of Target that already point at Digest
+	// Tagged maps each tag of Target that exists in the repository to the
+	// digest it names now (Digest or another).
+	Tagged map[string]string
 }
 
 // Result is a pushed image.

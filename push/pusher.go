@@ -509,7 +509,14 @@ func (p *ECR) Plan(ctx context.Context, img build.Image, t Target) (Plan, error)
 	pl.MissingBytes = missingBytes(pl.Layers)
 	for _, tag := range t.Tags {
 		d, err := p.head(ctx, t.Registry, repo.Tag(tag))
-		if err == nil && d.Digest == want {
+		if err != nil {
+			continue
+		}
+		if pl.Tagged == nil {
+			pl.Tagged = map[string]string{}
+		}
+		pl.Tagged[tag] = d.Digest.String()
+		if d.Digest == want {
 			pl.ExistingTags = append(pl.ExistingTags, tag)
 		}
 	}
