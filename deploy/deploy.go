@@ -98,12 +98,12 @@ type Image struct {
 	// Rebuilt is this run's build's digest when the commit tag already named
 	// another image (a non-reproducible rebuild): Digest is then that image,
 	// deployed instead, and nothing is pushed (tags.go).
-	Rebuilt string `json:"rebuilt,omitempty"`
-	Pushed       bool     `json:"pushed"`
-	Uploaded     int64    `json:"bytesUploaded"`
-	Reused       int64    `json:"bytesReused"`
-	plan         push.Plan
-	built        build.Image
+	Rebuilt  string `json:"rebuilt,omitempty"`
+	Pushed   bool   `json:"pushed"`
+	Uploaded int64  `json:"bytesUploaded"`
+	Reused   int64  `json:"bytesReused"`
+	plan     push.Plan
+	built    build.Image
 }
 
 // Blob is one layer (or config) a push would upload.
