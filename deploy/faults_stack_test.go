@@ -56,9 +56,26 @@ type faultEnv struct {
 	lock string
 	// outsideTD is the revision an outside actor put the service on.
 	outsideTD string
+	// docker is a proxy in front of the stack's dockerd (DOCKER_HOST for
+	// the case), nil unless the case asked for one.
+	docker *faults.UnixProxy
 	// pidFile holds the pid of a process the fault started (fake
 	// terraform), which must be gone after the run.
 	pidFile string
+}
+
+// dockerProxy puts a faults.UnixProxy between the tool (the docker CLI of
+// build/ and the engine client of push/, both reading DOCKER_HOST) and the
+// stack's dockerd, with cut rules.
+func (e *faultEnv) dockerProxy(t *testing.T, cuts ...*faults.Cut) {
+	host := os.Getenv("DOCKER_HOST")
+	sock, ok := strings.CutPrefix(host, "unix://")
+	if !ok {
+		t.Fatalf("DOCKER_HOST %q is not a unix socket", host)
+	}
+	e.docker = faults.NewUnixProxy(t, sock)
+	e.docker.Add(cuts...)
+	t.Setenv("DOCKER_HOST", e.docker.Host)
 }
 
 // fakeBinary writes an executable shell script named name and returns its
@@ -323,6 +340,17 @@ func faultCases() []faultCase {
 			e.reg.Add(faults.Rule{Method: http.MethodPut, Path: "/v2/" + e.n.FrontendRepo + "/manifests/", Status: 500})
 			return 0
 		}, want: 1, wantIn: []string{"not moved on any repository", "django pushed under"}, unmoved: true, firstPushed: true},
+		{name: "registry refuses every PUT of the second image's ENV tag, after a first deploy (the first image's goes back)", setup: func(t *testing.T, e *faultEnv, o *Options, _ context.CancelFunc) int {
+			// A deploy of the previous commit first, so that ENV exists on
+			// both repositories (a tag that did not exist is kept: tags.go).
+			first := e.opts(e.c[1])
+			first.Timeout = 60 * time.Second
+			if _, err := Run(context.Background(), first, e.deps); err != nil {
+				t.Fatalf("the first deploy: %v", err)
+			}
+			e.reg.Add(faults.Rule{Method: http.MethodPut, Path: "/v2/" + e.n.FrontendRepo + "/manifests/" + e.env.Name, Status: 500})
+			return 0
+		}, want: 1, wantIn: []string{"was put back where it was on django"}, unmoved: true},
 		{name: "registry 401 on the manifest PUT mid-push", setup: reg(faults.Rule{Method: http.MethodPut, Path: "/manifests/", Status: 401, Times: 1}), want: 1, wantIn: []string{"401"}, unmoved: true},
 		{name: "black-holed registry for ctjdeploy's requests (manifest reads never answered)", setup: reg(faults.Rule{Path: "/manifests/", Hang: true, UserAgent: "ctjdeploy"}), want: 1, wantIn: []string{"timeout awaiting response headers"}},
 		{name: "black-holed registry for every request (the build's cache import too)", setup: reg(faults.Rule{Hang: true}), want: 1, wantIn: []string{"timeout awaiting response headers"}},
@@ -340,6 +368,19 @@ func faultCases() []faultCase {
 			return 1
 		}, want: 1, wantIn: []string{"`terraform output -json` in", "example/infra/stage", "did not end within 2s", "state lock"}, untouched: true,
 			within: 2*time.Second + 5*time.Second, after: func(t *testing.T, e *faultEnv) []string { return processGone(e.pidFile) }},
+
+		// The Docker engine (build/: the docker CLI; push/: the engine
+		// client's image export) through a unix-socket proxy that plays the
+		// engine killed and restarting: every connection cut, new ones
+		// refused for 5 s.
+		{name: "Docker engine killed mid-build", setup: func(t *testing.T, e *faultEnv, o *Options, _ context.CancelFunc) int {
+			e.dockerProxy(t, &faults.Cut{Request: regexp.MustCompile(`^POST \S*/(build|grpc)\b`), AfterBytes: 256, Refuse: 5 * time.Second})
+			return 0
+		}, want: 1, wantIn: []string{"Docker engine"}, untouched: true},
+		{name: "Docker engine killed mid-save (the image export)", setup: func(t *testing.T, e *faultEnv, o *Options, _ context.CancelFunc) int {
+			e.dockerProxy(t, &faults.Cut{Request: regexp.MustCompile(`^GET \S*/images/(\S+/)?get\b`), AfterBytes: 64 << 10, Refuse: 5 * time.Second})
+			return 0
+		}, want: 1, wantIn: []string{"Docker engine"}, unmoved: true},
 
 		// Races and the lock.
 		{name: "deploy lock held by another run (started 2 min ago)", setup: func(t *testing.T, e *faultEnv, o *Options, _ context.CancelFunc) int {
@@ -418,6 +459,8 @@ var (
 	attemptsRE = regexp.MustCompile(`attempt \d+`)
 	sdIDRE     = regexp.MustCompile(`service deployment [A-Za-z0-9]{15,}`)
 	minsRE     = regexp.MustCompile(`\b\d+m\d+s\b`)
+	sockRE     = regexp.MustCompile(`/tmp/fx\d+/d\.sock`)
+	buildTmpRE = regexp.MustCompile(`/tmp/ctjdeploy-build-\d+`)
 )
 
 // normalize makes a message stable across runs: the test's own names, the
@@ -433,6 +476,8 @@ func (e *faultEnv) normalize(s string) string {
 		s = strings.ReplaceAll(s, c, fmt.Sprintf("COMMIT%d", i))
 	}
 	s = strings.ReplaceAll(s, filepath.Dir(e.st.ExampleDir())+string(filepath.Separator), "") // the checkout's path
+	s = sockRE.ReplaceAllString(s, "/tmp/PROXY/d.sock")
+	s = buildTmpRE.ReplaceAllString(s, "/tmp/ctjdeploy-build-N")
 	s = shaRE.ReplaceAllString(s, "sha256:…")
 	s = hexRE.ReplaceAllString(s, "SHA")
 	s = addrRE.ReplaceAllString(s, "127.0.0.1:PORT")
@@ -515,6 +560,10 @@ func playFault(t *testing.T, c faultCase) row {
 		msg = res.Outcome
 	}
 	injected := e.aws.Injected() + e.reg.Injected()
+	if e.docker != nil {
+		injected += e.docker.Injected()
+		t.Logf("Docker engine requests: %q", e.docker.Seen())
+	}
 	if injected == 0 {
 		injected = planned
 	}
@@ -749,14 +798,40 @@ func reliabilityDoc(rows []row) string {
 		ks = append(ks, k)
 	}
 	sort.Strings(ks)
-	b.WriteString("\nNot covered here (see the report of issue 11): Terraform failing or hanging, the Docker\n")
-	b.WriteString("engine killed mid-build or mid-save, SIGTERM then SIGKILL, two real processes racing for the\n")
-	b.WriteString("lock (the lock rows use a holder written beforehand). `docker build --cache-from` against a\n")
+	b.WriteString("\nCovered elsewhere: two real `ctjdeploy` processes racing for the lock (`TestTwoProcessesRace`)\n")
+	b.WriteString("and SIGTERM then SIGKILL of a real process mid-deploy (`TestSigtermThenSigkill`), both in\n")
+	b.WriteString("`cmd/ctjdeploy`; the lock rows here use a holder written beforehand.\n\n")
+	b.WriteString("Terraform is played by a fake `terraform` (TF_BINARY) that fails, or that ignores SIGINT and never\n")
+	b.WriteString("ends under `CTJDEPLOY_TERRAFORM_TIMEOUT=2s` (every Terraform command has a timeout, 3 min by\n")
+	b.WriteString("default; the run then takes the timeout plus terraform-exec's 3 s kill delay, and the process is\n")
+	b.WriteString("checked gone). The Docker engine rows put a unix-socket proxy (`faults.NewUnixProxy`) between\n")
+	b.WriteString("ctjdeploy (the docker CLI's build, the engine client's image export) and the stack's dockerd, and\n")
+	b.WriteString("cut every connection, then refuse new ones for 5 s, once the build's answer has started (256\n")
+	b.WriteString("bytes of POST /build) or 64 KiB of the export (GET /images/get) have come back; dockerd itself\n")
+	b.WriteString("keeps running.\n\n")
+	b.WriteString("Not covered here: a real remote Terraform backend holding a state lock (the hang is a fake\n")
+	b.WriteString("process); a dockerd that really dies (its builds and its restart are not played, only the\n")
+	b.WriteString("connections); a disk that fills up during the build or the push's spool; a `stage` move that\n")
+	b.WriteString("fails on the second repository in a first deploy, where `stage` did not exist before (the tags\n")
+	b.WriteString("moved already are then kept, as the message says; the row played after a first deploy checks that\n")
+	b.WriteString("the first repository's tag is put back); an UpdateService or a lock PutParameter applied whose\n")
+	b.WriteString("answer never comes (only\n")
+	b.WriteString("RegisterTaskDefinition is played so); IAM denials (AccessDenied) and other failures that only\n")
+	b.WriteString("real AWS returns, since moto and the simulator stand in for ECS, ECR and SSM.\n")
+	b.WriteString("`docker build --cache-from` against a\n")
 	b.WriteString("registry that never answers would hang (the docker CLI has no timeout there): ctjdeploy asks the\n")
 	b.WriteString("registry first (GET /v2/, 10 s) and builds without its cache when it does not answer (the\n")
 	b.WriteString("\"every request\" black-hole row).\n")
-	b.WriteString("A failure after the push (rows 7, 10 and 19) leaves `stage` on the new images: the tags move once\n")
-	b.WriteString("every image is pushed, before the task definition is registered.\n")
+	var after []string
+	for i, r := range rows {
+		if r.exit == "1" && r.tags == "all moved" && r.service == "as before" {
+			after = append(after, fmt.Sprint(i+1))
+		}
+	}
+	if len(after) > 0 {
+		fmt.Fprintf(&b, "A failure after the push (rows %s) leaves `stage` on the new images: the tags move once\n", strings.Join(after, ", "))
+		b.WriteString("every image is pushed, before the task definition is registered.\n")
+	}
 	b.WriteString("\nExit codes: ")
 	for i, k := range ks {
 		if i > 0 {
