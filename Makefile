@@ -45,7 +45,7 @@ test: lint test-go fuzz
 test-go:
 	@$(STACK) up >/dev/null
 	@set -a; source "$${CTJDEPLOY_STACK_DIR:-/tmp/ctjdeploy-stack}/env"; set +a; \
-	  $(GO) test -race -count=1 -timeout 45m ./...
+	  CTJDEPLOY_RELIABILITY_OUT=$(CURDIR)/docs/reliability.md $(GO) test -race -count=1 -timeout 45m ./...
 
 # Short fuzz runs: the config loader and the template renderer (30 s each),
 # the tag grammar, the mask over escaped forms and split writes, and the
