@@ -31,12 +31,18 @@ var e2eSecrets = []string{
 // registered definition and every command's output must mask it.
 func e2eEnv(t *testing.T) (cfgPath string, n teststack.Names) {
 	t.Helper()
+	return e2eEnvPolls(t, 1)
+}
+
+// e2eEnvPolls is e2eEnv with a rollout that takes polls polls to complete.
+func e2eEnvPolls(t *testing.T, polls int) (cfgPath string, n teststack.Names) {
+	t.Helper()
 	st := teststack.Start(t)
 	st.Setenv(t)
 	n = teststack.NewNames(t)
 	st.CreateResources(t, n)
 	st.SetMaximumPercent(t, n, 100)
-	sim, err := ecssim.New(ecssim.Options{Upstream: st.MotoEndpoint, Scenario: ecssim.Success, Polls: 1})
+	sim, err := ecssim.New(ecssim.Options{Upstream: st.MotoEndpoint, Scenario: ecssim.Success, Polls: polls})
 	if err != nil {
 		t.Fatal(err)
 	}
