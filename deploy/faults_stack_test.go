@@ -815,15 +815,14 @@ func reliabilityDoc(rows []row) string {
 	b.WriteString("process); a dockerd that really dies (its builds and its restart are not played, only the\n")
 	b.WriteString("connections); a disk that fills up during the build or the push's spool; a `stage` move that\n")
 	b.WriteString("fails on the second repository in a first deploy, where `stage` did not exist before (the tags\n")
-	b.WriteString("moved already are then kept, as the message says; the row played after a first deploy checks that\n")
-	b.WriteString("the first repository's tag is put back); an UpdateService or a lock PutParameter applied whose\n")
-	b.WriteString("answer never comes (only\n")
-	b.WriteString("RegisterTaskDefinition is played so); IAM denials (AccessDenied) and other failures that only\n")
-	b.WriteString("real AWS returns, since moto and the simulator stand in for ECS, ECR and SSM.\n")
-	b.WriteString("`docker build --cache-from` against a\n")
-	b.WriteString("registry that never answers would hang (the docker CLI has no timeout there): ctjdeploy asks the\n")
-	b.WriteString("registry first (GET /v2/, 10 s) and builds without its cache when it does not answer (the\n")
-	b.WriteString("\"every request\" black-hole row).\n")
+	b.WriteString("moved already are then kept, as the message says; the row played after a first deploy checks\n")
+	b.WriteString("that the first repository's tag is put back); an UpdateService or a lock PutParameter applied\n")
+	b.WriteString("whose answer never comes (only RegisterTaskDefinition is played so); IAM denials (AccessDenied)\n")
+	b.WriteString("and other failures only real AWS returns, since moto and the simulator stand in for ECS, ECR\n")
+	b.WriteString("and SSM.\n\n")
+	b.WriteString("`docker build --cache-from` against a registry that never answers would hang (the docker CLI\n")
+	b.WriteString("has no timeout there): ctjdeploy asks the registry first (GET /v2/, 10 s) and builds without its\n")
+	b.WriteString("cache when it does not answer (the \"every request\" black-hole row).\n")
 	var after []string
 	for i, r := range rows {
 		if r.exit == "1" && r.tags == "all moved" && r.service == "as before" {
