@@ -26,6 +26,8 @@ type simEnv struct {
 	api   *ecs.Client // through the simulator
 	moto  *ecs.Client // moto directly
 	logs  *cloudwatchlogs.Client
+	// updated is the service deployment ARN of start's update ("" before).
+	updated string
 }
 
 func newSimEnv(t *testing.T, sc ecssim.Scenario, opts ...func(*ecssim.Options)) *simEnv {
@@ -77,7 +79,8 @@ func (e *simEnv) pinned(t *testing.T, live *Live, salt string) *ecs.RegisterTask
 
 func fastFollow(e *simEnv, id, td string, rec report.Reporter) FollowOptions {
 	return FollowOptions{Cluster: e.names.Cluster, Service: e.names.Service, DeploymentID: id, TaskDefinition: td, Env: "stage",
-		Interval: 50 * time.Millisecond, Jitter: -1, Timeout: 5 * time.Second, Reporter: rec, Since: time.Now().Add(-time.Minute)}
+		Interval: 50 * time.Millisecond, Jitter: -1, Timeout: 5 * time.Second, Reporter: rec, Since: time.Now().Add(-time.Minute),
+		ServiceDeploymentArn: e.updated}
 }
 
 // start reads the live state, registers a pinned definition and updates the
@@ -97,10 +100,15 @@ func (e *simEnv) start(t *testing.T) (live *Live, td *ecs.RegisterTaskDefinition
 	if err != nil {
 		t.Fatal(err)
 	}
-	id, _, err = Update(ctx, e.api, e.names.Cluster, e.names.Service, arn, false)
+	var svc *ecstypes.Service
+	id, svc, err = Update(ctx, e.api, e.names.Cluster, e.names.Service, arn, false)
 	if err != nil {
 		t.Fatal(err)
 	}
+	// As deploy does: Follow gets the service deployment's ARN from the
+	// update's answer (without it, it looks the record up by creation time,
+	// which a test that has no UpdatedAt cannot do reliably under load).
+	e.updated = aws.ToString(svc.CurrentServiceDeployment)
 	return live, td, arn, id
 }
 
@@ -391,4 +399,23 @@ func logOutcome(t *testing.T, err error) {
 		msg, _, _ = strings.Cut(err.Error(), "\n")
 	}
 	t.Logf("OUTCOME exit %d: %s", exitcode.Of(err), msg)
+}
+
+// Without the ARN from the update's answer (a rerun that lost it), Follow
+// finds its record among the service's deployments: the first created since
+// the update, the previous current one left out.
+func TestFollowFindsItsRecordWithoutTheARN(t *testing.T) {
+	e := newSimEnv(t, ecssim.Success)
+	before := time.Now()
+	live, _, arn, id := e.start(t)
+	o := fastFollow(e, id, arn, nil)
+	o.ServiceDeploymentArn, o.UpdatedAt = "", before
+	o.PreviousServiceDeploymentArn = aws.ToString(live.Svc.CurrentServiceDeployment)
+	res, err := Follow(context.Background(), e.api, o)
+	if err != nil || res.State.Phase != Completed {
+		t.Fatalf("Follow = %+v, %v", res.State, err)
+	}
+	if res.ServiceDeployment == nil || aws.ToString(res.ServiceDeployment.ServiceDeploymentArn) != e.updated {
+		t.Fatalf("followed %v, want the update's record %s", res.ServiceDeployment, e.updated)
+	}
 }
