@@ -152,7 +152,13 @@ func Read(ctx context.Context, opts Options) (Outputs, error) {
 		cctx, cancel := context.WithTimeout(ctx, limit)
 		defer cancel()
 		err := f(cctx)
-		if err != nil && ctx.Err() == nil && errors.Is(cctx.Err(), context.DeadlineExceeded) {
+		if err != nil && ctx.Err() != nil {
+			// Interrupted: terraform-exec's error may then hold no error
+			// at all (its cmdErr with a nil err panics on Error() when the
+			// context ended before the command started), so say it here.
+			return fmt.Errorf("`%s` in %s stopped: %w", command, dir, ctx.Err())
+		}
+		if err != nil && errors.Is(cctx.Err(), context.DeadlineExceeded) {
 			return timeoutError{fmt.Errorf("`%s` in %s did not end within %s (the timeout of each Terraform command; %s=DURATION changes it): "+
 				"it is most likely waiting for a state lock another Terraform run holds, or for a backend (S3, Terraform Cloud...) it cannot reach, or for input; "+
 				"it was interrupted and then killed. Run `%s` in %s by hand to see what it waits for: wait for the other run to end "+
@@ -171,7 +177,7 @@ func Read(ctx context.Context, opts Options) (Outputs, error) {
 	_ = tf.SetWaitDelay(waitDelay)
 	if opts.Init {
 		if err := run("terraform init", func(ctx context.Context) error { return tf.Init(ctx, tfexec.Upgrade(false)) }); err != nil {
-			if isTimeout(err) {
+			if isTimeout(err) || ctx.Err() != nil {
 				return nil, err
 			}
 			return nil, fmt.Errorf("terraform init in %s failed (fix the configuration or its backend credentials, then retry): %w", dir, trimErr(err))
@@ -179,7 +185,7 @@ func Read(ctx context.Context, opts Options) (Outputs, error) {
 	}
 	if opts.Workspace != "" {
 		if err := run("terraform workspace select "+opts.Workspace, func(ctx context.Context) error { return tf.WorkspaceSelect(ctx, opts.Workspace) }); err != nil {
-			if isTimeout(err) {
+			if isTimeout(err) || ctx.Err() != nil {
 				return nil, err
 			}
 			return nil, exitcode.Wrap(exitcode.Invalid, fmt.Errorf("terraform workspace select %s in %s failed (does the workspace exist? `terraform workspace list` shows them): %w", opts.Workspace, dir, trimErr(err)))
@@ -191,7 +197,7 @@ func Read(ctx context.Context, opts Options) (Outputs, error) {
 		return err
 	})
 	if err != nil {
-		if isTimeout(err) {
+		if isTimeout(err) || ctx.Err() != nil {
 			return nil, err
 		}
 		hint := ""
@@ -230,7 +236,13 @@ func isTimeout(err error) bool {
 
 // trimErr drops trailing blank lines from a terraform-exec error (it appends
 // Terraform's stderr).
-func trimErr(err error) error {
+func trimErr(err error) (out error) {
+	defer func() {
+		// terraform-exec's cmdErr panics on Error() when it holds no error.
+		if recover() != nil {
+			out = errors.New("terraform failed without a message")
+		}
+	}()
 	msg := strings.TrimRight(err.Error(), "\n ")
 	return errors.New(msg)
 }

@@ -471,3 +471,16 @@ func TestReadCancelledIsNotTimeout(t *testing.T) {
 	}
 	checkGone(t, pidFile)
 }
+
+// A context already cancelled when `terraform output` starts: terraform-exec
+// then returns an error that holds no error (its Error() panics); Read says
+// it was stopped instead (the fault suite's SIGINT while reading outputs).
+func TestReadContextCancelledBeforeStart(t *testing.T) {
+	dir := tfWorkdir(t, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err := Read(ctx, Options{Dir: dir})
+	if err == nil || !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "stopped") {
+		t.Fatalf("err = %v, want a stopped error wrapping context.Canceled", err)
+	}
+}
