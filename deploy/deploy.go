@@ -174,10 +174,12 @@ type Result struct {
 // run is one deploy in progress.
 type run struct {
 	updating bool // UpdateService was called
-	o        Options
-	d        Deps
-	res      *Result
-	rep      report.Reporter
+	// completed: the deployment was followed to its successful end.
+	completed bool
+	o         Options
+	d         Deps
+	res       *Result
+	rep       report.Reporter
 
 	tmpl    []byte         // the task definition template, read once
 	outputs tfvars.Outputs // the Terraform outputs, read once
@@ -237,6 +239,9 @@ func Run(ctx context.Context, o Options, d Deps) (*Result, error) {
 func (r *run) interrupted(err error) error {
 	env, res := r.o.Env, r.res
 	switch {
+	case r.completed:
+		return fmt.Errorf("%w; interrupted after deployment %s of %s completed, before its checks (running tasks' digests, smoke checks) ended: service %s runs %s, unverified: check `ctjdeploy %s status`",
+			err, res.DeploymentID, shortARN(res.TaskDefARN), env.Service, shortARN(res.TaskDefARN), env.Name)
 	case res.DeploymentID != "":
 		if strings.Contains(err.Error(), res.DeploymentID) {
 			return err // Follow's message names the deployment going on
@@ -659,6 +664,7 @@ func (r *run) apply(ctx context.Context) error {
 	}); err != nil {
 		return err
 	}
+	r.completed = true
 	if err := r.verify(ctx, res.TaskDefARN); err != nil {
 		return err
 	}

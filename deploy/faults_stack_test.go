@@ -308,6 +308,8 @@ func faultCases() []faultCase {
 		{name: "ECS 500 on every UpdateService (a registered revision left unused)", setup: awsFault(ecsTarget("UpdateService"), 500, 0), want: 1, wantIn: []string{"registered by this run, is unused", "nothing was deregistered"}},
 		{name: "ECS 500 ×3 on DescribeServiceDeployments", setup: awsFault(ecsTarget("DescribeServiceDeployments"), 500, 3), want: 0},
 		{name: "ECS 500 ×2 on DescribeTasks", setup: awsFault(ecsTarget("DescribeTasks"), 500, 2), want: 0},
+		{name: "ECS answers without their optional fields (rolloutState, failedTasks, currentServiceDeployment, circuit breaker, alarms, ...)", setup: sim(ecssim.Faults{Sparse: true}, 1), want: 0},
+		{name: "ECS answers without their optional fields, and the rollout fails and ECS rolls back", scenario: ecssim.Rollback, setup: sim(ecssim.Faults{Sparse: true}, 1), want: 3},
 		{name: "ECS reads lag behind the update (3 stale reads)", setup: sim(ecssim.Faults{LagReads: 3}, 3), want: 0},
 		{name: "ECR 500 ×2 on GetAuthorizationToken", setup: awsFault("GetAuthorizationToken", 500, 2), want: 0},
 		{name: "ECR 500 ×2 on DescribeRepositories", setup: awsFault("DescribeRepositories", 500, 2), want: 0},
@@ -427,6 +429,11 @@ func faultCases() []faultCase {
 		{name: "SIGINT during the build", setup: sigAt("build", 0), want: 130, sig: true, wantIn: []string{"was not changed"}},
 		{name: "SIGINT during the push", setup: sigAt("push", 50*time.Millisecond), want: 130, sig: true, wantIn: []string{"was not changed"}},
 		{name: "SIGINT during the rollout", setup: sigAt("rollout", 0), want: 130, sig: true, wantIn: []string{"goes on in ECS"}},
+		{name: "SIGINT while reading Terraform outputs", setup: sigAt("terraform", 0), want: 130, sig: true, wantIn: []string{"was not changed"}},
+		{name: "SIGINT during the push plan", setup: sigAt("push-plan", 0), want: 130, sig: true, wantIn: []string{"was not changed"}},
+		{name: "SIGINT at the register", setup: sigAt("register", 0), want: 130, sig: true, wantIn: []string{"was not changed"}},
+		{name: "SIGINT at the service update", setup: sigAt("update", 0), want: 130, sig: true, wantIn: []string{"UpdateService was in flight", "may now be deploying"}},
+		{name: "SIGINT during the verification after a completed rollout", setup: sigAt("verify", 0), want: 130, sig: true, wantIn: []string{"completed, before its checks", "unverified"}},
 
 		// Rollouts.
 		{name: "rollout fails, ECS rolls back", scenario: ecssim.Rollback, setup: func(*testing.T, *faultEnv, *Options, context.CancelFunc) int { return 1 }, want: 3},

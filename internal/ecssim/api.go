@@ -58,6 +58,36 @@ type Faults struct {
 	// UpdateApplied500: the next UpdateService is applied but answered 500
 	// ServerException.
 	UpdateApplied500 bool
+	// Sparse: every DescribeServices and DescribeServiceDeployments answer
+	// leaves out the fields the API reference does not promise on every
+	// answer (every member of Deployment, Service and ServiceDeployment is
+	// optional in the ECS API Reference's data types): a deployment's
+	// rolloutState, rolloutStateReason, failedTasks, createdAt, updatedAt;
+	// the service's currentServiceDeployment and events (not its
+	// deploymentConfiguration: without it the data guard assumes ECS's
+	// default maximumPercent of 200 and refuses, as it should); a record's circuit breaker, alarms,
+	// lifecycleStage, statusReason and source revisions.
+	Sparse bool
+}
+
+// sparseDeployment, sparseService and sparseRecord are the fields Sparse
+// leaves out.
+var (
+	sparseDeployment = []string{"rolloutState", "rolloutStateReason", "failedTasks", "createdAt", "updatedAt"}
+	sparseService    = []string{"currentServiceDeployment", "events"}
+	sparseRecord     = []string{"deploymentCircuitBreaker", "alarms", "lifecycleStage", "statusReason", "sourceServiceRevisions", "deploymentConfiguration"}
+)
+
+func drop(m map[string]any, keys []string) {
+	for _, k := range keys {
+		delete(m, k)
+	}
+}
+
+// sparse says whether st's answers leave optional fields out.
+func (s *Sim) sparse(st *service) bool {
+	f := s.faults[st.cluster+"/"+st.name]
+	return f != nil && f.Sparse
 }
 
 // Configure sets a service's deployment settings.

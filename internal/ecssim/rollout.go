@@ -679,6 +679,12 @@ func (s *Sim) render(st *service, m map[string]any) map[string]any {
 	if cur != nil {
 		m["currentServiceDeployment"] = cur.Arn
 	}
+	if s.sparse(st) {
+		drop(m, sparseService)
+		for _, d := range out {
+			drop(d.(map[string]any), sparseDeployment)
+		}
+	}
 	return m
 }
 

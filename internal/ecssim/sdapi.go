@@ -379,7 +379,11 @@ func (s *Sim) describeServiceDeployments(body []byte, hdr http.Header) (int, []b
 			failures = append(failures, map[string]any{"arn": arn, "reason": "MISSING"})
 			continue
 		}
-		sds = append(sds, s.recordJSON(r))
+		rec := s.recordJSON(r)
+		if s.sparse(r.st) {
+			drop(rec, sparseRecord)
+		}
+		sds = append(sds, rec)
 	}
 	s.read("ecs:DescribeServiceDeployments", sts...)
 	b, err := json.Marshal(map[string]any{"serviceDeployments": sds, "failures": failures})
