@@ -120,16 +120,7 @@ func (p *UnixProxy) Seen() []string {
 
 // Close stops the proxy and closes every connection.
 func (p *UnixProxy) Close() {
-	p.mu.Lock()
-	p.closed = true
-	ln := p.ln
-	conns := p.conns
-	p.conns = map[net.Conn]bool{}
-	p.mu.Unlock()
-	_ = ln.Close()
-	for c := range conns {
-		_ = c.Close()
-	}
+	p.dropAll(func() { p.closed = true })
 	_ = os.Remove(p.Socket)
 }
 
@@ -256,10 +247,11 @@ func (p *UnixProxy) fire(ct *Cut, line string) {
 	p.cut(ct, line)
 }
 
-func (p *UnixProxy) cut(ct *Cut, line string) {
+// dropAll closes the listener and every connection, after mark (which runs
+// under the proxy's lock).
+func (p *UnixProxy) dropAll(mark func()) {
 	p.mu.Lock()
-	p.injected++
-	p.down = true
+	mark()
 	ln := p.ln
 	conns := p.conns
 	p.conns = map[net.Conn]bool{}
@@ -268,6 +260,10 @@ func (p *UnixProxy) cut(ct *Cut, line string) {
 	for c := range conns {
 		_ = c.Close()
 	}
+}
+
+func (p *UnixProxy) cut(ct *Cut, line string) {
+	p.dropAll(func() { p.injected++; p.down = true })
 	if ct.OnCut != nil {
 		ct.OnCut(line)
 	}
