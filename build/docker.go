@@ -315,20 +315,12 @@ func failedStep(lines []string) (step, msg string) {
 func (d *Docker) failure(spec Spec, lines []string, runErr error) error {
 	all := strings.ToLower(strings.Join(lines, "\n"))
 	if strings.Contains(all, "cannot connect to the docker daemon") || strings.Contains(all, "error during connect") {
-		host := os.Getenv("DOCKER_HOST")
-		if host == "" {
-			host = "unset: the default socket unix:///var/run/docker.sock"
-		}
 		return fmt.Errorf("build of %s: cannot reach the Docker engine (DOCKER_HOST %s): %s; the docker CLI %s reads DOCKER_HOST (or its current context): start the engine or set DOCKER_HOST",
-			spec.Name, host, lastLine(lines), d.bin)
+			spec.Name, dockerHost(), lastLine(lines), d.bin)
 	}
 	if lostEngine(lastLine(lines)) {
-		host := os.Getenv("DOCKER_HOST")
-		if host == "" {
-			host = "unset: the default socket unix:///var/run/docker.sock"
-		}
 		return fmt.Errorf("build of %s: the connection to the Docker engine (DOCKER_HOST %s) broke off mid-build: %s (%v); the engine stopped or restarted: check it (`docker info`, the engine's log) and deploy again",
-			spec.Name, host, lastLine(lines), runErr)
+			spec.Name, dockerHost(), lastLine(lines), runErr)
 	}
 	tail := lines
 	if len(tail) > d.tailLines {
@@ -343,6 +335,14 @@ func (d *Docker) failure(spec Spec, lines []string, runErr error) error {
 		where += ": " + msg
 	}
 	return fmt.Errorf("build of %s (%s) failed%s (%v); last lines:\n%s", spec.Name, spec.Dockerfile, where, runErr, strings.Join(tail, "\n"))
+}
+
+// dockerHost is DOCKER_HOST as messages name it.
+func dockerHost() string {
+	if h := os.Getenv("DOCKER_HOST"); h != "" {
+		return h
+	}
+	return "unset: the default socket unix:///var/run/docker.sock"
 }
 
 // lostEngine says whether the docker CLI's last line is a build stream that
