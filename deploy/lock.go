@@ -2,8 +2,6 @@ package deploy
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -84,7 +82,7 @@ func (r *run) takeLock(ctx context.Context) (release func(), err error) {
 	env := r.o.Env
 	release = func() {}
 	if name := env.LockParameter(); r.d.SSM != nil && name != "" {
-		me := LockHolder{Run: newRunID(), Tag: r.o.Tag, Env: env.Name, Host: hostname(), PID: os.Getpid(), Started: lockNow().UTC(), TTL: env.LockTTL().String()}
+		me := LockHolder{Run: rollout.NewRunID(), Tag: r.o.Tag, Env: env.Name, Host: hostname(), PID: os.Getpid(), Started: lockNow().UTC(), TTL: env.LockTTL().String()}
 		if err := r.acquire(ctx, name, me); err != nil {
 			return release, err
 		}
@@ -228,12 +226,6 @@ func primaryID(svc *ecstypes.Service) string {
 		}
 	}
 	return "(none)"
-}
-
-func newRunID() string {
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
 }
 
 func hostname() string {

@@ -134,7 +134,7 @@ func Register(ctx context.Context, api ECS, td *ecs.RegisterTaskDefinitionInput,
 		}
 	}
 	if tags.Run == "" {
-		tags.Run = newRunID()
+		tags.Run = NewRunID()
 	}
 	in.Tags = append(in.Tags, tags.list()...)
 	family := aws.ToString(td.Family)
@@ -188,8 +188,10 @@ func registeredByRun(ctx context.Context, api ECS, family, run string) string {
 	return ""
 }
 
-func newRunID() string {
-	b := make([]byte, 8)
+// NewRunID is a random id of one run (12 hex digits): the deploy lock's
+// holder and a registration's ctjdeploy:run tag.
+func NewRunID() string {
+	b := make([]byte, 6)
 	_, _ = crand.Read(b)
 	return hex.EncodeToString(b)
 }
