@@ -13,17 +13,18 @@ import "strings"
 // __complete) pass through unchanged.
 
 // envCommands are the commands that follow ENV.
-var envCommands = map[string]bool{"rollback": true, "status": true, "history": true, "iam-policy": true}
+var envCommands = map[string]bool{"rollback": true, "status": true, "history": true, "iam-policy": true, "doctor": true, "local": true}
 
 // topCommands are the commands that stand first.
 var topCommands = map[string]bool{
 	"version": true, "help": true, "completion": true, "deploy": true,
 	"__complete": true, "__completeNoDesc": true,
 	"rollback": true, "status": true, "history": true, "iam-policy": true,
+	"doctor": true, "local": true,
 }
 
 // valueFlags are the long flags that take a separate value.
-var valueFlags = map[string]bool{"--config": true, "--output": true, "-o": true, "--tag": true, "--timeout": true, "--to": true, "--limit": true}
+var valueFlags = map[string]bool{"--config": true, "--output": true, "-o": true, "--tag": true, "--timeout": true, "--to": true, "--limit": true, "--port": true, "--account": true, "--format": true}
 
 // positionals returns the indexes of the positional arguments of args,
 // skipping flags and the values of flags that take one. Everything after

@@ -85,6 +85,8 @@ func newRootCmd(stdout, stderr io.Writer, stderrTTY bool) *cobra.Command {
 		envUsage(newStatusCmd(g), "ctjdeploy [global flags] ENV status"),
 		envUsage(newHistoryCmd(g), "ctjdeploy [global flags] ENV history"),
 		envUsage(newIAMPolicyCmd(g), "ctjdeploy [global flags] ENV iam-policy"),
+		envUsage(newDoctorCmd(g), "ctjdeploy [global flags] ENV doctor"),
+		envUsage(newLocalCmd(g), "ctjdeploy [global flags] ENV local [flags]"),
 		newVersionCmd(g),
 	)
 	root.CompletionOptions.HiddenDefaultCmd = false

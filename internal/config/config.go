@@ -61,6 +61,14 @@ type Environment struct {
 	URL string
 	// Lock is the deploy lock (config lock:); nil: the default lock.
 	Lock *Lock
+	// FailureThreshold is how many tasks of ctjdeploy's own deployment may
+	// stop failing, on a service that neither a circuit breaker nor alarms
+	// watch, before ctjdeploy rolls it back itself (config
+	// failure_threshold:, default DefaultFailureThreshold).
+	FailureThreshold int
+	// Local is how `ENV local` runs the task definition on this machine
+	// (config local:); never nil after Load.
+	Local *Local
 	// Line is where the environment is declared, for messages.
 	Line int
 }
@@ -151,6 +159,29 @@ func (d *decoder) lock(n *yaml.Node, p string) (*Lock, error) {
 	}
 	l.Parameter = v
 	return l, nil
+}
+
+// DefaultFailureThreshold is failure_threshold when the config gives none.
+const DefaultFailureThreshold = 3
+
+// DefaultLocalPort is the local load balancer's port when the config and
+// the command line give none.
+const DefaultLocalPort = 8080
+
+// Local is the config's local: block (`ENV local`).
+type Local struct {
+	EnvFile string            // absolute path of a dotenv file; "" when not given
+	Values  map[string]string // Terraform output values used locally, before terraform:
+	Port    int               // the local load balancer's port (DefaultLocalPort)
+	Routes  []Route           // first match wins; none: every path to the first container with a port mapping
+}
+
+// Route sends requests whose path matches Path (ALB path-pattern syntax:
+// * any run of characters, ? one character, case-sensitive) to Container's
+// mapped port.
+type Route struct {
+	Path      string
+	Container string
 }
 
 // Smoke is one smoke check: GET URL until it answers Status with a body
@@ -312,7 +343,7 @@ func (d *decoder) file0(data []byte) (*File, error) {
 
 // CommandWords are words that cannot name an environment because they are
 // commands.
-var CommandWords = []string{"version", "help", "completion", "deploy", "rollback", "status", "history", "iam-policy"}
+var CommandWords = []string{"version", "help", "completion", "deploy", "rollback", "status", "history", "iam-policy", "doctor", "local"}
 
 func isCommandWord(s string) bool {
 	for _, w := range CommandWords {
@@ -325,13 +356,13 @@ func isCommandWord(s string) bool {
 
 func (d *decoder) environment(name string, n *yaml.Node) (*Environment, error) {
 	p := "environments." + name
-	keys := []string{"region", "cluster", "service", "task_definition", "registry", "terraform", "images", "ephemeral_database", "smoke", "url", "secret_env", "lock"}
+	keys := []string{"region", "cluster", "service", "task_definition", "registry", "terraform", "images", "ephemeral_database", "smoke", "url", "secret_env", "lock", "failure_threshold", "local"}
 	req := []string{"region", "cluster", "service", "task_definition", "images"}
 	m, err := d.mapping(n, p, keys, req)
 	if err != nil {
 		return nil, err
 	}
-	e := &Environment{Name: name, Images: map[string]*Image{}}
+	e := &Environment{Name: name, Images: map[string]*Image{}, FailureThreshold: DefaultFailureThreshold, Local: &Local{Port: DefaultLocalPort}}
 	if e.Region, err = d.str(m["region"], p+".region", true); err != nil {
 		return nil, err
 	}
@@ -391,6 +422,18 @@ func (d *decoder) environment(name string, n *yaml.Node) (*Environment, error) {
 	}
 	if ln, ok := m["lock"]; ok {
 		if e.Lock, err = d.lock(ln, p+".lock"); err != nil {
+			return nil, err
+		}
+	}
+	if fn, ok := m["failure_threshold"]; ok {
+		v, err := strconv.Atoi(fn.Value)
+		if err != nil || fn.Kind != yaml.ScalarNode || fn.Tag != "!!int" || v < 1 || v > 100 {
+			return nil, d.errf(fn, "%s.failure_threshold %q is not a whole number between 1 and 100 (failed tasks of ctjdeploy's deployment before it rolls back a service that no circuit breaker watches; default %d)", p, fn.Value, DefaultFailureThreshold)
+		}
+		e.FailureThreshold = v
+	}
+	if ln, ok := m["local"]; ok {
+		if e.Local, err = d.local(ln, p+".local"); err != nil {
 			return nil, err
 		}
 	}
@@ -468,6 +511,70 @@ func (d *decoder) smoke(n *yaml.Node, p string) ([]Smoke, error) {
 		out = append(out, c)
 	}
 	return out, nil
+}
+
+// routePathRE is an ALB path pattern: up to 128 characters of A-Z, a-z,
+// 0-9 and _ - . $ / ~ " ' @ : + & (as &amp;) with the wildcards * and ?
+// (Elastic Load Balancing, "Listener rules: path conditions").
+var routePathRE = regexp.MustCompile(`^/[A-Za-z0-9_\-.$/~"'@:+&*?]{0,127}$`)
+
+// local reads the local: block.
+func (d *decoder) local(n *yaml.Node, p string) (*Local, error) {
+	m, err := d.mapping(n, p, []string{"env_file", "values", "port", "routes"}, nil)
+	if err != nil {
+		return nil, err
+	}
+	l := &Local{Port: DefaultLocalPort}
+	if en, ok := m["env_file"]; ok {
+		if l.EnvFile, err = d.path(en, p+".env_file"); err != nil {
+			return nil, err
+		}
+	}
+	if vn, ok := m["values"]; ok {
+		vm, err := d.mapping(vn, p+".values", nil, nil)
+		if err != nil {
+			return nil, err
+		}
+		l.Values = map[string]string{}
+		for _, k := range keyNodes(vn) {
+			v := vm[k.Value]
+			if v.Kind != yaml.ScalarNode {
+				return nil, d.errf(v, "%s.values.%s must be a string, number or boolean (a Terraform output value)", p, k.Value)
+			}
+			l.Values[k.Value] = v.Value
+		}
+	}
+	if pn, ok := m["port"]; ok {
+		v, err := strconv.Atoi(pn.Value)
+		if err != nil || pn.Kind != yaml.ScalarNode || v < 1 || v > 65535 {
+			return nil, d.errf(pn, "%s.port %q is not a TCP port (1-65535)", p, pn.Value)
+		}
+		l.Port = v
+	}
+	if rn, ok := m["routes"]; ok {
+		if rn.Kind != yaml.SequenceNode {
+			return nil, d.errf(rn, "%s.routes must be a list of {path: /api/*, container: django}", p)
+		}
+		for i, it := range rn.Content {
+			ip := fmt.Sprintf("%s.routes[%d]", p, i)
+			rm, err := d.mapping(it, ip, []string{"path", "container"}, []string{"path", "container"})
+			if err != nil {
+				return nil, err
+			}
+			var r Route
+			if r.Path, err = d.str(rm["path"], ip+".path", true); err != nil {
+				return nil, err
+			}
+			if !routePathRE.MatchString(r.Path) {
+				return nil, d.errf(rm["path"], "%s.path %q is not a load balancer path pattern (begins with /, at most 128 characters, * and ? as wildcards, e.g. /api/*)", ip, r.Path)
+			}
+			if r.Container, err = d.str(rm["container"], ip+".container", true); err != nil {
+				return nil, err
+			}
+			l.Routes = append(l.Routes, r)
+		}
+	}
+	return l, nil
 }
 
 func (d *decoder) terraform(n *yaml.Node, p string) (*Terraform, error) {
