@@ -739,6 +739,7 @@ func (r *run) follow(ctx context.Context, o rollout.FollowOptions) error {
 	}
 	o.Reporter = &eventTap{next: r.rep, res: res}
 	o.Logs = r.d.Logs
+	o.FailureThreshold = env.FailureThreshold // ends a rollout no breaker watches (rollout/threshold.go)
 	fr, err := rollout.Follow(ctx, r.d.ECS, o)
 	res.Polls, res.Stopped, res.FailedAt = fr.Polls, fr.Stopped, fr.FailedAt
 	return err
