@@ -277,8 +277,10 @@ func Follow(ctx context.Context, api ECS, o FollowOptions) (FollowResult, error)
 				res.State = st
 				return res, err
 			}
-			res.Acted, res.ActedAt = string(f.act.how), time.Now()
-			st = afterAct(st, obs, *f.act, o.FailureThreshold, f.useAPI && sd != nil)
+			if f.act != nil { // nil: a transient error, the next poll tries again
+				res.Acted, res.ActedAt = string(f.act.how), time.Now()
+				st = afterAct(st, obs, *f.act, o.FailureThreshold, f.useAPI && sd != nil)
+			}
 		} else if v.Reason != "" && !f.warned {
 			f.warned = true
 			ph.Warnf("deployment %s: %s", o.DeploymentID, v.Reason)
@@ -361,9 +363,12 @@ func (f *follower) thresholdObs(st State, svc *ecstypes.Service, sd *ecstypes.Se
 // endFailing carries out v: StopServiceDeployment(ROLLBACK) on our record,
 // or UpdateService back to the revision live before. A denied or unknown
 // stop falls back to the update; a stop ECS refuses because the deployment
-// already ended (ConflictException) leaves ECS's verdict to tell. Any other
-// failure ends the follow with exit 6: the service still runs the failing
-// revision.
+// already ended (ConflictException) leaves ECS's verdict to tell. A
+// transient error (throttling, 5xx, timeout) leaves f.act nil: the next
+// poll decides again (a stop that did land shows as ROLLBACK_REQUESTED, and
+// stopping a deployment in that state only continues its rollback). Any
+// other failure ends the follow with exit 6: the service still runs the
+// failing revision.
 func (f *follower) endFailing(ctx context.Context, v ThresholdVerdict) error {
 	o := f.o
 	a := &thresholdAct{how: v.Action, why: v.Reason, target: o.Source, at: time.Now()}
@@ -398,6 +403,10 @@ func (f *follower) endFailing(ctx context.Context, v ThresholdVerdict) error {
 			f.ph.Warnf("ECS refused StopServiceDeployment (%s); updating service %s back to %s instead", code, o.Service, shortARN(o.Source))
 			a.how = ThresholdUpdate
 		default:
+			if transient(err) {
+				f.ph.Warnf("stopping deployment %s: %v; trying again at the next poll", o.DeploymentID, err)
+				return nil
+			}
 			return notRecovered("stopping it (ecs:StopServiceDeployment "+f.sdArn+")", err)
 		}
 	}

@@ -26,7 +26,10 @@ type scriptECS struct {
 	noAPI   bool
 	calls   []string
 	stopAt  int // the poll after which the stop came (-1: none)
-	backID  string
+	// throttle: the first throttle StopServiceDeployment calls answer
+	// ThrottlingException.
+	throttle int
+	backID   string
 }
 
 const sdArn = "arn:aws:ecs:us-west-2:123456789012:service-deployment/c/s/abc"
@@ -74,6 +77,10 @@ func (f *scriptECS) DescribeServiceDeployments(ctx context.Context, in *ecs.Desc
 
 func (f *scriptECS) StopServiceDeployment(ctx context.Context, in *ecs.StopServiceDeploymentInput, opts ...func(*ecs.Options)) (*ecs.StopServiceDeploymentOutput, error) {
 	f.calls = append(f.calls, "StopServiceDeployment")
+	if f.throttle > 0 {
+		f.throttle--
+		return nil, &smithy.GenericAPIError{Code: "ThrottlingException", Message: "Rate exceeded"}
+	}
 	if aws.ToString(in.ServiceDeploymentArn) != sdArn || in.StopType != ecstypes.StopServiceDeploymentStopTypeRollback {
 		return nil, errors.New("wrong stop: " + aws.ToString(in.ServiceDeploymentArn) + " " + string(in.StopType))
 	}
@@ -96,25 +103,27 @@ func (f *scriptECS) ListTasks(ctx context.Context, in *ecs.ListTasksInput, opts 
 // and never with a breaker.
 func TestFollowStopsAtThreshold(t *testing.T) {
 	tests := []struct {
-		name    string
-		failed  []int32
-		breaker bool
-		noAPI   bool
-		code    int
-		act     string // the call made, if any
-		actPoll int    // the poll it follows
+		name     string
+		failed   []int32
+		throttle int
+		breaker  bool
+		noAPI    bool
+		code     int
+		act      string // the call made, if any
+		actPoll  int    // the poll it follows
 	}{
-		{"stops in the poll that shows 3", []int32{0, 1, 2, 3, 4, 5}, false, false, exitcode.RolledBack, "StopServiceDeployment", 4},
-		{"jumps past the threshold between polls: stops at once", []int32{0, 5}, false, false, exitcode.RolledBack, "StopServiceDeployment", 2},
-		{"without the API: UpdateService back in the same poll", []int32{1, 2, 3}, false, true, exitcode.RolledBack, "UpdateService stage:7", 3},
-		{"breaker: no stop, ECS's verdict (here: none) until the timeout", []int32{0, 3, 6, 9}, true, false, exitcode.TimedOut, "", 0},
+		{"stops in the poll that shows 3", []int32{0, 1, 2, 3, 4, 5}, 0, false, false, exitcode.RolledBack, "StopServiceDeployment", 4},
+		{"jumps past the threshold between polls: stops at once", []int32{0, 5}, 0, false, false, exitcode.RolledBack, "StopServiceDeployment", 2},
+		{"a throttled stop is tried again at the next poll, then lands once", []int32{0, 3}, 1, false, false, exitcode.RolledBack, "StopServiceDeployment", 3},
+		{"without the API: UpdateService back in the same poll", []int32{1, 2, 3}, 0, false, true, exitcode.RolledBack, "UpdateService stage:7", 3},
+		{"breaker: no stop, ECS's verdict (here: none) until the timeout", []int32{0, 3, 6, 9}, 0, true, false, exitcode.TimedOut, "", 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			api := &scriptECS{failed: tt.failed, breaker: tt.breaker, noAPI: tt.noAPI, stopAt: -1}
+			api := &scriptECS{failed: tt.failed, breaker: tt.breaker, noAPI: tt.noAPI, stopAt: -1, throttle: tt.throttle}
 			polls := 0
 			res, err := Follow(context.Background(), api, FollowOptions{Cluster: "c", Service: "s", DeploymentID: ours, TaskDefinition: tdNew, Source: tdOld,
-				ServiceDeploymentArn: sdArn, FailureThreshold: 3, Timeout: 2 * time.Second, UpdatedAt: time.Now().Add(-time.Minute),
+				ServiceDeploymentArn: sdArn, FailureThreshold: 3, Timeout: time.Second, UpdatedAt: time.Now().Add(-time.Minute),
 				Sleep: func(ctx context.Context, d time.Duration) error {
 					polls++
 					if polls > 8 {
@@ -139,7 +148,7 @@ func TestFollowStopsAtThreshold(t *testing.T) {
 					}
 				}
 			}
-			if want := map[bool]int{true: 1, false: 0}[tt.act != ""]; acts != want {
+			if want := map[bool]int{true: 1 + tt.throttle, false: 0}[tt.act != ""]; acts != want {
 				t.Errorf("%d stops/updates, want %d: %v", acts, want, api.calls)
 			}
 			if tt.act != "" && (res.Acted == "" || res.ActedAt.Before(res.ThresholdAt)) {
