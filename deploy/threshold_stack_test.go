@@ -98,7 +98,9 @@ func (f *fixture) motoTD(t *testing.T) string {
 // alarms ctjdeploy ends the rollout itself (one StopServiceDeployment, or
 // an UpdateService back without the API) and follows the rollback: 3 when
 // it completes, 6 when it fails. With a breaker ECS decides and ctjdeploy
-// never stops anything.
+// never stops anything (a breaker without rollback: DecideThreshold's
+// table). Wall time: ~20 s, ~45 s under -race (five fixtures, each a good
+// deploy then the bad commit).
 func TestFailureThreshold(t *testing.T) {
 	if testing.Short() {
 		t.Skip("needs the stack")
@@ -126,8 +128,6 @@ func TestFailureThreshold(t *testing.T) {
 			[]string{"ctjdeploy updated the service back", "fails too", "NOT back on a working revision"}},
 		{"breaker: ECS's own rollback, no stop", nil, ecssim.Rollback, false, exitcode.RolledBack, 0, 1, true,
 			[]string{"circuit breaker", "rollback completed"}},
-		{"breaker without rollback: ECS fails it, no stop", &ecssim.ServiceConfig{CircuitBreaker: true}, ecssim.Rollback, false, exitcode.NotRecovered, 0, 1, false,
-			[]string{"circuit breaker", "NOT back on a working revision"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
