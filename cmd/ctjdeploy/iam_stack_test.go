@@ -9,6 +9,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -78,9 +79,9 @@ func newIAMEnv(t *testing.T) *iamEnv {
 	if err := os.WriteFile(filepath.Join(dir, "td.json"), []byte(s), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	env := func(name, service string) string {
+	env := func(name, service, extra string) string {
 		return "  " + name + `:
-    task_definition: td.json
+` + extra + `    task_definition: td.json
     region: us-west-2
     cluster: ` + n.Cluster + `
     service: ` + service + `
@@ -91,7 +92,8 @@ func newIAMEnv(t *testing.T) *iamEnv {
       next:   {repository: ` + n.FrontendRepo + `, context: ` + filepath.Join(ex, "frontend") + `, dockerfile: ` + filepath.Join(ex, "stage", "next.dockerfile") + `}
 `
 	}
-	cfg := "environments:\n" + env("stage", n.Service) + env("other", n.Service+"-other")
+	cfg := "environments:\n" + env("stage", n.Service, "") + env("other", n.Service+"-other", "") +
+		env("other-nolock", n.Service+"-other", "    lock: false\n")
 	e := &iamEnv{t: t, st: st, n: n, sim: sim, cfg: filepath.Join(dir, "ctjdeploy.yaml")}
 	if err := os.WriteFile(e.cfg, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
@@ -276,5 +278,224 @@ func TestLifeUnderThePrintedPolicy(t *testing.T) {
 	e.must(exitcode.Refused, "stage", "--tag", a, "--no-build")
 	if d := e.sim.Denials(); len(d) != 0 {
 		t.Errorf("denied under the printed policy: %+v", d)
+	}
+}
+
+// without returns the policy without the statement sid.
+func without(t *testing.T, policy []byte, sid string) []byte {
+	t.Helper()
+	var d iampolicy.Document
+	if err := json.Unmarshal(policy, &d); err != nil {
+		t.Fatal(err)
+	}
+	var keep []iampolicy.Statement
+	for _, s := range d.Statement {
+		if s.Sid != sid {
+			keep = append(keep, s)
+		}
+	}
+	if len(keep) != len(d.Statement)-1 {
+		t.Fatalf("the printed policy has no statement %s", sid)
+	}
+	d.Statement = keep
+	return d.JSON()
+}
+
+// iamCommand is a command a removed statement may break: its run, and the
+// exit code it has under the whole policy.
+type iamCommand struct {
+	name string
+	ok   int
+	// setup runs under the whole policy before the statement is removed.
+	setup func(e *iamEnv)
+	args  func(e *iamEnv) []string
+}
+
+var revSeq = 100
+
+func bumpRev(t *testing.T) {
+	revSeq++
+	t.Setenv("CTJ_IAM_REV", fmt.Sprint(revSeq))
+}
+
+var iamCommands = map[string]iamCommand{
+	"status":  {name: "status", args: func(e *iamEnv) []string { return []string{"stage", "status"} }},
+	"history": {name: "history", args: func(e *iamEnv) []string { return []string{"stage", "history"} }},
+	"deploy-unchanged": {name: "deploy of the live tag (unchanged)",
+		setup: func(e *iamEnv) { e.must(0, "stage", "--tag", e.tags[0], "--no-build") },
+		args:  func(e *iamEnv) []string { return []string{"stage", "--tag", e.tags[0], "--no-build"} }},
+	"deploy-new": {name: "deploy of a new revision",
+		setup: func(e *iamEnv) { bumpRev(e.t) },
+		args:  func(e *iamEnv) []string { return []string{"stage", "--tag", e.tags[0], "--no-build"} }},
+	"bad-commit": {name: "deploy of a bad commit (circuit breaker rollback)", ok: exitcode.RolledBack,
+		setup: func(e *iamEnv) { bumpRev(e.t); e.sim.SetScenario(e.n.Cluster, e.n.Service, ecssim.Rollback) },
+		args:  func(e *iamEnv) []string { return []string{"stage", "--tag", e.tags[0], "--no-build"} }},
+	"failed-no-rollback": {name: "deploy of a bad commit (circuit breaker without rollback)", ok: exitcode.NotRecovered,
+		setup: func(e *iamEnv) { bumpRev(e.t); e.sim.SetScenario(e.n.Cluster, e.n.Service, ecssim.Fail) },
+		args:  func(e *iamEnv) []string { return []string{"stage", "--tag", e.tags[0], "--no-build"} }},
+	"rollback-in-flight": {name: "rollback of an in-flight deployment",
+		setup: func(e *iamEnv) {
+			bumpRev(e.t)
+			e.sim.SetScenario(e.n.Cluster, e.n.Service, ecssim.Stuck)
+			e.must(0, "stage", "--tag", e.tags[0], "--no-build", "--no-wait")
+		},
+		args: func(e *iamEnv) []string { return []string{"stage", "rollback"} }},
+}
+
+// TestEachStatementOfThePrintedPolicyIsNeeded removes each statement of
+// the printed policy in turn and runs the cheapest command that needs it,
+// on one deployed environment: the command fails (or, where the tool
+// degrades on purpose, warns), and what it prints names the denied action
+// and resource.
+func TestEachStatementOfThePrintedPolicyIsNeeded(t *testing.T) {
+	e := newIAMEnv(t)
+	e.setPolicy(e.policy)
+	e.must(0, "stage", "--tag", e.tags[0], "--no-build")
+
+	var d iampolicy.Document
+	if err := json.Unmarshal(e.policy, &d); err != nil {
+		t.Fatal(err)
+	}
+	type row struct {
+		cmd    string
+		code   int
+		faults *ecssim.Faults // set on the service before the command
+		why    string
+	}
+	rows := map[string]row{
+		"ECRAuthorizationToken": {cmd: "deploy-unchanged", code: exitcode.Failed,
+			why: "the registry login of every deploy"},
+		// Registry (docker distribution) traffic does not pass the
+		// simulator; the statement's ECR API calls are DescribeRepositories
+		// before a push (a denial is tolerated: the push finds out) and
+		// DescribeImages for ECR registry hosts only (status, history).
+		"ECRPushPullOwnRepositories": {cmd: "deploy-unchanged", code: 0,
+			why: "not evaluated on the stack: registry traffic bypasses the simulator"},
+		"ECSDescribeService":                {cmd: "status", code: exitcode.Failed},
+		"ECSReadTaskDefinitions":            {cmd: "status", code: exitcode.Failed},
+		"SSMDeployLock":                     {cmd: "deploy-unchanged", code: exitcode.Failed, why: "the lock is taken before anything is written"},
+		"ECSUpdateServiceToFamily":          {cmd: "deploy-new", code: exitcode.Failed},
+		"ECSRegisterTaskDefinitionFamily":   {cmd: "deploy-new", code: exitcode.Failed},
+		"ECSTagOnRegister":                  {cmd: "deploy-new", code: exitcode.Failed},
+		"PassTaskDefinitionRolesToECSTasks": {cmd: "deploy-new", code: exitcode.Failed},
+		"ECSDescribeClusterTasks":           {cmd: "deploy-new", code: exitcode.Failed},
+		"ECSListClusterTasks":               {cmd: "deploy-new", code: exitcode.Failed},
+		// The service deployment API is optional to the tool: denied, it
+		// warns and follows the service's deployments instead.
+		"ECSFollowAndStopServiceDeployments": {cmd: "deploy-new", code: 0, why: "warns, then follows DescribeServices"},
+		// Listing is needed when our service deployment is STOPPED (failed
+		// without rollback, or replaced): which one replaced it.
+		"ECSListServiceDeployments": {cmd: "failed-no-rollback", code: exitcode.NotRecovered,
+			why: "warns, then decides from the service's deployments"},
+		"CloudWatchLogsReadContainerLogs": {cmd: "bad-commit", code: exitcode.RolledBack, why: "the stopped containers' last log lines: the note names the denial"},
+	}
+	for _, st := range d.Statement {
+		t.Run(st.Sid, func(t *testing.T) {
+			e.t = t
+			defer func() {
+				e.setPolicy(e.policy)
+				e.sim.SetScenario(e.n.Cluster, e.n.Service, ecssim.Success)
+				e.sim.SetFaults(e.n.Cluster, e.n.Service, ecssim.Faults{})
+				if e.lockExists() {
+					_, _ = ssm.NewFromConfig(e.st.AWSConfig(t)).DeleteParameter(context.Background(), &ssm.DeleteParameterInput{Name: aws.String(e.lockParameter())})
+				}
+			}()
+			r, ok := rows[st.Sid]
+			if !ok {
+				t.Fatalf("a statement this test does not know: %s; add the command that needs it", st.Sid)
+			}
+			c := iamCommands[r.cmd]
+			if c.setup != nil {
+				c.setup(e)
+			}
+			if r.faults != nil {
+				e.sim.SetFaults(e.n.Cluster, e.n.Service, *r.faults)
+			}
+			e.setPolicy(without(t, e.policy, st.Sid))
+			before := len(e.sim.Denials())
+			start := time.Now()
+			code, out, errOut := e.run(c.args(e)...)
+			denied := e.sim.Denials()[before:]
+			t.Logf("without %s: %s exits %d in %s (%s); denied %d call(s), first %+v", st.Sid, c.name, code, time.Since(start).Round(time.Millisecond), r.why, len(denied), first(denied))
+			if code != r.code {
+				t.Errorf("exit %d, want %d\n%s%s", code, r.code, out, errOut)
+			}
+			if st.Sid == "ECRPushPullOwnRepositories" {
+				if len(denied) != 0 {
+					t.Errorf("denied %+v: the simulator now evaluates this statement; give it a failing command", denied)
+				}
+				return
+			}
+			if len(denied) == 0 {
+				t.Fatalf("nothing denied:\n%s%s", out, errOut)
+			}
+			f := denied[0]
+			if !containsAction(st.Action, f.Action) {
+				t.Errorf("denied %s, not an action of %s (%v)", f.Action, st.Sid, st.Action)
+			}
+			if text := out + errOut; !strings.Contains(text, f.Action) || !strings.Contains(text, f.Resource) {
+				t.Errorf("the output does not name %s on %s:\n%s", f.Action, f.Resource, text)
+			}
+		})
+	}
+}
+
+func first(d []ecssim.Denial) any {
+	if len(d) == 0 {
+		return nil
+	}
+	return d[0]
+}
+
+func containsAction(list []string, a string) bool {
+	for _, x := range list {
+		if x == a {
+			return true
+		}
+	}
+	return false
+}
+
+// TestPrintedPolicyCannotDeployAnotherService: the policy printed for
+// stage, used to deploy another service of the same cluster (same family,
+// same repositories), is denied at its first read of the service, before
+// the lock or any write, naming the action and the other service; with the
+// lock off too.
+func TestPrintedPolicyCannotDeployAnotherService(t *testing.T) {
+	e := newIAMEnv(t)
+	other := e.n
+	other.Service = e.n.Service + "-other"
+	e.st.CreateResources(t, other)
+	e.st.SetMaximumPercent(t, other, 100)
+	moto := e.st.ECS(t)
+	liveOther := func() string {
+		out, err := moto.DescribeServices(context.Background(), &ecs.DescribeServicesInput{Cluster: aws.String(other.Cluster), Services: []string{other.Service}})
+		if err != nil || len(out.Services) != 1 {
+			t.Fatalf("DescribeServices at moto: %v", err)
+		}
+		return aws.ToString(out.Services[0].TaskDefinition)
+	}
+	before := liveOther()
+	e.setPolicy(e.policy)
+	for _, tc := range []struct{ env, action, resource string }{
+		{"other", "ecs:DescribeServices", "arn:aws:ecs:us-west-2:123456789012:service/" + other.Cluster + "/" + other.Service},
+		{"other-nolock", "ecs:DescribeServices", "arn:aws:ecs:us-west-2:123456789012:service/" + other.Cluster + "/" + other.Service},
+	} {
+		n := len(e.sim.Denials())
+		code, out, errOut := e.run(tc.env, "--tag", e.tags[0], "--no-build")
+		denied := e.sim.Denials()[n:]
+		t.Logf("%s: exit %d; denied %+v", tc.env, code, denied)
+		if code == 0 || len(denied) == 0 {
+			t.Fatalf("%s: exit %d, denied %v: the stage policy deployed another service\n%s%s", tc.env, code, denied, out, errOut)
+		}
+		if denied[0].Action != tc.action || denied[0].Resource != tc.resource {
+			t.Errorf("%s: first denial %+v, want %s on %s", tc.env, denied[0], tc.action, tc.resource)
+		}
+		if text := out + errOut; !strings.Contains(text, tc.action) || !strings.Contains(text, tc.resource) {
+			t.Errorf("%s: the output does not name %s on %s:\n%s", tc.env, tc.action, tc.resource, text)
+		}
+	}
+	if got := liveOther(); got != before {
+		t.Errorf("the other service moved from %s to %s", before, got)
 	}
 }
