@@ -362,6 +362,10 @@ func TestEachStatementOfThePrintedPolicyIsNeeded(t *testing.T) {
 		faults *ecssim.Faults // set on the service before the command
 		why    string
 	}
+	// A second command for a statement whose actions two commands need.
+	extra := map[string]row{
+		"ECSFollowAndStopServiceDeployments": {cmd: "rollback-in-flight", code: exitcode.Failed, why: "StopServiceDeployment"},
+	}
 	rows := map[string]row{
 		"ECRAuthorizationToken": {cmd: "deploy-unchanged", code: exitcode.Failed,
 			why: "the registry login of every deploy"},
@@ -389,8 +393,25 @@ func TestEachStatementOfThePrintedPolicyIsNeeded(t *testing.T) {
 			why: "warns, then decides from the service's deployments"},
 		"CloudWatchLogsReadContainerLogs": {cmd: "bad-commit", code: exitcode.RolledBack, why: "the stopped containers' last log lines: the note names the denial"},
 	}
+	type item struct {
+		st   iampolicy.Statement
+		name string
+		r    row
+	}
+	var items []item
 	for _, st := range d.Statement {
-		t.Run(st.Sid, func(t *testing.T) {
+		r, ok := rows[st.Sid]
+		if !ok {
+			t.Fatalf("a statement this test does not know: %s; add the command that needs it", st.Sid)
+		}
+		items = append(items, item{st, st.Sid, r})
+		if x, ok := extra[st.Sid]; ok {
+			items = append(items, item{st, st.Sid + "/" + x.cmd, x})
+		}
+	}
+	for _, it := range items {
+		st, r := it.st, it.r
+		t.Run(it.name, func(t *testing.T) {
 			e.t = t
 			defer func() {
 				e.setPolicy(e.policy)
@@ -400,10 +421,6 @@ func TestEachStatementOfThePrintedPolicyIsNeeded(t *testing.T) {
 					_, _ = ssm.NewFromConfig(e.st.AWSConfig(t)).DeleteParameter(context.Background(), &ssm.DeleteParameterInput{Name: aws.String(e.lockParameter())})
 				}
 			}()
-			r, ok := rows[st.Sid]
-			if !ok {
-				t.Fatalf("a statement this test does not know: %s; add the command that needs it", st.Sid)
-			}
 			c := iamCommands[r.cmd]
 			if c.setup != nil {
 				c.setup(e)
