@@ -43,6 +43,8 @@ package ecssim
 //	logs:<call with logGroupName>         log-group:GROUP
 //	sts:GetCallerIdentity                 never denied ("No permissions are
 //	                                      required", GetCallerIdentity API reference)
+//	iam:*, other sts:* (query protocol)   * (action only; the service is the
+//	                                      signature's credential scope)
 //	anything else                         * (action only)
 //
 // The new revision number of RegisterTaskDefinition is not known before the
@@ -162,7 +164,11 @@ func (s *Sim) authorize(w http.ResponseWriter, r *http.Request, target string, b
 			w.WriteHeader(http.StatusForbidden)
 			var esc bytes.Buffer
 			_ = xmlEscape(&esc, msg)
-			fmt.Fprintf(w, `<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>%s</Message></Error><RequestId>ecssim-iam</RequestId></ErrorResponse>`, esc.String())
+			ns := "https://sts.amazonaws.com/doc/2011-06-15/"
+			if req.service == "iam" {
+				ns = "https://iam.amazonaws.com/doc/2010-05-08/"
+			}
+			fmt.Fprintf(w, `<ErrorResponse xmlns="%s"><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>%s</Message></Error><RequestId>ecssim-iam</RequestId></ErrorResponse>`, ns, esc.String())
 			return false
 		}
 		out, _ := json.Marshal(map[string]string{"__type": "AccessDeniedException", "message": msg})
@@ -189,32 +195,35 @@ type check struct {
 }
 
 type authRequest struct {
-	checks []check
-	query  bool // query protocol (STS): XML errors
+	checks  []check
+	query   bool   // query protocol (STS, IAM): XML errors
+	service string // of a query protocol call: sts, iam
 }
 
-var regionRE = regexp.MustCompile(`Credential=[^/]+/\d{8}/([a-z0-9-]+)/`)
+// scopeRE reads the region and service of a SigV4 credential scope
+// (Credential=AKID/DATE/REGION/SERVICE/aws4_request).
+var scopeRE = regexp.MustCompile(`Credential=[^/]+/\d{8}/([a-z0-9-]+)/([a-z0-9-]+)/`)
 
 // requestFor derives the authorizations a call needs (see the package's
 // table above).
 func requestFor(r *http.Request, target string, body []byte) authRequest {
-	region := "us-west-2"
-	if m := regionRE.FindStringSubmatch(r.Header.Get("Authorization")); m != nil {
-		region = m[1]
+	region, signedFor := "us-west-2", "sts"
+	if m := scopeRE.FindStringSubmatch(r.Header.Get("Authorization")); m != nil {
+		region, signedFor = m[1], m[2]
 	}
 	arn := func(svc, acct, res string) string {
 		return fmt.Sprintf("arn:aws:%s:%s:%s:%s", svc, region, acct, res)
 	}
-	if target == "" { // query protocol: STS (and IAM)
+	if target == "" { // query protocol: STS, IAM (the signature's scope names which)
 		v, _ := url.ParseQuery(string(body))
 		a := v.Get("Action")
 		if a == "" {
 			a = r.URL.Query().Get("Action")
 		}
-		if a == "GetCallerIdentity" {
-			return authRequest{query: true}
+		if signedFor == "sts" && a == "GetCallerIdentity" {
+			return authRequest{query: true, service: signedFor}
 		}
-		return authRequest{query: true, checks: []check{{action: "sts:" + a, resource: "*"}}}
+		return authRequest{query: true, service: signedFor, checks: []check{{action: signedFor + ":" + a, resource: "*"}}}
 	}
 	svcName, op, _ := strings.Cut(target, ".")
 	var in map[string]any

@@ -208,3 +208,20 @@ func TestIAMGlobAndConditions(t *testing.T) {
 		t.Error("an unmodelled condition operator was accepted: it would be ignored, and allow too much")
 	}
 }
+
+// TestIAMQueryProtocolServiceFromScope: an IAM call (query protocol, same
+// endpoint) is named by its signature's scope and denied with IAM's
+// ErrorResponse.
+func TestIAMQueryProtocolServiceFromScope(t *testing.T) {
+	sim, _ := iamSim(t)
+	req := httptest.NewRequest("POST", "/", strings.NewReader("Action=SimulatePrincipalPolicy&Version=2010-05-08"))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Authorization", "AWS4-HMAC-SHA256 Credential=test/20261204/us-east-1/iam/aws4_request, SignedHeaders=host, Signature=x")
+	rec := httptest.NewRecorder()
+	sim.ServeHTTP(rec, req)
+	body := rec.Body.String()
+	if rec.Code != 403 || !strings.Contains(body, `xmlns="https://iam.amazonaws.com/doc/2010-05-08/"`) ||
+		!strings.Contains(body, "<Code>AccessDenied</Code>") || !strings.Contains(body, "not authorized to perform: iam:SimulatePrincipalPolicy on resource: *") {
+		t.Errorf("%d %s", rec.Code, body)
+	}
+}
