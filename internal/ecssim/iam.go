@@ -43,6 +43,8 @@ package ecssim
 //	logs:<call with logGroupName>         log-group:GROUP
 //	sts:GetCallerIdentity                 never denied ("No permissions are
 //	                                      required", GetCallerIdentity API reference)
+//	iam:SimulatePrincipalPolicy           PolicySourceArn; then answered by the
+//	                                      simulator from its own policy
 //	iam:*, other sts:* (query protocol)   * (action only; the service is the
 //	                                      signature's credential scope)
 //	anything else                         * (action only)
@@ -136,16 +138,22 @@ func (s *Sim) Denials() []Denial {
 	return append([]Denial(nil), s.iam.denials...)
 }
 
-// authorize evaluates one call; when it is denied it writes the service's
-// AccessDenied answer and returns false.
+// authorize evaluates one call; it returns false when it answered the call
+// itself: denied (the service's AccessDenied answer), or
+// iam:SimulatePrincipalPolicy (simulatePrincipalPolicy; moto has none).
 func (s *Sim) authorize(w http.ResponseWriter, r *http.Request, target string, body []byte) bool {
 	s.iam.mu.Lock()
 	p, principal := s.iam.policy, s.iam.principal
 	s.iam.mu.Unlock()
+	req := requestFor(r, target, body)
+	simulate := req.query && req.service == "iam" && req.action == "SimulatePrincipalPolicy"
 	if p == nil {
+		if simulate {
+			simulatePrincipalPolicy(w, body, nil)
+			return false
+		}
 		return true
 	}
-	req := requestFor(r, target, body)
 	for _, c := range req.checks {
 		explicit, ok := p.allows(c)
 		if ok {
@@ -177,6 +185,10 @@ func (s *Sim) authorize(w http.ResponseWriter, r *http.Request, target string, b
 		_, _ = w.Write(out)
 		return false
 	}
+	if simulate {
+		simulatePrincipalPolicy(w, body, p)
+		return false
+	}
 	return true
 }
 
@@ -198,6 +210,7 @@ type authRequest struct {
 	checks  []check
 	query   bool   // query protocol (STS, IAM): XML errors
 	service string // of a query protocol call: sts, iam
+	action  string // of a query protocol call: its Action
 }
 
 // scopeRE reads the region and service of a SigV4 credential scope
@@ -221,9 +234,13 @@ func requestFor(r *http.Request, target string, body []byte) authRequest {
 			a = r.URL.Query().Get("Action")
 		}
 		if signedFor == "sts" && a == "GetCallerIdentity" {
-			return authRequest{query: true, service: signedFor}
+			return authRequest{query: true, service: signedFor, action: a}
 		}
-		return authRequest{query: true, service: signedFor, checks: []check{{action: signedFor + ":" + a, resource: "*"}}}
+		res := "*"
+		if src := v.Get("PolicySourceArn"); signedFor == "iam" && a == "SimulatePrincipalPolicy" && src != "" {
+			res = src // the user, group or role simulated
+		}
+		return authRequest{query: true, service: signedFor, action: a, checks: []check{{action: signedFor + ":" + a, resource: res}}}
 	}
 	svcName, op, _ := strings.Cut(target, ".")
 	var in map[string]any

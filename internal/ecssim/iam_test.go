@@ -2,6 +2,7 @@ package ecssim
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http/httptest"
 	"strings"
@@ -13,6 +14,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/aws/smithy-go"
@@ -48,6 +51,7 @@ type iamClients struct {
 	ssm  *ssm.Client
 	logs *cloudwatchlogs.Client
 	sts  *sts.Client
+	iam  *iam.Client
 }
 
 // iamSim is a simulator with testPolicy, and the real SDK clients pointed at
@@ -65,7 +69,7 @@ func iamSim(t *testing.T) (*Sim, iamClients) {
 	cfg := aws.Config{Region: "us-west-2", BaseEndpoint: aws.String(srv.URL),
 		Credentials: credentials.NewStaticCredentialsProvider("test", "test", ""), Retryer: func() aws.Retryer { return aws.NopRetryer{} }}
 	return sim, iamClients{ecs: ecs.NewFromConfig(cfg), ecr: ecr.NewFromConfig(cfg), ssm: ssm.NewFromConfig(cfg),
-		logs: cloudwatchlogs.NewFromConfig(cfg), sts: sts.NewFromConfig(cfg)}
+		logs: cloudwatchlogs.NewFromConfig(cfg), sts: sts.NewFromConfig(cfg), iam: iam.NewFromConfig(cfg, func(o *iam.Options) { o.Region = "us-east-1" })}
 }
 
 func wantDenied(t *testing.T, err error, code, action, resource string) {
@@ -223,5 +227,72 @@ func TestIAMQueryProtocolServiceFromScope(t *testing.T) {
 	if rec.Code != 403 || !strings.Contains(body, `xmlns="https://iam.amazonaws.com/doc/2010-05-08/"`) ||
 		!strings.Contains(body, "<Code>AccessDenied</Code>") || !strings.Contains(body, "not authorized to perform: iam:SimulatePrincipalPolicy on resource: *") {
 		t.Errorf("%d %s", rec.Code, body)
+	}
+}
+
+// TestSimulatePrincipalPolicyAnswersFromThePolicy: iam:SimulatePrincipalPolicy
+// through the real IAM client, answered from the simulator's policy
+// (moto has no such call): decisions, context entries, missing context
+// values; without a policy, everything allowed.
+func TestSimulatePrincipalPolicyAnswersFromThePolicy(t *testing.T) {
+	ctx := context.Background()
+	sim, c := iamSim(t)
+	role := "arn:aws:iam::123456789012:role/ctjdeploy-ci"
+	sim2, err := New(Options{Upstream: "http://127.0.0.1:1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sim2.Close)
+	simulate := func(cl *iam.Client, actions, resources []string, ctxKeys ...iamtypes.ContextEntry) []iamtypes.EvaluationResult {
+		t.Helper()
+		out, err := cl.SimulatePrincipalPolicy(ctx, &iam.SimulatePrincipalPolicyInput{PolicySourceArn: aws.String(role),
+			ActionNames: actions, ResourceArns: resources, ContextEntries: ctxKeys})
+		if err != nil {
+			t.Fatalf("SimulatePrincipalPolicy: %v", err)
+		}
+		return out.EvaluationResults
+	}
+	// The test policy does not allow iam:SimulatePrincipalPolicy: denied
+	// on the simulated role, as AWS would.
+	_, err = c.iam.SimulatePrincipalPolicy(ctx, &iam.SimulatePrincipalPolicyInput{PolicySourceArn: aws.String(role), ActionNames: []string{"ecs:ListTasks"}})
+	wantDenied(t, err, "AccessDenied", "iam:SimulatePrincipalPolicy", role)
+
+	var d map[string]any
+	_ = json.Unmarshal([]byte(testPolicy), &d)
+	d["Statement"] = append(d["Statement"].([]any), map[string]any{"Effect": "Allow", "Action": "iam:SimulatePrincipalPolicy", "Resource": role})
+	doc, _ := json.Marshal(d)
+	if err := sim.SetPolicy(doc); err != nil {
+		t.Fatal(err)
+	}
+	svc := "arn:aws:ecs:us-west-2:123456789012:service/c/s"
+	got := simulate(c.iam, []string{"ecs:UpdateService", "ecs:DeleteService", "ecr:DescribeRepositories"}, []string{svc, "arn:aws:ecr:us-west-2:123456789012:repository/secret-x"})
+	decisions := map[string]string{}
+	for _, r := range got {
+		decisions[aws.ToString(r.EvalActionName)+" "+aws.ToString(r.EvalResourceName)] = string(r.EvalDecision)
+		if aws.ToString(r.EvalActionName) == "ecs:UpdateService" && aws.ToString(r.EvalResourceName) == svc && strings.Join(r.MissingContextValues, ",") != "ecs:task-definition" {
+			t.Errorf("UpdateService missing context values %v, want ecs:task-definition", r.MissingContextValues)
+		}
+	}
+	for k, want := range map[string]string{
+		"ecs:UpdateService " + svc: "implicitDeny", // its condition key not given
+		"ecs:DeleteService " + svc: "implicitDeny",
+		"ecr:DescribeRepositories arn:aws:ecr:us-west-2:123456789012:repository/secret-x": "explicitDeny",
+	} {
+		if decisions[k] != want {
+			t.Errorf("%s: %q, want %s (all: %v)", k, decisions[k], want, decisions)
+		}
+	}
+	got = simulate(c.iam, []string{"ecs:UpdateService"}, []string{svc}, iamtypes.ContextEntry{ContextKeyName: aws.String("ecs:task-definition"),
+		ContextKeyType: iamtypes.ContextKeyTypeEnumString, ContextKeyValues: []string{"arn:aws:ecs:us-west-2:123456789012:task-definition/fam:7"}})
+	if len(got) != 1 || got[0].EvalDecision != iamtypes.PolicyEvaluationDecisionTypeAllowed || len(got[0].MissingContextValues) != 0 {
+		t.Errorf("with the context entry: %+v", got)
+	}
+
+	// No policy: the stack allows everything.
+	srv := httptest.NewServer(sim2)
+	t.Cleanup(srv.Close)
+	open := iam.New(iam.Options{Region: "us-east-1", BaseEndpoint: aws.String(srv.URL), Credentials: credentials.NewStaticCredentialsProvider("test", "test", ""), Retryer: aws.NopRetryer{}})
+	if got := simulate(open, []string{"ecs:DeleteService"}, nil); len(got) != 1 || got[0].EvalDecision != iamtypes.PolicyEvaluationDecisionTypeAllowed || aws.ToString(got[0].EvalResourceName) != "*" {
+		t.Errorf("without a policy: %+v", got)
 	}
 }
