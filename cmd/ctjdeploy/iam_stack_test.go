@@ -306,9 +306,10 @@ func without(t *testing.T, policy []byte, sid string) []byte {
 type iamCommand struct {
 	name string
 	ok   int
-	// setup runs under the whole policy before the statement is removed.
-	setup func(e *iamEnv)
-	args  func(e *iamEnv) []string
+	// setup runs under the whole policy before the statement is removed;
+	// cleanup after it, to leave the environment deployable.
+	setup, cleanup func(e *iamEnv)
+	args           func(e *iamEnv) []string
 }
 
 var revSeq = 100
@@ -339,7 +340,8 @@ var iamCommands = map[string]iamCommand{
 			e.sim.SetScenario(e.n.Cluster, e.n.Service, ecssim.Stuck)
 			e.must(0, "stage", "--tag", e.tags[0], "--no-build", "--no-wait")
 		},
-		args: func(e *iamEnv) []string { return []string{"stage", "rollback"} }},
+		args:    func(e *iamEnv) []string { return []string{"stage", "rollback"} },
+		cleanup: func(e *iamEnv) { e.must(0, "stage", "rollback") }},
 }
 
 // TestEachStatementOfThePrintedPolicyIsNeeded removes each statement of
@@ -413,15 +415,18 @@ func TestEachStatementOfThePrintedPolicyIsNeeded(t *testing.T) {
 		st, r := it.st, it.r
 		t.Run(it.name, func(t *testing.T) {
 			e.t = t
+			c := iamCommands[r.cmd]
 			defer func() {
 				e.setPolicy(e.policy)
-				e.sim.SetScenario(e.n.Cluster, e.n.Service, ecssim.Success)
 				e.sim.SetFaults(e.n.Cluster, e.n.Service, ecssim.Faults{})
 				if e.lockExists() {
 					_, _ = ssm.NewFromConfig(e.st.AWSConfig(t)).DeleteParameter(context.Background(), &ssm.DeleteParameterInput{Name: aws.String(e.lockParameter())})
 				}
+				if c.cleanup != nil {
+					c.cleanup(e)
+				}
+				e.sim.SetScenario(e.n.Cluster, e.n.Service, ecssim.Success)
 			}()
-			c := iamCommands[r.cmd]
 			if c.setup != nil {
 				c.setup(e)
 			}
