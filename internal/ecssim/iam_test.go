@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -294,5 +295,62 @@ func TestSimulatePrincipalPolicyAnswersFromThePolicy(t *testing.T) {
 	open := iam.New(iam.Options{Region: "us-east-1", BaseEndpoint: aws.String(srv.URL), Credentials: credentials.NewStaticCredentialsProvider("test", "test", ""), Retryer: aws.NopRetryer{}})
 	if got := simulate(open, []string{"ecs:DeleteService"}, nil); len(got) != 1 || got[0].EvalDecision != iamtypes.PolicyEvaluationDecisionTypeAllowed || aws.ToString(got[0].EvalResourceName) != "*" {
 		t.Errorf("without a policy: %+v", got)
+	}
+}
+
+func TestRegistryProxyAuthorizesAsECR(t *testing.T) {
+	var got []string
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got = append(got, r.Method+" "+r.URL.Path)
+		w.WriteHeader(200)
+	}))
+	t.Cleanup(upstream.Close)
+	sim, _ := iamSim(t) // the test policy allows ecr:Describe* on web only
+	h, err := sim.RegistryProxy(upstream.URL, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	do := func(method, path string) (int, string) {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(method, path, nil))
+		return rec.Code, rec.Body.String()
+	}
+	code, body := do("GET", "/v2/web/manifests/latest")
+	if code != 403 || !strings.Contains(body, `"code":"DENIED"`) || !strings.Contains(body, "not authorized to perform: ecr:BatchGetImage on resource: arn:aws:ecr:us-west-2:123456789012:repository/web ") {
+		t.Errorf("GET manifest: %d %s", code, body)
+	}
+	if code, body := do("HEAD", "/v2/a/b/manifests/sha256:00"); code != 403 || body != "" {
+		t.Errorf("HEAD manifest: %d %q, want 403 without a body", code, body)
+	}
+	if code, _ := do("GET", "/v2/"); code != 200 {
+		t.Errorf("/v2/ is the login check, not evaluated: %d", code)
+	}
+	var d map[string]any
+	_ = json.Unmarshal([]byte(testPolicy), &d)
+	d["Statement"] = append(d["Statement"].([]any), map[string]any{"Effect": "Allow", "Action": []string{"ecr:BatchGetImage", "ecr:InitiateLayerUpload"}, "Resource": "arn:aws:ecr:us-west-2:123456789012:repository/web"})
+	doc, _ := json.Marshal(d)
+	if err := sim.SetPolicy(doc); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		method, path string
+		code         int
+	}{
+		{"GET", "/v2/web/manifests/latest", 200},
+		{"POST", "/v2/web/blobs/uploads/", 200},
+		{"PATCH", "/v2/web/blobs/uploads/1", 403},
+		{"PUT", "/v2/web/manifests/latest", 403},
+		{"GET", "/v2/api/manifests/latest", 403},
+	} {
+		if code, body := do(c.method, c.path); code != c.code {
+			t.Errorf("%s %s: %d %s, want %d", c.method, c.path, code, body, c.code)
+		}
+	}
+	if strings.Join(got, ",") != "GET /v2/,GET /v2/web/manifests/latest,POST /v2/web/blobs/uploads/" {
+		t.Errorf("upstream saw %v", got)
+	}
+	ds := sim.Denials()
+	if last := ds[len(ds)-1]; last.Action != "ecr:BatchGetImage" || last.Resource != "arn:aws:ecr:us-west-2:123456789012:repository/api" {
+		t.Errorf("last denial %+v", last)
 	}
 }
