@@ -55,8 +55,9 @@ package ecssim
 // (${aws:username}) and the global condition keys beyond aws:RequestTag and
 // aws:TagKeys are not modelled. The registry's own traffic (docker
 // distribution API: the ECR actions BatchGetImage, PutImage,
-// InitiateLayerUpload ... behind a push or pull) does not pass the
-// simulator and is not evaluated; ECR API calls made through the SDK are.
+// InitiateLayerUpload ... behind a push or pull) does not pass ServeHTTP:
+// RegistryProxy (iam_registry.go) evaluates it when a config names the
+// proxy as its registry; ECR API calls made through the SDK pass here.
 //
 // A denied call gets the service's error: for the JSON protocols (ECS, ECR,
 // SSM, CloudWatch Logs) HTTP 400 {"__type":"AccessDeniedException",
