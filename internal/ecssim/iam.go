@@ -62,9 +62,12 @@ package ecssim
 // A denied call gets the service's error: for the JSON protocols (ECS, ECR,
 // SSM, CloudWatch Logs) HTTP 400 {"__type":"AccessDeniedException",
 // "message":"User: P is not authorized to perform: A on resource: R because
-// no identity-based policy allows the A action"} (each API reference lists
-// AccessDeniedException, HTTP 400); for STS (query protocol) HTTP 403 with
-// <ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code>.
+// no identity-based policy allows the A action"} (the API references'
+// "Common Errors": AccessDeniedException, HTTP Status Code 400; the ECS
+// reference lists it on each action); for STS and IAM (query protocol) HTTP
+// 403 with <ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code>,
+// as STS answers a denied AssumeRole (the code the SDK surfaces as
+// "api error AccessDenied").
 
 import (
 	"bytes"
