@@ -202,7 +202,7 @@ func jsonDoc(t *testing.T, out string) map[string]any {
 
 // TestLifeUnderThePrintedPolicy: deploy, an unchanged redeploy, a bad
 // commit rolled back, rollback --to, the rollback of an in-flight
-// deployment, status, history and the lock, every call evaluated against
+// deployment, dry runs, status, history and the lock, every call evaluated against
 // exactly what `stage iam-policy` printed, none denied.
 func TestLifeUnderThePrintedPolicy(t *testing.T) {
 	e := newIAMEnv(t)
@@ -264,6 +264,14 @@ func TestLifeUnderThePrintedPolicy(t *testing.T) {
 		t.Errorf("rollback of the in-flight deployment: moto runs %s, want %s\n%s", got, afterTo, errOut)
 	}
 	e.sim.SetScenario(e.n.Cluster, e.n.Service, ecssim.Success)
+
+	// Dry runs read everything a deploy and a rollback would.
+	t.Setenv("CTJ_IAM_REV", "5")
+	e.must(0, "stage", "--tag", b, "--no-build", "--dry-run")
+	e.must(0, "stage", "rollback", "--to", b, "--dry-run")
+	if got := e.live(); got != afterTo {
+		t.Errorf("a dry run moved the service to %s", got)
+	}
 
 	// status and history.
 	out, _ = e.must(0, "--output", "json", "stage", "status")
