@@ -48,12 +48,14 @@ test-go:
 	  CTJDEPLOY_RELIABILITY_OUT=$(CURDIR)/docs/reliability.md $(GO) test -race -count=1 -timeout 45m ./...
 
 # Short fuzz runs: the config loader and the template renderer (30 s each),
-# the tag grammar, the mask over escaped forms and split writes, and the
+# where a sensitive value may land over template shapes (FuzzTaint), the
+# tag grammar, the mask over escaped forms and split writes, and the
 # rollout outcome decisions over random answers (10 s each).
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./internal/config/
 	@if ls deploy/taskdef/*_test.go >/dev/null 2>&1 && grep -q 'func FuzzRender' deploy/taskdef/*_test.go; then \
 	  $(GO) test -run '^$$' -fuzz '^FuzzRender$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./deploy/taskdef/; fi
+	$(GO) test -run '^$$' -fuzz '^FuzzTaint$$' -fuzztime $(FUZZTIME_SHORT) -fuzzminimizetime 5s ./deploy/taskdef/
 	$(GO) test -run '^$$' -fuzz '^FuzzValidTag$$' -fuzztime $(FUZZTIME_SHORT) -fuzzminimizetime 5s ./internal/config/
 	$(GO) test -run '^$$' -fuzz '^FuzzMaskWriter$$' -fuzztime $(FUZZTIME_SHORT) -fuzzminimizetime 5s ./internal/report/
 	$(GO) test -run '^$$' -fuzz '^FuzzDecide$$' -fuzztime $(FUZZTIME_SHORT) -fuzzminimizetime 5s ./deploy/rollout/

@@ -122,6 +122,14 @@ func (e *Environment) LockTTL() time.Duration {
 // begins with /; at most 1011 characters; not beginning with aws or ssm).
 var ssmNameRE = regexp.MustCompile(`^/?[a-zA-Z0-9_.\-]+(/[a-zA-Z0-9_.\-]+)*$`)
 
+// SSMParameterName reports whether v is a valid SSM parameter name (see
+// ssmNameRE).
+func SSMParameterName(v string) bool {
+	low := strings.ToLower(strings.TrimPrefix(v, "/"))
+	return len(v) <= 1011 && ssmNameRE.MatchString(v) && (!strings.Contains(v, "/") || strings.HasPrefix(v, "/")) &&
+		!strings.HasPrefix(low, "aws") && !strings.HasPrefix(low, "ssm") && strings.Count(v, "/") <= 15
+}
+
 func (d *decoder) lock(n *yaml.Node, p string) (*Lock, error) {
 	if n.Kind == yaml.ScalarNode && n.Tag == "!!bool" {
 		on, err := d.boolean(n, p)
@@ -153,8 +161,7 @@ func (d *decoder) lock(n *yaml.Node, p string) (*Lock, error) {
 	if err != nil {
 		return nil, d.errf(pn, "%s must be an SSM parameter name (e.g. /ctjdeploy/stage/lock), {parameter: NAME, ttl: DURATION}, or false", p)
 	}
-	low := strings.ToLower(strings.TrimPrefix(v, "/"))
-	if len(v) > 1011 || !ssmNameRE.MatchString(v) || (strings.Contains(v, "/") && !strings.HasPrefix(v, "/")) || strings.HasPrefix(low, "aws") || strings.HasPrefix(low, "ssm") || strings.Count(v, "/") > 15 {
+	if !SSMParameterName(v) {
 		return nil, d.errf(pn, "%s %q is not an SSM parameter name: letters, digits and _ . - separated by /, beginning with / when it has levels, at most 15 levels and 1011 characters, not beginning with aws or ssm (e.g. /ctjdeploy/stage/lock)", pp, v)
 	}
 	l.Parameter = v
