@@ -45,6 +45,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
 
+	"github.com/hackforla/ctjdeploy/internal/config"
 	"github.com/hackforla/ctjdeploy/internal/exitcode"
 	"github.com/hackforla/ctjdeploy/internal/report"
 	"github.com/hackforla/ctjdeploy/internal/tmplbudget"
@@ -244,6 +245,16 @@ func (r *renderer) render(tmpl []byte) (*ecs.RegisterTaskDefinitionInput, error)
 		})
 	}
 	return td, nil
+}
+
+// MaxTemplate bounds the template file: a task definition template is a
+// few kilobytes (ECS takes at most 64 KiB of task definition).
+const MaxTemplate = 1 << 20
+
+// ReadTemplate reads the template file at path, refusing (exit 2) one of
+// more than MaxTemplate bytes before reading it whole.
+func ReadTemplate(path string) ([]byte, error) {
+	return config.ReadBounded(path, MaxTemplate, "task definition template")
 }
 
 // MaxRendered bounds the rendered template's size (ECS itself takes far

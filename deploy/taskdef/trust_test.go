@@ -2,6 +2,8 @@ package taskdef
 
 import (
 	"encoding/hex"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -126,5 +128,25 @@ func TestMaskedEnvRefusedInPlain(t *testing.T) {
 	in.Env = func(k string) (string, bool) { v, ok := vals[k]; return v, ok }
 	if _, err := Render("td.json", []byte(`{"family": "f", "containerDefinitions": [{"name": "a", "image": "i", "environment": [{"name": "G", "value": "{{ env "GIT_SHA" }}"}]}]}`), in); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Issue 20, finding 7: the template file is bounded (1 MiB) before it is
+// read whole.
+func TestTemplateSizeBounded(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "td.json")
+	big := `{"family": "f", "containerDefinitions": [{"name": "a", "image": "i"}]}` + strings.Repeat(" ", MaxTemplate)
+	if err := os.WriteFile(p, []byte(big), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := ReadTemplate(p)
+	if err == nil || exitcode.Of(err) != exitcode.Invalid || !strings.Contains(err.Error(), "task definition template") || !strings.Contains(err.Error(), "larger than 1024 KiB") {
+		t.Fatalf("err = %v", err)
+	}
+	if err := os.WriteFile(p, []byte(big[:MaxTemplate]), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := ReadTemplate(p); err != nil || len(b) != MaxTemplate {
+		t.Fatalf("at the bound: %d bytes, %v", len(b), err)
 	}
 }
