@@ -504,7 +504,7 @@ func (e *faultEnv) normalize(s string) string {
 		s = strings.ReplaceAll(s, c, fmt.Sprintf("COMMIT%d", i))
 	}
 	s = strings.ReplaceAll(s, filepath.Dir(e.st.ExampleDir())+string(filepath.Separator), "") // the checkout's path
-	s = strings.ReplaceAll(s, e.env.TaskDefinition, "TEMPLATE") // the case's own copy of the template
+	s = strings.ReplaceAll(s, e.env.TaskDefinition, "TEMPLATE")                               // the case's own copy of the template
 	s = sockRE.ReplaceAllString(s, "/tmp/PROXY/d.sock")
 	s = buildTmpRE.ReplaceAllString(s, "/tmp/ctjdeploy-build-N")
 	s = shaRE.ReplaceAllString(s, "sha256:…")
