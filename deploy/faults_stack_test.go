@@ -35,6 +35,7 @@ import (
 
 	"github.com/hackforla/ctjdeploy/build"
 	"github.com/hackforla/ctjdeploy/deploy/rollout"
+	"github.com/hackforla/ctjdeploy/internal/config"
 	"github.com/hackforla/ctjdeploy/internal/ecssim"
 	"github.com/hackforla/ctjdeploy/internal/exitcode"
 	"github.com/hackforla/ctjdeploy/internal/faults"
@@ -464,6 +465,11 @@ func faultCases() []faultCase {
 			os.WriteFile(e.env.TaskDefinition, append(b, bytes.Repeat([]byte(" "), 1<<20)...), 0o644)
 			return 1
 		}, want: 2, untouched: true, wantIn: []string{"larger than 1024 KiB"}},
+		{name: "hostile smoke URL: the instance metadata address (refused at connect; ctjdeploy rolls back)", setup: func(t *testing.T, e *faultEnv, o *Options, _ context.CancelFunc) int {
+			e.env.Smoke = []config.Smoke{{URL: "http://169.254.169.254/latest/meta-data/iam/security-credentials/", Status: 200, Timeout: 2 * time.Second}}
+			e.deps.SmokeInterval = 100 * time.Millisecond
+			return 1
+		}, want: 3, wantIn: []string{"link-local or instance metadata address refused: 169.254.169.254"}},
 
 		// Bugs.
 		{name: "panic in a build goroutine (message holding a secret)", setup: func(t *testing.T, e *faultEnv, o *Options, _ context.CancelFunc) int {
