@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -325,9 +324,9 @@ func (r *run) plan(ctx context.Context) error {
 	}
 
 	if err := r.phase("validate", func(p *report.Phase) error {
-		tmpl, err := os.ReadFile(env.TaskDefinition)
+		tmpl, err := taskdef.ReadTemplate(env.TaskDefinition)
 		if err != nil {
-			return exitcode.Invalidf("reading the task definition template: %v", err)
+			return err // exit 2, naming the template
 		}
 		r.tmpl = tmpl
 		refs := map[string]string{}

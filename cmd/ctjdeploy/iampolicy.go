@@ -358,7 +358,7 @@ func probeTaskDefinition(ctx context.Context, env *config.Environment) *probedTD
 			return jsonStr(unresolvedMark + `env "` + name + `"`)
 		},
 	}
-	data, err := os.ReadFile(env.TaskDefinition)
+	data, err := taskdef.ReadTemplate(env.TaskDefinition)
 	if err != nil {
 		t.tmplErr = err
 		return t
