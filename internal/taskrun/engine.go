@@ -1,4 +1,4 @@
-package ecssim
+package taskrun
 
 // engine.go runs a task's containers for real on a Docker engine (the
 // stack's dockerd), so the simulator can start actual tasks instead of only
@@ -132,13 +132,13 @@ func NewEngine(o EngineOptions) (*Engine, error) {
 	}
 	cli, err := dcli.New(opts...)
 	if err != nil {
-		return nil, fmt.Errorf("ecssim engine: connecting to the Docker engine at %s: %w (start the stack: scripts/stack up, then source /tmp/ctjdeploy-stack/env)", shown, err)
+		return nil, fmt.Errorf("taskrun: connecting to the Docker engine at %s: %w (start the stack: scripts/stack up, then source /tmp/ctjdeploy-stack/env)", shown, err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	if _, err := cli.Ping(ctx, dcli.PingOptions{NegotiateAPIVersion: true}); err != nil {
 		_ = cli.Close()
-		return nil, fmt.Errorf("ecssim engine: the Docker engine at %s does not answer: %w (start the stack: scripts/stack up, then source /tmp/ctjdeploy-stack/env)", shown, err)
+		return nil, fmt.Errorf("taskrun: the Docker engine at %s does not answer: %w (start the stack: scripts/stack up, then source /tmp/ctjdeploy-stack/env)", shown, err)
 	}
 	e := &Engine{cli: cli, host: shown, logf: o.Logf, pulls: map[string]*engPull{}, tasks: map[*RunningTask]bool{}}
 	label := o.Label
@@ -148,13 +148,13 @@ func NewEngine(o EngineOptions) (*Engine, error) {
 	e.labelKey, e.labelVal, _ = strings.Cut(label, "=")
 	if e.labelKey == "" {
 		_ = cli.Close()
-		return nil, fmt.Errorf("ecssim engine: label %q has no key (want key=value)", label)
+		return nil, fmt.Errorf("taskrun: label %q has no key (want key=value)", label)
 	}
 	if o.RegistryUser != "" {
 		a, err := dauth.Encode(dreg.AuthConfig{Username: o.RegistryUser, Password: o.RegistryPassword})
 		if err != nil {
 			_ = cli.Close()
-			return nil, fmt.Errorf("ecssim engine: encoding the registry credentials of user %s: %w", o.RegistryUser, err)
+			return nil, fmt.Errorf("taskrun: encoding the registry credentials of user %s: %w", o.RegistryUser, err)
 		}
 		e.auth = a
 	}
@@ -163,6 +163,9 @@ func NewEngine(o EngineOptions) (*Engine, error) {
 
 // Close releases the engine client (running tasks keep running).
 func (e *Engine) Close() error { return e.cli.Close() }
+
+// Logf writes to EngineOptions.Logf (nothing when unset).
+func (e *Engine) Logf(format string, args ...any) { e.log(format, args...) }
 
 func (e *Engine) log(format string, args ...any) {
 	if e.logf != nil {
@@ -282,7 +285,7 @@ func (e *Engine) Start(ctx context.Context, t TaskSpec) (*RunningTask, error) {
 	t0 := time.Now()
 	for _, c := range t.Containers {
 		if err := e.ensureImage(ctx, c.Image); err != nil {
-			return nil, fmt.Errorf("ecssim engine: task %s container %s: %w", t.ID, c.Name, err)
+			return nil, fmt.Errorf("taskrun: task %s container %s: %w", t.ID, c.Name, err)
 		}
 	}
 	tctx, cancel := context.WithCancel(context.Background())
@@ -300,7 +303,7 @@ func (e *Engine) Start(ctx context.Context, t TaskSpec) (*RunningTask, error) {
 	if err == nil {
 		rt.mu.Lock()
 		if rt.stopped {
-			err = fmt.Errorf("ecssim engine: task %s was stopped (Stop or Cleanup) while it started", t.ID)
+			err = fmt.Errorf("taskrun: task %s was stopped (Stop or Cleanup) while it started", t.ID)
 		}
 		rt.mu.Unlock()
 	}
@@ -309,43 +312,43 @@ func (e *Engine) Start(ctx context.Context, t TaskSpec) (*RunningTask, error) {
 		sctx, scancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer scancel()
 		if serr := rt.Stop(sctx); serr != nil {
-			e.log("ecssim engine: task %s: cleaning up after a failed start: %v", t.ID, serr)
+			e.log("taskrun: task %s: cleaning up after a failed start: %v", t.ID, serr)
 		}
 		return nil, err
 	}
-	e.log("ecssim engine: task %s started (%d containers, ports %v) in %s (sandbox %s)", t.ID, len(t.Containers), rt.ports, time.Since(t0).Round(time.Millisecond), rt.tSbx.Round(time.Millisecond))
+	e.log("taskrun: task %s started (%d containers, ports %v) in %s (sandbox %s)", t.ID, len(t.Containers), rt.ports, time.Since(t0).Round(time.Millisecond), rt.tSbx.Round(time.Millisecond))
 	return rt, nil
 }
 
 func engValidate(t TaskSpec) error {
 	if t.ID == "" {
-		return errors.New("ecssim engine: task has no ID")
+		return errors.New("taskrun: task has no ID")
 	}
 	if len(t.Containers) == 0 {
-		return fmt.Errorf("ecssim engine: task %s has no container", t.ID)
+		return fmt.Errorf("taskrun: task %s has no container", t.ID)
 	}
 	seen := map[string]bool{}
 	essential := false
 	ports := map[int]string{}
 	for i, c := range t.Containers {
 		if c.Name == "" {
-			return fmt.Errorf("ecssim engine: task %s: container %d has no name", t.ID, i)
+			return fmt.Errorf("taskrun: task %s: container %d has no name", t.ID, i)
 		}
 		if seen[c.Name] {
-			return fmt.Errorf("ecssim engine: task %s: two containers are named %s", t.ID, c.Name)
+			return fmt.Errorf("taskrun: task %s: two containers are named %s", t.ID, c.Name)
 		}
 		seen[c.Name] = true
 		if c.Image == "" {
-			return fmt.Errorf("ecssim engine: task %s: container %s has no image", t.ID, c.Name)
+			return fmt.Errorf("taskrun: task %s: container %s has no image", t.ID, c.Name)
 		}
 		essential = essential || c.Essential
 		for _, p := range c.PortMappings {
 			if p <= 0 || p > 65535 {
-				return fmt.Errorf("ecssim engine: task %s: container %s maps port %d (want 1-65535)", t.ID, c.Name, p)
+				return fmt.Errorf("taskrun: task %s: container %s maps port %d (want 1-65535)", t.ID, c.Name, p)
 			}
 			// awsvpc: one namespace, so two containers cannot map one port.
 			if o, dup := ports[p]; dup && o != c.Name {
-				return fmt.Errorf("ecssim engine: task %s: containers %s and %s both map port %d (awsvpc: the task's containers share one network namespace)", t.ID, o, c.Name, p)
+				return fmt.Errorf("taskrun: task %s: containers %s and %s both map port %d (awsvpc: the task's containers share one network namespace)", t.ID, o, c.Name, p)
 			}
 			ports[p] = c.Name
 		}
@@ -353,36 +356,36 @@ func engValidate(t TaskSpec) error {
 	vols := map[string]bool{}
 	for _, v := range t.Volumes {
 		if v.Name == "" {
-			return fmt.Errorf("ecssim engine: task %s has a volume without a name", t.ID)
+			return fmt.Errorf("taskrun: task %s has a volume without a name", t.ID)
 		}
 		if vols[v.Name] {
-			return fmt.Errorf("ecssim engine: task %s: two volumes are named %s", t.ID, v.Name)
+			return fmt.Errorf("taskrun: task %s: two volumes are named %s", t.ID, v.Name)
 		}
 		vols[v.Name] = true
 		if v.Docker != nil && v.HostPath != "" {
-			return fmt.Errorf("ecssim engine: task %s: volume %s has both a dockerVolumeConfiguration and a host sourcePath (ECS takes one)", t.ID, v.Name)
+			return fmt.Errorf("taskrun: task %s: volume %s has both a dockerVolumeConfiguration and a host sourcePath (ECS takes one)", t.ID, v.Name)
 		}
 		if v.HostPath != "" && !strings.HasPrefix(v.HostPath, "/") {
-			return fmt.Errorf("ecssim engine: task %s: volume %s: host sourcePath %q is not absolute", t.ID, v.Name, v.HostPath)
+			return fmt.Errorf("taskrun: task %s: volume %s: host sourcePath %q is not absolute", t.ID, v.Name, v.HostPath)
 		}
 		if d := v.Docker; d != nil && d.Scope != "" && d.Scope != "task" && d.Scope != "shared" {
-			return fmt.Errorf("ecssim engine: task %s: volume %s has scope %q (want task or shared)", t.ID, v.Name, d.Scope)
+			return fmt.Errorf("taskrun: task %s: volume %s has scope %q (want task or shared)", t.ID, v.Name, d.Scope)
 		}
 	}
 	for _, c := range t.Containers {
 		for _, m := range c.Mounts {
 			if !vols[m.SourceVolume] {
-				return fmt.Errorf("ecssim engine: task %s: container %s mounts volume %q, which the task definition does not declare in volumes", t.ID, c.Name, m.SourceVolume)
+				return fmt.Errorf("taskrun: task %s: container %s mounts volume %q, which the task definition does not declare in volumes", t.ID, c.Name, m.SourceVolume)
 			}
 			if !strings.HasPrefix(m.ContainerPath, "/") {
-				return fmt.Errorf("ecssim engine: task %s: container %s mounts volume %s at %q, not an absolute path", t.ID, c.Name, m.SourceVolume, m.ContainerPath)
+				return fmt.Errorf("taskrun: task %s: container %s mounts volume %s at %q, not an absolute path", t.ID, c.Name, m.SourceVolume, m.ContainerPath)
 			}
 		}
 	}
 	if !essential {
 		// "Amazon ECS task definition parameters": all tasks must have at
 		// least one essential container.
-		return fmt.Errorf("ecssim engine: task %s has no essential container (ECS requires at least one)", t.ID)
+		return fmt.Errorf("taskrun: task %s has no essential container (ECS requires at least one)", t.ID)
 	}
 	return nil
 }
@@ -408,7 +411,7 @@ func (rt *RunningTask) start(ctx context.Context, t TaskSpec) error {
 	for _, p := range all {
 		port, ok := dnet.PortFrom(uint16(p), dnet.TCP)
 		if !ok {
-			return fmt.Errorf("ecssim engine: task %s: port %d", t.ID, p)
+			return fmt.Errorf("taskrun: task %s: port %d", t.ID, p)
 		}
 		exposed[port] = struct{}{}
 		bindings[port] = []dnet.PortBinding{{HostIP: netip.MustParseAddr("127.0.0.1"), HostPort: ""}}
@@ -430,18 +433,18 @@ func (rt *RunningTask) start(ctx context.Context, t TaskSpec) error {
 		HostConfig: &dctr.HostConfig{PortBindings: bindings},
 	})
 	if err != nil {
-		return fmt.Errorf("ecssim engine: task %s: creating the network sandbox %s: %w (a leftover of an earlier run? Engine.Cleanup removes them)", t.ID, sbName, err)
+		return fmt.Errorf("taskrun: task %s: creating the network sandbox %s: %w (a leftover of an earlier run? Engine.Cleanup removes them)", t.ID, sbName, err)
 	}
 	rt.mu.Lock()
 	rt.sandbox = res.ID
 	rt.mu.Unlock()
 	if _, err := e.cli.ContainerStart(ctx, res.ID, dcli.ContainerStartOptions{}); err != nil {
-		return fmt.Errorf("ecssim engine: task %s: starting the network sandbox %s: %w", t.ID, sbName, err)
+		return fmt.Errorf("taskrun: task %s: starting the network sandbox %s: %w", t.ID, sbName, err)
 	}
 	if len(all) > 0 {
 		ins, err := e.cli.ContainerInspect(ctx, res.ID, dcli.ContainerInspectOptions{})
 		if err != nil {
-			return fmt.Errorf("ecssim engine: task %s: inspecting the network sandbox %s: %w", t.ID, sbName, err)
+			return fmt.Errorf("taskrun: task %s: inspecting the network sandbox %s: %w", t.ID, sbName, err)
 		}
 		for _, p := range all {
 			port, _ := dnet.PortFrom(uint16(p), dnet.TCP)
@@ -456,7 +459,7 @@ func (rt *RunningTask) start(ctx context.Context, t TaskSpec) error {
 				}
 			}
 			if rt.ports[p] == 0 {
-				return fmt.Errorf("ecssim engine: task %s: the engine published no host port for container port %d (bindings %v)", t.ID, p, bs)
+				return fmt.Errorf("taskrun: task %s: the engine published no host port for container port %d (bindings %v)", t.ID, p, bs)
 			}
 		}
 	}
@@ -515,15 +518,15 @@ func (rt *RunningTask) provisionVolumes(ctx context.Context, t TaskSpec) error {
 			switch {
 			case err == nil:
 			case !cerrdefs.IsNotFound(err):
-				return fmt.Errorf("ecssim engine: task %s: inspecting the shared volume %s (volume %s): %w", t.ID, name, v.Name, err)
+				return fmt.Errorf("taskrun: task %s: inspecting the shared volume %s (volume %s): %w", t.ID, name, v.Name, err)
 			case !d.Autoprovision:
-				return fmt.Errorf("ecssim engine: task %s: the shared Docker volume %s (volume %s) does not exist and autoprovision is false (create it, or set autoprovision: true)", t.ID, name, v.Name)
+				return fmt.Errorf("taskrun: task %s: the shared Docker volume %s (volume %s) does not exist and autoprovision is false (create it, or set autoprovision: true)", t.ID, name, v.Name)
 			default:
 				labels[engGroupLabel] = t.Group
 				if _, err := e.cli.VolumeCreate(ctx, dcli.VolumeCreateOptions{Name: name, Driver: d.Driver, DriverOpts: d.DriverOpts, Labels: labels}); err != nil {
-					return fmt.Errorf("ecssim engine: task %s: creating the shared volume %s (volume %s, driver %q): %w", t.ID, name, v.Name, d.Driver, err)
+					return fmt.Errorf("taskrun: task %s: creating the shared volume %s (volume %s, driver %q): %w", t.ID, name, v.Name, d.Driver, err)
 				}
-				e.log("ecssim engine: task %s: created the shared volume %s (autoprovision)", t.ID, name)
+				e.log("taskrun: task %s: created the shared volume %s (autoprovision)", t.ID, name)
 			}
 			rt.vols[v.Name] = name
 			continue
@@ -532,7 +535,7 @@ func (rt *RunningTask) provisionVolumes(ctx context.Context, t TaskSpec) error {
 		labels[engTaskLabel] = t.ID
 		labels[engTaskLabel+".role"] = "volume"
 		if _, err := e.cli.VolumeCreate(ctx, dcli.VolumeCreateOptions{Name: name, Driver: d.Driver, DriverOpts: d.DriverOpts, Labels: labels}); err != nil {
-			return fmt.Errorf("ecssim engine: task %s: creating the task volume %s (volume %s): %w", t.ID, name, v.Name, err)
+			return fmt.Errorf("taskrun: task %s: creating the task volume %s (volume %s): %w", t.ID, name, v.Name, err)
 		}
 		rt.mu.Lock()
 		rt.vols[v.Name] = name
@@ -580,7 +583,7 @@ func (rt *RunningTask) startContainer(ctx context.Context, c ContainerSpec) erro
 	})
 	if err != nil {
 		close(lg.done)
-		return fmt.Errorf("ecssim engine: task %s: creating container %s (%s): %w", rt.id, c.Name, name, err)
+		return fmt.Errorf("taskrun: task %s: creating container %s (%s): %w", rt.id, c.Name, name, err)
 	}
 	rt.mu.Lock()
 	rt.ids[c.Name] = res.ID
@@ -588,7 +591,7 @@ func (rt *RunningTask) startContainer(ctx context.Context, c ContainerSpec) erro
 	rt.mu.Unlock()
 	if _, err := e.cli.ContainerStart(ctx, res.ID, dcli.ContainerStartOptions{}); err != nil {
 		close(lg.done)
-		return fmt.Errorf("ecssim engine: task %s: starting container %s (%s): %w", rt.id, c.Name, name, err)
+		return fmt.Errorf("taskrun: task %s: starting container %s (%s): %w", rt.id, c.Name, name, err)
 	}
 	go rt.follow(c.Name, res.ID, lg)
 	return nil
@@ -601,7 +604,7 @@ func (rt *RunningTask) follow(name, id string, lg *engLog) {
 	rc, err := rt.e.cli.ContainerLogs(rt.ctx, id, dcli.ContainerLogsOptions{ShowStdout: true, ShowStderr: true, Follow: true})
 	if err != nil {
 		if rt.ctx.Err() == nil {
-			rt.e.log("ecssim engine: task %s: reading the output of container %s: %v", rt.id, name, err)
+			rt.e.log("taskrun: task %s: reading the output of container %s: %v", rt.id, name, err)
 		}
 		return
 	}
@@ -623,7 +626,7 @@ func (rt *RunningTask) watch(name, id string, essential bool, lg *engLog) {
 		if rt.ctx.Err() != nil {
 			return // Stop was called
 		}
-		rt.e.log("ecssim engine: task %s: waiting for container %s: %v", rt.id, name, err)
+		rt.e.log("taskrun: task %s: waiting for container %s: %v", rt.id, name, err)
 	}
 	reason := ""
 	ictx, icancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -646,16 +649,16 @@ func (rt *RunningTask) watch(name, id string, essential bool, lg *engLog) {
 	}
 	if !essential {
 		rt.mu.Unlock()
-		rt.e.log("ecssim engine: task %s: container %s (not essential) exited with code %d", rt.id, name, code)
+		rt.e.log("taskrun: task %s: container %s (not essential) exited with code %d", rt.id, name, code)
 		return
 	}
 	rt.ended = true
 	rt.overOne.Do(func() { close(rt.over) })
 	rt.mu.Unlock()
-	rt.e.log("ecssim engine: task %s: essential container %s exited with code %d; stopping the task (Essential container in task exited)", rt.id, name, code)
+	rt.e.log("taskrun: task %s: essential container %s exited with code %d; stopping the task (Essential container in task exited)", rt.id, name, code)
 	sctx, scancel := context.WithTimeout(context.Background(), 60*time.Second)
 	if err := rt.stop(sctx, false); err != nil {
-		rt.e.log("ecssim engine: task %s: %v", rt.id, err)
+		rt.e.log("taskrun: task %s: %v", rt.id, err)
 	}
 	scancel()
 	rt.cancel()
@@ -669,6 +672,10 @@ func (rt *RunningTask) watch(name, id string, essential bool, lg *engLog) {
 // task's other containers are then already stopped and removed (their
 // output stays readable with Logs). It never receives after Stop.
 func (rt *RunningTask) Exited() <-chan TaskExit { return rt.exited }
+
+// Done is closed once the task ended (an essential container exited; it is
+// closed before Exited receives) or was stopped.
+func (rt *RunningTask) Done() <-chan struct{} { return rt.over }
 
 // ID is the task's ID.
 func (rt *RunningTask) ID() string { return rt.id }
@@ -741,13 +748,13 @@ func (rt *RunningTask) stop(ctx context.Context, byUser bool) error {
 		rt.cancel()
 	}
 	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("ecssim engine: stopping task %s: %w (Engine.Cleanup removes leftovers)", rt.id, err)
+		return fmt.Errorf("taskrun: stopping task %s: %w (Engine.Cleanup removes leftovers)", rt.id, err)
 	}
 	if byUser {
 		rt.e.tasksMu.Lock()
 		delete(rt.e.tasks, rt)
 		rt.e.tasksMu.Unlock()
-		rt.e.log("ecssim engine: task %s stopped", rt.id)
+		rt.e.log("taskrun: task %s stopped", rt.id)
 	}
 	return nil
 }
@@ -764,7 +771,7 @@ func (rt *RunningTask) remove(ctx context.Context, id string) error {
 		// Its data outlives the task: let it shut down cleanly first.
 		tmo := engStopTimeout
 		if _, err := rt.e.cli.ContainerStop(ctx, id, dcli.ContainerStopOptions{Timeout: &tmo}); err != nil && !cerrdefs.IsNotFound(err) {
-			rt.e.log("ecssim engine: task %s: stopping container %.12s with its stop signal: %v (removing it anyway)", rt.id, id, err)
+			rt.e.log("taskrun: task %s: stopping container %.12s with its stop signal: %v (removing it anyway)", rt.id, id, err)
 		}
 	}
 	if err := rt.e.remove(ctx, id); err != nil {
@@ -799,7 +806,7 @@ func (rt *RunningTask) Addr(containerPort int) string {
 func (rt *RunningTask) WaitHTTP(ctx context.Context, containerPort int, path string) (int, error) {
 	addr := rt.Addr(containerPort)
 	if addr == "" {
-		return 0, fmt.Errorf("ecssim engine: task %s publishes no port %d", rt.id, containerPort)
+		return 0, fmt.Errorf("taskrun: task %s publishes no port %d", rt.id, containerPort)
 	}
 	if !strings.HasPrefix(path, "/") {
 		path = "/" + path
@@ -821,9 +828,9 @@ func (rt *RunningTask) WaitHTTP(ctx context.Context, containerPort int, path str
 		last = err
 		select {
 		case <-rt.over:
-			return 0, fmt.Errorf("ecssim engine: task %s ended before port %d answered (last try: %v)", rt.id, containerPort, last)
+			return 0, fmt.Errorf("taskrun: task %s ended before port %d answered (last try: %v)", rt.id, containerPort, last)
 		case <-ctx.Done():
-			return 0, fmt.Errorf("ecssim engine: task %s: port %d (%s) did not answer: %w (last try: %v)", rt.id, containerPort, url, ctx.Err(), last)
+			return 0, fmt.Errorf("taskrun: task %s: port %d (%s) did not answer: %w (last try: %v)", rt.id, containerPort, url, ctx.Err(), last)
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
@@ -862,7 +869,7 @@ func (e *Engine) Cleanup(ctx context.Context) error {
 	}
 	res, err := e.cli.ContainerList(ctx, dcli.ContainerListOptions{All: true, Filters: dcli.Filters{}.Add("label", label)})
 	if err != nil {
-		return fmt.Errorf("ecssim engine: listing the containers labelled %s on %s: %w", label, e.host, err)
+		return fmt.Errorf("taskrun: listing the containers labelled %s on %s: %w", label, e.host, err)
 	}
 	// Task containers before sandboxes.
 	sort.SliceStable(res.Items, func(i, j int) bool {
@@ -885,10 +892,10 @@ func (e *Engine) Cleanup(ctx context.Context) error {
 		}
 	}
 	if len(res.Items)+len(running) > 0 {
-		e.log("ecssim engine: cleanup stopped %d tasks and removed %d leftover containers labelled %s", len(running), len(res.Items), label)
+		e.log("taskrun: cleanup stopped %d tasks and removed %d leftover containers labelled %s", len(running), len(res.Items), label)
 	}
 	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("ecssim engine: cleanup: %w", err)
+		return fmt.Errorf("taskrun: cleanup: %w", err)
 	}
 	return nil
 }
@@ -909,7 +916,7 @@ func (e *Engine) RemoveSharedVolumes(ctx context.Context, group string) ([]strin
 	}
 	res, err := e.cli.VolumeList(ctx, dcli.VolumeListOptions{Filters: f})
 	if err != nil {
-		return nil, fmt.Errorf("ecssim engine: listing the shared volumes labelled %s on %s: %w", label, e.host, err)
+		return nil, fmt.Errorf("taskrun: listing the shared volumes labelled %s on %s: %w", label, e.host, err)
 	}
 	var names []string
 	var errs []error
@@ -977,7 +984,7 @@ func (e *Engine) pull(ctx context.Context, ref string) error {
 		opts.RegistryAuth = e.auth
 	}
 	t0 := time.Now()
-	e.log("ecssim engine: pulling %s", ref)
+	e.log("taskrun: pulling %s", ref)
 	resp, err := e.cli.ImagePull(ctx, ref, opts)
 	if err == nil {
 		err = resp.Wait(ctx)
@@ -989,7 +996,7 @@ func (e *Engine) pull(ctx context.Context, ref string) error {
 		}
 		return fmt.Errorf("pulling image %s: %w%s", ref, err, hint)
 	}
-	e.log("ecssim engine: pulled %s in %s", ref, time.Since(t0).Round(time.Millisecond))
+	e.log("taskrun: pulled %s in %s", ref, time.Since(t0).Round(time.Millisecond))
 	return nil
 }
 
