@@ -72,7 +72,10 @@ type EngineOptions struct {
 	// Label is put on every container ("key=value" or "key"; default
 	// "org.ctjdeploy.ecssim=1") so that Cleanup finds them.
 	Label string
-	Logf  func(format string, args ...any)
+	// Prefix starts the Docker name of every container
+	// (<prefix>-<task>-<container>; default "ecssim").
+	Prefix string
+	Logf   func(format string, args ...any)
 }
 
 // DefaultEngineLabel marks every container an Engine creates unless
@@ -102,6 +105,7 @@ type Engine struct {
 	auth     string // encoded X-Registry-Auth, "" when no user is set
 	labelKey string
 	labelVal string
+	prefix   string
 	logf     func(format string, args ...any)
 
 	pullMu sync.Mutex
@@ -140,7 +144,10 @@ func NewEngine(o EngineOptions) (*Engine, error) {
 		_ = cli.Close()
 		return nil, fmt.Errorf("taskrun: the Docker engine at %s does not answer: %w (start the stack: scripts/stack up, then source /tmp/ctjdeploy-stack/env)", shown, err)
 	}
-	e := &Engine{cli: cli, host: shown, logf: o.Logf, pulls: map[string]*engPull{}, tasks: map[*RunningTask]bool{}}
+	e := &Engine{cli: cli, host: shown, logf: o.Logf, prefix: o.Prefix, pulls: map[string]*engPull{}, tasks: map[*RunningTask]bool{}}
+	if e.prefix == "" {
+		e.prefix = "ecssim"
+	}
 	label := o.Label
 	if label == "" {
 		label = DefaultEngineLabel
@@ -183,6 +190,11 @@ type TaskSpec struct {
 	Group      string
 	Containers []ContainerSpec
 	Volumes    []VolumeSpec
+	// VolumePrefix, when set, names the shared volumes
+	// <VolumePrefix>-<volume> instead of SharedVolume(Group, volume).
+	VolumePrefix string
+	// Labels go on every container, the sandbox and the volumes created.
+	Labels map[string]string
 }
 
 // VolumeSpec is one of a task definition's volumes.
@@ -220,6 +232,50 @@ type ContainerSpec struct {
 	EntryPoint, Command []string
 	PortMappings        []int // container ports (tcp); published on 127.0.0.1 on a free host port
 	Mounts              []MountSpec
+	// DependsOn: the container starts once each dependency's condition
+	// holds ("Amazon ECS task definition parameters", dependsOn: START,
+	// COMPLETE, SUCCESS, HEALTHY).
+	DependsOn []Dependency
+	// HealthCheck is the container's healthCheck (nil: none). It is
+	// Docker's own HEALTHCHECK, set on the container: ECS's healthCheck
+	// maps onto it field by field (command CMD / CMD-SHELL, interval,
+	// timeout, retries, startPeriod).
+	HealthCheck *HealthCheck
+	WorkingDir  string // workingDirectory
+	User        string // user
+	Ulimits     []Ulimit
+	// Memory is the hard limit and MemoryReservation the soft one, in MiB;
+	// CPU is cpu units (1024 per vCPU), a relative weight as Docker's cpu
+	// shares (0: none).
+	Memory, MemoryReservation, CPU int
+	// StopTimeout (seconds) is how long the container gets to exit on its
+	// stop signal before it is killed; 0: 10 s for a container that mounts
+	// a volume, killed at once otherwise (the simulator's choice).
+	StopTimeout int
+	// Init runs an init process as PID 1 (linuxParameters.initProcessEnabled),
+	// which forwards the stop signal to the container's process.
+	Init bool
+}
+
+// Dependency is one of a container's dependsOn.
+type Dependency struct {
+	Container string
+	Condition string // START, COMPLETE, SUCCESS or HEALTHY
+}
+
+// HealthCheck is a container's healthCheck ("Amazon ECS task definition
+// parameters", Health check: defaults interval 30 s, timeout 5 s, retries
+// 3, startPeriod off).
+type HealthCheck struct {
+	Command                         []string // ["CMD", ...] or ["CMD-SHELL", "..."]
+	Interval, Timeout, StartPeriod time.Duration
+	Retries                         int
+}
+
+// Ulimit is one of a container's ulimits.
+type Ulimit struct {
+	Name       string
+	Soft, Hard int64
 }
 
 // TaskExit is the exit of a task's first essential container.
@@ -255,14 +311,32 @@ type RunningTask struct {
 	ended   bool // an essential container exited (TaskExit sent)
 	removed map[string]bool
 	logs    map[string]*engLog
+	states  map[string]*ctrState
+	specs   map[string]ContainerSpec
+	level   map[string]int // dependency depth: 0 depends on nothing
+	extra   map[string]string // TaskSpec.Labels
+}
+
+// ctrState is what the containers that depend on one wait for.
+type ctrState struct {
+	started chan struct{} // closed once started
+	exited  chan struct{} // closed once exited (code set before)
+	healthy chan struct{} // closed once its health check passed
+	code    int
+	health  string // "", "starting", "healthy", "unhealthy"
 }
 
 var engNameRE = regexp.MustCompile(`[^a-zA-Z0-9_.-]`)
 
 // engName is the Docker name of a task's container: ecssim-<task>-<container>.
-func engName(task, ctr string) string {
-	return engNameRE.ReplaceAllString("ecssim-"+task+"-"+ctr, "-")
+func engName(task, ctr string) string { return prefixedName("ecssim", task, ctr) }
+
+func prefixedName(prefix, task, ctr string) string {
+	return engNameRE.ReplaceAllString(prefix+"-"+task+"-"+ctr, "-")
 }
+
+// ContainerName is the Docker name of container ctr of task id.
+func (e *Engine) ContainerName(id, ctr string) string { return prefixedName(e.prefix, id, ctr) }
 
 // SharedVolume is the Docker volume that holds the shared-scope volume
 // named volume of the tasks of group ("<cluster>/<service>"):
@@ -292,7 +366,8 @@ func (e *Engine) Start(ctx context.Context, t TaskSpec) (*RunningTask, error) {
 	rt := &RunningTask{
 		e: e, id: t.ID, ids: map[string]string{}, ports: map[int]int{},
 		exited: make(chan TaskExit, 1), over: make(chan struct{}), ctx: tctx, cancel: cancel,
-		removed: map[string]bool{}, logs: map[string]*engLog{},
+		removed: map[string]bool{}, logs: map[string]*engLog{}, states: map[string]*ctrState{},
+		specs: map[string]ContainerSpec{}, level: map[string]int{}, extra: t.Labels,
 		vols: map[string]string{}, hostVols: map[string]bool{}, graceful: map[string]bool{},
 	}
 	// Tracked from now on, so that Cleanup stops it even while it starts.
@@ -387,11 +462,85 @@ func engValidate(t TaskSpec) error {
 		// least one essential container.
 		return fmt.Errorf("taskrun: task %s has no essential container (ECS requires at least one)", t.ID)
 	}
+	_, err := DependencyLevels(t.Containers)
+	if err != nil {
+		return fmt.Errorf("taskrun: task %s: %w", t.ID, err)
+	}
 	return nil
 }
 
+// DependencyLevels checks the containers' dependsOn and returns each
+// container's depth: 0 for one that depends on nothing, else one more than
+// its deepest dependency. Containers start in increasing and stop in
+// decreasing depth. From "Amazon ECS task definition parameters"
+// (dependsOn, ContainerDependency in the API reference): the conditions are
+// START, COMPLETE, SUCCESS and HEALTHY; COMPLETE and SUCCESS cannot name an
+// essential container; HEALTHY needs the dependency's healthCheck.
+func DependencyLevels(cs []ContainerSpec) (map[string]int, error) {
+	by := map[string]ContainerSpec{}
+	for _, c := range cs {
+		by[c.Name] = c
+	}
+	for _, c := range cs {
+		for _, d := range c.DependsOn {
+			dep, ok := by[d.Container]
+			switch {
+			case !ok:
+				return nil, fmt.Errorf("container %s depends on %q, which the task definition does not have", c.Name, d.Container)
+			case d.Container == c.Name:
+				return nil, fmt.Errorf("container %s depends on itself", c.Name)
+			}
+			switch d.Condition {
+			case "START":
+			case "COMPLETE", "SUCCESS":
+				if dep.Essential {
+					return nil, fmt.Errorf("container %s depends on %s %s, but %s is essential (ECS allows COMPLETE and SUCCESS only on a container that is not essential)", c.Name, d.Container, d.Condition, d.Container)
+				}
+			case "HEALTHY":
+				if dep.HealthCheck == nil {
+					return nil, fmt.Errorf("container %s depends on %s HEALTHY, but %s has no healthCheck", c.Name, d.Container, d.Container)
+				}
+			default:
+				return nil, fmt.Errorf("container %s depends on %s with condition %q (want START, COMPLETE, SUCCESS or HEALTHY)", c.Name, d.Container, d.Condition)
+			}
+		}
+	}
+	level := map[string]int{}
+	visiting := map[string]bool{}
+	var visit func(name string, path []string) error
+	visit = func(name string, path []string) error {
+		if _, done := level[name]; done {
+			return nil
+		}
+		if visiting[name] {
+			return fmt.Errorf("dependsOn has a cycle: %s", strings.Join(append(path, name), " -> "))
+		}
+		visiting[name] = true
+		l := 0
+		for _, d := range by[name].DependsOn {
+			if err := visit(d.Container, append(path, name)); err != nil {
+				return err
+			}
+			l = max(l, level[d.Container]+1)
+		}
+		level[name] = l
+		return nil
+	}
+	for _, c := range cs {
+		if err := visit(c.Name, nil); err != nil {
+			return nil, err
+		}
+	}
+	return level, nil
+}
+
 func (rt *RunningTask) labels(role string) map[string]string {
-	return map[string]string{rt.e.labelKey: rt.e.labelVal, engTaskLabel: rt.id, engTaskLabel + ".role": role}
+	l := map[string]string{}
+	for k, v := range rt.extra {
+		l[k] = v
+	}
+	l[rt.e.labelKey], l[engTaskLabel], l[engTaskLabel+".role"] = rt.e.labelVal, rt.id, role
+	return l
 }
 
 func (rt *RunningTask) start(ctx context.Context, t TaskSpec) error {
@@ -419,7 +568,7 @@ func (rt *RunningTask) start(ctx context.Context, t TaskSpec) error {
 	if err := rt.provisionVolumes(ctx, t); err != nil {
 		return err
 	}
-	sbName := engName(t.ID, "sandbox") + ".pause" // a dot: no ECS container name can collide
+	sbName := e.ContainerName(t.ID, "sandbox") + ".pause" // a dot: no ECS container name can collide
 	t0 := time.Now()
 	res, err := e.cli.ContainerCreate(ctx, dcli.ContainerCreateOptions{
 		Name: sbName,
@@ -430,7 +579,8 @@ func (rt *RunningTask) start(ctx context.Context, t TaskSpec) error {
 			ExposedPorts: exposed,
 			Labels:       rt.labels("sandbox"),
 		},
-		HostConfig: &dctr.HostConfig{PortBindings: bindings},
+		// Init: sleep as PID 1 would ignore the stop signal.
+		HostConfig: &dctr.HostConfig{PortBindings: bindings, Init: &yes},
 	})
 	if err != nil {
 		return fmt.Errorf("taskrun: task %s: creating the network sandbox %s: %w (a leftover of an earlier run? Engine.Cleanup removes them)", t.ID, sbName, err)
@@ -466,29 +616,80 @@ func (rt *RunningTask) start(ctx context.Context, t TaskSpec) error {
 
 	rt.tSbx = time.Since(t0)
 
-	// The containers start concurrently, as ECS starts a task's containers
-	// (no dependsOn is modelled); exits are watched once all have started.
+	// Each container starts once its dependencies' conditions hold
+	// (dependsOn); the others start concurrently, as ECS starts a task's
+	// containers. Each one's exit is watched from its start.
 	rt.mu.Lock()
+	rt.level, _ = DependencyLevels(t.Containers)
 	for _, c := range t.Containers {
-		rt.order = append(rt.order, c.Name)
 		rt.logs[c.Name] = &engLog{done: make(chan struct{})}
+		rt.states[c.Name] = &ctrState{started: make(chan struct{}), exited: make(chan struct{}), healthy: make(chan struct{})}
+		rt.specs[c.Name] = c
 	}
 	rt.mu.Unlock()
+	sctx, scancel := context.WithCancel(ctx)
+	defer scancel()
 	errs := make([]error, len(t.Containers))
 	var wg sync.WaitGroup
 	for i, c := range t.Containers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = rt.startContainer(ctx, c)
+			if err := rt.waitDeps(sctx, c); err != nil {
+				errs[i] = err
+				scancel()
+				return
+			}
+			if err := rt.startContainer(sctx, c); err != nil {
+				errs[i] = err
+				scancel()
+			}
 		}()
 	}
 	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		return err
-	}
-	for _, c := range t.Containers {
-		go rt.watch(c.Name, rt.ids[c.Name], c.Essential, rt.logs[c.Name])
+	return errors.Join(errs...)
+}
+
+// waitDeps returns once each of c's dependencies meets its condition, or
+// with an error when one cannot any more.
+func (rt *RunningTask) waitDeps(ctx context.Context, c ContainerSpec) error {
+	for _, d := range c.DependsOn {
+		st := rt.states[d.Container]
+		var ch, fail chan struct{}
+		switch d.Condition {
+		case "START":
+			ch = st.started
+		case "COMPLETE", "SUCCESS":
+			ch = st.exited
+		case "HEALTHY":
+			ch, fail = st.healthy, st.exited
+		}
+		for waiting := true; waiting; {
+			select {
+			case <-ch:
+				waiting = false
+			case <-fail:
+				// Exited before it was healthy.
+				rt.mu.Lock()
+				code := st.code
+				rt.mu.Unlock()
+				return fmt.Errorf("taskrun: task %s: container %s depends on %s HEALTHY, but %s exited with code %d first (its last output: %s)",
+					rt.id, c.Name, d.Container, d.Container, code, strings.Join(rt.Logs(d.Container, 5), " | "))
+			case <-rt.over:
+				return fmt.Errorf("taskrun: task %s: container %s did not start: the task ended while it waited for %s %s", rt.id, c.Name, d.Container, d.Condition)
+			case <-ctx.Done():
+				return fmt.Errorf("taskrun: task %s: container %s did not start: waiting for %s %s: %w", rt.id, c.Name, d.Container, d.Condition, ctx.Err())
+			}
+		}
+		if d.Condition == "SUCCESS" {
+			rt.mu.Lock()
+			code := st.code
+			rt.mu.Unlock()
+			if code != 0 {
+				return fmt.Errorf("taskrun: task %s: container %s depends on %s SUCCESS, but %s exited with code %d (its last output: %s)",
+					rt.id, c.Name, d.Container, d.Container, code, strings.Join(rt.Logs(d.Container, 5), " | "))
+			}
+		}
 	}
 	return nil
 }
@@ -508,12 +709,18 @@ func (rt *RunningTask) provisionVolumes(ctx context.Context, t TaskSpec) error {
 			d = &DockerVolumeSpec{Scope: "task"}
 		}
 		labels := map[string]string{}
+		for k, val := range t.Labels {
+			labels[k] = val
+		}
 		for k, val := range d.Labels {
 			labels[k] = val
 		}
 		labels[e.labelKey] = e.labelVal
 		if d.Scope == "shared" {
 			name := SharedVolume(t.Group, v.Name)
+			if t.VolumePrefix != "" {
+				name = engNameRE.ReplaceAllString(t.VolumePrefix+"-"+v.Name, "-")
+			}
 			_, err := e.cli.VolumeInspect(ctx, name, dcli.VolumeInspectOptions{})
 			switch {
 			case err == nil:
@@ -568,14 +775,37 @@ func (rt *RunningTask) startContainer(ctx context.Context, c ContainerSpec) erro
 		env = append(env, k+"="+v)
 	}
 	sort.Strings(env)
-	cfg := &dctr.Config{Image: c.Image, Env: env, Labels: rt.labels("container")}
+	cfg := &dctr.Config{Image: c.Image, Env: env, Labels: rt.labels("container"), WorkingDir: c.WorkingDir, User: c.User}
 	if len(c.EntryPoint) > 0 {
 		cfg.Entrypoint = c.EntryPoint
+		if len(c.Command) == 0 {
+			// As in ECS: an entryPoint without command drops the image's CMD.
+			cfg.Cmd = []string{}
+		}
 	}
 	if len(c.Command) > 0 {
 		cfg.Cmd = c.Command
 	}
-	name := engName(rt.id, c.Name)
+	if h := c.HealthCheck; h != nil {
+		cfg.Healthcheck = dockerHealth(h)
+	}
+	if c.Init {
+		hc.Init = &yes
+	}
+	for _, u := range c.Ulimits {
+		hc.Ulimits = append(hc.Ulimits, &dctr.Ulimit{Name: u.Name, Soft: u.Soft, Hard: u.Hard})
+	}
+	hc.Memory = int64(c.Memory) << 20
+	hc.MemoryReservation = int64(c.MemoryReservation) << 20
+	if c.CPU > 0 {
+		// Docker's minimum share is 2 ("Amazon ECS task definition
+		// parameters", cpu: the agent passes the units as CpuShares).
+		hc.CPUShares = int64(max(c.CPU, 2))
+	}
+	if c.StopTimeout > 0 {
+		cfg.StopTimeout = &c.StopTimeout
+	}
+	name := e.ContainerName(rt.id, c.Name)
 	res, err := e.cli.ContainerCreate(ctx, dcli.ContainerCreateOptions{
 		Name:       name,
 		Config:     cfg,
@@ -587,14 +817,119 @@ func (rt *RunningTask) startContainer(ctx context.Context, c ContainerSpec) erro
 	}
 	rt.mu.Lock()
 	rt.ids[c.Name] = res.ID
-	rt.graceful[res.ID] = len(c.Mounts) > 0
+	rt.graceful[res.ID] = len(c.Mounts) > 0 || c.StopTimeout > 0
+	rt.order = append(rt.order, c.Name)
 	rt.mu.Unlock()
 	if _, err := e.cli.ContainerStart(ctx, res.ID, dcli.ContainerStartOptions{}); err != nil {
 		close(lg.done)
 		return fmt.Errorf("taskrun: task %s: starting container %s (%s): %w", rt.id, c.Name, name, err)
 	}
+	st := rt.states[c.Name]
+	close(st.started)
 	go rt.follow(c.Name, res.ID, lg)
+	go rt.watch(c.Name, res.ID, c.Essential, lg)
+	if c.HealthCheck != nil {
+		rt.mu.Lock()
+		st.health = "starting"
+		rt.mu.Unlock()
+		go rt.watchHealth(c.Name, res.ID, st)
+	}
 	return nil
+}
+
+var yes = true
+
+// dockerHealth is Docker's HEALTHCHECK for an ECS healthCheck: the same
+// command forms (CMD, CMD-SHELL) and fields, with ECS's defaults ("Amazon
+// ECS task definition parameters", Health check: interval 30 s, timeout
+// 5 s, retries 3). Docker runs the first check one interval after the
+// start (the engine's API has no start interval before 1.44).
+func dockerHealth(h *HealthCheck) *dctr.HealthConfig {
+	c := &dctr.HealthConfig{Test: h.Command, Interval: h.Interval, Timeout: h.Timeout, StartPeriod: h.StartPeriod, Retries: h.Retries}
+	if c.Interval <= 0 {
+		c.Interval = 30 * time.Second
+	}
+	if c.Timeout <= 0 {
+		c.Timeout = 5 * time.Second
+	}
+	if c.Retries <= 0 {
+		c.Retries = 3
+	}
+	return c
+}
+
+// watchHealth follows a container's health status until it exits.
+func (rt *RunningTask) watchHealth(name, id string, st *ctrState) {
+	closed := false
+	for {
+		select {
+		case <-st.exited:
+			return
+		case <-rt.ctx.Done():
+			return
+		case <-time.After(250 * time.Millisecond):
+		}
+		ictx, cancel := context.WithTimeout(rt.ctx, 10*time.Second)
+		ins, err := rt.e.cli.ContainerInspect(ictx, id, dcli.ContainerInspectOptions{})
+		cancel()
+		if err != nil || ins.Container.State == nil || ins.Container.State.Health == nil {
+			continue
+		}
+		h := string(ins.Container.State.Health.Status)
+		rt.mu.Lock()
+		changed := st.health != h
+		st.health = h
+		rt.mu.Unlock()
+		if changed {
+			rt.e.log("taskrun: task %s: container %s is %s", rt.id, name, h)
+		}
+		if h == "healthy" && !closed {
+			close(st.healthy)
+			closed = true
+		}
+	}
+}
+
+// Health is a container's health status: "" without a healthCheck (or an
+// unknown container), else "starting", "healthy" or "unhealthy".
+func (rt *RunningTask) Health(name string) string {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	if st := rt.states[name]; st != nil {
+		return st.health
+	}
+	return ""
+}
+
+// Started tells whether a container has started (and Exited whether it has
+// exited since, with its code).
+func (rt *RunningTask) Started(name string) bool {
+	st := rt.states[name]
+	if st == nil {
+		return false
+	}
+	select {
+	case <-st.started:
+		return true
+	default:
+		return false
+	}
+}
+
+// ContainerExit is whether a container exited, and its exit code.
+func (rt *RunningTask) ContainerExit(name string) (int, bool) {
+	st := rt.states[name]
+	if st == nil {
+		return 0, false
+	}
+	select {
+	case <-st.exited:
+		rt.mu.Lock()
+		defer rt.mu.Unlock()
+		return st.code, true
+	default:
+		return 0, false
+	}
 }
 
 // follow copies a container's output into its log ring until the container
@@ -643,6 +978,10 @@ func (rt *RunningTask) watch(name, id string, essential bool, lg *engLog) {
 	case <-time.After(5 * time.Second):
 	}
 	rt.mu.Lock()
+	if st := rt.states[name]; st != nil {
+		st.code = code
+		close(st.exited)
+	}
 	if rt.stopped || rt.ended {
 		rt.mu.Unlock()
 		return
@@ -691,23 +1030,34 @@ func (rt *RunningTask) stop(ctx context.Context, byUser bool) error {
 		rt.overOne.Do(func() { close(rt.over) })
 	}
 	sandbox := rt.sandbox
-	var ids []string
+	// Reverse dependency order: the containers that depend on others stop
+	// first, each level once the one above it is gone; one level's
+	// containers stop together.
+	byLevel := map[int][]string{}
+	top := 0
 	for _, n := range rt.order {
 		if id := rt.ids[n]; id != "" && !rt.removed[id] {
-			ids = append(ids, id)
+			l := rt.level[n]
+			byLevel[l] = append(byLevel[l], id)
+			top = max(top, l)
 		}
 	}
 	rt.mu.Unlock()
-	errs := make([]error, len(ids))
-	var wg sync.WaitGroup
-	for i, id := range ids {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs[i] = rt.remove(ctx, id)
-		}()
+	var errs []error
+	for l := top; l >= 0; l-- {
+		ids := byLevel[l]
+		lerrs := make([]error, len(ids))
+		var wg sync.WaitGroup
+		for i, id := range ids {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				lerrs[i] = rt.remove(ctx, id)
+			}()
+		}
+		wg.Wait()
+		errs = append(errs, lerrs...)
 	}
-	wg.Wait()
 	// The sandbox last: the containers live in its namespace.
 	if sandbox != "" {
 		errs = append(errs, rt.remove(ctx, sandbox))
@@ -763,13 +1113,19 @@ func (rt *RunningTask) remove(ctx context.Context, id string) error {
 	rt.mu.Lock()
 	done := rt.removed[id]
 	graceful := rt.graceful[id]
+	tmo := engStopTimeout
+	for n, cid := range rt.ids {
+		if cid == id && rt.specs[n].StopTimeout > 0 {
+			tmo = rt.specs[n].StopTimeout
+		}
+	}
 	rt.mu.Unlock()
 	if done {
 		return nil
 	}
 	if graceful {
-		// Its data outlives the task: let it shut down cleanly first.
-		tmo := engStopTimeout
+		// Its data outlives the task (or it has a stopTimeout): let it
+		// shut down cleanly first.
 		if _, err := rt.e.cli.ContainerStop(ctx, id, dcli.ContainerStopOptions{Timeout: &tmo}); err != nil && !cerrdefs.IsNotFound(err) {
 			rt.e.log("taskrun: task %s: stopping container %.12s with its stop signal: %v (removing it anyway)", rt.id, id, err)
 		}
