@@ -267,9 +267,9 @@ type Dependency struct {
 // parameters", Health check: defaults interval 30 s, timeout 5 s, retries
 // 3, startPeriod off).
 type HealthCheck struct {
-	Command                         []string // ["CMD", ...] or ["CMD-SHELL", "..."]
+	Command                        []string // ["CMD", ...] or ["CMD-SHELL", "..."]
 	Interval, Timeout, StartPeriod time.Duration
-	Retries                         int
+	Retries                        int
 }
 
 // Ulimit is one of a container's ulimits.
@@ -313,7 +313,7 @@ type RunningTask struct {
 	logs    map[string]*engLog
 	states  map[string]*ctrState
 	specs   map[string]ContainerSpec
-	level   map[string]int // dependency depth: 0 depends on nothing
+	level   map[string]int    // dependency depth: 0 depends on nothing
 	extra   map[string]string // TaskSpec.Labels
 }
 
