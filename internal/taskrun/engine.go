@@ -1447,3 +1447,64 @@ func (s *engStream) flush() {
 }
 
 var _ io.Writer = (*engStream)(nil)
+
+// ContainerStatus is what Inspect reports of a container by its Docker name.
+type ContainerStatus struct {
+	Exists, Running bool
+	ExitCode        int
+	Health          string      // "" without a health check
+	Ports           map[int]int // published container port -> loopback host port
+}
+
+// Inspect reports a container's state by its Docker name (Exists false
+// when there is none).
+func (e *Engine) Inspect(ctx context.Context, name string) (ContainerStatus, error) {
+	var st ContainerStatus
+	ins, err := e.cli.ContainerInspect(ctx, name, dcli.ContainerInspectOptions{})
+	if cerrdefs.IsNotFound(err) {
+		return st, nil
+	}
+	if err != nil {
+		return st, fmt.Errorf("taskrun: inspecting container %s on %s: %w", name, e.host, err)
+	}
+	st.Exists = true
+	if s := ins.Container.State; s != nil {
+		st.Running, st.ExitCode = s.Running, s.ExitCode
+		if s.Health != nil {
+			st.Health = string(s.Health.Status)
+		}
+	}
+	st.Ports = map[int]int{}
+	if ns := ins.Container.NetworkSettings; ns != nil {
+		for p, bs := range ns.Ports {
+			for _, b := range bs {
+				if n, err := strconv.Atoi(b.HostPort); err == nil && n > 0 {
+					st.Ports[int(p.Num())] = n
+					break
+				}
+			}
+		}
+	}
+	return st, nil
+}
+
+// SandboxName is the Docker name of task id's network sandbox, which
+// publishes the task's ports.
+func (e *Engine) SandboxName(id string) string { return e.ContainerName(id, "sandbox") + ".pause" }
+
+// Containers lists the Docker names of the containers carrying label
+// ("key=value"), running or not.
+func (e *Engine) Containers(ctx context.Context, label string) ([]string, error) {
+	res, err := e.cli.ContainerList(ctx, dcli.ContainerListOptions{All: true, Filters: dcli.Filters{}.Add("label", label)})
+	if err != nil {
+		return nil, fmt.Errorf("taskrun: listing the containers labelled %s on %s: %w", label, e.host, err)
+	}
+	var names []string
+	for _, c := range res.Items {
+		for _, n := range c.Names {
+			names = append(names, strings.TrimPrefix(n, "/"))
+		}
+	}
+	sort.Strings(names)
+	return names, nil
+}
