@@ -69,6 +69,10 @@ type EngineOptions struct {
 	// registry (sent as X-Registry-Auth, only to 127.0.0.1/localhost/::1
 	// registries; never logged).
 	RegistryUser, RegistryPassword string
+	// RegistryHost, when set, is the one registry (host[:port]) the
+	// credentials go to, loopback or not (e.g. the environment's ECR
+	// registry); unset, they go to loopback registries only.
+	RegistryHost string
 	// Label is put on every container ("key=value" or "key"; default
 	// "org.ctjdeploy.ecssim=1") so that Cleanup finds them.
 	Label string
@@ -103,6 +107,7 @@ type Engine struct {
 	cli      *dcli.Client
 	host     string
 	auth     string // encoded X-Registry-Auth, "" when no user is set
+	authHost string // RegistryHost
 	labelKey string
 	labelVal string
 	prefix   string
@@ -144,7 +149,7 @@ func NewEngine(o EngineOptions) (*Engine, error) {
 		_ = cli.Close()
 		return nil, fmt.Errorf("taskrun: the Docker engine at %s does not answer: %w (start the stack: scripts/stack up, then source /tmp/ctjdeploy-stack/env)", shown, err)
 	}
-	e := &Engine{cli: cli, host: shown, logf: o.Logf, prefix: o.Prefix, pulls: map[string]*engPull{}, tasks: map[*RunningTask]bool{}}
+	e := &Engine{cli: cli, host: shown, logf: o.Logf, prefix: o.Prefix, authHost: o.RegistryHost, pulls: map[string]*engPull{}, tasks: map[*RunningTask]bool{}}
 	if e.prefix == "" {
 		e.prefix = "ecssim"
 	}
@@ -195,6 +200,9 @@ type TaskSpec struct {
 	VolumePrefix string
 	// Labels go on every container, the sandbox and the volumes created.
 	Labels map[string]string
+	// Output, when set, gets each line a container writes (stdout and
+	// stderr), as it arrives; it must not block.
+	Output func(container, line string)
 }
 
 // VolumeSpec is one of a task definition's volumes.
@@ -622,7 +630,12 @@ func (rt *RunningTask) start(ctx context.Context, t TaskSpec) error {
 	rt.mu.Lock()
 	rt.level, _ = DependencyLevels(t.Containers)
 	for _, c := range t.Containers {
-		rt.logs[c.Name] = &engLog{done: make(chan struct{})}
+		lg := &engLog{done: make(chan struct{})}
+		if out := t.Output; out != nil {
+			name := c.Name
+			lg.out = func(line string) { out(name, line) }
+		}
+		rt.logs[c.Name] = lg
 		rt.states[c.Name] = &ctrState{started: make(chan struct{}), exited: make(chan struct{}), healthy: make(chan struct{})}
 		rt.specs[c.Name] = c
 	}
@@ -776,6 +789,7 @@ func (rt *RunningTask) startContainer(ctx context.Context, c ContainerSpec) erro
 	}
 	sort.Strings(env)
 	cfg := &dctr.Config{Image: c.Image, Env: env, Labels: rt.labels("container"), WorkingDir: c.WorkingDir, User: c.User}
+	cfg.Labels[engTaskLabel+".level"] = strconv.Itoa(rt.level[c.Name])
 	if len(c.EntryPoint) > 0 {
 		cfg.Entrypoint = c.EntryPoint
 		if len(c.Command) == 0 {
@@ -1336,7 +1350,7 @@ func (e *Engine) pull(ctx context.Context, ref string) error {
 		return fmt.Errorf("image %s is not a valid reference: %w", ref, err)
 	}
 	opts := dcli.ImagePullOptions{}
-	if engLoopback(dref.Domain(named)) {
+	if dom := dref.Domain(named); e.authHost != "" && dom == e.authHost || e.authHost == "" && engLoopback(dom) {
 		opts.RegistryAuth = e.auth
 	}
 	t0 := time.Now()
@@ -1396,6 +1410,7 @@ type engLog struct {
 	mu    sync.Mutex
 	lines []string
 	done  chan struct{} // closed when the output stream ended
+	out   func(line string)
 }
 
 func (l *engLog) add(line string) {
@@ -1404,6 +1419,9 @@ func (l *engLog) add(line string) {
 	l.lines = append(l.lines, line)
 	if len(l.lines) > engLogLines {
 		l.lines = append(l.lines[:0:0], l.lines[len(l.lines)-engLogLines:]...)
+	}
+	if l.out != nil {
+		l.out(line)
 	}
 }
 
@@ -1507,4 +1525,60 @@ func (e *Engine) Containers(ctx context.Context, label string) ([]string, error)
 	}
 	sort.Strings(names)
 	return names, nil
+}
+
+// StopLabelled stops every container carrying the engine's label, also of
+// tasks another process started: in reverse dependency order, each on its
+// stop signal within its own stop timeout (the container's StopTimeout),
+// then removes them, the sandboxes last. Volumes stay.
+func (e *Engine) StopLabelled(ctx context.Context) error {
+	label := e.labelKey
+	if e.labelVal != "" {
+		label += "=" + e.labelVal
+	}
+	res, err := e.cli.ContainerList(ctx, dcli.ContainerListOptions{All: true, Filters: dcli.Filters{}.Add("label", label)})
+	if err != nil {
+		return fmt.Errorf("taskrun: listing the containers labelled %s on %s: %w", label, e.host, err)
+	}
+	byLevel := map[int][]string{}
+	top := 0
+	var sandboxes []string
+	for _, c := range res.Items {
+		if c.Labels[engTaskLabel+".role"] == "sandbox" {
+			sandboxes = append(sandboxes, c.ID)
+			continue
+		}
+		l, _ := strconv.Atoi(c.Labels[engTaskLabel+".level"])
+		byLevel[l] = append(byLevel[l], c.ID)
+		top = max(top, l)
+	}
+	var errs []error
+	var mu sync.Mutex
+	for l := top; l >= 0; l-- {
+		var wg sync.WaitGroup
+		for _, id := range byLevel[l] {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if _, err := e.cli.ContainerStop(ctx, id, dcli.ContainerStopOptions{}); err != nil && !cerrdefs.IsNotFound(err) {
+					e.log("taskrun: stopping container %.12s with its stop signal: %v (removing it anyway)", id, err)
+				}
+				if err := e.remove(ctx, id); err != nil {
+					mu.Lock()
+					errs = append(errs, err)
+					mu.Unlock()
+				}
+			}()
+		}
+		wg.Wait()
+	}
+	for _, id := range sandboxes {
+		if err := e.remove(ctx, id); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("taskrun: stopping the containers labelled %s: %w", label, err)
+	}
+	return nil
 }
