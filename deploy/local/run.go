@@ -29,9 +29,9 @@ import (
 
 // Options are a `local` run's flags.
 type Options struct {
-	Env    *config.Environment
-	Tag    string // the image tag (the commit): the local image ctjdeploy/NAME:TAG, or what --no-build pulls
-	GitDir string // the config's git repository ("" if none)
+	Env                                      *config.Environment
+	Tag                                      string // the image tag (the commit): the local image ctjdeploy/NAME:TAG, or what --no-build pulls
+	GitDir                                   string // the config's git repository ("" if none)
 	NoBuild, Detach, Down, ResetData, DryRun bool
 	Port                                     int // 0: local.port
 	Verbose                                  bool
