@@ -87,18 +87,6 @@ func (b *engLogBuf) logf(t *testing.T) func(string, ...any) {
 	}
 }
 
-func (b *engLogBuf) count(sub string) int {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	n := 0
-	for _, l := range b.lines {
-		if strings.Contains(l, sub) {
-			n++
-		}
-	}
-	return n
-}
-
 func (b *engLogBuf) has(sub string) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
