@@ -1,8 +1,11 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,13 +14,23 @@ import (
 	"testing"
 	"time"
 
+	ecrtypes "github.com/aws/aws-sdk-go-v2/service/ecr/types"
+
+	"github.com/hackforla/ctjdeploy/build"
+	"github.com/hackforla/ctjdeploy/internal/config"
 	"github.com/hackforla/ctjdeploy/internal/teststack"
+	"github.com/hackforla/ctjdeploy/push"
 )
 
 // localRepo is a git repository with a config whose environment (named
 // after the test) runs a small task: web (built from a Dockerfile on the
 // stack's busybox base) serves a page; app prints its secret's length.
 func localRepo(t *testing.T) (cfg, env string, port int) {
+	cfg, env, port, _ = localRepoIn(t)
+	return
+}
+
+func localRepoIn(t *testing.T) (cfg, env string, port int, dir string) {
 	t.Helper()
 	st := teststack.Start(t)
 	for k, v := range st.Env {
@@ -30,7 +43,7 @@ func localRepo(t *testing.T) (cfg, env string, port int) {
 	}
 	port = ln.Addr().(*net.TCPAddr).Port
 	ln.Close()
-	dir := t.TempDir()
+	dir = t.TempDir()
 	files := map[string]string{
 		"web/Dockerfile": "FROM python:3.13-alpine\nRUN mkdir -p /w && echo local-page > /w/index.html\n",
 		"td.json": `{"family": "t", "containerDefinitions": [
@@ -40,7 +53,7 @@ func localRepo(t *testing.T) (cfg, env string, port int) {
    "secrets": [{"name": "APP_TOKEN", "valueFrom": "arn:aws:ssm:us-west-2:1:parameter/t"}],
    "entryPoint": ["sh", "-c"], "command": ["echo app-up; exec sleep 300"]}]}`,
 		"local.env":      "APP_TOKEN=cli-secret-6b2f0a\n",
-		"ctjdeploy.yaml": fmt.Sprintf("environments:\n  %s:\n    region: us-west-2\n    cluster: c\n    service: s\n    task_definition: td.json\n    registry: %s\n    images:\n      web: {repository: web, context: web, dockerfile: web/Dockerfile}\n    local:\n      env_file: local.env\n      port: %d\n", env, st.Registry, port),
+		"ctjdeploy.yaml": fmt.Sprintf("environments:\n  %s:\n    region: us-west-2\n    cluster: c\n    service: s\n    task_definition: td.json\n    registry: %s\n    images:\n      web: {repository: %s-web, context: web, dockerfile: web/Dockerfile}\n    local:\n      env_file: local.env\n      port: %d\n", env, st.Registry, env, port),
 	}
 	for name, body := range files {
 		p := filepath.Join(dir, name)
@@ -61,7 +74,7 @@ func localRepo(t *testing.T) (cfg, env string, port int) {
 		p := startProc(t, "--config", cfg, env, "local", "--down", "--reset-data")
 		p.wait(time.Minute)
 	})
-	return cfg, env, port
+	return cfg, env, port, dir
 }
 
 func localContainers(t *testing.T, env string) string {
@@ -110,5 +123,74 @@ func TestLocalSignals(t *testing.T) {
 		if !strings.Contains(p.stdout.String(), "app | app-up") {
 			t.Errorf("%s: no prefixed container output on stdout:\n%s", tc.sig, p.stdout.String())
 		}
+	}
+}
+
+// --no-build pulls the image pushed under --tag (with the ECR token, as
+// the push gets it) instead of building: the container runs the registry's
+// image, not a local build.
+func TestLocalNoBuildPulls(t *testing.T) {
+	cfg, env, port, dir := localRepoIn(t)
+	st := teststack.Start(t)
+	repo := env + "-web"
+	st.CreateRepository(t, repo, ecrtypes.ImageTagMutabilityMutable)
+	ctx := context.Background()
+	// An image to pull: the example's web image, built by ctjdeploy's
+	// builder under another tag and pushed by ctjdeploy's pusher.
+	b, err := build.NewDocker()
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := b.Build(ctx, build.Spec{Name: "web", Context: filepath.Join(dir, "web"), Dockerfile: filepath.Join(dir, "web", "Dockerfile"), Tag: "ctjdeploy-test/" + repo + ":nobuild"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cf, err := config.Load(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := cf.Env(env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	awsCfg, err := loadAWSForEnv(ctx, e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := push.New(ctx, awsCfg, push.WithRegistry(st.Registry))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	if _, err := p.Push(ctx, img, push.Target{Registry: st.Registry, Repository: repo, Tags: []string{"nobuildtag"}}); err != nil {
+		t.Fatal(err)
+	}
+	_ = exec.Command("docker", "rmi", "-f", "ctjdeploy-test/"+repo+":nobuild").Run()
+	ref := st.Registry + "/" + repo + ":nobuildtag"
+	_ = exec.Command("docker", "rmi", "-f", ref).Run()
+
+	pr := startProc(t, "--config", cfg, env, "local", "--no-build", "--tag", "nobuildtag", "--detach", "--port", fmt.Sprint(port))
+	if !pr.wait(90 * time.Second) {
+		t.Fatal("local --no-build --detach still running after 90 s")
+	}
+	if pr.code != 0 {
+		t.Fatalf("local --no-build --detach: exit %d\n%s", pr.code, pr.errText())
+	}
+	t.Cleanup(func() { _ = exec.Command("docker", "rmi", "-f", ref).Run() })
+	out, err := exec.Command("docker", "inspect", "--format", "{{.Config.Image}}", "ctjdeploy-"+env+"-web").CombinedOutput()
+	if err != nil || strings.TrimSpace(string(out)) != ref {
+		t.Errorf("web runs %q (%v), want the pulled %s", out, err, ref)
+	}
+	resp, err := (&http.Client{Timeout: 10 * time.Second}).Get(fmt.Sprintf("http://127.0.0.1:%d/", port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if strings.TrimSpace(string(body)) != "local-page" {
+		t.Errorf("GET / = %d %q, want the pulled image's page", resp.StatusCode, body)
+	}
+	if strings.Contains(pr.errText(), "123456789012-auth-token") {
+		t.Error("the registry token is in the output")
 	}
 }
