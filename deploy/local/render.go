@@ -294,7 +294,13 @@ func ValidPattern(p string) error {
 
 // Match reports whether path matches an ALB path pattern: * is any run of
 // characters (also /), ? exactly one; the match is case-sensitive and
-// covers the whole path (without the query string).
+// covers the whole path (without the query string). Elastic Load Balancing
+// API reference, PathPatternConditionConfig
+// (https://docs.aws.amazon.com/elasticloadbalancing/latest/APIReference/API_PathPatternConditionConfig.html):
+// "The comparison is case sensitive. The following wildcard characters are
+// supported: * (matches 0 or more characters) and ? (matches exactly 1
+// character) ... compared only to the path of the URL, not to its query
+// string."
 func Match(pattern, path string) bool {
 	// Iterative wildcard matching with backtracking on the last *.
 	p, s := 0, 0

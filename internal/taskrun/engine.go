@@ -480,10 +480,13 @@ func engValidate(t TaskSpec) error {
 // DependencyLevels checks the containers' dependsOn and returns each
 // container's depth: 0 for one that depends on nothing, else one more than
 // its deepest dependency. Containers start in increasing and stop in
-// decreasing depth. From "Amazon ECS task definition parameters"
-// (dependsOn, ContainerDependency in the API reference): the conditions are
-// START, COMPLETE, SUCCESS and HEALTHY; COMPLETE and SUCCESS cannot name an
-// essential container; HEALTHY needs the dependency's healthCheck.
+// decreasing depth. From the ECS API reference, ContainerDependency
+// (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_ContainerDependency.html):
+// the conditions are START, COMPLETE, SUCCESS and HEALTHY; COMPLETE and
+// SUCCESS "can't be set on an essential container"; HEALTHY "requires that
+// the dependent container has health checks configured"; "when a
+// dependency is defined for container startup, for container shutdown it
+// is reversed".
 func DependencyLevels(cs []ContainerSpec) (map[string]int, error) {
 	by := map[string]ContainerSpec{}
 	for _, c := range cs {
