@@ -141,7 +141,7 @@ func runLocal(cmd *cobra.Command, g *globals, f *localFlags, envName string) err
 		d.Builder = b
 	}
 	_, err = local.Run(ctx, local.Options{Env: env, Tag: tag, GitDir: gitDir, NoBuild: f.noBuild, Detach: f.detach, Down: f.down,
-		ResetData: f.resetData, DryRun: f.dryRun, Port: f.port, Verbose: g.verbose, Color: g.color() && isTerminal(g.stdout),
+		ResetData: f.resetData, DryRun: f.dryRun, Port: f.port, Verbose: g.verbose, Color: g.color() && isTerminal(os.Stdout), // g.stdout is the mask, never the terminal itself
 		Out: g.stdout, Err: g.stderr, Reporter: rep}, d)
 	return err
 }
