@@ -590,8 +590,7 @@ func (rt *RunningTask) start(ctx context.Context, t TaskSpec) error {
 			ExposedPorts: exposed,
 			Labels:       rt.labels("sandbox"),
 		},
-		// Init: sleep as PID 1 would ignore the stop signal.
-		HostConfig: &dctr.HostConfig{PortBindings: bindings, Init: &yes},
+		HostConfig: &dctr.HostConfig{PortBindings: bindings},
 	})
 	if err != nil {
 		return fmt.Errorf("taskrun: task %s: creating the network sandbox %s: %w (a leftover of an earlier run? Engine.Cleanup removes them)", t.ID, sbName, err)
