@@ -380,3 +380,54 @@ func TestLocalDryRunCreatesNothing(t *testing.T) {
 		t.Errorf("a dry run created volumes: %s", v)
 	}
 }
+
+// The example's real containers, with django's entrypoint broken as the
+// demo breaks it (a copy of the example in its own git repository): the
+// foreground run ends with exit 1 naming django, its exit code 1 and its
+// last line, and leaves no container.
+func TestLocalExampleEssentialExit(t *testing.T) {
+	f := newFixture(t)
+	dir := t.TempDir()
+	if out, err := exec.Command("cp", "-r", filepath.Join(f.st.RepoRoot, "example")+"/.", dir).CombinedOutput(); err != nil {
+		t.Fatalf("copying the example: %v\n%s", err, out)
+	}
+	ep := filepath.Join(dir, "backend", "entrypoint.sh")
+	b, err := os.ReadFile(ep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// It fails a few seconds in: a postgres still initialising its volume
+	// runs under its entrypoint script, which ignores the stop signal, and
+	// would take its whole 30 s stopTimeout to stop (as on ECS).
+	broken := strings.Replace(string(b), "set -eu\n", "set -eu\nsleep 6\necho \"django.core.exceptions.ImproperlyConfigured: The SECRET_KEY setting must not be empty.\" >&2\nexit 1\n", 1)
+	if err := os.WriteFile(ep, []byte(broken), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"init", "-q"}, {"add", "-A"}, {"-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "broken django"}} {
+		if out, err := exec.Command("git", append([]string{"-C", dir}, args...)...).CombinedOutput(); err != nil {
+			t.Fatalf("git %v: %v\n%s", args, err, out)
+		}
+	}
+	cf, err := config.Load(filepath.Join(dir, "ctjdeploy.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	env, err := cf.Env("stage")
+	if err != nil {
+		t.Fatal(err)
+	}
+	env.Name = f.env.Name
+	f.env = env
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	t0 := time.Now()
+	_, err = f.run(ctx, Options{Tag: "broken"})
+	t.Logf("ended after %s", time.Since(t0).Round(100*time.Millisecond))
+	if exitcode.Of(err) != exitcode.Failed || err == nil || !strings.Contains(err.Error(), "essential container django exited with code 1") ||
+		!strings.Contains(err.Error(), "The SECRET_KEY setting must not be empty") {
+		t.Fatalf("run: exit %d, %v; want exit 1 naming django, code 1 and its last line", exitcode.Of(err), err)
+	}
+	if left := f.containers(t); left != "" {
+		t.Errorf("containers left: %s", left)
+	}
+}
