@@ -36,6 +36,9 @@ func localRepoIn(t *testing.T) (cfg, env string, port int, dir string) {
 	for k, v := range st.Env {
 		t.Setenv(k, v)
 	}
+	// The detached load balancer's state and log go under the user cache
+	// folder: this test's own.
+	t.Setenv("XDG_CACHE_HOME", t.TempDir())
 	env = strings.TrimSuffix(teststack.NewNames(t).Prefix, "-")
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
