@@ -201,6 +201,9 @@ func Run(ctx context.Context, o Options, d Deps) (*Result, error) {
 	fmt.Fprintf(o.Out, "%s runs locally at %s (Ctrl-C stops it)\n", env.Name, url)
 	select {
 	case x := <-rt.Exited():
+		// The engine stopped the task; a container it was still creating
+		// then goes now.
+		_ = stopAll()
 		lines := rt.Logs(x.Container, 10)
 		reason := ""
 		if x.Reason != "" {
