@@ -15,6 +15,7 @@ COPY . .
 ENV NEXT_TELEMETRY_DISABLED=1
 RUN mkdir -p .next \
  && cp server.js .next/server.js \
+ && cp public/index.html .next/index.html \
  && echo ctj-example > .next/BUILD_ID
 
 FROM node:22-alpine AS runner

@@ -158,7 +158,7 @@ func (r *docker) start(t *task) error {
 			select {
 			case <-ch:
 			case <-limit:
-				r.e.log("ecssim: task %s starts although a task of %s is still being stopped after %s", spec.ID, t.Svc, dockerStopWait)
+				r.e.Logf("ecssim: task %s starts although a task of %s is still being stopped after %s", spec.ID, t.Svc, dockerStopWait)
 				break waiting
 			}
 		}
@@ -193,7 +193,7 @@ func (r *docker) running(t *task) bool {
 		return false
 	}
 	select {
-	case <-dt.rt.over: // an essential container exited (engine.go closes it before reporting)
+	case <-dt.rt.Done(): // an essential container exited (engine.go closes it before reporting)
 		return false
 	default:
 		return true

@@ -1,4 +1,4 @@
-package ecssim
+package taskrun
 
 import (
 	"archive/tar"

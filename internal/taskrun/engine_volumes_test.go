@@ -1,4 +1,4 @@
-package ecssim
+package taskrun
 
 import (
 	"context"
@@ -97,17 +97,5 @@ func TestEngineVolumes(t *testing.T) {
 		Mounts: []MountSpec{{SourceVolume: "nope", ContainerPath: "/x"}}}}})
 	if err == nil || !strings.Contains(err.Error(), `mounts volume "nope", which the task definition does not declare`) {
 		t.Errorf("start with an undeclared sourceVolume: %v", err)
-	}
-}
-
-func TestSimSecretValue(t *testing.T) {
-	for from, want := range map[string]string{
-		"arn:aws:ssm:us-west-2:123456789012:parameter/civic-tech-jobs/fullstack-stage-db-owner-password": "ecssim-secret-fullstack-stage-db-owner-password",
-		"arn:aws:secretsmanager:us-west-2:123456789012:secret:db-pass-AbCdEf":                            "ecssim-secret-db-pass-AbCdEf",
-		"plain-name": "ecssim-secret-plain-name",
-	} {
-		if got := simSecretValue(from); got != want {
-			t.Errorf("simSecretValue(%q) = %q, want %q", from, got, want)
-		}
 	}
 }

@@ -1,4 +1,4 @@
-package ecssim
+package taskrun
 
 // engine.go runs a task's containers for real on a Docker engine (the
 // stack's dockerd), so the simulator can start actual tasks instead of only
@@ -69,10 +69,17 @@ type EngineOptions struct {
 	// registry (sent as X-Registry-Auth, only to 127.0.0.1/localhost/::1
 	// registries; never logged).
 	RegistryUser, RegistryPassword string
+	// RegistryHost, when set, is the one registry (host[:port]) the
+	// credentials go to, loopback or not (e.g. the environment's ECR
+	// registry); unset, they go to loopback registries only.
+	RegistryHost string
 	// Label is put on every container ("key=value" or "key"; default
 	// "org.ctjdeploy.ecssim=1") so that Cleanup finds them.
 	Label string
-	Logf  func(format string, args ...any)
+	// Prefix starts the Docker name of every container
+	// (<prefix>-<task>-<container>; default "ecssim").
+	Prefix string
+	Logf   func(format string, args ...any)
 }
 
 // DefaultEngineLabel marks every container an Engine creates unless
@@ -100,8 +107,10 @@ type Engine struct {
 	cli      *dcli.Client
 	host     string
 	auth     string // encoded X-Registry-Auth, "" when no user is set
+	authHost string // RegistryHost
 	labelKey string
 	labelVal string
+	prefix   string
 	logf     func(format string, args ...any)
 
 	pullMu sync.Mutex
@@ -132,15 +141,18 @@ func NewEngine(o EngineOptions) (*Engine, error) {
 	}
 	cli, err := dcli.New(opts...)
 	if err != nil {
-		return nil, fmt.Errorf("ecssim engine: connecting to the Docker engine at %s: %w (start the stack: scripts/stack up, then source /tmp/ctjdeploy-stack/env)", shown, err)
+		return nil, fmt.Errorf("taskrun: connecting to the Docker engine at %s: %w (start the stack: scripts/stack up, then source /tmp/ctjdeploy-stack/env)", shown, err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	if _, err := cli.Ping(ctx, dcli.PingOptions{NegotiateAPIVersion: true}); err != nil {
 		_ = cli.Close()
-		return nil, fmt.Errorf("ecssim engine: the Docker engine at %s does not answer: %w (start the stack: scripts/stack up, then source /tmp/ctjdeploy-stack/env)", shown, err)
+		return nil, fmt.Errorf("taskrun: the Docker engine at %s does not answer: %w (start the stack: scripts/stack up, then source /tmp/ctjdeploy-stack/env)", shown, err)
 	}
-	e := &Engine{cli: cli, host: shown, logf: o.Logf, pulls: map[string]*engPull{}, tasks: map[*RunningTask]bool{}}
+	e := &Engine{cli: cli, host: shown, logf: o.Logf, prefix: o.Prefix, authHost: o.RegistryHost, pulls: map[string]*engPull{}, tasks: map[*RunningTask]bool{}}
+	if e.prefix == "" {
+		e.prefix = "ecssim"
+	}
 	label := o.Label
 	if label == "" {
 		label = DefaultEngineLabel
@@ -148,13 +160,13 @@ func NewEngine(o EngineOptions) (*Engine, error) {
 	e.labelKey, e.labelVal, _ = strings.Cut(label, "=")
 	if e.labelKey == "" {
 		_ = cli.Close()
-		return nil, fmt.Errorf("ecssim engine: label %q has no key (want key=value)", label)
+		return nil, fmt.Errorf("taskrun: label %q has no key (want key=value)", label)
 	}
 	if o.RegistryUser != "" {
 		a, err := dauth.Encode(dreg.AuthConfig{Username: o.RegistryUser, Password: o.RegistryPassword})
 		if err != nil {
 			_ = cli.Close()
-			return nil, fmt.Errorf("ecssim engine: encoding the registry credentials of user %s: %w", o.RegistryUser, err)
+			return nil, fmt.Errorf("taskrun: encoding the registry credentials of user %s: %w", o.RegistryUser, err)
 		}
 		e.auth = a
 	}
@@ -163,6 +175,9 @@ func NewEngine(o EngineOptions) (*Engine, error) {
 
 // Close releases the engine client (running tasks keep running).
 func (e *Engine) Close() error { return e.cli.Close() }
+
+// Logf writes to EngineOptions.Logf (nothing when unset).
+func (e *Engine) Logf(format string, args ...any) { e.log(format, args...) }
 
 func (e *Engine) log(format string, args ...any) {
 	if e.logf != nil {
@@ -180,6 +195,14 @@ type TaskSpec struct {
 	Group      string
 	Containers []ContainerSpec
 	Volumes    []VolumeSpec
+	// VolumePrefix, when set, names the shared volumes
+	// <VolumePrefix>-<volume> instead of SharedVolume(Group, volume).
+	VolumePrefix string
+	// Labels go on every container, the sandbox and the volumes created.
+	Labels map[string]string
+	// Output, when set, gets each line a container writes (stdout and
+	// stderr), as it arrives; it must not block.
+	Output func(container, line string)
 }
 
 // VolumeSpec is one of a task definition's volumes.
@@ -217,6 +240,50 @@ type ContainerSpec struct {
 	EntryPoint, Command []string
 	PortMappings        []int // container ports (tcp); published on 127.0.0.1 on a free host port
 	Mounts              []MountSpec
+	// DependsOn: the container starts once each dependency's condition
+	// holds ("Amazon ECS task definition parameters", dependsOn: START,
+	// COMPLETE, SUCCESS, HEALTHY).
+	DependsOn []Dependency
+	// HealthCheck is the container's healthCheck (nil: none). It is
+	// Docker's own HEALTHCHECK, set on the container: ECS's healthCheck
+	// maps onto it field by field (command CMD / CMD-SHELL, interval,
+	// timeout, retries, startPeriod).
+	HealthCheck *HealthCheck
+	WorkingDir  string // workingDirectory
+	User        string // user
+	Ulimits     []Ulimit
+	// Memory is the hard limit and MemoryReservation the soft one, in MiB;
+	// CPU is cpu units (1024 per vCPU), a relative weight as Docker's cpu
+	// shares (0: none).
+	Memory, MemoryReservation, CPU int
+	// StopTimeout (seconds) is how long the container gets to exit on its
+	// stop signal before it is killed; 0: 10 s for a container that mounts
+	// a volume, killed at once otherwise (the simulator's choice).
+	StopTimeout int
+	// Init runs an init process as PID 1 (linuxParameters.initProcessEnabled),
+	// which forwards the stop signal to the container's process.
+	Init bool
+}
+
+// Dependency is one of a container's dependsOn.
+type Dependency struct {
+	Container string
+	Condition string // START, COMPLETE, SUCCESS or HEALTHY
+}
+
+// HealthCheck is a container's healthCheck ("Amazon ECS task definition
+// parameters", Health check: defaults interval 30 s, timeout 5 s, retries
+// 3, startPeriod off).
+type HealthCheck struct {
+	Command                        []string // ["CMD", ...] or ["CMD-SHELL", "..."]
+	Interval, Timeout, StartPeriod time.Duration
+	Retries                        int
+}
+
+// Ulimit is one of a container's ulimits.
+type Ulimit struct {
+	Name       string
+	Soft, Hard int64
 }
 
 // TaskExit is the exit of a task's first essential container.
@@ -252,14 +319,32 @@ type RunningTask struct {
 	ended   bool // an essential container exited (TaskExit sent)
 	removed map[string]bool
 	logs    map[string]*engLog
+	states  map[string]*ctrState
+	specs   map[string]ContainerSpec
+	level   map[string]int    // dependency depth: 0 depends on nothing
+	extra   map[string]string // TaskSpec.Labels
+}
+
+// ctrState is what the containers that depend on one wait for.
+type ctrState struct {
+	started chan struct{} // closed once started
+	exited  chan struct{} // closed once exited (code set before)
+	healthy chan struct{} // closed once its health check passed
+	code    int
+	health  string // "", "starting", "healthy", "unhealthy"
 }
 
 var engNameRE = regexp.MustCompile(`[^a-zA-Z0-9_.-]`)
 
 // engName is the Docker name of a task's container: ecssim-<task>-<container>.
-func engName(task, ctr string) string {
-	return engNameRE.ReplaceAllString("ecssim-"+task+"-"+ctr, "-")
+func engName(task, ctr string) string { return prefixedName("ecssim", task, ctr) }
+
+func prefixedName(prefix, task, ctr string) string {
+	return engNameRE.ReplaceAllString(prefix+"-"+task+"-"+ctr, "-")
 }
+
+// ContainerName is the Docker name of container ctr of task id.
+func (e *Engine) ContainerName(id, ctr string) string { return prefixedName(e.prefix, id, ctr) }
 
 // SharedVolume is the Docker volume that holds the shared-scope volume
 // named volume of the tasks of group ("<cluster>/<service>"):
@@ -282,14 +367,15 @@ func (e *Engine) Start(ctx context.Context, t TaskSpec) (*RunningTask, error) {
 	t0 := time.Now()
 	for _, c := range t.Containers {
 		if err := e.ensureImage(ctx, c.Image); err != nil {
-			return nil, fmt.Errorf("ecssim engine: task %s container %s: %w", t.ID, c.Name, err)
+			return nil, fmt.Errorf("taskrun: task %s container %s: %w", t.ID, c.Name, err)
 		}
 	}
 	tctx, cancel := context.WithCancel(context.Background())
 	rt := &RunningTask{
 		e: e, id: t.ID, ids: map[string]string{}, ports: map[int]int{},
 		exited: make(chan TaskExit, 1), over: make(chan struct{}), ctx: tctx, cancel: cancel,
-		removed: map[string]bool{}, logs: map[string]*engLog{},
+		removed: map[string]bool{}, logs: map[string]*engLog{}, states: map[string]*ctrState{},
+		specs: map[string]ContainerSpec{}, level: map[string]int{}, extra: t.Labels,
 		vols: map[string]string{}, hostVols: map[string]bool{}, graceful: map[string]bool{},
 	}
 	// Tracked from now on, so that Cleanup stops it even while it starts.
@@ -300,7 +386,7 @@ func (e *Engine) Start(ctx context.Context, t TaskSpec) (*RunningTask, error) {
 	if err == nil {
 		rt.mu.Lock()
 		if rt.stopped {
-			err = fmt.Errorf("ecssim engine: task %s was stopped (Stop or Cleanup) while it started", t.ID)
+			err = fmt.Errorf("taskrun: task %s was stopped (Stop or Cleanup) while it started", t.ID)
 		}
 		rt.mu.Unlock()
 	}
@@ -309,43 +395,43 @@ func (e *Engine) Start(ctx context.Context, t TaskSpec) (*RunningTask, error) {
 		sctx, scancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer scancel()
 		if serr := rt.Stop(sctx); serr != nil {
-			e.log("ecssim engine: task %s: cleaning up after a failed start: %v", t.ID, serr)
+			e.log("taskrun: task %s: cleaning up after a failed start: %v", t.ID, serr)
 		}
 		return nil, err
 	}
-	e.log("ecssim engine: task %s started (%d containers, ports %v) in %s (sandbox %s)", t.ID, len(t.Containers), rt.ports, time.Since(t0).Round(time.Millisecond), rt.tSbx.Round(time.Millisecond))
+	e.log("taskrun: task %s started (%d containers, ports %v) in %s (sandbox %s)", t.ID, len(t.Containers), rt.ports, time.Since(t0).Round(time.Millisecond), rt.tSbx.Round(time.Millisecond))
 	return rt, nil
 }
 
 func engValidate(t TaskSpec) error {
 	if t.ID == "" {
-		return errors.New("ecssim engine: task has no ID")
+		return errors.New("taskrun: task has no ID")
 	}
 	if len(t.Containers) == 0 {
-		return fmt.Errorf("ecssim engine: task %s has no container", t.ID)
+		return fmt.Errorf("taskrun: task %s has no container", t.ID)
 	}
 	seen := map[string]bool{}
 	essential := false
 	ports := map[int]string{}
 	for i, c := range t.Containers {
 		if c.Name == "" {
-			return fmt.Errorf("ecssim engine: task %s: container %d has no name", t.ID, i)
+			return fmt.Errorf("taskrun: task %s: container %d has no name", t.ID, i)
 		}
 		if seen[c.Name] {
-			return fmt.Errorf("ecssim engine: task %s: two containers are named %s", t.ID, c.Name)
+			return fmt.Errorf("taskrun: task %s: two containers are named %s", t.ID, c.Name)
 		}
 		seen[c.Name] = true
 		if c.Image == "" {
-			return fmt.Errorf("ecssim engine: task %s: container %s has no image", t.ID, c.Name)
+			return fmt.Errorf("taskrun: task %s: container %s has no image", t.ID, c.Name)
 		}
 		essential = essential || c.Essential
 		for _, p := range c.PortMappings {
 			if p <= 0 || p > 65535 {
-				return fmt.Errorf("ecssim engine: task %s: container %s maps port %d (want 1-65535)", t.ID, c.Name, p)
+				return fmt.Errorf("taskrun: task %s: container %s maps port %d (want 1-65535)", t.ID, c.Name, p)
 			}
 			// awsvpc: one namespace, so two containers cannot map one port.
 			if o, dup := ports[p]; dup && o != c.Name {
-				return fmt.Errorf("ecssim engine: task %s: containers %s and %s both map port %d (awsvpc: the task's containers share one network namespace)", t.ID, o, c.Name, p)
+				return fmt.Errorf("taskrun: task %s: containers %s and %s both map port %d (awsvpc: the task's containers share one network namespace)", t.ID, o, c.Name, p)
 			}
 			ports[p] = c.Name
 		}
@@ -353,42 +439,119 @@ func engValidate(t TaskSpec) error {
 	vols := map[string]bool{}
 	for _, v := range t.Volumes {
 		if v.Name == "" {
-			return fmt.Errorf("ecssim engine: task %s has a volume without a name", t.ID)
+			return fmt.Errorf("taskrun: task %s has a volume without a name", t.ID)
 		}
 		if vols[v.Name] {
-			return fmt.Errorf("ecssim engine: task %s: two volumes are named %s", t.ID, v.Name)
+			return fmt.Errorf("taskrun: task %s: two volumes are named %s", t.ID, v.Name)
 		}
 		vols[v.Name] = true
 		if v.Docker != nil && v.HostPath != "" {
-			return fmt.Errorf("ecssim engine: task %s: volume %s has both a dockerVolumeConfiguration and a host sourcePath (ECS takes one)", t.ID, v.Name)
+			return fmt.Errorf("taskrun: task %s: volume %s has both a dockerVolumeConfiguration and a host sourcePath (ECS takes one)", t.ID, v.Name)
 		}
 		if v.HostPath != "" && !strings.HasPrefix(v.HostPath, "/") {
-			return fmt.Errorf("ecssim engine: task %s: volume %s: host sourcePath %q is not absolute", t.ID, v.Name, v.HostPath)
+			return fmt.Errorf("taskrun: task %s: volume %s: host sourcePath %q is not absolute", t.ID, v.Name, v.HostPath)
 		}
 		if d := v.Docker; d != nil && d.Scope != "" && d.Scope != "task" && d.Scope != "shared" {
-			return fmt.Errorf("ecssim engine: task %s: volume %s has scope %q (want task or shared)", t.ID, v.Name, d.Scope)
+			return fmt.Errorf("taskrun: task %s: volume %s has scope %q (want task or shared)", t.ID, v.Name, d.Scope)
 		}
 	}
 	for _, c := range t.Containers {
 		for _, m := range c.Mounts {
 			if !vols[m.SourceVolume] {
-				return fmt.Errorf("ecssim engine: task %s: container %s mounts volume %q, which the task definition does not declare in volumes", t.ID, c.Name, m.SourceVolume)
+				return fmt.Errorf("taskrun: task %s: container %s mounts volume %q, which the task definition does not declare in volumes", t.ID, c.Name, m.SourceVolume)
 			}
 			if !strings.HasPrefix(m.ContainerPath, "/") {
-				return fmt.Errorf("ecssim engine: task %s: container %s mounts volume %s at %q, not an absolute path", t.ID, c.Name, m.SourceVolume, m.ContainerPath)
+				return fmt.Errorf("taskrun: task %s: container %s mounts volume %s at %q, not an absolute path", t.ID, c.Name, m.SourceVolume, m.ContainerPath)
 			}
 		}
 	}
 	if !essential {
 		// "Amazon ECS task definition parameters": all tasks must have at
 		// least one essential container.
-		return fmt.Errorf("ecssim engine: task %s has no essential container (ECS requires at least one)", t.ID)
+		return fmt.Errorf("taskrun: task %s has no essential container (ECS requires at least one)", t.ID)
+	}
+	_, err := DependencyLevels(t.Containers)
+	if err != nil {
+		return fmt.Errorf("taskrun: task %s: %w", t.ID, err)
 	}
 	return nil
 }
 
+// DependencyLevels checks the containers' dependsOn and returns each
+// container's depth: 0 for one that depends on nothing, else one more than
+// its deepest dependency. Containers start in increasing and stop in
+// decreasing depth. From the ECS API reference, ContainerDependency
+// (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_ContainerDependency.html):
+// the conditions are START, COMPLETE, SUCCESS and HEALTHY; COMPLETE and
+// SUCCESS "can't be set on an essential container"; HEALTHY "requires that
+// the dependent container has health checks configured"; "when a
+// dependency is defined for container startup, for container shutdown it
+// is reversed".
+func DependencyLevels(cs []ContainerSpec) (map[string]int, error) {
+	by := map[string]ContainerSpec{}
+	for _, c := range cs {
+		by[c.Name] = c
+	}
+	for _, c := range cs {
+		for _, d := range c.DependsOn {
+			dep, ok := by[d.Container]
+			switch {
+			case !ok:
+				return nil, fmt.Errorf("container %s depends on %q, which the task definition does not have", c.Name, d.Container)
+			case d.Container == c.Name:
+				return nil, fmt.Errorf("container %s depends on itself", c.Name)
+			}
+			switch d.Condition {
+			case "START":
+			case "COMPLETE", "SUCCESS":
+				if dep.Essential {
+					return nil, fmt.Errorf("container %s depends on %s %s, but %s is essential (ECS allows COMPLETE and SUCCESS only on a container that is not essential)", c.Name, d.Container, d.Condition, d.Container)
+				}
+			case "HEALTHY":
+				if dep.HealthCheck == nil {
+					return nil, fmt.Errorf("container %s depends on %s HEALTHY, but %s has no healthCheck", c.Name, d.Container, d.Container)
+				}
+			default:
+				return nil, fmt.Errorf("container %s depends on %s with condition %q (want START, COMPLETE, SUCCESS or HEALTHY)", c.Name, d.Container, d.Condition)
+			}
+		}
+	}
+	level := map[string]int{}
+	visiting := map[string]bool{}
+	var visit func(name string, path []string) error
+	visit = func(name string, path []string) error {
+		if _, done := level[name]; done {
+			return nil
+		}
+		if visiting[name] {
+			return fmt.Errorf("dependsOn has a cycle: %s", strings.Join(append(path, name), " -> "))
+		}
+		visiting[name] = true
+		l := 0
+		for _, d := range by[name].DependsOn {
+			if err := visit(d.Container, append(path, name)); err != nil {
+				return err
+			}
+			l = max(l, level[d.Container]+1)
+		}
+		level[name] = l
+		return nil
+	}
+	for _, c := range cs {
+		if err := visit(c.Name, nil); err != nil {
+			return nil, err
+		}
+	}
+	return level, nil
+}
+
 func (rt *RunningTask) labels(role string) map[string]string {
-	return map[string]string{rt.e.labelKey: rt.e.labelVal, engTaskLabel: rt.id, engTaskLabel + ".role": role}
+	l := map[string]string{}
+	for k, v := range rt.extra {
+		l[k] = v
+	}
+	l[rt.e.labelKey], l[engTaskLabel], l[engTaskLabel+".role"] = rt.e.labelVal, rt.id, role
+	return l
 }
 
 func (rt *RunningTask) start(ctx context.Context, t TaskSpec) error {
@@ -408,7 +571,7 @@ func (rt *RunningTask) start(ctx context.Context, t TaskSpec) error {
 	for _, p := range all {
 		port, ok := dnet.PortFrom(uint16(p), dnet.TCP)
 		if !ok {
-			return fmt.Errorf("ecssim engine: task %s: port %d", t.ID, p)
+			return fmt.Errorf("taskrun: task %s: port %d", t.ID, p)
 		}
 		exposed[port] = struct{}{}
 		bindings[port] = []dnet.PortBinding{{HostIP: netip.MustParseAddr("127.0.0.1"), HostPort: ""}}
@@ -416,7 +579,7 @@ func (rt *RunningTask) start(ctx context.Context, t TaskSpec) error {
 	if err := rt.provisionVolumes(ctx, t); err != nil {
 		return err
 	}
-	sbName := engName(t.ID, "sandbox") + ".pause" // a dot: no ECS container name can collide
+	sbName := e.ContainerName(t.ID, "sandbox") + ".pause" // a dot: no ECS container name can collide
 	t0 := time.Now()
 	res, err := e.cli.ContainerCreate(ctx, dcli.ContainerCreateOptions{
 		Name: sbName,
@@ -430,18 +593,18 @@ func (rt *RunningTask) start(ctx context.Context, t TaskSpec) error {
 		HostConfig: &dctr.HostConfig{PortBindings: bindings},
 	})
 	if err != nil {
-		return fmt.Errorf("ecssim engine: task %s: creating the network sandbox %s: %w (a leftover of an earlier run? Engine.Cleanup removes them)", t.ID, sbName, err)
+		return fmt.Errorf("taskrun: task %s: creating the network sandbox %s: %w (a leftover of an earlier run? Engine.Cleanup removes them)", t.ID, sbName, err)
 	}
 	rt.mu.Lock()
 	rt.sandbox = res.ID
 	rt.mu.Unlock()
 	if _, err := e.cli.ContainerStart(ctx, res.ID, dcli.ContainerStartOptions{}); err != nil {
-		return fmt.Errorf("ecssim engine: task %s: starting the network sandbox %s: %w", t.ID, sbName, err)
+		return fmt.Errorf("taskrun: task %s: starting the network sandbox %s: %w", t.ID, sbName, err)
 	}
 	if len(all) > 0 {
 		ins, err := e.cli.ContainerInspect(ctx, res.ID, dcli.ContainerInspectOptions{})
 		if err != nil {
-			return fmt.Errorf("ecssim engine: task %s: inspecting the network sandbox %s: %w", t.ID, sbName, err)
+			return fmt.Errorf("taskrun: task %s: inspecting the network sandbox %s: %w", t.ID, sbName, err)
 		}
 		for _, p := range all {
 			port, _ := dnet.PortFrom(uint16(p), dnet.TCP)
@@ -456,36 +619,92 @@ func (rt *RunningTask) start(ctx context.Context, t TaskSpec) error {
 				}
 			}
 			if rt.ports[p] == 0 {
-				return fmt.Errorf("ecssim engine: task %s: the engine published no host port for container port %d (bindings %v)", t.ID, p, bs)
+				return fmt.Errorf("taskrun: task %s: the engine published no host port for container port %d (bindings %v)", t.ID, p, bs)
 			}
 		}
 	}
 
 	rt.tSbx = time.Since(t0)
 
-	// The containers start concurrently, as ECS starts a task's containers
-	// (no dependsOn is modelled); exits are watched once all have started.
+	// Each container starts once its dependencies' conditions hold
+	// (dependsOn); the others start concurrently, as ECS starts a task's
+	// containers. Each one's exit is watched from its start.
 	rt.mu.Lock()
+	rt.level, _ = DependencyLevels(t.Containers)
 	for _, c := range t.Containers {
-		rt.order = append(rt.order, c.Name)
-		rt.logs[c.Name] = &engLog{done: make(chan struct{})}
+		lg := &engLog{done: make(chan struct{})}
+		if out := t.Output; out != nil {
+			name := c.Name
+			lg.out = func(line string) { out(name, line) }
+		}
+		rt.logs[c.Name] = lg
+		rt.states[c.Name] = &ctrState{started: make(chan struct{}), exited: make(chan struct{}), healthy: make(chan struct{})}
+		rt.specs[c.Name] = c
 	}
 	rt.mu.Unlock()
+	sctx, scancel := context.WithCancel(ctx)
+	defer scancel()
 	errs := make([]error, len(t.Containers))
 	var wg sync.WaitGroup
 	for i, c := range t.Containers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = rt.startContainer(ctx, c)
+			if err := rt.waitDeps(sctx, c); err != nil {
+				errs[i] = err
+				scancel()
+				return
+			}
+			if err := rt.startContainer(sctx, c); err != nil {
+				errs[i] = err
+				scancel()
+			}
 		}()
 	}
 	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		return err
-	}
-	for _, c := range t.Containers {
-		go rt.watch(c.Name, rt.ids[c.Name], c.Essential, rt.logs[c.Name])
+	return errors.Join(errs...)
+}
+
+// waitDeps returns once each of c's dependencies meets its condition, or
+// with an error when one cannot any more.
+func (rt *RunningTask) waitDeps(ctx context.Context, c ContainerSpec) error {
+	for _, d := range c.DependsOn {
+		st := rt.states[d.Container]
+		var ch, fail chan struct{}
+		switch d.Condition {
+		case "START":
+			ch = st.started
+		case "COMPLETE", "SUCCESS":
+			ch = st.exited
+		case "HEALTHY":
+			ch, fail = st.healthy, st.exited
+		}
+		for waiting := true; waiting; {
+			select {
+			case <-ch:
+				waiting = false
+			case <-fail:
+				// Exited before it was healthy.
+				rt.mu.Lock()
+				code := st.code
+				rt.mu.Unlock()
+				return fmt.Errorf("taskrun: task %s: container %s depends on %s HEALTHY, but %s exited with code %d first (its last output: %s)",
+					rt.id, c.Name, d.Container, d.Container, code, strings.Join(rt.Logs(d.Container, 5), " | "))
+			case <-rt.over:
+				return fmt.Errorf("taskrun: task %s: container %s did not start: the task ended while it waited for %s %s", rt.id, c.Name, d.Container, d.Condition)
+			case <-ctx.Done():
+				return fmt.Errorf("taskrun: task %s: container %s did not start: waiting for %s %s: %w", rt.id, c.Name, d.Container, d.Condition, ctx.Err())
+			}
+		}
+		if d.Condition == "SUCCESS" {
+			rt.mu.Lock()
+			code := st.code
+			rt.mu.Unlock()
+			if code != 0 {
+				return fmt.Errorf("taskrun: task %s: container %s depends on %s SUCCESS, but %s exited with code %d (its last output: %s)",
+					rt.id, c.Name, d.Container, d.Container, code, strings.Join(rt.Logs(d.Container, 5), " | "))
+			}
+		}
 	}
 	return nil
 }
@@ -505,25 +724,31 @@ func (rt *RunningTask) provisionVolumes(ctx context.Context, t TaskSpec) error {
 			d = &DockerVolumeSpec{Scope: "task"}
 		}
 		labels := map[string]string{}
+		for k, val := range t.Labels {
+			labels[k] = val
+		}
 		for k, val := range d.Labels {
 			labels[k] = val
 		}
 		labels[e.labelKey] = e.labelVal
 		if d.Scope == "shared" {
 			name := SharedVolume(t.Group, v.Name)
+			if t.VolumePrefix != "" {
+				name = engNameRE.ReplaceAllString(t.VolumePrefix+"-"+v.Name, "-")
+			}
 			_, err := e.cli.VolumeInspect(ctx, name, dcli.VolumeInspectOptions{})
 			switch {
 			case err == nil:
 			case !cerrdefs.IsNotFound(err):
-				return fmt.Errorf("ecssim engine: task %s: inspecting the shared volume %s (volume %s): %w", t.ID, name, v.Name, err)
+				return fmt.Errorf("taskrun: task %s: inspecting the shared volume %s (volume %s): %w", t.ID, name, v.Name, err)
 			case !d.Autoprovision:
-				return fmt.Errorf("ecssim engine: task %s: the shared Docker volume %s (volume %s) does not exist and autoprovision is false (create it, or set autoprovision: true)", t.ID, name, v.Name)
+				return fmt.Errorf("taskrun: task %s: the shared Docker volume %s (volume %s) does not exist and autoprovision is false (create it, or set autoprovision: true)", t.ID, name, v.Name)
 			default:
 				labels[engGroupLabel] = t.Group
 				if _, err := e.cli.VolumeCreate(ctx, dcli.VolumeCreateOptions{Name: name, Driver: d.Driver, DriverOpts: d.DriverOpts, Labels: labels}); err != nil {
-					return fmt.Errorf("ecssim engine: task %s: creating the shared volume %s (volume %s, driver %q): %w", t.ID, name, v.Name, d.Driver, err)
+					return fmt.Errorf("taskrun: task %s: creating the shared volume %s (volume %s, driver %q): %w", t.ID, name, v.Name, d.Driver, err)
 				}
-				e.log("ecssim engine: task %s: created the shared volume %s (autoprovision)", t.ID, name)
+				e.log("taskrun: task %s: created the shared volume %s (autoprovision)", t.ID, name)
 			}
 			rt.vols[v.Name] = name
 			continue
@@ -532,7 +757,7 @@ func (rt *RunningTask) provisionVolumes(ctx context.Context, t TaskSpec) error {
 		labels[engTaskLabel] = t.ID
 		labels[engTaskLabel+".role"] = "volume"
 		if _, err := e.cli.VolumeCreate(ctx, dcli.VolumeCreateOptions{Name: name, Driver: d.Driver, DriverOpts: d.DriverOpts, Labels: labels}); err != nil {
-			return fmt.Errorf("ecssim engine: task %s: creating the task volume %s (volume %s): %w", t.ID, name, v.Name, err)
+			return fmt.Errorf("taskrun: task %s: creating the task volume %s (volume %s): %w", t.ID, name, v.Name, err)
 		}
 		rt.mu.Lock()
 		rt.vols[v.Name] = name
@@ -565,14 +790,38 @@ func (rt *RunningTask) startContainer(ctx context.Context, c ContainerSpec) erro
 		env = append(env, k+"="+v)
 	}
 	sort.Strings(env)
-	cfg := &dctr.Config{Image: c.Image, Env: env, Labels: rt.labels("container")}
+	cfg := &dctr.Config{Image: c.Image, Env: env, Labels: rt.labels("container"), WorkingDir: c.WorkingDir, User: c.User}
+	cfg.Labels[engTaskLabel+".level"] = strconv.Itoa(rt.level[c.Name])
 	if len(c.EntryPoint) > 0 {
 		cfg.Entrypoint = c.EntryPoint
+		if len(c.Command) == 0 {
+			// As in ECS: an entryPoint without command drops the image's CMD.
+			cfg.Cmd = []string{}
+		}
 	}
 	if len(c.Command) > 0 {
 		cfg.Cmd = c.Command
 	}
-	name := engName(rt.id, c.Name)
+	if h := c.HealthCheck; h != nil {
+		cfg.Healthcheck = dockerHealth(h)
+	}
+	if c.Init {
+		hc.Init = &yes
+	}
+	for _, u := range c.Ulimits {
+		hc.Ulimits = append(hc.Ulimits, &dctr.Ulimit{Name: u.Name, Soft: u.Soft, Hard: u.Hard})
+	}
+	hc.Memory = int64(c.Memory) << 20
+	hc.MemoryReservation = int64(c.MemoryReservation) << 20
+	if c.CPU > 0 {
+		// Docker's minimum share is 2 ("Amazon ECS task definition
+		// parameters", cpu: the agent passes the units as CpuShares).
+		hc.CPUShares = int64(max(c.CPU, 2))
+	}
+	if c.StopTimeout > 0 {
+		cfg.StopTimeout = &c.StopTimeout
+	}
+	name := e.ContainerName(rt.id, c.Name)
 	res, err := e.cli.ContainerCreate(ctx, dcli.ContainerCreateOptions{
 		Name:       name,
 		Config:     cfg,
@@ -580,18 +829,123 @@ func (rt *RunningTask) startContainer(ctx context.Context, c ContainerSpec) erro
 	})
 	if err != nil {
 		close(lg.done)
-		return fmt.Errorf("ecssim engine: task %s: creating container %s (%s): %w", rt.id, c.Name, name, err)
+		return fmt.Errorf("taskrun: task %s: creating container %s (%s): %w", rt.id, c.Name, name, err)
 	}
 	rt.mu.Lock()
 	rt.ids[c.Name] = res.ID
-	rt.graceful[res.ID] = len(c.Mounts) > 0
+	rt.graceful[res.ID] = len(c.Mounts) > 0 || c.StopTimeout > 0
+	rt.order = append(rt.order, c.Name)
 	rt.mu.Unlock()
 	if _, err := e.cli.ContainerStart(ctx, res.ID, dcli.ContainerStartOptions{}); err != nil {
 		close(lg.done)
-		return fmt.Errorf("ecssim engine: task %s: starting container %s (%s): %w", rt.id, c.Name, name, err)
+		return fmt.Errorf("taskrun: task %s: starting container %s (%s): %w", rt.id, c.Name, name, err)
 	}
+	st := rt.states[c.Name]
+	close(st.started)
 	go rt.follow(c.Name, res.ID, lg)
+	go rt.watch(c.Name, res.ID, c.Essential, lg)
+	if c.HealthCheck != nil {
+		rt.mu.Lock()
+		st.health = "starting"
+		rt.mu.Unlock()
+		go rt.watchHealth(c.Name, res.ID, st)
+	}
 	return nil
+}
+
+var yes = true
+
+// dockerHealth is Docker's HEALTHCHECK for an ECS healthCheck: the same
+// command forms (CMD, CMD-SHELL) and fields, with ECS's defaults ("Amazon
+// ECS task definition parameters", Health check: interval 30 s, timeout
+// 5 s, retries 3). Docker runs the first check one interval after the
+// start (the engine's API has no start interval before 1.44).
+func dockerHealth(h *HealthCheck) *dctr.HealthConfig {
+	c := &dctr.HealthConfig{Test: h.Command, Interval: h.Interval, Timeout: h.Timeout, StartPeriod: h.StartPeriod, Retries: h.Retries}
+	if c.Interval <= 0 {
+		c.Interval = 30 * time.Second
+	}
+	if c.Timeout <= 0 {
+		c.Timeout = 5 * time.Second
+	}
+	if c.Retries <= 0 {
+		c.Retries = 3
+	}
+	return c
+}
+
+// watchHealth follows a container's health status until it exits.
+func (rt *RunningTask) watchHealth(name, id string, st *ctrState) {
+	closed := false
+	for {
+		select {
+		case <-st.exited:
+			return
+		case <-rt.ctx.Done():
+			return
+		case <-time.After(250 * time.Millisecond):
+		}
+		ictx, cancel := context.WithTimeout(rt.ctx, 10*time.Second)
+		ins, err := rt.e.cli.ContainerInspect(ictx, id, dcli.ContainerInspectOptions{})
+		cancel()
+		if err != nil || ins.Container.State == nil || ins.Container.State.Health == nil {
+			continue
+		}
+		h := string(ins.Container.State.Health.Status)
+		rt.mu.Lock()
+		changed := st.health != h
+		st.health = h
+		rt.mu.Unlock()
+		if changed {
+			rt.e.log("taskrun: task %s: container %s is %s", rt.id, name, h)
+		}
+		if h == "healthy" && !closed {
+			close(st.healthy)
+			closed = true
+		}
+	}
+}
+
+// Health is a container's health status: "" without a healthCheck (or an
+// unknown container), else "starting", "healthy" or "unhealthy".
+func (rt *RunningTask) Health(name string) string {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	if st := rt.states[name]; st != nil {
+		return st.health
+	}
+	return ""
+}
+
+// Started tells whether a container has started (and Exited whether it has
+// exited since, with its code).
+func (rt *RunningTask) Started(name string) bool {
+	st := rt.states[name]
+	if st == nil {
+		return false
+	}
+	select {
+	case <-st.started:
+		return true
+	default:
+		return false
+	}
+}
+
+// ContainerExit is whether a container exited, and its exit code.
+func (rt *RunningTask) ContainerExit(name string) (int, bool) {
+	st := rt.states[name]
+	if st == nil {
+		return 0, false
+	}
+	select {
+	case <-st.exited:
+		rt.mu.Lock()
+		defer rt.mu.Unlock()
+		return st.code, true
+	default:
+		return 0, false
+	}
 }
 
 // follow copies a container's output into its log ring until the container
@@ -601,7 +955,7 @@ func (rt *RunningTask) follow(name, id string, lg *engLog) {
 	rc, err := rt.e.cli.ContainerLogs(rt.ctx, id, dcli.ContainerLogsOptions{ShowStdout: true, ShowStderr: true, Follow: true})
 	if err != nil {
 		if rt.ctx.Err() == nil {
-			rt.e.log("ecssim engine: task %s: reading the output of container %s: %v", rt.id, name, err)
+			rt.e.log("taskrun: task %s: reading the output of container %s: %v", rt.id, name, err)
 		}
 		return
 	}
@@ -623,7 +977,7 @@ func (rt *RunningTask) watch(name, id string, essential bool, lg *engLog) {
 		if rt.ctx.Err() != nil {
 			return // Stop was called
 		}
-		rt.e.log("ecssim engine: task %s: waiting for container %s: %v", rt.id, name, err)
+		rt.e.log("taskrun: task %s: waiting for container %s: %v", rt.id, name, err)
 	}
 	reason := ""
 	ictx, icancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -640,22 +994,26 @@ func (rt *RunningTask) watch(name, id string, essential bool, lg *engLog) {
 	case <-time.After(5 * time.Second):
 	}
 	rt.mu.Lock()
+	if st := rt.states[name]; st != nil {
+		st.code = code
+		close(st.exited)
+	}
 	if rt.stopped || rt.ended {
 		rt.mu.Unlock()
 		return
 	}
 	if !essential {
 		rt.mu.Unlock()
-		rt.e.log("ecssim engine: task %s: container %s (not essential) exited with code %d", rt.id, name, code)
+		rt.e.log("taskrun: task %s: container %s (not essential) exited with code %d", rt.id, name, code)
 		return
 	}
 	rt.ended = true
 	rt.overOne.Do(func() { close(rt.over) })
 	rt.mu.Unlock()
-	rt.e.log("ecssim engine: task %s: essential container %s exited with code %d; stopping the task (Essential container in task exited)", rt.id, name, code)
+	rt.e.log("taskrun: task %s: essential container %s exited with code %d; stopping the task (Essential container in task exited)", rt.id, name, code)
 	sctx, scancel := context.WithTimeout(context.Background(), 60*time.Second)
 	if err := rt.stop(sctx, false); err != nil {
-		rt.e.log("ecssim engine: task %s: %v", rt.id, err)
+		rt.e.log("taskrun: task %s: %v", rt.id, err)
 	}
 	scancel()
 	rt.cancel()
@@ -669,6 +1027,10 @@ func (rt *RunningTask) watch(name, id string, essential bool, lg *engLog) {
 // task's other containers are then already stopped and removed (their
 // output stays readable with Logs). It never receives after Stop.
 func (rt *RunningTask) Exited() <-chan TaskExit { return rt.exited }
+
+// Done is closed once the task ended (an essential container exited; it is
+// closed before Exited receives) or was stopped.
+func (rt *RunningTask) Done() <-chan struct{} { return rt.over }
 
 // ID is the task's ID.
 func (rt *RunningTask) ID() string { return rt.id }
@@ -684,23 +1046,34 @@ func (rt *RunningTask) stop(ctx context.Context, byUser bool) error {
 		rt.overOne.Do(func() { close(rt.over) })
 	}
 	sandbox := rt.sandbox
-	var ids []string
+	// Reverse dependency order: the containers that depend on others stop
+	// first, each level once the one above it is gone; one level's
+	// containers stop together.
+	byLevel := map[int][]string{}
+	top := 0
 	for _, n := range rt.order {
 		if id := rt.ids[n]; id != "" && !rt.removed[id] {
-			ids = append(ids, id)
+			l := rt.level[n]
+			byLevel[l] = append(byLevel[l], id)
+			top = max(top, l)
 		}
 	}
 	rt.mu.Unlock()
-	errs := make([]error, len(ids))
-	var wg sync.WaitGroup
-	for i, id := range ids {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs[i] = rt.remove(ctx, id)
-		}()
+	var errs []error
+	for l := top; l >= 0; l-- {
+		ids := byLevel[l]
+		lerrs := make([]error, len(ids))
+		var wg sync.WaitGroup
+		for i, id := range ids {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				lerrs[i] = rt.remove(ctx, id)
+			}()
+		}
+		wg.Wait()
+		errs = append(errs, lerrs...)
 	}
-	wg.Wait()
 	// The sandbox last: the containers live in its namespace.
 	if sandbox != "" {
 		errs = append(errs, rt.remove(ctx, sandbox))
@@ -741,13 +1114,13 @@ func (rt *RunningTask) stop(ctx context.Context, byUser bool) error {
 		rt.cancel()
 	}
 	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("ecssim engine: stopping task %s: %w (Engine.Cleanup removes leftovers)", rt.id, err)
+		return fmt.Errorf("taskrun: stopping task %s: %w (Engine.Cleanup removes leftovers)", rt.id, err)
 	}
 	if byUser {
 		rt.e.tasksMu.Lock()
 		delete(rt.e.tasks, rt)
 		rt.e.tasksMu.Unlock()
-		rt.e.log("ecssim engine: task %s stopped", rt.id)
+		rt.e.log("taskrun: task %s stopped", rt.id)
 	}
 	return nil
 }
@@ -756,15 +1129,21 @@ func (rt *RunningTask) remove(ctx context.Context, id string) error {
 	rt.mu.Lock()
 	done := rt.removed[id]
 	graceful := rt.graceful[id]
+	tmo := engStopTimeout
+	for n, cid := range rt.ids {
+		if cid == id && rt.specs[n].StopTimeout > 0 {
+			tmo = rt.specs[n].StopTimeout
+		}
+	}
 	rt.mu.Unlock()
 	if done {
 		return nil
 	}
 	if graceful {
-		// Its data outlives the task: let it shut down cleanly first.
-		tmo := engStopTimeout
+		// Its data outlives the task (or it has a stopTimeout): let it
+		// shut down cleanly first.
 		if _, err := rt.e.cli.ContainerStop(ctx, id, dcli.ContainerStopOptions{Timeout: &tmo}); err != nil && !cerrdefs.IsNotFound(err) {
-			rt.e.log("ecssim engine: task %s: stopping container %.12s with its stop signal: %v (removing it anyway)", rt.id, id, err)
+			rt.e.log("taskrun: task %s: stopping container %.12s with its stop signal: %v (removing it anyway)", rt.id, id, err)
 		}
 	}
 	if err := rt.e.remove(ctx, id); err != nil {
@@ -799,7 +1178,7 @@ func (rt *RunningTask) Addr(containerPort int) string {
 func (rt *RunningTask) WaitHTTP(ctx context.Context, containerPort int, path string) (int, error) {
 	addr := rt.Addr(containerPort)
 	if addr == "" {
-		return 0, fmt.Errorf("ecssim engine: task %s publishes no port %d", rt.id, containerPort)
+		return 0, fmt.Errorf("taskrun: task %s publishes no port %d", rt.id, containerPort)
 	}
 	if !strings.HasPrefix(path, "/") {
 		path = "/" + path
@@ -821,9 +1200,9 @@ func (rt *RunningTask) WaitHTTP(ctx context.Context, containerPort int, path str
 		last = err
 		select {
 		case <-rt.over:
-			return 0, fmt.Errorf("ecssim engine: task %s ended before port %d answered (last try: %v)", rt.id, containerPort, last)
+			return 0, fmt.Errorf("taskrun: task %s ended before port %d answered (last try: %v)", rt.id, containerPort, last)
 		case <-ctx.Done():
-			return 0, fmt.Errorf("ecssim engine: task %s: port %d (%s) did not answer: %w (last try: %v)", rt.id, containerPort, url, ctx.Err(), last)
+			return 0, fmt.Errorf("taskrun: task %s: port %d (%s) did not answer: %w (last try: %v)", rt.id, containerPort, url, ctx.Err(), last)
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
@@ -862,7 +1241,7 @@ func (e *Engine) Cleanup(ctx context.Context) error {
 	}
 	res, err := e.cli.ContainerList(ctx, dcli.ContainerListOptions{All: true, Filters: dcli.Filters{}.Add("label", label)})
 	if err != nil {
-		return fmt.Errorf("ecssim engine: listing the containers labelled %s on %s: %w", label, e.host, err)
+		return fmt.Errorf("taskrun: listing the containers labelled %s on %s: %w", label, e.host, err)
 	}
 	// Task containers before sandboxes.
 	sort.SliceStable(res.Items, func(i, j int) bool {
@@ -885,10 +1264,10 @@ func (e *Engine) Cleanup(ctx context.Context) error {
 		}
 	}
 	if len(res.Items)+len(running) > 0 {
-		e.log("ecssim engine: cleanup stopped %d tasks and removed %d leftover containers labelled %s", len(running), len(res.Items), label)
+		e.log("taskrun: cleanup stopped %d tasks and removed %d leftover containers labelled %s", len(running), len(res.Items), label)
 	}
 	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("ecssim engine: cleanup: %w", err)
+		return fmt.Errorf("taskrun: cleanup: %w", err)
 	}
 	return nil
 }
@@ -909,7 +1288,7 @@ func (e *Engine) RemoveSharedVolumes(ctx context.Context, group string) ([]strin
 	}
 	res, err := e.cli.VolumeList(ctx, dcli.VolumeListOptions{Filters: f})
 	if err != nil {
-		return nil, fmt.Errorf("ecssim engine: listing the shared volumes labelled %s on %s: %w", label, e.host, err)
+		return nil, fmt.Errorf("taskrun: listing the shared volumes labelled %s on %s: %w", label, e.host, err)
 	}
 	var names []string
 	var errs []error
@@ -973,11 +1352,11 @@ func (e *Engine) pull(ctx context.Context, ref string) error {
 		return fmt.Errorf("image %s is not a valid reference: %w", ref, err)
 	}
 	opts := dcli.ImagePullOptions{}
-	if engLoopback(dref.Domain(named)) {
+	if dom := dref.Domain(named); e.authHost != "" && dom == e.authHost || e.authHost == "" && engLoopback(dom) {
 		opts.RegistryAuth = e.auth
 	}
 	t0 := time.Now()
-	e.log("ecssim engine: pulling %s", ref)
+	e.log("taskrun: pulling %s", ref)
 	resp, err := e.cli.ImagePull(ctx, ref, opts)
 	if err == nil {
 		err = resp.Wait(ctx)
@@ -989,7 +1368,7 @@ func (e *Engine) pull(ctx context.Context, ref string) error {
 		}
 		return fmt.Errorf("pulling image %s: %w%s", ref, err, hint)
 	}
-	e.log("ecssim engine: pulled %s in %s", ref, time.Since(t0).Round(time.Millisecond))
+	e.log("taskrun: pulled %s in %s", ref, time.Since(t0).Round(time.Millisecond))
 	return nil
 }
 
@@ -1033,6 +1412,7 @@ type engLog struct {
 	mu    sync.Mutex
 	lines []string
 	done  chan struct{} // closed when the output stream ended
+	out   func(line string)
 }
 
 func (l *engLog) add(line string) {
@@ -1041,6 +1421,9 @@ func (l *engLog) add(line string) {
 	l.lines = append(l.lines, line)
 	if len(l.lines) > engLogLines {
 		l.lines = append(l.lines[:0:0], l.lines[len(l.lines)-engLogLines:]...)
+	}
+	if l.out != nil {
+		l.out(line)
 	}
 }
 
@@ -1084,3 +1467,120 @@ func (s *engStream) flush() {
 }
 
 var _ io.Writer = (*engStream)(nil)
+
+// ContainerStatus is what Inspect reports of a container by its Docker name.
+type ContainerStatus struct {
+	Exists, Running bool
+	ExitCode        int
+	Health          string      // "" without a health check
+	Ports           map[int]int // published container port -> loopback host port
+}
+
+// Inspect reports a container's state by its Docker name (Exists false
+// when there is none).
+func (e *Engine) Inspect(ctx context.Context, name string) (ContainerStatus, error) {
+	var st ContainerStatus
+	ins, err := e.cli.ContainerInspect(ctx, name, dcli.ContainerInspectOptions{})
+	if cerrdefs.IsNotFound(err) {
+		return st, nil
+	}
+	if err != nil {
+		return st, fmt.Errorf("taskrun: inspecting container %s on %s: %w", name, e.host, err)
+	}
+	st.Exists = true
+	if s := ins.Container.State; s != nil {
+		st.Running, st.ExitCode = s.Running, s.ExitCode
+		if s.Health != nil {
+			st.Health = string(s.Health.Status)
+		}
+	}
+	st.Ports = map[int]int{}
+	if ns := ins.Container.NetworkSettings; ns != nil {
+		for p, bs := range ns.Ports {
+			for _, b := range bs {
+				if n, err := strconv.Atoi(b.HostPort); err == nil && n > 0 {
+					st.Ports[int(p.Num())] = n
+					break
+				}
+			}
+		}
+	}
+	return st, nil
+}
+
+// SandboxName is the Docker name of task id's network sandbox, which
+// publishes the task's ports.
+func (e *Engine) SandboxName(id string) string { return e.ContainerName(id, "sandbox") + ".pause" }
+
+// Containers lists the Docker names of the containers carrying label
+// ("key=value"), running or not.
+func (e *Engine) Containers(ctx context.Context, label string) ([]string, error) {
+	res, err := e.cli.ContainerList(ctx, dcli.ContainerListOptions{All: true, Filters: dcli.Filters{}.Add("label", label)})
+	if err != nil {
+		return nil, fmt.Errorf("taskrun: listing the containers labelled %s on %s: %w", label, e.host, err)
+	}
+	var names []string
+	for _, c := range res.Items {
+		for _, n := range c.Names {
+			names = append(names, strings.TrimPrefix(n, "/"))
+		}
+	}
+	sort.Strings(names)
+	return names, nil
+}
+
+// StopLabelled stops every container carrying the engine's label, also of
+// tasks another process started: in reverse dependency order, each on its
+// stop signal within its own stop timeout (the container's StopTimeout),
+// then removes them, the sandboxes last. Volumes stay.
+func (e *Engine) StopLabelled(ctx context.Context) error {
+	label := e.labelKey
+	if e.labelVal != "" {
+		label += "=" + e.labelVal
+	}
+	res, err := e.cli.ContainerList(ctx, dcli.ContainerListOptions{All: true, Filters: dcli.Filters{}.Add("label", label)})
+	if err != nil {
+		return fmt.Errorf("taskrun: listing the containers labelled %s on %s: %w", label, e.host, err)
+	}
+	byLevel := map[int][]string{}
+	top := 0
+	var sandboxes []string
+	for _, c := range res.Items {
+		if c.Labels[engTaskLabel+".role"] == "sandbox" {
+			sandboxes = append(sandboxes, c.ID)
+			continue
+		}
+		l, _ := strconv.Atoi(c.Labels[engTaskLabel+".level"])
+		byLevel[l] = append(byLevel[l], c.ID)
+		top = max(top, l)
+	}
+	var errs []error
+	var mu sync.Mutex
+	for l := top; l >= 0; l-- {
+		var wg sync.WaitGroup
+		for _, id := range byLevel[l] {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if _, err := e.cli.ContainerStop(ctx, id, dcli.ContainerStopOptions{}); err != nil && !cerrdefs.IsNotFound(err) {
+					e.log("taskrun: stopping container %.12s with its stop signal: %v (removing it anyway)", id, err)
+				}
+				if err := e.remove(ctx, id); err != nil {
+					mu.Lock()
+					errs = append(errs, err)
+					mu.Unlock()
+				}
+			}()
+		}
+		wg.Wait()
+	}
+	for _, id := range sandboxes {
+		if err := e.remove(ctx, id); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("taskrun: stopping the containers labelled %s: %w", label, err)
+	}
+	return nil
+}
