@@ -6,7 +6,6 @@ import (
 	"io"
 	"net/http"
 	"strings"
-	"sync"
 	"sync/atomic"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -16,6 +15,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/klauspost/compress/gzip"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/hackforla/ctjdeploy/internal/safego"
 )
@@ -100,7 +100,8 @@ func (p *ECR) learnInto(ctx context.Context, k knowledge, repo name.Repository, 
 	}
 }
 
-// digestsPresent HEADs each blob digest in the repository, in parallel.
+// digestsPresent HEADs each blob digest in the repository, at most p.jobs
+// at once; the first failing HEAD's error is returned.
 func (p *ECR) digestsPresent(ctx context.Context, repo name.Repository, registry string, ds []v1.Hash) ([]bool, error) {
 	out := make([]bool, len(ds))
 	if len(ds) == 0 {
@@ -110,28 +111,16 @@ func (p *ECR) digestsPresent(ctx context.Context, repo name.Repository, registry
 	if err != nil {
 		return nil, err
 	}
-	errs := make([]error, len(ds))
-	sem := make(chan struct{}, p.jobs)
-	var wg sync.WaitGroup
+	var g errgroup.Group
+	g.SetLimit(p.jobs)
 	for i, d := range ds {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer safego.Recover("checking blob "+d.String(), func(e error) { errs[i] = e })
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			out[i], errs[i] = headBlob(ctx, hc, repo, d.String())
-		}()
+		g.Go(func() (err error) {
+			defer safego.Recover("checking blob "+d.String(), func(e error) { err = e })
+			out[i], err = headBlob(ctx, hc, repo, d.String())
+			return err
+		})
 	}
-	wg.Wait()
-	var first error
-	for _, e := range errs {
-		if e != nil {
-			first = e
-			break
-		}
-	}
-	return out, first
+	return out, g.Wait()
 }
 
 // knownPresent merges what the registry told with this run's pushes and

@@ -34,16 +34,10 @@ import (
 // loopback test registry), credentials from ecr:GetAuthorizationToken held in
 // memory only.
 type ECR struct {
-	ecr       ecrAPI
-	rep       report.Reporter
-	jobs      int
+	ecr ecrAPI
+	options
 	level     int
-	cacheDir  string
 	transport http.RoundTripper
-	// timeouts bound each registry request (netclient.Default); backoff is
-	// how long a failing request is retried.
-	timeouts netclient.Timeouts
-	backoff  remote.Backoff
 
 	engMu sync.Mutex
 	eng   engineAPI
@@ -51,9 +45,6 @@ type ECR struct {
 
 	authMu sync.Mutex
 	auths  map[string]*ecrAuth
-	// registries are the only hosts the ECR token goes to (WithRegistry);
-	// empty: any ECR or loopback registry (config.AllowedRegistry).
-	registries []string
 
 	// repos remembers, for this run, what DescribeRepositories said of each
 	// registry/repository: Plan and Push of the same image ask once.
@@ -80,39 +71,91 @@ type ECR struct {
 
 var _ Pusher = (*ECR)(nil)
 
-// Option configures New.
-type Option func(*ECR)
+// options are what New's Options set.
+type options struct {
+	rep      report.Reporter
+	jobs     int
+	cacheDir string
+	// registries are the only hosts the ECR token goes to (WithRegistry);
+	// empty: any ECR or loopback registry (config.AllowedRegistry).
+	registries []string
+	// timeouts bound each registry request (netclient.Default); backoff is
+	// how long a failing request is retried.
+	timeouts netclient.Timeouts
+	backoff  remote.Backoff
+}
+
+// Option configures New; an option given a value it cannot use makes New
+// fail with an error that names it.
+type Option func(*options) error
 
 // WithReporter sends the pusher's events (progress, warnings) to r.
-func WithReporter(r report.Reporter) Option { return func(p *ECR) { p.rep = r } }
+func WithReporter(r report.Reporter) Option {
+	return func(o *options) error {
+		if r == nil {
+			return errors.New("push.WithReporter: nil reporter (use report.Discard for none)")
+		}
+		o.rep = r
+		return nil
+	}
+}
 
-// WithJobs sets how many blobs upload at once (default: the CPUs, at least 4).
-func WithJobs(n int) Option { return func(p *ECR) { p.jobs = n } }
-
-// WithCompressionLevel sets the gzip level of pushed layers (default
-// gzip.DefaultCompression).
-func WithCompressionLevel(l int) Option { return func(p *ECR) { p.level = l } }
+// WithJobs sets how many blobs upload (and are looked up) at once (default:
+// the CPUs, at least 4); it must be 1 or more.
+func WithJobs(n int) Option {
+	return func(o *options) error {
+		if n < 1 {
+			return fmt.Errorf("push.WithJobs(%d): at least 1 blob must be allowed at once", n)
+		}
+		o.jobs = n
+		return nil
+	}
+}
 
 // WithCacheDir sets where compressed-layer digests are remembered per image
 // id (default: the user cache folder, ctjdeploy/push); "" turns the cache
 // off. The cache holds digests and image configs, never a credential.
-func WithCacheDir(dir string) Option { return func(p *ECR) { p.cacheDir = dir } }
+func WithCacheDir(dir string) Option {
+	return func(o *options) error { o.cacheDir = dir; return nil }
+}
 
 // WithRegistry names the registry (host[:port], the environment's
 // `registry:`) that alone is sent the ECR token: any other registry gets
 // anonymous requests, and Push and Plan refuse it. Without it, any registry
 // config.AllowedRegistry accepts (ECR or loopback) is served.
 func WithRegistry(host string) Option {
-	return func(p *ECR) { p.registries = append(p.registries, host) }
+	return func(o *options) error {
+		if normalHost(host) == "" {
+			return fmt.Errorf("push.WithRegistry(%q): no registry host; pass the environment's registry (host[:port])", host)
+		}
+		o.registries = append(o.registries, host)
+		return nil
+	}
 }
 
 // WithTimeouts sets the registry requests' connect, TLS and response-header
-// timeouts (default netclient.Default).
-func WithTimeouts(t netclient.Timeouts) Option { return func(p *ECR) { p.timeouts = t } }
+// timeouts (default netclient.Default); none may be negative.
+func WithTimeouts(t netclient.Timeouts) Option {
+	return func(o *options) error {
+		if t.Dial < 0 || t.TLS < 0 || t.ResponseHeader < 0 || t.Total < 0 {
+			return fmt.Errorf("push.WithTimeouts: negative timeout in %+v", t)
+		}
+		o.timeouts = t
+		return nil
+	}
+}
 
 // WithRetryBackoff sets how a failing registry request is retried (default
-// DefaultBackoff).
-func WithRetryBackoff(b remote.Backoff) Option { return func(p *ECR) { p.backoff = b } }
+// DefaultBackoff): at least one step, no negative wait or factor.
+func WithRetryBackoff(b remote.Backoff) Option {
+	return func(o *options) error {
+		if b.Steps < 1 || b.Duration < 0 || b.Factor < 0 || b.Jitter < 0 {
+			return fmt.Errorf("push.WithRetryBackoff: %+v needs Steps of 1 or more and no negative Duration, Factor or Jitter", b)
+		}
+		o.backoff = b
+		return nil
+	}
+}
 
 // DefaultBackoff tries a registry request 8 times, waiting 1 s, 1.5 s,
 // 2.3 s, 3.4 s, 5.1 s, 7.6 s and 11.4 s between (up to 20 % more with
@@ -123,27 +166,25 @@ var DefaultBackoff = remote.Backoff{Duration: time.Second, Factor: 1.5, Jitter: 
 
 // New returns a Pusher that reads registry credentials from ECR with awsCfg.
 // The Docker engine (DOCKER_HOST) is contacted only when an image is read.
+// It fails when an option does.
 func New(ctx context.Context, awsCfg aws.Config, opts ...Option) (*ECR, error) {
-	p := &ECR{
-		ecr:   ecr.NewFromConfig(awsCfg),
-		rep:   report.Discard,
-		jobs:  max(4, runtime.NumCPU()),
-		level: gzip.DefaultCompression,
-		auths: map[string]*ecrAuth{},
-	}
+	o := options{rep: report.Discard, jobs: max(4, runtime.NumCPU()), timeouts: netclient.Default, backoff: DefaultBackoff}
 	if d, err := os.UserCacheDir(); err == nil {
-		p.cacheDir = filepath.Join(d, "ctjdeploy", "push")
+		o.cacheDir = filepath.Join(d, "ctjdeploy", "push")
 	}
-	p.timeouts, p.backoff = netclient.Default, DefaultBackoff
-	for _, o := range opts {
-		o(p)
+	for _, opt := range opts {
+		if err := opt(&o); err != nil {
+			return nil, err
+		}
 	}
-	base := netclient.RegistryTransport(remote.DefaultTransport.(*http.Transport), p.timeouts)
-	p.transport = &loopbackOnlyHTTP{next: base}
-	if p.level < gzip.HuffmanOnly || p.level > gzip.BestCompression {
-		return nil, fmt.Errorf("push: gzip level %d out of range", p.level)
-	}
-	return p, nil
+	base := netclient.RegistryTransport(remote.DefaultTransport.(*http.Transport), o.timeouts)
+	return &ECR{
+		ecr:       ecr.NewFromConfig(awsCfg),
+		options:   o,
+		level:     gzip.DefaultCompression,
+		transport: &loopbackOnlyHTTP{next: base},
+		auths:     map[string]*ecrAuth{},
+	}, nil
 }
 
 // Close releases the engine client.
@@ -536,28 +577,13 @@ func missingBytes(ls []Layer) int64 {
 	return n
 }
 
-// blobsPresent HEADs each layer's blob in the repository, in parallel.
+// blobsPresent HEADs each layer's blob in the repository (digestsPresent).
 func (p *ECR) blobsPresent(ctx context.Context, repo name.Repository, registry string, ls []*blobLayer) ([]bool, error) {
-	hc, err := p.client(ctx, repo, registry)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]bool, len(ls))
-	errs := make([]error, len(ls))
-	sem := make(chan struct{}, p.jobs)
-	var wg sync.WaitGroup
+	ds := make([]v1.Hash, len(ls))
 	for i, l := range ls {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer safego.Recover("checking blob "+l.digest.String(), func(e error) { errs[i] = e })
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			out[i], errs[i] = headBlob(ctx, hc, repo, l.digest.String())
-		}()
+		ds[i] = l.digest
 	}
-	wg.Wait()
-	return out, errors.Join(errs...)
+	return p.digestsPresent(ctx, repo, registry, ds)
 }
 
 // Resolve returns REGISTRY/REPOSITORY@sha256:... for a tag that exists; a

@@ -65,7 +65,7 @@ func TestServesCredentials(t *testing.T) {
 // Push and Plan refuse such a target before any request.
 func TestAuthOnlyForConfiguredRegistry(t *testing.T) {
 	api := &tokenECR{}
-	p := &ECR{ecr: api, auths: map[string]*ecrAuth{}, registries: []string{"127.0.0.1:5055"}}
+	p := &ECR{ecr: api, auths: map[string]*ecrAuth{}, options: options{registries: []string{"127.0.0.1:5055"}}}
 	for _, reg := range []string{"127.0.0.1:9999", "evil.example.com", "210987654321.dkr.ecr.us-west-2.amazonaws.com"} {
 		a := p.auth(reg)
 		if a != authn.Anonymous {
