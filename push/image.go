@@ -1,7 +1,6 @@
 package push
 
 import (
-	"archive/tar"
 	"bufio"
 	"bytes"
 	"context"
@@ -14,8 +13,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"runtime"
-	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -25,8 +22,6 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/klauspost/compress/gzip"
 	"github.com/moby/moby/client"
-
-	"github.com/hackforla/ctjdeploy/internal/safego"
 )
 
 // engineAPI is the part of the Docker engine API the pusher uses.
@@ -159,6 +154,7 @@ type source struct {
 	diffIDs  []v1.Hash
 	level    int
 	cacheDir string
+	mode     saveMode
 
 	once   sync.Once
 	err    error
@@ -194,380 +190,6 @@ func (s *source) close() {
 func (s *source) materialize() error {
 	s.once.Do(func() { s.err = s.save() })
 	return s.err
-}
-
-// gzipSlots bounds the spooled layers gzip-compressed at once in this
-// process, for every image pushed in parallel together: one per CPU (each
-// image's reader compresses its last layer besides, without a slot).
-var gzipSlots = make(chan struct{}, runtime.NumCPU())
-
-// spoolInMemory is the memory the process holds at most for layers
-// waiting for a compressor (a 4-CPU CI runner has 16 GB); a layer that
-// does not fit in what is left waits in a temporary file instead, which
-// costs a write and a read of the layer more.
-var spoolInMemory int64 = 256 << 20
-
-var spoolMem atomic.Int64 // bytes of layers spooled in memory now
-
-// reserveMem takes n bytes of spoolInMemory, or says there are not enough.
-func reserveMem(n int64) bool {
-	for {
-		cur := spoolMem.Load()
-		if cur+n > spoolInMemory {
-			return false
-		}
-		if spoolMem.CompareAndSwap(cur, cur+n) {
-			return true
-		}
-	}
-}
-
-// sequentialCompress makes save compress each layer as it is read from the
-// stream, one after another (as before the spool): tests compare the two.
-var sequentialCompress = false
-
-// save streams `docker save` once: each layer the registry does not already
-// hold is hashed (diff id) and gzip-compressed into a private temporary
-// folder (hashing the compressed bytes as they are written), the config is
-// kept in memory. Layers in skip are passed by without hashing or
-// compressing them, and the stream is closed as soon as the config and every
-// layer still needed have been read.
-//
-// On a machine of spoolMinCPUs or more, the stream is read sequentially
-// and does not wait for gzip: a needed layer that gzip shrinks (its first
-// 256 KiB by a tenth or more: then gzip is slower than the stream; random
-// or already compressed data it stores about as fast as it comes) is
-// spooled raw (to memory while spoolInMemory has room, else to a temporary
-// file), its diff id hashed on the way, and compressed by a worker (at most
-// gzipSlots at once, shared by the images of the process) while the stream
-// goes on to the next entry. Every other layer, and the last needed one
-// (nothing is left to overlap with it), is compressed straight from the
-// stream, as every layer is on smaller machines. Each layer goes through
-// compressTo with the same bytes whichever way it came, so its compressed
-// digest is the same (TestParallelCompressSameBytes).
-//
-// The Docker Engine API has no per-layer export: the engine writes the whole
-// image, so layers passed by still cross the socket (counted in streamed) up
-// to the last entry needed; only read counts bytes hashed and compressed.
-//
-// Two save formats are understood: the OCI layout of Docker 25 and newer
-// (blobs/sha256/<diff id> for layers, blobs/sha256/<image id> for the
-// config) and the legacy one of older engines (<v1 id>/layer.tar,
-// <image id>.json), whose v1 ids are worked out from the first <v1 id>/json
-// entry (see legacyIDs) so that known layers there are passed by too.
-func (s *source) save() (err error) {
-	dir, err := os.MkdirTemp("", "ctjdeploy-push-")
-	if err != nil {
-		return err
-	}
-	s.dir = dir
-	s.blobs = map[v1.Hash]blob{}
-	want := map[v1.Hash]bool{}
-	need := map[v1.Hash]bool{} // layers to read: wanted and not skipped
-	for _, d := range s.diffIDs {
-		want[d] = true
-		if !s.skip[d] {
-			need[d] = true
-		}
-	}
-	// Workers compressing spooled layers: every return waits for them
-	// (after cancelling them on an error), so that nothing writes into dir
-	// once save has returned and close may remove it.
-	ctx, cancel := context.WithCancel(s.ctx)
-	var (
-		wg   sync.WaitGroup
-		mu   sync.Mutex // blobs, werr
-		werr error
-	)
-	defer wg.Wait()
-	defer cancel()
-	fail := func(err error) {
-		mu.Lock()
-		if werr == nil {
-			werr = err
-		}
-		mu.Unlock()
-		cancel()
-	}
-
-	rc, err := s.eng.ImageSave(s.ctx, []string{s.ref})
-	if err != nil {
-		return engineErr(fmt.Sprintf("reading image %s from the engine (docker save)", s.ref), err)
-	}
-	defer rc.Close()
-	es := &engineStream{r: rc}
-	defer func() {
-		// A stream that broke off (the engine stopped or dropped the
-		// connection) shows as a truncated tar or gzip input ("unexpected
-		// EOF") wherever it was being read: say it was the engine.
-		if err != nil && (es.err != nil || errors.Is(err, io.ErrUnexpectedEOF)) && s.ctx.Err() == nil {
-			err = fmt.Errorf("reading image %s (docker save) from the Docker engine at %s broke off: %w; the engine stopped, restarted or dropped the connection mid-export: check it (`docker info`, the engine's log) and deploy again", s.ref, engineHost(), err)
-		}
-	}()
-	tr := tar.NewReader(&countingReader{r: es, n: &s.streamed})
-	var legacy map[string]v1.Hash // v1 id (legacy dir name) -> diff id
-	seen := map[v1.Hash]bool{}    // needed layers read from the stream (being compressed or done)
-	n := 0
-	done := func() bool {
-		if s.config == nil {
-			return false
-		}
-		for d := range need {
-			if !seen[d] {
-				return false
-			}
-		}
-		return true
-	}
-	// inline compresses a layer straight from the stream (no spool) into
-	// path and keeps it if it is one of the needed layers not seen yet.
-	inline := func(r io.Reader, path string) error {
-		b, diffID, err := compressLayer(r, path, s.level)
-		if err != nil {
-			return fmt.Errorf("compressing a layer of %s: %w", s.ref, err)
-		}
-		if !want[diffID] || seen[diffID] {
-			_ = os.Remove(b.path)
-			return nil
-		}
-		seen[diffID] = true
-		mu.Lock()
-		s.blobs[diffID] = b
-		mu.Unlock()
-		return nil
-	}
-	for !done() {
-		mu.Lock()
-		e := werr
-		mu.Unlock()
-		if e != nil {
-			return e
-		}
-		h, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return fmt.Errorf("reading docker save of %s: %w", s.ref, err)
-		}
-		if h.Typeflag != tar.TypeReg {
-			continue
-		}
-		name := h.Name
-		dirName, base := filepath.Split(name)
-		dirName = strings.TrimSuffix(dirName, "/")
-		switch {
-		case name == s.id.Hex+".json" || name == "blobs/sha256/"+s.id.Hex:
-			cfg, err := io.ReadAll(tr)
-			if err != nil {
-				return fmt.Errorf("reading docker save of %s: %w", s.ref, err)
-			}
-			s.config = cfg
-		case base == "json" && legacy == nil && len(s.skip) > 0 && !strings.Contains(dirName, "/"):
-			// A legacy layer's v1 config: small, read whole.
-			if raw, err := io.ReadAll(io.LimitReader(tr, 1<<20)); err == nil {
-				legacy = legacyIDs(raw, dirName, s.diffIDs)
-			}
-		case base == "layer.tar" || strings.HasPrefix(name, "blobs/sha256/") && want[v1.Hash{Algorithm: "sha256", Hex: strings.TrimPrefix(name, "blobs/sha256/")}]:
-			known := v1.Hash{Algorithm: "sha256", Hex: strings.TrimPrefix(name, "blobs/sha256/")}
-			if base == "layer.tar" {
-				known = legacy[dirName]
-			}
-			if s.skip[known] {
-				continue // the registry holds it: tar.Reader passes it by
-			}
-			n++
-			path := filepath.Join(dir, fmt.Sprintf("layer-%d.gz", n))
-			r := &countingReader{r: io.NopCloser(tr), n: &s.read}
-			if sequentialCompress || len(seen) >= len(need)-1 {
-				// The last layer still needed (or, in a legacy save without
-				// v1 ids, what should be): straight from the stream, by the
-				// reader itself. It takes no slot: waiting for one while the
-				// workers hold them all would stall the stream (and with it
-				// the engine), which is what the spool is there to avoid.
-				if err := inline(r, path); err != nil {
-					return err
-				}
-				continue
-			}
-			head, err := io.ReadAll(io.LimitReader(r, trialBytes))
-			if err != nil {
-				return fmt.Errorf("reading docker save of %s: %w", s.ref, err)
-			}
-			lr := io.MultiReader(bytes.NewReader(head), r)
-			if !forceSpool && (runtime.NumCPU() < spoolMinCPUs || !shrinks(head, s.level)) {
-				// gzip stores it (random, already compressed data) about as
-				// fast as the stream comes: a spool would only add copies.
-				if err := inline(lr, path); err != nil {
-					return err
-				}
-				continue
-			}
-			sp, diffID, err := spool(lr, h.Size, filepath.Join(dir, fmt.Sprintf("layer-%d.tar", n)))
-			if err != nil {
-				return fmt.Errorf("reading a layer of %s from docker save into %s: %w", s.ref, dir, err)
-			}
-			if !want[diffID] || seen[diffID] {
-				sp.remove()
-				continue
-			}
-			seen[diffID] = true
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer sp.remove()
-				defer safego.Recover(fmt.Sprintf("compressing layer %s of %s", diffID, s.ref), fail)
-				if err := acquire(ctx); err != nil {
-					fail(fmt.Errorf("compressing layer %s of %s: %w", diffID, s.ref, err))
-					return
-				}
-				defer func() { <-gzipSlots }()
-				rd, err := sp.open()
-				if err != nil {
-					fail(fmt.Errorf("compressing layer %s of %s: %w", diffID, s.ref, err))
-					return
-				}
-				defer rd.Close()
-				b, err := compressTo(&ctxReader{ctx: ctx, r: rd}, path, s.level, nil)
-				if err != nil {
-					_ = os.Remove(path)
-					fail(fmt.Errorf("compressing layer %s of %s: %w", diffID, s.ref, err))
-					return
-				}
-				mu.Lock()
-				s.blobs[diffID] = b
-				mu.Unlock()
-			}()
-		}
-	}
-	_ = rc.Close() // the engine may stop writing: every entry needed is read
-	wg.Wait()
-	if werr != nil {
-		return werr
-	}
-	if err := s.ctx.Err(); err != nil {
-		return fmt.Errorf("reading docker save of %s: %w", s.ref, err)
-	}
-	if s.config == nil {
-		return fmt.Errorf("docker save of %s has no config %s", s.ref, s.id)
-	}
-	if got := sha256.Sum256(s.config); hex.EncodeToString(got[:]) != s.id.Hex {
-		return fmt.Errorf("docker save of %s: config digest is not the image id %s", s.ref, s.id)
-	}
-	for d := range need {
-		if _, ok := s.blobs[d]; !ok {
-			return fmt.Errorf("docker save of %s has no layer %s", s.ref, d)
-		}
-	}
-	return nil
-}
-
-// trialBytes is how much of a layer shrinks looks at.
-const trialBytes = 256 << 10
-
-// shrinks says whether gzip at level makes head (a layer's first bytes)
-// notably smaller: then it costs more CPU than reading the stream, and the
-// layer is worth spooling for a worker.
-func shrinks(head []byte, level int) bool {
-	cn := &countWriter{}
-	gz, err := gzip.NewWriterLevel(cn, level)
-	if err != nil {
-		return true
-	}
-	_, _ = gz.Write(head)
-	_ = gz.Close()
-	return cn.n < int64(len(head))*9/10
-}
-
-// forceSpool makes every layer but the last spooled, compressible or not,
-// on any machine (tests of the spool).
-var forceSpool = false
-
-// spoolMinCPUs: below it, no layer is spooled. On the 2-CPU bench machine
-// (bench/README.md) dockerd's export and the reader's gzip already take
-// both CPUs, and spooling measured slower than compressing from the stream,
-// for random and for compressible layers alike; a 4-CPU CI runner has CPUs
-// to spare for the workers (not measured here).
-const spoolMinCPUs = 4
-
-// acquire takes one of gzipSlots, or fails when ctx ends first.
-func acquire(ctx context.Context) error {
-	select {
-	case gzipSlots <- struct{}{}:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
-// spooled is a layer's raw tar waiting for a compressor: in memory or in a
-// temporary file.
-type spooled struct {
-	mem      []byte
-	reserved int64 // of spoolInMemory
-	path     string
-}
-
-func (sp spooled) open() (io.ReadCloser, error) {
-	if sp.path == "" {
-		return io.NopCloser(bytes.NewReader(sp.mem)), nil
-	}
-	return os.Open(sp.path)
-}
-
-func (sp spooled) remove() {
-	if sp.path != "" {
-		_ = os.Remove(sp.path)
-	}
-	spoolMem.Add(-sp.reserved)
-}
-
-// spool copies a layer of size bytes (the tar header's) out of r, to
-// memory while spoolInMemory has room, else to path, and returns its diff
-// id. remove gives back what it took.
-func spool(r io.Reader, size int64, path string) (spooled, v1.Hash, error) {
-	dh := sha256.New()
-	if reserveMem(size) {
-		sp := spooled{reserved: size}
-		buf := bytes.NewBuffer(make([]byte, 0, size))
-		if _, err := io.Copy(io.MultiWriter(buf, dh), r); err != nil {
-			sp.remove()
-			return spooled{}, v1.Hash{}, err
-		}
-		sp.mem = buf.Bytes()
-		return sp, sum(dh), nil
-	}
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
-	if err != nil {
-		return spooled{}, v1.Hash{}, err
-	}
-	sp := spooled{path: path}
-	bw := bufio.NewWriterSize(f, 1<<20)
-	_, err = io.Copy(io.MultiWriter(bw, dh), r)
-	if err == nil {
-		err = bw.Flush()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		sp.remove()
-		return spooled{}, v1.Hash{}, err
-	}
-	return sp, sum(dh), nil
-}
-
-// ctxReader ends a read with ctx's error once ctx is done.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c *ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
 }
 
 // legacyIDs works out the v1 ids a legacy `docker save` (engines before 25)
@@ -774,6 +396,11 @@ func (s *source) storeCache(e *cacheEntry) {
 // registry already holds: those are not read or compressed, and an image
 // whose config and every layer the registry knows is not read at all.
 func openLocal(ctx context.Context, eng engineAPI, ref string, level int, cacheDir string, known func([]v1.Hash) knowledge) (*localImage, error) {
+	return openLocalMode(ctx, eng, ref, level, cacheDir, known, defaultSaveMode())
+}
+
+// openLocalMode is openLocal with save's mode (tests compare the modes).
+func openLocalMode(ctx context.Context, eng engineAPI, ref string, level int, cacheDir string, known func([]v1.Hash) knowledge, mode saveMode) (*localImage, error) {
 	ins, err := eng.ImageInspect(ctx, ref)
 	if err != nil {
 		return nil, engineErr(fmt.Sprintf("inspecting image %s", ref), err)
@@ -782,7 +409,7 @@ func openLocal(ctx context.Context, eng engineAPI, ref string, level int, cacheD
 	if err != nil {
 		return nil, fmt.Errorf("image %s: engine returned id %q: %w", ref, ins.ID, err)
 	}
-	src := &source{ctx: ctx, eng: eng, ref: ref, id: id, level: level, cacheDir: cacheDir}
+	src := &source{ctx: ctx, eng: eng, ref: ref, id: id, level: level, cacheDir: cacheDir, mode: mode}
 	for _, d := range ins.RootFS.Layers {
 		h, err := v1.NewHash(d)
 		if err != nil {

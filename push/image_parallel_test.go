@@ -67,10 +67,8 @@ func TestColdPushPhases(t *testing.T) {
 	var read int64
 	for run := 0; run < 6; run++ {
 		way := run % 2 // 0 sequential, 1 parallel
-		sequentialCompress = way == 0
 		t0 := time.Now()
-		li, err := openLocal(ctx, eng, img.LocalRef, p.level, "", nil)
-		sequentialCompress = false
+		li, err := openLocalMode(ctx, eng, img.LocalRef, p.level, "", nil, saveMode{sequential: way == 0, mem: processSpool})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -146,14 +144,12 @@ func mixedLayer(t *testing.T, n int) []byte {
 }
 
 // fourLayers is an OCI-layout engine with four layers, the config after
-// the first three, and spoolInMemory at 8 MiB for the test: the first two
+// the first three, and a save mode with 8 MiB of spool memory: the first two
 // in the stream (10 and 9 MiB) are spooled to files, the third to memory,
 // the last compressed from the stream.
-func fourLayers(t *testing.T) (*ociEngine, [][]byte) {
+func fourLayers(t *testing.T) (*ociEngine, [][]byte, saveMode) {
 	t.Helper()
-	old := spoolInMemory
-	spoolInMemory, forceSpool = 8<<20, true // layerTar's random layer too
-	t.Cleanup(func() { spoolInMemory, forceSpool = old, false })
+	mode := saveMode{mem: &memPool{limit: 8 << 20}, forceSpool: true} // layerTar's random layer too
 	layers := [][]byte{mixedLayer(t, 9<<20), mixedLayer(t, 256<<10), layerTar(t, 10<<20), mixedLayer(t, 1<<20)}
 	var ids []string
 	for _, l := range layers {
@@ -172,7 +168,7 @@ func fourLayers(t *testing.T) (*ociEngine, [][]byte) {
 		{"index.json", []byte(`{}`)},
 		{"manifest.json", []byte(`[]`)},
 	}}
-	return eng, layers
+	return eng, layers, mode
 }
 
 // TestParallelCompressSameBytes: layers spooled and compressed by the
@@ -183,12 +179,12 @@ func fourLayers(t *testing.T) (*ociEngine, [][]byte) {
 func TestParallelCompressSameBytes(t *testing.T) {
 	tmp := t.TempDir()
 	t.Setenv("TMPDIR", tmp)
-	eng, layers := fourLayers(t)
+	eng, layers, mode := fourLayers(t)
 	blobsOf := func(sequential bool) (map[string][]byte, map[string]v1.Hash) {
 		t.Helper()
-		sequentialCompress = sequential
-		defer func() { sequentialCompress = false }()
-		li, err := openLocal(context.Background(), eng, "img", 6, "", nil)
+		m := mode
+		m.sequential = sequential
+		li, err := openLocalMode(context.Background(), eng, "img", 6, "", nil, m)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -241,7 +237,7 @@ func TestParallelCompressSameBytes(t *testing.T) {
 	if ents, _ := os.ReadDir(tmp); len(ents) != 0 {
 		t.Errorf("%d entries left in TMPDIR after close, want none", len(ents))
 	}
-	if m := spoolMem.Load(); m != 0 {
+	if m := mode.mem.used.Load(); m != 0 {
 		t.Errorf("%d bytes of spool memory still held", m)
 	}
 }
@@ -263,12 +259,12 @@ func (e *brokenEngine) ImageSave(ctx context.Context, images []string, opts ...c
 // spooled or being compressed (and a cancelled push) fails naming the image
 // and leaves no temporary file behind.
 func TestSaveErrorRemovesSpools(t *testing.T) {
-	eng, layers := fourLayers(t)
+	eng, layers, mode := fourLayers(t)
 	broken := errors.New("connection reset by the engine")
 	for _, cut := range []int{len(layers[2]) / 2, len(layers[2]) + len(layers[0]) + len(layers[1]) + 4096} {
 		tmp := t.TempDir()
 		t.Setenv("TMPDIR", tmp)
-		_, err := openLocal(context.Background(), &brokenEngine{ociEngine: eng, cut: cut, err: broken}, "img", 6, "", nil)
+		_, err := openLocalMode(context.Background(), &brokenEngine{ociEngine: eng, cut: cut, err: broken}, "img", 6, "", nil, mode)
 		if !errors.Is(err, broken) || !strings.Contains(err.Error(), "img") {
 			t.Errorf("cut at %d: error %v, want the engine's, naming the image", cut, err)
 		}
@@ -280,13 +276,13 @@ func TestSaveErrorRemovesSpools(t *testing.T) {
 	t.Setenv("TMPDIR", tmp)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, err := openLocal(ctx, eng, "img", 6, "", nil); !errors.Is(err, context.Canceled) {
+	if _, err := openLocalMode(ctx, eng, "img", 6, "", nil, mode); !errors.Is(err, context.Canceled) {
 		t.Errorf("cancelled: error %v, want context.Canceled", err)
 	}
 	if ents, _ := os.ReadDir(tmp); len(ents) != 0 {
 		t.Errorf("cancelled: %d entries left in TMPDIR, want none", len(ents))
 	}
-	if m := spoolMem.Load(); m != 0 {
+	if m := mode.mem.used.Load(); m != 0 {
 		t.Errorf("%d bytes of spool memory still held", m)
 	}
 }
