@@ -401,22 +401,11 @@ func openLocal(ctx context.Context, eng engineAPI, ref string, level int, cacheD
 
 // openLocalMode is openLocal with save's mode (tests compare the modes).
 func openLocalMode(ctx context.Context, eng engineAPI, ref string, level int, cacheDir string, known func([]v1.Hash) knowledge, mode saveMode) (*localImage, error) {
-	ins, err := eng.ImageInspect(ctx, ref)
+	src, err := inspect(ctx, eng, ref)
 	if err != nil {
-		return nil, engineErr(fmt.Sprintf("inspecting image %s", ref), err)
+		return nil, err
 	}
-	id, err := v1.NewHash(ins.ID)
-	if err != nil {
-		return nil, fmt.Errorf("image %s: engine returned id %q: %w", ref, ins.ID, err)
-	}
-	src := &source{ctx: ctx, eng: eng, ref: ref, id: id, level: level, cacheDir: cacheDir, mode: mode}
-	for _, d := range ins.RootFS.Layers {
-		h, err := v1.NewHash(d)
-		if err != nil {
-			return nil, fmt.Errorf("image %s: engine returned layer %q: %w", ref, d, err)
-		}
-		src.diffIDs = append(src.diffIDs, h)
-	}
+	src.level, src.cacheDir, src.mode = level, cacheDir, mode
 	img := &localImage{src: src, from: map[v1.Hash]string{}, mounts: map[v1.Hash]name.Repository{}}
 	entry, ok := src.loadCache()
 	if ok {
@@ -428,61 +417,101 @@ func openLocalMode(ctx context.Context, eng engineAPI, ref string, level int, ca
 		if known != nil {
 			k = known(src.diffIDs)
 		}
-		all := len(src.diffIDs) > 0
-		for _, d := range src.diffIDs {
-			if _, ok := k.layers[d]; !ok {
-				all = false
-			}
+		if entry, err = img.learnOrRead(k); err != nil {
+			return nil, err
 		}
-		cfg, haveCfg := k.configs[id]
-		if !all || !haveCfg {
-			src.skip = map[v1.Hash]bool{}
-			for d := range k.layers {
-				src.skip[d] = true
-			}
-			if err := src.materialize(); err != nil {
-				src.close()
-				return nil, err
-			}
-			cfg = src.config
-		}
-		entry = &cacheEntry{Compressor: compressor(level), ID: id.String(), Config: cfg}
-		fromRegistry := false
-		for _, d := range src.diffIDs {
-			if kl, ok := k.layers[d]; ok {
-				img.from[d] = kl.from
-				if kl.mount {
-					img.mounts[kl.digest] = kl.in
-				}
-				fromRegistry = fromRegistry || kl.from != "cache"
-				entry.Layers = append(entry.Layers, cachedLayer{DiffID: d.String(), Digest: kl.digest.String(), Size: kl.size})
-				continue
-			}
-			b := src.blobs[d]
-			l := cachedLayer{DiffID: d.String(), Digest: b.digest.String(), Size: b.size}
-			entry.Layers = append(entry.Layers, l)
-			// Only what this compressor produced goes into the cache: a
-			// digest learnt from the registry may come from another tool's
-			// gzip, which a push into another repository could not
-			// reproduce.
-			storeLayerCache(cacheDir, level, l)
-		}
-		if !fromRegistry {
-			src.storeCache(entry)
-		}
-		img.present = all && haveCfg && len(img.mounts) == 0 && k.target != "" && k.configIn[id] == k.target
 	}
+	if err := img.setManifest(entry); err != nil {
+		src.close()
+		return nil, err
+	}
+	return img, nil
+}
+
+// inspect asks the engine for ref's image id and layers (diff ids).
+func inspect(ctx context.Context, eng engineAPI, ref string) (*source, error) {
+	ins, err := eng.ImageInspect(ctx, ref)
+	if err != nil {
+		return nil, engineErr(fmt.Sprintf("inspecting image %s", ref), err)
+	}
+	id, err := v1.NewHash(ins.ID)
+	if err != nil {
+		return nil, fmt.Errorf("image %s: engine returned id %q: %w", ref, ins.ID, err)
+	}
+	src := &source{ctx: ctx, eng: eng, ref: ref, id: id}
+	for _, d := range ins.RootFS.Layers {
+		h, err := v1.NewHash(d)
+		if err != nil {
+			return nil, fmt.Errorf("image %s: engine returned layer %q: %w", ref, d, err)
+		}
+		src.diffIDs = append(src.diffIDs, h)
+	}
+	return src, nil
+}
+
+// learnOrRead makes the cache entry of an image the blob cache does not
+// know: the layers (and config) k knows from the registry are taken from
+// there; the rest is read out of the engine, unless there is nothing left
+// to read. What this compressor produced goes into the caches.
+func (img *localImage) learnOrRead(k knowledge) (*cacheEntry, error) {
+	src := img.src
+	all := len(src.diffIDs) > 0
+	for _, d := range src.diffIDs {
+		if _, ok := k.layers[d]; !ok {
+			all = false
+		}
+	}
+	cfg, haveCfg := k.configs[src.id]
+	if !all || !haveCfg {
+		src.skip = map[v1.Hash]bool{}
+		for d := range k.layers {
+			src.skip[d] = true
+		}
+		if err := src.materialize(); err != nil {
+			src.close()
+			return nil, err
+		}
+		cfg = src.config
+	}
+	entry := &cacheEntry{Compressor: compressor(src.level), ID: src.id.String(), Config: cfg}
+	fromRegistry := false
+	for _, d := range src.diffIDs {
+		if kl, ok := k.layers[d]; ok {
+			img.from[d] = kl.from
+			if kl.mount {
+				img.mounts[kl.digest] = kl.in
+			}
+			fromRegistry = fromRegistry || kl.from != "cache"
+			entry.Layers = append(entry.Layers, cachedLayer{DiffID: d.String(), Digest: kl.digest.String(), Size: kl.size})
+			continue
+		}
+		b := src.blobs[d]
+		l := cachedLayer{DiffID: d.String(), Digest: b.digest.String(), Size: b.size}
+		entry.Layers = append(entry.Layers, l)
+		// Only what this compressor produced goes into the cache: a digest
+		// learnt from the registry may come from another tool's gzip, which
+		// a push into another repository could not reproduce.
+		storeLayerCache(src.cacheDir, src.level, l)
+	}
+	if !fromRegistry {
+		src.storeCache(entry)
+	}
+	img.present = all && haveCfg && len(img.mounts) == 0 && k.target != "" && k.configIn[src.id] == k.target
+	return entry, nil
+}
+
+// setManifest sets the image's config, layers and manifest from entry.
+func (img *localImage) setManifest(entry *cacheEntry) error {
 	img.config = entry.Config
 	m := v1.Manifest{
 		SchemaVersion: 2,
 		MediaType:     types.DockerManifestSchema2,
-		Config:        v1.Descriptor{MediaType: types.DockerConfigJSON, Size: int64(len(entry.Config)), Digest: id},
+		Config:        v1.Descriptor{MediaType: types.DockerConfigJSON, Size: int64(len(entry.Config)), Digest: img.src.id},
 	}
 	for _, l := range entry.Layers {
 		dg, err := v1.NewHash(l.Digest)
 		if err != nil {
-			src.close()
-			return nil, err
+			return err
 		}
 		did, _ := v1.NewHash(l.DiffID)
 		img.layers = append(img.layers, &blobLayer{img: img, diffID: did, digest: dg, size: l.Size})
@@ -490,12 +519,11 @@ func openLocalMode(ctx context.Context, eng engineAPI, ref string, level int, ca
 	}
 	raw, err := json.Marshal(m)
 	if err != nil {
-		src.close()
-		return nil, err
+		return err
 	}
 	img.manifest = raw
 	img.digest = sum(hashOf(raw))
-	return img, nil
+	return nil
 }
 
 func hashOf(b []byte) hash.Hash {

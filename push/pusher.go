@@ -329,18 +329,7 @@ func (p *ECR) open(ctx context.Context, img build.Image, t Target) (*localImage,
 // that the registry holds the manifest digest computed locally.
 func (p *ECR) Push(ctx context.Context, img build.Image, t Target) (Result, error) {
 	ph := report.For(p.rep, "push")
-	if err := p.checkRegistry(t.Registry); err != nil {
-		return Result{}, fmt.Errorf("pushing %s: %w", img.Name, err)
-	}
-	repo, err := repository(t)
-	if err != nil {
-		return Result{}, err
-	}
-	mut, err := p.repository(ctx, t.Registry, t.Repository)
-	if err != nil {
-		return Result{}, fmt.Errorf("pushing %s: %w", img.Name, err)
-	}
-	li, err := p.open(ctx, img, t)
+	repo, mut, li, err := p.openTarget(ctx, img, t, "pushing "+img.Name)
 	if err != nil {
 		return Result{}, err
 	}
@@ -349,30 +338,21 @@ func (p *ECR) Push(ctx context.Context, img build.Image, t Target) (Result, erro
 	if err != nil {
 		return Result{}, err
 	}
-	digest := li.digest
-	var manifest remote.Taggable = vimg
 	wimg, mounts, err := p.withMounts(ctx, vimg, li, t.Registry)
 	if err != nil {
 		return Result{}, err
 	}
-	skipWrite := false
-	if len(t.Tags) > 0 {
-		if desc, ok := p.alreadyPushed(ctx, repo, t.Registry, t.Tags[0], li); ok {
-			// A rebuild of the same commit: same layers, same config but for
-			// the inline build cache. Keep the image already pushed.
-			digest, manifest, skipWrite = desc.Digest, desc, true
-			ph.Infof("%s: %s already holds this image under %s (%s); only its build cache record differs: nothing to push",
-				img.Name, repo, t.Tags[0], desc.Digest)
-		}
+	digest, manifest, skipWrite := li.digest, remote.Taggable(vimg), false
+	if desc, ok := p.samePushed(ctx, repo, t, li); ok {
+		// A rebuild of the same commit: same layers, same config but for
+		// the inline build cache. Keep the image already pushed.
+		digest, manifest, skipWrite = desc.Digest, desc, true
+		ph.Infof("%s: %s already holds this image under %s (%s); only its build cache record differs: nothing to push",
+			img.Name, repo, t.Tags[0], desc.Digest)
 	}
 	res := Result{Image: img.Name, Digest: digest.String(), Ref: repo.Digest(digest.String()).String()}
 	what := fmt.Sprintf("pushing %s to %s", img.Name, repo)
-
-	var primary name.Reference = repo.Digest(digest.String())
-	rest := t.Tags
-	if len(t.Tags) > 0 {
-		primary, rest = repo.Tag(t.Tags[0]), t.Tags[1:]
-	}
+	primary, rest := pushRefs(repo, t, digest)
 	if !skipWrite && mut == immutable && len(t.Tags) > 0 {
 		// An immutable tag that already names this digest is done; one that
 		// names another digest cannot be moved.
@@ -384,64 +364,15 @@ func (p *ECR) Push(ctx context.Context, img build.Image, t Target) (Result, erro
 		}
 	}
 	if !skipWrite {
-		updates := make(chan v1.Update, 64)
-		done := make(chan struct{})
-		var progressErr error
-		go func() {
-			defer close(done)
-			defer safego.Recover("reporting the push progress of "+img.Name, func(e error) {
-				progressErr = e
-				for range updates { // keep the uploader from blocking
-				}
-			})
-			var last time.Time
-			var u v1.Update
-			for u = range updates {
-				if u.Error == nil && time.Since(last) > 200*time.Millisecond {
-					ph.Progress(img.Name, u.Complete, u.Total, "bytes")
-					last = time.Now()
-				}
-			}
-		}()
-		if li.present {
-			// Every blob was seen in the repository moments ago (the layers'
-			// HEADs, the config read from there): only the manifest is new.
-			close(updates)
-			err = p.put(ctx, t.Registry, primary, vimg)
-		} else {
-			err = remote.Write(primary, wimg, p.remoteOpts(ctx, t.Registry, remote.WithProgress(updates))...)
-		}
-		<-done
-		if err == nil && progressErr != nil {
-			return res, progressErr
-		}
-		if err != nil {
-			return res, registryErr(what, t.Registry, t.Repository, err)
+		if err := p.write(ctx, t, primary, vimg, wimg, li, img.Name, what, ph); err != nil {
+			return res, err
 		}
 	}
-	total := li.layerBytes()
-	res.UploadedBytes = li.uploaded.Load()
-	res.EngineReadBytes = li.src.read.Load()
-	res.EngineStreamBytes = li.src.streamed.Load()
-	res.MountedLayers = mounts
-	p.remember(repo, li)
-	for _, l := range li.layers {
-		if li.from[l.diffID] != "" {
-			res.KnownLayers++
-		}
-	}
-	res.ReusedBytes = max(0, total-res.UploadedBytes)
+	total := p.account(&res, repo, li, mounts)
 	ph.Progress(img.Name, total, total, "bytes")
-
-	// The registry must hold what was computed here.
-	d, err := p.head(ctx, t.Registry, primary)
-	if err != nil {
-		return res, registryErr(fmt.Sprintf("checking the pushed manifest of %s", img.Name), t.Registry, t.Repository, err)
+	if err := p.verifyPushed(ctx, t, primary, digest, img.Name, what); err != nil {
+		return res, err
 	}
-	if d.Digest != digest {
-		return res, fmt.Errorf("%s: the registry holds manifest %s under %s, not the pushed %s", what, d.Digest, primary, digest)
-	}
-
 	for _, tag := range rest {
 		if slices.Contains(t.MoveLater, tag) {
 			continue // moved by the caller once every image is pushed (Tag)
@@ -455,6 +386,115 @@ func (p *ECR) Push(ctx context.Context, img build.Image, t Target) (Result, erro
 		map[string]any{"image": img.Name, "ref": res.Ref, "uploaded_bytes": res.UploadedBytes, "reused_bytes": res.ReusedBytes,
 			"known_layers": res.KnownLayers, "engine_read_bytes": res.EngineReadBytes, "engine_stream_bytes": res.EngineStreamBytes})
 	return res, nil
+}
+
+// openTarget checks the target (a registry served credentials, a valid
+// repository that exists) and opens img for it; verb ("pushing django")
+// heads the errors.
+func (p *ECR) openTarget(ctx context.Context, img build.Image, t Target, verb string) (name.Repository, mutability, *localImage, error) {
+	if err := p.checkRegistry(t.Registry); err != nil {
+		return name.Repository{}, 0, nil, fmt.Errorf("%s: %w", verb, err)
+	}
+	repo, err := repository(t)
+	if err != nil {
+		return name.Repository{}, 0, nil, err
+	}
+	mut, err := p.repository(ctx, t.Registry, t.Repository)
+	if err != nil {
+		return name.Repository{}, 0, nil, fmt.Errorf("%s: %w", verb, err)
+	}
+	li, err := p.open(ctx, img, t)
+	if err != nil {
+		return name.Repository{}, 0, nil, err
+	}
+	return repo, mut, li, nil
+}
+
+// samePushed is alreadyPushed under the target's first tag (none: false).
+func (p *ECR) samePushed(ctx context.Context, repo name.Repository, t Target, li *localImage) (*remote.Descriptor, bool) {
+	if len(t.Tags) == 0 {
+		return nil, false
+	}
+	return p.alreadyPushed(ctx, repo, t.Registry, t.Tags[0], li)
+}
+
+// pushRefs are where a push writes the manifest first (the target's first
+// tag, or the digest when it has none) and the tags written after it.
+func pushRefs(repo name.Repository, t Target, digest v1.Hash) (name.Reference, []string) {
+	if len(t.Tags) > 0 {
+		return repo.Tag(t.Tags[0]), t.Tags[1:]
+	}
+	return repo.Digest(digest.String()), nil
+}
+
+// write uploads what the registry lacks of the image and its manifest under
+// primary, reporting the bytes as they go; when li is present in the
+// repository already, only the manifest is written. A failed write is
+// explained by registryErr under what.
+func (p *ECR) write(ctx context.Context, t Target, primary name.Reference, vimg, wimg v1.Image, li *localImage, image, what string, ph *report.Phase) error {
+	updates := make(chan v1.Update, 64)
+	done := make(chan struct{})
+	var progressErr error
+	go func() {
+		defer close(done)
+		defer safego.Recover("reporting the push progress of "+image, func(e error) {
+			progressErr = e
+			for range updates { // keep the uploader from blocking
+			}
+		})
+		var last time.Time
+		for u := range updates {
+			if u.Error == nil && time.Since(last) > 200*time.Millisecond {
+				ph.Progress(image, u.Complete, u.Total, "bytes")
+				last = time.Now()
+			}
+		}
+	}()
+	var err error
+	if li.present {
+		// Every blob was seen in the repository moments ago (the layers'
+		// HEADs, the config read from there): only the manifest is new.
+		close(updates)
+		err = p.put(ctx, t.Registry, primary, vimg)
+	} else {
+		err = remote.Write(primary, wimg, p.remoteOpts(ctx, t.Registry, remote.WithProgress(updates))...)
+	}
+	<-done
+	if err != nil {
+		return registryErr(what, t.Registry, t.Repository, err)
+	}
+	return progressErr
+}
+
+// account fills res's byte and layer counts from the push of li into repo,
+// which the rest of the run remembers, and returns the image's layer bytes.
+func (p *ECR) account(res *Result, repo name.Repository, li *localImage, mounts int) (total int64) {
+	total = li.layerBytes()
+	res.UploadedBytes = li.uploaded.Load()
+	res.EngineReadBytes = li.src.read.Load()
+	res.EngineStreamBytes = li.src.streamed.Load()
+	res.MountedLayers = mounts
+	p.remember(repo, li)
+	for _, l := range li.layers {
+		if li.from[l.diffID] != "" {
+			res.KnownLayers++
+		}
+	}
+	res.ReusedBytes = max(0, total-res.UploadedBytes)
+	return total
+}
+
+// verifyPushed checks that the registry holds, under primary, the manifest
+// digest computed here.
+func (p *ECR) verifyPushed(ctx context.Context, t Target, primary name.Reference, digest v1.Hash, image, what string) error {
+	d, err := p.head(ctx, t.Registry, primary)
+	if err != nil {
+		return registryErr(fmt.Sprintf("checking the pushed manifest of %s", image), t.Registry, t.Repository, err)
+	}
+	if d.Digest != digest {
+		return fmt.Errorf("%s: the registry holds manifest %s under %s, not the pushed %s", what, d.Digest, primary, digest)
+	}
+	return nil
 }
 
 var _ Tagger = (*ECR)(nil)
@@ -515,26 +555,14 @@ func (p *ECR) tag(ctx context.Context, tag name.Tag, img remote.Taggable, digest
 // Plan reports, writing nothing, which layers of img the registry lacks and
 // their bytes, and which of t.Tags already name the image.
 func (p *ECR) Plan(ctx context.Context, img build.Image, t Target) (Plan, error) {
-	if err := p.checkRegistry(t.Registry); err != nil {
-		return Plan{}, fmt.Errorf("planning the push of %s: %w", img.Name, err)
-	}
-	repo, err := repository(t)
-	if err != nil {
-		return Plan{}, err
-	}
-	if _, err := p.repository(ctx, t.Registry, t.Repository); err != nil {
-		return Plan{}, fmt.Errorf("planning the push of %s: %w", img.Name, err)
-	}
-	li, err := p.open(ctx, img, t)
+	repo, _, li, err := p.openTarget(ctx, img, t, "planning the push of "+img.Name)
 	if err != nil {
 		return Plan{}, err
 	}
 	defer li.src.close()
 	want := li.digest
-	if len(t.Tags) > 0 {
-		if desc, ok := p.alreadyPushed(ctx, repo, t.Registry, t.Tags[0], li); ok {
-			want = desc.Digest // the same image, pushed by an earlier run of this commit
-		}
+	if desc, ok := p.samePushed(ctx, repo, t, li); ok {
+		want = desc.Digest // the same image, pushed by an earlier run of this commit
 	}
 	pl := Plan{Image: img.Name, Repository: repo.String(), Digest: want.String()}
 	present, err := p.blobsPresent(ctx, repo, t.Registry, li.layers)
