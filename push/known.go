@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -182,24 +183,35 @@ func (p *ECR) knownPresent(ctx context.Context, repo name.Repository, registry s
 
 // remember records, for the rest of this run, that repo holds the layers of
 // li: a later push of a layer into another repository mounts it from there.
+// The per-layer cache on disk is written under the same lock, so that two
+// images pushed at once do not lose each other's repositories there.
 func (p *ECR) remember(repo name.Repository, li *localImage) {
-	p.homesMu.Lock()
-	defer p.homesMu.Unlock()
-	if p.homes == nil {
-		p.homes = map[v1.Hash]knownLayer{}
+	p.homes.mu.Lock()
+	defer p.homes.mu.Unlock()
+	if p.homes.m == nil {
+		p.homes.m = map[v1.Hash]knownLayer{}
 	}
 	for _, l := range li.layers {
-		if _, ok := p.homes[l.diffID]; !ok {
-			p.homes[l.diffID] = knownLayer{digest: l.digest, size: l.size, from: "pushed to " + repo.String(), in: repo}
+		if _, ok := p.homes.m[l.diffID]; !ok {
+			p.homes.m[l.diffID] = knownLayer{digest: l.digest, size: l.size, from: "pushed to " + repo.String(), in: repo}
 		}
 		noteLayerHome(p.cacheDir, p.level, l.diffID, l.digest, l.size, repo.String())
 	}
 }
 
-func (p *ECR) home(diffID v1.Hash) (knownLayer, bool) {
-	p.homesMu.Lock()
-	defer p.homesMu.Unlock()
-	l, ok := p.homes[diffID]
+func (p *ECR) home(diffID v1.Hash) (knownLayer, bool) { return p.homes.get(diffID) }
+
+// layerHomes are the repositories this run pushed each layer (by diff id)
+// to: the first one each.
+type layerHomes struct {
+	mu sync.Mutex
+	m  map[v1.Hash]knownLayer
+}
+
+func (h *layerHomes) get(diffID v1.Hash) (knownLayer, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	l, ok := h.m[diffID]
 	return l, ok
 }
 

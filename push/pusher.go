@@ -4,25 +4,21 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"runtime"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
-	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"github.com/klauspost/compress/gzip"
-	"github.com/moby/moby/client"
 
 	"github.com/hackforla/ctjdeploy/build"
 	"github.com/hackforla/ctjdeploy/internal/netclient"
@@ -32,137 +28,31 @@ import (
 
 // ECR is the Pusher: go-containerregistry against an ECR registry (or a
 // loopback test registry), credentials from ecr:GetAuthorizationToken held in
-// memory only.
+// memory only. Each concern is its own part: the options, the Docker engine
+// connection that images are read from, the credentials, the transport to
+// the registries, and what this run has learnt (repositories described,
+// images already pushed, where each pushed layer is).
 type ECR struct {
 	ecr ecrAPI
 	options
-	level     int
-	transport http.RoundTripper
+	level int
 
-	engMu sync.Mutex
-	eng   engineAPI
-	close func() error
-
-	authMu sync.Mutex
-	auths  map[string]*ecrAuth
+	engineConn
+	*credentials
+	*registryClient
 
 	// repos remembers, for this run, what DescribeRepositories said of each
 	// registry/repository: Plan and Push of the same image ask once.
-	repoMu sync.Mutex
-	repos  map[string]mutability
-
+	repos memo[mutability]
 	// same remembers alreadyPushed's answers for this run: Plan and Push of
 	// the same image ask once.
-	sameMu sync.Mutex
-	same   map[string]*remote.Descriptor
-
+	same memo[*remote.Descriptor]
 	// homes remembers, for this run, which repository each pushed layer
 	// (by diff id) is in: another repository mounts it from there.
-	homesMu sync.Mutex
-	homes   map[v1.Hash]knownLayer
-
-	// pullers and clients are reused for this run's reads of each registry
-	// and repository: one ping and auth exchange each, not one per request.
-	pullMu  sync.Mutex
-	pullers map[string]*remote.Puller
-	pushers map[string]*remote.Pusher
-	clients map[string]*http.Client
+	homes layerHomes
 }
 
 var _ Pusher = (*ECR)(nil)
-
-// options are what New's Options set.
-type options struct {
-	rep      report.Reporter
-	jobs     int
-	cacheDir string
-	// registries are the only hosts the ECR token goes to (WithRegistry);
-	// empty: any ECR or loopback registry (config.AllowedRegistry).
-	registries []string
-	// timeouts bound each registry request (netclient.Default); backoff is
-	// how long a failing request is retried.
-	timeouts netclient.Timeouts
-	backoff  remote.Backoff
-}
-
-// Option configures New; an option given a value it cannot use makes New
-// fail with an error that names it.
-type Option func(*options) error
-
-// WithReporter sends the pusher's events (progress, warnings) to r.
-func WithReporter(r report.Reporter) Option {
-	return func(o *options) error {
-		if r == nil {
-			return errors.New("push.WithReporter: nil reporter (use report.Discard for none)")
-		}
-		o.rep = r
-		return nil
-	}
-}
-
-// WithJobs sets how many blobs upload (and are looked up) at once (default:
-// the CPUs, at least 4); it must be 1 or more.
-func WithJobs(n int) Option {
-	return func(o *options) error {
-		if n < 1 {
-			return fmt.Errorf("push.WithJobs(%d): at least 1 blob must be allowed at once", n)
-		}
-		o.jobs = n
-		return nil
-	}
-}
-
-// WithCacheDir sets where compressed-layer digests are remembered per image
-// id (default: the user cache folder, ctjdeploy/push); "" turns the cache
-// off. The cache holds digests and image configs, never a credential.
-func WithCacheDir(dir string) Option {
-	return func(o *options) error { o.cacheDir = dir; return nil }
-}
-
-// WithRegistry names the registry (host[:port], the environment's
-// `registry:`) that alone is sent the ECR token: any other registry gets
-// anonymous requests, and Push and Plan refuse it. Without it, any registry
-// config.AllowedRegistry accepts (ECR or loopback) is served.
-func WithRegistry(host string) Option {
-	return func(o *options) error {
-		if normalHost(host) == "" {
-			return fmt.Errorf("push.WithRegistry(%q): no registry host; pass the environment's registry (host[:port])", host)
-		}
-		o.registries = append(o.registries, host)
-		return nil
-	}
-}
-
-// WithTimeouts sets the registry requests' connect, TLS and response-header
-// timeouts (default netclient.Default); none may be negative.
-func WithTimeouts(t netclient.Timeouts) Option {
-	return func(o *options) error {
-		if t.Dial < 0 || t.TLS < 0 || t.ResponseHeader < 0 || t.Total < 0 {
-			return fmt.Errorf("push.WithTimeouts: negative timeout in %+v", t)
-		}
-		o.timeouts = t
-		return nil
-	}
-}
-
-// WithRetryBackoff sets how a failing registry request is retried (default
-// DefaultBackoff): at least one step, no negative wait or factor.
-func WithRetryBackoff(b remote.Backoff) Option {
-	return func(o *options) error {
-		if b.Steps < 1 || b.Duration < 0 || b.Factor < 0 || b.Jitter < 0 {
-			return fmt.Errorf("push.WithRetryBackoff: %+v needs Steps of 1 or more and no negative Duration, Factor or Jitter", b)
-		}
-		o.backoff = b
-		return nil
-	}
-}
-
-// DefaultBackoff tries a registry request 8 times, waiting 1 s, 1.5 s,
-// 2.3 s, 3.4 s, 5.1 s, 7.6 s and 11.4 s between (up to 20 % more with
-// jitter): about 32 s in all, which rides out a registry restart or a 30 s
-// outage. (No Cap: go-containerregistry's backoff stops at the first step
-// that reaches its cap.)
-var DefaultBackoff = remote.Backoff{Duration: time.Second, Factor: 1.5, Jitter: 0.2, Steps: 8}
 
 // New returns a Pusher that reads registry credentials from ECR with awsCfg.
 // The Docker engine (DOCKER_HOST) is contacted only when an image is read.
@@ -177,112 +67,20 @@ func New(ctx context.Context, awsCfg aws.Config, opts ...Option) (*ECR, error) {
 			return nil, err
 		}
 	}
+	return newECR(ecr.NewFromConfig(awsCfg), o), nil
+}
+
+// newECR is New with the ECR API given (tests give a fake) and the options
+// applied.
+func newECR(api ecrAPI, o options) *ECR {
+	p := &ECR{ecr: api, options: o, level: gzip.DefaultCompression, credentials: &credentials{api: api, allowed: o.registries}}
 	base := netclient.RegistryTransport(remote.DefaultTransport.(*http.Transport), o.timeouts)
-	return &ECR{
-		ecr:       ecr.NewFromConfig(awsCfg),
-		options:   o,
-		level:     gzip.DefaultCompression,
-		transport: &loopbackOnlyHTTP{next: base},
-		auths:     map[string]*ecrAuth{},
-	}, nil
+	p.registryClient = &registryClient{creds: p.credentials, o: &p.options, transport: &loopbackOnlyHTTP{next: base}}
+	return p
 }
 
 // Close releases the engine client.
-func (p *ECR) Close() error {
-	p.engMu.Lock()
-	defer p.engMu.Unlock()
-	if p.close != nil {
-		return p.close()
-	}
-	return nil
-}
-
-func (p *ECR) engine(ctx context.Context) (engineAPI, error) {
-	p.engMu.Lock()
-	defer p.engMu.Unlock()
-	if p.eng != nil {
-		return p.eng, nil
-	}
-	c, err := client.New(client.FromEnv)
-	if err != nil {
-		return nil, engineErr("connecting to the Docker engine", err)
-	}
-	if _, err := c.Ping(ctx, client.PingOptions{NegotiateAPIVersion: true}); err != nil {
-		_ = c.Close()
-		return nil, engineErr("connecting to the Docker engine", err)
-	}
-	p.eng, p.close = c, c.Close
-	return c, nil
-}
-
-// auth is the authenticator for requests to registry: the ECR token for the
-// configured registry only (see servesCredentials), anonymous for any other.
-func (p *ECR) auth(registry string) authn.Authenticator {
-	if !servesCredentials(registry, p.registries) {
-		return authn.Anonymous
-	}
-	p.authMu.Lock()
-	defer p.authMu.Unlock()
-	a, ok := p.auths[registry]
-	if !ok {
-		a = &ecrAuth{api: p.ecr}
-		p.auths[registry] = a
-	}
-	return a
-}
-
-// isLoopback reports whether a registry host[:port] is on this machine.
-func isLoopback(registry string) bool {
-	host := registry
-	if h, _, err := net.SplitHostPort(registry); err == nil {
-		host = h
-	}
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
-}
-
-// loopbackOnlyHTTP refuses plain HTTP to any host that is not loopback
-// (go-containerregistry would otherwise speak HTTP to private addresses).
-type loopbackOnlyHTTP struct{ next http.RoundTripper }
-
-func (t *loopbackOnlyHTTP) RoundTrip(r *http.Request) (*http.Response, error) {
-	if r.URL.Scheme == "http" && !isLoopback(r.URL.Host) {
-		return nil, fmt.Errorf("refusing plain HTTP to registry %s: only loopback registries are spoken to without TLS", r.URL.Host)
-	}
-	return t.next.RoundTrip(r)
-}
-
-func repository(t Target) (name.Repository, error) {
-	var opts []name.Option
-	if isLoopback(t.Registry) {
-		opts = append(opts, name.Insecure)
-	}
-	r, err := name.NewRepository(t.Registry+"/"+t.Repository, append(opts, name.StrictValidation)...)
-	if err != nil {
-		return name.Repository{}, fmt.Errorf("registry %q, repository %q: %w", t.Registry, t.Repository, err)
-	}
-	return r, nil
-}
-
-// retryCodes are the statuses retried with backoff.
-var retryCodes = []int{http.StatusRequestTimeout, http.StatusTooManyRequests, http.StatusInternalServerError,
-	http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout}
-
-func (p *ECR) remoteOpts(ctx context.Context, registry string, extra ...remote.Option) []remote.Option {
-	return append([]remote.Option{
-		remote.WithContext(ctx),
-		remote.WithAuth(p.auth(registry)),
-		remote.WithTransport(p.transport),
-		remote.WithJobs(p.jobs),
-		remote.WithUserAgent("ctjdeploy"),
-		remote.WithRetryStatusCodes(retryCodes...),
-		remote.WithRetryBackoff(p.backoff),
-		remote.WithRetryPredicate(netclient.RegistryRetryable),
-	}, extra...)
-}
+func (p *ECR) Close() error { return p.closeEngine() }
 
 func (p *ECR) open(ctx context.Context, img build.Image, t Target) (*localImage, error) {
 	eng, err := p.engine(ctx)
@@ -648,112 +446,31 @@ func (p *ECR) Tags(ctx context.Context, registry, repository_ string) ([]string,
 // repository is describeRepository, asked once per registry/repository in a
 // run. Errors are not remembered.
 func (p *ECR) repository(ctx context.Context, registry, repo string) (mutability, error) {
-	key := registry + "/" + repo
-	p.repoMu.Lock()
-	defer p.repoMu.Unlock()
-	if m, ok := p.repos[key]; ok {
-		return m, nil
+	return p.repos.get(registry+"/"+repo, func() (mutability, error) {
+		return describeRepository(ctx, p.ecr, registry, repo)
+	})
+}
+
+// memo remembers, for this run, one answer per key: the first asker works
+// it out (others wait), the rest read it. Errors are not remembered.
+type memo[V any] struct {
+	mu sync.Mutex
+	m  map[string]V
+}
+
+func (m *memo[V]) get(key string, f func() (V, error)) (V, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if v, ok := m.m[key]; ok {
+		return v, nil
 	}
-	m, err := describeRepository(ctx, p.ecr, registry, repo)
+	v, err := f()
 	if err != nil {
-		return m, err
+		return v, err
 	}
-	if p.repos == nil {
-		p.repos = map[string]mutability{}
+	if m.m == nil {
+		m.m = map[string]V{}
 	}
-	p.repos[key] = m
-	return m, nil
-}
-
-// checkRegistry refuses a push target that is not served credentials: the
-// ECR token goes to the configured registry only, and an anonymous push
-// elsewhere would hand the image to a registry nobody configured.
-func (p *ECR) checkRegistry(registry string) error {
-	if servesCredentials(registry, p.registries) {
-		return nil
-	}
-	if len(p.registries) > 0 {
-		return fmt.Errorf("registry %s is not the configured registry %s: ctjdeploy sends the ECR token only there and pushes nowhere else; fix the target or `registry:` in the config",
-			registry, strings.Join(p.registries, ", "))
-	}
-	return fmt.Errorf("registry %s is neither an ECR registry (ACCOUNT.dkr.ecr.REGION.amazonaws.com) nor a loopback address with a port: ctjdeploy sends the ECR token to no other host; fix `registry:` in the config", registry)
-}
-
-// puller is this run's reader of registry (manifests, configs, blobs).
-func (p *ECR) puller(registry string) (*remote.Puller, error) {
-	p.pullMu.Lock()
-	defer p.pullMu.Unlock()
-	if pl, ok := p.pullers[registry]; ok {
-		return pl, nil
-	}
-	pl, err := remote.NewPuller(p.remoteOpts(context.Background(), registry)...)
-	if err != nil {
-		return nil, err
-	}
-	if p.pullers == nil {
-		p.pullers = map[string]*remote.Puller{}
-	}
-	p.pullers[registry] = pl
-	return pl, nil
-}
-
-// put writes a manifest only (remote.Put) through this run's pusher of
-// registry: one ping and auth exchange per repository, not per tag.
-func (p *ECR) put(ctx context.Context, registry string, ref name.Reference, t remote.Taggable) error {
-	p.pullMu.Lock()
-	pu, ok := p.pushers[registry]
-	if !ok {
-		var err error
-		pu, err = remote.NewPusher(p.remoteOpts(context.Background(), registry)...)
-		if err != nil {
-			p.pullMu.Unlock()
-			return err
-		}
-		if p.pushers == nil {
-			p.pushers = map[string]*remote.Pusher{}
-		}
-		p.pushers[registry] = pu
-	}
-	p.pullMu.Unlock()
-	return pu.Put(ctx, ref, t)
-}
-
-// head is remote.Head through this run's puller.
-func (p *ECR) head(ctx context.Context, registry string, ref name.Reference) (*v1.Descriptor, error) {
-	pl, err := p.puller(registry)
-	if err != nil {
-		return nil, err
-	}
-	return pl.Head(ctx, ref)
-}
-
-// get is remote.Get through this run's puller.
-func (p *ECR) get(ctx context.Context, registry string, ref name.Reference) (*remote.Descriptor, error) {
-	pl, err := p.puller(registry)
-	if err != nil {
-		return nil, err
-	}
-	return pl.Get(ctx, ref)
-}
-
-// client is this run's HTTP client for blob HEADs in repo (pull scope).
-func (p *ECR) client(ctx context.Context, repo name.Repository, registry string) (*http.Client, error) {
-	key := repo.String()
-	p.pullMu.Lock()
-	defer p.pullMu.Unlock()
-	if c, ok := p.clients[key]; ok {
-		return c, nil
-	}
-	rt, err := transport.NewWithContext(ctx, repo.Registry, p.auth(registry), p.transport, []string{repo.Scope(transport.PullScope)})
-	if err != nil {
-		return nil, err
-	}
-	// The blob HEADs are retried like every other registry request.
-	c := &http.Client{Transport: transport.NewRetry(rt, transport.WithRetryBackoff(p.backoff),
-		transport.WithRetryPredicate(netclient.RegistryRetryable), transport.WithRetryStatusCodes(retryCodes...))}
-	if p.clients == nil {
-		p.clients = map[string]*http.Client{}
-	}
-	p.clients[key] = c
-	return c, nil
+	m.m[key] = v
+	return v, nil
 }

@@ -55,18 +55,11 @@ func jsonEqual(a, b json.RawMessage) bool {
 // descriptor is returned. A rebuild of an unchanged commit then uploads
 // nothing, keeps its digest, and registers no new revision.
 func (p *ECR) alreadyPushed(ctx context.Context, repo name.Repository, registry, tag string, li *localImage) (*remote.Descriptor, bool) {
-	key := repo.Tag(tag).String() + " " + li.digest.String()
-	p.sameMu.Lock()
-	defer p.sameMu.Unlock()
-	if d, ok := p.same[key]; ok {
-		return d, d != nil
-	}
-	d, ok := p.lookAlreadyPushed(ctx, repo, registry, tag, li)
-	if p.same == nil {
-		p.same = map[string]*remote.Descriptor{}
-	}
-	p.same[key] = d
-	return d, ok
+	d, _ := p.same.get(repo.Tag(tag).String()+" "+li.digest.String(), func() (*remote.Descriptor, error) {
+		d, _ := p.lookAlreadyPushed(ctx, repo, registry, tag, li)
+		return d, nil
+	})
+	return d, d != nil
 }
 
 func (p *ECR) lookAlreadyPushed(ctx context.Context, repo name.Repository, registry, tag string, li *localImage) (*remote.Descriptor, bool) {

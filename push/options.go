@@ -1,0 +1,105 @@
+package push
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/hackforla/ctjdeploy/internal/netclient"
+	"github.com/hackforla/ctjdeploy/internal/report"
+)
+
+// options are what New's Options set.
+type options struct {
+	rep      report.Reporter
+	jobs     int
+	cacheDir string
+	// registries are the only hosts the ECR token goes to (WithRegistry);
+	// empty: any ECR or loopback registry (config.AllowedRegistry).
+	registries []string
+	// timeouts bound each registry request (netclient.Default); backoff is
+	// how long a failing request is retried.
+	timeouts netclient.Timeouts
+	backoff  remote.Backoff
+}
+
+// Option configures New; an option given a value it cannot use makes New
+// fail with an error that names it.
+type Option func(*options) error
+
+// WithReporter sends the pusher's events (progress, warnings) to r.
+func WithReporter(r report.Reporter) Option {
+	return func(o *options) error {
+		if r == nil {
+			return errors.New("push.WithReporter: nil reporter (use report.Discard for none)")
+		}
+		o.rep = r
+		return nil
+	}
+}
+
+// WithJobs sets how many blobs upload (and are looked up) at once (default:
+// the CPUs, at least 4); it must be 1 or more.
+func WithJobs(n int) Option {
+	return func(o *options) error {
+		if n < 1 {
+			return fmt.Errorf("push.WithJobs(%d): at least 1 blob must be allowed at once", n)
+		}
+		o.jobs = n
+		return nil
+	}
+}
+
+// WithCacheDir sets where compressed-layer digests are remembered per image
+// id (default: the user cache folder, ctjdeploy/push); "" turns the cache
+// off. The cache holds digests and image configs, never a credential.
+func WithCacheDir(dir string) Option {
+	return func(o *options) error { o.cacheDir = dir; return nil }
+}
+
+// WithRegistry names the registry (host[:port], the environment's
+// `registry:`) that alone is sent the ECR token: any other registry gets
+// anonymous requests, and Push and Plan refuse it. Without it, any registry
+// config.AllowedRegistry accepts (ECR or loopback) is served.
+func WithRegistry(host string) Option {
+	return func(o *options) error {
+		if normalHost(host) == "" {
+			return fmt.Errorf("push.WithRegistry(%q): no registry host; pass the environment's registry (host[:port])", host)
+		}
+		o.registries = append(o.registries, host)
+		return nil
+	}
+}
+
+// WithTimeouts sets the registry requests' connect, TLS and response-header
+// timeouts (default netclient.Default); none may be negative.
+func WithTimeouts(t netclient.Timeouts) Option {
+	return func(o *options) error {
+		if t.Dial < 0 || t.TLS < 0 || t.ResponseHeader < 0 || t.Total < 0 {
+			return fmt.Errorf("push.WithTimeouts: negative timeout in %+v", t)
+		}
+		o.timeouts = t
+		return nil
+	}
+}
+
+// WithRetryBackoff sets how a failing registry request is retried (default
+// DefaultBackoff): at least one step, no negative wait or factor.
+func WithRetryBackoff(b remote.Backoff) Option {
+	return func(o *options) error {
+		if b.Steps < 1 || b.Duration < 0 || b.Factor < 0 || b.Jitter < 0 {
+			return fmt.Errorf("push.WithRetryBackoff: %+v needs Steps of 1 or more and no negative Duration, Factor or Jitter", b)
+		}
+		o.backoff = b
+		return nil
+	}
+}
+
+// DefaultBackoff tries a registry request 8 times, waiting 1 s, 1.5 s,
+// 2.3 s, 3.4 s, 5.1 s, 7.6 s and 11.4 s between (up to 20 % more with
+// jitter): about 32 s in all, which rides out a registry restart or a 30 s
+// outage. (No Cap: go-containerregistry's backoff stops at the first step
+// that reaches its cap.)
+var DefaultBackoff = remote.Backoff{Duration: time.Second, Factor: 1.5, Jitter: 0.2, Steps: 8}
