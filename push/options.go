@@ -1,7 +1,6 @@
 package push
 
 import (
-	"errors"
 	"fmt"
 	"time"
 
@@ -29,34 +28,43 @@ type options struct {
 // fail with an error that names it.
 type Option func(*options) error
 
-// WithReporter sends the pusher's events (progress, warnings) to r.
-func WithReporter(r report.Reporter) Option {
+// option is the Option that fails with bad (when not nil) and else sets.
+func option(bad error, set func(*options)) Option {
 	return func(o *options) error {
-		if r == nil {
-			return errors.New("push.WithReporter: nil reporter (use report.Discard for none)")
+		if bad != nil {
+			return bad
 		}
-		o.rep = r
+		set(o)
 		return nil
 	}
+}
+
+// refuse is an error naming the option (opt) when bad.
+func refuse(bad bool, opt, why string) error {
+	if bad {
+		return fmt.Errorf("%s: %s", opt, why)
+	}
+	return nil
+}
+
+// WithReporter sends the pusher's events (progress, warnings) to r.
+func WithReporter(r report.Reporter) Option {
+	return option(refuse(r == nil, "push.WithReporter(nil)", "no reporter (use report.Discard for none)"),
+		func(o *options) { o.rep = r })
 }
 
 // WithJobs sets how many blobs upload (and are looked up) at once (default:
 // the CPUs, at least 4); it must be 1 or more.
 func WithJobs(n int) Option {
-	return func(o *options) error {
-		if n < 1 {
-			return fmt.Errorf("push.WithJobs(%d): at least 1 blob must be allowed at once", n)
-		}
-		o.jobs = n
-		return nil
-	}
+	return option(refuse(n < 1, fmt.Sprintf("push.WithJobs(%d)", n), "at least 1 blob must be allowed at once"),
+		func(o *options) { o.jobs = n })
 }
 
 // WithCacheDir sets where compressed-layer digests are remembered per image
 // id (default: the user cache folder, ctjdeploy/push); "" turns the cache
 // off. The cache holds digests and image configs, never a credential.
 func WithCacheDir(dir string) Option {
-	return func(o *options) error { o.cacheDir = dir; return nil }
+	return option(nil, func(o *options) { o.cacheDir = dir })
 }
 
 // WithRegistry names the registry (host[:port], the environment's
@@ -64,37 +72,22 @@ func WithCacheDir(dir string) Option {
 // anonymous requests, and Push and Plan refuse it. Without it, any registry
 // config.AllowedRegistry accepts (ECR or loopback) is served.
 func WithRegistry(host string) Option {
-	return func(o *options) error {
-		if normalHost(host) == "" {
-			return fmt.Errorf("push.WithRegistry(%q): no registry host; pass the environment's registry (host[:port])", host)
-		}
-		o.registries = append(o.registries, host)
-		return nil
-	}
+	return option(refuse(normalHost(host) == "", fmt.Sprintf("push.WithRegistry(%q)", host), "no registry host; pass the environment's registry (host[:port])"),
+		func(o *options) { o.registries = append(o.registries, host) })
 }
 
 // WithTimeouts sets the registry requests' connect, TLS and response-header
 // timeouts (default netclient.Default); none may be negative.
 func WithTimeouts(t netclient.Timeouts) Option {
-	return func(o *options) error {
-		if t.Dial < 0 || t.TLS < 0 || t.ResponseHeader < 0 || t.Total < 0 {
-			return fmt.Errorf("push.WithTimeouts: negative timeout in %+v", t)
-		}
-		o.timeouts = t
-		return nil
-	}
+	return option(refuse(t.Dial < 0 || t.TLS < 0 || t.ResponseHeader < 0 || t.Total < 0, fmt.Sprintf("push.WithTimeouts(%+v)", t), "a timeout is negative"),
+		func(o *options) { o.timeouts = t })
 }
 
 // WithRetryBackoff sets how a failing registry request is retried (default
 // DefaultBackoff): at least one step, no negative wait or factor.
 func WithRetryBackoff(b remote.Backoff) Option {
-	return func(o *options) error {
-		if b.Steps < 1 || b.Duration < 0 || b.Factor < 0 || b.Jitter < 0 {
-			return fmt.Errorf("push.WithRetryBackoff: %+v needs Steps of 1 or more and no negative Duration, Factor or Jitter", b)
-		}
-		o.backoff = b
-		return nil
-	}
+	return option(refuse(b.Steps < 1 || b.Duration < 0 || b.Factor < 0 || b.Jitter < 0, fmt.Sprintf("push.WithRetryBackoff(%+v)", b), "needs Steps of 1 or more and no negative Duration, Factor or Jitter"),
+		func(o *options) { o.backoff = b })
 }
 
 // DefaultBackoff tries a registry request 8 times, waiting 1 s, 1.5 s,
