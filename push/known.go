@@ -21,33 +21,6 @@ import (
 	"github.com/hackforla/ctjdeploy/internal/safego"
 )
 
-// knownLayer is a layer whose compressed digest is known without reading it
-// from the engine: from an image the registry already holds, or from this
-// machine's digest cache, and present in the target repository.
-type knownLayer struct {
-	digest v1.Hash
-	size   int64
-	from   string // where it was learnt: "registry <ref>" or "cache"
-	// in is the repository the digest was learnt in (zero for the cache);
-	// mount says the target repository lacks the blob but in holds it, in
-	// the same registry: the push mounts it from there.
-	in    name.Repository
-	mount bool
-}
-
-// knowledge is what the registry's earlier pushes tell about local layers:
-// compressed digests by diff id, and raw configs by config digest (the
-// image id), so an unchanged image needs nothing from the engine.
-type knowledge struct {
-	layers  map[v1.Hash]knownLayer
-	configs map[v1.Hash][]byte
-	// configIn says which repository (REGISTRY/REPOSITORY) each config was
-	// read from; target is the repository being pushed to. A config read
-	// from the target is a blob the target holds.
-	configIn map[v1.Hash]string
-	target   string
-}
-
 // learn fetches the manifest and config of each ref (tags or digests of
 // repo; missing ones are skipped) and maps the config's rootfs.diff_ids to
 // the manifest's gzip layer digests. Nothing is read from the engine.
