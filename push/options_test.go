@@ -2,11 +2,17 @@ package push
 
 import (
 	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"path"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/hackforla/ctjdeploy/internal/netclient"
@@ -54,5 +60,57 @@ func TestOptionsApplied(t *testing.T) {
 	}
 	if q.jobs < 4 || q.backoff != DefaultBackoff || q.rep == nil {
 		t.Errorf("defaults = %+v", q.options)
+	}
+}
+
+// TestBlobLookupsBoundedByJobs: WithJobs(2) lets at most two blob HEADs
+// run at once (errgroup.SetLimit), and every answer lands at its digest's
+// place.
+func TestBlobLookupsBoundedByJobs(t *testing.T) {
+	var inflight, most atomic.Int32
+	present := map[string]bool{}
+	var ds []v1.Hash
+	for i := 0; i < 8; i++ {
+		d := v1.Hash{Algorithm: "sha256", Hex: fmt.Sprintf("%064x", i)}
+		ds = append(ds, d)
+		present[d.String()] = i%2 == 0
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/v2/" {
+			return
+		}
+		n := inflight.Add(1)
+		defer inflight.Add(-1)
+		for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
+		}
+		// A slow registry: unbounded lookups would overlap here.
+		time.Sleep(20 * time.Millisecond)
+		if !present[path.Base(r.URL.Path)] {
+			w.WriteHeader(http.StatusNotFound)
+		}
+	}))
+	defer srv.Close()
+	addr := strings.TrimPrefix(srv.URL, "http://")
+	p, err := New(context.Background(), aws.Config{Region: "us-west-2"}, WithCacheDir(""), WithJobs(2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.ecr = &tokenECR{}
+	p.credentials.api = p.ecr
+	repo, err := repository(Target{Registry: addr, Repository: "repo"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := p.digestsPresent(context.Background(), repo, addr, ds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, d := range ds {
+		if got[i] != present[d.String()] {
+			t.Errorf("blob %d: present %v, want %v", i, got[i], present[d.String()])
+		}
+	}
+	if m := most.Load(); m != 2 {
+		t.Errorf("at most %d HEADs at once, want 2 (WithJobs(2))", m)
 	}
 }
