@@ -17,10 +17,10 @@
 // RunCredentialHelper serves the token to `docker build --cache-from`.
 //
 // The ECR pusher is made of separate parts: its options (options.go), the
-// engine connection (engine.go), the credentials (creds.go, ecr.go), the
-// transport to registries (transport.go), what the run learns about layers
-// (known.go, same.go), and the engine image with its save pipeline
-// (image.go, save.go).
+// credentials (creds.go, ecr.go), the transport to registries
+// (transport.go), and what the run learns about layers (known.go, same.go).
+// Images come from internal/engineimage, the engine-backed v1.Image, which
+// push opens with what the registry knows of the target.
 package push
 
 import (

@@ -21,6 +21,7 @@ import (
 	"github.com/klauspost/compress/gzip"
 
 	"github.com/hackforla/ctjdeploy/build"
+	"github.com/hackforla/ctjdeploy/internal/engineimage"
 	"github.com/hackforla/ctjdeploy/internal/netclient"
 	"github.com/hackforla/ctjdeploy/internal/report"
 	"github.com/hackforla/ctjdeploy/internal/safego"
@@ -37,7 +38,7 @@ type ECR struct {
 	options
 	level int
 
-	engineConn
+	engine *engineimage.Conn // where images are read from
 	*credentials
 	*registryClient
 
@@ -73,17 +74,17 @@ func New(ctx context.Context, awsCfg aws.Config, opts ...Option) (*ECR, error) {
 // newECR is New with the ECR API given (tests give a fake) and the options
 // applied.
 func newECR(api ecrAPI, o options) *ECR {
-	p := &ECR{ecr: api, options: o, level: gzip.DefaultCompression, credentials: &credentials{api: api, allowed: o.registries}}
+	p := &ECR{ecr: api, options: o, level: gzip.DefaultCompression, engine: &engineimage.Conn{}, credentials: &credentials{api: api, allowed: o.registries}}
 	base := netclient.RegistryTransport(remote.DefaultTransport.(*http.Transport), o.timeouts)
 	p.registryClient = &registryClient{creds: p.credentials, o: &p.options, transport: &loopbackOnlyHTTP{next: base}}
 	return p
 }
 
 // Close releases the engine client.
-func (p *ECR) Close() error { return p.closeEngine() }
+func (p *ECR) Close() error { return p.engine.Close() }
 
-func (p *ECR) open(ctx context.Context, img build.Image, t Target) (*localImage, error) {
-	eng, err := p.engine(ctx)
+func (p *ECR) open(ctx context.Context, img build.Image, t Target) (*engineimage.Image, error) {
+	eng, err := p.engine.Engine(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -98,7 +99,7 @@ func (p *ECR) open(ctx context.Context, img build.Image, t Target) (*localImage,
 	if err != nil {
 		return nil, err
 	}
-	known := func(diffIDs []v1.Hash) knowledge {
+	known := func(diffIDs []v1.Hash) engineimage.Known {
 		// The images last pushed under the target's tags (ENV) and the
 		// digests the caller names: their configs map diff ids to the
 		// compressed digests the registry holds.
@@ -111,10 +112,10 @@ func (p *ECR) open(ctx context.Context, img build.Image, t Target) (*localImage,
 				p.learnInto(ctx, k, o, t.Registry, t.Tags)
 			}
 		}
-		k.layers = p.knownPresent(ctx, repo, t.Registry, diffIDs, k, p.level)
+		k.Layers = p.knownPresent(ctx, repo, t.Registry, diffIDs, k, p.level)
 		return k
 	}
-	li, err := openLocal(ctx, eng, ref, p.level, p.cacheDir, known)
+	li, err := engineimage.Open(ctx, eng, ref, engineimage.Options{Level: p.level, CacheDir: p.cacheDir, Known: known})
 	if err != nil {
 		return nil, fmt.Errorf("image %s: %w", img.Name, err)
 	}
@@ -131,8 +132,8 @@ func (p *ECR) Push(ctx context.Context, img build.Image, t Target) (Result, erro
 	if err != nil {
 		return Result{}, err
 	}
-	defer li.src.close()
-	vimg, err := li.image()
+	defer li.Close()
+	vimg, err := li.V1()
 	if err != nil {
 		return Result{}, err
 	}
@@ -140,7 +141,7 @@ func (p *ECR) Push(ctx context.Context, img build.Image, t Target) (Result, erro
 	if err != nil {
 		return Result{}, err
 	}
-	digest, manifest, skipWrite := li.digest, remote.Taggable(vimg), false
+	digest, manifest, skipWrite := li.Digest(), remote.Taggable(vimg), false
 	if desc, ok := p.samePushed(ctx, repo, t, li); ok {
 		// A rebuild of the same commit: same layers, same config but for
 		// the inline build cache. Keep the image already pushed.
@@ -180,7 +181,7 @@ func (p *ECR) Push(ctx context.Context, img build.Image, t Target) (Result, erro
 		}
 	}
 	ph.Fields(fmt.Sprintf("%s: %s (uploaded %d of %d layer bytes; %d of %d layers known without reading them, %d layer bytes read from the engine)",
-		img.Name, res.Ref, res.UploadedBytes, total, res.KnownLayers, len(li.layers), res.EngineReadBytes),
+		img.Name, res.Ref, res.UploadedBytes, total, res.KnownLayers, len(li.Blobs()), res.EngineReadBytes),
 		map[string]any{"image": img.Name, "ref": res.Ref, "uploaded_bytes": res.UploadedBytes, "reused_bytes": res.ReusedBytes,
 			"known_layers": res.KnownLayers, "engine_read_bytes": res.EngineReadBytes, "engine_stream_bytes": res.EngineStreamBytes})
 	return res, nil
@@ -189,7 +190,7 @@ func (p *ECR) Push(ctx context.Context, img build.Image, t Target) (Result, erro
 // openTarget checks the target (a registry served credentials, a valid
 // repository that exists) and opens img for it; verb ("pushing django")
 // heads the errors.
-func (p *ECR) openTarget(ctx context.Context, img build.Image, t Target, verb string) (name.Repository, mutability, *localImage, error) {
+func (p *ECR) openTarget(ctx context.Context, img build.Image, t Target, verb string) (name.Repository, mutability, *engineimage.Image, error) {
 	if err := p.checkRegistry(t.Registry); err != nil {
 		return name.Repository{}, 0, nil, fmt.Errorf("%s: %w", verb, err)
 	}
@@ -209,7 +210,7 @@ func (p *ECR) openTarget(ctx context.Context, img build.Image, t Target, verb st
 }
 
 // samePushed is alreadyPushed under the target's first tag (none: false).
-func (p *ECR) samePushed(ctx context.Context, repo name.Repository, t Target, li *localImage) (*remote.Descriptor, bool) {
+func (p *ECR) samePushed(ctx context.Context, repo name.Repository, t Target, li *engineimage.Image) (*remote.Descriptor, bool) {
 	if len(t.Tags) == 0 {
 		return nil, false
 	}
@@ -229,7 +230,7 @@ func pushRefs(repo name.Repository, t Target, digest v1.Hash) (name.Reference, [
 // primary, reporting the bytes as they go; when li is present in the
 // repository already, only the manifest is written. A failed write is
 // explained by registryErr under what.
-func (p *ECR) write(ctx context.Context, t Target, primary name.Reference, vimg, wimg v1.Image, li *localImage, image, what string, ph *report.Phase) error {
+func (p *ECR) write(ctx context.Context, t Target, primary name.Reference, vimg, wimg v1.Image, li *engineimage.Image, image, what string, ph *report.Phase) error {
 	updates := make(chan v1.Update, 64)
 	done := make(chan struct{})
 	var progressErr error
@@ -249,7 +250,7 @@ func (p *ECR) write(ctx context.Context, t Target, primary name.Reference, vimg,
 		}
 	}()
 	var err error
-	if li.present {
+	if li.Present {
 		// Every blob was seen in the repository moments ago (the layers'
 		// HEADs, the config read from there): only the manifest is new.
 		close(updates)
@@ -266,15 +267,15 @@ func (p *ECR) write(ctx context.Context, t Target, primary name.Reference, vimg,
 
 // account fills res's byte and layer counts from the push of li into repo,
 // which the rest of the run remembers, and returns the image's layer bytes.
-func (p *ECR) account(res *Result, repo name.Repository, li *localImage, mounts int) (total int64) {
-	total = li.layerBytes()
-	res.UploadedBytes = li.uploaded.Load()
-	res.EngineReadBytes = li.src.read.Load()
-	res.EngineStreamBytes = li.src.streamed.Load()
+func (p *ECR) account(res *Result, repo name.Repository, li *engineimage.Image, mounts int) (total int64) {
+	total = li.LayerBytes()
+	res.UploadedBytes = li.Uploaded()
+	res.EngineReadBytes = li.EngineRead()
+	res.EngineStreamBytes = li.EngineStreamed()
 	res.MountedLayers = mounts
 	p.remember(repo, li)
-	for _, l := range li.layers {
-		if li.from[l.diffID] != "" {
+	for _, l := range li.Blobs() {
+		if li.From[l.DiffID] != "" {
 			res.KnownLayers++
 		}
 	}
@@ -357,19 +358,19 @@ func (p *ECR) Plan(ctx context.Context, img build.Image, t Target) (Plan, error)
 	if err != nil {
 		return Plan{}, err
 	}
-	defer li.src.close()
-	want := li.digest
+	defer li.Close()
+	want := li.Digest()
 	if desc, ok := p.samePushed(ctx, repo, t, li); ok {
 		want = desc.Digest // the same image, pushed by an earlier run of this commit
 	}
 	pl := Plan{Image: img.Name, Repository: repo.String(), Digest: want.String()}
-	present, err := p.blobsPresent(ctx, repo, t.Registry, li.layers)
+	present, err := p.blobsPresent(ctx, repo, t.Registry, li.Blobs())
 	if err != nil {
 		return pl, registryErr(fmt.Sprintf("checking which layers of %s %s has", img.Name, repo), t.Registry, t.Repository, err)
 	}
-	for i, l := range li.layers {
-		pl.Layers = append(pl.Layers, Layer{Digest: l.digest.String(), Size: l.size, Missing: !present[i], KnownFrom: li.from[l.diffID]})
-		if src, ok := li.mounts[l.digest]; ok && !present[i] {
+	for i, l := range li.Blobs() {
+		pl.Layers = append(pl.Layers, Layer{Digest: l.Digest.String(), Size: l.Size, Missing: !present[i], KnownFrom: li.From[l.DiffID]})
+		if src, ok := li.Mounts[l.Digest]; ok && !present[i] {
 			pl.Layers[len(pl.Layers)-1].MountFrom = src.RepositoryStr()
 		}
 	}
@@ -404,10 +405,10 @@ func missingBytes(ls []Layer) int64 {
 }
 
 // blobsPresent HEADs each layer's blob in the repository (digestsPresent).
-func (p *ECR) blobsPresent(ctx context.Context, repo name.Repository, registry string, ls []*blobLayer) ([]bool, error) {
+func (p *ECR) blobsPresent(ctx context.Context, repo name.Repository, registry string, ls []engineimage.Blob) ([]bool, error) {
 	ds := make([]v1.Hash, len(ls))
 	for i, l := range ls {
-		ds[i] = l.digest
+		ds[i] = l.Digest
 	}
 	return p.digestsPresent(ctx, repo, registry, ds)
 }

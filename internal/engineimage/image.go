@@ -1,4 +1,19 @@
-package push
+// Package engineimage reads an image of the Docker engine's store as a
+// go-containerregistry v1.Image with gzip layers: it is the one package
+// (besides build, which runs the docker CLI) that talks to the engine's
+// image API (inspect, and one `docker save` per image).
+//
+// Open computes the manifest without reading a layer when this machine's
+// digest cache knows the image id, or when the caller's Known (what the
+// registry holds: layers by diff id, configs by image id) covers it; else it
+// reads the export once, passing by the layers the registry holds and
+// compressing the others into a private temporary folder, spooling layers
+// for parallel workers on machines with CPUs to spare. Compression is
+// reproducible (klauspost gzip, fixed level, no name or time), so two
+// machines compute one digest for one layer. The per-layer cache also
+// remembers which repositories this machine pushed a layer to (LayerHomes,
+// NoteLayerHome), for mounts.
+package engineimage
 
 import (
 	"bufio"
@@ -24,78 +39,84 @@ import (
 	"github.com/moby/moby/client"
 )
 
-// engineAPI is the part of the Docker engine API the pusher uses.
-type engineAPI interface {
+// Engine is the part of the Docker engine API an Image is read through.
+type Engine interface {
 	ImageInspect(ctx context.Context, image string, opts ...client.ImageInspectOption) (client.ImageInspectResult, error)
 	ImageSave(ctx context.Context, images []string, opts ...client.ImageSaveOption) (client.ImageSaveResult, error)
 }
 
-// knownLayer is a layer whose compressed digest is known without reading it
+// KnownLayer is a layer whose compressed digest is known without reading it
 // from the engine: from an image the registry already holds, or from this
 // machine's digest cache, and present in the target repository.
-type knownLayer struct {
-	digest v1.Hash
-	size   int64
-	from   string // where it was learnt: "registry <ref>" or "cache"
-	// in is the repository the digest was learnt in (zero for the cache);
-	// mount says the target repository lacks the blob but in holds it, in
+type KnownLayer struct {
+	Digest v1.Hash
+	Size   int64
+	From   string // where it was learnt: "registry <ref>" or "cache"
+	// In is the repository the digest was learnt in (zero for the cache);
+	// Mount says the target repository lacks the blob but In holds it, in
 	// the same registry: the push mounts it from there.
-	in    name.Repository
-	mount bool
+	In    name.Repository
+	Mount bool
 }
 
-// knowledge is what the registry's earlier pushes tell about local layers:
+// Known is what the registry's earlier pushes tell about local layers:
 // compressed digests by diff id, and raw configs by config digest (the
 // image id), so an unchanged image needs nothing from the engine.
-type knowledge struct {
-	layers  map[v1.Hash]knownLayer
-	configs map[v1.Hash][]byte
-	// configIn says which repository (REGISTRY/REPOSITORY) each config was
-	// read from; target is the repository being pushed to. A config read
+type Known struct {
+	Layers  map[v1.Hash]KnownLayer
+	Configs map[v1.Hash][]byte
+	// ConfigIn says which repository (REGISTRY/REPOSITORY) each config was
+	// read from; Target is the repository being pushed to. A config read
 	// from the target is a blob the target holds.
-	configIn map[v1.Hash]string
-	target   string
+	ConfigIn map[v1.Hash]string
+	Target   string
 }
 
 // compressor names the gzip implementation and level: a layer's compressed
 // digest depends on both, so cached digests are only valid for the same one.
 func compressor(level int) string { return fmt.Sprintf("klauspost-gzip-1.19-l%d", level) }
 
-// localImage is an image of the engine's store as a v1.Image with gzip
+// Image is an image of the engine's store as a v1.Image (V1) with gzip
 // layers. Its manifest is computed without reading any layer when the blob
-// cache knows the image; the layers are then read from the engine (one
-// `docker save`, compressed once into a private temporary folder) only if
-// the registry lacks one of them.
-type localImage struct {
+// cache knows the image, or the registry knows its layers (Known); the
+// layers are then read from the engine (one `docker save`, compressed once
+// into a private temporary folder) only if the registry lacks one of them.
+// Close removes the temporary folder.
+type Image struct {
 	src      *source
 	config   []byte
 	layers   []*blobLayer
 	manifest []byte
 	digest   v1.Hash
-	uploaded atomic.Int64       // compressed layer bytes read by the uploader
-	from     map[v1.Hash]string // by diff id: where a layer's digest was known from without reading it
-	// mounts are the layers (by digest) the target repository lacks and
-	// another repository of the registry holds: mounted from there.
-	mounts map[v1.Hash]name.Repository
-	// present says the target repository was seen (this run, by HEAD or by
-	// reading it there) to hold every layer and the config: a push writes
-	// the manifest only.
-	present bool
+	uploaded atomic.Int64 // compressed layer bytes read by the uploader
+	// From says, by diff id, where a layer's digest was known from without
+	// reading it ("registry REF", "cache", "pushed to REPO"); absent: read.
+	From map[v1.Hash]string
+	// Mounts are the layers (by digest) the target repository lacks and
+	// another repository of the registry holds: mounted from there. The
+	// pusher adds those it finds.
+	Mounts map[v1.Hash]name.Repository
+	// Present says the target repository was seen (by HEAD or by reading it
+	// there) to hold every layer and the config: a push writes the manifest
+	// only.
+	Present bool
 }
 
-var _ partial.CompressedImageCore = (*localImage)(nil)
+var _ partial.CompressedImageCore = (*Image)(nil)
 
-func (i *localImage) RawConfigFile() ([]byte, error)      { return i.config, nil }
-func (i *localImage) MediaType() (types.MediaType, error) { return types.DockerManifestSchema2, nil }
-func (i *localImage) RawManifest() ([]byte, error)        { return i.manifest, nil }
-func (i *localImage) layerBytes() (total int64) {
+func (i *Image) RawConfigFile() ([]byte, error)      { return i.config, nil }
+func (i *Image) MediaType() (types.MediaType, error) { return types.DockerManifestSchema2, nil }
+func (i *Image) RawManifest() ([]byte, error)        { return i.manifest, nil }
+
+// LayerBytes is the compressed size of the image's layers.
+func (i *Image) LayerBytes() (total int64) {
 	for _, l := range i.layers {
 		total += l.size
 	}
 	return total
 }
 
-func (i *localImage) LayerByDigest(h v1.Hash) (partial.CompressedLayer, error) {
+func (i *Image) LayerByDigest(h v1.Hash) (partial.CompressedLayer, error) {
 	for _, l := range i.layers {
 		if l.digest == h {
 			return l, nil
@@ -104,12 +125,52 @@ func (i *localImage) LayerByDigest(h v1.Hash) (partial.CompressedLayer, error) {
 	return nil, fmt.Errorf("image has no layer %s", h)
 }
 
-// image returns the full v1.Image.
-func (i *localImage) image() (v1.Image, error) { return partial.CompressedToImage(i) }
+// V1 returns the image as a go-containerregistry v1.Image.
+func (i *Image) V1() (v1.Image, error) { return partial.CompressedToImage(i) }
 
-// blobLayer is one gzip layer of a localImage.
+// Digest is the manifest digest.
+func (i *Image) Digest() v1.Hash { return i.digest }
+
+// Config is the raw config (its digest is the engine's image id).
+func (i *Image) Config() []byte { return i.config }
+
+// Blob is one layer of an Image: its diff id, and the digest and size of
+// its gzip blob.
+type Blob struct {
+	DiffID, Digest v1.Hash
+	Size           int64
+}
+
+// Blobs are the image's layers, bottom first.
+func (i *Image) Blobs() []Blob {
+	out := make([]Blob, len(i.layers))
+	for j, l := range i.layers {
+		out[j] = Blob{DiffID: l.diffID, Digest: l.digest, Size: l.size}
+	}
+	return out
+}
+
+// CountUploaded counts the bytes read from rc as uploaded, as the image's
+// own layers' are (a layer uploaded from elsewhere in its place).
+func (i *Image) CountUploaded(rc io.ReadCloser) io.ReadCloser {
+	return &countingReader{r: rc, n: &i.uploaded}
+}
+
+// Uploaded is how many compressed layer bytes the uploader read.
+func (i *Image) Uploaded() int64 { return i.uploaded.Load() }
+
+// EngineRead is how many uncompressed layer bytes were read out of the
+// engine's export, hashed and compressed; EngineStreamed every byte read
+// from the export stream, layers passed by unhashed included.
+func (i *Image) EngineRead() int64     { return i.src.read.Load() }
+func (i *Image) EngineStreamed() int64 { return i.src.streamed.Load() }
+
+// Close removes the image's temporary folder.
+func (i *Image) Close() { i.src.close() }
+
+// blobLayer is one gzip layer of a Image.
 type blobLayer struct {
-	img    *localImage
+	img    *Image
 	diffID v1.Hash
 	digest v1.Hash
 	size   int64
@@ -175,7 +236,7 @@ type blob struct {
 // source reads an image out of the engine with one `docker save`.
 type source struct {
 	ctx      context.Context
-	eng      engineAPI
+	eng      Engine
 	ref      string
 	id       v1.Hash
 	diffIDs  []v1.Hash
@@ -397,50 +458,69 @@ func (s *source) storeCache(e *cacheEntry) {
 	if p == "" {
 		return
 	}
-	data, err := json.Marshal(e)
+	writeJSON(p, ".entry-*", e)
+}
+
+// writeJSON writes v as JSON to path, atomically (a temporary file named
+// after pattern, renamed), creating its folder; a cache that cannot be
+// written is no cache, so errors are dropped.
+func writeJSON(path, pattern string, v any) {
+	data, err := json.Marshal(v)
 	if err != nil {
 		return
 	}
-	if os.MkdirAll(s.cacheDir, 0o700) != nil {
+	if os.MkdirAll(filepath.Dir(path), 0o700) != nil {
 		return
 	}
-	tmp, err := os.CreateTemp(s.cacheDir, ".entry-*")
+	tmp, err := os.CreateTemp(filepath.Dir(path), pattern)
 	if err != nil {
 		return
 	}
 	_, werr := tmp.Write(data)
 	cerr := tmp.Close()
-	if werr != nil || cerr != nil || os.Rename(tmp.Name(), p) != nil {
+	if werr != nil || cerr != nil || os.Rename(tmp.Name(), path) != nil {
 		_ = os.Remove(tmp.Name())
 	}
 }
 
-// openLocal inspects ref in the engine and returns it as a localImage: from
-// the blob cache when it knows the image id, else by reading it out of the
-// engine now.
-//
-// known, when not nil, is asked (before any layer is read) which layers the
-// registry already holds: those are not read or compressed, and an image
-// whose config and every layer the registry knows is not read at all.
-func openLocal(ctx context.Context, eng engineAPI, ref string, level int, cacheDir string, known func([]v1.Hash) knowledge) (*localImage, error) {
-	return openLocalMode(ctx, eng, ref, level, cacheDir, known, defaultSaveMode())
+// Options say how Open reads an image.
+type Options struct {
+	Level    int    // gzip level of the layers (gzip.DefaultCompression: -1)
+	CacheDir string // the digest cache ("": none)
+	// Known, when not nil, is asked (before any layer is read) which
+	// layers the registry already holds: those are not read or compressed,
+	// and an image whose config and every layer the registry knows is not
+	// read at all.
+	Known func(diffIDs []v1.Hash) Known
+	// Sequential compresses each layer as it is read from the export, one
+	// after another, never spooling one for a worker (to compare the two).
+	Sequential bool
 }
 
-// openLocalMode is openLocal with save's mode (tests compare the modes).
-func openLocalMode(ctx context.Context, eng engineAPI, ref string, level int, cacheDir string, known func([]v1.Hash) knowledge, mode saveMode) (*localImage, error) {
+// Open inspects ref in the engine and returns it as an Image: from the
+// digest cache when it knows the image id, else from what o.Known says and
+// by reading the rest out of the engine now.
+func Open(ctx context.Context, eng Engine, ref string, o Options) (*Image, error) {
+	mode := defaultSaveMode()
+	mode.sequential = o.Sequential
+	return open(ctx, eng, ref, o.Level, o.CacheDir, o.Known, mode)
+}
+
+// open is Open with save's mode (tests set every part of it).
+func open(ctx context.Context, eng Engine, ref string, level int, cacheDir string, known func([]v1.Hash) Known, mode saveMode) (*Image, error) {
 	src, err := inspect(ctx, eng, ref)
 	if err != nil {
 		return nil, err
 	}
 	src.level, src.cacheDir, src.mode = level, cacheDir, mode
-	img := &localImage{src: src, from: map[v1.Hash]string{}, mounts: map[v1.Hash]name.Repository{}}
+	img := &Image{src: src, From: map[v1.Hash]string{}, Mounts: map[v1.Hash]name.Repository{}}
 	entry, ok := src.loadCache()
 	if ok {
 		for _, d := range src.diffIDs {
-			img.from[d] = "cache"
+			img.From[d] = "cache"
 		}
 	} else {
-		var k knowledge
+		var k Known
 		if known != nil {
 			k = known(src.diffIDs)
 		}
@@ -456,7 +536,7 @@ func openLocalMode(ctx context.Context, eng engineAPI, ref string, level int, ca
 }
 
 // inspect asks the engine for ref's image id and layers (diff ids).
-func inspect(ctx context.Context, eng engineAPI, ref string) (*source, error) {
+func inspect(ctx context.Context, eng Engine, ref string) (*source, error) {
 	ins, err := eng.ImageInspect(ctx, ref)
 	if err != nil {
 		return nil, engineErr(fmt.Sprintf("inspecting image %s", ref), err)
@@ -480,18 +560,18 @@ func inspect(ctx context.Context, eng engineAPI, ref string) (*source, error) {
 // know: the layers (and config) k knows from the registry are taken from
 // there; the rest is read out of the engine, unless there is nothing left
 // to read. What this compressor produced goes into the caches.
-func (img *localImage) learnOrRead(k knowledge) (*cacheEntry, error) {
+func (img *Image) learnOrRead(k Known) (*cacheEntry, error) {
 	src := img.src
 	all := len(src.diffIDs) > 0
 	for _, d := range src.diffIDs {
-		if _, ok := k.layers[d]; !ok {
+		if _, ok := k.Layers[d]; !ok {
 			all = false
 		}
 	}
-	cfg, haveCfg := k.configs[src.id]
+	cfg, haveCfg := k.Configs[src.id]
 	if !all || !haveCfg {
 		src.skip = map[v1.Hash]bool{}
-		for d := range k.layers {
+		for d := range k.Layers {
 			src.skip[d] = true
 		}
 		if err := src.materialize(); err != nil {
@@ -503,13 +583,13 @@ func (img *localImage) learnOrRead(k knowledge) (*cacheEntry, error) {
 	entry := &cacheEntry{Compressor: compressor(src.level), ID: src.id.String(), Config: cfg}
 	fromRegistry := false
 	for _, d := range src.diffIDs {
-		if kl, ok := k.layers[d]; ok {
-			img.from[d] = kl.from
-			if kl.mount {
-				img.mounts[kl.digest] = kl.in
+		if kl, ok := k.Layers[d]; ok {
+			img.From[d] = kl.From
+			if kl.Mount {
+				img.Mounts[kl.Digest] = kl.In
 			}
-			fromRegistry = fromRegistry || kl.from != "cache"
-			entry.Layers = append(entry.Layers, cachedLayer{DiffID: d.String(), Digest: kl.digest.String(), Size: kl.size})
+			fromRegistry = fromRegistry || kl.From != "cache"
+			entry.Layers = append(entry.Layers, cachedLayer{DiffID: d.String(), Digest: kl.Digest.String(), Size: kl.Size})
 			continue
 		}
 		b := src.blobs[d]
@@ -523,12 +603,12 @@ func (img *localImage) learnOrRead(k knowledge) (*cacheEntry, error) {
 	if !fromRegistry {
 		src.storeCache(entry)
 	}
-	img.present = all && haveCfg && len(img.mounts) == 0 && k.target != "" && k.configIn[src.id] == k.target
+	img.Present = all && haveCfg && len(img.Mounts) == 0 && k.Target != "" && k.ConfigIn[src.id] == k.Target
 	return entry, nil
 }
 
 // setManifest sets the image's config, layers and manifest from entry.
-func (img *localImage) setManifest(entry *cacheEntry) error {
+func (img *Image) setManifest(entry *cacheEntry) error {
 	img.config = entry.Config
 	m := v1.Manifest{
 		SchemaVersion: 2,
@@ -565,27 +645,32 @@ func layerCachePath(cacheDir string, level int, diffID v1.Hash) string {
 	return filepath.Join(cacheDir, "layers", compressor(level), diffID.Hex+".json")
 }
 
-func loadLayerCache(cacheDir string, diffID v1.Hash, level int) (knownLayer, bool) {
-	if cacheDir == "" {
-		return knownLayer{}, false
-	}
-	data, err := os.ReadFile(layerCachePath(cacheDir, level, diffID))
-	if err != nil {
-		return knownLayer{}, false
-	}
-	var l cachedLayer
-	if json.Unmarshal(data, &l) != nil || l.DiffID != diffID.String() {
-		return knownLayer{}, false
+// CachedLayer is what this machine's per-layer cache (in cacheDir, for
+// the gzip level) knows of diff id: the compressed digest and size.
+func CachedLayer(cacheDir string, level int, diffID v1.Hash) (KnownLayer, bool) {
+	l, ok := readLayerCache(cacheDir, level, diffID)
+	if !ok {
+		return KnownLayer{}, false
 	}
 	dg, err := v1.NewHash(l.Digest)
 	if err != nil {
-		return knownLayer{}, false
+		return KnownLayer{}, false
 	}
-	return knownLayer{digest: dg, size: l.Size, from: "cache"}, true
+	return KnownLayer{Digest: dg, Size: l.Size, From: "cache"}, true
 }
 
-// noteLayerHome records in the per-layer cache that repo holds the layer.
-func noteLayerHome(cacheDir string, level int, diffID, digest v1.Hash, size int64, repo string) {
+// LayerHomes are the repositories (REGISTRY/REPOSITORY, newest first) this
+// machine pushed the layer (diff id, as the blob digest) to, from the
+// per-layer cache.
+func LayerHomes(cacheDir string, level int, diffID, digest v1.Hash) []string {
+	if c, ok := readLayerCache(cacheDir, level, diffID); ok && c.Digest == digest.String() {
+		return c.In
+	}
+	return nil
+}
+
+// NoteLayerHome records in the per-layer cache that repo holds the layer.
+func NoteLayerHome(cacheDir string, level int, diffID, digest v1.Hash, size int64, repo string) {
 	l := cachedLayer{DiffID: diffID.String(), Digest: digest.String(), Size: size, In: []string{repo}}
 	if old, ok := readLayerCache(cacheDir, level, diffID); ok && old.Digest == l.Digest {
 		for _, r := range old.In {
@@ -625,21 +710,5 @@ func storeLayerCache(cacheDir string, level int, l cachedLayer) {
 			l.In = old.In
 		}
 	}
-	p := layerCachePath(cacheDir, level, d)
-	if os.MkdirAll(filepath.Dir(p), 0o700) != nil {
-		return
-	}
-	data, err := json.Marshal(l)
-	if err != nil {
-		return
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(p), ".layer-*")
-	if err != nil {
-		return
-	}
-	_, werr := tmp.Write(data)
-	cerr := tmp.Close()
-	if werr != nil || cerr != nil || os.Rename(tmp.Name(), p) != nil {
-		_ = os.Remove(tmp.Name())
-	}
+	writeJSON(layerCachePath(cacheDir, level, d), ".layer-*", l)
 }

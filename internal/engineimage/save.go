@@ -1,4 +1,4 @@
-package push
+package engineimage
 
 import (
 	"archive/tar"

@@ -1,4 +1,4 @@
-package push
+package engineimage
 
 import (
 	"context"
@@ -7,17 +7,21 @@ import (
 	"github.com/moby/moby/client"
 )
 
-// engineConn is the pusher's connection to the Docker engine (DOCKER_HOST),
-// opened when an image is first read.
-type engineConn struct {
+// Conn is a connection to the Docker engine (DOCKER_HOST), opened when it
+// is first asked for (an image is first read). The zero Conn is ready.
+type Conn struct {
 	engMu sync.Mutex
-	eng   engineAPI
+	eng   Engine
 	close func() error
 }
 
-// engine returns the connection, opening it (and pinging the engine) the
+// With is a Conn that hands out e (tests count the engine's calls through
+// it); Close does not close e.
+func With(e Engine) *Conn { return &Conn{eng: e} }
+
+// Engine returns the connection, opening it (and pinging the engine) the
 // first time.
-func (c *engineConn) engine(ctx context.Context) (engineAPI, error) {
+func (c *Conn) Engine(ctx context.Context) (Engine, error) {
 	c.engMu.Lock()
 	defer c.engMu.Unlock()
 	if c.eng != nil {
@@ -35,8 +39,8 @@ func (c *engineConn) engine(ctx context.Context) (engineAPI, error) {
 	return cl, nil
 }
 
-// closeEngine releases the engine client, if one was opened.
-func (c *engineConn) closeEngine() error {
+// Close releases the engine client, if one was opened.
+func (c *Conn) Close() error {
 	c.engMu.Lock()
 	defer c.engMu.Unlock()
 	if c.close != nil {
