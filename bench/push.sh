@@ -54,11 +54,13 @@ trap cleanup EXIT
 
 log "building bench/pushbench and crane"
 (cd "$ROOT" && go build -o "$W/pushbench" ./bench/pushbench)
-# BENCH_BEFORE_REV=REV: a second ctjdeploy in the cold push, the same tree
-# but push/image.go as of REV (before/after under the same load).
+# BENCH_BEFORE_REV=REV: a second ctjdeploy in the cold push, the tree as of
+# REV (before/after under the same load). The engine image moved from
+# push/image.go to internal/engineimage, so one file alone no longer builds
+# against the other side's tree.
 if [ -n "${BENCH_BEFORE_REV:-}" ]; then
 	mkdir -p "$W/before"
-	(cd "$ROOT" && tar --exclude=./.git -cf - . | tar -xf - -C "$W/before" && git show "$BENCH_BEFORE_REV:push/image.go" >"$W/before/push/image.go")
+	(cd "$ROOT" && git archive "$BENCH_BEFORE_REV" | tar -xf - -C "$W/before")
 	(cd "$W/before" && go build -o "$W/pushbench-before" ./bench/pushbench)
 fi
 GGCR=$(cd "$ROOT" && go list -m -f '{{.Version}}' github.com/google/go-containerregistry)

@@ -1,5 +1,10 @@
-// Package build builds an environment's images with the Docker engine
-// (BuildKit). It knows nothing of registries beyond the build cache.
+// Package build builds an environment's images with the docker CLI
+// (BuildKit) against the engine DOCKER_HOST names, one image per Spec, and
+// hands back each as an Image of the engine's store (its local tag and id),
+// which push reads from there. Build output goes to the reporter line by
+// line, and a failed build names the step that failed. Registries matter to
+// it only as the build cache (--cache-from): their credentials come from a
+// credential helper named in a private DOCKER_CONFIG, never from disk.
 package build
 
 import "context"

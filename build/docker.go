@@ -45,9 +45,6 @@ type Option func(*Docker)
 // image name) to r.
 func WithReporter(r report.Reporter) Option { return func(d *Docker) { d.rep = r } }
 
-// WithBinary sets the docker CLI to run.
-func WithBinary(path string) Option { return func(d *Docker) { d.bin = path } }
-
 // WithCredentialHelper makes the docker CLI read credentials for registries
 // (the --cache-from images) from a credential helper: bin is run as
 // docker-credential-<name> through a symlink in a private temporary folder

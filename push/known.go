@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"strings"
 	"sync"
-	"sync/atomic"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -16,48 +15,23 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/klauspost/compress/gzip"
+	"golang.org/x/sync/errgroup"
 
+	"github.com/hackforla/ctjdeploy/internal/engineimage"
 	"github.com/hackforla/ctjdeploy/internal/safego"
 )
-
-// knownLayer is a layer whose compressed digest is known without reading it
-// from the engine: from an image the registry already holds, or from this
-// machine's digest cache, and present in the target repository.
-type knownLayer struct {
-	digest v1.Hash
-	size   int64
-	from   string // where it was learnt: "registry <ref>" or "cache"
-	// in is the repository the digest was learnt in (zero for the cache);
-	// mount says the target repository lacks the blob but in holds it, in
-	// the same registry: the push mounts it from there.
-	in    name.Repository
-	mount bool
-}
-
-// knowledge is what the registry's earlier pushes tell about local layers:
-// compressed digests by diff id, and raw configs by config digest (the
-// image id), so an unchanged image needs nothing from the engine.
-type knowledge struct {
-	layers  map[v1.Hash]knownLayer
-	configs map[v1.Hash][]byte
-	// configIn says which repository (REGISTRY/REPOSITORY) each config was
-	// read from; target is the repository being pushed to. A config read
-	// from the target is a blob the target holds.
-	configIn map[v1.Hash]string
-	target   string
-}
 
 // learn fetches the manifest and config of each ref (tags or digests of
 // repo; missing ones are skipped) and maps the config's rootfs.diff_ids to
 // the manifest's gzip layer digests. Nothing is read from the engine.
-func (p *ECR) learn(ctx context.Context, repo name.Repository, registry string, refs []string) knowledge {
-	k := knowledge{layers: map[v1.Hash]knownLayer{}, configs: map[v1.Hash][]byte{}, configIn: map[v1.Hash]string{}, target: repo.String()}
+func (p *ECR) learn(ctx context.Context, repo name.Repository, registry string, refs []string) engineimage.Known {
+	k := engineimage.Known{Layers: map[v1.Hash]engineimage.KnownLayer{}, Configs: map[v1.Hash][]byte{}, ConfigIn: map[v1.Hash]string{}, Target: repo.String()}
 	p.learnInto(ctx, k, repo, registry, refs)
 	return k
 }
 
 // learnInto adds what refs of repo tell to k; what k knows already stays.
-func (p *ECR) learnInto(ctx context.Context, k knowledge, repo name.Repository, registry string, refs []string) {
+func (p *ECR) learnInto(ctx context.Context, k engineimage.Known, repo name.Repository, registry string, refs []string) {
 	for _, r := range refs {
 		var ref name.Reference
 		if h, err := v1.NewHash(r); err == nil {
@@ -85,22 +59,23 @@ func (p *ECR) learnInto(ctx context.Context, k knowledge, repo name.Repository, 
 		if err != nil || len(cf.RootFS.DiffIDs) != len(m.Layers) {
 			continue
 		}
-		if _, ok := k.configs[m.Config.Digest]; !ok {
-			k.configs[m.Config.Digest] = raw
-			k.configIn[m.Config.Digest] = repo.String()
+		if _, ok := k.Configs[m.Config.Digest]; !ok {
+			k.Configs[m.Config.Digest] = raw
+			k.ConfigIn[m.Config.Digest] = repo.String()
 		}
 		for i, l := range m.Layers {
 			if l.MediaType != types.DockerLayer && l.MediaType != types.OCILayer {
 				continue // only gzip layers line up with what this pusher writes
 			}
-			if _, ok := k.layers[cf.RootFS.DiffIDs[i]]; !ok {
-				k.layers[cf.RootFS.DiffIDs[i]] = knownLayer{digest: l.Digest, size: l.Size, from: "registry " + ref.String(), in: repo}
+			if _, ok := k.Layers[cf.RootFS.DiffIDs[i]]; !ok {
+				k.Layers[cf.RootFS.DiffIDs[i]] = engineimage.KnownLayer{Digest: l.Digest, Size: l.Size, From: "registry " + ref.String(), In: repo}
 			}
 		}
 	}
 }
 
-// digestsPresent HEADs each blob digest in the repository, in parallel.
+// digestsPresent HEADs each blob digest in the repository, at most p.jobs
+// at once; the first failing HEAD's error is returned.
 func (p *ECR) digestsPresent(ctx context.Context, repo name.Repository, registry string, ds []v1.Hash) ([]bool, error) {
 	out := make([]bool, len(ds))
 	if len(ds) == 0 {
@@ -110,28 +85,16 @@ func (p *ECR) digestsPresent(ctx context.Context, repo name.Repository, registry
 	if err != nil {
 		return nil, err
 	}
-	errs := make([]error, len(ds))
-	sem := make(chan struct{}, p.jobs)
-	var wg sync.WaitGroup
+	var g errgroup.Group
+	g.SetLimit(p.jobs)
 	for i, d := range ds {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer safego.Recover("checking blob "+d.String(), func(e error) { errs[i] = e })
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			out[i], errs[i] = headBlob(ctx, hc, repo, d.String())
-		}()
+		g.Go(func() (err error) {
+			defer safego.Recover("checking blob "+d.String(), func(e error) { err = e })
+			out[i], err = headBlob(ctx, hc, repo, d.String())
+			return err
+		})
 	}
-	wg.Wait()
-	var first error
-	for _, e := range errs {
-		if e != nil {
-			first = e
-			break
-		}
-	}
-	return out, first
+	return out, g.Wait()
 }
 
 // knownPresent merges what the registry told with this run's pushes and
@@ -139,14 +102,14 @@ func (p *ECR) digestsPresent(ctx context.Context, repo name.Repository, registry
 // repository holds (HEAD) or, failing that, the repository they were learnt
 // in within the same registry (then marked mount), and returns them by diff
 // id.
-func (p *ECR) knownPresent(ctx context.Context, repo name.Repository, registry string, diffIDs []v1.Hash, k knowledge, level int) map[v1.Hash]knownLayer {
-	cand := map[v1.Hash]knownLayer{}
+func (p *ECR) knownPresent(ctx context.Context, repo name.Repository, registry string, diffIDs []v1.Hash, k engineimage.Known, level int) map[v1.Hash]engineimage.KnownLayer {
+	cand := map[v1.Hash]engineimage.KnownLayer{}
 	for _, d := range diffIDs {
-		if l, ok := k.layers[d]; ok {
+		if l, ok := k.Layers[d]; ok {
 			cand[d] = l
 		} else if l, ok := p.home(d); ok {
 			cand[d] = l
-		} else if l, ok := loadLayerCache(p.cacheDir, d, level); ok {
+		} else if l, ok := engineimage.CachedLayer(p.cacheDir, level, d); ok {
 			cand[d] = l
 		}
 	}
@@ -154,10 +117,10 @@ func (p *ECR) knownPresent(ctx context.Context, repo name.Repository, registry s
 	var ds []v1.Hash
 	for d, l := range cand {
 		ids = append(ids, d)
-		ds = append(ds, l.digest)
+		ds = append(ds, l.Digest)
 	}
 	present, err := p.digestsPresent(ctx, repo, registry, ds)
-	out := map[v1.Hash]knownLayer{}
+	out := map[v1.Hash]engineimage.KnownLayer{}
 	if err != nil {
 		return out // not knowing is safe: the layer is read and pushed as before
 	}
@@ -167,14 +130,14 @@ func (p *ECR) knownPresent(ctx context.Context, repo name.Repository, registry s
 		switch {
 		case present[i]:
 			out[d] = l
-		case l.in.RepositoryStr() != "" && l.in.RepositoryStr() != repo.RepositoryStr() && l.in.RegistryStr() == repo.RegistryStr():
-			elsewhere[l.in] = append(elsewhere[l.in], d)
+		case l.In.RepositoryStr() != "" && l.In.RepositoryStr() != repo.RepositoryStr() && l.In.RegistryStr() == repo.RegistryStr():
+			elsewhere[l.In] = append(elsewhere[l.In], d)
 		}
 	}
 	for src, dids := range elsewhere {
 		var ds []v1.Hash
 		for _, d := range dids {
-			ds = append(ds, cand[d].digest)
+			ds = append(ds, cand[d].Digest)
 		}
 		present, err := p.digestsPresent(ctx, src, registry, ds)
 		if err != nil {
@@ -183,7 +146,7 @@ func (p *ECR) knownPresent(ctx context.Context, repo name.Repository, registry s
 		for i, d := range dids {
 			if present[i] {
 				l := cand[d]
-				l.mount = true
+				l.Mount = true
 				out[d] = l
 			}
 		}
@@ -193,36 +156,47 @@ func (p *ECR) knownPresent(ctx context.Context, repo name.Repository, registry s
 
 // remember records, for the rest of this run, that repo holds the layers of
 // li: a later push of a layer into another repository mounts it from there.
-func (p *ECR) remember(repo name.Repository, li *localImage) {
-	p.homesMu.Lock()
-	defer p.homesMu.Unlock()
-	if p.homes == nil {
-		p.homes = map[v1.Hash]knownLayer{}
+// The per-layer cache on disk is written under the same lock, so that two
+// images pushed at once do not lose each other's repositories there.
+func (p *ECR) remember(repo name.Repository, li *engineimage.Image) {
+	p.homes.mu.Lock()
+	defer p.homes.mu.Unlock()
+	if p.homes.m == nil {
+		p.homes.m = map[v1.Hash]engineimage.KnownLayer{}
 	}
-	for _, l := range li.layers {
-		if _, ok := p.homes[l.diffID]; !ok {
-			p.homes[l.diffID] = knownLayer{digest: l.digest, size: l.size, from: "pushed to " + repo.String(), in: repo}
+	for _, l := range li.Blobs() {
+		if _, ok := p.homes.m[l.DiffID]; !ok {
+			p.homes.m[l.DiffID] = engineimage.KnownLayer{Digest: l.Digest, Size: l.Size, From: "pushed to " + repo.String(), In: repo}
 		}
-		noteLayerHome(p.cacheDir, p.level, l.diffID, l.digest, l.size, repo.String())
+		engineimage.NoteLayerHome(p.cacheDir, p.level, l.DiffID, l.Digest, l.Size, repo.String())
 	}
 }
 
-func (p *ECR) home(diffID v1.Hash) (knownLayer, bool) {
-	p.homesMu.Lock()
-	defer p.homesMu.Unlock()
-	l, ok := p.homes[diffID]
+func (p *ECR) home(diffID v1.Hash) (engineimage.KnownLayer, bool) { return p.homes.get(diffID) }
+
+// layerHomes are the repositories this run pushed each layer (by diff id)
+// to: the first one each.
+type layerHomes struct {
+	mu sync.Mutex
+	m  map[v1.Hash]engineimage.KnownLayer
+}
+
+func (h *layerHomes) get(diffID v1.Hash) (engineimage.KnownLayer, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	l, ok := h.m[diffID]
 	return l, ok
 }
 
 // sourceLayer is a layer read back from the repository that holds it: what
 // a declined mount uploads instead, so the engine is not read for it.
 type sourceLayer struct {
-	ref     name.Digest
-	diffID  v1.Hash
-	digest  v1.Hash
-	size    int64
-	opts    []remote.Option
-	counter *atomic.Int64
+	ref    name.Digest
+	diffID v1.Hash
+	digest v1.Hash
+	size   int64
+	opts   []remote.Option
+	count  func(io.ReadCloser) io.ReadCloser // counts the bytes uploaded
 }
 
 var _ v1.Layer = (*sourceLayer)(nil)
@@ -240,7 +214,7 @@ func (l *sourceLayer) Compressed() (io.ReadCloser, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &countingReader{r: rc, n: l.counter}, nil
+	return l.count(rc), nil
 }
 func (l *sourceLayer) Uncompressed() (io.ReadCloser, error) {
 	rc, err := l.Compressed()
@@ -302,8 +276,8 @@ func (m *mountingImage) ConfigLayer() (v1.Layer, error) {
 }
 
 // withMounts wraps img when some of li's layers are to be mounted.
-func (p *ECR) withMounts(ctx context.Context, img v1.Image, li *localImage, registry string) (v1.Image, int, error) {
-	if len(li.mounts) == 0 {
+func (p *ECR) withMounts(ctx context.Context, img v1.Image, li *engineimage.Image, registry string) (v1.Image, int, error) {
+	if len(li.Mounts) == 0 {
 		return img, 0, nil
 	}
 	ls, err := img.Layers()
@@ -313,15 +287,16 @@ func (p *ECR) withMounts(ctx context.Context, img v1.Image, li *localImage, regi
 	out := make([]v1.Layer, len(ls))
 	n := 0
 	var cfgFrom name.Repository
+	bs := li.Blobs()
 	for i, l := range ls {
 		out[i] = l
-		bl := li.layers[i]
-		src, ok := li.mounts[bl.digest]
+		bl := bs[i]
+		src, ok := li.Mounts[bl.Digest]
 		if !ok {
 			continue
 		}
-		ref := src.Digest(bl.digest.String())
-		sl := &sourceLayer{ref: ref, diffID: bl.diffID, digest: bl.digest, size: bl.size, opts: p.remoteOpts(ctx, registry), counter: &li.uploaded}
+		ref := src.Digest(bl.Digest.String())
+		sl := &sourceLayer{ref: ref, diffID: bl.DiffID, digest: bl.Digest, size: bl.Size, opts: p.remoteOpts(ctx, registry), count: li.CountUploaded}
 		out[i] = &remote.MountableLayer{Layer: sl, Reference: ref}
 		if n == 0 {
 			cfgFrom = src
@@ -333,10 +308,10 @@ func (p *ECR) withMounts(ctx context.Context, img v1.Image, li *localImage, regi
 
 // findMounts looks, for each layer of li the target repository lacks and
 // no earlier step placed, in the repositories that may hold it: the one
-// this run pushed it to, and t.MountFrom. Found ones go to li.mounts. This
+// this run pushed it to, and t.MountFrom. Found ones go to li.Mounts. This
 // serves images whose digests came from this machine's cache, which the
-// registry's knowledge (openLocal) never saw.
-func (p *ECR) findMounts(ctx context.Context, repo name.Repository, t Target, li *localImage) {
+// registry's knowledge (engineimage.Open) never saw.
+func (p *ECR) findMounts(ctx context.Context, repo name.Repository, t Target, li *engineimage.Image) {
 	var others []name.Repository
 	for _, o := range t.MountFrom {
 		if r, err := repository(Target{Registry: t.Registry, Repository: o}); err == nil && r.String() != repo.String() {
@@ -346,28 +321,27 @@ func (p *ECR) findMounts(ctx context.Context, repo name.Repository, t Target, li
 	cands := map[int][]name.Repository{}
 	var idx []int
 	var ds []v1.Hash
-	for i, l := range li.layers {
-		if _, ok := li.mounts[l.digest]; ok {
+	bs := li.Blobs()
+	for i, l := range bs {
+		if _, ok := li.Mounts[l.Digest]; ok {
 			continue
 		}
 		var rs []name.Repository
-		if h, ok := p.home(l.diffID); ok && h.digest == l.digest && h.in.String() != repo.String() {
-			rs = append(rs, h.in)
+		if h, ok := p.home(l.DiffID); ok && h.Digest == l.Digest && h.In.String() != repo.String() {
+			rs = append(rs, h.In)
 		}
-		if c, ok := readLayerCache(p.cacheDir, p.level, l.diffID); ok && c.Digest == l.digest.String() {
-			for _, in := range c.In {
-				reg, path, _ := strings.Cut(in, "/")
-				r, err := repository(Target{Registry: reg, Repository: path})
-				if err == nil && r.RegistryStr() == repo.RegistryStr() && r.String() != repo.String() {
-					rs = append(rs, r)
-				}
+		for _, in := range engineimage.LayerHomes(p.cacheDir, p.level, l.DiffID, l.Digest) {
+			reg, path, _ := strings.Cut(in, "/")
+			r, err := repository(Target{Registry: reg, Repository: path})
+			if err == nil && r.RegistryStr() == repo.RegistryStr() && r.String() != repo.String() {
+				rs = append(rs, r)
 			}
 		}
 		rs = append(rs, others...)
 		if len(rs) > 0 {
 			cands[i] = rs
 			idx = append(idx, i)
-			ds = append(ds, l.digest)
+			ds = append(ds, l.Digest)
 		}
 	}
 	if len(idx) == 0 {
@@ -381,10 +355,10 @@ func (p *ECR) findMounts(ctx context.Context, repo name.Repository, t Target, li
 		if present[j] {
 			continue
 		}
-		l := li.layers[i]
+		l := bs[i]
 		for _, r := range cands[i] {
-			if ok, err := p.digestsPresent(ctx, r, t.Registry, []v1.Hash{l.digest}); err == nil && ok[0] {
-				li.mounts[l.digest] = r
+			if ok, err := p.digestsPresent(ctx, r, t.Registry, []v1.Hash{l.Digest}); err == nil && ok[0] {
+				li.Mounts[l.Digest] = r
 				break
 			}
 		}

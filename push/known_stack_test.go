@@ -1,12 +1,10 @@
 package push
 
 import (
-	"archive/tar"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"io"
 	"strings"
 	"sync/atomic"
@@ -18,6 +16,7 @@ import (
 	"github.com/moby/moby/client"
 
 	"github.com/hackforla/ctjdeploy/build"
+	"github.com/hackforla/ctjdeploy/internal/engineimage"
 	"github.com/hackforla/ctjdeploy/internal/registrytest"
 	"github.com/hackforla/ctjdeploy/internal/teststack"
 )
@@ -25,18 +24,30 @@ import (
 // countingEngine counts, at the engine API boundary, how many image exports
 // (docker save) were asked for and how many bytes were read from them.
 type countingEngine struct {
-	engineAPI
+	engineimage.Engine
 	saves atomic.Int32
 	bytes atomic.Int64
 }
 
 func (e *countingEngine) ImageSave(ctx context.Context, images []string, opts ...client.ImageSaveOption) (client.ImageSaveResult, error) {
 	e.saves.Add(1)
-	rc, err := e.engineAPI.ImageSave(ctx, images, opts...)
+	rc, err := e.Engine.ImageSave(ctx, images, opts...)
 	if err != nil {
 		return nil, err
 	}
-	return &countingReader{r: rc, n: &e.bytes}, nil
+	return &countingRC{ReadCloser: rc, n: &e.bytes}, nil
+}
+
+// countingRC counts the bytes read through it into n.
+type countingRC struct {
+	io.ReadCloser
+	n *atomic.Int64
+}
+
+func (c *countingRC) Read(p []byte) (int, error) {
+	n, err := c.ReadCloser.Read(p)
+	c.n.Add(int64(n))
+	return n, err
 }
 
 // freshPusher is a pusher as on a fresh CI runner: an empty digest cache,
@@ -55,12 +66,14 @@ func cachedPusher(t *testing.T, st *teststack.Stack, dir string) (*ECR, *countin
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = p.Close() })
-	eng, err := p.engine(ctx)
+	eng, err := p.engine.Engine(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ce := &countingEngine{engineAPI: eng}
-	p.eng = ce
+	ce := &countingEngine{Engine: eng}
+	real := p.engine
+	t.Cleanup(func() { _ = real.Close() })
+	p.engine = engineimage.With(ce)
 	return p, ce
 }
 
@@ -225,80 +238,6 @@ func checkImage(t *testing.T, img v1.Image) {
 			rc.Close()
 			if got := "sha256:" + hex.EncodeToString(h.Sum(nil)); err != nil || got != c.want.String() {
 				t.Errorf("layer %d reads back as %s (%v), want %s", i, got, err, c.want)
-			}
-		}
-	}
-}
-
-// TestLegacySaveIDs checks legacyIDs against the engine's own export: in a
-// legacy `docker save` (engines before 25), every layer below the top one
-// is found by its v1 id, worked out from one layer's v1 config.
-func TestLegacySaveIDs(t *testing.T) {
-	st := teststack.Start(t)
-	st.Setenv(t)
-	ctx := context.Background()
-	n := teststack.NewNames(t)
-	img := buildLayered(t, st, "ctjdeploy-test/"+n.Prefix+"app:a", randomBytes(t, 1<<10), 1<<10)
-	p, _ := freshPusher(t, st)
-	eng, _ := p.engine(ctx)
-	ins, err := eng.ImageInspect(ctx, img.LocalRef)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var diffIDs []v1.Hash
-	for _, d := range ins.RootFS.Layers {
-		h, _ := v1.NewHash(d)
-		diffIDs = append(diffIDs, h)
-	}
-	rc, err := eng.ImageSave(ctx, []string{img.LocalRef})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rc.Close()
-	jsons := map[string][]byte{}
-	var manifest []struct{ Layers []string }
-	tr := tar.NewReader(rc)
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		switch {
-		case strings.HasSuffix(h.Name, "/json"):
-			b, _ := io.ReadAll(tr)
-			jsons[strings.TrimSuffix(h.Name, "/json")] = b
-		case h.Name == "manifest.json":
-			b, _ := io.ReadAll(tr)
-			if err := json.Unmarshal(b, &manifest); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	if len(manifest) != 1 || len(manifest[0].Layers) != len(diffIDs) {
-		t.Fatalf("manifest.json %+v, %d diff ids", manifest, len(diffIDs))
-	}
-	if !strings.HasSuffix(manifest[0].Layers[0], "/layer.tar") {
-		t.Skipf("the engine writes the OCI layout (%s): layers are named by diff id, no v1 ids to work out", manifest[0].Layers[0])
-	}
-	dirs := make([]string, len(diffIDs))
-	for i, l := range manifest[0].Layers {
-		dirs[i] = strings.TrimSuffix(l, "/layer.tar")
-	}
-	top := dirs[len(dirs)-1]
-	if got := legacyIDs(jsons[top], top, diffIDs); got != nil {
-		t.Errorf("the top layer's v1 config predicted %v, want nothing", got)
-	}
-	for _, from := range dirs[:len(dirs)-1] {
-		got := legacyIDs(jsons[from], from, diffIDs)
-		if len(got) != len(diffIDs)-1 {
-			t.Fatalf("from %s: %d ids worked out, want %d", from, len(got), len(diffIDs)-1)
-		}
-		for i, d := range dirs[:len(dirs)-1] {
-			if got[d] != diffIDs[i] {
-				t.Errorf("from %s: layer %d (%s) maps to %s, want %s", from, i, d, got[d], diffIDs[i])
 			}
 		}
 	}

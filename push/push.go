@@ -1,6 +1,26 @@
-// Package push puts built images into a registry (ECR) with
-// go-containerregistry, pinned by digest, with credentials that live only in
-// memory.
+// Package push puts the images build made into a registry (ECR, or a
+// loopback test registry) with go-containerregistry, pinned by digest, with
+// the ECR token held in memory only and sent to the configured registry
+// alone.
+//
+// An image is read out of the Docker engine's store (one `docker save`),
+// its layers gzip-compressed once; layers the registry already holds, known
+// from images pushed before (their configs map diff ids to digests) or from
+// this machine's digest cache, are neither read nor uploaded, and layers
+// another repository of the registry holds are mounted from there. Plan says
+// what a push would upload without writing; Push uploads, writes the
+// manifest under the first tag and checks that the registry holds the
+// digest computed here; Tag moves tags by writing manifests only; Resolve,
+// Tags and HasDigest read the registry. A rebuild of an unchanged commit
+// (same layers, same config but for BuildKit's inline cache record) keeps
+// the image already pushed. RegistryFor finds the default ECR registry, and
+// RunCredentialHelper serves the token to `docker build --cache-from`.
+//
+// The ECR pusher is made of separate parts: its options (options.go), the
+// credentials (creds.go, ecr.go), the transport to registries
+// (transport.go), and what the run learns about layers (known.go, same.go).
+// Images come from internal/engineimage, the engine-backed v1.Image, which
+// push opens with what the registry knows of the target.
 package push
 
 import (

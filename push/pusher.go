@@ -4,27 +4,24 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"runtime"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
-	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"github.com/klauspost/compress/gzip"
-	"github.com/moby/moby/client"
 
 	"github.com/hackforla/ctjdeploy/build"
+	"github.com/hackforla/ctjdeploy/internal/engineimage"
 	"github.com/hackforla/ctjdeploy/internal/netclient"
 	"github.com/hackforla/ctjdeploy/internal/report"
 	"github.com/hackforla/ctjdeploy/internal/safego"
@@ -32,219 +29,62 @@ import (
 
 // ECR is the Pusher: go-containerregistry against an ECR registry (or a
 // loopback test registry), credentials from ecr:GetAuthorizationToken held in
-// memory only.
+// memory only. Each concern is its own part: the options, the Docker engine
+// connection that images are read from, the credentials, the transport to
+// the registries, and what this run has learnt (repositories described,
+// images already pushed, where each pushed layer is).
 type ECR struct {
-	ecr       ecrAPI
-	rep       report.Reporter
-	jobs      int
-	level     int
-	cacheDir  string
-	transport http.RoundTripper
-	// timeouts bound each registry request (netclient.Default); backoff is
-	// how long a failing request is retried.
-	timeouts netclient.Timeouts
-	backoff  remote.Backoff
+	ecr ecrAPI
+	options
+	level int
 
-	engMu sync.Mutex
-	eng   engineAPI
-	close func() error
-
-	authMu sync.Mutex
-	auths  map[string]*ecrAuth
-	// registries are the only hosts the ECR token goes to (WithRegistry);
-	// empty: any ECR or loopback registry (config.AllowedRegistry).
-	registries []string
+	engine *engineimage.Conn // where images are read from
+	*credentials
+	*registryClient
 
 	// repos remembers, for this run, what DescribeRepositories said of each
 	// registry/repository: Plan and Push of the same image ask once.
-	repoMu sync.Mutex
-	repos  map[string]mutability
-
+	repos memo[mutability]
 	// same remembers alreadyPushed's answers for this run: Plan and Push of
 	// the same image ask once.
-	sameMu sync.Mutex
-	same   map[string]*remote.Descriptor
-
+	same memo[*remote.Descriptor]
 	// homes remembers, for this run, which repository each pushed layer
 	// (by diff id) is in: another repository mounts it from there.
-	homesMu sync.Mutex
-	homes   map[v1.Hash]knownLayer
-
-	// pullers and clients are reused for this run's reads of each registry
-	// and repository: one ping and auth exchange each, not one per request.
-	pullMu  sync.Mutex
-	pullers map[string]*remote.Puller
-	pushers map[string]*remote.Pusher
-	clients map[string]*http.Client
+	homes layerHomes
 }
 
 var _ Pusher = (*ECR)(nil)
 
-// Option configures New.
-type Option func(*ECR)
-
-// WithReporter sends the pusher's events (progress, warnings) to r.
-func WithReporter(r report.Reporter) Option { return func(p *ECR) { p.rep = r } }
-
-// WithJobs sets how many blobs upload at once (default: the CPUs, at least 4).
-func WithJobs(n int) Option { return func(p *ECR) { p.jobs = n } }
-
-// WithCompressionLevel sets the gzip level of pushed layers (default
-// gzip.DefaultCompression).
-func WithCompressionLevel(l int) Option { return func(p *ECR) { p.level = l } }
-
-// WithCacheDir sets where compressed-layer digests are remembered per image
-// id (default: the user cache folder, ctjdeploy/push); "" turns the cache
-// off. The cache holds digests and image configs, never a credential.
-func WithCacheDir(dir string) Option { return func(p *ECR) { p.cacheDir = dir } }
-
-// WithRegistry names the registry (host[:port], the environment's
-// `registry:`) that alone is sent the ECR token: any other registry gets
-// anonymous requests, and Push and Plan refuse it. Without it, any registry
-// config.AllowedRegistry accepts (ECR or loopback) is served.
-func WithRegistry(host string) Option {
-	return func(p *ECR) { p.registries = append(p.registries, host) }
-}
-
-// WithTimeouts sets the registry requests' connect, TLS and response-header
-// timeouts (default netclient.Default).
-func WithTimeouts(t netclient.Timeouts) Option { return func(p *ECR) { p.timeouts = t } }
-
-// WithRetryBackoff sets how a failing registry request is retried (default
-// DefaultBackoff).
-func WithRetryBackoff(b remote.Backoff) Option { return func(p *ECR) { p.backoff = b } }
-
-// DefaultBackoff tries a registry request 8 times, waiting 1 s, 1.5 s,
-// 2.3 s, 3.4 s, 5.1 s, 7.6 s and 11.4 s between (up to 20 % more with
-// jitter): about 32 s in all, which rides out a registry restart or a 30 s
-// outage. (No Cap: go-containerregistry's backoff stops at the first step
-// that reaches its cap.)
-var DefaultBackoff = remote.Backoff{Duration: time.Second, Factor: 1.5, Jitter: 0.2, Steps: 8}
-
 // New returns a Pusher that reads registry credentials from ECR with awsCfg.
 // The Docker engine (DOCKER_HOST) is contacted only when an image is read.
+// It fails when an option does.
 func New(ctx context.Context, awsCfg aws.Config, opts ...Option) (*ECR, error) {
-	p := &ECR{
-		ecr:   ecr.NewFromConfig(awsCfg),
-		rep:   report.Discard,
-		jobs:  max(4, runtime.NumCPU()),
-		level: gzip.DefaultCompression,
-		auths: map[string]*ecrAuth{},
-	}
+	o := options{rep: report.Discard, jobs: max(4, runtime.NumCPU()), timeouts: netclient.Default, backoff: DefaultBackoff}
 	if d, err := os.UserCacheDir(); err == nil {
-		p.cacheDir = filepath.Join(d, "ctjdeploy", "push")
+		o.cacheDir = filepath.Join(d, "ctjdeploy", "push")
 	}
-	p.timeouts, p.backoff = netclient.Default, DefaultBackoff
-	for _, o := range opts {
-		o(p)
+	for _, opt := range opts {
+		if err := opt(&o); err != nil {
+			return nil, err
+		}
 	}
-	base := netclient.RegistryTransport(remote.DefaultTransport.(*http.Transport), p.timeouts)
-	p.transport = &loopbackOnlyHTTP{next: base}
-	if p.level < gzip.HuffmanOnly || p.level > gzip.BestCompression {
-		return nil, fmt.Errorf("push: gzip level %d out of range", p.level)
-	}
-	return p, nil
+	return newECR(ecr.NewFromConfig(awsCfg), o), nil
+}
+
+// newECR is New with the ECR API given (tests give a fake) and the options
+// applied.
+func newECR(api ecrAPI, o options) *ECR {
+	p := &ECR{ecr: api, options: o, level: gzip.DefaultCompression, engine: &engineimage.Conn{}, credentials: &credentials{api: api, allowed: o.registries}}
+	base := netclient.RegistryTransport(remote.DefaultTransport.(*http.Transport), o.timeouts)
+	p.registryClient = &registryClient{creds: p.credentials, o: &p.options, transport: &loopbackOnlyHTTP{next: base}}
+	return p
 }
 
 // Close releases the engine client.
-func (p *ECR) Close() error {
-	p.engMu.Lock()
-	defer p.engMu.Unlock()
-	if p.close != nil {
-		return p.close()
-	}
-	return nil
-}
+func (p *ECR) Close() error { return p.engine.Close() }
 
-func (p *ECR) engine(ctx context.Context) (engineAPI, error) {
-	p.engMu.Lock()
-	defer p.engMu.Unlock()
-	if p.eng != nil {
-		return p.eng, nil
-	}
-	c, err := client.New(client.FromEnv)
-	if err != nil {
-		return nil, engineErr("connecting to the Docker engine", err)
-	}
-	if _, err := c.Ping(ctx, client.PingOptions{NegotiateAPIVersion: true}); err != nil {
-		_ = c.Close()
-		return nil, engineErr("connecting to the Docker engine", err)
-	}
-	p.eng, p.close = c, c.Close
-	return c, nil
-}
-
-// auth is the authenticator for requests to registry: the ECR token for the
-// configured registry only (see servesCredentials), anonymous for any other.
-func (p *ECR) auth(registry string) authn.Authenticator {
-	if !servesCredentials(registry, p.registries) {
-		return authn.Anonymous
-	}
-	p.authMu.Lock()
-	defer p.authMu.Unlock()
-	a, ok := p.auths[registry]
-	if !ok {
-		a = &ecrAuth{api: p.ecr}
-		p.auths[registry] = a
-	}
-	return a
-}
-
-// isLoopback reports whether a registry host[:port] is on this machine.
-func isLoopback(registry string) bool {
-	host := registry
-	if h, _, err := net.SplitHostPort(registry); err == nil {
-		host = h
-	}
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
-}
-
-// loopbackOnlyHTTP refuses plain HTTP to any host that is not loopback
-// (go-containerregistry would otherwise speak HTTP to private addresses).
-type loopbackOnlyHTTP struct{ next http.RoundTripper }
-
-func (t *loopbackOnlyHTTP) RoundTrip(r *http.Request) (*http.Response, error) {
-	if r.URL.Scheme == "http" && !isLoopback(r.URL.Host) {
-		return nil, fmt.Errorf("refusing plain HTTP to registry %s: only loopback registries are spoken to without TLS", r.URL.Host)
-	}
-	return t.next.RoundTrip(r)
-}
-
-func repository(t Target) (name.Repository, error) {
-	var opts []name.Option
-	if isLoopback(t.Registry) {
-		opts = append(opts, name.Insecure)
-	}
-	r, err := name.NewRepository(t.Registry+"/"+t.Repository, append(opts, name.StrictValidation)...)
-	if err != nil {
-		return name.Repository{}, fmt.Errorf("registry %q, repository %q: %w", t.Registry, t.Repository, err)
-	}
-	return r, nil
-}
-
-// retryCodes are the statuses retried with backoff.
-var retryCodes = []int{http.StatusRequestTimeout, http.StatusTooManyRequests, http.StatusInternalServerError,
-	http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout}
-
-func (p *ECR) remoteOpts(ctx context.Context, registry string, extra ...remote.Option) []remote.Option {
-	return append([]remote.Option{
-		remote.WithContext(ctx),
-		remote.WithAuth(p.auth(registry)),
-		remote.WithTransport(p.transport),
-		remote.WithJobs(p.jobs),
-		remote.WithUserAgent("ctjdeploy"),
-		remote.WithRetryStatusCodes(retryCodes...),
-		remote.WithRetryBackoff(p.backoff),
-		remote.WithRetryPredicate(netclient.RegistryRetryable),
-	}, extra...)
-}
-
-func (p *ECR) open(ctx context.Context, img build.Image, t Target) (*localImage, error) {
-	eng, err := p.engine(ctx)
+func (p *ECR) open(ctx context.Context, img build.Image, t Target) (*engineimage.Image, error) {
+	eng, err := p.engine.Engine(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -259,7 +99,7 @@ func (p *ECR) open(ctx context.Context, img build.Image, t Target) (*localImage,
 	if err != nil {
 		return nil, err
 	}
-	known := func(diffIDs []v1.Hash) knowledge {
+	known := func(diffIDs []v1.Hash) engineimage.Known {
 		// The images last pushed under the target's tags (ENV) and the
 		// digests the caller names: their configs map diff ids to the
 		// compressed digests the registry holds.
@@ -272,10 +112,10 @@ func (p *ECR) open(ctx context.Context, img build.Image, t Target) (*localImage,
 				p.learnInto(ctx, k, o, t.Registry, t.Tags)
 			}
 		}
-		k.layers = p.knownPresent(ctx, repo, t.Registry, diffIDs, k, p.level)
+		k.Layers = p.knownPresent(ctx, repo, t.Registry, diffIDs, k, p.level)
 		return k
 	}
-	li, err := openLocal(ctx, eng, ref, p.level, p.cacheDir, known)
+	li, err := engineimage.Open(ctx, eng, ref, engineimage.Options{Level: p.level, CacheDir: p.cacheDir, Known: known})
 	if err != nil {
 		return nil, fmt.Errorf("image %s: %w", img.Name, err)
 	}
@@ -288,50 +128,30 @@ func (p *ECR) open(ctx context.Context, img build.Image, t Target) (*localImage,
 // that the registry holds the manifest digest computed locally.
 func (p *ECR) Push(ctx context.Context, img build.Image, t Target) (Result, error) {
 	ph := report.For(p.rep, "push")
-	if err := p.checkRegistry(t.Registry); err != nil {
-		return Result{}, fmt.Errorf("pushing %s: %w", img.Name, err)
-	}
-	repo, err := repository(t)
+	repo, mut, li, err := p.openTarget(ctx, img, t, "pushing "+img.Name)
 	if err != nil {
 		return Result{}, err
 	}
-	mut, err := p.repository(ctx, t.Registry, t.Repository)
-	if err != nil {
-		return Result{}, fmt.Errorf("pushing %s: %w", img.Name, err)
-	}
-	li, err := p.open(ctx, img, t)
+	defer li.Close()
+	vimg, err := li.V1()
 	if err != nil {
 		return Result{}, err
 	}
-	defer li.src.close()
-	vimg, err := li.image()
-	if err != nil {
-		return Result{}, err
-	}
-	digest := li.digest
-	var manifest remote.Taggable = vimg
 	wimg, mounts, err := p.withMounts(ctx, vimg, li, t.Registry)
 	if err != nil {
 		return Result{}, err
 	}
-	skipWrite := false
-	if len(t.Tags) > 0 {
-		if desc, ok := p.alreadyPushed(ctx, repo, t.Registry, t.Tags[0], li); ok {
-			// A rebuild of the same commit: same layers, same config but for
-			// the inline build cache. Keep the image already pushed.
-			digest, manifest, skipWrite = desc.Digest, desc, true
-			ph.Infof("%s: %s already holds this image under %s (%s); only its build cache record differs: nothing to push",
-				img.Name, repo, t.Tags[0], desc.Digest)
-		}
+	digest, manifest, skipWrite := li.Digest(), remote.Taggable(vimg), false
+	if desc, ok := p.samePushed(ctx, repo, t, li); ok {
+		// A rebuild of the same commit: same layers, same config but for
+		// the inline build cache. Keep the image already pushed.
+		digest, manifest, skipWrite = desc.Digest, desc, true
+		ph.Infof("%s: %s already holds this image under %s (%s); only its build cache record differs: nothing to push",
+			img.Name, repo, t.Tags[0], desc.Digest)
 	}
 	res := Result{Image: img.Name, Digest: digest.String(), Ref: repo.Digest(digest.String()).String()}
 	what := fmt.Sprintf("pushing %s to %s", img.Name, repo)
-
-	var primary name.Reference = repo.Digest(digest.String())
-	rest := t.Tags
-	if len(t.Tags) > 0 {
-		primary, rest = repo.Tag(t.Tags[0]), t.Tags[1:]
-	}
+	primary, rest := pushRefs(repo, t, digest)
 	if !skipWrite && mut == immutable && len(t.Tags) > 0 {
 		// An immutable tag that already names this digest is done; one that
 		// names another digest cannot be moved.
@@ -343,64 +163,15 @@ func (p *ECR) Push(ctx context.Context, img build.Image, t Target) (Result, erro
 		}
 	}
 	if !skipWrite {
-		updates := make(chan v1.Update, 64)
-		done := make(chan struct{})
-		var progressErr error
-		go func() {
-			defer close(done)
-			defer safego.Recover("reporting the push progress of "+img.Name, func(e error) {
-				progressErr = e
-				for range updates { // keep the uploader from blocking
-				}
-			})
-			var last time.Time
-			var u v1.Update
-			for u = range updates {
-				if u.Error == nil && time.Since(last) > 200*time.Millisecond {
-					ph.Progress(img.Name, u.Complete, u.Total, "bytes")
-					last = time.Now()
-				}
-			}
-		}()
-		if li.present {
-			// Every blob was seen in the repository moments ago (the layers'
-			// HEADs, the config read from there): only the manifest is new.
-			close(updates)
-			err = p.put(ctx, t.Registry, primary, vimg)
-		} else {
-			err = remote.Write(primary, wimg, p.remoteOpts(ctx, t.Registry, remote.WithProgress(updates))...)
-		}
-		<-done
-		if err == nil && progressErr != nil {
-			return res, progressErr
-		}
-		if err != nil {
-			return res, registryErr(what, t.Registry, t.Repository, err)
+		if err := p.write(ctx, t, primary, vimg, wimg, li, img.Name, what, ph); err != nil {
+			return res, err
 		}
 	}
-	total := li.layerBytes()
-	res.UploadedBytes = li.uploaded.Load()
-	res.EngineReadBytes = li.src.read.Load()
-	res.EngineStreamBytes = li.src.streamed.Load()
-	res.MountedLayers = mounts
-	p.remember(repo, li)
-	for _, l := range li.layers {
-		if li.from[l.diffID] != "" {
-			res.KnownLayers++
-		}
-	}
-	res.ReusedBytes = max(0, total-res.UploadedBytes)
+	total := p.account(&res, repo, li, mounts)
 	ph.Progress(img.Name, total, total, "bytes")
-
-	// The registry must hold what was computed here.
-	d, err := p.head(ctx, t.Registry, primary)
-	if err != nil {
-		return res, registryErr(fmt.Sprintf("checking the pushed manifest of %s", img.Name), t.Registry, t.Repository, err)
+	if err := p.verifyPushed(ctx, t, primary, digest, img.Name, what); err != nil {
+		return res, err
 	}
-	if d.Digest != digest {
-		return res, fmt.Errorf("%s: the registry holds manifest %s under %s, not the pushed %s", what, d.Digest, primary, digest)
-	}
-
 	for _, tag := range rest {
 		if slices.Contains(t.MoveLater, tag) {
 			continue // moved by the caller once every image is pushed (Tag)
@@ -410,10 +181,119 @@ func (p *ECR) Push(ctx context.Context, img build.Image, t Target) (Result, erro
 		}
 	}
 	ph.Fields(fmt.Sprintf("%s: %s (uploaded %d of %d layer bytes; %d of %d layers known without reading them, %d layer bytes read from the engine)",
-		img.Name, res.Ref, res.UploadedBytes, total, res.KnownLayers, len(li.layers), res.EngineReadBytes),
+		img.Name, res.Ref, res.UploadedBytes, total, res.KnownLayers, len(li.Blobs()), res.EngineReadBytes),
 		map[string]any{"image": img.Name, "ref": res.Ref, "uploaded_bytes": res.UploadedBytes, "reused_bytes": res.ReusedBytes,
 			"known_layers": res.KnownLayers, "engine_read_bytes": res.EngineReadBytes, "engine_stream_bytes": res.EngineStreamBytes})
 	return res, nil
+}
+
+// openTarget checks the target (a registry served credentials, a valid
+// repository that exists) and opens img for it; verb ("pushing django")
+// heads the errors.
+func (p *ECR) openTarget(ctx context.Context, img build.Image, t Target, verb string) (name.Repository, mutability, *engineimage.Image, error) {
+	if err := p.checkRegistry(t.Registry); err != nil {
+		return name.Repository{}, 0, nil, fmt.Errorf("%s: %w", verb, err)
+	}
+	repo, err := repository(t)
+	if err != nil {
+		return name.Repository{}, 0, nil, err
+	}
+	mut, err := p.repository(ctx, t.Registry, t.Repository)
+	if err != nil {
+		return name.Repository{}, 0, nil, fmt.Errorf("%s: %w", verb, err)
+	}
+	li, err := p.open(ctx, img, t)
+	if err != nil {
+		return name.Repository{}, 0, nil, err
+	}
+	return repo, mut, li, nil
+}
+
+// samePushed is alreadyPushed under the target's first tag (none: false).
+func (p *ECR) samePushed(ctx context.Context, repo name.Repository, t Target, li *engineimage.Image) (*remote.Descriptor, bool) {
+	if len(t.Tags) == 0 {
+		return nil, false
+	}
+	return p.alreadyPushed(ctx, repo, t.Registry, t.Tags[0], li)
+}
+
+// pushRefs are where a push writes the manifest first (the target's first
+// tag, or the digest when it has none) and the tags written after it.
+func pushRefs(repo name.Repository, t Target, digest v1.Hash) (name.Reference, []string) {
+	if len(t.Tags) > 0 {
+		return repo.Tag(t.Tags[0]), t.Tags[1:]
+	}
+	return repo.Digest(digest.String()), nil
+}
+
+// write uploads what the registry lacks of the image and its manifest under
+// primary, reporting the bytes as they go; when li is present in the
+// repository already, only the manifest is written. A failed write is
+// explained by registryErr under what.
+func (p *ECR) write(ctx context.Context, t Target, primary name.Reference, vimg, wimg v1.Image, li *engineimage.Image, image, what string, ph *report.Phase) error {
+	updates := make(chan v1.Update, 64)
+	done := make(chan struct{})
+	var progressErr error
+	go func() {
+		defer close(done)
+		defer safego.Recover("reporting the push progress of "+image, func(e error) {
+			progressErr = e
+			for range updates { // keep the uploader from blocking
+			}
+		})
+		var last time.Time
+		for u := range updates {
+			if u.Error == nil && time.Since(last) > 200*time.Millisecond {
+				ph.Progress(image, u.Complete, u.Total, "bytes")
+				last = time.Now()
+			}
+		}
+	}()
+	var err error
+	if li.Present {
+		// Every blob was seen in the repository moments ago (the layers'
+		// HEADs, the config read from there): only the manifest is new.
+		close(updates)
+		err = p.put(ctx, t.Registry, primary, vimg)
+	} else {
+		err = remote.Write(primary, wimg, p.remoteOpts(ctx, t.Registry, remote.WithProgress(updates))...)
+	}
+	<-done
+	if err != nil {
+		return registryErr(what, t.Registry, t.Repository, err)
+	}
+	return progressErr
+}
+
+// account fills res's byte and layer counts from the push of li into repo,
+// which the rest of the run remembers, and returns the image's layer bytes.
+func (p *ECR) account(res *Result, repo name.Repository, li *engineimage.Image, mounts int) (total int64) {
+	total = li.LayerBytes()
+	res.UploadedBytes = li.Uploaded()
+	res.EngineReadBytes = li.EngineRead()
+	res.EngineStreamBytes = li.EngineStreamed()
+	res.MountedLayers = mounts
+	p.remember(repo, li)
+	for _, l := range li.Blobs() {
+		if li.From[l.DiffID] != "" {
+			res.KnownLayers++
+		}
+	}
+	res.ReusedBytes = max(0, total-res.UploadedBytes)
+	return total
+}
+
+// verifyPushed checks that the registry holds, under primary, the manifest
+// digest computed here.
+func (p *ECR) verifyPushed(ctx context.Context, t Target, primary name.Reference, digest v1.Hash, image, what string) error {
+	d, err := p.head(ctx, t.Registry, primary)
+	if err != nil {
+		return registryErr(fmt.Sprintf("checking the pushed manifest of %s", image), t.Registry, t.Repository, err)
+	}
+	if d.Digest != digest {
+		return fmt.Errorf("%s: the registry holds manifest %s under %s, not the pushed %s", what, d.Digest, primary, digest)
+	}
+	return nil
 }
 
 var _ Tagger = (*ECR)(nil)
@@ -474,35 +354,23 @@ func (p *ECR) tag(ctx context.Context, tag name.Tag, img remote.Taggable, digest
 // Plan reports, writing nothing, which layers of img the registry lacks and
 // their bytes, and which of t.Tags already name the image.
 func (p *ECR) Plan(ctx context.Context, img build.Image, t Target) (Plan, error) {
-	if err := p.checkRegistry(t.Registry); err != nil {
-		return Plan{}, fmt.Errorf("planning the push of %s: %w", img.Name, err)
-	}
-	repo, err := repository(t)
+	repo, _, li, err := p.openTarget(ctx, img, t, "planning the push of "+img.Name)
 	if err != nil {
 		return Plan{}, err
 	}
-	if _, err := p.repository(ctx, t.Registry, t.Repository); err != nil {
-		return Plan{}, fmt.Errorf("planning the push of %s: %w", img.Name, err)
-	}
-	li, err := p.open(ctx, img, t)
-	if err != nil {
-		return Plan{}, err
-	}
-	defer li.src.close()
-	want := li.digest
-	if len(t.Tags) > 0 {
-		if desc, ok := p.alreadyPushed(ctx, repo, t.Registry, t.Tags[0], li); ok {
-			want = desc.Digest // the same image, pushed by an earlier run of this commit
-		}
+	defer li.Close()
+	want := li.Digest()
+	if desc, ok := p.samePushed(ctx, repo, t, li); ok {
+		want = desc.Digest // the same image, pushed by an earlier run of this commit
 	}
 	pl := Plan{Image: img.Name, Repository: repo.String(), Digest: want.String()}
-	present, err := p.blobsPresent(ctx, repo, t.Registry, li.layers)
+	present, err := p.blobsPresent(ctx, repo, t.Registry, li.Blobs())
 	if err != nil {
 		return pl, registryErr(fmt.Sprintf("checking which layers of %s %s has", img.Name, repo), t.Registry, t.Repository, err)
 	}
-	for i, l := range li.layers {
-		pl.Layers = append(pl.Layers, Layer{Digest: l.digest.String(), Size: l.size, Missing: !present[i], KnownFrom: li.from[l.diffID]})
-		if src, ok := li.mounts[l.digest]; ok && !present[i] {
+	for i, l := range li.Blobs() {
+		pl.Layers = append(pl.Layers, Layer{Digest: l.Digest.String(), Size: l.Size, Missing: !present[i], KnownFrom: li.From[l.DiffID]})
+		if src, ok := li.Mounts[l.Digest]; ok && !present[i] {
 			pl.Layers[len(pl.Layers)-1].MountFrom = src.RepositoryStr()
 		}
 	}
@@ -536,28 +404,13 @@ func missingBytes(ls []Layer) int64 {
 	return n
 }
 
-// blobsPresent HEADs each layer's blob in the repository, in parallel.
-func (p *ECR) blobsPresent(ctx context.Context, repo name.Repository, registry string, ls []*blobLayer) ([]bool, error) {
-	hc, err := p.client(ctx, repo, registry)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]bool, len(ls))
-	errs := make([]error, len(ls))
-	sem := make(chan struct{}, p.jobs)
-	var wg sync.WaitGroup
+// blobsPresent HEADs each layer's blob in the repository (digestsPresent).
+func (p *ECR) blobsPresent(ctx context.Context, repo name.Repository, registry string, ls []engineimage.Blob) ([]bool, error) {
+	ds := make([]v1.Hash, len(ls))
 	for i, l := range ls {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer safego.Recover("checking blob "+l.digest.String(), func(e error) { errs[i] = e })
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			out[i], errs[i] = headBlob(ctx, hc, repo, l.digest.String())
-		}()
+		ds[i] = l.Digest
 	}
-	wg.Wait()
-	return out, errors.Join(errs...)
+	return p.digestsPresent(ctx, repo, registry, ds)
 }
 
 // Resolve returns REGISTRY/REPOSITORY@sha256:... for a tag that exists; a
@@ -594,112 +447,31 @@ func (p *ECR) Tags(ctx context.Context, registry, repository_ string) ([]string,
 // repository is describeRepository, asked once per registry/repository in a
 // run. Errors are not remembered.
 func (p *ECR) repository(ctx context.Context, registry, repo string) (mutability, error) {
-	key := registry + "/" + repo
-	p.repoMu.Lock()
-	defer p.repoMu.Unlock()
-	if m, ok := p.repos[key]; ok {
-		return m, nil
+	return p.repos.get(registry+"/"+repo, func() (mutability, error) {
+		return describeRepository(ctx, p.ecr, registry, repo)
+	})
+}
+
+// memo remembers, for this run, one answer per key: the first asker works
+// it out (others wait), the rest read it. Errors are not remembered.
+type memo[V any] struct {
+	mu sync.Mutex
+	m  map[string]V
+}
+
+func (m *memo[V]) get(key string, f func() (V, error)) (V, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if v, ok := m.m[key]; ok {
+		return v, nil
 	}
-	m, err := describeRepository(ctx, p.ecr, registry, repo)
+	v, err := f()
 	if err != nil {
-		return m, err
+		return v, err
 	}
-	if p.repos == nil {
-		p.repos = map[string]mutability{}
+	if m.m == nil {
+		m.m = map[string]V{}
 	}
-	p.repos[key] = m
-	return m, nil
-}
-
-// checkRegistry refuses a push target that is not served credentials: the
-// ECR token goes to the configured registry only, and an anonymous push
-// elsewhere would hand the image to a registry nobody configured.
-func (p *ECR) checkRegistry(registry string) error {
-	if servesCredentials(registry, p.registries) {
-		return nil
-	}
-	if len(p.registries) > 0 {
-		return fmt.Errorf("registry %s is not the configured registry %s: ctjdeploy sends the ECR token only there and pushes nowhere else; fix the target or `registry:` in the config",
-			registry, strings.Join(p.registries, ", "))
-	}
-	return fmt.Errorf("registry %s is neither an ECR registry (ACCOUNT.dkr.ecr.REGION.amazonaws.com) nor a loopback address with a port: ctjdeploy sends the ECR token to no other host; fix `registry:` in the config", registry)
-}
-
-// puller is this run's reader of registry (manifests, configs, blobs).
-func (p *ECR) puller(registry string) (*remote.Puller, error) {
-	p.pullMu.Lock()
-	defer p.pullMu.Unlock()
-	if pl, ok := p.pullers[registry]; ok {
-		return pl, nil
-	}
-	pl, err := remote.NewPuller(p.remoteOpts(context.Background(), registry)...)
-	if err != nil {
-		return nil, err
-	}
-	if p.pullers == nil {
-		p.pullers = map[string]*remote.Puller{}
-	}
-	p.pullers[registry] = pl
-	return pl, nil
-}
-
-// put writes a manifest only (remote.Put) through this run's pusher of
-// registry: one ping and auth exchange per repository, not per tag.
-func (p *ECR) put(ctx context.Context, registry string, ref name.Reference, t remote.Taggable) error {
-	p.pullMu.Lock()
-	pu, ok := p.pushers[registry]
-	if !ok {
-		var err error
-		pu, err = remote.NewPusher(p.remoteOpts(context.Background(), registry)...)
-		if err != nil {
-			p.pullMu.Unlock()
-			return err
-		}
-		if p.pushers == nil {
-			p.pushers = map[string]*remote.Pusher{}
-		}
-		p.pushers[registry] = pu
-	}
-	p.pullMu.Unlock()
-	return pu.Put(ctx, ref, t)
-}
-
-// head is remote.Head through this run's puller.
-func (p *ECR) head(ctx context.Context, registry string, ref name.Reference) (*v1.Descriptor, error) {
-	pl, err := p.puller(registry)
-	if err != nil {
-		return nil, err
-	}
-	return pl.Head(ctx, ref)
-}
-
-// get is remote.Get through this run's puller.
-func (p *ECR) get(ctx context.Context, registry string, ref name.Reference) (*remote.Descriptor, error) {
-	pl, err := p.puller(registry)
-	if err != nil {
-		return nil, err
-	}
-	return pl.Get(ctx, ref)
-}
-
-// client is this run's HTTP client for blob HEADs in repo (pull scope).
-func (p *ECR) client(ctx context.Context, repo name.Repository, registry string) (*http.Client, error) {
-	key := repo.String()
-	p.pullMu.Lock()
-	defer p.pullMu.Unlock()
-	if c, ok := p.clients[key]; ok {
-		return c, nil
-	}
-	rt, err := transport.NewWithContext(ctx, repo.Registry, p.auth(registry), p.transport, []string{repo.Scope(transport.PullScope)})
-	if err != nil {
-		return nil, err
-	}
-	// The blob HEADs are retried like every other registry request.
-	c := &http.Client{Transport: transport.NewRetry(rt, transport.WithRetryBackoff(p.backoff),
-		transport.WithRetryPredicate(netclient.RegistryRetryable), transport.WithRetryStatusCodes(retryCodes...))}
-	if p.clients == nil {
-		p.clients = map[string]*http.Client{}
-	}
-	p.clients[key] = c
-	return c, nil
+	m.m[key] = v
+	return v, nil
 }

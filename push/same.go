@@ -7,6 +7,8 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/hackforla/ctjdeploy/internal/engineimage"
 )
 
 // inlineCacheKey is where BuildKit's inline build cache lives in an image
@@ -54,29 +56,22 @@ func jsonEqual(a, b json.RawMessage) bool {
 // it is this image, pushed by an earlier run of the same commit, and its
 // descriptor is returned. A rebuild of an unchanged commit then uploads
 // nothing, keeps its digest, and registers no new revision.
-func (p *ECR) alreadyPushed(ctx context.Context, repo name.Repository, registry, tag string, li *localImage) (*remote.Descriptor, bool) {
-	key := repo.Tag(tag).String() + " " + li.digest.String()
-	p.sameMu.Lock()
-	defer p.sameMu.Unlock()
-	if d, ok := p.same[key]; ok {
-		return d, d != nil
-	}
-	d, ok := p.lookAlreadyPushed(ctx, repo, registry, tag, li)
-	if p.same == nil {
-		p.same = map[string]*remote.Descriptor{}
-	}
-	p.same[key] = d
-	return d, ok
+func (p *ECR) alreadyPushed(ctx context.Context, repo name.Repository, registry, tag string, li *engineimage.Image) (*remote.Descriptor, bool) {
+	d, _ := p.same.get(repo.Tag(tag).String()+" "+li.Digest().String(), func() (*remote.Descriptor, error) {
+		d, _ := p.lookAlreadyPushed(ctx, repo, registry, tag, li)
+		return d, nil
+	})
+	return d, d != nil
 }
 
-func (p *ECR) lookAlreadyPushed(ctx context.Context, repo name.Repository, registry, tag string, li *localImage) (*remote.Descriptor, bool) {
+func (p *ECR) lookAlreadyPushed(ctx context.Context, repo name.Repository, registry, tag string, li *engineimage.Image) (*remote.Descriptor, bool) {
 	// HEAD first: on the common paths (a new tag, or the very same digest)
 	// that is all it costs.
-	if d, err := p.head(ctx, registry, repo.Tag(tag)); err != nil || d.Digest == li.digest {
+	if d, err := p.head(ctx, registry, repo.Tag(tag)); err != nil || d.Digest == li.Digest() {
 		return nil, false
 	}
 	desc, err := p.get(ctx, registry, repo.Tag(tag))
-	if err != nil || desc.Digest == li.digest {
+	if err != nil || desc.Digest == li.Digest() {
 		return nil, false
 	}
 	img, err := desc.Image()
@@ -84,16 +79,17 @@ func (p *ECR) lookAlreadyPushed(ctx context.Context, repo name.Repository, regis
 		return nil, false
 	}
 	m, err := img.Manifest()
-	if err != nil || len(m.Layers) != len(li.layers) {
+	bs := li.Blobs()
+	if err != nil || len(m.Layers) != len(bs) {
 		return nil, false
 	}
 	for i, l := range m.Layers {
-		if l.Digest != li.layers[i].digest {
+		if l.Digest != bs[i].Digest {
 			return nil, false
 		}
 	}
 	cfg, err := img.RawConfigFile()
-	if err != nil || !sameImage(cfg, li.config) {
+	if err != nil || !sameImage(cfg, li.Config()) {
 		return nil, false
 	}
 	return desc, true

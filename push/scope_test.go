@@ -65,7 +65,7 @@ func TestServesCredentials(t *testing.T) {
 // Push and Plan refuse such a target before any request.
 func TestAuthOnlyForConfiguredRegistry(t *testing.T) {
 	api := &tokenECR{}
-	p := &ECR{ecr: api, auths: map[string]*ecrAuth{}, registries: []string{"127.0.0.1:5055"}}
+	p := newECR(api, options{registries: []string{"127.0.0.1:5055"}})
 	for _, reg := range []string{"127.0.0.1:9999", "evil.example.com", "210987654321.dkr.ecr.us-west-2.amazonaws.com"} {
 		a := p.auth(reg)
 		if a != authn.Anonymous {
@@ -90,7 +90,7 @@ func TestAuthOnlyForConfiguredRegistry(t *testing.T) {
 		t.Errorf("the configured registry got %+v, %v; want the ECR token", ac, err)
 	}
 	// Without WithRegistry: ECR and loopback only.
-	q := &ECR{ecr: api, auths: map[string]*ecrAuth{}}
+	q := newECR(api, options{})
 	if q.auth("evil.example.com") != authn.Anonymous || q.auth("127.0.0.1:1234") == authn.Anonymous {
 		t.Error("without a configured registry: want anonymous for evil.example.com, the token for a loopback registry")
 	}

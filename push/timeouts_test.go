@@ -98,6 +98,7 @@ func TestRegistryRetries503(t *testing.T) {
 		t.Fatal(err)
 	}
 	p.ecr = &tokenECR{}
+	p.credentials.api = p.ecr // the token comes from the fake too
 	ref, err := p.Resolve(context.Background(), addr, "repo", "tag")
 	if err != nil {
 		t.Fatalf("four 503s in a row are not ridden out: %v", err)
@@ -132,6 +133,7 @@ func TestRegistryRetriesRefusedConnection(t *testing.T) {
 		t.Fatal(err)
 	}
 	p.ecr = &tokenECR{}
+	p.credentials.api = p.ecr // the token comes from the fake too
 	start := time.Now()
 	ref, err := p.Resolve(context.Background(), addr, "repo", "tag")
 	if s := <-up; s != nil {

@@ -1,4 +1,4 @@
-package push
+package engineimage
 
 import (
 	"archive/tar"
@@ -88,12 +88,12 @@ func TestSaveOCILayoutSkipsKnownLayers(t *testing.T) {
 		{"index.json", []byte(`{}`)},
 		{"manifest.json", []byte(`[]`)},
 	}}
-	known0 := knownLayer{digest: v1.Hash{Algorithm: "sha256", Hex: hexOf(digestOf([]byte("gz of base")))}, size: 1234, from: "registry r:stage"}
+	known0 := KnownLayer{Digest: v1.Hash{Algorithm: "sha256", Hex: hexOf(digestOf([]byte("gz of base")))}, Size: 1234, From: "registry r:stage"}
 	h0, _ := v1.NewHash(d0)
-	known := func([]v1.Hash) knowledge {
-		return knowledge{layers: map[v1.Hash]knownLayer{h0: known0}}
+	known := func([]v1.Hash) Known {
+		return Known{Layers: map[v1.Hash]KnownLayer{h0: known0}}
 	}
-	li, err := openLocal(context.Background(), eng, "img", 6, t.TempDir(), known)
+	li, err := open(context.Background(), eng, "img", 6, t.TempDir(), known, defaultSaveMode())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,8 +107,8 @@ func TestSaveOCILayoutSkipsKnownLayers(t *testing.T) {
 	if got := li.src.streamed.Load(); got >= int64(len(base)) {
 		t.Errorf("streamed %d bytes: the known layer after the last needed entry was read", got)
 	}
-	if len(li.layers) != 2 || li.layers[0].digest != known0.digest || li.layers[0].size != 1234 || li.from[h0] != "registry r:stage" {
-		t.Errorf("layer 0 = %+v, from %q; want the known digest", li.layers[0], li.from[h0])
+	if len(li.layers) != 2 || li.layers[0].digest != known0.Digest || li.layers[0].size != 1234 || li.From[h0] != "registry r:stage" {
+		t.Errorf("layer 0 = %+v, from %q; want the known digest", li.layers[0], li.From[h0])
 	}
 	if b, err := li.src.blob(li.layers[1].diffID); err != nil || b.digest != li.layers[1].digest {
 		t.Errorf("the new layer: %+v, %v", b, err)
@@ -145,7 +145,7 @@ func TestSaveStreamBrokeOff(t *testing.T) {
 		{"blobs/sha256/" + hexOf(id), cfg},
 		{"blobs/sha256/" + hexOf(d0), layer},
 	}}}
-	_, err := openLocal(context.Background(), eng, "img", 6, t.TempDir(), func([]v1.Hash) knowledge { return knowledge{} })
+	_, err := open(context.Background(), eng, "img", 6, t.TempDir(), func([]v1.Hash) Known { return Known{} }, defaultSaveMode())
 	if err == nil {
 		t.Fatal("no error from a save stream that broke off")
 	}
