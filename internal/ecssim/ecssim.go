@@ -138,6 +138,11 @@ type Options struct {
 	Engine *Engine
 	// Logf, if set, receives one line per emulated step.
 	Logf func(format string, args ...any)
+	// Policy, if set, is an IAM identity-based policy (JSON) every call is
+	// evaluated against (iam.go; SetPolicy changes it later); Principal
+	// is the identity its AccessDenied messages name (DefaultPrincipal).
+	Policy    []byte
+	Principal string
 }
 
 // Sim is the simulator; it is an http.Handler. Close stops its clock.
@@ -158,6 +163,7 @@ type Sim struct {
 	revisions  map[string]*revision
 	stop       chan struct{}
 	closeOnce  sync.Once
+	iam        iamState // the IAM policy (iam.go)
 }
 
 type deployment struct {
@@ -270,6 +276,9 @@ func New(opts Options) (*Sim, error) {
 		stop: make(chan struct{})}
 	if opts.Engine != nil {
 		s.runner = newDocker(opts.Engine)
+	}
+	if err := s.SetPolicy(opts.Policy); err != nil {
+		return nil, err
 	}
 	go s.clock()
 	return s, nil
@@ -387,6 +396,9 @@ func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	target := r.Header.Get("X-Amz-Target")
 	op := opName(r, target, body)
+	if !s.authorize(w, r, target, body) { // IAM (iam.go), before anything else
+		return
+	}
 	if strings.HasPrefix(target, ecsPrefix) && s.throttled(op, body) {
 		s.count(op, false)
 		w.Header().Set("Content-Type", "application/x-amz-json-1.1")
