@@ -317,6 +317,10 @@ func outputChecks(s State) []Check {
 	if len(s.TemplateOutputs) == 0 {
 		return []Check{{Check: "terraform outputs", Status: OK, Detail: "the template reads none"}}
 	}
+	if env.Terraform != nil && s.OutputsErr != nil {
+		return []Check{{Check: "terraform outputs", Status: Unknown, Detail: fmt.Sprintf("the template reads %s; the outputs could not be read: %v", strings.Join(s.TemplateOutputs, ", "), s.OutputsErr),
+			Fix: "run `terraform output -json` in " + env.Terraform.Dir}}
+	}
 	var out []Check
 	for _, n := range s.TemplateOutputs {
 		c := Check{Check: "terraform output " + n}
