@@ -246,6 +246,7 @@ func Follow(ctx context.Context, api ECS, o FollowOptions) (FollowResult, error)
 			if newer, nerr := f.newer(ctx, sd); nerr == nil {
 				st = DecideServiceDeployment(sd, newer, obs)
 			} else {
+				_ = f.apiError(nerr) // a denial is named in a warning (the API is off from now on)
 				st = evaluate(obs)
 			}
 		case f.useAPI && sd != nil:
