@@ -172,6 +172,13 @@ func readDoctorState(ctx context.Context, env *config.Environment) doctor.State 
 		s.TaskDef, s.TaskDefFrom = taskdef.FromLive(rep.LiveTD), "the live revision"
 	}
 
+	// logs:GetLogEvents on the groups the rendered (else live) definition
+	// writes to: a failed rollout shows its containers' last lines.
+	if s.TaskDef != nil {
+		if c := preflightClients(cfg, env); c.Logs != nil {
+			rep.Outcomes = append(rep.Outcomes, preflight.ProbeLogs(ctx, c.Logs, env.Region, rep.Account, preflight.LogGroups(s.TaskDef.ContainerDefinitions))...)
+		}
+	}
 	s.Lock = lockState(env, rep)
 	s.Writes, s.WritesErr = simulateWrites(ctx, iam.NewFromConfig(cfg), env, rep, s.TaskDef, registry)
 	return s

@@ -257,6 +257,12 @@ type Target struct {
 	// Registry is the environment's registry host (an ECR host names the
 	// repositories' account; a loopback test registry uses the caller's).
 	Registry string
+	// LogGroups are the awslogs groups of the rendered task definition
+	// (logs:GetLogEvents is probed on each). A deploy's plan knows them
+	// only after Terraform is read, so its preflight passes none and
+	// doctor probes them; the live revision's groups are not a stand-in
+	// (a template may have moved them).
+	LogGroups []string
 }
 
 var ecrHostRE = regexp.MustCompile(`^(\d{12})\.dkr\.ecr(?:-fips)?\.[a-z0-9-]+\.amazonaws\.com(?:\.cn)?$`)
@@ -289,6 +295,25 @@ func Run(ctx context.Context, c Clients, t Target) (*Report, error) {
 
 	var mu sync.Mutex
 	var taskARN, sdARN string
+	// The service first, alone: it is the run's first read, the one a
+	// wrong config or a policy for another service fails on, and it names
+	// the live revision the later probes read.
+	rep.Outcomes = append(rep.Outcomes, runAll(pctx, []probe{{action: "ecs:DescribeServices", resource: serviceARN, call: func(ctx context.Context) error {
+		out, err := c.ECS.DescribeServices(ctx, &ecs.DescribeServicesInput{Cluster: aws.String(env.Cluster), Services: []string{env.Service}})
+		if err == nil {
+			for i := range out.Services {
+				if aws.ToString(out.Services[i].ServiceName) == env.Service {
+					mu.Lock()
+					rep.Service = &out.Services[i]
+					mu.Unlock()
+				}
+			}
+		}
+		return err
+	}}})...)
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	var stage1 []probe
 	stage1 = append(stage1, probe{action: "ecr:GetAuthorizationToken", resource: "*", call: func(ctx context.Context) error {
 		_, err := c.ECR.GetAuthorizationToken(ctx, &ecr.GetAuthorizationTokenInput{})
@@ -327,19 +352,6 @@ func Run(ctx context.Context, c Clients, t Target) (*Report, error) {
 		)
 	}
 	stage1 = append(stage1,
-		probe{action: "ecs:DescribeServices", resource: serviceARN, call: func(ctx context.Context) error {
-			out, err := c.ECS.DescribeServices(ctx, &ecs.DescribeServicesInput{Cluster: aws.String(env.Cluster), Services: []string{env.Service}})
-			if err == nil {
-				for i := range out.Services {
-					if aws.ToString(out.Services[i].ServiceName) == env.Service {
-						mu.Lock()
-						rep.Service = &out.Services[i]
-						mu.Unlock()
-					}
-				}
-			}
-			return err
-		}},
 		probe{action: "ecs:ListTasks", resource: "* (condition ecs:cluster = " + clusterARN + ")", call: func(ctx context.Context) error {
 			out, err := c.ECS.ListTasks(ctx, &ecs.ListTasksInput{Cluster: aws.String(env.Cluster), ServiceName: aws.String(env.Service), MaxResults: aws.Int32(1)})
 			if err == nil && len(out.TaskArns) > 0 {
@@ -419,7 +431,7 @@ func Run(ctx context.Context, c Clients, t Target) (*Report, error) {
 	if tARN == "" {
 		tARN = arn("ecs", acct, "task/"+env.Cluster+"/00000000000000000000000000000000")
 	}
-	stage2 = append(stage2, probe{action: "ecs:DescribeTasks", resource: arn("ecs", acct, "task/"+env.Cluster+"/*"), call: func(ctx context.Context) error {
+	stage2 = append(stage2, probe{action: "ecs:DescribeTasks", resource: arn("ecs", acct, "task/"+env.Cluster+"/*"), target: tARN, call: func(ctx context.Context) error {
 		_, err := c.ECS.DescribeTasks(ctx, &ecs.DescribeTasksInput{Cluster: aws.String(env.Cluster), Tasks: []string{tARN}})
 		return err
 	}})
@@ -428,7 +440,7 @@ func Run(ctx context.Context, c Clients, t Target) (*Report, error) {
 	if sd == "" {
 		sd = arn("ecs", acct, "service-deployment/"+env.Cluster+"/"+env.Service+"/ctjdeploypreflight0000")
 	}
-	stage2 = append(stage2, probe{action: "ecs:DescribeServiceDeployments", resource: sdRes, degrades: sdDegrades, call: func(ctx context.Context) error {
+	stage2 = append(stage2, probe{action: "ecs:DescribeServiceDeployments", resource: sdRes, target: sd, degrades: sdDegrades, call: func(ctx context.Context) error {
 		_, err := c.ECS.DescribeServiceDeployments(ctx, &ecs.DescribeServiceDeploymentsInput{ServiceDeploymentArns: []string{sd}})
 		return err
 	}})
@@ -437,22 +449,45 @@ func Run(ctx context.Context, c Clients, t Target) (*Report, error) {
 		return nil, err
 	}
 
-	// Stage 3: the live revision's log groups.
-	if rep.LiveTD != nil && c.Logs != nil {
-		var stage3 []probe
-		for _, g := range logGroups(rep.LiveTD) {
-			stage3 = append(stage3, probe{action: "logs:GetLogEvents", resource: arn("logs", acct, "log-group:"+g+":*"), degrades: "a failed rollout is reported without the containers' last log lines",
-				call: func(ctx context.Context) error {
-					_, err := c.Logs.GetLogEvents(ctx, &cloudwatchlogs.GetLogEventsInput{LogGroupName: aws.String(g), LogStreamName: aws.String("ctjdeploy-preflight"), Limit: aws.Int32(1)})
-					return err
-				}})
-		}
-		rep.Outcomes = append(rep.Outcomes, runAll(pctx, stage3)...)
+	// Stage 3: the log groups the caller names.
+	if len(t.LogGroups) > 0 && c.Logs != nil {
+		rep.Outcomes = append(rep.Outcomes, ProbeLogs(pctx, c.Logs, env.Region, acct, t.LogGroups)...)
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	return rep, nil
+}
+
+// ProbeLogs probes logs:GetLogEvents on each group (a stream that does not
+// exist: ResourceNotFoundException proves the permission).
+func ProbeLogs(ctx context.Context, c Logs, region, account string, groups []string) []Outcome {
+	var ps []probe
+	for _, g := range groups {
+		ps = append(ps, probe{action: "logs:GetLogEvents", resource: fmt.Sprintf("arn:%s:logs:%s:%s:log-group:%s:*", iampolicy.Partition(region), region, account, g),
+			degrades: "a failed rollout is reported without the containers' last log lines",
+			call: func(ctx context.Context) error {
+				_, err := c.GetLogEvents(ctx, &cloudwatchlogs.GetLogEventsInput{LogGroupName: aws.String(g), LogStreamName: aws.String("ctjdeploy-preflight"), Limit: aws.Int32(1)})
+				return err
+			}})
+	}
+	return runAll(ctx, ps)
+}
+
+// LogGroups are the awslogs groups of a task definition's containers.
+func LogGroups(cds []ecstypes.ContainerDefinition) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, c := range cds {
+		if lc := c.LogConfiguration; lc != nil && lc.LogDriver == ecstypes.LogDriverAwslogs {
+			if g := lc.Options["awslogs-group"]; g != "" && !seen[g] {
+				seen[g] = true
+				out = append(out, g)
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
 }
 
 const sdDegrades = "ctjdeploy follows the service's deployments instead of ECS's service deployment records, and `rollback` cannot stop a deployment in flight with StopServiceDeployment"
@@ -510,20 +545,4 @@ func familyOf(arn string) string {
 		s = s[:i]
 	}
 	return s
-}
-
-// logGroups are the awslogs groups of a task definition's containers.
-func logGroups(td *ecstypes.TaskDefinition) []string {
-	seen := map[string]bool{}
-	var out []string
-	for _, c := range td.ContainerDefinitions {
-		if lc := c.LogConfiguration; lc != nil && lc.LogDriver == ecstypes.LogDriverAwslogs {
-			if g := lc.Options["awslogs-group"]; g != "" && !seen[g] {
-				seen[g] = true
-				out = append(out, g)
-			}
-		}
-	}
-	sort.Strings(out)
-	return out
 }

@@ -119,6 +119,9 @@ func TestRunIncubatorBuilder(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if f.Calls[1] != "ecs:DescribeServices" {
+		t.Errorf("calls %v: the service is read first, alone, after sts", f.Calls)
+	}
 	e := rep.Err("stage")
 	if exitcode.Of(e) != exitcode.Invalid {
 		t.Fatalf("exit %d, want 2: %v", exitcode.Of(e), e)
@@ -144,7 +147,7 @@ func TestRunIncubatorBuilder(t *testing.T) {
 	// Every denied action is listed; no allowed one is.
 	for a := range f.Deny {
 		if a == "logs:GetLogEvents" {
-			continue // not probed: DescribeTaskDefinition denied hides the log groups
+			continue // not probed: no LogGroups given (the deploy's preflight passes none)
 		}
 		if !strings.Contains(msg, "  "+a+" on ") {
 			t.Errorf("message lacks denied %s", a)
@@ -162,7 +165,7 @@ func TestRunIncubatorBuilder(t *testing.T) {
 
 func TestRunAllowedAndDegraded(t *testing.T) {
 	f := &Fake{TDARN: "arn:aws:ecs:us-west-2:123456789012:task-definition/ctj-stage:7", Tags: []ecstypes.Tag{{Key: aws.String("ctjdeploy:commit"), Value: aws.String("abc")}}}
-	rep, err := Run(context.Background(), f.Clients(), Target{Env: testEnv(), Registry: "127.0.0.1:5055"})
+	rep, err := Run(context.Background(), f.Clients(), Target{Env: testEnv(), Registry: "127.0.0.1:5055", LogGroups: []string{"/ecs/app"}})
 	if err != nil || rep.Err("stage") != nil || len(rep.Warnings("stage")) != 0 {
 		t.Fatalf("all allowed: err %v, %v, warnings %v", err, rep.Err("stage"), rep.Warnings("stage"))
 	}
@@ -176,7 +179,7 @@ func TestRunAllowedAndDegraded(t *testing.T) {
 	}
 
 	f = &Fake{TDARN: "arn:aws:ecs:us-west-2:123456789012:task-definition/ctj-stage:7", Deny: map[string]bool{"ecs:ListServiceDeployments": true, "logs:GetLogEvents": true}}
-	rep, err = Run(context.Background(), f.Clients(), Target{Env: testEnv(), Registry: "127.0.0.1:5055"})
+	rep, err = Run(context.Background(), f.Clients(), Target{Env: testEnv(), Registry: "127.0.0.1:5055", LogGroups: []string{"/ecs/app"}})
 	if err != nil {
 		t.Fatal(err)
 	}
