@@ -290,7 +290,7 @@ func TestStackIncubatorBuilder(t *testing.T) {
 	}
 	for name, want := range map[string]string{
 		"minimum/maximum percent": "deployment_maximum_percent         = 100",
-		"circuit breaker":         "deployment_circuit_breaker = true",
+		"circuit breaker":         "deployment_circuit_breaker         = true",
 		"live revision owner":     "no ctjdeploy:* tags",
 	} {
 		if g := got[name]; !strings.HasPrefix(g, "failed") || !strings.Contains(g, want) {

@@ -35,61 +35,106 @@ var nonIdent = regexp.MustCompile(`[^A-Za-z0-9_]+`)
 
 func hclName(s string) string { return strings.Trim(nonIdent.ReplaceAllString(s, "_"), "_") }
 
-// newInputs is what modules/container needs to offer (it has none of them
-// today), with the defaults that keep every other project as it is.
-const newInputs = `# terraform/modules/container/variables.tf (new inputs):
-variable "deployment_maximum_percent" {
-  type    = number
-  default = 200
+// ModuleVariables and ModuleService are the change modules/container needs
+// (it offers none of these inputs today). Their defaults keep every other
+// project as it is: null leaves an argument to the provider's default,
+// the breaker block is absent unless asked for, and the service keeps
+// following Terraform's task definition unless a deploy tool owns it.
+// docs/adopting.md shows the same text (a test holds them equal).
+const ModuleVariables = `variable "deployment_maximum_percent" {
+  description = "upper limit, in percent of desired_count, of the tasks a deployment runs; 100 stops the old task first"
+  type        = number
+  default     = null
 }
+
 variable "deployment_minimum_healthy_percent" {
-  type    = number
-  default = 0
+  description = "lower limit, in percent of desired_count, of the healthy tasks during a deployment"
+  type        = number
+  default     = null
 }
+
 variable "deployment_circuit_breaker" {
-  type    = bool
-  default = false
-}
-variable "task_definition_managed_outside" {
-  description = "true when a deploy tool (ctjdeploy) registers the task definition: Terraform then keeps the service's revision"
+  description = "ECS stops a deployment whose tasks keep failing and rolls it back"
   type        = bool
   default     = false
 }
 
-# terraform/modules/container/main.tf, resource "aws_ecs_service" "fargate":
+variable "task_definition_managed_outside" {
+  description = "a deploy tool (ctjdeploy) registers the task definitions: terraform apply leaves the service's revision alone"
+  type        = bool
+  default     = false
+}`
+
+// ModuleService is the module's aws_ecs_service "fargate" as it becomes.
+const ModuleService = `resource "aws_ecs_service" "fargate" {
+  count = var.task_definition_managed_outside ? 0 : 1
+  # ... name, cluster, task_definition, launch_type, desired_count,
+  # network_configuration, load_balancer as today ...
+
   deployment_maximum_percent         = var.deployment_maximum_percent
   deployment_minimum_healthy_percent = var.deployment_minimum_healthy_percent
-  deployment_circuit_breaker {
-    enable   = var.deployment_circuit_breaker
-    rollback = var.deployment_circuit_breaker
+
+  dynamic "deployment_circuit_breaker" {
+    for_each = var.deployment_circuit_breaker ? [true] : []
+    content {
+      enable   = true
+      rollback = true
+    }
   }
+
   lifecycle {
     ignore_changes = [desired_count]
   }
-  # Terraform's lifecycle arguments cannot depend on a variable: for
-  # task_definition_managed_outside the module declares the service twice,
-  # count = var.task_definition_managed_outside ? 0 : 1 on "fargate" and
-  # ? 1 : 0 on a copy "deployed_outside" whose lifecycle is
-  #   ignore_changes = [desired_count, task_definition]
-  # (a moved block keeps CTJ's service: moved { from = aws_ecs_service.fargate[0]
-  #  to = aws_ecs_service.deployed_outside[0] })
+}
+
+# The same service for a project whose deploy tool registers the task
+# definitions: Terraform creates it with the module's revision, then leaves
+# task_definition to the tool (lifecycle arguments cannot depend on a
+# variable, hence the second resource).
+resource "aws_ecs_service" "deployed_outside" {
+  count = var.task_definition_managed_outside ? 1 : 0
+  # ... the same arguments as aws_ecs_service.fargate ...
+
+  lifecycle {
+    ignore_changes = [desired_count, task_definition]
+  }
 }`
 
-func percentFix(mod string) string {
-	return "# terraform/projects/civic-tech-jobs/environment-stage.tf\n" + mod + " {\n  deployment_maximum_percent         = 100   # one task at a time: never two postgres servers over one data directory\n  deployment_minimum_healthy_percent = 0     # the old task stops before the new one starts\n}\n" + newInputs
+// ProjectInputs are the inputs CTJ's module call sets.
+const ProjectInputs = `  deployment_maximum_percent         = 100  # postgres runs in the task: the old task stops first
+  deployment_minimum_healthy_percent = 0
+  deployment_circuit_breaker         = true # enable and rollback
+  task_definition_managed_outside    = true # ctjdeploy registers the revisions`
+
+// ProjectMoved keeps CTJ's service when it moves to deployed_outside.
+const ProjectMoved = `moved {
+  from = module.civic_tech_jobs_fullstack_stage_service.aws_ecs_service.fargate[0]
+  to   = module.civic_tech_jobs_fullstack_stage_service.aws_ecs_service.deployed_outside[0]
+}`
+
+func moduleFix(mod, want string) string {
+	var lines []string
+	for _, ln := range strings.Split(ProjectInputs, "\n") {
+		if strings.Contains(ln, want) {
+			lines = append(lines, ln)
+		}
+	}
+	fix := "# terraform/projects/civic-tech-jobs/environment-stage.tf\n" + mod + " {\n  # ... as today ...\n" + strings.Join(lines, "\n") + "\n}\n"
+	if want == "task_definition_managed_outside" {
+		fix += ProjectMoved + "\n"
+	}
+	return fix + "# terraform/modules/container offers none of these inputs today: add them (docs/adopting.md, \"The incubator as it is\"):\n# variables.tf\n" +
+		ModuleVariables + "\n# main.tf\n" + ModuleService
 }
 
-func breakerFix(mod string) string {
-	return "# terraform/projects/civic-tech-jobs/environment-stage.tf\n" + mod + " {\n  deployment_circuit_breaker = true   # enable = true, rollback = true\n}\n" + newInputs
-}
+func percentFix(mod string) string   { return moduleFix(mod, "deployment_m") }
+func breakerFix(mod string) string   { return moduleFix(mod, "deployment_circuit_breaker") }
+func ownershipFix(mod string) string { return moduleFix(mod, "task_definition_managed_outside") }
 
-func ownershipFix(mod string) string {
-	return "# terraform/projects/civic-tech-jobs/environment-stage.tf\n" + mod + " {\n  task_definition_managed_outside = true   # ctjdeploy registers revisions; terraform apply keeps the service's\n}\n" + newInputs
-}
-
-// policyFix is the statement that grants action on resources, for
-// incubator_builder's jsonencode in terraform/cicd.tf (or the project's
-// own policy); `ctjdeploy ENV iam-policy` prints the whole policy.
+// policyFix is the statement that grants action on resources, in the form
+// of `ctjdeploy ENV iam-policy --format terraform` (a statement of
+// data "aws_iam_policy_document" "ctjdeploy_ENV", which terraform/cicd.tf
+// attaches to CTJ's CI role; see docs/adopting.md).
 func policyFix(env *config.Environment, action string, resources []string) string {
 	var rs []string
 	for _, r := range resources {
@@ -97,10 +142,10 @@ func policyFix(env *config.Environment, action string, resources []string) strin
 		c := ""
 		if cond != "" {
 			k, v, _ := strings.Cut(strings.TrimSuffix(cond, ")"), " = ")
-			c = fmt.Sprintf("\n  Condition = { ArnEquals = { %q = %q } }", k, v)
+			c = fmt.Sprintf("\n  condition {\n    test     = \"ArnEquals\"\n    variable = %q\n    values   = [%q]\n  }", k, v)
 		}
-		rs = append(rs, fmt.Sprintf("{\n  Effect   = \"Allow\"\n  Action   = [%q]\n  Resource = [%q]%s\n},", action, r, c))
+		rs = append(rs, fmt.Sprintf("statement {\n  effect    = \"Allow\"\n  actions   = [%q]\n  resources = [%q]%s\n}", action, r, c))
 	}
-	return fmt.Sprintf("# terraform/cicd.tf, aws_iam_policy \"incubator_builder\" Statement (or a policy of CTJ's role); `ctjdeploy %s iam-policy` prints every statement\n%s",
-		env.Name, strings.Join(rs, "\n"))
+	return fmt.Sprintf("# terraform/cicd.tf: data \"aws_iam_policy_document\" \"ctjdeploy_%s\", which `ctjdeploy %s iam-policy --format terraform` prints whole, needs\n%s",
+		env.Name, env.Name, strings.Join(rs, "\n"))
 }
