@@ -202,7 +202,9 @@ func TestStackIncubatorBuilder(t *testing.T) {
 		"ecr:DescribeImages on arn:aws:ecr:us-west-2:123456789012:repository/" + n.BackendRepo,
 		"ecr:ListImages on arn:aws:ecr:us-west-2:123456789012:repository/" + n.FrontendRepo,
 	}
-	for _, args := range [][]string{{"stage", "--dry-run", "--tag", "feedc0de"}, {"stage", "--tag", "feedc0de"}, {"stage", "rollback", "--dry-run"}} {
+	// A tag no other run builds: the engine must not hold its image after.
+	tag := fmt.Sprintf("preflight%x", time.Now().UnixNano())
+	for _, args := range [][]string{{"stage", "--dry-run", "--tag", tag}, {"stage", "--tag", tag}, {"stage", "rollback", "--dry-run"}} {
 		var out, errb bytes.Buffer
 		start := time.Now()
 		code := run(append([]string{"--config", cfg}, args...), &out, &errb)
@@ -231,8 +233,13 @@ func TestStackIncubatorBuilder(t *testing.T) {
 		if strings.Contains(msg, "ecs:DescribeServices on") || strings.Contains(msg, "ecr:GetAuthorizationToken on") {
 			t.Errorf("%v: an allowed read is listed as denied", args)
 		}
-		if strings.Contains(msg, "build") && strings.Contains(msg, "django") && strings.Contains(msg, "Step") {
-			t.Errorf("%v: a build started", args)
+		if strings.Contains(msg, "==> build") || strings.Contains(msg, "==> live") {
+			t.Errorf("%v: a phase after the preflight started:\n%s", args, msg)
+		}
+	}
+	for _, n := range []string{"django", "next"} {
+		if out, err := st.Command("docker", "image", "inspect", "ctjdeploy/"+n+":"+tag).CombinedOutput(); err == nil {
+			t.Errorf("the engine holds ctjdeploy/%s:%s: a build ran\n%s", n, tag, out)
 		}
 	}
 	if t.Failed() {
