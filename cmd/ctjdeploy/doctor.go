@@ -104,11 +104,22 @@ func writeDoctorJSON(w io.Writer, checks []doctor.Check) error {
 }
 
 func writeDoctorText(w io.Writer, checks []doctor.Check) {
+	moduleShown := ""
 	for _, c := range checks {
 		fmt.Fprintf(w, "%-8s %s: %s\n", c.Status, c.Check, c.Detail)
 		if c.Fix != "" && c.Status != doctor.OK {
+			fix := c.Fix
+			// The container module's change is the same in every fix that
+			// needs it: printed once, then referred to.
+			if head, _, ok := strings.Cut(fix, doctor.ModuleChangeMarker); ok {
+				if moduleShown != "" {
+					fix = head + "# terraform/modules/container: the change shown under " + moduleShown
+				} else {
+					moduleShown = "\"" + c.Check + "\""
+				}
+			}
 			fmt.Fprintf(w, "         fix:\n")
-			for _, ln := range strings.Split(strings.TrimRight(c.Fix, "\n"), "\n") {
+			for _, ln := range strings.Split(strings.TrimRight(fix, "\n"), "\n") {
 				fmt.Fprintf(w, "           %s\n", ln)
 			}
 		}

@@ -80,3 +80,17 @@ func TestLockState(t *testing.T) {
 		t.Errorf("unread lock: %+v", l)
 	}
 }
+
+func TestWriteDoctorModuleChangeOnce(t *testing.T) {
+	mod := doctor.ModuleChangeMarker + "\nvariable \"x\" {}\n"
+	checks := []doctor.Check{
+		{Check: "circuit breaker", Status: doctor.Failed, Detail: "off", Fix: "module a {}\n" + mod},
+		{Check: "live revision owner", Status: doctor.Failed, Detail: "terraform", Fix: "module b {}\n" + mod},
+	}
+	var b bytes.Buffer
+	writeDoctorText(&b, checks)
+	out := b.String()
+	if strings.Count(out, `variable "x"`) != 1 || !strings.Contains(out, `the change shown under "circuit breaker"`) || !strings.Contains(out, "module b {}") {
+		t.Errorf("module change not printed exactly once:\n%s", out)
+	}
+}

@@ -112,6 +112,10 @@ const ProjectMoved = `moved {
   to   = module.civic_tech_jobs_fullstack_stage_service.aws_ecs_service.deployed_outside[0]
 }`
 
+// ModuleChangeMarker starts the module change in a fix (a text renderer
+// prints that part once).
+const ModuleChangeMarker = "# terraform/modules/container offers none of these inputs today: add them (docs/adopting.md, \"The incubator as it is\"):"
+
 func moduleFix(mod, want string) string {
 	var lines []string
 	for _, ln := range strings.Split(ProjectInputs, "\n") {
@@ -123,7 +127,7 @@ func moduleFix(mod, want string) string {
 	if want == "task_definition_managed_outside" {
 		fix += ProjectMoved + "\n"
 	}
-	return fix + "# terraform/modules/container offers none of these inputs today: add them (docs/adopting.md, \"The incubator as it is\"):\n# variables.tf\n" +
+	return fix + ModuleChangeMarker + "\n# variables.tf\n" +
 		ModuleVariables + "\n# main.tf\n" + ModuleService
 }
 
