@@ -279,6 +279,18 @@ func TestStackIncubatorBuilder(t *testing.T) {
 		t.Errorf("doctor changed the stack:\nbefore %s\nafter  %s", before, after)
 	}
 
+	// The text form: one line per check, the fixes under the failed ones.
+	var out, errb bytes.Buffer
+	if code := run([]string{"--config", cfg, "stage", "doctor"}, &out, &errb); code != 2 {
+		t.Errorf("doctor (text) exit %d, want 2", code)
+	}
+	t.Logf("doctor under incubator_builder:\n%s%s", out.String(), errb.String())
+	for _, want := range []string{"failed   minimum/maximum percent: minimum healthy 0 %, maximum 200 %", "failed   circuit breaker:", "failed   permission ecs:ListTasks:", "unknown  live revision owner:", "         fix:\n"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("doctor's text lacks %q", want)
+		}
+	}
+
 	// A maintainer's own (unrestricted) credentials: the permissions pass
 	// and the Terraform-owned revision is named.
 	if err := sim.SetPolicy(nil); err != nil {

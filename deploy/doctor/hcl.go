@@ -140,16 +140,22 @@ func ownershipFix(mod string) string { return moduleFix(mod, "task_definition_ma
 // data "aws_iam_policy_document" "ctjdeploy_ENV", which terraform/cicd.tf
 // attaches to CTJ's CI role; see docs/adopting.md).
 func policyFix(env *config.Environment, action string, resources []string) string {
-	var rs []string
+	var plain []string
+	var conds []string
 	for _, r := range resources {
 		r, cond, _ := strings.Cut(r, " (condition ")
-		c := ""
-		if cond != "" {
-			k, v, _ := strings.Cut(strings.TrimSuffix(cond, ")"), " = ")
-			c = fmt.Sprintf("\n  condition {\n    test     = \"ArnEquals\"\n    variable = %q\n    values   = [%q]\n  }", k, v)
+		if cond == "" {
+			plain = append(plain, fmt.Sprintf("%q", r))
+			continue
 		}
-		rs = append(rs, fmt.Sprintf("statement {\n  effect    = \"Allow\"\n  actions   = [%q]\n  resources = [%q]%s\n}", action, r, c))
+		k, v, _ := strings.Cut(strings.TrimSuffix(cond, ")"), " = ")
+		conds = append(conds, fmt.Sprintf("statement {\n  actions   = [%q]\n  resources = [%q]\n  condition {\n    test     = \"ArnEquals\"\n    variable = %q\n    values   = [%q]\n  }\n}", action, r, k, v))
 	}
-	return fmt.Sprintf("# terraform/cicd.tf: data \"aws_iam_policy_document\" \"ctjdeploy_%s\", which `ctjdeploy %s iam-policy --format terraform` prints whole, needs\n%s",
-		env.Name, env.Name, strings.Join(rs, "\n"))
+	var sts []string
+	if len(plain) > 0 {
+		sts = append(sts, fmt.Sprintf("statement {\n  actions   = [%q]\n  resources = [%s]\n}", action, strings.Join(plain, ", ")))
+	}
+	sts = append(sts, conds...)
+	return fmt.Sprintf("# terraform/cicd.tf, in data \"aws_iam_policy_document\" \"ctjdeploy_%s\" (`ctjdeploy %s iam-policy --format terraform` prints it whole):\n%s",
+		env.Name, env.Name, strings.Join(sts, "\n"))
 }
