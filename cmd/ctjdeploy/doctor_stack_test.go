@@ -270,6 +270,13 @@ func TestStackIncubatorBuilder(t *testing.T) {
 			t.Errorf("%s: %q, want failed naming %q", name, g, want)
 		}
 	}
+	// ecr:BatchGetImage (a pull the incubator allows) still tells the
+	// repositories exist.
+	for _, repo := range []string{n.BackendRepo, n.FrontendRepo} {
+		if g := got["repository "+repo]; !strings.HasPrefix(g, "ok: exists") {
+			t.Errorf("repository %s: %q, want ok", repo, g)
+		}
+	}
 	// Who registered the live revision is in its tags, which only
 	// ecs:DescribeTaskDefinition reads: under this policy doctor cannot tell.
 	if g := got["live revision owner"]; !strings.HasPrefix(g, "unknown") || !strings.Contains(g, "ecs:DescribeTaskDefinition") {

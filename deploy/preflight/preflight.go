@@ -339,6 +339,19 @@ func Run(ctx context.Context, c Clients, t Target) (*Report, error) {
 			probe{action: "ecr:BatchGetImage", resource: res, target: repo + ":" + env.Name, call: func(ctx context.Context) error {
 				_, err := c.ECR.BatchGetImage(ctx, &ecr.BatchGetImageInput{RegistryId: registryID, RepositoryName: aws.String(repo),
 					ImageIds: []ecrtypes.ImageIdentifier{{ImageTag: aws.String(env.Name)}}})
+				// A role with pulls but without DescribeRepositories (the
+				// incubator's) still tells whether the repository exists.
+				var nf *ecrtypes.RepositoryNotFoundException
+				mu.Lock()
+				defer mu.Unlock()
+				if _, known := rep.Repositories[repo]; !known {
+					switch {
+					case errors.As(err, &nf):
+						rep.Repositories[repo] = false
+					case err == nil:
+						rep.Repositories[repo] = true
+					}
+				}
 				return err
 			}},
 			probe{action: "ecr:DescribeImages", resource: res, call: func(ctx context.Context) error {
