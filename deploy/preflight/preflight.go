@@ -10,9 +10,12 @@
 // resource the run reads (the service, its live revision, the repositories,
 // the lock parameter, the log groups), bounded to one item where the API
 // pages. A probe answered with anything but access denied counts as
-// allowed: the call got past IAM authorization (AWS authorizes a request
-// before it looks the resource up, so a "not found" answer proves the
-// permission). Access denied is the code AccessDeniedException (ECS, ECR,
+// allowed: the call got past IAM authorization (IAM User Guide,
+// "Understanding how IAM works": a request is authenticated, then
+// authorized, and only then is the operation performed on the resource, so
+// a "not found" answer proves the permission; DescribeTasks and
+// DescribeServiceDeployments answer an unknown ARN in failures[], "ECS API
+// Reference"). Access denied is the code AccessDeniedException (ECS, ECR,
 // SSM, CloudWatch Logs), AccessDenied (STS, IAM) or UnauthorizedOperation
 // (EC2-style APIs).
 //
