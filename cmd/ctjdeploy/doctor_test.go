@@ -49,6 +49,9 @@ func TestWriteDoctor(t *testing.T) {
 	if err := json.Unmarshal(b.Bytes(), &doc); err != nil || len(doc.Checks) != 2 || doc.Checks[1]["fix"] != "line one\nline two" || doc.Checks[0]["status"] != "ok" {
 		t.Errorf("json %s (%v)", b.String(), err)
 	}
+	if _, ok := doc.Checks[0]["fix"]; !ok {
+		t.Errorf("json %s: an ok check without the fix key", b.String())
+	}
 	b.Reset()
 	_ = writeDoctorJSON(&b, nil)
 	if !strings.Contains(b.String(), `"checks": []`) {

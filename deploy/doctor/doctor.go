@@ -39,7 +39,7 @@ type Check struct {
 	Check  string `json:"check"`
 	Status Status `json:"status"`
 	Detail string `json:"detail"`
-	Fix    string `json:"fix,omitempty"`
+	Fix    string `json:"fix"`
 }
 
 // Simulated is iam:SimulatePrincipalPolicy's decision for one write.
