@@ -60,6 +60,15 @@ func newIAMEnv(t *testing.T) *iamEnv {
 	srv := httptest.NewServer(sim)
 	t.Cleanup(srv.Close)
 	t.Setenv("AWS_ENDPOINT_URL", srv.URL)
+	// The registry too, behind the simulator's ECR authorization: the
+	// config names the proxy as its registry.
+	regProxy, err := sim.RegistryProxy("http://"+st.Registry, teststack.Region)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := httptest.NewServer(regProxy)
+	t.Cleanup(reg.Close)
+	registry := strings.TrimPrefix(reg.URL, "http://")
 	t.Setenv("HOME", t.TempDir())
 	t.Setenv("GITHUB_ACTIONS", "")
 	t.Setenv("CTJ_IAM_REV", "1")
@@ -85,7 +94,7 @@ func newIAMEnv(t *testing.T) *iamEnv {
     region: us-west-2
     cluster: ` + n.Cluster + `
     service: ` + service + `
-    registry: ` + st.Registry + `
+    registry: ` + registry + `
     terraform: {dir: ` + filepath.Join(ex, "infra", "stage") + `}
     images:
       django: {repository: ` + n.BackendRepo + `, context: ` + filepath.Join(ex, "backend") + `, dockerfile: ` + filepath.Join(ex, "stage", "django.dockerfile") + `}
@@ -193,7 +202,7 @@ func jsonDoc(t *testing.T, out string) map[string]any {
 
 // TestLifeUnderThePrintedPolicy: deploy, an unchanged redeploy, a bad
 // commit rolled back, rollback --to, the rollback of an in-flight
-// deployment, status, history and the lock, every call evaluated against
+// deployment, dry runs, status, history and the lock, every call evaluated against
 // exactly what `stage iam-policy` printed, none denied.
 func TestLifeUnderThePrintedPolicy(t *testing.T) {
 	e := newIAMEnv(t)
@@ -256,6 +265,14 @@ func TestLifeUnderThePrintedPolicy(t *testing.T) {
 	}
 	e.sim.SetScenario(e.n.Cluster, e.n.Service, ecssim.Success)
 
+	// Dry runs read everything a deploy and a rollback would.
+	t.Setenv("CTJ_IAM_REV", "5")
+	e.must(0, "stage", "--tag", b, "--no-build", "--dry-run")
+	e.must(0, "stage", "rollback", "--to", b, "--dry-run")
+	if got := e.live(); got != afterTo {
+		t.Errorf("a dry run moved the service to %s", got)
+	}
+
 	// status and history.
 	out, _ = e.must(0, "--output", "json", "stage", "status")
 	if doc := jsonDoc(t, out); !strings.Contains(out, afterTo) {
@@ -306,9 +323,10 @@ func without(t *testing.T, policy []byte, sid string) []byte {
 type iamCommand struct {
 	name string
 	ok   int
-	// setup runs under the whole policy before the statement is removed.
-	setup func(e *iamEnv)
-	args  func(e *iamEnv) []string
+	// setup runs under the whole policy before the statement is removed;
+	// cleanup after it, to leave the environment deployable.
+	setup, cleanup func(e *iamEnv)
+	args           func(e *iamEnv) []string
 }
 
 var revSeq = 100
@@ -339,7 +357,8 @@ var iamCommands = map[string]iamCommand{
 			e.sim.SetScenario(e.n.Cluster, e.n.Service, ecssim.Stuck)
 			e.must(0, "stage", "--tag", e.tags[0], "--no-build", "--no-wait")
 		},
-		args: func(e *iamEnv) []string { return []string{"stage", "rollback"} }},
+		args:    func(e *iamEnv) []string { return []string{"stage", "rollback"} },
+		cleanup: func(e *iamEnv) { e.must(0, "stage", "rollback") }},
 }
 
 // TestEachStatementOfThePrintedPolicyIsNeeded removes each statement of
@@ -362,16 +381,20 @@ func TestEachStatementOfThePrintedPolicyIsNeeded(t *testing.T) {
 		faults *ecssim.Faults // set on the service before the command
 		why    string
 	}
+	// A second command for a statement whose actions two commands need.
+	extra := map[string]row{
+		"ECSFollowAndStopServiceDeployments": {cmd: "rollback-in-flight", code: exitcode.Failed, why: "StopServiceDeployment"},
+	}
 	rows := map[string]row{
 		// A read the run needs, denied, is found by the preflight before
 		// the first build or write (deploy/preflight): exit 2, every denied
 		// read named with its resource.
 		"ECRAuthorizationToken": {cmd: "deploy-unchanged", code: exitcode.Invalid,
 			why: "the registry login of every deploy, probed up front"},
-		// Registry (docker distribution) traffic does not pass the
-		// simulator; the statement's ECR API reads (DescribeRepositories,
+		// The statement's ECR API reads (DescribeRepositories,
 		// DescribeImages, ListImages, BatchGetImage) are probed by the
-		// preflight through the SDK, which does.
+		// preflight before the registry's manifest lookup (through the
+		// simulator's RegistryProxy) would fail.
 		"ECRPushPullOwnRepositories": {cmd: "deploy-unchanged", code: exitcode.Invalid,
 			why: "the preflight's ECR API reads"},
 		"ECSDescribeService":                {cmd: "status", code: exitcode.Failed},
@@ -392,22 +415,38 @@ func TestEachStatementOfThePrintedPolicyIsNeeded(t *testing.T) {
 			why: "warns, then decides from the service's deployments"},
 		"CloudWatchLogsReadContainerLogs": {cmd: "bad-commit", code: exitcode.RolledBack, why: "the stopped containers' last log lines: the note names the denial"},
 	}
+	type item struct {
+		st   iampolicy.Statement
+		name string
+		r    row
+	}
+	var items []item
 	for _, st := range d.Statement {
-		t.Run(st.Sid, func(t *testing.T) {
+		r, ok := rows[st.Sid]
+		if !ok {
+			t.Fatalf("a statement this test does not know: %s; add the command that needs it", st.Sid)
+		}
+		items = append(items, item{st, st.Sid, r})
+		if x, ok := extra[st.Sid]; ok {
+			items = append(items, item{st, st.Sid + "/" + x.cmd, x})
+		}
+	}
+	for _, it := range items {
+		st, r := it.st, it.r
+		t.Run(it.name, func(t *testing.T) {
 			e.t = t
+			c := iamCommands[r.cmd]
 			defer func() {
 				e.setPolicy(e.policy)
-				e.sim.SetScenario(e.n.Cluster, e.n.Service, ecssim.Success)
 				e.sim.SetFaults(e.n.Cluster, e.n.Service, ecssim.Faults{})
 				if e.lockExists() {
 					_, _ = ssm.NewFromConfig(e.st.AWSConfig(t)).DeleteParameter(context.Background(), &ssm.DeleteParameterInput{Name: aws.String(e.lockParameter())})
 				}
+				if c.cleanup != nil {
+					c.cleanup(e)
+				}
+				e.sim.SetScenario(e.n.Cluster, e.n.Service, ecssim.Success)
 			}()
-			r, ok := rows[st.Sid]
-			if !ok {
-				t.Fatalf("a statement this test does not know: %s; add the command that needs it", st.Sid)
-			}
-			c := iamCommands[r.cmd]
 			if c.setup != nil {
 				c.setup(e)
 			}
@@ -430,8 +469,14 @@ func TestEachStatementOfThePrintedPolicyIsNeeded(t *testing.T) {
 			if !containsAction(st.Action, f.Action) {
 				t.Errorf("denied %s, not an action of %s (%v)", f.Action, st.Sid, st.Action)
 			}
-			if text := out + errOut; !strings.Contains(text, f.Action) || !strings.Contains(text, f.Resource) {
-				t.Errorf("the output does not name %s on %s:\n%s", f.Action, f.Resource, text)
+			// The registry's errors name the repository (a HEAD has no body
+			// to carry ECR's message); the AWS APIs' the resource's ARN.
+			resource := f.Resource
+			if strings.HasPrefix(f.Resource, "arn:aws:ecr:") && strings.Contains(f.Resource, ":repository/") {
+				resource = f.Resource[strings.Index(f.Resource, ":repository/")+len(":repository/"):]
+			}
+			if text := out + errOut; !strings.Contains(text, f.Action) || !strings.Contains(text, resource) {
+				t.Errorf("the output does not name %s on %s:\n%s", f.Action, resource, text)
 			}
 		})
 	}

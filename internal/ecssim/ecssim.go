@@ -60,6 +60,12 @@
 //     without the service deployment permissions (ServiceConfig.NoDeploymentAPI)
 //     gets AccessDeniedException.
 //
+// IAM (iam.go, docs/iam-on-the-stack.md): with a policy (Options.Policy,
+// SetPolicy) every call is first evaluated against it, on the resource ARN
+// the Service Authorization Reference names for its action, and a denied
+// call gets the service's AccessDenied answer; iam:SimulatePrincipalPolicy
+// is answered from the same policy.
+//
 // A task's fate is the scenario's (every task EMULATED, no container runs),
 // unless Options.Engine is set: then tasks run on Docker (engine.go) and
 // their real exits decide. Rolling deployments are paced by

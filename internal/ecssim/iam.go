@@ -43,6 +43,10 @@ package ecssim
 //	logs:<call with logGroupName>         log-group:GROUP
 //	sts:GetCallerIdentity                 never denied ("No permissions are
 //	                                      required", GetCallerIdentity API reference)
+//	iam:SimulatePrincipalPolicy           PolicySourceArn; then answered by the
+//	                                      simulator from its own policy
+//	iam:*, other sts:* (query protocol)   * (action only; the service is the
+//	                                      signature's credential scope)
 //	anything else                         * (action only)
 //
 // The new revision number of RegisterTaskDefinition is not known before the
@@ -51,15 +55,19 @@ package ecssim
 // (${aws:username}) and the global condition keys beyond aws:RequestTag and
 // aws:TagKeys are not modelled. The registry's own traffic (docker
 // distribution API: the ECR actions BatchGetImage, PutImage,
-// InitiateLayerUpload ... behind a push or pull) does not pass the
-// simulator and is not evaluated; ECR API calls made through the SDK are.
+// InitiateLayerUpload ... behind a push or pull) does not pass ServeHTTP:
+// RegistryProxy (iam_registry.go) evaluates it when a config names the
+// proxy as its registry; ECR API calls made through the SDK pass here.
 //
 // A denied call gets the service's error: for the JSON protocols (ECS, ECR,
 // SSM, CloudWatch Logs) HTTP 400 {"__type":"AccessDeniedException",
 // "message":"User: P is not authorized to perform: A on resource: R because
-// no identity-based policy allows the A action"} (each API reference lists
-// AccessDeniedException, HTTP 400); for STS (query protocol) HTTP 403 with
-// <ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code>.
+// no identity-based policy allows the A action"} (the API references'
+// "Common Errors": AccessDeniedException, HTTP Status Code 400; the ECS
+// reference lists it on each action); for STS and IAM (query protocol) HTTP
+// 403 with <ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code>,
+// as STS answers a denied AssumeRole (the code the SDK surfaces as
+// "api error AccessDenied").
 
 import (
 	"bytes"
@@ -134,16 +142,25 @@ func (s *Sim) Denials() []Denial {
 	return append([]Denial(nil), s.iam.denials...)
 }
 
-// authorize evaluates one call; when it is denied it writes the service's
-// AccessDenied answer and returns false.
+// authorize evaluates one call; it returns false when it answered the call
+// itself: denied (the service's AccessDenied answer), or
+// iam:SimulatePrincipalPolicy (simulatePrincipalPolicy; moto has none).
 func (s *Sim) authorize(w http.ResponseWriter, r *http.Request, target string, body []byte) bool {
 	s.iam.mu.Lock()
 	p, principal := s.iam.policy, s.iam.principal
 	s.iam.mu.Unlock()
-	if p == nil {
-		return true
+	if p == nil && target != "" {
+		return true // not enforced, and not a query-protocol call to answer
 	}
 	req := requestFor(r, target, body)
+	simulate := req.query && req.service == "iam" && req.action == "SimulatePrincipalPolicy"
+	if p == nil {
+		if simulate {
+			simulatePrincipalPolicy(w, body, nil)
+			return false
+		}
+		return true
+	}
 	for _, c := range req.checks {
 		explicit, ok := p.allows(c)
 		if ok {
@@ -162,13 +179,21 @@ func (s *Sim) authorize(w http.ResponseWriter, r *http.Request, target string, b
 			w.WriteHeader(http.StatusForbidden)
 			var esc bytes.Buffer
 			_ = xmlEscape(&esc, msg)
-			fmt.Fprintf(w, `<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>%s</Message></Error><RequestId>ecssim-iam</RequestId></ErrorResponse>`, esc.String())
+			ns := "https://sts.amazonaws.com/doc/2011-06-15/"
+			if req.service == "iam" {
+				ns = "https://iam.amazonaws.com/doc/2010-05-08/"
+			}
+			fmt.Fprintf(w, `<ErrorResponse xmlns="%s"><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>%s</Message></Error><RequestId>ecssim-iam</RequestId></ErrorResponse>`, ns, esc.String())
 			return false
 		}
 		out, _ := json.Marshal(map[string]string{"__type": "AccessDeniedException", "message": msg})
 		w.Header().Set("Content-Type", "application/x-amz-json-1.1")
 		w.WriteHeader(http.StatusBadRequest)
 		_, _ = w.Write(out)
+		return false
+	}
+	if simulate {
+		simulatePrincipalPolicy(w, body, p)
 		return false
 	}
 	return true
@@ -189,32 +214,40 @@ type check struct {
 }
 
 type authRequest struct {
-	checks []check
-	query  bool // query protocol (STS): XML errors
+	checks  []check
+	query   bool   // query protocol (STS, IAM): XML errors
+	service string // of a query protocol call: sts, iam
+	action  string // of a query protocol call: its Action
 }
 
-var regionRE = regexp.MustCompile(`Credential=[^/]+/\d{8}/([a-z0-9-]+)/`)
+// scopeRE reads the region and service of a SigV4 credential scope
+// (Credential=AKID/DATE/REGION/SERVICE/aws4_request).
+var scopeRE = regexp.MustCompile(`Credential=[^/]+/\d{8}/([a-z0-9-]+)/([a-z0-9-]+)/`)
 
 // requestFor derives the authorizations a call needs (see the package's
 // table above).
 func requestFor(r *http.Request, target string, body []byte) authRequest {
-	region := "us-west-2"
-	if m := regionRE.FindStringSubmatch(r.Header.Get("Authorization")); m != nil {
-		region = m[1]
+	region, signedFor := "us-west-2", "sts"
+	if m := scopeRE.FindStringSubmatch(r.Header.Get("Authorization")); m != nil {
+		region, signedFor = m[1], m[2]
 	}
 	arn := func(svc, acct, res string) string {
 		return fmt.Sprintf("arn:aws:%s:%s:%s:%s", svc, region, acct, res)
 	}
-	if target == "" { // query protocol: STS (and IAM)
+	if target == "" { // query protocol: STS, IAM (the signature's scope names which)
 		v, _ := url.ParseQuery(string(body))
 		a := v.Get("Action")
 		if a == "" {
 			a = r.URL.Query().Get("Action")
 		}
-		if a == "GetCallerIdentity" {
-			return authRequest{query: true}
+		if signedFor == "sts" && a == "GetCallerIdentity" {
+			return authRequest{query: true, service: signedFor, action: a}
 		}
-		return authRequest{query: true, checks: []check{{action: "sts:" + a, resource: "*"}}}
+		res := "*"
+		if src := v.Get("PolicySourceArn"); signedFor == "iam" && a == "SimulatePrincipalPolicy" && src != "" {
+			res = src // the user, group or role simulated
+		}
+		return authRequest{query: true, service: signedFor, action: a, checks: []check{{action: signedFor + ":" + a, resource: res}}}
 	}
 	svcName, op, _ := strings.Cut(target, ".")
 	var in map[string]any

@@ -2,7 +2,9 @@ package ecssim
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -13,6 +15,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/aws/smithy-go"
@@ -48,6 +52,7 @@ type iamClients struct {
 	ssm  *ssm.Client
 	logs *cloudwatchlogs.Client
 	sts  *sts.Client
+	iam  *iam.Client
 }
 
 // iamSim is a simulator with testPolicy, and the real SDK clients pointed at
@@ -65,7 +70,7 @@ func iamSim(t *testing.T) (*Sim, iamClients) {
 	cfg := aws.Config{Region: "us-west-2", BaseEndpoint: aws.String(srv.URL),
 		Credentials: credentials.NewStaticCredentialsProvider("test", "test", ""), Retryer: func() aws.Retryer { return aws.NopRetryer{} }}
 	return sim, iamClients{ecs: ecs.NewFromConfig(cfg), ecr: ecr.NewFromConfig(cfg), ssm: ssm.NewFromConfig(cfg),
-		logs: cloudwatchlogs.NewFromConfig(cfg), sts: sts.NewFromConfig(cfg)}
+		logs: cloudwatchlogs.NewFromConfig(cfg), sts: sts.NewFromConfig(cfg), iam: iam.NewFromConfig(cfg, func(o *iam.Options) { o.Region = "us-east-1" })}
 }
 
 func wantDenied(t *testing.T, err error, code, action, resource string) {
@@ -206,5 +211,146 @@ func TestIAMGlobAndConditions(t *testing.T) {
 	}
 	if _, err := parsePolicy([]byte(`{"Statement":[{"Effect":"Allow","Action":"*","Resource":"*","Condition":{"DateGreaterThan":{"aws:CurrentTime":"x"}}}]}`)); err == nil {
 		t.Error("an unmodelled condition operator was accepted: it would be ignored, and allow too much")
+	}
+}
+
+// TestIAMQueryProtocolServiceFromScope: an IAM call (query protocol, same
+// endpoint) is named by its signature's scope and denied with IAM's
+// ErrorResponse.
+func TestIAMQueryProtocolServiceFromScope(t *testing.T) {
+	sim, _ := iamSim(t)
+	req := httptest.NewRequest("POST", "/", strings.NewReader("Action=SimulatePrincipalPolicy&Version=2010-05-08"))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Authorization", "AWS4-HMAC-SHA256 Credential=test/20261204/us-east-1/iam/aws4_request, SignedHeaders=host, Signature=x")
+	rec := httptest.NewRecorder()
+	sim.ServeHTTP(rec, req)
+	body := rec.Body.String()
+	if rec.Code != 403 || !strings.Contains(body, `xmlns="https://iam.amazonaws.com/doc/2010-05-08/"`) ||
+		!strings.Contains(body, "<Code>AccessDenied</Code>") || !strings.Contains(body, "not authorized to perform: iam:SimulatePrincipalPolicy on resource: *") {
+		t.Errorf("%d %s", rec.Code, body)
+	}
+}
+
+// TestSimulatePrincipalPolicyAnswersFromThePolicy: iam:SimulatePrincipalPolicy
+// through the real IAM client, answered from the simulator's policy
+// (moto has no such call): decisions, context entries, missing context
+// values; without a policy, everything allowed.
+func TestSimulatePrincipalPolicyAnswersFromThePolicy(t *testing.T) {
+	ctx := context.Background()
+	sim, c := iamSim(t)
+	role := "arn:aws:iam::123456789012:role/ctjdeploy-ci"
+	sim2, err := New(Options{Upstream: "http://127.0.0.1:1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sim2.Close)
+	simulate := func(cl *iam.Client, actions, resources []string, ctxKeys ...iamtypes.ContextEntry) []iamtypes.EvaluationResult {
+		t.Helper()
+		out, err := cl.SimulatePrincipalPolicy(ctx, &iam.SimulatePrincipalPolicyInput{PolicySourceArn: aws.String(role),
+			ActionNames: actions, ResourceArns: resources, ContextEntries: ctxKeys})
+		if err != nil {
+			t.Fatalf("SimulatePrincipalPolicy: %v", err)
+		}
+		return out.EvaluationResults
+	}
+	// The test policy does not allow iam:SimulatePrincipalPolicy: denied
+	// on the simulated role, as AWS would.
+	_, err = c.iam.SimulatePrincipalPolicy(ctx, &iam.SimulatePrincipalPolicyInput{PolicySourceArn: aws.String(role), ActionNames: []string{"ecs:ListTasks"}})
+	wantDenied(t, err, "AccessDenied", "iam:SimulatePrincipalPolicy", role)
+
+	var d map[string]any
+	_ = json.Unmarshal([]byte(testPolicy), &d)
+	d["Statement"] = append(d["Statement"].([]any), map[string]any{"Effect": "Allow", "Action": "iam:SimulatePrincipalPolicy", "Resource": role})
+	doc, _ := json.Marshal(d)
+	if err := sim.SetPolicy(doc); err != nil {
+		t.Fatal(err)
+	}
+	svc := "arn:aws:ecs:us-west-2:123456789012:service/c/s"
+	got := simulate(c.iam, []string{"ecs:UpdateService", "ecs:DeleteService", "ecr:DescribeRepositories"}, []string{svc, "arn:aws:ecr:us-west-2:123456789012:repository/secret-x"})
+	decisions := map[string]string{}
+	for _, r := range got {
+		decisions[aws.ToString(r.EvalActionName)+" "+aws.ToString(r.EvalResourceName)] = string(r.EvalDecision)
+		if aws.ToString(r.EvalActionName) == "ecs:UpdateService" && aws.ToString(r.EvalResourceName) == svc && strings.Join(r.MissingContextValues, ",") != "ecs:task-definition" {
+			t.Errorf("UpdateService missing context values %v, want ecs:task-definition", r.MissingContextValues)
+		}
+	}
+	for k, want := range map[string]string{
+		"ecs:UpdateService " + svc: "implicitDeny", // its condition key not given
+		"ecs:DeleteService " + svc: "implicitDeny",
+		"ecr:DescribeRepositories arn:aws:ecr:us-west-2:123456789012:repository/secret-x": "explicitDeny",
+	} {
+		if decisions[k] != want {
+			t.Errorf("%s: %q, want %s (all: %v)", k, decisions[k], want, decisions)
+		}
+	}
+	got = simulate(c.iam, []string{"ecs:UpdateService"}, []string{svc}, iamtypes.ContextEntry{ContextKeyName: aws.String("ecs:task-definition"),
+		ContextKeyType: iamtypes.ContextKeyTypeEnumString, ContextKeyValues: []string{"arn:aws:ecs:us-west-2:123456789012:task-definition/fam:7"}})
+	if len(got) != 1 || got[0].EvalDecision != iamtypes.PolicyEvaluationDecisionTypeAllowed || len(got[0].MissingContextValues) != 0 {
+		t.Errorf("with the context entry: %+v", got)
+	}
+
+	// No policy: the stack allows everything.
+	srv := httptest.NewServer(sim2)
+	t.Cleanup(srv.Close)
+	open := iam.New(iam.Options{Region: "us-east-1", BaseEndpoint: aws.String(srv.URL), Credentials: credentials.NewStaticCredentialsProvider("test", "test", ""), Retryer: aws.NopRetryer{}})
+	if got := simulate(open, []string{"ecs:DeleteService"}, nil); len(got) != 1 || got[0].EvalDecision != iamtypes.PolicyEvaluationDecisionTypeAllowed || aws.ToString(got[0].EvalResourceName) != "*" {
+		t.Errorf("without a policy: %+v", got)
+	}
+}
+
+func TestRegistryProxyAuthorizesAsECR(t *testing.T) {
+	var got []string
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got = append(got, r.Method+" "+r.URL.Path)
+		w.WriteHeader(200)
+	}))
+	t.Cleanup(upstream.Close)
+	sim, _ := iamSim(t) // the test policy allows ecr:Describe* on web only
+	h, err := sim.RegistryProxy(upstream.URL, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	do := func(method, path string) (int, string) {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(method, path, nil))
+		return rec.Code, rec.Body.String()
+	}
+	code, body := do("GET", "/v2/web/manifests/latest")
+	if code != 403 || !strings.Contains(body, `"code":"DENIED"`) || !strings.Contains(body, "not authorized to perform: ecr:BatchGetImage on resource: arn:aws:ecr:us-west-2:123456789012:repository/web ") {
+		t.Errorf("GET manifest: %d %s", code, body)
+	}
+	if code, body := do("HEAD", "/v2/a/b/manifests/sha256:00"); code != 403 || body != "" {
+		t.Errorf("HEAD manifest: %d %q, want 403 without a body", code, body)
+	}
+	if code, _ := do("GET", "/v2/"); code != 200 {
+		t.Errorf("/v2/ is the login check, not evaluated: %d", code)
+	}
+	var d map[string]any
+	_ = json.Unmarshal([]byte(testPolicy), &d)
+	d["Statement"] = append(d["Statement"].([]any), map[string]any{"Effect": "Allow", "Action": []string{"ecr:BatchGetImage", "ecr:InitiateLayerUpload"}, "Resource": "arn:aws:ecr:us-west-2:123456789012:repository/web"})
+	doc, _ := json.Marshal(d)
+	if err := sim.SetPolicy(doc); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		method, path string
+		code         int
+	}{
+		{"GET", "/v2/web/manifests/latest", 200},
+		{"POST", "/v2/web/blobs/uploads/", 200},
+		{"PATCH", "/v2/web/blobs/uploads/1", 403},
+		{"PUT", "/v2/web/manifests/latest", 403},
+		{"GET", "/v2/api/manifests/latest", 403},
+	} {
+		if code, body := do(c.method, c.path); code != c.code {
+			t.Errorf("%s %s: %d %s, want %d", c.method, c.path, code, body, c.code)
+		}
+	}
+	if strings.Join(got, ",") != "GET /v2/,GET /v2/web/manifests/latest,POST /v2/web/blobs/uploads/" {
+		t.Errorf("upstream saw %v", got)
+	}
+	ds := sim.Denials()
+	if last := ds[len(ds)-1]; last.Action != "ecr:BatchGetImage" || last.Resource != "arn:aws:ecr:us-west-2:123456789012:repository/api" {
+		t.Errorf("last denial %+v", last)
 	}
 }

@@ -10,6 +10,9 @@
 // -docker the tasks run on the Docker engine at DOCKER_HOST instead (images
 // pulled from the loopback registry as -registry-user with the password in
 // $ECSSIM_REGISTRY_PASSWORD), and their real exits decide each rollout.
+// With -policy FILE every call is evaluated against that IAM policy first
+// (e.g. the output of `ctjdeploy stage iam-policy`): a denied call gets the
+// service's AccessDeniedException (docs/iam-on-the-stack.md).
 package main
 
 import (
