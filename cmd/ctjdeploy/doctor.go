@@ -299,7 +299,14 @@ func simulateWrites(ctx context.Context, api *iam.Client, env *config.Environmen
 		}
 	}
 	str := iamtypes.ContextKeyTypeEnumString
+	// UpdateService's condition (ecs:task-definition) names a revision of
+	// the family: the live one when it is of the family, else revision 1.
+	tdARN := arn("ecs", acct, "task-definition/"+family+":1")
+	if rep.LiveTD != nil && aws.ToString(rep.LiveTD.Family) == family {
+		tdARN = aws.ToString(rep.LiveTD.TaskDefinitionArn)
+	}
 	entries := []iamtypes.ContextEntry{
+		{ContextKeyName: aws.String("ecs:task-definition"), ContextKeyType: str, ContextKeyValues: []string{tdARN}},
 		{ContextKeyName: aws.String("aws:RequestTag/" + iampolicy.EnvTagKey), ContextKeyType: str, ContextKeyValues: []string{env.Name}},
 		{ContextKeyName: aws.String("aws:TagKeys"), ContextKeyType: iamtypes.ContextKeyTypeEnumStringList, ContextKeyValues: []string{iampolicy.EnvTagKey}},
 		{ContextKeyName: aws.String("ecs:CreateAction"), ContextKeyType: str, ContextKeyValues: []string{"RegisterTaskDefinition"}},

@@ -21,6 +21,7 @@ import (
 
 	"github.com/hackforla/ctjdeploy/internal/config"
 	"github.com/hackforla/ctjdeploy/internal/ecssim"
+	"github.com/hackforla/ctjdeploy/internal/iampolicy"
 	"github.com/hackforla/ctjdeploy/internal/teststack"
 )
 
@@ -322,5 +323,64 @@ func TestStackIncubatorBuilder(t *testing.T) {
 		if g := got[name]; !strings.HasPrefix(g, "failed") || !strings.Contains(g, want) {
 			t.Errorf("%s: %q, want failed naming %q", name, g, want)
 		}
+	}
+}
+
+// TestStackDoctorSimulatesWrites: under exactly the policy iam-policy
+// prints, plus iam:SimulatePrincipalPolicy, doctor asks the simulator about
+// each write and passes; without the iam:PassRole statement it fails
+// naming iam:PassRole and the role, with the statement to add.
+func TestStackDoctorSimulatesWrites(t *testing.T) {
+	cfg, _, _, sim := doctorEnv(t, false, nil)
+	var out, errb bytes.Buffer
+	if code := run([]string{"--config", cfg, "stage", "iam-policy"}, &out, &errb); code != 0 {
+		t.Fatalf("iam-policy: exit %d\n%s", code, errb.String())
+	}
+	var d iampolicy.Document
+	if err := json.Unmarshal(out.Bytes(), &d); err != nil {
+		t.Fatal(err)
+	}
+	d.Statement = append(d.Statement, iampolicy.Statement{Sid: "DoctorSimulates", Effect: "Allow", Action: []string{"iam:SimulatePrincipalPolicy"}, Resource: []string{"*"}})
+	policy := d.JSON()
+	if err := sim.SetPolicy(policy); err != nil {
+		t.Fatal(err)
+	}
+	code, doc, stderr := runDoctor(t, cfg)
+	writes := 0
+	for _, c := range doc.Checks {
+		if c.Status == "failed" {
+			t.Errorf("failed under the printed policy: %s: %s", c.Check, c.Detail)
+		}
+		if strings.HasSuffix(c.Detail, "(iam:SimulatePrincipalPolicy)") {
+			writes++
+		}
+		if c.Check == "permissions to write" {
+			t.Errorf("writes not simulated: %s", c.Detail)
+		}
+	}
+	if code != 0 || writes < 8 {
+		t.Fatalf("exit %d, %d simulated writes; want 0 and every write\n%s", code, writes, stderr)
+	}
+
+	if err := sim.SetPolicy(without(t, policy, "PassTaskDefinitionRolesToECSTasks")); err != nil {
+		t.Fatal(err)
+	}
+	code, doc, _ = runDoctor(t, cfg)
+	if code != 2 {
+		t.Errorf("without iam:PassRole: exit %d, want 2", code)
+	}
+	found := false
+	for _, c := range doc.Checks {
+		if c.Status != "failed" {
+			continue
+		}
+		if c.Check != "permission iam:PassRole" || !strings.Contains(c.Detail, "implicitDeny on arn:aws:iam::123456789012:role/") || !strings.Contains(c.Fix, `actions   = ["iam:PassRole"]`) {
+			t.Errorf("failed: %s: %s\n%s", c.Check, c.Detail, c.Fix)
+			continue
+		}
+		found = true
+	}
+	if !found {
+		t.Error("iam:PassRole not named")
 	}
 }
