@@ -113,9 +113,9 @@ func Evaluate(s State) []Check {
 	}
 	sort.Strings(actions)
 	for _, a := range actions {
-		os := byAction[a]
+		outs := byAction[a]
 		var denied, unknown []preflight.Outcome
-		for _, o := range os {
+		for _, o := range outs {
 			switch o.Status {
 			case preflight.Denied:
 				denied = append(denied, o)
@@ -139,7 +139,7 @@ func Evaluate(s State) []Check {
 		case len(unknown) > 0:
 			add(Check{Check: name, Status: Unknown, Detail: unknown[0].Detail, Fix: fmt.Sprintf("`ctjdeploy %s iam-policy` grants it", env.Name)})
 		default:
-			add(Check{Check: name, Status: OK, Detail: "allowed on " + os[0].Resource})
+			add(Check{Check: name, Status: OK, Detail: "allowed on " + outs[0].Resource})
 		}
 	}
 
@@ -259,8 +259,22 @@ func serviceChecks(s State, svc *ecstypes.Service, mod string) []Check {
 	}
 
 	// Minimum/maximum percent against the data guard.
-	minP, maxP := aws.ToInt32(cfg.MinimumHealthyPercent), aws.ToInt32(cfg.MaximumPercent)
-	pc := Check{Check: "minimum/maximum percent", Detail: fmt.Sprintf("minimum healthy %d %%, maximum %d %%", minP, maxP)}
+	// Unset, ECS uses 100 % and 200 % for a REPLICA service
+	// ("DeploymentConfiguration", ECS API Reference).
+	minP, maxP := int32(100), int32(200)
+	if cfg.MinimumHealthyPercent != nil {
+		minP = *cfg.MinimumHealthyPercent
+	}
+	if cfg.MaximumPercent != nil {
+		maxP = *cfg.MaximumPercent
+	}
+	pct := func(p *int32, def string) string {
+		if p == nil {
+			return "unset (ECS's default " + def + ")"
+		}
+		return fmt.Sprintf("%d %%", *p)
+	}
+	pc := Check{Check: "minimum/maximum percent", Detail: "minimum healthy " + pct(cfg.MinimumHealthyPercent, "100 %") + ", maximum " + pct(cfg.MaximumPercent, "200 %")}
 	var v rollout.Verdict
 	if s.TaskDef != nil {
 		v = rollout.DataGuard(s.TaskDef, svc, env.EphemeralDatabase)
@@ -269,7 +283,7 @@ func serviceChecks(s State, svc *ecstypes.Service, mod string) []Check {
 	case s.TaskDef != nil && v.Outcome == rollout.Refuse:
 		pc.Status, pc.Detail = Failed, pc.Detail+" ("+s.TaskDefFrom+"): the data guard refuses every deploy (exit 5): "+v.Message
 		pc.Fix = percentFix(mod)
-	case cfg.MaximumPercent != nil && maxP <= 100 && minP >= 100 && svc.DesiredCount > 0:
+	case maxP <= 100 && minP >= 100 && svc.DesiredCount > 0:
 		pc.Status, pc.Detail = Failed, pc.Detail+": ECS can neither start a new task beside the old one nor stop the old one first; no deployment can progress"
 		pc.Fix = percentFix(mod)
 	case s.TaskDef == nil:

@@ -33,6 +33,7 @@ func pgTD() *ecs.RegisterTaskDefinitionInput {
 
 type shape struct {
 	min, max   int32
+	minUnset   bool
 	breaker    bool
 	rollback   bool
 	desired    int32
@@ -50,6 +51,9 @@ func state(sh shape) State {
 		TaskDefinition: aws.String("arn:aws:ecs:us-west-2:123456789012:task-definition/ctj:4"),
 		DeploymentConfiguration: &ecstypes.DeploymentConfiguration{MinimumHealthyPercent: aws.Int32(sh.min), MaximumPercent: aws.Int32(sh.max),
 			DeploymentCircuitBreaker: &ecstypes.DeploymentCircuitBreaker{Enable: sh.breaker, Rollback: sh.rollback}}}
+	if sh.minUnset {
+		svc.DeploymentConfiguration.MinimumHealthyPercent = nil
+	}
 	if sh.controller != "" {
 		svc.DeploymentController = &ecstypes.DeploymentController{Type: sh.controller}
 	}
@@ -116,6 +120,7 @@ func TestEvaluate(t *testing.T) {
 		{"breaker without rollback", mod(func(s *shape) { s.rollback = false }), map[string]string{"circuit breaker": "do not roll back"}},
 		{"code deploy", mod(func(s *shape) { s.controller = ecstypes.DeploymentControllerTypeCodeDeploy }), map[string]string{"deployment controller and strategy": "CODE_DEPLOY"}},
 		{"min 100 max 100", mod(func(s *shape) { s.min = 100 }), map[string]string{"minimum/maximum percent": "deployment_minimum_healthy_percent = 0"}},
+		{"max 100, min unset (ECS's 100)", mod(func(s *shape) { s.minUnset = true }), map[string]string{"minimum/maximum percent": "unset (ECS's default 100 %)"}},
 		{"desired 0", mod(func(s *shape) { s.desired = 0 }), map[string]string{"desired count": "--desired-count 1"}},
 		{"repository missing", mod(func(s *shape) { s.repoGone = "ctj-frontend" }), map[string]string{"repository ctj-frontend": "aws ecr create-repository --repository-name ctj-frontend"}},
 		{"output missing", mod(func(s *shape) { s.outputGone = "log_group" }), map[string]string{"terraform output log_group": `output "log_group"`}},
