@@ -25,8 +25,8 @@
 // asks iam:SimulatePrincipalPolicy about them where the identity may call it.
 //
 // The service deployment API (ecs:ListServiceDeployments,
-// ecs:DescribeServiceDeployments) and CloudWatch Logs' GetLogEvents are
-// reads the run can do without: ctjdeploy follows the service's deployments
+// ecs:DescribeServiceDeployments), CloudWatch Logs' GetLogEvents and
+// ecr:DescribeImages (status only) are reads the run can do without: ctjdeploy follows the service's deployments
 // instead, and a failed rollout is reported without the containers' last log
 // lines. Their denial is named (with what is lost) in the same message when
 // other reads are denied; alone it is a warning and the run goes on. This is
@@ -357,7 +357,7 @@ func Run(ctx context.Context, c Clients, t Target) (*Report, error) {
 				}
 				return err
 			}},
-			probe{action: "ecr:DescribeImages", resource: res, call: func(ctx context.Context) error {
+			probe{action: "ecr:DescribeImages", resource: res, degrades: "status does not show the live images' registry tags", call: func(ctx context.Context) error {
 				_, err := c.ECR.DescribeImages(ctx, &ecr.DescribeImagesInput{RegistryId: registryID, RepositoryName: aws.String(repo), MaxResults: aws.Int32(1)})
 				return err
 			}},
