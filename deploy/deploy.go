@@ -78,6 +78,10 @@ type Deps struct {
 	SmokeInterval time.Duration
 	// SSM holds the deploy lock (lock.go); nil: no lock.
 	SSM SSM
+	// Preflight makes every read the run needs before the first build and
+	// the first write (deploy/preflight): an error (exit 2) lists every
+	// denied read; warnings name reads the run can do without. nil: none.
+	Preflight func(ctx context.Context) (warnings []string, err error)
 }
 
 // Image is one image of the deploy.
@@ -278,6 +282,18 @@ func (r *run) plan(ctx context.Context) error {
 	env, res := r.o.Env, r.res
 	if err := config.ValidTag(r.o.Tag); err != nil {
 		return err
+	}
+	if r.d.Preflight != nil {
+		if err := r.phase("preflight", func(p *report.Phase) error {
+			ws, err := r.d.Preflight(ctx)
+			for _, w := range ws {
+				p.Warnf("%s", w)
+				res.Warnings = append(res.Warnings, w)
+			}
+			return err
+		}); err != nil {
+			return err
+		}
 	}
 
 	// Fail fast, before minutes of building: the service must exist, the

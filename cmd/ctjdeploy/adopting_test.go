@@ -11,9 +11,13 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"gopkg.in/yaml.v3"
 
+	"github.com/hackforla/ctjdeploy/deploy/doctor"
 	"github.com/hackforla/ctjdeploy/internal/config"
+	"github.com/hackforla/ctjdeploy/internal/iampolicy"
 )
 
 // docs/adopting.md promises that every snippet in it is real. These tests
@@ -468,6 +472,103 @@ func TestAdoptingCommands(t *testing.T) {
 	for _, code := range []string{"0", "1", "2", "3", "4", "5", "6", "130 / 143"} {
 		if !strings.Contains(string(md), "\n| "+code+" |") {
 			t.Errorf("docs/adopting.md: the exit-code table has no row for %s", code)
+		}
+	}
+}
+
+// incubatorContainerInputs are the inputs terraform/modules/container of
+// hackforla/incubator declares today (variables.tf, read 2026-12); the
+// guide's module call may set only these and the ones its own variable
+// blocks add.
+var incubatorContainerInputs = []string{"source", "project_name", "environment", "application_type", "container_image", "container_cpu",
+	"container_memory", "container_port", "container_environment", "container_environment_secrets", "listener_priority",
+	"hostname", "path", "health_check_path", "additional_host_urls", "launch_type"}
+
+// incubatorCICDInputs are modules/cicd_integration's inputs today.
+var incubatorCICDInputs = []string{"source", "project_name", "repository_name"}
+
+// TestAdoptingIncubator: section 9's snippets against the incubator's real
+// layout: every hcl block parses; the container module change is the text
+// doctor prints as its fixes (deploy/doctor), so the guide and the tool
+// cannot drift; the module calls set only inputs the module has today or
+// that the guide declares; the CI policy is the data source iam-policy
+// --format terraform prints; the OIDC trust is limited to the environment
+// subject, and the environment to main.
+func TestAdoptingIncubator(t *testing.T) {
+	d := readAdopting(t)
+	declared := map[string]bool{}
+	var all strings.Builder
+	for _, bl := range d.hcl {
+		f, diags := hclsyntax.ParseConfig([]byte(bl.text), fmt.Sprintf("adopting.md:%d", bl.line), hcl.InitialPos)
+		if diags.HasErrors() {
+			t.Errorf("docs/adopting.md:%d: hcl does not parse: %v", bl.line, diags)
+			continue
+		}
+		for _, b := range f.Body.(*hclsyntax.Body).Blocks {
+			if b.Type == "variable" && len(b.Labels) == 1 {
+				declared[b.Labels[0]] = true
+			}
+		}
+		all.WriteString(bl.text)
+	}
+	hclText := all.String()
+	for name, want := range map[string]string{"ModuleVariables": doctor.ModuleVariables, "ModuleService": doctor.ModuleService,
+		"ProjectInputs": doctor.ProjectInputs, "ProjectMoved": doctor.ProjectMoved} {
+		if !strings.Contains(hclText, want) {
+			t.Errorf("docs/adopting.md: no hcl block holds doctor.%s, the fix doctor prints:\n%s", name, want)
+		}
+	}
+	// The module calls' inputs.
+	for _, bl := range d.hcl {
+		f, diags := hclsyntax.ParseConfig([]byte(bl.text), "x.tf", hcl.InitialPos)
+		if diags.HasErrors() {
+			continue
+		}
+		for _, b := range f.Body.(*hclsyntax.Body).Blocks {
+			if b.Type != "module" || len(b.Labels) != 1 {
+				continue
+			}
+			known := incubatorContainerInputs
+			if strings.HasSuffix(b.Labels[0], "_cicd") {
+				known = incubatorCICDInputs
+			}
+			for name := range b.Body.Attributes {
+				if !declared[name] && !containsAction(known, name) {
+					t.Errorf("docs/adopting.md:%d: module %s sets %q, which the incubator's module lacks and the guide does not declare", bl.line, b.Labels[0], name)
+				}
+			}
+		}
+	}
+	// The CI policy: the data source iam-policy --format terraform prints.
+	env := &config.Environment{Name: "stage", Region: "us-west-2", Cluster: "incubator-prod", Service: "civic-tech-jobs-fullstack-stage",
+		Images: map[string]*config.Image{"django": {Repository: "civic-tech-jobs-backend"}}}
+	src := string(iampolicy.Policy(env, "035866691871", "civic-tech-jobs-fullstack-stage", nil).HCL("ctjdeploy_" + env.Name))
+	m := regexp.MustCompile(`^data "aws_iam_policy_document" "([^"]+)"`).FindStringSubmatch(src)
+	if m == nil || !strings.Contains(hclText, "data.aws_iam_policy_document."+m[1]+".json") {
+		t.Errorf("docs/adopting.md: cicd.tf must use the data source iam-policy --format terraform prints (%v)", m)
+	}
+	var sh strings.Builder
+	for _, bl := range d.sh {
+		sh.WriteString(bl.text)
+	}
+	if !strings.Contains(sh.String(), "iam-policy --format terraform") {
+		t.Error("docs/adopting.md: no iam-policy --format terraform command")
+	}
+	// OIDC and the GitHub environment.
+	for _, want := range []string{`"repo:hackforla/${var.repository_name}:environment:${e}"`, `github_environments = ["stage"]`} {
+		if !strings.Contains(hclText, want) {
+			t.Errorf("docs/adopting.md: the OIDC snippets lack %s", want)
+		}
+	}
+	for _, want := range []string{"environments/stage/deployment-branch-policies -f name=main -f type=branch", "deployment_branch_policy[custom_branch_policies]=true"} {
+		if !strings.Contains(sh.String(), want) {
+			t.Errorf("docs/adopting.md: the GitHub environment commands lack %q", want)
+		}
+	}
+	md, _ := os.ReadFile(filepath.Join(repoRoot(t), "docs", "adopting.md"))
+	for _, want := range []string{"repo:hackforla/CivicTechJobs:environment:stage", "ctjdeploy stage doctor", "ctjdeploy stage --dry-run"} {
+		if !strings.Contains(string(md), want) {
+			t.Errorf("docs/adopting.md lacks %q", want)
 		}
 	}
 }

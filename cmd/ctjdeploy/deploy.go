@@ -115,7 +115,8 @@ func runDeploy(cmd *cobra.Command, g *globals, f *deployFlags, envName string) (
 	}
 	defer pusher.Close()
 	deps := deploy.Deps{ECS: ecs.NewFromConfig(cfg), Pusher: pusher, Registry: registry, Logs: cloudwatchlogs.NewFromConfig(cfg),
-		SSM: ssm.NewFromConfig(cfg)} // the deploy lock (not taken by a dry run)
+		SSM:       ssm.NewFromConfig(cfg), // the deploy lock (not taken by a dry run)
+		Preflight: preflightCheck(cfg, env, registry)}
 	if !f.noBuild {
 		bopts := []build.Option{build.WithReporter(rep)}
 		if self, serr := os.Executable(); serr == nil {

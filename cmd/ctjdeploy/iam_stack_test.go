@@ -386,23 +386,26 @@ func TestEachStatementOfThePrintedPolicyIsNeeded(t *testing.T) {
 		"ECSFollowAndStopServiceDeployments": {cmd: "rollback-in-flight", code: exitcode.Failed, why: "StopServiceDeployment"},
 	}
 	rows := map[string]row{
-		"ECRAuthorizationToken": {cmd: "deploy-unchanged", code: exitcode.Failed,
-			why: "the registry login of every deploy"},
-		// The registry's API, through the simulator's RegistryProxy: a
-		// --no-build deploy looks the tag's manifest up (the push's
-		// ecr:DescribeRepositories is tolerated when denied: the push finds
-		// out).
-		"ECRPushPullOwnRepositories": {cmd: "deploy-unchanged", code: exitcode.Failed,
-			why: "the registry's manifest lookup"},
+		// A read the run needs, denied, is found by the preflight before
+		// the first build or write (deploy/preflight): exit 2, every denied
+		// read named with its resource.
+		"ECRAuthorizationToken": {cmd: "deploy-unchanged", code: exitcode.Invalid,
+			why: "the registry login of every deploy, probed up front"},
+		// The statement's ECR API reads (DescribeRepositories,
+		// DescribeImages, ListImages, BatchGetImage) are probed by the
+		// preflight before the registry's manifest lookup (through the
+		// simulator's RegistryProxy) would fail.
+		"ECRPushPullOwnRepositories": {cmd: "deploy-unchanged", code: exitcode.Invalid,
+			why: "the preflight's ECR API reads"},
 		"ECSDescribeService":                {cmd: "status", code: exitcode.Failed},
 		"ECSReadTaskDefinitions":            {cmd: "status", code: exitcode.Failed},
-		"SSMDeployLock":                     {cmd: "deploy-unchanged", code: exitcode.Failed, why: "the lock is taken before anything is written"},
+		"SSMDeployLock":                     {cmd: "deploy-unchanged", code: exitcode.Invalid, why: "the preflight reads the lock before anything is written"},
 		"ECSUpdateServiceToFamily":          {cmd: "deploy-new", code: exitcode.Failed},
 		"ECSRegisterTaskDefinitionFamily":   {cmd: "deploy-new", code: exitcode.Failed},
 		"ECSTagOnRegister":                  {cmd: "deploy-new", code: exitcode.Failed},
 		"PassTaskDefinitionRolesToECSTasks": {cmd: "deploy-new", code: exitcode.Failed},
-		"ECSDescribeClusterTasks":           {cmd: "deploy-new", code: exitcode.Failed},
-		"ECSListClusterTasks":               {cmd: "deploy-new", code: exitcode.Failed},
+		"ECSDescribeClusterTasks":           {cmd: "deploy-new", code: exitcode.Invalid, why: "probed up front"},
+		"ECSListClusterTasks":               {cmd: "deploy-new", code: exitcode.Invalid, why: "probed up front"},
 		// The service deployment API is optional to the tool: denied, it
 		// warns and follows the service's deployments instead.
 		"ECSFollowAndStopServiceDeployments": {cmd: "deploy-new", code: 0, why: "warns, then follows DescribeServices"},

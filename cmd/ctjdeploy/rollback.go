@@ -104,7 +104,7 @@ func runRollback(cmd *cobra.Command, g *globals, f *rollbackFlags, env *config.E
 	client := ecs.NewFromConfig(cfg)
 
 	ph := report.Begin(rep, "plan")
-	plan, err := rollback.MakePlan(ctx, rollback.Deps{ECS: client, Registry: pusher}, env,
+	plan, err := rollback.MakePlan(ctx, rollback.Deps{ECS: client, Registry: pusher, Preflight: preflightCheck(cfg, env, registry)}, env,
 		rollback.Options{To: f.to, Registry: registry, Color: g.color() && g.output != "json"})
 	if err != nil {
 		return ph.End(err)

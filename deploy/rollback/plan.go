@@ -54,6 +54,10 @@ type Deps struct {
 	// Outputs reads the Terraform outputs when a revision must be rendered;
 	// nil means tfvars.Read with the environment's terraform settings.
 	Outputs func(ctx context.Context) (tfvars.Outputs, error)
+	// Preflight makes every read a rollback needs first (deploy/preflight):
+	// an error (exit 2) lists every denied read; warnings go to Plan.Notes.
+	// nil: none.
+	Preflight func(ctx context.Context) (warnings []string, err error)
 }
 
 // Options are the rollback command's choices.
@@ -104,6 +108,14 @@ type Plan struct {
 // mean "nothing to roll back to" or "those images are gone" have exit
 // code 2 and list the candidates.
 func MakePlan(ctx context.Context, d Deps, env *config.Environment, o Options) (*Plan, error) {
+	var warnings []string
+	if d.Preflight != nil {
+		ws, err := d.Preflight(ctx)
+		if err != nil {
+			return nil, err
+		}
+		warnings = ws
+	}
 	svc, err := inspect.DescribeService(ctx, d.ECS, env)
 	if err != nil {
 		return nil, err
@@ -116,7 +128,7 @@ func MakePlan(ctx context.Context, d Deps, env *config.Environment, o Options) (
 		return nil, err
 	}
 	live.Live = true
-	p := &Plan{Env: env.Name, Cluster: env.Cluster, Service: env.Service, Live: live, ServiceState: svc, Images: map[string]string{}}
+	p := &Plan{Env: env.Name, Cluster: env.Cluster, Service: env.Service, Live: live, ServiceState: svc, Images: map[string]string{}, Notes: warnings}
 	pl := &planner{d: d, env: env, o: o, p: p}
 	if o.To == "" {
 		if d, arn := InFlight(svc); d != nil {

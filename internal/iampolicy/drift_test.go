@@ -175,6 +175,9 @@ func missing(d Document, uses []use) []use {
 	for _, a := range NoPermissionNeeded {
 		allowed[a] = true
 	}
+	for _, a := range DoctorOnly {
+		allowed[a] = true
+	}
 	var out []use
 	for _, u := range uses {
 		if !allowed[u.action] {

@@ -44,6 +44,11 @@ const EnvTagKey = "ctjdeploy:env"
 // authorize: any principal may call them.
 var NoPermissionNeeded = []string{"sts:GetCallerIdentity"}
 
+// DoctorOnly lists the operations only `ENV doctor` calls, and only where
+// the identity may: without them its write checks say unknown. The policy
+// does not grant them (a CI role needs none of them to deploy).
+var DoctorOnly = []string{"iam:SimulatePrincipalPolicy"}
+
 // ECRPush and ECRPull are the ECR actions behind the registry API that a
 // push (go-containerregistry remote.Write) and a pull or HEAD use.
 var (
