@@ -73,7 +73,12 @@ func doctorEnv(t *testing.T, incubator bool, policy []byte) (cfgPath string, st 
 	t.Setenv("HOME", t.TempDir())
 
 	ex := st.ExampleDir()
+	// A copy of the example app (its Terraform state included): every path
+	// in a config stays inside the config's repository (or folder).
 	dir := t.TempDir()
+	if err := os.CopyFS(dir, os.DirFS(ex)); err != nil {
+		t.Fatal(err)
+	}
 	tmpl, err := os.ReadFile(filepath.Join(ex, "stage", "ecs-task-def.json"))
 	if err != nil {
 		t.Fatal(err)
@@ -89,10 +94,10 @@ func doctorEnv(t *testing.T, incubator bool, policy []byte) (cfgPath string, st 
     cluster: ` + n.Cluster + `
     service: ` + n.Service + `
     registry: ` + st.Registry + `
-    terraform: {dir: ` + filepath.Join(ex, "infra", "stage") + `}
+    terraform: {dir: infra/stage}
     images:
-      django: {repository: ` + n.BackendRepo + `, context: ` + filepath.Join(ex, "backend") + `, dockerfile: ` + filepath.Join(ex, "stage", "django.dockerfile") + `}
-      next:   {repository: ` + n.FrontendRepo + `, context: ` + filepath.Join(ex, "frontend") + `, dockerfile: ` + filepath.Join(ex, "stage", "next.dockerfile") + `}
+      django: {repository: ` + n.BackendRepo + `, context: backend, dockerfile: stage/django.dockerfile}
+      next:   {repository: ` + n.FrontendRepo + `, context: frontend, dockerfile: stage/next.dockerfile}
 `
 	cfgPath = filepath.Join(dir, "ctjdeploy.yaml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
