@@ -2,99 +2,16 @@ package lease
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/ssm"
-	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 
 	"github.com/hackforla/ctjdeploy/internal/exitcode"
+	"github.com/hackforla/ctjdeploy/internal/lease/leasetest"
 	"github.com/hackforla/ctjdeploy/internal/report"
 )
-
-// FakeSSM is Parameter Store's versions as documented: each put is the
-// next version, NAME:VERSION reads a retained one, 100 are retained.
-type FakeSSM struct {
-	mu       sync.Mutex
-	params   map[string][]ssmtypes.Parameter
-	failPuts atomic.Bool
-	// beforePut runs (unlocked) before each put lands (races in tests).
-	beforePut func(name string)
-}
-
-func (f *FakeSSM) PutParameter(_ context.Context, in *ssm.PutParameterInput, _ ...func(*ssm.Options)) (*ssm.PutParameterOutput, error) {
-	if f.failPuts.Load() {
-		return nil, errors.New("injected failure")
-	}
-	if f.beforePut != nil {
-		f.beforePut(*in.Name)
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	vs := f.params[*in.Name]
-	if len(vs) > 0 && !aws.ToBool(in.Overwrite) {
-		return nil, &ssmtypes.ParameterAlreadyExists{Message: aws.String("The parameter already exists.")}
-	}
-	if f.params == nil {
-		f.params = map[string][]ssmtypes.Parameter{}
-	}
-	v := int64(1)
-	if len(vs) > 0 {
-		v = vs[len(vs)-1].Version + 1
-	}
-	now := time.Now()
-	vs = append(vs, ssmtypes.Parameter{Name: in.Name, Value: in.Value, Version: v, LastModifiedDate: &now})
-	if len(vs) > 100 {
-		vs = vs[1:]
-	}
-	f.params[*in.Name] = vs
-	return &ssm.PutParameterOutput{Version: v}, nil
-}
-
-func (f *FakeSSM) GetParameter(_ context.Context, in *ssm.GetParameterInput, _ ...func(*ssm.Options)) (*ssm.GetParameterOutput, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	name, sel, _ := strings.Cut(*in.Name, ":")
-	vs := f.params[name]
-	if len(vs) == 0 {
-		return nil, &ssmtypes.ParameterNotFound{}
-	}
-	if sel == "" {
-		p := vs[len(vs)-1]
-		return &ssm.GetParameterOutput{Parameter: &p}, nil
-	}
-	n, _ := strconv.ParseInt(sel, 10, 64)
-	for _, p := range vs {
-		if p.Version == n {
-			return &ssm.GetParameterOutput{Parameter: &p}, nil
-		}
-	}
-	return nil, &ssmtypes.ParameterVersionNotFound{}
-}
-
-// Delete is a person's aws ssm delete-parameter.
-func (f *FakeSSM) Delete(name string) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	delete(f.params, name)
-}
-
-// put writes a raw value (an older ctjdeploy's record, a person's).
-func (f *FakeSSM) put(t *testing.T, name string, v any) {
-	t.Helper()
-	b, _ := json.Marshal(v)
-	if _, err := f.PutParameter(context.Background(), &ssm.PutParameterInput{Name: aws.String(name), Value: aws.String(string(b)), Overwrite: aws.Bool(true)}); err != nil {
-		t.Fatal(err)
-	}
-}
 
 const lockName = "/ctjdeploy/c/s/lock"
 
@@ -187,7 +104,7 @@ func TestDecide(t *testing.T) {
 }
 
 func TestAcquireRefuseRelease(t *testing.T) {
-	s := &FakeSSM{}
+	s := &leasetest.FakeSSM{}
 	l, err := Acquire(context.Background(), s, opts("run-a", report.Discard))
 	if err != nil {
 		t.Fatal(err)
@@ -216,7 +133,7 @@ func TestAcquireRefuseRelease(t *testing.T) {
 // A lock taken by another run (here: a person deleted the parameter and
 // another run took it) is left by the release.
 func TestReleaseLeavesAnotherHolder(t *testing.T) {
-	s := &FakeSSM{}
+	s := &leasetest.FakeSSM{}
 	l, err := Acquire(context.Background(), s, opts("run-a", report.Discard))
 	if err != nil {
 		t.Fatal(err)
@@ -256,12 +173,12 @@ func warned(rec *report.Recorder, subs ...string) bool {
 // A record of an older ctjdeploy (no id) holds the lock, judged by its
 // start and TTL.
 func TestOlderRecordHoldsAndGoesStale(t *testing.T) {
-	s := &FakeSSM{}
-	s.put(t, lockName, Holder{Run: "old-run", Host: "h", Started: time.Now().Add(-2 * time.Minute)})
+	s := &leasetest.FakeSSM{}
+	s.Put(t, lockName, Holder{Run: "old-run", Host: "h", Started: time.Now().Add(-2 * time.Minute)})
 	if _, err := Acquire(context.Background(), s, opts("run-a", report.Discard)); exitcode.Of(err) != exitcode.Refused || !strings.Contains(err.Error(), "old-run") {
 		t.Fatalf("fresh older record: %v", err)
 	}
-	s.put(t, lockName, Holder{Run: "old-run", Host: "h", Started: time.Now().Add(-2 * time.Hour)})
+	s.Put(t, lockName, Holder{Run: "old-run", Host: "h", Started: time.Now().Add(-2 * time.Hour)})
 	var rec report.Recorder
 	l, err := Acquire(context.Background(), s, opts("run-a", &rec))
 	if err != nil || !warned(&rec, "stale deploy lock", "old-run") {
@@ -273,7 +190,7 @@ func TestOlderRecordHoldsAndGoesStale(t *testing.T) {
 // Renewed while it lives: a run holding the lock far past its TTL is not
 // stale, and its lease stays valid.
 func TestRenewedWhileItLives(t *testing.T) {
-	s := &FakeSSM{}
+	s := &leasetest.FakeSSM{}
 	o := opts("run-a", report.Discard)
 	o.TTL, o.Interval = 300*time.Millisecond, 50*time.Millisecond
 	l, err := Acquire(context.Background(), s, o)
@@ -298,7 +215,7 @@ func TestRenewedWhileItLives(t *testing.T) {
 
 // A renewal that finds another holder reports it and Err says lock lost.
 func TestRenewalFindsAnotherHolder(t *testing.T) {
-	s := &FakeSSM{}
+	s := &leasetest.FakeSSM{}
 	var rec report.Recorder
 	o := opts("run-a", &rec)
 	o.Interval = 30 * time.Millisecond
@@ -332,7 +249,7 @@ func TestRenewalFindsAnotherHolder(t *testing.T) {
 // A lease that cannot be renewed for its TTL is lost (another run may
 // take it over).
 func TestUnrenewedLeaseExpires(t *testing.T) {
-	s := &FakeSSM{}
+	s := &leasetest.FakeSSM{}
 	var rec report.Recorder
 	o := opts("run-a", &rec)
 	o.TTL, o.Interval = 200*time.Millisecond, 40*time.Millisecond
@@ -340,7 +257,7 @@ func TestUnrenewedLeaseExpires(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.failPuts.Store(true)
+	s.FailPuts.Store(true)
 	time.Sleep(300 * time.Millisecond)
 	if err := l.Err(); !strings.Contains(fmt.Sprint(err), "could not be renewed") {
 		t.Fatalf("Err: %v", err)
@@ -348,14 +265,14 @@ func TestUnrenewedLeaseExpires(t *testing.T) {
 	if !warned(&rec, "renewing the deploy lock", "injected failure") {
 		t.Error("failed renewals not reported")
 	}
-	s.failPuts.Store(false)
+	s.FailPuts.Store(false)
 	l.Release()
 }
 
 // Races on the fake: two takeovers of one stale lock, and a takeover
 // racing the stale holder's release; exactly one holder each round.
 func TestRacesOnFake(t *testing.T) {
-	s := &FakeSSM{}
+	s := &leasetest.FakeSSM{}
 	runRounds(t, s, "/fake/takeovers/", 300, 8, false, true)
 	runRounds(t, s, "/fake/release/", 300, 8, true, true)
 }
