@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-
 	"github.com/hackforla/ctjdeploy/internal/exitcode"
 	"github.com/hackforla/ctjdeploy/internal/lease/leasetest"
 	"github.com/hackforla/ctjdeploy/internal/report"

@@ -99,4 +99,3 @@ func (f *FakeSSM) Put(t testing.TB, name string, v any) {
 		t.Fatal(err)
 	}
 }
-
