@@ -33,7 +33,7 @@ func readLock(t *testing.T, s SSM, name string) lease.State {
 }
 
 func warnedWith(rec *report.Recorder, subs ...string) bool {
-	for _, e := range rec.Events {
+	for _, e := range rec.All() {
 		ok := e.Kind == report.Warn
 		for _, s := range subs {
 			ok = ok && strings.Contains(e.Message, s)

@@ -133,7 +133,8 @@ func TestAcquireRefuseRelease(t *testing.T) {
 // another run took it) is left by the release.
 func TestReleaseLeavesAnotherHolder(t *testing.T) {
 	s := &leasetest.FakeSSM{}
-	l, err := Acquire(context.Background(), s, opts("run-a", report.Discard))
+	var rec report.Recorder
+	l, err := Acquire(context.Background(), s, opts("run-a", &rec))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,8 +143,6 @@ func TestReleaseLeavesAnotherHolder(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var rec report.Recorder
-	l.o.Reporter = &rec
 	if l.Release() {
 		t.Error("released another run's lock")
 	}
@@ -151,13 +150,13 @@ func TestReleaseLeavesAnotherHolder(t *testing.T) {
 		t.Fatalf("after a's release: %+v", st)
 	}
 	if !warned(&rec, "held by run run-b", "left as it is") {
-		t.Errorf("no warning: %+v", rec.Events)
+		t.Errorf("no warning: %+v", rec.All())
 	}
 	l2.Release()
 }
 
 func warned(rec *report.Recorder, subs ...string) bool {
-	for _, e := range rec.Events {
+	for _, e := range rec.All() {
 		ok := e.Kind == report.Warn
 		for _, s := range subs {
 			ok = ok && strings.Contains(e.Message, s)
@@ -181,7 +180,7 @@ func TestOlderRecordHoldsAndGoesStale(t *testing.T) {
 	var rec report.Recorder
 	l, err := Acquire(context.Background(), s, opts("run-a", &rec))
 	if err != nil || !warned(&rec, "stale deploy lock", "old-run") {
-		t.Fatalf("stale older record: %v %+v", err, rec.Events)
+		t.Fatalf("stale older record: %v %+v", err, rec.All())
 	}
 	l.Release()
 }
