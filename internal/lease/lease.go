@@ -24,10 +24,11 @@
 // more than the previous ("Working with parameter versions in Parameter
 // Store", AWS Systems Manager User Guide: "When you change the value of
 // the parameter, Parameter Store automatically increments the version
-// number by one"); PutParameter returns that number, and GetParameter reads
-// any retained version by the selector NAME:VERSION ("If you specify the
-// number for a version that doesn't exist, the system returns an error").
-// Versions are never rewritten; Parameter Store keeps the 100 most recent.
+// number by one"), and GetParameterHistory reads every retained version
+// with its number and value. Versions are never rewritten; Parameter Store
+// keeps the 100 most recent (ParameterMaxVersionLimitExceeded, API
+// Reference: "Parameter Store retains the 100 most recently created
+// versions of a parameter").
 //
 // That is enough for a compare-and-swap, decided after the fact. Every
 // write (a take, a renewal, a release) is a record naming a unique id of
@@ -82,8 +83,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strconv"
-	"sync"
+		"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -98,7 +98,7 @@ import (
 // SSM is the part of the SSM API the lock calls.
 type SSM interface {
 	PutParameter(ctx context.Context, in *ssm.PutParameterInput, opts ...func(*ssm.Options)) (*ssm.PutParameterOutput, error)
-	GetParameter(ctx context.Context, in *ssm.GetParameterInput, opts ...func(*ssm.Options)) (*ssm.GetParameterOutput, error)
+	GetParameterHistory(ctx context.Context, in *ssm.GetParameterHistoryInput, opts ...func(*ssm.Options)) (*ssm.GetParameterHistoryOutput, error)
 }
 
 // Holder says who holds (or released) the lock.
@@ -162,9 +162,9 @@ type entry struct {
 	Foreign bool
 }
 
-func parseEntry(p *ssmtypes.Parameter) entry {
-	e := entry{Version: p.Version, Modified: aws.ToTime(p.LastModifiedDate)}
-	if err := json.Unmarshal([]byte(aws.ToString(p.Value)), &e.Rec); err != nil {
+func parseEntry(value string, version int64, modified time.Time) entry {
+	e := entry{Version: version, Modified: modified}
+	if err := json.Unmarshal([]byte(value), &e.Rec); err != nil {
 		e.Rec = record{}
 	}
 	if e.Rec.ID == "" {
@@ -215,40 +215,73 @@ type State struct {
 // invalid records only come from contenders racing, a few at a time.
 const ScanDepth = 32
 
-// Read reads the lock's state (ssm:GetParameter, of the latest version and
-// the ones before it by NAME:VERSION until the deciding one).
+// Read reads the lock's state from the parameter's history
+// (ssm:GetParameterHistory: every retained version, 50 a page, so one
+// request while the lock has at most 50 versions and two up to the 100
+// Parameter Store keeps; "GetParameterHistory", AWS Systems Manager API
+// Reference, MaxResults "Valid Range: Minimum value of 1. Maximum value of
+// 50"). A read whose pages missed a version (the oldest one deleted by a
+// write between two pages) is read again.
 func Read(ctx context.Context, s SSM, name string) (State, error) {
-	get := func(sel string) (*ssmtypes.Parameter, error) {
-		out, err := s.GetParameter(ctx, &ssm.GetParameterInput{Name: aws.String(sel)})
-		if err != nil {
-			return nil, err
+	var byV map[int64]entry
+	var latest entry
+	for try := 0; ; try++ {
+		var err error
+		if byV, latest, err = history(ctx, s, name); err != nil || byV == nil {
+			return State{}, err
 		}
-		if out.Parameter == nil {
-			return nil, errors.New("no parameter in the answer")
+		if contiguous(byV, latest.Version) || try == 2 {
+			break
 		}
-		return out.Parameter, nil
 	}
-	p, err := get(name)
-	var nf *ssmtypes.ParameterNotFound
-	if errors.As(err, &nf) {
-		return State{}, nil
-	}
-	if err != nil {
-		return State{}, err
-	}
-	latest := parseEntry(p)
 	return resolve(latest, func(v int64) (*entry, error) {
-		p, err := get(name + ":" + strconv.FormatInt(v, 10))
-		var vnf *ssmtypes.ParameterVersionNotFound
-		if errors.As(err, &vnf) || errors.As(err, &nf) {
-			return nil, nil
+		if e, ok := byV[v]; ok {
+			return &e, nil
+		}
+		return nil, nil
+	})
+}
+
+// history reads every retained version of name (nil: no parameter).
+func history(ctx context.Context, s SSM, name string) (map[int64]entry, entry, error) {
+	byV := map[int64]entry{}
+	var latest entry
+	var token *string
+	for page := 0; page < 10; page++ {
+		out, err := s.GetParameterHistory(ctx, &ssm.GetParameterHistoryInput{Name: aws.String(name), MaxResults: aws.Int32(50), NextToken: token})
+		var nf *ssmtypes.ParameterNotFound
+		if errors.As(err, &nf) {
+			return nil, entry{}, nil
 		}
 		if err != nil {
-			return nil, err
+			return nil, entry{}, err
 		}
-		e := parseEntry(p)
-		return &e, nil
-	})
+		for _, p := range out.Parameters {
+			e := parseEntry(aws.ToString(p.Value), p.Version, aws.ToTime(p.LastModifiedDate))
+			byV[e.Version] = e // a later one of the same version wins (a store that numbered two writes alike)
+			if e.Version >= latest.Version {
+				latest = e
+			}
+		}
+		if aws.ToString(out.NextToken) == "" {
+			break
+		}
+		token = out.NextToken
+	}
+	if len(byV) == 0 {
+		return nil, entry{}, nil
+	}
+	return byV, latest, nil
+}
+
+// contiguous says whether byV holds every version from its oldest to
+// latest.
+func contiguous(byV map[int64]entry, latest int64) bool {
+	oldest := latest
+	for v := range byV {
+		oldest = min(oldest, v)
+	}
+	return int64(len(byV)) == latest-oldest+1
 }
 
 // resolve finds the deciding record from latest back (get reads a version;
@@ -413,7 +446,7 @@ func Acquire(ctx context.Context, s SSM, o Options) (*Lease, error) {
 	for attempt := 0; ; attempt++ {
 		st, err := Read(ctx, s, o.Name)
 		if err != nil {
-			return fail(fmt.Errorf("reading the deploy lock %s (ssm:GetParameter): %w; nothing was changed", o.Name, err))
+			return fail(fmt.Errorf("reading the deploy lock %s (ssm:GetParameterHistory): %w; nothing was changed", o.Name, err))
 		}
 		if attempt == 0 && st.Held {
 			forceFrom = st.Holder.Run
@@ -544,6 +577,10 @@ func (l *Lease) renew() {
 		if st, err = Read(ctx, l.s, l.o.Name); err != nil {
 			break
 		}
+		if st.Undecided {
+			err = errors.New("its versions could not be read in full")
+			break
+		}
 		if !st.Held || st.Holder.Run != l.me.Run {
 			l.lose(exitcode.Refusedf("lock lost: the deploy lock %s is now %s; this run stops before its next write", l.o.Name, describe(st)))
 			return
@@ -645,6 +682,10 @@ func (l *Lease) release() bool {
 	for try := 0; try < Attempts; try++ {
 		var st State
 		if st, err = Read(ctx, l.s, l.o.Name); err != nil {
+			break
+		}
+		if st.Undecided {
+			err = errors.New("its versions could not be read in full")
 			break
 		}
 		if !st.Held && st.Holder.Run == l.me.Run {

@@ -274,3 +274,25 @@ func TestRacesOnFake(t *testing.T) {
 	runRounds(t, s, "/fake/takeovers/", 300, 8, false, true)
 	runRounds(t, s, "/fake/release/", 300, 8, true, true)
 }
+
+// A lock with a long history (more than the 50 versions of a page, more
+// than the 100 Parameter Store keeps) is read whole: renewals go on and a
+// second run is still refused.
+func TestLongHistory(t *testing.T) {
+	s := &leasetest.FakeSSM{}
+	l, err := Acquire(context.Background(), s, opts("run-a", report.Discard))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Release()
+	for i := 0; i < 130; i++ {
+		l.renew()
+	}
+	st := mustRead(t, s)
+	if err := l.Err(); err != nil || !st.Held || st.Holder.Run != "run-a" || st.Version != 131 {
+		t.Fatalf("after 130 renewals: %+v %v", st, err)
+	}
+	if _, err := Acquire(context.Background(), s, opts("run-b", report.Discard)); exitcode.Of(err) != exitcode.Refused {
+		t.Fatalf("a second run: %v", err)
+	}
+}

@@ -22,9 +22,9 @@ func (c *counted) PutParameter(ctx context.Context, in *ssm.PutParameterInput, o
 	return c.SSM.PutParameter(ctx, in, opts...)
 }
 
-func (c *counted) GetParameter(ctx context.Context, in *ssm.GetParameterInput, opts ...func(*ssm.Options)) (*ssm.GetParameterOutput, error) {
+func (c *counted) GetParameterHistory(ctx context.Context, in *ssm.GetParameterHistoryInput, opts ...func(*ssm.Options)) (*ssm.GetParameterHistoryOutput, error) {
 	c.n.Add(1)
-	return c.SSM.GetParameter(ctx, in, opts...)
+	return c.SSM.GetParameterHistory(ctx, in, opts...)
 }
 
 // The lock never has two holders, on the stack's SSM (moto, through
@@ -33,7 +33,7 @@ func (c *counted) GetParameter(ctx context.Context, in *ssm.GetParameterInput, o
 // releases it. Each round has a parameter of its own; rounds run 8 at a
 // time. Exactly one holder each round, by Acquire's word and by the
 // parameter's versions (raceRound). Its time is moto's: a round makes
-// about a dozen requests, and moto answers one in about 3 ms on an idle
+// about 8 requests, and moto answers one in about 3 ms on an idle
 // machine (more concurrency does not help: moto is one Python process).
 func TestLockRacesOnStack(t *testing.T) {
 	st := teststack.Start(t)

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -52,25 +51,28 @@ func (f *FakeSSM) PutParameter(_ context.Context, in *ssm.PutParameterInput, _ .
 	return &ssm.PutParameterOutput{Version: v}, nil
 }
 
-func (f *FakeSSM) GetParameter(_ context.Context, in *ssm.GetParameterInput, _ ...func(*ssm.Options)) (*ssm.GetParameterOutput, error) {
+// GetParameterHistory answers every retained version, oldest first, 50
+// a page (MaxResults, at most 50).
+func (f *FakeSSM) GetParameterHistory(_ context.Context, in *ssm.GetParameterHistoryInput, _ ...func(*ssm.Options)) (*ssm.GetParameterHistoryOutput, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	name, sel, _ := strings.Cut(*in.Name, ":")
-	vs := f.params[name]
+	vs := f.params[*in.Name]
 	if len(vs) == 0 {
 		return nil, &ssmtypes.ParameterNotFound{}
 	}
-	if sel == "" {
-		p := vs[len(vs)-1]
-		return &ssm.GetParameterOutput{Parameter: &p}, nil
+	n := int(aws.ToInt32(in.MaxResults))
+	if n <= 0 || n > 50 {
+		n = 50
 	}
-	n, _ := strconv.ParseInt(sel, 10, 64)
-	for _, p := range vs {
-		if p.Version == n {
-			return &ssm.GetParameterOutput{Parameter: &p}, nil
-		}
+	from, _ := strconv.Atoi(aws.ToString(in.NextToken))
+	out := &ssm.GetParameterHistoryOutput{}
+	for _, p := range vs[min(from, len(vs)):min(from+n, len(vs))] {
+		out.Parameters = append(out.Parameters, ssmtypes.ParameterHistory{Name: p.Name, Value: p.Value, Version: p.Version, LastModifiedDate: p.LastModifiedDate})
 	}
-	return nil, &ssmtypes.ParameterVersionNotFound{}
+	if from+n < len(vs) {
+		out.NextToken = aws.String(strconv.Itoa(from + n))
+	}
+	return out, nil
 }
 
 // Puts counts the puts.
