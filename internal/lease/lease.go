@@ -83,7 +83,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
-		"sync"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
