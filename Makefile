@@ -10,11 +10,16 @@ VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 FUZZTIME ?= 30s
 FUZZTIME_SHORT ?= 10s
+# The Go vulnerability database, as the golang.org/x/vulndb module at this
+# version (fetched through the Go module proxy like any module), indexed once
+# into govulncheck's file layout under $(VULNDB).
+VULNDB_VERSION ?= v0.0.0-20261105234957-e22db6528018
+VULNDB  ?= $(TOOLS)/../vulndb/$(VULNDB_VERSION)
 
 export CHECKPOINT_DISABLE := 1
 export AWS_EC2_METADATA_DISABLED := true
 
-.PHONY: all build tools lint unit test test-go fuzz demo stack-up stack-down bench clean
+.PHONY: all build tools lint vuln unit test test-go fuzz demo stack-up stack-down bench clean
 
 all: build
 
@@ -26,6 +31,8 @@ tools:
 	@mkdir -p $(TOOLS)
 	@test -x $(TOOLS)/staticcheck || GOBIN=$(TOOLS) $(GO) install honnef.co/go/tools/cmd/staticcheck@v0.8.2
 	@test -x $(TOOLS)/actionlint  || GOBIN=$(TOOLS) $(GO) install github.com/rhysd/actionlint/cmd/actionlint@v1.7.12
+	@test -x $(TOOLS)/govulncheck || GOBIN=$(TOOLS) $(GO) install golang.org/x/vuln/cmd/govulncheck@v1.9.0
+	@test -x $(TOOLS)/indexdb     || GOBIN=$(TOOLS) $(GO) install golang.org/x/vulndb/cmd/indexdb@$(VULNDB_VERSION)
 
 lint: tools
 	@unformatted="$$(gofmt -l $$(git ls-files '*.go') $$(git ls-files --others --exclude-standard '*.go'))"; \
@@ -34,13 +41,26 @@ lint: tools
 	$(TOOLS)/staticcheck ./...
 	$(TOOLS)/actionlint
 
+# Known vulnerabilities: govulncheck over the binary's code, offline, against
+# the database built from golang.org/x/vulndb's data/osv (vulndb's own
+# cmd/indexdb writes index/db.json, index/modules.json and ID/GO-*.json).
+# A vulnerable symbol reached in a module dependency fails; one in the
+# standard library is reported only (scripts/vulncheck decides).
+vuln: tools
+	@if [ ! -f $(VULNDB)/index/db.json ]; then \
+	  src="$$(cd / && GOFLAGS= $(GO) mod download -json golang.org/x/vulndb@$(VULNDB_VERSION) | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$$/\1/p')"; \
+	  test -d "$$src/data/osv" || { echo "vuln: golang.org/x/vulndb@$(VULNDB_VERSION) has no data/osv"; exit 1; }; \
+	  rm -rf $(VULNDB).tmp && mkdir -p $(dir $(VULNDB)) && $(TOOLS)/indexdb -vulns "$$src/data/osv" -out $(VULNDB).tmp && mv $(VULNDB).tmp $(VULNDB); \
+	fi
+	@GOPROXY=off GOFLAGS=-mod=readonly $(TOOLS)/govulncheck -db file://$(abspath $(VULNDB)) -format json ./... | $(GO) run ./scripts/vulncheck
+
 # Unit tests only: no stack.
 unit:
 	$(GO) test -short -count=1 ./...
 
 # Every test, the local stack included (scripts/stack up installs and starts
 # dockerd, the registry, moto and Terraform (the one on PATH when 1.5 or newer, else 1.5.7 built once); it is reused if running).
-test: lint test-go fuzz
+test: lint vuln test-go fuzz
 
 test-go:
 	@$(STACK) up >/dev/null
@@ -48,12 +68,14 @@ test-go:
 	  CTJDEPLOY_RELIABILITY_OUT=$(CURDIR)/docs/reliability.md $(GO) test -race -count=1 -timeout 45m ./...
 
 # Short fuzz runs: the config loader and the template renderer (30 s each),
-# the tag grammar, the mask over escaped forms and split writes, and the
+# where a sensitive value may land over template shapes (FuzzTaint), the
+# tag grammar, the mask over escaped forms and split writes, and the
 # rollout outcome decisions over random answers (10 s each).
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./internal/config/
 	@if ls deploy/taskdef/*_test.go >/dev/null 2>&1 && grep -q 'func FuzzRender' deploy/taskdef/*_test.go; then \
 	  $(GO) test -run '^$$' -fuzz '^FuzzRender$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./deploy/taskdef/; fi
+	$(GO) test -run '^$$' -fuzz '^FuzzTaint$$' -fuzztime $(FUZZTIME_SHORT) -fuzzminimizetime 5s ./deploy/taskdef/
 	$(GO) test -run '^$$' -fuzz '^FuzzValidTag$$' -fuzztime $(FUZZTIME_SHORT) -fuzzminimizetime 5s ./internal/config/
 	$(GO) test -run '^$$' -fuzz '^FuzzMaskWriter$$' -fuzztime $(FUZZTIME_SHORT) -fuzzminimizetime 5s ./internal/report/
 	$(GO) test -run '^$$' -fuzz '^FuzzDecide$$' -fuzztime $(FUZZTIME_SHORT) -fuzzminimizetime 5s ./deploy/rollout/

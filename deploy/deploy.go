@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -327,9 +326,9 @@ func (r *run) plan(ctx context.Context) error {
 	}
 
 	if err := r.phase("validate", func(p *report.Phase) error {
-		tmpl, err := os.ReadFile(env.TaskDefinition)
+		tmpl, err := taskdef.ReadTemplate(env.TaskDefinition)
 		if err != nil {
-			return exitcode.Invalidf("reading the task definition template: %v", err)
+			return err // exit 2, naming the template
 		}
 		r.tmpl = tmpl
 		refs := map[string]string{}
@@ -741,6 +740,7 @@ func (r *run) follow(ctx context.Context, o rollout.FollowOptions) error {
 	}
 	o.Reporter = &eventTap{next: r.rep, res: res}
 	o.Logs = r.d.Logs
+	o.FailureThreshold = env.FailureThreshold // ends a rollout no breaker watches (rollout/threshold.go)
 	fr, err := rollout.Follow(ctx, r.d.ECS, o)
 	res.Polls, res.Stopped, res.FailedAt = fr.Polls, fr.Stopped, fr.FailedAt
 	return err

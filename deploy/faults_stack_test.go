@@ -7,6 +7,7 @@ package deploy
 // Markdown (docs/reliability.md is that output).
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -34,6 +35,7 @@ import (
 
 	"github.com/hackforla/ctjdeploy/build"
 	"github.com/hackforla/ctjdeploy/deploy/rollout"
+	"github.com/hackforla/ctjdeploy/internal/config"
 	"github.com/hackforla/ctjdeploy/internal/ecssim"
 	"github.com/hackforla/ctjdeploy/internal/exitcode"
 	"github.com/hackforla/ctjdeploy/internal/faults"
@@ -445,6 +447,31 @@ func faultCases() []faultCase {
 			return 1
 		}, want: 4},
 
+		// Hostile input (issue 20): refused before anything is built, pushed or registered.
+		{name: "hostile template: a sensitive output under a Docker label whose key reads like a secret reference", setup: editTemplate(`"name": "next",`, `"name": "next", "dockerLabels": {"x.secrets[0].valueFrom": "{{ tf "db_password" }}"},`),
+			want: 2, untouched: true, wantIn: []string{`containerDefinitions[0].dockerLabels["x.secrets[0].valueFrom"]`, `sensitive Terraform output "db_password"`}},
+		{name: "hostile template: a sensitive output rendered as the text of a valueFrom", setup: editTemplate(`{{ tf "db_password_ssm_arn" }}`, `{{ print "p=" (tf "db_password") }}`),
+			want: 2, untouched: true, wantIn: []string{"neither an SSM parameter or Secrets Manager ARN"}},
+		{name: "hostile template: AWS_SESSION_TOKEN in a plain environment entry", setup: func(t *testing.T, e *faultEnv, o *Options, c context.CancelFunc) int {
+			e.deps.Getenv = func(k string) (string, bool) {
+				if k == "AWS_SESSION_TOKEN" {
+					return hostileToken, true
+				}
+				return os.LookupEnv(k)
+			}
+			return editTemplate(`{"name": "NODE_ENV", "value": "production"}`, `{"name": "NODE_ENV", "value": "{{ env "AWS_SESSION_TOKEN" }}"}`)(t, e, o, c)
+		}, want: 2, untouched: true, wantIn: []string{"environment[0].value", "secret environment variable AWS_SESSION_TOKEN"}, secrets: []string{hostileToken}},
+		{name: "hostile template: larger than 1 MiB", setup: func(t *testing.T, e *faultEnv, o *Options, _ context.CancelFunc) int {
+			b, _ := os.ReadFile(e.env.TaskDefinition)
+			os.WriteFile(e.env.TaskDefinition, append(b, bytes.Repeat([]byte(" "), 1<<20)...), 0o644)
+			return 1
+		}, want: 2, untouched: true, wantIn: []string{"larger than 1024 KiB"}},
+		{name: "hostile smoke URL: the instance metadata address (refused at connect; ctjdeploy rolls back)", setup: func(t *testing.T, e *faultEnv, o *Options, _ context.CancelFunc) int {
+			e.env.Smoke = []config.Smoke{{URL: "http://169.254.169.254/latest/meta-data/iam/security-credentials/", Status: 200, Timeout: 2 * time.Second}}
+			e.deps.SmokeInterval = 100 * time.Millisecond
+			return 1
+		}, want: 3, wantIn: []string{"link-local or instance metadata address refused: 169.254.169.254"}},
+
 		// Bugs.
 		{name: "panic in a build goroutine (message holding a secret)", setup: func(t *testing.T, e *faultEnv, o *Options, _ context.CancelFunc) int {
 			report.AddSecret(panicSecret)
@@ -484,6 +511,7 @@ func (e *faultEnv) normalize(s string) string {
 		s = strings.ReplaceAll(s, c, fmt.Sprintf("COMMIT%d", i))
 	}
 	s = strings.ReplaceAll(s, filepath.Dir(e.st.ExampleDir())+string(filepath.Separator), "") // the checkout's path
+	s = strings.ReplaceAll(s, e.env.TaskDefinition, "TEMPLATE")                               // the case's own copy of the template
 	s = sockRE.ReplaceAllString(s, "/tmp/PROXY/d.sock")
 	s = buildTmpRE.ReplaceAllString(s, "/tmp/ctjdeploy-build-N")
 	s = shaRE.ReplaceAllString(s, "sha256:…")
@@ -1012,6 +1040,24 @@ func secretForms(s string) []string {
 
 // panicSecret is the panic case's secret; its JSON and URL escapes differ
 // from it.
+// hostileToken is the AWS session token a hostile template tries to register.
+const hostileToken = "FQoGZXIvYXdzEXAMPLE-hostile-session-token"
+
+// editTemplate replaces old with new in the case's template (which must
+// hold old).
+func editTemplate(old, new string) func(*testing.T, *faultEnv, *Options, context.CancelFunc) int {
+	return func(t *testing.T, e *faultEnv, _ *Options, _ context.CancelFunc) int {
+		b, err := os.ReadFile(e.env.TaskDefinition)
+		if err != nil || !bytes.Contains(b, []byte(old)) {
+			t.Fatalf("the example template changed: no %s (%v)", old, err)
+		}
+		if err := os.WriteFile(e.env.TaskDefinition, bytes.Replace(b, []byte(old), []byte(new), 1), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return 1
+	}
+}
+
 const panicSecret = `s3cr3t "in" a/panic&`
 
 // fixtureSecrets are the secret values the run sees: the sensitive

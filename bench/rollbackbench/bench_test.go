@@ -154,8 +154,13 @@ func TestRollbackBench(t *testing.T) {
 	pushImg(n.BackendRepo, cC)
 
 	// The config: the example app with this run's names, the proxy as registry.
+	// A copy of the example app (its Terraform state included): every path
+	// in a config stays inside the config's repository (or folder).
 	dir := t.TempDir()
 	ex := s.ExampleDir()
+	if err := os.CopyFS(dir, os.DirFS(ex)); err != nil {
+		t.Fatal(err)
+	}
 	tmpl, _ := os.ReadFile(filepath.Join(ex, "stage", "ecs-task-def.json"))
 	tmplPath := filepath.Join(dir, "ecs-task-def.json")
 	os.WriteFile(tmplPath, bytes.Replace(tmpl, []byte(`"family": "`+teststack.ExampleFamily+`"`), []byte(`"family": "`+n.Family+`"`), 1), 0o644)
@@ -171,9 +176,9 @@ func TestRollbackBench(t *testing.T) {
     images:
       django: {repository: %s, context: %s, dockerfile: %s}
       next:   {repository: %s, context: %s, dockerfile: %s}
-`, teststack.Region, n.Cluster, n.Service, tmplPath, proxy.Addr, filepath.Join(ex, "infra", "stage"),
-		n.BackendRepo, filepath.Join(ex, "backend"), filepath.Join(ex, "stage", "django.dockerfile"),
-		n.FrontendRepo, filepath.Join(ex, "frontend"), filepath.Join(ex, "stage", "next.dockerfile"))
+`, teststack.Region, n.Cluster, n.Service, filepath.Base(tmplPath), proxy.Addr, "infra/stage",
+		n.BackendRepo, "backend", "stage/django.dockerfile",
+		n.FrontendRepo, "frontend", "stage/next.dockerfile")
 	confPath := filepath.Join(dir, "ctjdeploy.yaml")
 	os.WriteFile(confPath, []byte(conf), 0o644)
 

@@ -52,7 +52,12 @@ func e2eEnvPolls(t *testing.T, polls int) (cfgPath string, n teststack.Names) {
 	t.Setenv("HOME", t.TempDir())
 
 	ex := st.ExampleDir()
+	// A copy of the example app (its Terraform state included): every path
+	// in a config stays inside the config's repository (or folder).
 	dir := t.TempDir()
+	if err := os.CopyFS(dir, os.DirFS(ex)); err != nil {
+		t.Fatal(err)
+	}
 	tmpl, err := os.ReadFile(filepath.Join(ex, "stage", "ecs-task-def.json"))
 	if err != nil {
 		t.Fatal(err)
@@ -71,14 +76,14 @@ func e2eEnvPolls(t *testing.T, polls int) (cfgPath string, n teststack.Names) {
 	os.WriteFile(filepath.Join(dir, "leaky.json"), []byte(leaky), 0o644)
 
 	images := `    images:
-      django: {repository: ` + n.BackendRepo + `, context: ` + filepath.Join(ex, "backend") + `, dockerfile: ` + filepath.Join(ex, "stage", "django.dockerfile") + `}
-      next:   {repository: ` + n.FrontendRepo + `, context: ` + filepath.Join(ex, "frontend") + `, dockerfile: ` + filepath.Join(ex, "stage", "next.dockerfile") + `}
+      django: {repository: ` + n.BackendRepo + `, context: backend, dockerfile: stage/django.dockerfile}
+      next:   {repository: ` + n.FrontendRepo + `, context: frontend, dockerfile: stage/next.dockerfile}
 `
 	common := `    region: us-west-2
     cluster: ` + n.Cluster + `
     service: ` + n.Service + `
     registry: ` + st.Registry + `
-    terraform: {dir: ` + filepath.Join(ex, "infra", "stage") + `}
+    terraform: {dir: infra/stage}
 ` + images
 	cfg := "environments:\n  stage:\n    task_definition: td.json\n" + common + "  leaky:\n    task_definition: leaky.json\n" + common
 	cfgPath = filepath.Join(dir, "ctjdeploy.yaml")

@@ -27,6 +27,7 @@ import (
 
 type iamFlags struct {
 	account string
+	format  string
 	timeout time.Duration
 }
 
@@ -40,6 +41,8 @@ and history need for ENV: ECR push and pull on exactly its repositories,
 ecr:GetAuthorizationToken, the ECS calls scoped to its cluster, service and
 task definition family, and iam:PassRole on exactly the roles its task
 definition names. Attach it to the CI role (e.g. incubator-cicd-civic-tech-jobs).
+With --format terraform it is printed as a data "aws_iam_policy_document"
+block named ctjdeploy_ENV, statement for statement the same.
 
 The account comes from --account, else from sts:GetCallerIdentity (which
 needs no permission), else the policy says ACCOUNT_ID. The family and the
@@ -48,7 +51,8 @@ outputs; what the template cannot give is read from the live task definition
 of the service; what neither gives is named in a warning and left as a
 placeholder in the policy.`,
 		Example: `  ctjdeploy stage iam-policy > ctjdeploy-stage-policy.json
-  ctjdeploy stage iam-policy --account 123456789012`,
+  ctjdeploy stage iam-policy --account 123456789012
+  ctjdeploy stage iam-policy --format terraform >> terraform/cicd.tf`,
 		Args:              envArg,
 		ValidArgsFunction: g.completeEnvs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -56,6 +60,7 @@ placeholder in the policy.`,
 		},
 	}
 	cmd.Flags().StringVar(&f.account, "account", "", "AWS account id of the cluster (default: from sts:GetCallerIdentity)")
+	cmd.Flags().StringVar(&f.format, "format", "json", `json (a policy document) or terraform (a data "aws_iam_policy_document" block for cicd.tf)`)
 	cmd.Flags().DurationVar(&f.timeout, "timeout", 30*time.Second, "how long to wait for Terraform and AWS")
 	return cmd
 }
@@ -91,6 +96,9 @@ func runIAMPolicy(ctx context.Context, g *globals, f *iamFlags, envName string) 
 	if errors.As(td.tmplErr, new(*tmplbudget.Error)) {
 		return td.tmplErr // a template bomb is exit 2, here as in a deploy
 	}
+	if td.invalid != nil {
+		return td.invalid
+	}
 	if len(td.unresolved()) > 0 {
 		live, err := a.liveTaskDefinition(ctx, env)
 		if err != nil {
@@ -120,9 +128,61 @@ func runIAMPolicy(ctx context.Context, g *globals, f *iamFlags, envName string) 
 			roles = append(roles, placeholder)
 		}
 	}
+	// A name that renders as a wildcard would widen the policy to every
+	// family, role or log group it matches (IAM reads * and ? in a
+	// Resource as wildcards, ${...} as a policy variable).
+	for _, n := range []struct{ what, value string }{{"family", family}} {
+		if err := notWildcard(env.TaskDefinition, n.what, n.value); err != nil {
+			return err
+		}
+	}
+	for _, r := range roles {
+		if err := notWildcard(env.TaskDefinition, "role", r); err != nil {
+			return err
+		}
+	}
+	for _, g := range td.logGroups {
+		if err := notWildcard(env.TaskDefinition, "log group (awslogs-group)", g); err != nil {
+			return err
+		}
+	}
 	doc := iampolicy.Policy(env, account, family, roles, td.logGroups...)
-	_, err = g.stdout.Write(doc.JSON())
+	var out []byte
+	switch f.format {
+	case "", "json":
+		out = doc.JSON()
+	case "terraform":
+		out = doc.HCL("ctjdeploy_" + env.Name)
+	default:
+		return exitcodeInvalidf("--format %q: one of json, terraform", f.format)
+	}
+	_, err = g.stdout.Write(out)
 	return err
+}
+
+// notWildcard refuses a value the policy would read as a pattern.
+func notWildcard(tmpl, what, value string) error {
+	if strings.ContainsAny(value, "*?") || strings.Contains(value, "${") {
+		return exitcodeInvalidf("%s: the task definition's %s renders as %q, which IAM reads as a wildcard (or a policy variable): the policy would allow far more than this environment; make the template (or the Terraform output it uses) give the exact name", tmpl, what, value)
+	}
+	return nil
+}
+
+// jsonKind names the JSON type of a decoded value.
+func jsonKind(v any) string {
+	switch v.(type) {
+	case nil:
+		return "null"
+	case string:
+		return "a string"
+	case float64:
+		return "a number"
+	case bool:
+		return "a boolean"
+	case []any:
+		return "an array"
+	}
+	return "an object"
 }
 
 // awsAccess reaches AWS lazily: the config is loaded, and STS asked, once.
@@ -217,6 +277,7 @@ type probedTD struct {
 	logGroups []string
 	needs     map[string][]string // field → what its value needs: `tf "x"`, `env "Y"`
 	tmplErr   error               // the template could not be probed at all
+	invalid   error               // the template renders to something no deploy accepts (exit 2)
 	tfErr     error               // Terraform outputs could not be read
 	liveErr   error               // the live task definition could not be read
 }
@@ -297,7 +358,7 @@ func probeTaskDefinition(ctx context.Context, env *config.Environment) *probedTD
 			return jsonStr(unresolvedMark + `env "` + name + `"`)
 		},
 	}
-	data, err := os.ReadFile(env.TaskDefinition)
+	data, err := taskdef.ReadTemplate(env.TaskDefinition)
 	if err != nil {
 		t.tmplErr = err
 		return t
@@ -315,8 +376,13 @@ func probeTaskDefinition(ctx context.Context, env *config.Environment) *probedTD
 		return t
 	}
 	if cds, ok := doc["containerDefinitions"].([]any); ok {
-		for _, cd := range cds {
-			lc, _ := cd.(map[string]any)["logConfiguration"].(map[string]any)
+		for i, cd := range cds {
+			obj, ok := cd.(map[string]any)
+			if !ok {
+				t.invalid = exitcodeInvalidf("%s: containerDefinitions[%d] is %s once rendered, not an object: fix the template", env.TaskDefinition, i, jsonKind(cd))
+				return t
+			}
+			lc, _ := obj["logConfiguration"].(map[string]any)
 			opts, _ := lc["options"].(map[string]any)
 			if g, _ := opts["awslogs-group"].(string); lc["logDriver"] == "awslogs" && g != "" && !strings.Contains(g, unresolvedMark) {
 				t.logGroups = append(t.logGroups, g)

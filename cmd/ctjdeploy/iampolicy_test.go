@@ -166,3 +166,62 @@ func TestIAMPolicyOnStack(t *testing.T) {
 		t.Errorf("family from the live revision:\n%s", out)
 	}
 }
+
+// TestIAMPolicyRefusesWildcardNames: a family, role or log group that
+// renders as a pattern is exit 2 naming it, and no policy is printed.
+func TestIAMPolicyRefusesWildcardNames(t *testing.T) {
+	noAWS(t)
+	for _, tc := range []struct{ name, td, want string }{
+		{"family", `{"family": "fam-*", "containerDefinitions": []}`, `family renders as "fam-*"`},
+		{"role", `{"family": "fam", "taskRoleArn": "arn:aws:iam::111122223333:role/ctj-?", "containerDefinitions": []}`, `role renders as "arn:aws:iam::111122223333:role/ctj-?"`},
+		{"log group", `{"family": "fam", "containerDefinitions": [{"name": "web", "logConfiguration": {"logDriver": "awslogs", "options": {"awslogs-group": "/ecs/*"}}}]}`, `log group (awslogs-group) renders as "/ecs/*"`},
+		{"policy variable", `{"family": "fam-${aws:username}", "containerDefinitions": []}`, `family renders as "fam-${aws:username}"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := writeIAMFixture(t, tc.td)
+			code, out, errOut := runCLI(t, dir, "stage", "iam-policy", "--account", "111122223333")
+			if code != 2 || out != "" || !strings.Contains(errOut, tc.want) {
+				t.Errorf("exit %d, stdout %q, stderr %q; want exit 2, nothing printed, naming %s", code, out, errOut, tc.want)
+			}
+		})
+	}
+}
+
+func TestIAMPolicyContainerDefinitionNotAnObject(t *testing.T) {
+	noAWS(t)
+	dir := writeIAMFixture(t, `{"family": "fam", "containerDefinitions": [{"name": "web"}, "web"]}`)
+	code, out, errOut := runCLI(t, dir, "stage", "iam-policy", "--account", "111122223333")
+	if code != 2 || out != "" || !strings.Contains(errOut, "containerDefinitions[1] is a string once rendered, not an object") {
+		t.Errorf("exit %d, stdout %q, stderr %q; want exit 2 naming containerDefinitions[1]", code, out, errOut)
+	}
+}
+
+// TestIAMPolicyFormatTerraform: both argument orders take --account and
+// --format; the HCL names the environment and carries the same statements
+// (internal/iampolicy's TestHCLMatchesJSONStatementForStatement parses it).
+func TestIAMPolicyFormatTerraform(t *testing.T) {
+	noAWS(t)
+	dir := writeIAMFixture(t, `{"family": "fam", "containerDefinitions": [{"name": "web"}]}`)
+	code, jsonOut, errOut := runCLI(t, dir, "stage", "iam-policy", "--account", "111122223333")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	d := policyOf(t, jsonOut)
+	want := string(d.HCL("ctjdeploy_stage"))
+	for _, args := range [][]string{
+		{"stage", "iam-policy", "--account", "111122223333", "--format", "terraform"},
+		{"stage", "--account", "111122223333", "--format", "terraform", "iam-policy"},
+		{"stage", "--format=terraform", "iam-policy", "--account=111122223333"},
+	} {
+		code, out, errOut := runCLI(t, dir, args...)
+		if code != 0 || out != want {
+			t.Errorf("%v: exit %d (%s)\n%s\nwant\n%s", args, code, errOut, out, want)
+		}
+	}
+	if !strings.HasPrefix(want, `data "aws_iam_policy_document" "ctjdeploy_stage" {`) || !strings.Contains(want, `test     = "ArnLike"`) {
+		t.Errorf("HCL form:\n%s", want)
+	}
+	if code, _, errOut := runCLI(t, dir, "stage", "iam-policy", "--account", "111122223333", "--format", "yaml"); code != 2 || !strings.Contains(errOut, `--format "yaml"`) {
+		t.Errorf("--format yaml: exit %d, %s", code, errOut)
+	}
+}

@@ -131,10 +131,12 @@ func (l *liveRenderer) draw() {
 			if subj != "" {
 				text = "  " + name + " " + subj + ": " + st
 			}
-			lines = append(lines, l.paint(ansiDim, truncateRunes(sanitizeLine(text), width-1)))
+			// Masked before it is cut: a cut secret's prefix is no longer
+			// recognised by the writer's mask.
+			lines = append(lines, l.paint(ansiDim, truncateRunes(sanitizeLine(report.Mask(text)), width-1)))
 		}
 		if shown == 0 {
-			lines = append(lines, l.paint(ansiDim, truncateRunes(sanitizeLine("  "+name+" …"), width-1)))
+			lines = append(lines, l.paint(ansiDim, truncateRunes(sanitizeLine(report.Mask("  "+name+" …")), width-1)))
 		}
 	}
 	if len(lines) > 0 {

@@ -472,3 +472,24 @@ func TestLiveRendererFailureTail(t *testing.T) {
 		}
 	}
 }
+
+// Issue 20, finding 4: a live line is masked before it is cut to the
+// terminal's width, so a secret across the cut leaves no prefix.
+func TestLiveRendererMasksBeforeCut(t *testing.T) {
+	const secret = "Zq8-live-cut-secret-value-417"
+	report.AddSecret(secret)
+	for width := 20; width < 60; width++ {
+		var buf bytes.Buffer
+		l := newTestLive(&buf, width)
+		b := report.Begin(l, "build")
+		b.Line("django", "#5 RUN echo "+secret+" done")
+		for _, row := range screen(t, buf.Bytes()) {
+			for n := 4; n <= len(secret); n++ {
+				if strings.Contains(row, secret[:n]) {
+					t.Fatalf("width %d: %q shows the secret's first %d bytes", width, row, n)
+				}
+			}
+		}
+		b.End(nil)
+	}
+}

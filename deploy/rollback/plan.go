@@ -13,7 +13,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -435,7 +434,7 @@ func (pl *planner) findRevision(ctx context.Context, want map[string]string) (in
 // current Terraform outputs, for registration.
 func (pl *planner) render(ctx context.Context, tag string, images map[string]string) error {
 	env, p := pl.env, pl.p
-	tmpl, err := os.ReadFile(env.TaskDefinition)
+	tmpl, err := taskdef.ReadTemplate(env.TaskDefinition)
 	if err != nil {
 		return exitcode.Invalidf("reading the task definition template %s: %v", env.TaskDefinition, err)
 	}

@@ -235,9 +235,7 @@ func stopAndFollow(ctx context.Context, api rollout.ECS, env *config.Environment
 	res := Result{DeploymentID: p.StopDeploymentID, TaskDefinitionARN: p.Target.ARN}
 	ph := report.Begin(o.Reporter, "update")
 	since := time.Now()
-	if _, err := api.StopServiceDeployment(ctx, &ecs.StopServiceDeploymentInput{
-		ServiceDeploymentArn: aws.String(p.Stop), StopType: ecstypes.StopServiceDeploymentStopTypeRollback,
-	}); err != nil {
+	if err := rollout.StopRollback(ctx, api, p.Stop); err != nil {
 		res.Outcome = "failed"
 		return res, ph.End(fmt.Errorf("stopping service deployment %s of service %s (ecs:StopServiceDeployment): %w; nothing changed: run `ctjdeploy %s rollback` again, it deploys %s when nothing is in flight",
 			p.Stop, env.Service, err, env.Name, inspect.ShortARN(p.Target.ARN)))

@@ -62,6 +62,11 @@ type FollowOptions struct {
 	// Logs, when set, reads the stopped containers' last log lines on a
 	// failure.
 	Logs Logs
+	// FailureThreshold is config failure_threshold: on a service that
+	// neither a circuit breaker nor deployment alarms watch, once this many
+	// tasks of our deployment failed, Follow stops it and follows the
+	// rollback (threshold.go). 0: never.
+	FailureThreshold int
 }
 
 // FollowResult is how the followed deployment ended.
@@ -79,6 +84,12 @@ type FollowResult struct {
 	Stopped []StoppedTask
 	// FailedAt is when Follow first saw the failure (for the benchmark).
 	FailedAt time.Time
+	// Acted is what Follow did at FailureThreshold ("stop":
+	// StopServiceDeployment, "update": UpdateService back; "" nothing);
+	// ThresholdAt is when a poll showed the threshold reached, ActedAt when
+	// the call that ended the deployment returned.
+	Acted                string
+	ThresholdAt, ActedAt time.Time
 }
 
 // StoppedTask is a task the failed deployment started and ECS stopped.
@@ -239,6 +250,8 @@ func Follow(ctx context.Context, api ECS, o FollowOptions) (FollowResult, error)
 		}
 		var st State
 		switch {
+		case f.act != nil && f.act.how == ThresholdUpdate:
+			// Our own UpdateService back: afterAct follows its deployment.
 		case f.useAPI && sd != nil && sd.Status == ecstypes.ServiceDeploymentStatusStopped:
 			// STOPPED: replaced, or failed without rollback. A newer service
 			// deployment tells; when the list cannot be read, the service's
@@ -246,12 +259,32 @@ func Follow(ctx context.Context, api ECS, o FollowOptions) (FollowResult, error)
 			if newer, nerr := f.newer(ctx, sd); nerr == nil {
 				st = DecideServiceDeployment(sd, newer, obs)
 			} else {
+				_ = f.apiError(nerr) // a denial is named in a warning (the API is off from now on)
 				st = evaluate(obs)
 			}
 		case f.useAPI && sd != nil:
 			st = DecideServiceDeployment(sd, nil, obs)
 		default:
 			st = evaluate(obs)
+		}
+		if f.act != nil {
+			for _, d := range svc.Deployments {
+				f.act.seen = f.act.seen || (f.act.id != "" && aws.ToString(d.Id) == f.act.id)
+			}
+			st = afterAct(st, obs, *f.act, o.FailureThreshold, f.useAPI && sd != nil)
+		} else if v := DecideThreshold(f.thresholdObs(st, svc, sd)); v.Action != ThresholdNone {
+			res.ThresholdAt = time.Now()
+			if err := f.endFailing(ctx, v); err != nil {
+				res.State = st
+				return res, err
+			}
+			if f.act != nil { // nil: a transient error, the next poll tries again
+				res.Acted, res.ActedAt = string(f.act.how), time.Now()
+				st = afterAct(st, obs, *f.act, o.FailureThreshold, f.useAPI && sd != nil)
+			}
+		} else if v.Reason != "" && !f.warned {
+			f.warned = true
+			ph.Warnf("deployment %s: %s", o.DeploymentID, v.Reason)
 		}
 		res.State = st
 		if st.Reason != lastNote && st.Phase == InProgress && st.Reason != "" {
@@ -301,8 +334,92 @@ type follower struct {
 	ph      *report.Phase
 	useAPI  bool
 	sdArn   string
-	missing time.Time // when our record was first found missing
-	status  string    // the record's last status and stage, for change lines
+	missing time.Time     // when our record was first found missing
+	status  string        // the record's last status and stage, for change lines
+	act     *thresholdAct // what Follow did at FailureThreshold (nil: nothing yet)
+	warned  bool          // the threshold was reached but nothing could be done: said once
+}
+
+// thresholdObs gathers DecideThreshold's inputs from one poll: our
+// deployment's failedTasks (or the record's failure count when higher),
+// the deployment configuration in force (the record's, else the
+// service's), and whether the stop API can be used.
+func (f *follower) thresholdObs(st State, svc *ecstypes.Service, sd *ecstypes.ServiceDeployment) ThresholdObs {
+	o := ThresholdObs{Threshold: f.o.FailureThreshold, Config: svc.DeploymentConfiguration, Phase: st.Phase, RollingBack: st.RollingBack,
+		CanStop: f.useAPI && sd != nil && f.sdArn != "", Source: f.o.Source}
+	if st.Ours != nil {
+		o.Failed = st.Ours.FailedTasks
+	}
+	if sd != nil {
+		if sd.DeploymentConfiguration != nil {
+			o.Config = sd.DeploymentConfiguration
+		}
+		if cb := sd.DeploymentCircuitBreaker; cb != nil && cb.FailureCount > o.Failed {
+			o.Failed = cb.FailureCount
+		}
+	}
+	return o
+}
+
+// endFailing carries out v: StopServiceDeployment(ROLLBACK) on our record,
+// or UpdateService back to the revision live before. A denied or unknown
+// stop falls back to the update; a stop ECS refuses because the deployment
+// already ended (ConflictException) leaves ECS's verdict to tell. A
+// transient error (throttling, 5xx, timeout) leaves f.act nil: the next
+// poll decides again (a stop that did land shows as ROLLBACK_REQUESTED, and
+// stopping a deployment in that state only continues its rollback). Any
+// other failure ends the follow with exit 6: the service still runs the
+// failing revision.
+func (f *follower) endFailing(ctx context.Context, v ThresholdVerdict) error {
+	o := f.o
+	a := &thresholdAct{how: v.Action, why: v.Reason, target: o.Source, at: time.Now()}
+	notRecovered := func(what string, err error) error {
+		return exitcode.Wrap(exitcode.NotRecovered, fmt.Errorf("deployment %s of %s to service %s failed: %s; %s failed: %w\nthe service is NOT back on a working revision: act now (`ctjdeploy %s rollback`, or fix forward); check `ctjdeploy %s status`",
+			o.DeploymentID, shortARN(o.TaskDefinition), o.Service, v.Reason, what, err, o.Env, o.Env))
+	}
+	if a.how == ThresholdStop {
+		f.ph.Warnf("deployment %s: %s: stopping it (StopServiceDeployment %s, stopType ROLLBACK)", o.DeploymentID, v.Reason, lastSegment(f.sdArn))
+		err := StopRollback(ctx, f.api, f.sdArn)
+		if err == nil {
+			f.act = a
+			return nil
+		}
+		var ae smithy.APIError
+		code := ""
+		if errors.As(err, &ae) {
+			code = ae.ErrorCode()
+		}
+		switch code {
+		case "ConflictException":
+			// "Stopping Amazon ECS service deployments": only a PENDING,
+			// IN_PROGRESS or stopping deployment can be stopped; it ended
+			// meanwhile, and ECS's record says how.
+			f.ph.Warnf("ECS did not stop deployment %s: it has ended meanwhile (%s)", o.DeploymentID, ae.ErrorMessage())
+			f.act = &thresholdAct{how: ThresholdNone}
+			return nil
+		case "AccessDeniedException", "AccessDenied", "UnauthorizedOperation", "UnknownOperationException", "InvalidAction":
+			if o.Source == "" {
+				return notRecovered("stopping it (ecs:StopServiceDeployment)", awsError("service deployment "+f.sdArn, err))
+			}
+			f.ph.Warnf("ECS refused StopServiceDeployment (%s); updating service %s back to %s instead", code, o.Service, shortARN(o.Source))
+			a.how = ThresholdUpdate
+		default:
+			if transient(err) {
+				f.ph.Warnf("stopping deployment %s: %v; trying again at the next poll", o.DeploymentID, err)
+				return nil
+			}
+			return notRecovered("stopping it (ecs:StopServiceDeployment "+f.sdArn+")", err)
+		}
+	}
+	f.ph.Warnf("deployment %s: %s: updating service %s back to %s (UpdateService)", o.DeploymentID, v.Reason, o.Service, shortARN(o.Source))
+	a.at = time.Now()
+	id, _, err := Update(ctx, f.api, o.Cluster, o.Service, o.Source, false)
+	if err != nil {
+		return notRecovered("updating the service back", err)
+	}
+	a.id = id
+	f.act = a
+	return nil
 }
 
 // poll reads the service, and our service deployment record where the API
@@ -606,9 +723,26 @@ func stoppedTasks(ctx context.Context, api ECS, o FollowOptions) []StoppedTask {
 			st.Containers = append(st.Containers, StoppedContainer{Name: aws.ToString(c.Name), ExitCode: c.ExitCode, Reason: aws.ToString(c.Reason)})
 		}
 		out = append(out, st)
-		if len(out) == maxStopped {
-			break
-		}
+	}
+	// The tasks that failed tell why, not the ones a rollback stopped
+	// (ServiceSchedulerInitiated): those first, in ListTasks's order.
+	sort.SliceStable(out, func(i, j int) bool { return failedTask(out[i]) && !failedTask(out[j]) })
+	if len(out) > maxStopped {
+		out = out[:maxStopped]
 	}
 	return out
+}
+
+// failedTask says t failed on its own: a container exited non-zero, or the
+// task could not start.
+func failedTask(t StoppedTask) bool {
+	if t.StopCode == string(ecstypes.TaskStopCodeTaskFailedToStart) {
+		return true
+	}
+	for _, c := range t.Containers {
+		if c.ExitCode != nil && *c.ExitCode != 0 {
+			return true
+		}
+	}
+	return false
 }

@@ -94,7 +94,8 @@ func DecideServiceDeployment(sd *ecstypes.ServiceDeployment, newer *ecstypes.Ser
 // lifecycle stage, for messages ("" if none).
 func SDDetail(sd *ecstypes.ServiceDeployment) string {
 	var parts []string
-	if cb := sd.DeploymentCircuitBreaker; cb != nil && (cb.FailureCount > 0 || cb.Status == ecstypes.ServiceDeploymentRollbackMonitorsStatusTriggered) {
+	// A DISABLED breaker's count is no breaker's verdict: say nothing.
+	if cb := sd.DeploymentCircuitBreaker; cb != nil && cb.Status != ecstypes.ServiceDeploymentRollbackMonitorsStatusDisabled && (cb.FailureCount > 0 || cb.Status == ecstypes.ServiceDeploymentRollbackMonitorsStatusTriggered) {
 		parts = append(parts, fmt.Sprintf("circuit breaker %s: %d failed tasks of a threshold of %d", strings.ToLower(string(cb.Status)), cb.FailureCount, cb.Threshold))
 	}
 	if a := sd.Alarms; a != nil && len(a.TriggeredAlarmNames) > 0 {

@@ -35,8 +35,9 @@ type ServiceCheck struct {
 //     lifecycle hooks may wait for actions ctjdeploy does not take.
 //     ROLLING (or none: the default) is followed.
 //   - neither the circuit breaker nor alarms on ("How the Amazon ECS
-//     deployment circuit breaker detects failures", "Deployment alarms"): a
-//     failing rollout ends only at the timeout (exit 4). Warned.
+//     deployment circuit breaker detects failures", "Deployment alarms"): ECS
+//     never ends a failing rollout; Follow does at failure_threshold
+//     (threshold.go), but only while it follows. Warned.
 //   - failure detection on but rollback off: a failed deployment stays
 //     PRIMARY, stage is left on the failed revision (exit 6). Warned.
 func CheckService(env, service string, svc *ecstypes.Service) ServiceCheck {
@@ -73,7 +74,7 @@ func CheckService(env, service string, svc *ecstypes.Service) ServiceCheck {
 	alarms := al != nil && al.Enable && len(al.AlarmNames) > 0
 	switch {
 	case !breaker && !alarms:
-		c.Warnings = append(c.Warnings, fmt.Sprintf("service %s has neither the deployment circuit breaker nor deployment alarms on: a failing rollout can end only at --timeout (exit 4). Turn the circuit breaker on with rollback (Terraform: deployment_circuit_breaker { enable = true, rollback = true })", service))
+		c.Warnings = append(c.Warnings, fmt.Sprintf("service %s has neither the deployment circuit breaker nor deployment alarms on: ECS restarts failing tasks for as long as nobody stops the rollout; ctjdeploy stops it itself at failure_threshold failed tasks while it follows it (not with --no-wait, nor after an interrupt). Turn the circuit breaker on with rollback (Terraform: deployment_circuit_breaker { enable = true, rollback = true })", service))
 	default:
 		var off []string
 		if breaker && !cb.Rollback {

@@ -27,7 +27,7 @@ func TestCheckService(t *testing.T) {
 		warning string // substring of a warning; "" none
 	}{
 		{"rolling with breaker and rollback: nothing to say", "ECS", cfg(ecstypes.DeploymentStrategyRolling, true, true, nil, false), "", ""},
-		{"no controller, no strategy (defaults): breaker off warned", "", &ecstypes.DeploymentConfiguration{}, "", "can end only at --timeout"},
+		{"no controller, no strategy (defaults): breaker off warned", "", &ecstypes.DeploymentConfiguration{}, "", "ctjdeploy stops it itself at failure_threshold"},
 		{"CODE_DEPLOY refused", ecstypes.DeploymentControllerTypeCodeDeploy, cfg("", true, true, nil, false), "CODE_DEPLOY deployment controller", ""},
 		{"EXTERNAL refused", ecstypes.DeploymentControllerTypeExternal, nil, "task sets", ""},
 		{"BLUE_GREEN refused", "ECS", func() *ecstypes.DeploymentConfiguration {

@@ -11,10 +11,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
+	"syscall"
 	"time"
+	"unicode/utf8"
 
+	"github.com/hackforla/ctjdeploy/internal/config"
 	"github.com/hackforla/ctjdeploy/internal/report"
 )
 
@@ -86,19 +90,47 @@ func (f *Failed) Error() string {
 // errOtherHost marks a redirect that leaves the checked URL's host.
 var errOtherHost = errors.New("redirect to another host refused")
 
-// Client returns the HTTP client Run uses: TLS verified, redirects followed on
-// the same host only.
+// errScheme marks a URL that is neither http nor https.
+var errScheme = errors.New("not an http(s) URL")
+
+// errBlockedAddr marks a connection refused to a link-local or metadata
+// address (config.BlockedSmokeIP).
+var errBlockedAddr = errors.New("link-local or instance metadata address refused")
+
+// refuseBlocked is the dialer's Control: it runs with the address the
+// connection is about to reach, after name resolution, so a name that
+// resolves to the instance metadata service is refused too.
+func refuseBlocked(network, address string, _ syscall.RawConn) error {
+	host, _, err := net.SplitHostPort(address)
+	if err != nil {
+		return fmt.Errorf("%w: %s", errBlockedAddr, address)
+	}
+	ip := net.ParseIP(host)
+	if ip == nil || config.BlockedSmokeIP(ip) {
+		return fmt.Errorf("%w: %s (a smoke check connects to the environment's public address only)", errBlockedAddr, host)
+	}
+	return nil
+}
+
+// Client returns the HTTP client Run uses: http and https only, TLS
+// verified, redirects followed on the same host (and never from https down
+// to http) only, and no connection to a link-local or metadata address,
+// whatever name leads there. It connects directly (no HTTP_PROXY): the
+// address checked is the address reached.
 func Client(roots *x509.CertPool) *http.Client {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.Proxy = nil
 	tr.TLSClientConfig = &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
+	tr.DialContext = (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second, Control: refuseBlocked}).DialContext
 	return &http.Client{
 		Transport: tr,
 		CheckRedirect: func(req *http.Request, via []*http.Request) error {
 			if len(via) >= 10 {
 				return errors.New("stopped after 10 redirects")
 			}
-			if req.URL.Host != via[0].URL.Host {
-				return fmt.Errorf("%w: %s -> %s", errOtherHost, via[0].URL.Host, req.URL.Host)
+			from := via[0].URL
+			if !strings.EqualFold(req.URL.Host, from.Host) || (req.URL.Scheme != from.Scheme && req.URL.Scheme != "https") {
+				return fmt.Errorf("%w: %s://%s -> %s://%s", errOtherHost, from.Scheme, from.Host, req.URL.Scheme, req.URL.Host)
 			}
 			return nil
 		},
@@ -185,12 +217,15 @@ func one(ctx context.Context, client *http.Client, c Check, o Options, ph *repor
 		}
 		ph.Line(c.URL, o.Mask(fmt.Sprintf("try %d: %s", r.Tries, why)))
 		if status != 0 {
-			r.Body = o.Mask(excerpt(body))
+			// Masked whole, then cut: a cut first could leave a secret's
+			// prefix that the mask no longer recognises.
+			r.Body = excerpt(o.Mask(body))
 			answered = why
 		}
 		r.Error = o.Mask(why)
-		// A redirect off the host or a bad certificate will not fix itself.
-		if errors.Is(err, errOtherHost) || isTLS(err) {
+		// A redirect off the host, a refused address or a bad certificate
+		// will not fix itself.
+		if errors.Is(err, errOtherHost) || errors.Is(err, errBlockedAddr) || errors.Is(err, errScheme) || isTLS(err) {
 			return r
 		}
 		wait := o.Interval
@@ -220,11 +255,17 @@ func isTLS(err error) bool {
 	return errors.As(err, &ce) || errors.As(err, &ua) || errors.As(err, &hn)
 }
 
+// excerpt keeps at most BodyExcerpt bytes of body, cut on a character
+// boundary.
 func excerpt(body string) string {
-	if len(body) > BodyExcerpt {
-		return body[:BodyExcerpt] + "…"
+	if len(body) <= BodyExcerpt {
+		return body
 	}
-	return body
+	cut := BodyExcerpt
+	for cut > 0 && !utf8.RuneStart(body[cut]) {
+		cut--
+	}
+	return body[:cut] + "…"
 }
 
 func try(ctx context.Context, client *http.Client, url string, timeout time.Duration) (int, string, error) {
@@ -236,6 +277,9 @@ func try(ctx context.Context, client *http.Client, url string, timeout time.Dura
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return 0, "", err
+	}
+	if req.URL.Scheme != "http" && req.URL.Scheme != "https" {
+		return 0, "", fmt.Errorf("%w: %s", errScheme, url)
 	}
 	resp, err := client.Do(req)
 	if err != nil {

@@ -36,7 +36,6 @@ import (
 	"fmt"
 	"os"
 	"path"
-	"regexp"
 	"sort"
 	"strings"
 	"sync"
@@ -46,6 +45,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
 
+	"github.com/hackforla/ctjdeploy/internal/config"
 	"github.com/hackforla/ctjdeploy/internal/exitcode"
 	"github.com/hackforla/ctjdeploy/internal/report"
 	"github.com/hackforla/ctjdeploy/internal/tmplbudget"
@@ -70,7 +70,14 @@ type Inputs struct {
 
 // DefaultSecretEnv are the environment variables whose values are secret
 // whatever the config says (path.Match patterns, case-insensitive).
-var DefaultSecretEnv = []string{"*SECRET*", "*TOKEN*", "*PASSWORD*", "*_KEY"}
+// Besides secret-looking names, it always holds the credentials a CI runner
+// carries: the AWS SDK's credential variables ("Environment variables to
+// configure the AWS CLI", AWS CLI User Guide), GITHUB_TOKEN and the runner's
+// ACTIONS_* variables (ACTIONS_ID_TOKEN_REQUEST_TOKEN, ACTIONS_RUNTIME_TOKEN).
+// The config's secret_env: adds names; it cannot remove these.
+var DefaultSecretEnv = []string{"*SECRET*", "*TOKEN*", "*PASSWORD*", "*_KEY",
+	"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN",
+	"AWS_CONTAINER_AUTHORIZATION_TOKEN*", "AWS_BEARER_TOKEN_*", "GITHUB_TOKEN", "GH_TOKEN", "ACTIONS_*"}
 
 // SecretEnvName reports whether the environment variable name is secret by
 // DefaultSecretEnv or extra.
@@ -104,10 +111,19 @@ func SecretEnvName(name string, extra []string) bool {
 // Render refuses it, naming the output. Every string that changes is
 // registered with report.AddSecret (masked in every output), and so is
 // what changes in an error message. Secret environment variables
-// (SecretEnvName) are followed the same way, but only masked, never
-// refused.
+// (SecretEnvName: AWS credentials, GITHUB_TOKEN and ACTIONS_* among them)
+// are followed and refused the same way: a value ctjdeploy masks is never
+// registered in plain.
+//
+// A secret reference is located by the decoded document's structure
+// (containerDefinitions[i].secrets[j].valueFrom,
+// containerDefinitions[i].logConfiguration.secretOptions[j].valueFrom,
+// containerDefinitions[i].repositoryCredentials.credentialsParameter: see
+// pos.isSecretRef), never by the text of a key; and its value must look
+// like a reference (an SSM or Secrets Manager ARN, or an SSM parameter
+// name), or the secret itself would be registered as one.
 func Render(name string, tmpl []byte, in Inputs) (*ecs.RegisterTaskDefinitionInput, error) {
-	r := &renderer{name: name, in: in, used: map[string]string{}}
+	r := &renderer{name: name, in: in, used: map[string]source{}}
 	if r.in.Env == nil {
 		r.in.Env = os.LookupEnv
 	}
@@ -121,7 +137,7 @@ func Render(name string, tmpl []byte, in Inputs) (*ecs.RegisterTaskDefinitionInp
 type renderer struct {
 	name string
 	in   Inputs
-	used map[string]string // value of a sensitive output rendered → output name
+	used map[string]source // sensitive value rendered → where it came from
 }
 
 // source is a secret a template can derive values from.
@@ -137,11 +153,11 @@ type run struct {
 	override map[source]string // values replaced for this run
 	mu       sync.Mutex
 	sources  map[source]bool   // secrets the template used
-	used     map[string]string // sensitive value rendered → output name
+	used     map[string]source // sensitive value rendered → where it came from
 }
 
 func (r *renderer) newRun(override map[source]string) *run {
-	return &run{r: r, override: override, sources: map[source]bool{}, used: map[string]string{}}
+	return &run{r: r, override: override, sources: map[source]bool{}, used: map[string]source{}}
 }
 
 func (x *run) execute(tmpl []byte) ([]byte, error) {
@@ -231,6 +247,16 @@ func (r *renderer) render(tmpl []byte) (*ecs.RegisterTaskDefinitionInput, error)
 	return td, nil
 }
 
+// MaxTemplate bounds the template file: a task definition template is a
+// few kilobytes (ECS takes at most 64 KiB of task definition).
+const MaxTemplate = 1 << 20
+
+// ReadTemplate reads the template file at path, refusing (exit 2) one of
+// more than MaxTemplate bytes before reading it whole.
+func ReadTemplate(path string) ([]byte, error) {
+	return config.ReadBounded(path, MaxTemplate, "task definition template")
+}
+
 // MaxRendered bounds the rendered template's size (ECS itself takes far
 // less), so a runaway template fails fast instead of eating memory.
 const MaxRendered = 1 << 20
@@ -271,7 +297,7 @@ func (x *run) tf(name string) (string, error) {
 		}
 		x.mu.Lock()
 		x.sources[src] = true
-		x.used[v] = name
+		x.used[v] = src
 		x.mu.Unlock()
 		report.AddSecret(v)
 	}
@@ -290,6 +316,9 @@ func (x *run) env(name string) (string, error) {
 		}
 		x.mu.Lock()
 		x.sources[src] = true
+		if v != "" {
+			x.used[v] = src
+		}
 		x.mu.Unlock()
 		report.AddSecret(v)
 	}
@@ -313,22 +342,19 @@ func listOrNone(names []string) string {
 	return strings.Join(names, ", ")
 }
 
-// secretRefPath matches the JSON paths where a value names a secret rather
-// than holding one.
-var secretRefPath = regexp.MustCompile(`(?i)(^|\.)(secrets|secretOptions)\[\d+\]\.valueFrom$|(^|\.)repositoryCredentials\.credentialsParameter$`)
-
-// checkSensitive refuses a rendered document that holds a sensitive output's
-// value anywhere but in a secret reference. It runs before decoding, so no
-// later error message (an unknown key, a wrong type) can carry the value.
+// checkSensitive refuses a rendered document that holds a sensitive value
+// anywhere but in the value of a secret reference, and there when it is
+// not shaped like a reference. It runs before decoding, so no later error
+// message (an unknown key, a wrong type) can carry the value.
 func (r *renderer) checkSensitive(v any) error {
 	if len(r.used) == 0 {
 		return nil
 	}
-	return r.walk("", v)
+	return r.walk(nil, v)
 }
 
-func (r *renderer) holds(s string) (string, bool) {
-	// Longest first, so the message names the most specific output.
+func (r *renderer) holds(s string) (source, bool) {
+	// Longest first, so the message names the most specific source.
 	vals := make([]string, 0, len(r.used))
 	for v := range r.used {
 		vals = append(vals, v)
@@ -344,54 +370,81 @@ func (r *renderer) holds(s string) (string, bool) {
 			return r.used[v], true
 		}
 	}
-	return "", false
+	return source{}, false
 }
 
-func (r *renderer) walk(path string, v any) error {
+func (r *renderer) walk(p pos, v any) error {
 	switch v := v.(type) {
 	case map[string]any:
 		for _, k := range sortedKeys(v) {
-			p := join(path, k)
-			if out, ok := r.holds(k); ok {
-				return r.refuse(join(path, "<key>"), out, "holds the value of")
+			if src, ok := r.holds(k); ok {
+				return r.refuse(p, true, src, "holds the value of")
 			}
-			if err := r.walk(p, v[k]); err != nil {
+			if err := r.walk(p.key(k), v[k]); err != nil {
 				return err
 			}
 		}
 	case []any:
 		for i, e := range v {
-			if err := r.walk(fmt.Sprintf("%s[%d]", path, i), e); err != nil {
+			if err := r.walk(p.at(i), e); err != nil {
 				return err
 			}
 		}
 	case string:
-		if out, ok := r.holds(v); ok && !secretRefPath.MatchString(path) {
-			return r.refuse(path, out, "holds the value of")
+		if src, ok := r.holds(v); ok {
+			return r.placed(p, v, src, "holds the value of")
 		}
 	case json.Number:
-		if out, ok := r.holds(v.String()); ok && !secretRefPath.MatchString(path) {
-			return r.refuse(path, out, "holds the value of")
+		if src, ok := r.holds(v.String()); ok {
+			return r.placed(p, nil, src, "holds the value of")
 		}
 	case bool:
-		if out, ok := r.holds(fmt.Sprint(v)); ok && !secretRefPath.MatchString(path) {
-			return r.refuse(path, out, "holds the value of")
+		if src, ok := r.holds(fmt.Sprint(v)); ok {
+			return r.placed(p, nil, src, "holds the value of")
 		}
 	}
 	return nil
 }
 
-var envValuePath = regexp.MustCompile(`^(.*\.environment)\[(\d+)\]\.value$`)
-
-// refuse is the error for a sensitive output's value (how: "holds the value
-// of", or "is derived from") at path.
-func (r *renderer) refuse(path, output, how string) error {
-	example := `"secrets": [{"name": "VAR", "valueFrom": "arn:aws:ssm:REGION:ACCOUNT:parameter/NAME"}]`
-	if m := envValuePath.FindStringSubmatch(path); m != nil {
-		example = fmt.Sprintf(`remove the entry from %s and add "secrets": [{"name": "<its name>", "valueFrom": "arn:aws:ssm:REGION:ACCOUNT:parameter/NAME"}] to the container`, m[1])
+// placed checks a sensitive value (or one derived from src) at p: only the
+// value of a secret reference may hold one, and only a string that names a
+// secret (looksLikeRef).
+func (r *renderer) placed(p pos, leaf any, src source, how string) error {
+	if !p.isSecretRef() {
+		return r.refuse(p, false, src, how)
 	}
-	return fmt.Errorf("%s: %s %s the sensitive Terraform output %q; a sensitive value may only be passed by reference: store it in SSM Parameter Store (SecureString) or Secrets Manager, export the parameter's ARN as a Terraform output, and use it in secrets[].valueFrom: %s",
-		r.name, path, how, output, example)
+	if s, ok := leaf.(string); ok && looksLikeRef(s) {
+		return nil
+	}
+	return fmt.Errorf("%s: %s %s %s but is neither an SSM parameter or Secrets Manager ARN (arn:aws:ssm:REGION:ACCOUNT:parameter/NAME, arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME) nor an SSM parameter name: a secret reference names the secret, ECS would register the value itself; store the value in SSM Parameter Store (SecureString) or Secrets Manager and reference it by ARN",
+		r.name, p, how, src.describe())
+}
+
+// describe names a secret source in messages.
+func (s source) describe() string {
+	if s.kind == "env" {
+		return fmt.Sprintf("the secret environment variable %s (ctjdeploy masks it: a secret-looking name, secret_env:, AWS credentials, GITHUB_TOKEN or ACTIONS_*)", s.name)
+	}
+	return fmt.Sprintf("the sensitive Terraform output %q", s.name)
+}
+
+// refuse is the error for a sensitive value (how: "holds the value of", or
+// "is derived from") at p (at one of its keys when isKey) outside a secret
+// reference.
+func (r *renderer) refuse(p pos, isKey bool, src source, how string) error {
+	where := p.String()
+	if isKey {
+		where += " (a key in it)"
+	}
+	example := `"secrets": [{"name": "VAR", "valueFrom": "arn:aws:ssm:REGION:ACCOUNT:parameter/NAME"}]`
+	if n := len(p); !isKey && n >= 3 && p[n-3].key == "environment" && p[n-2].isIdx && p[n-1].key == "value" {
+		example = fmt.Sprintf(`remove the entry from %s and add "secrets": [{"name": "<its name>", "valueFrom": "arn:aws:ssm:REGION:ACCOUNT:parameter/NAME"}] to the container`, p[:n-2])
+	}
+	what := "a sensitive value may only be passed by reference: store it in SSM Parameter Store (SecureString) or Secrets Manager, export the parameter's ARN as a Terraform output, and use it in secrets[].valueFrom"
+	if src.kind == "env" {
+		what = "a value ctjdeploy masks may only be passed by reference: store it in SSM Parameter Store (SecureString) or Secrets Manager and use its ARN in secrets[].valueFrom"
+	}
+	return fmt.Errorf("%s: %s %s %s; %s: %s", r.name, where, how, src.describe(), what, example)
 }
 
 // mask replaces every sensitive output's value (rendered or not) in err's

@@ -176,15 +176,17 @@ func otherNumber(s string) string {
 
 // checkDerived compares the document v with each perturbed rendering:
 // every string that differs is registered as a secret, and a difference
-// caused by a sensitive Terraform output anywhere but in a secret reference
-// is refused, naming the output.
+// caused by a secret (a sensitive Terraform output or a masked environment
+// variable) anywhere but in the value of a secret reference (located by
+// structure, pos.isSecretRef) is refused, naming the secret; so is a
+// derived secret reference that does not look like one.
 func (r *renderer) checkDerived(tmpl []byte, v any, perts []*perturbed) error {
 	var refusal error
 	for _, p := range perts {
 		if p.execErr != nil || p.parseErr != nil {
-			if p.src.kind == "tf" && refusal == nil {
-				refusal = fmt.Errorf("%s: the rendered document depends on the sensitive Terraform output %q in a way that cannot be checked: with another value of it the template does not render (the error is not shown: it would show a value derived from the output); a sensitive value may only be passed by reference: store it in SSM Parameter Store (SecureString) or Secrets Manager, export the parameter's ARN as a Terraform output, and use it in secrets[].valueFrom",
-					r.name, p.src.name)
+			if refusal == nil {
+				refusal = fmt.Errorf("%s: the rendered document depends on %s in a way that cannot be checked: with another value of it the template does not render (the error is not shown: it would show a value derived from it); a sensitive value may only be passed by reference: store it in SSM Parameter Store (SecureString) or Secrets Manager, export the parameter's ARN as a Terraform output, and use it in secrets[].valueFrom",
+					r.name, p.src.describe())
 			}
 			continue
 		}
@@ -197,20 +199,21 @@ func (r *renderer) checkDerived(tmpl []byte, v any, perts []*perturbed) error {
 		derived := func(s string, changed bool) bool {
 			return changed || (!inB[s] && !strings.Contains(string(tmpl), s))
 		}
-		d.f = func(path string, leaf any, isKey, changed bool) {
+		d.f = func(path pos, leaf any, isKey, changed bool) {
 			if s, ok := leaf.(string); ok && derived(s, changed) {
 				report.AddSecret(s)
 			} else if n, ok := leaf.(json.Number); ok && derived(n.String(), changed) {
 				report.AddSecret(n.String())
 			}
-			if p.src.kind == "tf" && refusal == nil && (isKey || !secretRefPath.MatchString(path)) {
+			if refusal == nil {
 				if isKey {
-					path = join(path, "<key>")
+					refusal = r.refuse(path, true, p.src, "is derived from")
+				} else if err := r.placed(path, leaf, p.src, "is derived from"); err != nil {
+					refusal = err
 				}
-				refusal = r.refuse(path, p.src.name, "is derived from")
 			}
 		}
-		d.diff("", v, p.v)
+		d.diff(nil, v, p.v)
 	}
 	return refusal
 }
@@ -221,7 +224,7 @@ func (r *renderer) checkDerived(tmpl []byte, v any, perts []*perturbed) error {
 // registered as a secret only if b does not hold the same string anywhere,
 // so that text the template writes whatever the secret is not masked).
 type docDiff struct {
-	f func(path string, leaf any, isKey, changed bool)
+	f func(path pos, leaf any, isKey, changed bool)
 }
 
 func leafStrings(v any, into map[string]bool) map[string]bool {
@@ -243,7 +246,7 @@ func leafStrings(v any, into map[string]bool) map[string]bool {
 	return into
 }
 
-func (d *docDiff) diff(path string, a, b any) {
+func (d *docDiff) diff(path pos, a, b any) {
 	switch av := a.(type) {
 	case map[string]any:
 		bv, ok := b.(map[string]any)
@@ -253,11 +256,11 @@ func (d *docDiff) diff(path string, a, b any) {
 		}
 		for _, k := range sortedKeys(av) {
 			if be, ok := bv[k]; ok {
-				d.diff(join(path, k), av[k], be)
+				d.diff(path.key(k), av[k], be)
 				continue
 			}
 			d.f(path, k, true, false)
-			d.taintAll(join(path, k), av[k])
+			d.taintAll(path.key(k), av[k])
 		}
 		for k := range bv {
 			if _, ok := av[k]; !ok {
@@ -270,7 +273,7 @@ func (d *docDiff) diff(path string, a, b any) {
 	case []any:
 		bv, ok := b.([]any)
 		for i, e := range av {
-			p := fmt.Sprintf("%s[%d]", path, i)
+			p := path.at(i)
 			if ok && len(av) == len(bv) {
 				d.diff(p, e, bv[i])
 			} else {
@@ -298,7 +301,7 @@ func (d *docDiff) diff(path string, a, b any) {
 	}
 }
 
-func (d *docDiff) taintAll(path string, a any) {
+func (d *docDiff) taintAll(path pos, a any) {
 	switch av := a.(type) {
 	case map[string]any:
 		if len(av) == 0 {
@@ -306,14 +309,14 @@ func (d *docDiff) taintAll(path string, a any) {
 		}
 		for _, k := range sortedKeys(av) {
 			d.f(path, k, true, false)
-			d.taintAll(join(path, k), av[k])
+			d.taintAll(path.key(k), av[k])
 		}
 	case []any:
 		if len(av) == 0 {
 			d.f(path, nil, false, false)
 		}
 		for i, e := range av {
-			d.taintAll(fmt.Sprintf("%s[%d]", path, i), e)
+			d.taintAll(path.at(i), e)
 		}
 	default:
 		d.f(path, a, false, false)

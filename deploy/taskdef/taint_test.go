@@ -78,14 +78,14 @@ func TestDerivedSensitiveAllowedInSecretReference(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			tmpl := `{"family": "f", "containerDefinitions": [{"name": "django", "image": "i",
   "environment": [{"name": "OK", "value": "{{ printf "%s-x" (tf "sql_host") }}"}],
-  "secrets": [{"name": "P", "valueFrom": "` + c.expr + `"}]}]}`
+  "secrets": [{"name": "P", "valueFrom": "` + smARN + c.expr + `"}]}]}`
 			td, err := Render("td.json", []byte(tmpl), derivedInputs())
 			if err != nil {
 				t.Fatalf("refused in valueFrom: %v", err)
 			}
 			c0 := td.ContainerDefinitions[0]
-			if got := *c0.Secrets[0].ValueFrom; got != c.rendered {
-				t.Errorf("valueFrom = %q, want %q", got, c.rendered)
+			if got := *c0.Secrets[0].ValueFrom; got != smARN+c.rendered {
+				t.Errorf("valueFrom = %q, want %q", got, smARN+c.rendered)
 			}
 			if got := *c0.Environment[0].Value; got != "localhost-x" {
 				t.Errorf("plain value %q", got)
@@ -148,6 +148,9 @@ func TestSecretEnvNames(t *testing.T) {
 	}
 }
 
+// smARN prefixes a Secrets Manager secret's name in a valueFrom.
+const smARN = "arn:aws:secretsmanager:us-west-2:123456789012:secret:"
+
 func TestSecretEnvMaskedAndFollowed(t *testing.T) {
 	in := exampleInputs()
 	token := "tok-VALUE-zz9-very-private"
@@ -157,20 +160,26 @@ func TestSecretEnvMaskedAndFollowed(t *testing.T) {
 		return v, ok
 	}
 	in.SecretEnv = []string{"sentry_*"}
-	tmpl := `{"family": "f", "containerDefinitions": [{"name": "a", "image": "i", "environment": [
-  {"name": "T", "value": "{{ env "API_TOKEN" | printf "%x" }}"},
-  {"name": "U", "value": "{{ slice (env "API_TOKEN") 4 9 }}"},
-  {"name": "D", "value": "{{ env "SENTRY_DSN" }}"},
-  {"name": "G", "value": "{{ env "GIT_SHA" }}"}]}]}`
+	// A masked variable (or what is derived from it) in a secret
+	// reference is followed and masked.
+	tmpl := `{"family": "f", "containerDefinitions": [{"name": "a", "image": "i", "secrets": [
+  {"name": "T", "valueFrom": "` + smARN + `{{ env "API_TOKEN" | printf "%x" }}"},
+  {"name": "U", "valueFrom": "` + smARN + `{{ slice (env "API_TOKEN") 4 9 }}"},
+  {"name": "D", "valueFrom": "` + smARN + `{{ env "SENTRY_DSN" }}"}],
+  "environment": [{"name": "G", "value": "{{ env "GIT_SHA" }}"}]}]}`
 	td, err := Render("td.json", []byte(tmpl), in)
 	if err != nil {
-		t.Fatalf("a secret environment variable in environment must be allowed (masked): %v", err)
+		t.Fatalf("a secret environment variable in a secret reference must be allowed (masked): %v", err)
 	}
 	env := envOf(td.ContainerDefinitions[0])
-	if env["T"] != hex.EncodeToString([]byte(token)) || env["U"] != token[4:9] || env["G"] != plain {
-		t.Fatalf("env %v", env)
+	refs := map[string]string{}
+	for _, s := range td.ContainerDefinitions[0].Secrets {
+		refs[*s.Name] = strings.TrimPrefix(*s.ValueFrom, smARN)
 	}
-	for _, v := range []string{token, env["T"], env["U"], "https://dsn-private-77@sentry"} {
+	if refs["T"] != hex.EncodeToString([]byte(token)) || refs["U"] != token[4:9] || env["G"] != plain {
+		t.Fatalf("secrets %v env %v", refs, env)
+	}
+	for _, v := range []string{token, refs["T"], refs["U"], "https://dsn-private-77@sentry"} {
 		if got := report.Mask("<" + v + ">"); got != "<***>" {
 			t.Errorf("%q not masked: %q", v, got)
 		}
@@ -179,7 +188,7 @@ func TestSecretEnvMaskedAndFollowed(t *testing.T) {
 		t.Errorf("a plain variable is masked: %q", got)
 	}
 	d := Diff("arn:live", nil, td, DiffOptions{})
-	if strings.Contains(d, token[4:9]) || strings.Contains(d, env["T"]) || !strings.Contains(d, plain) {
+	if strings.Contains(d, token[4:9]) || strings.Contains(d, refs["T"]) || !strings.Contains(d, plain) {
 		t.Errorf("diff:\n%s", d)
 	}
 }
@@ -220,11 +229,11 @@ func TestDiffMasksEscapedSecret(t *testing.T) {
 	raw := `p"w\d-escaped-secret<&>`
 	in.Outputs["odd"] = o(`"p\"w\\d-escaped-secret<&>"`, true)
 	td, err := Render("td.json", []byte(`{"family": "f", "containerDefinitions": [{"name": "a", "image": "i",
-  "secrets": [{"name": "P", "valueFrom": "{{ tf "odd" }}"}, {"name": "Q", "valueFrom": "{{ printf "%s/x" (tf "odd") }}"}]}]}`), in)
+  "secrets": [{"name": "P", "valueFrom": "`+smARN+`{{ tf "odd" }}"}, {"name": "Q", "valueFrom": "`+smARN+`{{ printf "%s/x" (tf "odd") }}"}]}]}`), in)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if *td.ContainerDefinitions[0].Secrets[0].ValueFrom != raw {
+	if *td.ContainerDefinitions[0].Secrets[0].ValueFrom != smARN+raw {
 		t.Fatalf("valueFrom %q", *td.ContainerDefinitions[0].Secrets[0].ValueFrom)
 	}
 	for _, color := range []bool{false, true} {

@@ -122,6 +122,14 @@ func (e *Environment) LockTTL() time.Duration {
 // begins with /; at most 1011 characters; not beginning with aws or ssm).
 var ssmNameRE = regexp.MustCompile(`^/?[a-zA-Z0-9_.\-]+(/[a-zA-Z0-9_.\-]+)*$`)
 
+// SSMParameterName reports whether v is a valid SSM parameter name (see
+// ssmNameRE).
+func SSMParameterName(v string) bool {
+	low := strings.ToLower(strings.TrimPrefix(v, "/"))
+	return len(v) <= 1011 && ssmNameRE.MatchString(v) && (!strings.Contains(v, "/") || strings.HasPrefix(v, "/")) &&
+		!strings.HasPrefix(low, "aws") && !strings.HasPrefix(low, "ssm") && strings.Count(v, "/") <= 15
+}
+
 func (d *decoder) lock(n *yaml.Node, p string) (*Lock, error) {
 	if n.Kind == yaml.ScalarNode && n.Tag == "!!bool" {
 		on, err := d.boolean(n, p)
@@ -153,8 +161,7 @@ func (d *decoder) lock(n *yaml.Node, p string) (*Lock, error) {
 	if err != nil {
 		return nil, d.errf(pn, "%s must be an SSM parameter name (e.g. /ctjdeploy/stage/lock), {parameter: NAME, ttl: DURATION}, or false", p)
 	}
-	low := strings.ToLower(strings.TrimPrefix(v, "/"))
-	if len(v) > 1011 || !ssmNameRE.MatchString(v) || (strings.Contains(v, "/") && !strings.HasPrefix(v, "/")) || strings.HasPrefix(low, "aws") || strings.HasPrefix(low, "ssm") || strings.Count(v, "/") > 15 {
+	if !SSMParameterName(v) {
 		return nil, d.errf(pn, "%s %q is not an SSM parameter name: letters, digits and _ . - separated by /, beginning with / when it has levels, at most 15 levels and 1011 characters, not beginning with aws or ssm (e.g. /ctjdeploy/stage/lock)", pp, v)
 	}
 	l.Parameter = v
@@ -240,6 +247,10 @@ func (f *File) Env(name string) (*Environment, error) {
 		f.Path, name, strings.Join(f.Names(), ", "))
 }
 
+// MaxFileSize bounds the config file: a real one is a few kilobytes, and
+// YAML decoding takes many times its size in memory.
+const MaxFileSize = 1 << 20
+
 // Load reads and validates the config file at path. Every error it returns
 // has exit code 2 (invalid).
 func Load(path string) (*File, error) {
@@ -247,19 +258,64 @@ func Load(path string) (*File, error) {
 	if err != nil {
 		return nil, exitcode.Invalidf("config %s: %v", path, err)
 	}
-	data, err := os.ReadFile(abs)
+	data, err := ReadBounded(abs, MaxFileSize, "config file")
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return nil, exitcode.Invalidf("config file %s not found: run ctjdeploy where %s is, or pass --config PATH", abs, DefaultFile)
 		}
-		return nil, exitcode.Invalidf("config file %s: %v", abs, err)
+		return nil, err
 	}
 	return Parse(abs, data)
 }
 
+// ReadBounded reads the file at path, refusing (exit 2) one larger than max
+// bytes before reading it whole: its size is checked first, and at most
+// max+1 bytes are read (a file that grows, or a device, stops there). what
+// names the file in messages ("config file", "task definition template").
+// A file that does not exist gives an error that errors.Is os.ErrNotExist.
+func ReadBounded(path string, max int64, what string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, exitcode.Wrap(exitcode.Invalid, fmt.Errorf("%s %s: %w", what, path, err))
+		}
+		return nil, exitcode.Invalidf("%s %s: %v", what, path, err)
+	}
+	defer f.Close()
+	tooBig := func() error {
+		return exitcode.Invalidf("%s %s is larger than %d KiB (%d bytes), the most ctjdeploy reads: a %s is a few kilobytes; check that --config or the path points at the right file", what, path, max>>10, max, what)
+	}
+	if st, err := f.Stat(); err == nil && st.Mode().IsRegular() && st.Size() > max {
+		return nil, tooBig()
+	}
+	data, err := io.ReadAll(io.LimitReader(f, max+1))
+	if err != nil {
+		return nil, exitcode.Invalidf("%s %s: %v", what, path, err)
+	}
+	if int64(len(data)) > max {
+		return nil, tooBig()
+	}
+	return data, nil
+}
+
 // Parse validates data as the config file at path (absolute).
+//
+// Every path in it (task_definition, images.*.context, images.*.dockerfile,
+// terraform.dir, local.env_file) must resolve inside the git repository
+// that holds the config: the nearest folder above it with a .git (a folder,
+// or the file of a worktree or submodule). A config outside any git
+// repository keeps its paths inside its own folder. An absolute path, a ..
+// that leaves the boundary, and a symlink (of a path that exists, or of its
+// nearest existing parent) that leads out of it are refused, naming the
+// key: a Dockerfile of /proc/self/environ would print the build's
+// environment, credentials included.
 func Parse(path string, data []byte) (*File, error) {
+	if len(data) > MaxFileSize {
+		return nil, exitcode.Invalidf("config file %s is larger than %d KiB, the most ctjdeploy reads", path, MaxFileSize>>10)
+	}
 	d := &decoder{file: path, dir: filepath.Dir(path)}
+	d.root = repoRoot(d.dir)
+	d.realRoot = resolveExisting(d.root)
 	f, err := d.file0(data)
 	if err != nil {
 		return nil, exitcode.Wrap(exitcode.Invalid, err)
@@ -282,8 +338,48 @@ var (
 )
 
 type decoder struct {
-	file string
-	dir  string
+	file     string
+	dir      string
+	root     string // the boundary of every path: the git repository holding the config, or its folder
+	realRoot string // root with its symlinks resolved
+}
+
+// repoRoot is the nearest folder at or above dir holding .git (a folder,
+// or the file of a worktree or submodule); dir itself when there is none.
+func repoRoot(dir string) string {
+	for d := dir; ; {
+		if _, err := os.Lstat(filepath.Join(d, ".git")); err == nil {
+			return d
+		}
+		parent := filepath.Dir(d)
+		if parent == d {
+			return dir
+		}
+		d = parent
+	}
+}
+
+// resolveExisting resolves the symlinks of p's longest existing prefix and
+// appends the rest unchanged.
+func resolveExisting(p string) string {
+	rest := ""
+	for d := p; ; {
+		if r, err := filepath.EvalSymlinks(d); err == nil {
+			return filepath.Join(r, rest)
+		}
+		parent := filepath.Dir(d)
+		if parent == d {
+			return p
+		}
+		rest = filepath.Join(filepath.Base(d), rest)
+		d = parent
+	}
+}
+
+// inside reports whether p is root or below it (both clean and absolute).
+func inside(root, p string) bool {
+	rel, err := filepath.Rel(root, p)
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) && !filepath.IsAbs(rel)
 }
 
 func (d *decoder) errf(n *yaml.Node, format string, args ...any) error {
@@ -486,8 +582,12 @@ func (d *decoder) smoke(n *yaml.Node, p string) ([]Smoke, error) {
 		if c.URL, err = d.str(m["url"], ip+".url", true); err != nil {
 			return nil, err
 		}
-		if u, perr := url.Parse(c.URL); perr != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		u, perr := url.Parse(c.URL)
+		if perr != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 			return nil, d.errf(m["url"], "%s.url %q is not an http(s) URL", ip, c.URL)
+		}
+		if a := net.ParseIP(strings.Trim(u.Hostname(), "[]")); a != nil && BlockedSmokeIP(a) {
+			return nil, d.errf(m["url"], "%s.url %q is a link-local or instance metadata address (%s): a smoke check would fetch the runner's own credentials; give the environment's public URL", ip, c.URL, a)
 		}
 		if sn, ok := m["status"]; ok {
 			v, err := strconv.Atoi(sn.Value)
@@ -511,6 +611,26 @@ func (d *decoder) smoke(n *yaml.Node, p string) ([]Smoke, error) {
 		out = append(out, c)
 	}
 	return out, nil
+}
+
+// metadataV6 holds the addresses of the EC2 instance's own services over
+// IPv6 on Nitro instances: the instance metadata service fd00:ec2::254,
+// the DNS resolver fd00:ec2::253, the time service fd00:ec2::123 ("Access
+// instance metadata for an EC2 instance", "Amazon Route 53 Resolver", Amazon
+// EC2 User Guide).
+var metadataV6 = &net.IPNet{IP: net.ParseIP("fd00:ec2::"), Mask: net.CIDRMask(32, 128)}
+
+// BlockedSmokeIP reports whether a smoke check may not connect to ip: a
+// link-local address (169.254.0.0/16, which holds the instance metadata
+// service 169.254.169.254 and the ECS task credentials endpoint
+// 169.254.170.2; fe80::/10) or the instance's IPv6 metadata addresses
+// (fd00:ec2::/32). The config refuses such a URL, and deploy/smoke refuses
+// the address a name resolves to when it connects.
+func BlockedSmokeIP(ip net.IP) bool {
+	if v4 := ip.To4(); v4 != nil {
+		ip = v4
+	}
+	return ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() || metadataV6.Contains(ip)
 }
 
 // routePathRE is an ALB path pattern: up to 128 characters of A-Z, a-z,
@@ -709,15 +829,28 @@ func (d *decoder) boolean(n *yaml.Node, p string) (bool, error) {
 	return n.Value == "true" || n.Value == "True" || n.Value == "TRUE", nil
 }
 
+// path reads a path relative to the config's folder that must stay inside
+// d.root (see Parse).
 func (d *decoder) path(n *yaml.Node, p string) (string, error) {
 	v, err := d.str(n, p, true)
 	if err != nil {
 		return "", err
 	}
-	if filepath.IsAbs(v) {
-		return filepath.Clean(v), nil
+	where := "the git repository holding the config, " + d.root
+	if d.root == d.dir {
+		where = "the config's folder " + d.root + " (it is in no git repository)"
 	}
-	return filepath.Join(d.dir, v), nil
+	if filepath.IsAbs(v) || filepath.VolumeName(v) != "" {
+		return "", d.errf(n, "%s %q is an absolute path: give a path relative to the config's folder, inside %s", p, v, where)
+	}
+	abs := filepath.Join(d.dir, v)
+	if !inside(d.root, abs) {
+		return "", d.errf(n, "%s %q leaves %s: every path in the config stays inside it", p, v, where)
+	}
+	if real := resolveExisting(abs); !inside(d.realRoot, real) {
+		return "", d.errf(n, "%s %q leads through a symlink to %s, outside %s: every path in the config stays inside it", p, v, real, where)
+	}
+	return abs, nil
 }
 
 func kindName(n *yaml.Node) string {

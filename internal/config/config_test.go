@@ -26,7 +26,7 @@ const good = `environments:
     region: us-east-1
     cluster: c
     service: s
-    task_definition: /abs/td.json
+    task_definition: prod/td.json
     registry: 127.0.0.1:5055
     ephemeral_database: true
     images:
@@ -65,7 +65,7 @@ func TestParseGood(t *testing.T) {
 		t.Errorf("defaults: registry %q ephemeral %v", s.Registry, s.EphemeralDatabase)
 	}
 	p, _ := f.Env("prod")
-	if p.TaskDefinition != "/abs/td.json" || p.Registry != "127.0.0.1:5055" || !p.EphemeralDatabase || p.Terraform != nil {
+	if p.TaskDefinition != "/repo/app/prod/td.json" || p.Registry != "127.0.0.1:5055" || !p.EphemeralDatabase || p.Terraform != nil {
 		t.Errorf("prod = %+v", p)
 	}
 	if w := p.Images["web"]; w.Target != "runner" || w.BuildArgs["A"] != "1" || w.Context != "/repo/app" {

@@ -32,6 +32,7 @@ func FuzzParse(f *testing.F) {
 		"--- \n...\n---\nenvironments: {}\n",
 		"environments:\n  stage:\n    terraform: {dir: infra, init: yes, workspace: ws}\n",
 		"!!binary x",
+		"environments:\n  s:\n    region: us-west-2\n    cluster: c\n    service: s\n    task_definition: a/../../b\n    images:\n      x: {repository: r, context: ., dockerfile: /proc/self/environ}\n",
 		"environments: [1, 2]\n",
 	} {
 		f.Add([]byte(s))
@@ -57,6 +58,20 @@ func FuzzParse(f *testing.F) {
 			}
 			if !filepath.IsAbs(e.TaskDefinition) {
 				t.Fatalf("task_definition not absolute: %q", e.TaskDefinition)
+			}
+			// No git repository above /repo/app: its folder is the boundary.
+			for _, p := range []string{e.TaskDefinition, e.Local.EnvFile} {
+				if p != "" && !inside(filepath.Dir(path), p) {
+					t.Fatalf("a path outside the config's folder: %q", p)
+				}
+			}
+			if e.Terraform != nil && !inside(filepath.Dir(path), e.Terraform.Dir) {
+				t.Fatalf("terraform.dir outside the config's folder: %q", e.Terraform.Dir)
+			}
+			for _, img := range e.Images {
+				if img != nil && (!inside(filepath.Dir(path), img.Context) || !inside(filepath.Dir(path), img.Dockerfile)) {
+					t.Fatalf("image paths outside the config's folder: %+v", img)
+				}
 			}
 			if e.Terraform != nil && !filepath.IsAbs(e.Terraform.Dir) {
 				t.Fatalf("terraform.dir not absolute: %q", e.Terraform.Dir)

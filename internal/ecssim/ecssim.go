@@ -60,6 +60,12 @@
 //     without the service deployment permissions (ServiceConfig.NoDeploymentAPI)
 //     gets AccessDeniedException.
 //
+// IAM (iam.go, docs/iam-on-the-stack.md): with a policy (Options.Policy,
+// SetPolicy) every call is first evaluated against it, on the resource ARN
+// the Service Authorization Reference names for its action, and a denied
+// call gets the service's AccessDenied answer; iam:SimulatePrincipalPolicy
+// is answered from the same policy.
+//
 // A task's fate is the scenario's (every task EMULATED, no container runs),
 // unless Options.Engine is set: then tasks run on Docker (engine.go) and
 // their real exits decide. Rolling deployments are paced by
@@ -138,6 +144,11 @@ type Options struct {
 	Engine *Engine
 	// Logf, if set, receives one line per emulated step.
 	Logf func(format string, args ...any)
+	// Policy, if set, is an IAM identity-based policy (JSON) every call is
+	// evaluated against (iam.go; SetPolicy changes it later); Principal
+	// is the identity its AccessDenied messages name (DefaultPrincipal).
+	Policy    []byte
+	Principal string
 }
 
 // Sim is the simulator; it is an http.Handler. Close stops its clock.
@@ -158,6 +169,7 @@ type Sim struct {
 	revisions  map[string]*revision
 	stop       chan struct{}
 	closeOnce  sync.Once
+	iam        iamState // the IAM policy (iam.go)
 }
 
 type deployment struct {
@@ -270,6 +282,9 @@ func New(opts Options) (*Sim, error) {
 		stop: make(chan struct{})}
 	if opts.Engine != nil {
 		s.runner = newDocker(opts.Engine)
+	}
+	if err := s.SetPolicy(opts.Policy); err != nil {
+		return nil, err
 	}
 	go s.clock()
 	return s, nil
@@ -387,6 +402,9 @@ func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	target := r.Header.Get("X-Amz-Target")
 	op := opName(r, target, body)
+	if !s.authorize(w, r, target, body) { // IAM (iam.go), before anything else
+		return
+	}
 	if strings.HasPrefix(target, ecsPrefix) && s.throttled(op, body) {
 		s.count(op, false)
 		w.Header().Set("Content-Type", "application/x-amz-json-1.1")

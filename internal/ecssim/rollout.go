@@ -346,7 +346,7 @@ func (s *Sim) launch(st *service, d *deployment, n int, now time.Time) int {
 		t := s.newTask(st, d)
 		if err := s.runner.start(t); err != nil {
 			s.stopTask(t, "CannotStartContainerError: "+err.Error(), "TaskFailedToStart", nil)
-			d.Fail++
+			s.failed(d, 1, now)
 			continue
 		}
 		ids = append(ids, "(task "+lastPart(t.Arn)+")")
@@ -438,7 +438,7 @@ func (s *Sim) reap(st *service, d *deployment, now time.Time, cfg ServiceConfig)
 		}
 	}
 	if len(stopped) > 0 {
-		d.Fail += len(stopped)
+		s.failed(d, len(stopped), now)
 		st.event(now, fmt.Sprintf("has stopped %d running tasks: %s.", len(stopped), strings.Join(stopped, " ")))
 	}
 	s.recount(d)
@@ -553,7 +553,12 @@ func (s *Sim) rollbackTo(st *service, d *deployment, rev *revision, reason strin
 
 // stopRollback carries out StopServiceDeployment(ROLLBACK) on rec
 // ("Stopping Amazon ECS service deployments": ROLLBACK_REQUESTED, then the
-// rollback to the previous service revision starts).
+// rollback to the previous service revision starts), whether or not the
+// service's circuit breaker or its rollback option is on
+// (API_StopServiceDeployment). The rollback deployment plays as any other:
+// on a service without a breaker, if its tasks fail too ECS keeps trying
+// and the record stays ROLLBACK_IN_PROGRESS (a caller's own threshold ends
+// that); with a breaker it trips and the record is ROLLBACK_FAILED.
 func (s *Sim) stopRollback(st *service, rec *record, now time.Time) {
 	d := rec.dep
 	if len(rec.source) == 0 {

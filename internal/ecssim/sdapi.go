@@ -31,6 +31,49 @@ type record struct {
 	cfg                                          map[string]any // deploymentConfiguration when it started
 	dep, rb                                      *deployment    // the target deployment, its rollback
 	stopAsked                                    bool           // StopServiceDeployment: the clock starts the rollback
+	// failAt: when each failed task of the target deployment was counted;
+	// stopAt: when StopServiceDeployment was accepted (StopTiming).
+	failAt []time.Time
+	stopAt time.Time
+}
+
+// failed counts n failed tasks of d at now: its failedTasks ("Deployment":
+// a task the scheduler cannot launch, that does not reach RUNNING, or that
+// fails a health check and is stopped), timed on its record.
+func (s *Sim) failed(d *deployment, n int, now time.Time) {
+	d.Fail += n
+	if r := d.rec; r != nil && !d.rollback {
+		for i := 0; i < n; i++ {
+			r.failAt = append(r.failAt, now)
+		}
+	}
+}
+
+// StopTiming says, for the newest service deployment of cluster/service
+// that counted at least n failed tasks and was then ended by a caller
+// (StopServiceDeployment, or an UpdateService that replaced it), when its
+// n-th failed task was counted and when the call that ended it came. Zero
+// times when there is none. The benchmark of failure_threshold reads it.
+func (s *Sim) StopTiming(cluster, service string, n int) (reached, stopped time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var best *record
+	for _, r := range s.records {
+		if r.st.cluster != cluster || r.st.name != service || len(r.failAt) < n || n < 1 || r.stopAt.IsZero() && r.Stopped.IsZero() {
+			continue
+		}
+		if best == nil || r.Created.After(best.Created) {
+			best = r
+		}
+	}
+	if best == nil {
+		return time.Time{}, time.Time{}
+	}
+	stopped = best.stopAt
+	if stopped.IsZero() {
+		stopped = best.Stopped
+	}
+	return best.failAt[n-1], stopped
 }
 
 // revision is a service revision ("ServiceRevision"): what one deployment
@@ -391,7 +434,11 @@ func (s *Sim) describeServiceDeployments(body []byte, hdr http.Header) (int, []b
 }
 
 // stopServiceDeployment answers StopServiceDeployment ("Stopping Amazon ECS
-// service deployments"): ROLLBACK on a PENDING or IN_PROGRESS deployment
+// service deployments"; API_StopServiceDeployment: ROLLBACK "rolls back the
+// service deployment to the previous service revision. You can use this
+// option even if you didn't configure the service deployment for the
+// rollback option", so the service's breaker and rollback settings play no
+// part here): ROLLBACK on a PENDING or IN_PROGRESS deployment
 // moves it to ROLLBACK_REQUESTED and the clock starts the rollback to the
 // source revision; on one already stopping or rolling back it goes on; on
 // a finished one ECS answers ConflictException; an unknown ARN is
@@ -417,7 +464,7 @@ func (s *Sim) stopServiceDeployment(body []byte, hdr http.Header) (int, []byte, 
 	}
 	switch r.Status {
 	case sdPending, sdInProgress:
-		r.Status, r.Updated, r.stopAsked = sdRollbackRequested, time.Now(), true
+		r.Status, r.Updated, r.stopAsked, r.stopAt = sdRollbackRequested, time.Now(), true, time.Now()
 		r.st.following = true
 		s.logf("ecssim: %s/%s: StopServiceDeployment(ROLLBACK) on %s", r.st.cluster, r.st.name, r.Arn)
 	case sdStopRequested, sdRollbackRequested, sdRollbackInProgress:

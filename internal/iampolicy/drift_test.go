@@ -359,3 +359,53 @@ func f(ctx context.Context, c *ecr.Client, s *ssm.Client) {
 	}
 	t.Error("the interface method taking *ecs.DescribeServicesInput was not seen")
 }
+
+// TestEveryUpdateServiceNamesATaskDefinition: the policy allows
+// ecs:UpdateService only with the ecs:task-definition condition key (a
+// revision of the family); an UpdateService without a taskDefinition has no
+// such key and would be denied. Every ecs.UpdateServiceInput the code
+// builds must set TaskDefinition.
+func TestEveryUpdateServiceNamesATaskDefinition(t *testing.T) {
+	fset, files := moduleFiles(t)
+	n := 0
+	for _, f := range files {
+		ecsName := ""
+		for _, im := range f.Imports {
+			if p, _ := strconv.Unquote(im.Path.Value); p == sdkServicePrefix+"ecs" {
+				ecsName = "ecs"
+				if im.Name != nil {
+					ecsName = im.Name.Name
+				}
+			}
+		}
+		if ecsName == "" {
+			continue
+		}
+		ast.Inspect(f, func(node ast.Node) bool {
+			lit, ok := node.(*ast.CompositeLit)
+			if !ok {
+				return true
+			}
+			sel, ok := lit.Type.(*ast.SelectorExpr)
+			if !ok || sel.Sel.Name != "UpdateServiceInput" {
+				return true
+			}
+			if id, ok := sel.X.(*ast.Ident); !ok || id.Name != ecsName {
+				return true
+			}
+			n++
+			for _, el := range lit.Elts {
+				if kv, ok := el.(*ast.KeyValueExpr); ok {
+					if k, ok := kv.Key.(*ast.Ident); ok && k.Name == "TaskDefinition" {
+						return true
+					}
+				}
+			}
+			t.Errorf("%s: an ecs.UpdateServiceInput without TaskDefinition: the printed policy (condition ecs:task-definition) would deny it; set it, or change iampolicy.Policy", fset.Position(lit.Pos()))
+			return true
+		})
+	}
+	if n == 0 {
+		t.Error("found no ecs.UpdateServiceInput: the scan is broken (deploy/rollout builds one)")
+	}
+}

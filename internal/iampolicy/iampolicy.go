@@ -10,7 +10,11 @@
 // task-definition ARN, the first conditioned on the environment tag in the
 // request, the second on being part of RegisterTaskDefinition (tags are set
 // on register, which AWS authorizes as ecs:TagResource too);
-// ecr:GetAuthorizationToken takes "*".
+// ecr:GetAuthorizationToken takes "*"; ecs:UpdateService takes the service
+// and is conditioned (ecs:task-definition) on a revision of the family;
+// ecs:DescribeServiceDeployments and ecs:StopServiceDeployment take the
+// service and its service-deployment ARNs. Document.HCL prints the same
+// statements as a Terraform aws_iam_policy_document.
 // sts:GetCallerIdentity needs no permission (AWS authorizes every caller).
 //
 // A test derives the AWS operations the code calls from its source and fails
@@ -168,25 +172,38 @@ func Policy(env *config.Environment, account, family string, roles []string, log
 		Action:   concat(ECRPull, ECRPush, ECRRead),
 		Resource: repos,
 	})
+	service := arn("ecs", account, "service/"+env.Cluster+"/"+env.Service)
 	add(Statement{
-		Sid:      "ECSService",
-		Action:   []string{"ecs:DescribeServices", "ecs:UpdateService"},
-		Resource: []string{arn("ecs", account, "service/"+env.Cluster+"/"+env.Service)},
+		Sid:      "ECSDescribeService",
+		Action:   []string{"ecs:DescribeServices"},
+		Resource: []string{service},
 	})
-	// The service deployment API (2024-10): listing is authorized on the
-	// service; describing and stopping on the service deployment
-	// (arn:...:service-deployment/CLUSTER/SERVICE/ID), as the Service
-	// Authorization Reference's "Actions, resources, and condition keys for
-	// Amazon Elastic Container Service" lists them.
+	// UpdateService supports the ecs:task-definition condition key (the ARN
+	// of the task definition the request sets; "Actions, resources, and
+	// condition keys for Amazon Elastic Container Service"): the service
+	// can only be moved to a revision of the environment's family.
+	add(Statement{
+		Sid:       "ECSUpdateServiceToFamily",
+		Action:    []string{"ecs:UpdateService"},
+		Resource:  []string{service},
+		Condition: map[string]map[string]any{"ArnLike": {"ecs:task-definition": taskDefs}},
+	})
+	// The service deployment API (2024-10), as the Service Authorization
+	// Reference's "Actions, resources, and condition keys for Amazon Elastic
+	// Container Service" lists it: listing is authorized on the service;
+	// describing and stopping on the service deployment
+	// (arn:...:service-deployment/CLUSTER/SERVICE/ID) and on the service it
+	// belongs to, so both ARNs are named. (DescribeServiceRevisions, on
+	// service-revision/CLUSTER/SERVICE/ID, is not called by ctjdeploy.)
 	add(Statement{
 		Sid:      "ECSListServiceDeployments",
 		Action:   []string{"ecs:ListServiceDeployments"},
-		Resource: []string{arn("ecs", account, "service/"+env.Cluster+"/"+env.Service)},
+		Resource: []string{service},
 	})
 	add(Statement{
 		Sid:      "ECSFollowAndStopServiceDeployments",
 		Action:   []string{"ecs:DescribeServiceDeployments", "ecs:StopServiceDeployment"},
-		Resource: []string{arn("ecs", account, "service-deployment/"+env.Cluster+"/"+env.Service+"/*")},
+		Resource: []string{service, arn("ecs", account, "service-deployment/"+env.Cluster+"/"+env.Service+"/*")},
 	})
 	add(Statement{
 		Sid:       "ECSRegisterTaskDefinitionFamily",

@@ -79,8 +79,8 @@ func TestPolicyScoping(t *testing.T) {
 		{"ecs:DescribeTasks", "arn:aws:ecs:us-west-2:123456789012:task/incubator-prod/*"},
 		{"ecs:ListTasks", "*"},
 		{"ecs:ListServiceDeployments", "arn:aws:ecs:us-west-2:123456789012:service/incubator-prod/civic-tech-jobs-fullstack-stage"},
-		{"ecs:DescribeServiceDeployments", "arn:aws:ecs:us-west-2:123456789012:service-deployment/incubator-prod/civic-tech-jobs-fullstack-stage/*"},
-		{"ecs:StopServiceDeployment", "arn:aws:ecs:us-west-2:123456789012:service-deployment/incubator-prod/civic-tech-jobs-fullstack-stage/*"},
+		{"ecs:DescribeServiceDeployments", "arn:aws:ecs:us-west-2:123456789012:service/incubator-prod/civic-tech-jobs-fullstack-stage arn:aws:ecs:us-west-2:123456789012:service-deployment/incubator-prod/civic-tech-jobs-fullstack-stage/*"},
+		{"ecs:StopServiceDeployment", "arn:aws:ecs:us-west-2:123456789012:service/incubator-prod/civic-tech-jobs-fullstack-stage arn:aws:ecs:us-west-2:123456789012:service-deployment/incubator-prod/civic-tech-jobs-fullstack-stage/*"},
 		{"iam:PassRole", "arn:aws:iam::123456789012:role/exec"},
 	}
 	for _, c := range cases {
@@ -97,7 +97,8 @@ func TestPolicyScoping(t *testing.T) {
 		"iam:PassRole":               `{"StringEquals":{"iam:PassedToService":"ecs-tasks.amazonaws.com"}}`,
 		"ecs:RegisterTaskDefinition": `{"StringEquals":{"aws:RequestTag/ctjdeploy:env":"stage"}}`,
 		"ecs:TagResource":            `{"StringEquals":{"ecs:CreateAction":"RegisterTaskDefinition"}}`,
-		"ecs:UpdateService":          `null`,
+		"ecs:UpdateService":          `{"ArnLike":{"ecs:task-definition":"arn:aws:ecs:us-west-2:123456789012:task-definition/fam:*"}}`,
+		"ecs:DescribeServices":       `null`,
 	}
 	for a, want := range conds {
 		if got := cond(a); got != want {

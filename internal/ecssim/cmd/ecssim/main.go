@@ -10,6 +10,9 @@
 // -docker the tasks run on the Docker engine at DOCKER_HOST instead (images
 // pulled from the loopback registry as -registry-user with the password in
 // $ECSSIM_REGISTRY_PASSWORD), and their real exits decide each rollout.
+// With -policy FILE every call is evaluated against that IAM policy first
+// (e.g. the output of `ctjdeploy stage iam-policy`): a denied call gets the
+// service's AccessDeniedException (docs/iam-on-the-stack.md).
 package main
 
 import (
@@ -38,6 +41,7 @@ func main() {
 	useDocker := flag.Bool("docker", false, "run tasks on the Docker engine at DOCKER_HOST instead of emulating them")
 	regUser := flag.String("registry-user", "AWS", "with -docker: registry user (password from $ECSSIM_REGISTRY_PASSWORD)")
 	lbFlag := flag.String("lb", "", "with -docker: ADDR=CLUSTER/SERVICE:PORT, a load balancer on loopback ADDR in front of the service's newest running task's container PORT (503 when none runs)")
+	policy := flag.String("policy", "", "an IAM policy document (JSON) every call is evaluated against: denied calls get AccessDeniedException (internal/ecssim/iam.go)")
 	flag.Parse()
 
 	host, _, err := net.SplitHostPort(*listen)
@@ -58,6 +62,12 @@ func main() {
 	sim, err := ecssim.New(o)
 	if err != nil {
 		log.Fatal(err)
+	}
+	if *policy != "" {
+		if err := sim.SetPolicyFile(*policy); err != nil {
+			log.Fatalf("ecssim: -policy %s: %v", *policy, err)
+		}
+		mode += "; IAM enforced with the policy in " + *policy
 	}
 
 	if *lbFlag != "" {
