@@ -75,7 +75,12 @@ func newIAMEnv(t *testing.T) *iamEnv {
 	t.Setenv("CTJ_IAM_REV", "1")
 
 	ex := st.ExampleDir()
+	// A copy of the example app: every path in a config stays inside the
+	// config's repository (or folder).
 	dir := t.TempDir()
+	if err := os.CopyFS(dir, os.DirFS(ex)); err != nil {
+		t.Fatal(err)
+	}
 	tmpl, err := os.ReadFile(filepath.Join(ex, "stage", "ecs-task-def.json"))
 	if err != nil {
 		t.Fatal(err)
@@ -96,10 +101,10 @@ func newIAMEnv(t *testing.T) *iamEnv {
     cluster: ` + n.Cluster + `
     service: ` + service + `
     registry: ` + registry + `
-    terraform: {dir: ` + filepath.Join(ex, "infra", "stage") + `}
+    terraform: {dir: infra/stage}
     images:
-      django: {repository: ` + n.BackendRepo + `, context: ` + filepath.Join(ex, "backend") + `, dockerfile: ` + filepath.Join(ex, "stage", "django.dockerfile") + `}
-      next:   {repository: ` + n.FrontendRepo + `, context: ` + filepath.Join(ex, "frontend") + `, dockerfile: ` + filepath.Join(ex, "stage", "next.dockerfile") + `}
+      django: {repository: ` + n.BackendRepo + `, context: backend, dockerfile: stage/django.dockerfile}
+      next:   {repository: ` + n.FrontendRepo + `, context: frontend, dockerfile: stage/next.dockerfile}
 `
 	}
 	cfg := "environments:\n" + env("stage", n.Service, "") + env("other", n.Service+"-other", "") +
