@@ -28,6 +28,7 @@ import (
 	"github.com/hackforla/ctjdeploy/internal/config"
 	"github.com/hackforla/ctjdeploy/internal/exitcode"
 	"github.com/hackforla/ctjdeploy/internal/gitinfo"
+	"github.com/hackforla/ctjdeploy/internal/lease"
 	"github.com/hackforla/ctjdeploy/internal/report"
 	"github.com/hackforla/ctjdeploy/push"
 	"github.com/hackforla/ctjdeploy/tfvars"
@@ -187,6 +188,7 @@ type run struct {
 	tmpl    []byte         // the task definition template, read once
 	outputs tfvars.Outputs // the Terraform outputs, read once
 	anc     *ancestry      // TAG against the live commit, asked of git once
+	lease   *lease.Lease   // the deploy lock held (lock.go); nil: none
 }
 
 // ancestry is whether TAG is an ancestor of the live revision's commit.
