@@ -202,7 +202,7 @@ func TestStackIncubatorBuilder(t *testing.T) {
 		"ecs:DescribeTasks on arn:aws:ecs:us-west-2:123456789012:task/" + n.Cluster + "/*",
 		"ecs:ListServiceDeployments on arn:aws:ecs:us-west-2:123456789012:service/" + n.Cluster + "/" + n.Service,
 		"ecs:DescribeServiceDeployments on arn:aws:ecs:us-west-2:123456789012:service-deployment/" + n.Cluster + "/" + n.Service + "/*",
-		"ssm:GetParameter on arn:aws:ssm:us-west-2:123456789012:parameter/ctjdeploy/" + n.Cluster + "/" + n.Service + "/lock",
+		"ssm:GetParameterHistory on arn:aws:ssm:us-west-2:123456789012:parameter/ctjdeploy/" + n.Cluster + "/" + n.Service + "/lock",
 		"ecr:DescribeRepositories on arn:aws:ecr:us-west-2:123456789012:repository/" + n.BackendRepo,
 		"ecr:DescribeRepositories on arn:aws:ecr:us-west-2:123456789012:repository/" + n.FrontendRepo,
 		"ecr:DescribeImages on arn:aws:ecr:us-west-2:123456789012:repository/" + n.BackendRepo,
@@ -268,7 +268,7 @@ func TestStackIncubatorBuilder(t *testing.T) {
 		"circuit breaker":                       "failure_threshold",
 		"permission ecs:DescribeTaskDefinition": "denied",
 		"permission ecs:ListTasks":              "denied",
-		"permission ssm:GetParameter":           "denied",
+		"permission ssm:GetParameterHistory":    "denied",
 		"permission ecs:ListServiceDeployments": "denied",
 		"permission ecr:DescribeRepositories":   "denied",
 	} {

@@ -20,7 +20,7 @@
 // (EC2-style APIs).
 //
 // Writes (ecs:RegisterTaskDefinition, ecs:TagResource, ecs:UpdateService,
-// ecs:StopServiceDeployment, ssm:PutParameter, ssm:DeleteParameter,
+// ecs:StopServiceDeployment, ssm:PutParameter,
 // iam:PassRole, the ECR pushes) cannot be tried without writing: `ENV doctor`
 // asks iam:SimulatePrincipalPolicy about them where the identity may call it.
 //
@@ -57,6 +57,7 @@ import (
 	"github.com/hackforla/ctjdeploy/internal/config"
 	"github.com/hackforla/ctjdeploy/internal/exitcode"
 	"github.com/hackforla/ctjdeploy/internal/iampolicy"
+	"github.com/hackforla/ctjdeploy/internal/lease"
 )
 
 // STS is the part of STS the preflight calls.
@@ -84,9 +85,10 @@ type ECS interface {
 	DescribeServiceDeployments(ctx context.Context, in *ecs.DescribeServiceDeploymentsInput, opts ...func(*ecs.Options)) (*ecs.DescribeServiceDeploymentsOutput, error)
 }
 
-// SSM is the part of SSM the preflight reads (the deploy lock).
+// SSM is the part of SSM the preflight reads (the deploy lock, read as
+// internal/lease reads it: the parameter's history).
 type SSM interface {
-	GetParameter(ctx context.Context, in *ssm.GetParameterInput, opts ...func(*ssm.Options)) (*ssm.GetParameterOutput, error)
+	GetParameterHistory(ctx context.Context, in *ssm.GetParameterHistoryInput, opts ...func(*ssm.Options)) (*ssm.GetParameterHistoryOutput, error)
 }
 
 // Logs is the part of CloudWatch Logs the preflight reads.
@@ -147,10 +149,10 @@ type Report struct {
 	// Repositories maps each configured repository to whether it exists
 	// (absent: unknown).
 	Repositories map[string]bool `json:"-"`
-	// Lock is the lock parameter's value ("" when free), LockRead says it
-	// was read.
-	Lock     string `json:"-"`
-	LockRead bool   `json:"-"`
+	// Lock is the deploy lock as internal/lease decides it from the
+	// parameter's versions; LockRead says it was read.
+	Lock     lease.State `json:"-"`
+	LockRead bool        `json:"-"`
 }
 
 // Denials are the denied reads the run needs (Degrades == "").
@@ -187,7 +189,7 @@ func (r *Report) Outcome(action string) (Outcome, bool) {
 // probed by calling them (doctor simulates them).
 var WriteActions = []string{
 	"ecs:RegisterTaskDefinition", "ecs:TagResource", "ecs:UpdateService", "ecs:StopServiceDeployment",
-	"ssm:PutParameter", "ssm:DeleteParameter", "iam:PassRole",
+	"ssm:PutParameter", "iam:PassRole",
 	"ecr:InitiateLayerUpload", "ecr:UploadLayerPart", "ecr:CompleteLayerUpload", "ecr:PutImage",
 }
 
@@ -388,16 +390,12 @@ func Run(ctx context.Context, c Clients, t Target) (*Report, error) {
 		}},
 	)
 	if lock := env.LockParameter(); lock != "" && c.SSM != nil {
-		stage1 = append(stage1, probe{action: "ssm:GetParameter", resource: arn("ssm", acct, "parameter/"+strings.TrimPrefix(lock, "/")), call: func(ctx context.Context) error {
-			out, err := c.SSM.GetParameter(ctx, &ssm.GetParameterInput{Name: aws.String(lock)})
-			var ae smithy.APIError
-			mu.Lock()
-			defer mu.Unlock()
-			switch {
-			case err == nil:
-				rep.Lock, rep.LockRead = aws.ToString(out.Parameter.Value), true
-			case errors.As(err, &ae) && ae.ErrorCode() == "ParameterNotFound":
-				rep.LockRead = true
+		stage1 = append(stage1, probe{action: "ssm:GetParameterHistory", resource: arn("ssm", acct, "parameter/"+strings.TrimPrefix(lock, "/")), call: func(ctx context.Context) error {
+			st, err := lease.Read(ctx, c.SSM, lock)
+			if err == nil {
+				mu.Lock()
+				rep.Lock, rep.LockRead = st, true
+				mu.Unlock()
 			}
 			return err
 		}})

@@ -110,6 +110,12 @@ import (
 // SSM is the part of the SSM API the lock calls.
 type SSM interface {
 	PutParameter(ctx context.Context, in *ssm.PutParameterInput, opts ...func(*ssm.Options)) (*ssm.PutParameterOutput, error)
+	HistoryReader
+}
+
+// HistoryReader is the part of the SSM API that reading the lock needs
+// (Read: status, doctor and the preflight read it without writing).
+type HistoryReader interface {
 	GetParameterHistory(ctx context.Context, in *ssm.GetParameterHistoryInput, opts ...func(*ssm.Options)) (*ssm.GetParameterHistoryOutput, error)
 }
 
@@ -234,7 +240,7 @@ const ScanDepth = 32
 // Reference, MaxResults "Valid Range: Minimum value of 1. Maximum value of
 // 50"). A read whose pages missed a version (the oldest one deleted by a
 // write between two pages) is read again.
-func Read(ctx context.Context, s SSM, name string) (State, error) {
+func Read(ctx context.Context, s HistoryReader, name string) (State, error) {
 	var byV map[int64]entry
 	var latest entry
 	for try := 0; ; try++ {
@@ -255,7 +261,7 @@ func Read(ctx context.Context, s SSM, name string) (State, error) {
 }
 
 // history reads every retained version of name (nil: no parameter).
-func history(ctx context.Context, s SSM, name string) (map[int64]entry, entry, error) {
+func history(ctx context.Context, s HistoryReader, name string) (map[int64]entry, entry, error) {
 	byV := map[int64]entry{}
 	var latest entry
 	var token *string
