@@ -121,9 +121,9 @@ func TestRegistryRetriesRefusedConnection(t *testing.T) {
 	ln.Close() // refused until the registry comes back
 	up := make(chan *http.Server, 1)
 	go func() {
-		// real time: the outage lasts 1.2 s, longer than the first retries
-		// (fastRetry: 100 ms × 1.5ⁿ), which must ride it out.
-		time.Sleep(1200 * time.Millisecond)
+		// The outage outlasts the first retries (fastRetry: 100 ms × 1.5ⁿ),
+		// which must ride it out.
+		time.Sleep(1200 * time.Millisecond) // real time: a registry down for 1.2 s
 		l, err := net.Listen("tcp", addr)
 		if err != nil {
 			up <- nil

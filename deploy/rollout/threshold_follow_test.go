@@ -128,10 +128,9 @@ func TestFollowStopsAtThreshold(t *testing.T) {
 				Sleep: func(ctx context.Context, d time.Duration) error {
 					polls++
 					if polls > 8 {
-						// real time: Follow's deadline is on the wall clock;
-						// past the script, wait what Follow asks (at most the
+						// Past the script, wait what Follow asks (at most the
 						// rest of its Timeout) so that the timeout comes.
-						time.Sleep(d)
+						time.Sleep(d) // real time: Follow's deadline is on the wall clock
 					}
 					return ctx.Err()
 				}})
