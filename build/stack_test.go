@@ -152,11 +152,9 @@ func TestBuildEngineUnreachable(t *testing.T) {
 func pruneSteps(t *testing.T, st *teststack.Stack, word string) {
 	t.Helper()
 	type rec struct{ ID, Parent, Description string }
-	// A build's records stay in use for a moment after it ends: retry.
-	for attempt := range 40 {
-		if attempt > 0 {
-			time.Sleep(500 * time.Millisecond)
-		}
+	// A build's records stay in use for a moment after it ends (the engine
+	// says nothing when it lets them go): prune until none is left.
+	gone := teststack.Poll(20*time.Second, 500*time.Millisecond, func() bool {
 		out, err := st.Command("/usr/bin/docker", "system", "df", "-v", "--format", "{{json .BuildCache}}").Output()
 		if err != nil {
 			t.Fatal(err)
@@ -172,7 +170,7 @@ func pruneSteps(t *testing.T, st *teststack.Stack, word string) {
 			}
 		}
 		if len(ids) == 0 {
-			return
+			return true
 		}
 		for grew := true; grew; {
 			grew = false
@@ -185,8 +183,11 @@ func pruneSteps(t *testing.T, st *teststack.Stack, word string) {
 		for id := range ids {
 			_ = st.Command("/usr/bin/docker", "builder", "prune", "-af", "--filter", "id="+id).Run()
 		}
+		return false
+	})
+	if !gone {
+		t.Fatalf("build cache records matching %s are still there", word)
 	}
-	t.Fatalf("build cache records matching %s are still there", word)
 }
 
 var cachedRE = regexp.MustCompile(`^#(\d+) CACHED$`)

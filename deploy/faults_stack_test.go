@@ -291,9 +291,11 @@ func faultCases() []faultCase {
 			return n
 		}
 	}
-	sigAt := func(phase string, delay time.Duration) func(*testing.T, *faultEnv, *Options, context.CancelFunc) int {
+	// sigAt cancels the run (as a SIGINT does) when phase starts, from
+	// another goroutine, as a signal comes.
+	sigAt := func(phase string) func(*testing.T, *faultEnv, *Options, context.CancelFunc) int {
 		return func(t *testing.T, e *faultEnv, o *Options, cancel context.CancelFunc) int {
-			o.Reporter = &phaseHook{phase: phase, fn: func() { go func() { time.Sleep(delay); cancel() }() }}
+			o.Reporter = &phaseHook{phase: phase, fn: func() { go cancel() }}
 			return 1
 		}
 	}
@@ -429,14 +431,18 @@ func faultCases() []faultCase {
 		}, want: 1},
 
 		// Interrupts.
-		{name: "SIGINT during the build", setup: sigAt("build", 0), want: 130, sig: true, wantIn: []string{"was not changed"}},
-		{name: "SIGINT during the push", setup: sigAt("push", 50*time.Millisecond), want: 130, sig: true, wantIn: []string{"was not changed"}},
-		{name: "SIGINT during the rollout", setup: sigAt("rollout", 0), want: 130, sig: true, wantIn: []string{"goes on in ECS"}},
-		{name: "SIGINT while reading Terraform outputs", setup: sigAt("terraform", 0), want: 130, sig: true, wantIn: []string{"was not changed"}},
-		{name: "SIGINT during the push plan", setup: sigAt("push-plan", 0), want: 130, sig: true, wantIn: []string{"was not changed"}},
-		{name: "SIGINT at the register", setup: sigAt("register", 0), want: 130, sig: true, wantIn: []string{"was not changed"}},
-		{name: "SIGINT at the service update", setup: sigAt("update", 0), want: 130, sig: true, wantIn: []string{"UpdateService was in flight", "may now be deploying"}},
-		{name: "SIGINT during the verification after a completed rollout", setup: sigAt("verify", 0), want: 130, sig: true, wantIn: []string{"completed, before its checks", "unverified"}},
+		{name: "SIGINT during the build", setup: sigAt("build"), want: 130, sig: true, wantIn: []string{"was not changed"}},
+		// While the push's manifest is in flight (the registry holds it).
+		{name: "SIGINT during the push", setup: func(t *testing.T, e *faultEnv, o *Options, cancel context.CancelFunc) int {
+			e.reg.Add(faults.Rule{Method: http.MethodPut, Path: "/manifests/", UserAgent: "ctjdeploy", Times: 1, Hang: true, OnMatch: cancel})
+			return 1
+		}, want: 130, sig: true, wantIn: []string{"was not changed"}},
+		{name: "SIGINT during the rollout", setup: sigAt("rollout"), want: 130, sig: true, wantIn: []string{"goes on in ECS"}},
+		{name: "SIGINT while reading Terraform outputs", setup: sigAt("terraform"), want: 130, sig: true, wantIn: []string{"was not changed"}},
+		{name: "SIGINT during the push plan", setup: sigAt("push-plan"), want: 130, sig: true, wantIn: []string{"was not changed"}},
+		{name: "SIGINT at the register", setup: sigAt("register"), want: 130, sig: true, wantIn: []string{"was not changed"}},
+		{name: "SIGINT at the service update", setup: sigAt("update"), want: 130, sig: true, wantIn: []string{"UpdateService was in flight", "may now be deploying"}},
+		{name: "SIGINT during the verification after a completed rollout", setup: sigAt("verify"), want: 130, sig: true, wantIn: []string{"completed, before its checks", "unverified"}},
 
 		// Rollouts.
 		{name: "rollout fails, ECS rolls back", scenario: ecssim.Rollback, setup: func(*testing.T, *faultEnv, *Options, context.CancelFunc) int { return 1 }, want: 3},

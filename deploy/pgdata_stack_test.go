@@ -76,36 +76,34 @@ func pgConnOf(t *testing.T, moto *ecs.Client, td string) pgConn {
 // unaligned output (quiet: no command tags).
 func (c pgConn) psql(t *testing.T, port int, sql string, within time.Duration) string {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for {
+	var out []byte
+	var err error
+	if teststack.Poll(within, 300*time.Millisecond, func() bool {
 		cmd := exec.Command("psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-At", "-h", "127.0.0.1", "-p", fmt.Sprint(port), "-U", c.user, "-d", c.db, "-c", sql)
 		cmd.Env = append(os.Environ(), "PGPASSWORD="+c.password, "PGCONNECT_TIMEOUT=3")
-		out, err := cmd.CombinedOutput()
-		if err == nil {
-			return strings.TrimSpace(string(out))
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("psql on 127.0.0.1:%d (user %s, database %s) within %s: %v\n%s", port, c.user, c.db, within, err, out)
-		}
-		time.Sleep(300 * time.Millisecond)
+		out, err = cmd.CombinedOutput()
+		return err == nil
+	}) {
+		return strings.TrimSpace(string(out))
 	}
+	t.Fatalf("psql on 127.0.0.1:%d (user %s, database %s) within %s: %v\n%s", port, c.user, c.db, within, err, out)
+	return ""
 }
 
 // runningPgdb waits for the service's RUNNING task with real containers
 // whose ARN is not old, and returns it and pgdb's host port.
 func runningPgdb(t *testing.T, f *fixture, old string) (string, int) {
 	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		arn, port := f.sim.RunningTaskPort(f.n.Cluster, f.n.Service, 5432)
-		if port != 0 && arn != old {
-			return arn, port
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no running task (other than %q) publishes pgdb's port 5432 within 60s (last: %q %d)", old, arn, port)
-		}
-		time.Sleep(200 * time.Millisecond)
+	var arn string
+	var port int
+	if teststack.Poll(60*time.Second, 200*time.Millisecond, func() bool {
+		arn, port = f.sim.RunningTaskPort(f.n.Cluster, f.n.Service, 5432)
+		return port != 0 && arn != old
+	}) {
+		return arn, port
 	}
+	t.Fatalf("no running task (other than %q) publishes pgdb's port 5432 within 60s (last: %q %d)", old, arn, port)
+	return "", 0
 }
 
 // The database survives a deploy: a row written into the running task's

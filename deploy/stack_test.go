@@ -670,10 +670,8 @@ func TestRealContainersDeployThenBadCommit(t *testing.T) {
 	if cur := f.sim.Current(f.n.Cluster, f.n.Service); cur != good.TaskDefARN || cur == res.TaskDefARN {
 		t.Errorf("after the rollback the service runs %s, want %s", cur, good.TaskDefARN)
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for len(running()) != 4 && time.Now().Before(deadline) {
-		time.Sleep(200 * time.Millisecond)
-	}
+	// The rolled-back task's containers start in Docker's own time.
+	teststack.Poll(30*time.Second, 200*time.Millisecond, func() bool { return len(running()) == 4 })
 	if names := running(); len(names) != 4 {
 		t.Errorf("containers running after the rollback: %v", names)
 	}

@@ -274,10 +274,10 @@ func TestFailureThresholdRealContainers(t *testing.T) {
 		t.Errorf("after the rollback the service runs %s (moto: %s), want %s", cur, f.motoTD(t), good.TaskDefARN)
 	}
 	want := strings.Join(f.images(t, good.TaskDefARN), " ")
-	deadline := time.Now().Add(30 * time.Second)
-	for (len(running()) != 4 || strings.Join(f.runningTasks(t)[good.TaskDefARN], " ") != want) && time.Now().Before(deadline) {
-		time.Sleep(200 * time.Millisecond)
-	}
+	// The rolled-back task's containers start in Docker's own time.
+	teststack.Poll(30*time.Second, 200*time.Millisecond, func() bool {
+		return len(running()) == 4 && strings.Join(f.runningTasks(t)[good.TaskDefARN], " ") == want
+	})
 	if names, tasks := running(), f.runningTasks(t); len(names) != 4 || len(tasks) != 1 || strings.Join(tasks[good.TaskDefARN], " ") != want {
 		t.Errorf("after the rollback: containers %v, running tasks %v; want the previous revision's task with images %s", names, tasks, want)
 	}

@@ -42,6 +42,7 @@ func seeded(t *testing.T) (http.Handler, string) {
 }
 
 func TestRegistryBlackHoleEndsWithinTimeout(t *testing.T) {
+	t.Parallel()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -77,6 +78,7 @@ func TestRegistryBlackHoleEndsWithinTimeout(t *testing.T) {
 }
 
 func TestRegistryRetries503(t *testing.T) {
+	t.Parallel()
 	h, digest := seeded(t)
 	var failing atomic.Int32
 	failing.Store(4)
@@ -108,6 +110,8 @@ func TestRegistryRetries503(t *testing.T) {
 	}
 }
 
+// Not parallel: it frees a port and listens on it again 1.2 s later, which
+// another test's listener could take meanwhile.
 func TestRegistryRetriesRefusedConnection(t *testing.T) {
 	h, digest := seeded(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -118,7 +122,9 @@ func TestRegistryRetriesRefusedConnection(t *testing.T) {
 	ln.Close() // refused until the registry comes back
 	up := make(chan *http.Server, 1)
 	go func() {
-		time.Sleep(1200 * time.Millisecond)
+		// The outage outlasts the first retries (fastRetry: 100 ms × 1.5ⁿ),
+		// which must ride it out.
+		time.Sleep(1200 * time.Millisecond) // real time: a registry down for 1.2 s
 		l, err := net.Listen("tcp", addr)
 		if err != nil {
 			up <- nil

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -78,26 +79,38 @@ func TestDeployNoGitNoTagJSON(t *testing.T) {
 	}
 }
 
-// A SIGINT (SIGTERM) while the plan waits on AWS ends the deploy with exit
-// 130 (143), saying that the service was not changed. The AWS endpoint
-// accepts connections and never answers, so only the signal can end it.
-func TestDeploySignalExitCodes(t *testing.T) {
+// silentAWS is an AWS endpoint that accepts connections and never answers;
+// connected is closed when the first connection comes in.
+func silentAWS(t *testing.T) (url string, connected <-chan struct{}) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
+	t.Cleanup(func() { ln.Close() })
+	first := make(chan struct{})
 	go func() {
+		var once sync.Once
 		for {
 			c, err := ln.Accept()
 			if err != nil {
 				return
 			}
 			defer c.Close() // hold it open, answer nothing
+			once.Do(func() { close(first) })
 		}
 	}()
+	return "http://" + ln.Addr().String(), first
+}
+
+// A SIGINT (SIGTERM) while the plan waits on AWS ends the deploy with exit
+// 130 (143), saying that the service was not changed. The AWS endpoint
+// accepts connections and never answers, so only the signal can end it;
+// it is sent when the run's first AWS connection comes in (the run handles
+// signals from its start: it is then waiting on AWS). Each run has its own
+// endpoint, so that a late connection of the first cannot signal the second.
+func TestDeploySignalExitCodes(t *testing.T) {
 	cfg := writeMinimalConfig(t)
-	t.Setenv("AWS_ENDPOINT_URL", "http://"+ln.Addr().String())
 	t.Setenv("AWS_ACCESS_KEY_ID", "test")
 	t.Setenv("AWS_SECRET_ACCESS_KEY", "test")
 	for _, c := range []struct {
@@ -105,8 +118,10 @@ func TestDeploySignalExitCodes(t *testing.T) {
 		code int
 	}{{syscall.SIGINT, 130}, {syscall.SIGTERM, 143}} {
 		var out, errb bytes.Buffer
+		url, connected := silentAWS(t)
+		t.Setenv("AWS_ENDPOINT_URL", url)
 		go func() {
-			time.Sleep(700 * time.Millisecond)
+			<-connected
 			_ = syscall.Kill(os.Getpid(), c.sig)
 		}()
 		start := time.Now()

@@ -6,15 +6,18 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/hackforla/ctjdeploy/deploy"
 	"github.com/hackforla/ctjdeploy/internal/exitcode"
 	"github.com/hackforla/ctjdeploy/internal/report"
+	"github.com/hackforla/ctjdeploy/internal/teststack"
 )
 
 // screen interprets the bytes a renderer writes the way a terminal does, for
@@ -171,14 +174,22 @@ func TestLiveRendererInTmux(t *testing.T) {
 		p := report.Begin(l, "push")
 		for i := int64(1); i <= 4; i++ {
 			p.Progress("django", i<<20, 4<<20, "bytes")
-			time.Sleep(20 * time.Millisecond)
+			time.Sleep(20 * time.Millisecond) // real time: progress at a transfer's pace, faster than minInterval
 		}
 		p.End(nil)
 		r := report.Begin(l, "rollout")
 		r.Progress("", 1, 1, "tasks running")
-		time.Sleep(400 * time.Millisecond) // longer than minInterval: the postponed redraw happens
+		time.Sleep(400 * time.Millisecond) // real time: longer than minInterval: the renderer's postponed redraw happens
 		os.Stderr.WriteString("\nLIVE-DEMO-END\n")
-		time.Sleep(5 * time.Second) // keep the pane until it is captured
+		// Keep the pane until it is captured: the test ends the tmux
+		// server then, which hangs up on this process (a minute at most,
+		// should the test die first).
+		hup := make(chan os.Signal, 1)
+		signal.Notify(hup, syscall.SIGHUP, syscall.SIGTERM)
+		select {
+		case <-hup:
+		case <-time.After(time.Minute):
+		}
 		return
 	}
 	tmux, err := exec.LookPath("tmux")
@@ -198,16 +209,14 @@ func TestLiveRendererInTmux(t *testing.T) {
 	}
 	defer exec.Command(tmux, "-S", sock, "kill-server").Run()
 	var pane string
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+	teststack.Poll(10*time.Second, 100*time.Millisecond, func() bool {
 		out, err := exec.Command(tmux, "-S", sock, "capture-pane", "-p", "-t", session).Output()
 		if err != nil {
 			t.Fatalf("capture-pane: %v", err)
 		}
 		pane = string(out)
-		if strings.Contains(pane, "LIVE-DEMO-END") {
-			break
-		}
-	}
+		return strings.Contains(pane, "LIVE-DEMO-END")
+	})
 	var lines []string
 	for _, ln := range strings.Split(pane, "\n") {
 		if ln = strings.TrimRight(ln, " "); ln != "" {

@@ -30,6 +30,7 @@ func dep(id, status, td string, rs ecstypes.DeploymentRolloutState, reason strin
 }
 
 func TestEvaluate(t *testing.T) {
+	t.Parallel()
 	const (
 		inProg = ecstypes.DeploymentRolloutStateInProgress
 		done   = ecstypes.DeploymentRolloutStateCompleted
@@ -139,6 +140,7 @@ func TestEvaluate(t *testing.T) {
 // TestEvaluateSequences plays whole sequences of DescribeServices answers
 // through evaluate, as Follow sees them, and checks where each ends.
 func TestEvaluateSequences(t *testing.T) {
+	t.Parallel()
 	const (
 		inProg = ecstypes.DeploymentRolloutStateInProgress
 		done   = ecstypes.DeploymentRolloutStateCompleted
@@ -188,6 +190,7 @@ func TestEvaluateSequences(t *testing.T) {
 }
 
 func TestShortARN(t *testing.T) {
+	t.Parallel()
 	if got := shortARN(tdNew); got != "stage:8" {
 		t.Errorf("shortARN = %q", got)
 	}

@@ -13,12 +13,14 @@ import (
 )
 
 func TestTagNamesMatchInspect(t *testing.T) {
+	t.Parallel()
 	if TagCommit != inspect.TagCommit || TagEnv != inspect.TagEnv || TagPrevious != inspect.TagPrevious {
 		t.Fatal("deploy and inspect disagree on the tag names rollback relies on")
 	}
 }
 
 func TestInProgressGuard(t *testing.T) {
+	t.Parallel()
 	const inProg, done = ecstypes.DeploymentRolloutStateInProgress, ecstypes.DeploymentRolloutStateCompleted
 	tests := []struct {
 		name  string
@@ -46,6 +48,7 @@ func TestInProgressGuard(t *testing.T) {
 }
 
 func TestStaleCommitGuard(t *testing.T) {
+	t.Parallel()
 	const a, b = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
 	tests := []struct {
 		name       string
@@ -93,6 +96,7 @@ func svcMax(max int32) *ecstypes.Service {
 }
 
 func TestDataGuard(t *testing.T) {
+	t.Parallel()
 	shared := &ecstypes.Volume{DockerVolumeConfiguration: &ecstypes.DockerVolumeConfiguration{Scope: ecstypes.ScopeShared}}
 	taskScope := func() *ecstypes.Volume {
 		return &ecstypes.Volume{DockerVolumeConfiguration: &ecstypes.DockerVolumeConfiguration{Scope: ecstypes.ScopeTask}}
@@ -150,6 +154,7 @@ func TestDataGuard(t *testing.T) {
 }
 
 func TestGuardsForceNeverBypassesData(t *testing.T) {
+	t.Parallel()
 	svc := svcMax(200)
 	svc.Deployments = []ecstypes.Deployment{dep(other, "PRIMARY", tdNew, ecstypes.DeploymentRolloutStateInProgress, "", 1, 1, 0, 0)}
 	vs := Guards(GuardInput{Env: "stage", Service: svc, Rendered: pgTD("postgres:18", "", nil),
@@ -171,6 +176,7 @@ func TestGuardsForceNeverBypassesData(t *testing.T) {
 }
 
 func TestCheckDigests(t *testing.T) {
+	t.Parallel()
 	want := PinnedDigests([]ecstypes.ContainerDefinition{
 		{Name: aws.String("django"), Image: aws.String("127.0.0.1:5055/b@sha256:d1")},
 		{Name: aws.String("next"), Image: aws.String("127.0.0.1:5055/f@sha256:n1")},

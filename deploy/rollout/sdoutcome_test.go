@@ -32,6 +32,7 @@ func sdRecord(st ecstypes.ServiceDeploymentStatus, reason string, cbFailures int
 }
 
 func TestDecideServiceDeployment(t *testing.T) {
+	t.Parallel()
 	const (
 		inProg = ecstypes.DeploymentRolloutStateInProgress
 		done   = ecstypes.DeploymentRolloutStateCompleted

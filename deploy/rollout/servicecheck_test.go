@@ -11,6 +11,7 @@ import (
 )
 
 func TestCheckService(t *testing.T) {
+	t.Parallel()
 	cfg := func(strategy ecstypes.DeploymentStrategy, breaker, rollback bool, alarms []string, alarmRollback bool) *ecstypes.DeploymentConfiguration {
 		c := &ecstypes.DeploymentConfiguration{Strategy: strategy, MaximumPercent: aws.Int32(100), MinimumHealthyPercent: aws.Int32(0),
 			DeploymentCircuitBreaker: &ecstypes.DeploymentCircuitBreaker{Enable: breaker, Rollback: rollback}}

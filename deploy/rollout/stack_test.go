@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
@@ -18,7 +19,9 @@ import (
 	"github.com/hackforla/ctjdeploy/internal/teststack"
 )
 
-// simEnv is a test's own service in moto behind a rollout simulator.
+// simEnv is a test's own service in moto behind a rollout simulator whose
+// clock is manual: Follow's wait between two polls (fastFollow's Sleep) is
+// one step of the model, so a rollout takes the same polls every run.
 type simEnv struct {
 	names teststack.Names
 	res   teststack.Resources
@@ -28,6 +31,9 @@ type simEnv struct {
 	logs  *cloudwatchlogs.Client
 	// updated is the service deployment ARN of start's update ("" before).
 	updated string
+	// steps counts the model's steps; atStep, if set, runs after each.
+	steps  int
+	atStep func(step int)
 }
 
 func newSimEnv(t *testing.T, sc ecssim.Scenario, opts ...func(*ecssim.Options)) *simEnv {
@@ -39,7 +45,7 @@ func newSimEnv(t *testing.T, sc ecssim.Scenario, opts ...func(*ecssim.Options)) 
 	// The data guard refuses 200% with a shared postgres volume; these tests
 	// use the setting it asks for.
 	st.SetMaximumPercent(t, n, 100)
-	so := ecssim.Options{Upstream: st.MotoEndpoint, Scenario: sc, Polls: 2, Step: 40 * time.Millisecond}
+	so := ecssim.Options{Upstream: st.MotoEndpoint, Scenario: sc, Polls: 2, Step: 40 * time.Millisecond, ManualClock: true}
 	for _, f := range opts {
 		f(&so)
 	}
@@ -50,7 +56,12 @@ func newSimEnv(t *testing.T, sc ecssim.Scenario, opts ...func(*ecssim.Options)) 
 	t.Cleanup(sim.Close)
 	srv := httptest.NewServer(sim)
 	t.Cleanup(srv.Close)
-	api := ecs.NewFromConfig(st.AWSConfig(t), func(o *ecs.Options) { o.BaseEndpoint = aws.String(srv.URL) })
+	api := ecs.NewFromConfig(st.AWSConfig(t), func(o *ecs.Options) {
+		o.BaseEndpoint = aws.String(srv.URL)
+		// The SDK's own retries as in production, without their waits of up
+		// to seconds: nothing in the simulator moves while the SDK waits.
+		o.Retryer = retry.AddWithMaxBackoffDelay(retry.NewStandard(), time.Millisecond)
+	})
 	logs := cloudwatchlogs.NewFromConfig(st.AWSConfig(t), func(o *cloudwatchlogs.Options) { o.BaseEndpoint = aws.String(srv.URL) })
 	return &simEnv{names: n, res: res, sim: sim, api: api, moto: moto, logs: logs}
 }
@@ -77,10 +88,19 @@ func (e *simEnv) pinned(t *testing.T, live *Live, salt string) *ecs.RegisterTask
 	return in
 }
 
+// fastFollow follows with one step of the model between two polls (and
+// between a transient error and its retry) instead of a wait.
 func fastFollow(e *simEnv, id, td string, rec report.Reporter) FollowOptions {
 	return FollowOptions{Cluster: e.names.Cluster, Service: e.names.Service, DeploymentID: id, TaskDefinition: td, Env: "stage",
 		Interval: 50 * time.Millisecond, Jitter: -1, Timeout: 5 * time.Second, Reporter: rec, Since: time.Now().Add(-time.Minute),
-		ServiceDeploymentArn: e.updated}
+		ServiceDeploymentArn: e.updated, Sleep: func(ctx context.Context, _ time.Duration) error {
+			e.sim.Advance(1)
+			e.steps++
+			if e.atStep != nil {
+				e.atStep(e.steps)
+			}
+			return ctx.Err()
+		}}
 }
 
 // start reads the live state, registers a pinned definition and updates the
@@ -113,6 +133,7 @@ func (e *simEnv) start(t *testing.T) (live *Live, td *ecs.RegisterTaskDefinition
 }
 
 func TestDeploySuccessAgainstSimulator(t *testing.T) {
+	t.Parallel()
 	e := newSimEnv(t, ecssim.Success)
 	ctx := context.Background()
 	live, td, arn, id := e.start(t)
@@ -155,6 +176,7 @@ func TestDeploySuccessAgainstSimulator(t *testing.T) {
 }
 
 func TestDeployRollbackExit3(t *testing.T) {
+	t.Parallel()
 	e := newSimEnv(t, ecssim.Rollback)
 	_, _, arn, id := e.start(t)
 	o := fastFollow(e, id, arn, nil)
@@ -171,12 +193,14 @@ func TestDeployRollbackExit3(t *testing.T) {
 			t.Errorf("failure message lacks %q:\n%s", want, msg)
 		}
 	}
-	if lag := time.Since(e.sim.FailedAt(e.names.Cluster, e.names.Service)); lag > time.Second {
-		t.Errorf("exit came %s after the simulator reported the failure", lag)
+	// In the model's time: the rollback's 2 steps (80 ms) and little more.
+	if lag := e.sim.Now().Sub(e.sim.FailedAt(e.names.Cluster, e.names.Service)); lag > time.Second {
+		t.Errorf("exit came %s (of the model's time) after the simulator reported the failure", lag)
 	}
 }
 
 func TestDeployFailedWithoutRollbackExit6(t *testing.T) {
+	t.Parallel()
 	e := newSimEnv(t, ecssim.Fail)
 	_, _, arn, id := e.start(t)
 	res, err := Follow(context.Background(), e.api, fastFollow(e, id, arn, nil))
@@ -187,6 +211,7 @@ func TestDeployFailedWithoutRollbackExit6(t *testing.T) {
 }
 
 func TestDeployStuckExit4(t *testing.T) {
+	t.Parallel()
 	e := newSimEnv(t, ecssim.Stuck)
 	_, _, arn, id := e.start(t)
 	o := fastFollow(e, id, arn, nil)
@@ -202,6 +227,7 @@ func TestDeployStuckExit4(t *testing.T) {
 }
 
 func TestInProgressGuardAgainstSimulator(t *testing.T) {
+	t.Parallel()
 	e := newSimEnv(t, ecssim.InProgress)
 	live, err := ReadLive(context.Background(), e.api, e.names.Cluster, e.names.Service)
 	if err != nil {
@@ -217,6 +243,7 @@ func TestInProgressGuardAgainstSimulator(t *testing.T) {
 }
 
 func TestVerifyWrongDigest(t *testing.T) {
+	t.Parallel()
 	e := newSimEnv(t, ecssim.WrongDigest)
 	_, td, arn, id := e.start(t)
 	if _, err := Follow(context.Background(), e.api, fastFollow(e, id, arn, nil)); err != nil {
@@ -229,6 +256,7 @@ func TestVerifyWrongDigest(t *testing.T) {
 }
 
 func TestFollowRollbackFailsExit6(t *testing.T) {
+	t.Parallel()
 	e := newSimEnv(t, ecssim.RollbackFails)
 	live, _, arn, id := e.start(t)
 	res, err := Follow(context.Background(), e.api, fastFollow(e, id, arn, nil))
@@ -250,6 +278,7 @@ func TestFollowRollbackFailsExit6(t *testing.T) {
 // Breaker without rollback: exit 6, the service keeps the FAILED deployment;
 // the in-progress guard lets the fix go, and the fix deploys (exit 0).
 func TestFollowBreakerWithoutRollbackThenFix(t *testing.T) {
+	t.Parallel()
 	e := newSimEnv(t, ecssim.Fail)
 	e.sim.Configure(e.names.Cluster, e.names.Service, ecssim.ServiceConfig{CircuitBreaker: true, Rollback: false, MaximumPercent: 100})
 	_, _, arn, id := e.start(t)
@@ -293,14 +322,16 @@ func TestFollowBreakerWithoutRollbackThenFix(t *testing.T) {
 // An outside update mid-rollout (terraform apply pointing the service back
 // at its own revision) is exit 1, naming that revision, never 3.
 func TestFollowOutsideUpdateExit1(t *testing.T) {
+	t.Parallel()
 	e := newSimEnv(t, ecssim.Success, func(o *ecssim.Options) { o.Polls = 25 })
 	live, _, arn, id := e.start(t)
-	timer := time.AfterFunc(300*time.Millisecond, func() {
-		if err := e.sim.OutsideUpdate(e.names.Cluster, e.names.Service, live.ARN()); err != nil {
-			t.Errorf("outside update: %v", err)
+	e.atStep = func(step int) { // mid-rollout: it takes 25 steps
+		if step == 7 {
+			if err := e.sim.OutsideUpdate(e.names.Cluster, e.names.Service, live.ARN()); err != nil {
+				t.Errorf("outside update: %v", err)
+			}
 		}
-	})
-	defer timer.Stop()
+	}
 	o := fastFollow(e, id, arn, nil)
 	o.Source = live.ARN()
 	res, err := Follow(context.Background(), e.api, o)
@@ -318,11 +349,15 @@ func TestFollowOutsideUpdateExit1(t *testing.T) {
 // The same through DescribeServices only (an account without the service
 // deployment API).
 func TestFollowOutsideUpdateWithoutAPIExit1(t *testing.T) {
+	t.Parallel()
 	e := newSimEnv(t, ecssim.Success, func(o *ecssim.Options) { o.Polls = 25 })
 	e.sim.Configure(e.names.Cluster, e.names.Service, ecssim.ServiceConfig{CircuitBreaker: true, Rollback: true, NoDeploymentAPI: true, MaximumPercent: 100})
 	live, _, arn, id := e.start(t)
-	timer := time.AfterFunc(300*time.Millisecond, func() { _ = e.sim.OutsideUpdate(e.names.Cluster, e.names.Service, live.ARN()) })
-	defer timer.Stop()
+	e.atStep = func(step int) { // mid-rollout: it takes 25 steps
+		if step == 7 {
+			_ = e.sim.OutsideUpdate(e.names.Cluster, e.names.Service, live.ARN())
+		}
+	}
 	o := fastFollow(e, id, arn, nil)
 	o.Source = live.ARN()
 	res, err := Follow(context.Background(), e.api, o)
@@ -335,6 +370,7 @@ func TestFollowOutsideUpdateWithoutAPIExit1(t *testing.T) {
 // Without the service deployment API, ECS's rollback is still told from a
 // failure: exit 3 once it completed.
 func TestFollowRollbackWithoutAPIExit3(t *testing.T) {
+	t.Parallel()
 	e := newSimEnv(t, ecssim.Rollback)
 	e.sim.Configure(e.names.Cluster, e.names.Service, ecssim.ServiceConfig{CircuitBreaker: true, Rollback: true, NoDeploymentAPI: true, MaximumPercent: 100})
 	live, _, arn, id := e.start(t)
@@ -360,6 +396,7 @@ func TestFollowRollbackWithoutAPIExit3(t *testing.T) {
 
 // Reads that lag behind the update are eventual consistency, not failure.
 func TestFollowLaggingReadExit0(t *testing.T) {
+	t.Parallel()
 	e := newSimEnv(t, ecssim.Success)
 	e.sim.SetFaults(e.names.Cluster, e.names.Service, ecssim.Faults{LagReads: 6})
 	live, _, arn, id := e.start(t)
@@ -374,6 +411,7 @@ func TestFollowLaggingReadExit0(t *testing.T) {
 
 // A storm of throttling during the wait is retried until it passes.
 func TestFollowThrottleStormExit0(t *testing.T) {
+	t.Parallel()
 	e := newSimEnv(t, ecssim.Success, func(o *ecssim.Options) { o.Polls = 6 })
 	live, _, arn, id := e.start(t)
 	e.sim.SetFaults(e.names.Cluster, e.names.Service, ecssim.Faults{Throttle: 9})
@@ -405,8 +443,9 @@ func logOutcome(t *testing.T, err error) {
 // finds its record among the service's deployments: the first created since
 // the update, the previous current one left out.
 func TestFollowFindsItsRecordWithoutTheARN(t *testing.T) {
+	t.Parallel()
 	e := newSimEnv(t, ecssim.Success)
-	before := time.Now()
+	before := e.sim.Now()
 	live, _, arn, id := e.start(t)
 	o := fastFollow(e, id, arn, nil)
 	o.ServiceDeploymentArn, o.UpdatedAt = "", before

@@ -102,6 +102,7 @@ func (f *scriptECS) ListTasks(ctx context.Context, in *ecs.ListTasksInput, opts 
 // The stop comes in the poll that first shows the threshold, never twice,
 // and never with a breaker.
 func TestFollowStopsAtThreshold(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name     string
 		failed   []int32
@@ -127,9 +128,11 @@ func TestFollowStopsAtThreshold(t *testing.T) {
 				Sleep: func(ctx context.Context, d time.Duration) error {
 					polls++
 					if polls > 8 {
-						time.Sleep(300 * time.Millisecond) // let the timeout come
+						// Past the script, wait what Follow asks (at most the
+						// rest of its Timeout) so that the timeout comes.
+						time.Sleep(d) // real time: Follow's deadline is on the wall clock
 					}
-					return nil
+					return ctx.Err()
 				}})
 			if exitcode.Of(err) != tt.code {
 				t.Fatalf("exit %d, want %d: %v", exitcode.Of(err), tt.code, err)

@@ -10,6 +10,7 @@ import (
 )
 
 func TestDecideThreshold(t *testing.T) {
+	t.Parallel()
 	none := &ecstypes.DeploymentConfiguration{DeploymentCircuitBreaker: &ecstypes.DeploymentCircuitBreaker{Enable: false, Rollback: false}}
 	breaker := &ecstypes.DeploymentConfiguration{DeploymentCircuitBreaker: &ecstypes.DeploymentCircuitBreaker{Enable: true, Rollback: true}}
 	breakerNoRollback := &ecstypes.DeploymentConfiguration{DeploymentCircuitBreaker: &ecstypes.DeploymentCircuitBreaker{Enable: true}}
@@ -60,6 +61,7 @@ func TestDecideThreshold(t *testing.T) {
 // afterAct: what a poll means once ctjdeploy has stopped the deployment or
 // updated the service back.
 func TestAfterAct(t *testing.T) {
+	t.Parallel()
 	const (
 		inProg = ecstypes.DeploymentRolloutStateInProgress
 		done   = ecstypes.DeploymentRolloutStateCompleted

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
-	"time"
 )
 
 // RollbackFails: the circuit breaker rolls back and the rollback deployment
@@ -151,7 +150,7 @@ func (s *Sim) TriggerAlarm(cluster, service, name string) error {
 	if !found {
 		return fmt.Errorf("ecssim: alarm %s is not one of %s/%s's deployment alarms %v (ServiceConfig.Alarms)", name, cluster, service, cfg.Alarms)
 	}
-	rec, d, now := st.current, st.current.dep, time.Now()
+	rec, d, now := st.current, st.current.dep, s.now()
 	rec.alarmStatus, rec.triggered = "TRIGGERED", append(rec.triggered, name)
 	d.Rollout, d.Reason = "FAILED", "ECS deployment alarms: "+name+" is in ALARM."
 	st.event(now, fmt.Sprintf("(deployment %s) deployment failed: alarm detected.", d.ID))

@@ -24,6 +24,7 @@ func sdkClient(t *testing.T, sim *Sim) *ecs.Client {
 }
 
 func TestThrottleIsAThrottleToTheSDK(t *testing.T) {
+	t.Parallel()
 	sim, err := New(Options{Upstream: "http://127.0.0.1:1"})
 	if err != nil {
 		t.Fatal(err)
@@ -40,6 +41,7 @@ func TestThrottleIsAThrottleToTheSDK(t *testing.T) {
 }
 
 func TestCodeDeployRefusesTaskDefinitionUpdate(t *testing.T) {
+	t.Parallel()
 	sim, err := New(Options{Upstream: "http://127.0.0.1:1"})
 	if err != nil {
 		t.Fatal(err)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
@@ -18,7 +17,7 @@ import (
 func TestSDDockerRollback(t *testing.T) {
 	eng, _, logs := engTestEngine(t)
 	img := engTestImage(t, eng)
-	e := newStackEnv(t, Success, 2, func(o *Options) { o.Engine = eng })
+	e := newStackEnv(t, Success, 2, wallClock, func(o *Options) { o.Engine = eng })
 	ctx := context.Background()
 	register := func(cmd ...string) string {
 		rt, err := e.api.RegisterTaskDefinition(ctx, &ecs.RegisterTaskDefinitionInput{Family: aws.String(e.n.Family),
@@ -31,14 +30,14 @@ func TestSDDockerRollback(t *testing.T) {
 	}
 	good := register("sleep 300")
 	arn, _ := e.deploy(t, good)
-	seq, _ := e.watch(t, arn, 90*time.Second, nil)
+	seq, _ := e.watch(t, arn, 2250, nil) // 90 s of 40 ms steps
 	wantSeq(t, seq, "PENDING", "IN_PROGRESS", "SUCCESSFUL")
 	if !logs.has("started (1 containers") {
 		t.Fatal("the engine logged no task start: the task did not run on Docker")
 	}
 	bad := register("echo boom >&2; exit 1")
 	arn, id := e.deploy(t, bad)
-	seq, sd := e.watch(t, arn, 90*time.Second, nil)
+	seq, sd := e.watch(t, arn, 2250, nil) // 90 s of 40 ms steps
 	wantSeq(t, seq, "PENDING", "IN_PROGRESS", "ROLLBACK_IN_PROGRESS", "ROLLBACK_SUCCESSFUL")
 	if sd.DeploymentCircuitBreaker.FailureCount != 3 {
 		t.Errorf("failure count %d", sd.DeploymentCircuitBreaker.FailureCount)

@@ -27,7 +27,10 @@
 //     deployment starts its tasks, finds them healthy (or exited) and
 //     completes: the older deployments' tasks stop, events "(service X) has
 //     started 1 tasks: (task ID).", "(deployment ecs-svc/…) deployment
-//     completed.", "has reached a steady state.".
+//     completed.", "has reached a steady state.". With
+//     Options.ManualClock the clock does not run by itself: a test steps
+//     the model (Advance), so that what it asserts does not depend on the
+//     machine's speed.
 //   - The circuit breaker ("API_DeploymentCircuitBreaker",
 //     "ServiceDeploymentCircuitBreaker"): failed tasks ("Essential container
 //     in task exited", stopCode EssentialContainerExited, exit 1) count
@@ -134,6 +137,12 @@ type Options struct {
 	// Step is the model's clock period (default 150ms): every Step, each
 	// deployment in progress advances one step.
 	Step time.Duration
+	// ManualClock stops the clock from running by itself: the model moves
+	// only when Advance is called, one step at a time, synchronously, and
+	// its time is a logical one (manualClock). For tests of the model,
+	// which then step it instead of sleeping. Default (false): a
+	// wall-clock ticker every Step (the CLI, the demo, the stack tests).
+	ManualClock bool
 	// MinuteIs is how long one of ECS's minutes lasts (bakeTimeInMinutes):
 	// default 1s, so a bake time of 5 minutes takes 5s.
 	MinuteIs time.Duration
@@ -169,7 +178,8 @@ type Sim struct {
 	revisions  map[string]*revision
 	stop       chan struct{}
 	closeOnce  sync.Once
-	iam        iamState // the IAM policy (iam.go)
+	iam        iamState     // the IAM policy (iam.go)
+	manual     *manualClock // Options.ManualClock; nil: the wall clock
 }
 
 type deployment struct {
@@ -286,7 +296,11 @@ func New(opts Options) (*Sim, error) {
 	if err := s.SetPolicy(opts.Policy); err != nil {
 		return nil, err
 	}
-	go s.clock()
+	if opts.ManualClock {
+		s.manual = &manualClock{at: time.Now()}
+	} else {
+		go s.clock()
+	}
 	return s, nil
 }
 
@@ -319,6 +333,50 @@ func (s *Sim) clock() {
 			s.tick(last)
 			s.mu.Unlock()
 		}
+	}
+}
+
+// manualClock is the model's time under Options.ManualClock: it starts at
+// New's wall time, moves Options.Step per Advance and 1 ms per reading, so
+// that no two events share a timestamp (the answers carry milliseconds)
+// and their times keep the order they happened in. A test that makes the
+// same calls gets the same times, relative to the start, every run.
+type manualClock struct {
+	mu sync.Mutex
+	at time.Time
+}
+
+func (c *manualClock) read(plus time.Duration) time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.at = c.at.Add(plus + time.Millisecond)
+	return c.at
+}
+
+// now is the model's time: the wall clock's, or the manual clock's.
+func (s *Sim) now() time.Time {
+	if s.manual == nil {
+		return time.Now()
+	}
+	return s.manual.read(0)
+}
+
+// Now reads the model's clock (the wall clock unless Options.ManualClock).
+func (s *Sim) Now() time.Time { return s.now() }
+
+// Advance runs n steps of the model now, synchronously, on a simulator
+// made with Options.ManualClock: each moves its clock by Options.Step and
+// advances every deployment in progress one step, as one tick of the
+// wall-clock ticker does. On a simulator with the wall clock it panics
+// (the two would race).
+func (s *Sim) Advance(n int) {
+	if s.manual == nil {
+		panic("ecssim: Advance on a simulator without Options.ManualClock")
+	}
+	for range n {
+		s.mu.Lock()
+		s.tick(s.manual.read(s.opts.Step))
+		s.mu.Unlock()
 	}
 }
 
@@ -595,7 +653,7 @@ func (s *Sim) state(m map[string]any, hdr http.Header) *service {
 		}
 		return st
 	}
-	now := time.Now()
+	now := s.now()
 	td, _ := m["taskDefinition"].(string)
 	desired := 1
 	if d, ok := m["desiredCount"].(float64); ok {
@@ -774,7 +832,7 @@ func simSecretValue(from string) string {
 func (s *Sim) newTask(st *service, d *deployment) *task {
 	t := &task{Arn: fmt.Sprintf("%stask/%s/%s", st.arnPrefix(), st.cluster, hexID()),
 		ClusterArn: st.clusterArn, Svc: st.cluster + "/" + st.name, TD: d.TD, Deployment: d.ID, Desired: "RUNNING", Last: "PENDING",
-		Started: time.Now(), fate: d.fate, dep: d}
+		Started: s.now(), fate: d.fate, dep: d}
 	if d.rev != nil {
 		for _, c := range d.rev.Containers {
 			if d.fate == fateWrongDigest && strings.Contains(c.Image, "@") {
@@ -794,7 +852,7 @@ func (s *Sim) stopTask(t *task, reason, code string, exit *taskExit) {
 	if t.Desired == "STOPPED" {
 		return
 	}
-	t.Desired, t.Last, t.StoppedReason, t.StopCode, t.Stopped = "STOPPED", "STOPPED", reason, code, time.Now()
+	t.Desired, t.Last, t.StoppedReason, t.StopCode, t.Stopped = "STOPPED", "STOPPED", reason, code, s.now()
 	if exit != nil && !exit.NoCode {
 		for i := range t.Containers {
 			c := &t.Containers[i]
@@ -830,7 +888,7 @@ func (s *Sim) writeLogs(t *task) {
 		stream := c.logPrefix + "/" + c.Name + "/" + lastPart(t.Arn)
 		_, _ = s.logsCall("CreateLogGroup", map[string]any{"logGroupName": c.logGroup})
 		_, _ = s.logsCall("CreateLogStream", map[string]any{"logGroupName": c.logGroup, "logStreamName": stream})
-		now := time.Now().UnixMilli()
+		now := s.now().UnixMilli()
 		var evs []any
 		for i, l := range lines {
 			evs = append(evs, map[string]any{"timestamp": now - int64(len(lines)-i), "message": l})

@@ -94,6 +94,7 @@ func wantAllowed(t *testing.T, err error) {
 }
 
 func TestIAMDeniesAsEachServiceDoes(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	sim, c := iamSim(t)
 
@@ -177,6 +178,7 @@ func TestIAMDeniesAsEachServiceDoes(t *testing.T) {
 }
 
 func TestIAMGlobAndConditions(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		p, s string
 		want bool
@@ -218,6 +220,7 @@ func TestIAMGlobAndConditions(t *testing.T) {
 // endpoint) is named by its signature's scope and denied with IAM's
 // ErrorResponse.
 func TestIAMQueryProtocolServiceFromScope(t *testing.T) {
+	t.Parallel()
 	sim, _ := iamSim(t)
 	req := httptest.NewRequest("POST", "/", strings.NewReader("Action=SimulatePrincipalPolicy&Version=2010-05-08"))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
@@ -236,6 +239,7 @@ func TestIAMQueryProtocolServiceFromScope(t *testing.T) {
 // (moto has no such call): decisions, context entries, missing context
 // values; without a policy, everything allowed.
 func TestSimulatePrincipalPolicyAnswersFromThePolicy(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	sim, c := iamSim(t)
 	role := "arn:aws:iam::123456789012:role/ctjdeploy-ci"
@@ -299,6 +303,7 @@ func TestSimulatePrincipalPolicyAnswersFromThePolicy(t *testing.T) {
 }
 
 func TestRegistryProxyAuthorizesAsECR(t *testing.T) {
+	t.Parallel()
 	var got []string
 	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		got = append(got, r.Method+" "+r.URL.Path)

@@ -18,16 +18,30 @@ import (
 
 // stackEnv is a test's own service in moto behind a simulator, with the real
 // ECS client (no retries) pointed at the simulator: every answer goes
-// through the SDK's deserializer.
+// through the SDK's deserializer. The simulator's clock is manual: the test
+// steps the model (Sim.Advance) instead of sleeping while a ticker does.
 type stackEnv struct {
 	sim  *Sim
 	api  *ecs.Client
 	moto *ecs.Client
 	n    teststack.Names
 	res  teststack.Resources
+	opts Options
 }
 
-const testStep = 40 * time.Millisecond
+// The manual clock's step and minute: a bake time of 1 minute lasts
+// exactly 5 steps (the 1 ms a clock reading adds would need 1000 readings
+// between two steps to shorten it by one).
+const (
+	testStep     = time.Second
+	testMinuteIs = 5 * time.Second
+)
+
+// wallClock runs the simulator on its wall-clock ticker (real containers,
+// which take real time): a step every 40 ms, a minute of 200 ms.
+func wallClock(o *Options) {
+	o.ManualClock, o.Step, o.MinuteIs = false, 40*time.Millisecond, 200*time.Millisecond
+}
 
 func newStackEnv(t *testing.T, sc Scenario, polls int, opt ...func(*Options)) *stackEnv {
 	t.Helper()
@@ -35,7 +49,7 @@ func newStackEnv(t *testing.T, sc Scenario, polls int, opt ...func(*Options)) *s
 	n := teststack.NewNames(t)
 	res := st.CreateResources(t, n)
 	st.SetMaximumPercent(t, n, 100)
-	o := Options{Upstream: st.MotoEndpoint, Scenario: sc, Polls: polls, Step: testStep, MinuteIs: 200 * time.Millisecond}
+	o := Options{Upstream: st.MotoEndpoint, Scenario: sc, Polls: polls, Step: testStep, MinuteIs: testMinuteIs, ManualClock: true}
 	for _, f := range opt {
 		f(&o)
 	}
@@ -50,7 +64,7 @@ func newStackEnv(t *testing.T, sc Scenario, polls int, opt ...func(*Options)) *s
 		o.BaseEndpoint = aws.String(srv.URL)
 		o.Retryer = aws.NopRetryer{}
 	})
-	return &stackEnv{sim: sim, api: api, moto: st.ECS(t), n: n, res: res}
+	return &stackEnv{sim: sim, api: api, moto: st.ECS(t), n: n, res: res, opts: o}
 }
 
 // register registers a copy of the service's definition with its app images
@@ -117,14 +131,18 @@ func (e *stackEnv) sd(t *testing.T, arn string) ecstypes.ServiceDeployment {
 	return out.ServiceDeployments[0]
 }
 
-// watch polls the service deployment until its status is terminal (or the
-// timeout) and returns the statuses seen, each once, in order, and the last
-// answer. each, if set, sees every answer.
-func (e *stackEnv) watch(t *testing.T, arn string, timeout time.Duration, each func(ecstypes.ServiceDeployment)) ([]string, ecstypes.ServiceDeployment) {
+// watch reads the service deployment, then again after each step of the
+// model, until its status is terminal or steps steps have passed, and
+// returns the statuses seen, each once, in order, and the last answer.
+// each, if set, sees every answer. With the manual clock it steps the
+// model itself (one read per step: every state that lasts a step is seen);
+// with the wall clock it reads every 10 ms (4 reads per step) for at most
+// steps × Step.
+func (e *stackEnv) watch(t *testing.T, arn string, steps int, each func(ecstypes.ServiceDeployment)) ([]string, ecstypes.ServiceDeployment) {
 	t.Helper()
 	var seq []string
 	var sd ecstypes.ServiceDeployment
-	for end := time.Now().Add(timeout); time.Now().Before(end); time.Sleep(10 * time.Millisecond) {
+	done := func() bool {
 		sd = e.sd(t, arn)
 		if each != nil {
 			each(sd)
@@ -132,9 +150,14 @@ func (e *stackEnv) watch(t *testing.T, arn string, timeout time.Duration, each f
 		if s := string(sd.Status); len(seq) == 0 || seq[len(seq)-1] != s {
 			seq = append(seq, s)
 		}
-		if terminal(string(sd.Status)) {
-			return seq, sd
-		}
+		return terminal(string(sd.Status))
+	}
+	if !e.opts.ManualClock {
+		teststack.Poll(time.Duration(steps)*e.opts.Step, 10*time.Millisecond, done)
+		return seq, sd
+	}
+	for i := 0; !done() && i < steps; i++ {
+		e.sim.Advance(1)
 	}
 	return seq, sd
 }
@@ -150,11 +173,12 @@ func wantSeq(t *testing.T, got []string, want ...string) {
 }
 
 func TestSDSuccess(t *testing.T) {
+	t.Parallel()
 	e := newStackEnv(t, Success, 2)
 	initial := e.describe(t)
 	td, dg := e.register(t, "ab")
 	arn, id := e.deploy(t, td)
-	seq, sd := e.watch(t, arn, 5*time.Second, nil)
+	seq, sd := e.watch(t, arn, 20, nil)
 	wantSeq(t, seq, "PENDING", "IN_PROGRESS", "SUCCESSFUL")
 	if sd.FinishedAt == nil || sd.StartedAt == nil || sd.TargetServiceRevision == nil || len(sd.SourceServiceRevisions) != 1 {
 		t.Fatalf("finished record: %+v", sd)
@@ -245,12 +269,13 @@ func (e *stackEnv) stopped(t *testing.T) []ecstypes.Task {
 }
 
 func TestSDRollbackCompletes(t *testing.T) {
+	t.Parallel()
 	e := newStackEnv(t, Rollback, 2)
 	initial := e.describe(t)
 	td, _ := e.register(t, "cd")
 	arn, id := e.deploy(t, td)
 	sawPrimaryOld := false
-	seq, sd := e.watch(t, arn, 5*time.Second, func(sd ecstypes.ServiceDeployment) {
+	seq, sd := e.watch(t, arn, 20, func(sd ecstypes.ServiceDeployment) {
 		if sd.Status == "ROLLBACK_IN_PROGRESS" {
 			svc := e.describe(t)
 			// DescribeServices: a new PRIMARY deployment runs the old revision.
@@ -302,10 +327,11 @@ func TestSDRollbackCompletes(t *testing.T) {
 }
 
 func TestSDRollbackFails(t *testing.T) {
+	t.Parallel()
 	e := newStackEnv(t, RollbackFails, 2)
 	td, _ := e.register(t, "ef")
 	arn, _ := e.deploy(t, td)
-	seq, sd := e.watch(t, arn, 5*time.Second, nil)
+	seq, sd := e.watch(t, arn, 20, nil)
 	wantSeq(t, seq, "PENDING", "IN_PROGRESS", "ROLLBACK_IN_PROGRESS", "ROLLBACK_FAILED")
 	if sd.FinishedAt == nil || !strings.Contains(aws.ToString(sd.StatusReason), "failed") {
 		t.Errorf("record: finished %v reason %q", sd.FinishedAt, aws.ToString(sd.StatusReason))
@@ -317,10 +343,11 @@ func TestSDRollbackFails(t *testing.T) {
 }
 
 func TestSDBreakerWithoutRollback(t *testing.T) {
+	t.Parallel()
 	e := newStackEnv(t, Fail, 2)
 	td, _ := e.register(t, "12")
 	arn, id := e.deploy(t, td)
-	seq, sd := e.watch(t, arn, 5*time.Second, nil)
+	seq, sd := e.watch(t, arn, 20, nil)
 	wantSeq(t, seq, "PENDING", "IN_PROGRESS", "STOPPED")
 	if sd.StoppedAt == nil || sd.Rollback != nil || sd.DeploymentCircuitBreaker.Status != "TRIGGERED" {
 		t.Errorf("record: %+v", sd)
@@ -331,18 +358,19 @@ func TestSDBreakerWithoutRollback(t *testing.T) {
 		t.Fatalf("FAILED deployment: %+v", p)
 	}
 	// ECS keeps trying to start tasks.
-	time.Sleep(6 * testStep)
+	e.sim.Advance(6)
 	if p2 := e.describe(t).Deployments[0]; p2.FailedTasks <= p.FailedTasks || aws.ToString(p2.Status) != "PRIMARY" {
 		t.Errorf("failedTasks %d then %d: ECS should keep trying", p.FailedTasks, p2.FailedTasks)
 	}
 }
 
 func TestSDBreakerDisabledKeepsFailing(t *testing.T) {
+	t.Parallel()
 	e := newStackEnv(t, Fail, 2)
 	e.sim.Configure(e.n.Cluster, e.n.Service, ServiceConfig{})
 	td, _ := e.register(t, "34")
 	arn, _ := e.deploy(t, td)
-	time.Sleep(12 * testStep)
+	e.sim.Advance(12)
 	sd := e.sd(t, arn)
 	p := e.describe(t).Deployments[0]
 	if sd.Status != "IN_PROGRESS" || sd.DeploymentCircuitBreaker.Status != "DISABLED" || p.FailedTasks <= 3 || p.RolloutState != "IN_PROGRESS" {
@@ -351,6 +379,7 @@ func TestSDBreakerDisabledKeepsFailing(t *testing.T) {
 }
 
 func TestSDOutsideUpdate(t *testing.T) {
+	t.Parallel()
 	e := newStackEnv(t, Success, 8)
 	initial := e.describe(t)
 	td, _ := e.register(t, "56")
@@ -370,7 +399,7 @@ func TestSDOutsideUpdate(t *testing.T) {
 	if !newer.CreatedAt.After(*sd.CreatedAt) || !strings.Contains(aws.ToString(sd.StatusReason), aws.ToString(newer.ServiceDeploymentArn)) {
 		t.Errorf("newer %+v, ours created %v reason %q", newer, sd.CreatedAt, aws.ToString(sd.StatusReason))
 	}
-	seq, _ := e.watch(t, aws.ToString(newer.ServiceDeploymentArn), 5*time.Second, nil)
+	seq, _ := e.watch(t, aws.ToString(newer.ServiceDeploymentArn), 20, nil)
 	wantSeq(t, seq, "PENDING", "IN_PROGRESS", "SUCCESSFUL")
 	if got := aws.ToString(e.describe(t).TaskDefinition); got != aws.ToString(initial.TaskDefinition) {
 		t.Errorf("service runs %s after the outside update completed", got)
@@ -378,6 +407,7 @@ func TestSDOutsideUpdate(t *testing.T) {
 }
 
 func TestSDLaggingRead(t *testing.T) {
+	t.Parallel()
 	e := newStackEnv(t, Success, 4)
 	initial := e.describe(t)
 	td, _ := e.register(t, "78")
@@ -406,18 +436,19 @@ func TestSDLaggingRead(t *testing.T) {
 	if aws.ToString(svc.TaskDefinition) != td || aws.ToString(svc.CurrentServiceDeployment) != arn {
 		t.Fatalf("after the lag: td %s current %s", aws.ToString(svc.TaskDefinition), aws.ToString(svc.CurrentServiceDeployment))
 	}
-	seq, _ := e.watch(t, arn, 5*time.Second, nil)
+	seq, _ := e.watch(t, arn, 20, nil)
 	if seq[len(seq)-1] != "SUCCESSFUL" {
 		t.Errorf("statuses %v", seq)
 	}
 }
 
 func TestSDStopRollback(t *testing.T) {
+	t.Parallel()
 	e := newStackEnv(t, Stuck, 2)
 	initial := e.describe(t)
 	td, _ := e.register(t, "9a")
 	arn, _ := e.deploy(t, td)
-	time.Sleep(3 * testStep)
+	e.sim.Advance(3)
 	if sd := e.sd(t, arn); sd.Status != "IN_PROGRESS" {
 		t.Fatalf("stuck deployment is %s", sd.Status)
 	}
@@ -426,7 +457,7 @@ func TestSDStopRollback(t *testing.T) {
 	if err != nil || aws.ToString(out.ServiceDeploymentArn) != arn {
 		t.Fatalf("StopServiceDeployment: %v", err)
 	}
-	seq, sd := e.watch(t, arn, 5*time.Second, nil)
+	seq, sd := e.watch(t, arn, 20, nil)
 	if !slices.Equal(seq, []string{"ROLLBACK_REQUESTED", "ROLLBACK_IN_PROGRESS", "ROLLBACK_SUCCESSFUL"}) {
 		t.Fatalf("statuses after StopServiceDeployment: %v", seq)
 	}
@@ -449,6 +480,7 @@ func TestSDStopRollback(t *testing.T) {
 }
 
 func TestSDThrottlingThenAnswer(t *testing.T) {
+	t.Parallel()
 	e := newStackEnv(t, Success, 2)
 	td, _ := e.register(t, "bc")
 	arn, _ := e.deploy(t, td)
@@ -466,6 +498,7 @@ func TestSDThrottlingThenAnswer(t *testing.T) {
 }
 
 func TestSDUpdateApplied500(t *testing.T) {
+	t.Parallel()
 	e := newStackEnv(t, Success, 2)
 	initial := e.describe(t)
 	td, _ := e.register(t, "de")
@@ -482,6 +515,7 @@ func TestSDUpdateApplied500(t *testing.T) {
 }
 
 func TestSDNoPermission(t *testing.T) {
+	t.Parallel()
 	e := newStackEnv(t, Success, 2)
 	e.sim.Configure(e.n.Cluster, e.n.Service, ServiceConfig{CircuitBreaker: true, Rollback: true, NoDeploymentAPI: true})
 	_, err := e.api.ListServiceDeployments(context.Background(), &ecs.ListServiceDeploymentsInput{Cluster: aws.String(e.n.Cluster), Service: aws.String(e.n.Service)})
@@ -492,40 +526,36 @@ func TestSDNoPermission(t *testing.T) {
 }
 
 func TestSDBlueGreenStages(t *testing.T) {
+	t.Parallel()
 	e := newStackEnv(t, Success, 2)
 	e.sim.Configure(e.n.Cluster, e.n.Service, ServiceConfig{Strategy: "BLUE_GREEN", BakeTimeMinutes: 1, CircuitBreaker: true, Rollback: true})
 	td, _ := e.register(t, "f0")
 	arn, _ := e.deploy(t, td)
 	var stages []string
-	var bakeStart, bakeEnd time.Time
+	bakeSteps := 0 // reads (one per step) that showed BAKE_TIME
 	sideBySide := false
-	seq, sd := e.watch(t, arn, 8*time.Second, func(sd ecstypes.ServiceDeployment) {
+	seq, sd := e.watch(t, arn, 40, func(sd ecstypes.ServiceDeployment) {
 		s := string(sd.LifecycleStage)
 		if s != "" && (len(stages) == 0 || stages[len(stages)-1] != s) {
 			stages = append(stages, s)
 		}
 		if s == "BAKE_TIME" {
-			if bakeStart.IsZero() {
-				bakeStart = time.Now()
-			}
+			bakeSteps++
 			if sd.TargetServiceRevision.RunningTaskCount == 1 && len(sd.SourceServiceRevisions) == 1 && sd.SourceServiceRevisions[0].RunningTaskCount == 1 {
 				sideBySide = true
 			}
 		}
-		if s == "CLEAN_UP" && bakeEnd.IsZero() {
-			bakeEnd = time.Now()
-		}
 	})
 	wantSeq(t, seq, "PENDING", "IN_PROGRESS", "SUCCESSFUL")
-	// Every stage is seen (each lasts at least a step; we poll 4× faster).
+	// Every stage is seen (each lasts at least a step; we read after each).
 	if !slices.Equal(stages, blueGreenStages) {
 		t.Errorf("stages %v, want %v", stages, blueGreenStages)
 	}
 	if !sideBySide {
 		t.Error("during BAKE_TIME the old and new revisions did not both run a task")
 	}
-	if bake := bakeEnd.Sub(bakeStart); bake < 150*time.Millisecond {
-		t.Errorf("bake time lasted %s, want about 1 minute × MinuteIs (200ms)", bake)
+	if want := int(testMinuteIs / testStep); bakeSteps != want {
+		t.Errorf("bake time lasted %d steps, want 1 minute × MinuteIs (%s) = %d steps of %s", bakeSteps, testMinuteIs, want, testStep)
 	}
 	if c := sd.DeploymentConfiguration; c == nil || c.Strategy != "BLUE_GREEN" || aws.ToInt32(c.BakeTimeInMinutes) != 1 {
 		t.Errorf("record's deploymentConfiguration: %+v", c)
@@ -539,18 +569,20 @@ func TestSDBlueGreenStages(t *testing.T) {
 // data guard's setting) stops the old task before the new one starts: the
 // two revisions never run together; 200 / 100 starts the new one beside it.
 func TestSDRollingPacing(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct {
 		name         string
 		max, min     int32
 		wantTogether bool
 	}{{"100-0", 100, 0, false}, {"200-100", 200, 100, true}} {
 		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
 			e := newStackEnv(t, Success, 3)
 			e.sim.Configure(e.n.Cluster, e.n.Service, ServiceConfig{CircuitBreaker: true, Rollback: true, MaximumPercent: c.max, MinimumHealthyPercent: c.min})
 			td, _ := e.register(t, "a1")
 			arn, _ := e.deploy(t, td)
 			together := false
-			seq, _ := e.watch(t, arn, 5*time.Second, func(sd ecstypes.ServiceDeployment) {
+			seq, _ := e.watch(t, arn, 20, func(sd ecstypes.ServiceDeployment) {
 				src, tgt := sd.SourceServiceRevisions[0], sd.TargetServiceRevision
 				if src.RunningTaskCount > 0 && tgt.RunningTaskCount+tgt.PendingTaskCount > 0 {
 					together = true
@@ -568,8 +600,10 @@ func TestSDRollingPacing(t *testing.T) {
 }
 
 func TestSDAlarmRollback(t *testing.T) {
+	t.Parallel()
 	for _, rollback := range []bool{true, false} {
 		t.Run(map[bool]string{true: "rollback", false: "no-rollback"}[rollback], func(t *testing.T) {
+			t.Parallel()
 			e := newStackEnv(t, Success, 30)
 			e.sim.Configure(e.n.Cluster, e.n.Service, ServiceConfig{CircuitBreaker: true, Rollback: true, Alarms: []string{"web-5xx"}, AlarmRollback: rollback})
 			td, _ := e.register(t, "a2")
@@ -577,11 +611,11 @@ func TestSDAlarmRollback(t *testing.T) {
 			if err := e.sim.TriggerAlarm(e.n.Cluster, e.n.Service, "other"); err == nil {
 				t.Error("an alarm that is not the service's fired")
 			}
-			time.Sleep(2 * testStep)
+			e.sim.Advance(2)
 			if err := e.sim.TriggerAlarm(e.n.Cluster, e.n.Service, "web-5xx"); err != nil {
 				t.Fatal(err)
 			}
-			seq, sd := e.watch(t, arn, 5*time.Second, nil)
+			seq, sd := e.watch(t, arn, 60, nil) // Polls 30: the rollback deployment takes 30 steps
 			want := []string{"ROLLBACK_IN_PROGRESS", "ROLLBACK_SUCCESSFUL"}
 			if !rollback {
 				want = []string{"STOPPED"}
@@ -599,6 +633,7 @@ func TestSDAlarmRollback(t *testing.T) {
 // TestSDTrafficSteps: CANARY shifts CanaryPercent first and the rest after
 // the canary bake; LINEAR steps StepPercent each step bake.
 func TestSDTrafficSteps(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct {
 		name string
 		cfg  ServiceConfig
@@ -608,13 +643,14 @@ func TestSDTrafficSteps(t *testing.T) {
 		{"linear", ServiceConfig{Strategy: "LINEAR", StepPercent: 40, StepBakeMinutes: 1}, []float64{0, 40, 80, 100}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
 			e := newStackEnv(t, Success, 2)
 			c.cfg.CircuitBreaker, c.cfg.Rollback = true, true
 			e.sim.Configure(e.n.Cluster, e.n.Service, c.cfg)
 			td, _ := e.register(t, "a3")
 			arn, _ := e.deploy(t, td)
 			var weights []float64
-			seq, sd := e.watch(t, arn, 8*time.Second, func(sd ecstypes.ServiceDeployment) {
+			seq, sd := e.watch(t, arn, 40, func(sd ecstypes.ServiceDeployment) {
 				tg := sd.TargetServiceRevision
 				if tg.RequestedProductionTrafficWeight == nil {
 					t.Fatalf("no requestedProductionTrafficWeight on %s's target", c.name)

@@ -146,7 +146,7 @@ func (s *Sim) updateService(body []byte, hdr http.Header) (int, []byte, error) {
 // records end STOPPED, naming the one that replaced them. who names an
 // outside actor ("" for the caller's own UpdateService).
 func (s *Sim) startDeployment(st *service, td, who string) *deployment {
-	now := time.Now()
+	now := s.now()
 	var source []*revision
 	seen := map[*revision]bool{}
 	for _, d := range st.deps {
@@ -619,7 +619,7 @@ func (s *Sim) read(op string, sts ...*service) {
 			continue
 		}
 		if st.failedModel && st.failedAt.IsZero() {
-			st.failedAt = time.Now()
+			st.failedAt = s.now()
 		}
 		switch {
 		case st.following:

@@ -464,7 +464,7 @@ func (s *Sim) stopServiceDeployment(body []byte, hdr http.Header) (int, []byte, 
 	}
 	switch r.Status {
 	case sdPending, sdInProgress:
-		r.Status, r.Updated, r.stopAsked, r.stopAt = sdRollbackRequested, time.Now(), true, time.Now()
+		r.Status, r.Updated, r.stopAsked, r.stopAt = sdRollbackRequested, s.now(), true, s.now()
 		r.st.following = true
 		s.logf("ecssim: %s/%s: StopServiceDeployment(ROLLBACK) on %s", r.st.cluster, r.st.name, r.Arn)
 	case sdStopRequested, sdRollbackRequested, sdRollbackInProgress:

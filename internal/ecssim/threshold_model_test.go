@@ -3,7 +3,6 @@ package ecssim
 import (
 	"context"
 	"testing"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
@@ -17,11 +16,13 @@ import (
 // stop. With RollbackFails the rollback's own tasks crash too and, no
 // breaker watching, the record stays ROLLBACK_IN_PROGRESS while they fail.
 func TestSDStopWithoutBreaker(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		sc       Scenario
 		rollback string // the record's status after the stop, once settled
 	}{{Rollback, "ROLLBACK_SUCCESSFUL"}, {RollbackFails, "ROLLBACK_IN_PROGRESS"}} {
 		t.Run(string(tc.sc), func(t *testing.T) {
+			t.Parallel()
 			if testing.Short() {
 				t.Skip("needs the stack")
 			}
@@ -30,16 +31,15 @@ func TestSDStopWithoutBreaker(t *testing.T) {
 			initial := e.describe(t)
 			td, _ := e.register(t, "c3")
 			arn, id := e.deploy(t, td)
-			var p int32
-			for end := time.Now().Add(5 * time.Second); p < 5 && time.Now().Before(end); time.Sleep(testStep) {
-				p = e.describe(t).Deployments[0].FailedTasks
+			for i := 0; i < 20 && e.describe(t).Deployments[0].FailedTasks < 5; i++ {
+				e.sim.Advance(1)
 			}
 			svc := e.describe(t)
 			d := svc.Deployments[0]
 			if sd := e.sd(t, arn); sd.Status != "IN_PROGRESS" || aws.ToString(d.Id) != id || d.FailedTasks < 5 || d.RolloutState != "IN_PROGRESS" || aws.ToString(svc.TaskDefinition) != td {
 				t.Fatalf("no breaker: record %s, deployment %s %s failed %d, service on %s", sd.Status, aws.ToString(d.Id), d.RolloutState, d.FailedTasks, aws.ToString(svc.TaskDefinition))
 			}
-			asked := time.Now()
+			asked := e.sim.Now()
 			if _, err := e.api.StopServiceDeployment(context.Background(), &ecs.StopServiceDeploymentInput{ServiceDeploymentArn: aws.String(arn), StopType: "ROLLBACK"}); err != nil {
 				t.Fatal(err)
 			}
@@ -48,8 +48,7 @@ func TestSDStopWithoutBreaker(t *testing.T) {
 				t.Errorf("StopTiming: threshold reached %v, stop %v (asked at %v)", reached, stopped, asked)
 			}
 			var seq []string
-			end := time.Now().Add(5 * time.Second)
-			for ; time.Now().Before(end); time.Sleep(testStep) {
+			for i := 0; i < 20; i++ {
 				s := string(e.sd(t, arn).Status)
 				if len(seq) == 0 || seq[len(seq)-1] != s {
 					seq = append(seq, s)
@@ -57,6 +56,7 @@ func TestSDStopWithoutBreaker(t *testing.T) {
 				if s == tc.rollback && (terminal(s) || e.describe(t).Deployments[0].FailedTasks >= 5) {
 					break
 				}
+				e.sim.Advance(1)
 			}
 			if seq[len(seq)-1] != tc.rollback {
 				t.Fatalf("statuses after the stop: %v, want them to end at %s", seq, tc.rollback)

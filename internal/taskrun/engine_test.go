@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -21,6 +22,8 @@ import (
 	dctr "github.com/moby/moby/api/types/container"
 	dreg "github.com/moby/moby/api/types/registry"
 	dcli "github.com/moby/moby/client"
+
+	"github.com/hackforla/ctjdeploy/internal/teststack"
 )
 
 // The stack's loopback registry takes moto's ECR token for account
@@ -219,19 +222,14 @@ func engLabelled(t *testing.T, e *Engine, label string) []string {
 
 func engWaitLogs(t *testing.T, rt *RunningTask, ctr, want string, d time.Duration) []string {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for {
-		lines := rt.Logs(ctr, 0)
-		for _, l := range lines {
-			if strings.Contains(l, want) {
-				return lines
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("container %s: no line with %q within %s; output: %q", ctr, want, d, lines)
-		}
-		time.Sleep(100 * time.Millisecond)
+	var lines []string
+	if !teststack.Poll(d, 100*time.Millisecond, func() bool {
+		lines = rt.Logs(ctr, 0)
+		return slices.ContainsFunc(lines, func(l string) bool { return strings.Contains(l, want) })
+	}) {
+		t.Fatalf("container %s: no line with %q within %s; output: %q", ctr, want, d, lines)
 	}
+	return lines
 }
 
 func TestEngineTwoContainersShareLocalhost(t *testing.T) {
@@ -273,18 +271,19 @@ func TestEngineTwoContainersShareLocalhost(t *testing.T) {
 	hc := &http.Client{Timeout: 2 * time.Second}
 	var body string
 	t1 := time.Now()
-	for time.Since(t1) < 15*time.Second {
+	teststack.Poll(15*time.Second, 100*time.Millisecond, func() bool {
 		resp, err := hc.Get(url)
-		if err == nil {
-			b, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				body = string(b)
-				break
-			}
+		if err != nil {
+			return false
 		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			return false
+		}
+		body = string(b)
+		return true
+	})
 	if strings.TrimSpace(body) != engTestPage {
 		t.Fatalf("GET %s = %q, want %q", url, body, engTestPage)
 	}
