@@ -84,7 +84,7 @@ func TestBlobLookupsBoundedByJobs(t *testing.T) {
 		for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
 		}
 		// A slow registry: unbounded lookups would overlap here.
-		time.Sleep(20 * time.Millisecond)
+		time.Sleep(20 * time.Millisecond) // real time: a registry that answers slowly, so lookups overlap
 		if !present[path.Base(r.URL.Path)] {
 			w.WriteHeader(http.StatusNotFound)
 		}

@@ -98,12 +98,11 @@ func TestLocalSignals(t *testing.T) {
 		code int
 	}{{syscall.SIGINT, 130}, {syscall.SIGTERM, 143}} {
 		p := startProc(t, "--config", cfg, env, "local", "--port", fmt.Sprint(port))
-		deadline := time.Now().Add(90 * time.Second)
-		for !strings.Contains(p.errText(), "every essential container runs") {
-			if time.Now().After(deadline) || p.wait(0) {
-				t.Fatalf("%s: not up:\n%s", tc.sig, p.errText())
-			}
-			time.Sleep(100 * time.Millisecond)
+		up := teststack.Poll(90*time.Second, 100*time.Millisecond, func() bool {
+			return strings.Contains(p.errText(), "every essential container runs") || p.wait(0)
+		})
+		if !up || !strings.Contains(p.errText(), "every essential container runs") {
+			t.Fatalf("%s: not up:\n%s", tc.sig, p.errText())
 		}
 		out, err := exec.Command("docker", "exec", "ctjdeploy-"+env+"-app", "env").CombinedOutput()
 		if err != nil || !strings.Contains(string(out), "APP_TOKEN=cli-secret-6b2f0a") {

@@ -325,12 +325,8 @@ func TestLocalInterrupted(t *testing.T) {
 		_, err := f.run(ctx, Options{})
 		done <- err
 	}()
-	deadline := time.Now().Add(60 * time.Second)
-	for !strings.Contains(f.out.String(), "runs locally at") {
-		if time.Now().After(deadline) {
-			t.Fatalf("not up after 60 s:\n%s\n%s", f.out, f.err)
-		}
-		time.Sleep(100 * time.Millisecond)
+	if !teststack.Poll(60*time.Second, 100*time.Millisecond, func() bool { return strings.Contains(f.out.String(), "runs locally at") }) {
+		t.Fatalf("not up after 60 s:\n%s\n%s", f.out, f.err)
 	}
 	if code, body := f.get(t, "/"); code != 200 || strings.TrimSpace(body) != "page" {
 		t.Errorf("GET / through the load balancer = %d %q", code, body)

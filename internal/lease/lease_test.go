@@ -3,6 +3,7 @@ package lease
 import (
 	"context"
 	"fmt"
+	"github.com/hackforla/ctjdeploy/internal/teststack"
 	"strings"
 	"testing"
 	"time"
@@ -196,6 +197,8 @@ func TestRenewedWhileItLives(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer l.Release()
+	// real time: the holder renews on the wall clock for a second while
+	// another run keeps trying to take the lock.
 	for end := time.Now().Add(time.Second); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
 		o2 := opts("run-b", report.Discard)
 		o2.TTL = 300 * time.Millisecond
@@ -228,10 +231,7 @@ func TestRenewalFindsAnotherHolder(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer l2.Release()
-	deadline := time.Now().Add(2 * time.Second)
-	for l.Err() == nil && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
+	teststack.Poll(2*time.Second, 10*time.Millisecond, func() bool { return l.Err() != nil })
 	if err := l.Err(); exitcode.Of(err) != exitcode.Refused || !strings.Contains(err.Error(), "lock lost") || !strings.Contains(err.Error(), "run-b") {
 		t.Fatalf("Err: %v", err)
 	}
@@ -256,7 +256,7 @@ func TestUnrenewedLeaseExpires(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.FailPuts.Store(true)
-	time.Sleep(300 * time.Millisecond)
+	time.Sleep(300 * time.Millisecond) // real time: longer than the 200 ms TTL, which runs on the wall clock
 	if err := l.Err(); !strings.Contains(fmt.Sprint(err), "could not be renewed") {
 		t.Fatalf("Err: %v", err)
 	}
