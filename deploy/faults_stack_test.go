@@ -461,10 +461,15 @@ var (
 	depRE      = regexp.MustCompile(`ecs-svc/\d+`)
 	runRE      = regexp.MustCompile(`\b[0-9a-f]{12}\b`)
 	arnAcctRE  = regexp.MustCompile(`arn:aws:ecs:[a-z0-9-]+:\d{12}:`)
-	timeRE     = regexp.MustCompile(`\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ`)
+	timeRE     = regexp.MustCompile(`\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(\.\d+)?( ?(Z|UTC|[+-]\d\d:?\d\d))?`)
+	taskIDRE   = regexp.MustCompile(`\b[0-9a-f]{32}\b`)
 	requestRE  = regexp.MustCompile(`RequestID: [0-9a-zA-Z-]*`)
 	attemptsRE = regexp.MustCompile(`attempt \d+`)
-	sdIDRE     = regexp.MustCompile(`service deployment [A-Za-z0-9]{15,}`)
+	// Service deployment ids (the simulator's, like ECS's, hold _ and -).
+	sdIDRE = regexp.MustCompile(`service deployment [A-Za-z0-9_-]{15,}`)
+	// …/service-revision/CLUSTER/SERVICE/4980306466373577002 and
+	// …/service-deployment/CLUSTER/SERVICE/VRasjpwUjzY6DEEcM1Qvb
+	svcArnIDRE = regexp.MustCompile(`(service-revision|service-deployment)/([^/\s]+)/([^/\s]+)/[A-Za-z0-9_-]+`)
 	minsRE     = regexp.MustCompile(`\b\d+m\d+s\b`)
 	sockRE     = regexp.MustCompile(`/tmp/fx\d+/d\.sock`)
 	buildTmpRE = regexp.MustCompile(`/tmp/ctjdeploy-build-\d+`)
@@ -487,6 +492,8 @@ func (e *faultEnv) normalize(s string) string {
 	s = buildTmpRE.ReplaceAllString(s, "/tmp/ctjdeploy-build-N")
 	s = shaRE.ReplaceAllString(s, "sha256:…")
 	s = hexRE.ReplaceAllString(s, "SHA")
+	s = taskIDRE.ReplaceAllString(s, "TASKID")
+	s = svcArnIDRE.ReplaceAllString(s, "$1/$2/$3/ID")
 	s = addrRE.ReplaceAllString(s, "127.0.0.1:PORT")
 	s = minsRE.ReplaceAllString(s, "NmNs")
 	s = durRE.ReplaceAllString(s, "N$2")
@@ -498,6 +505,28 @@ func (e *faultEnv) normalize(s string) string {
 	s = requestRE.ReplaceAllString(s, "RequestID: ID")
 	s = attemptsRE.ReplaceAllString(s, "attempt N")
 	return s
+}
+
+// signalSummary keeps, of the message of a run stopped by a signal, the
+// operation it stopped (the text before the first ": ") and the sentence
+// that says what became of the service ("interrupted ...", "... it goes on
+// in ECS ..."), dropping the part between, which depends on the moment the
+// signal landed.
+func signalSummary(msg string) string {
+	msg, _, _ = strings.Cut(msg, "\n")
+	head, rest, ok := strings.Cut(msg, ": ")
+	if !ok {
+		return msg
+	}
+	for _, k := range []string{"; interrupted ", "; it goes on in ECS"} {
+		if i := strings.LastIndex(rest, k); i >= 0 {
+			return head + ": …" + rest[i:]
+		}
+	}
+	if strings.Contains(rest, "goes on in ECS") {
+		return msg
+	}
+	return head + ": …"
 }
 
 func firstLine(s string) string {
@@ -574,7 +603,14 @@ func playFault(t *testing.T, c faultCase) row {
 	if injected == 0 {
 		injected = planned
 	}
-	r := row{fault: c.name, injected: fmt.Sprint(injected), exit: fmt.Sprint(code), message: firstLine(e.normalize(msg))}
+	first := firstLine(e.normalize(msg))
+	if c.sig {
+		// Where in the phase the signal lands is a race (a request in
+		// flight, a retry, a read): the table keeps what does not depend on
+		// it, the operation stopped and what the run says of the service.
+		first = firstLine(signalSummary(e.normalize(msg)))
+	}
+	r := row{fault: c.name, injected: fmt.Sprint(injected), exit: fmt.Sprint(code), message: first}
 	t.Logf("exit %d after %s: %s", code, took.Round(time.Millisecond), msg)
 	if testing.Verbose() {
 		t.Logf("AWS requests: %d, registry requests: %d, first AWS: %v", len(e.aws.Seen()), len(e.reg.Seen()), e.aws.Seen()[:min(3, len(e.aws.Seen()))])
@@ -756,7 +792,7 @@ func reliabilityDoc(rows []row) string {
 	b.WriteString("# Reliability under injected faults\n\n")
 	b.WriteString("This file is written by the fault-injection suite, `TestFaultSuite` in\n")
 	b.WriteString("`deploy/faults_stack_test.go`, on the local stack (moto behind the ECS\n")
-	b.WriteString("simulator, the CNCF registry, dockerd): every `make test` rewrites it (its `go test` sets\n")
+	b.WriteString("simulator, the CNCF registry, dockerd): `make reliability` writes it (its `go test` sets\n")
 	b.WriteString("CTJDEPLOY_RELIABILITY_OUT to this file; it is written only when every case ran and held), and so\n")
 	b.WriteString("does, by hand:\n\n")
 	b.WriteString("```sh\nset -a; source /tmp/ctjdeploy-stack/env; set +a\n")
