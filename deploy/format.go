@@ -22,7 +22,11 @@ func WritePlan(w io.Writer, res *Result) error {
 			if im.Rebuilt != "" {
 				fmt.Fprintf(&b, "           kept: the image commit tag %s already names (this build, %s, differs: not reproducible); nothing to push\n", res.Tag, shortDigest(im.Rebuilt))
 			} else if im.Layers > 0 {
-				fmt.Fprintf(&b, "           push: %d of %d layers missing, %s to upload\n", im.Missing, im.Layers, report.HumanBytes(im.MissingBytes))
+				if im.Missing == 0 {
+					fmt.Fprintf(&b, "           push %s: nothing to upload (the registry has all %d layers)\n", im.Name, im.Layers)
+				} else {
+					fmt.Fprintf(&b, "           push %s: %d of %d layers missing, %s to upload\n", im.Name, im.Missing, im.Layers, report.HumanBytes(im.MissingBytes))
+				}
 				for _, l := range im.MissingList {
 					fmt.Fprintf(&b, "             %s  %s\n", shortDigest(l.Digest), report.HumanBytes(l.Size))
 				}

@@ -19,7 +19,7 @@ func TestWritePlanNamesTheMissingLayers(t *testing.T) {
 	}
 	out := b.String()
 	for _, want := range []string{
-		"push: 2 of 3 layers missing, 3.0 MiB to upload",
+		"push django: 2 of 3 layers missing, 3.0 MiB to upload",
 		"sha256:aaaaaaaaaaaa  1.0 MiB",
 		"sha256:bbbbbbbbbbbb  2.0 MiB",
 		"service change: register a new revision",

@@ -44,6 +44,9 @@ type githubRenderer struct {
 	progressEvery time.Duration
 	lastProgress  map[string]time.Time
 	now           func() time.Time
+	verbose       bool // every build line (--verbose)
+	builds        *buildFold
+	planShown     bool
 }
 
 func newGitHubRenderer(masked, raw io.Writer) *githubRenderer {
@@ -56,6 +59,7 @@ func newGitHubRenderer(masked, raw io.Writer) *githubRenderer {
 		progressEvery: 10 * time.Second,
 		lastProgress:  map[string]time.Time{},
 		now:           time.Now,
+		builds:        newBuildFold(),
 	}
 }
 
@@ -143,12 +147,20 @@ func (g *githubRenderer) Report(e report.Event) {
 				secs = e.Time.Sub(t).Seconds()
 			}
 		}
-		g.phases = append(g.phases, ghPhase{Name: e.Phase, Seconds: secs, Failed: e.Err != nil})
-		if e.Err != nil {
-			g.text(fmt.Sprintf("==> %s failed after %.1fs", e.Phase, secs))
-		} else {
-			g.text(fmt.Sprintf("==> %s done in %.1fs", e.Phase, secs))
+		g.phases = append(g.phases, ghPhase{Name: e.Phase, Seconds: secs, Failed: e.Err != nil, Start: g.starts[e.Phase], End: e.Time})
+		if e.Phase == "build" {
+			if e.Err != nil && !g.verbose {
+				for _, l := range g.builds.failed(e.Err.Error()) {
+					g.text(l)
+				}
+			}
+			g.builds = newBuildFold()
 		}
+		if e.Fields == nil {
+			e.Fields = map[string]any{}
+		}
+		e.Fields["seconds"] = secs
+		g.text(phaseLine(e))
 		if g.open == e.Phase {
 			g.command("endgroup", "", "")
 			g.open = ""
@@ -163,6 +175,10 @@ func (g *githubRenderer) Report(e report.Event) {
 		}
 		g.command("warning", "title="+ghEscapeProperty(title), e.Message)
 	case report.Line:
+		if e.Phase == "build" && !g.verbose {
+			g.builds.add(e.Subject, e.Message)
+			return
+		}
 		if e.Subject != "" {
 			g.text("[" + e.Subject + "] " + e.Message)
 		} else {
@@ -175,16 +191,36 @@ func (g *githubRenderer) Report(e report.Event) {
 		key := e.Phase + "\x00" + e.Subject
 		now := g.now()
 		final := e.Count.Total > 0 && e.Count.Done >= e.Count.Total
+		if final && e.Count.Unit == "bytes" {
+			return // the push's own line says what was uploaded
+		}
 		if last, ok := g.lastProgress[key]; ok && !final && now.Sub(last) < g.progressEvery {
 			return
 		}
 		g.lastProgress[key] = now
 		g.text(progressText(e))
 	default:
+		if isPlanEvent(e) {
+			g.planShown = true
+		}
+		if img, _ := e.Fields["image"].(string); img != "" && e.Phase == "build" && !g.verbose {
+			for _, l := range g.builds.built(img, e.Message) {
+				g.text(l)
+			}
+			return
+		}
 		if e.Message != "" {
 			g.text(e.Message)
 		}
 	}
+}
+
+// PlanShown says whether the plan was printed (so the end does not print it
+// again).
+func (g *githubRenderer) PlanShown() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.planShown
 }
 
 // Phases returns the phases ended so far with their durations, in order.
@@ -197,7 +233,10 @@ func (g *githubRenderer) Phases() []ghPhase {
 // ghPhases returns the phase timings recorded by r when r is the GitHub
 // renderer, and nil otherwise.
 func ghPhases(r report.Reporter) []ghPhase {
-	if g, ok := r.(*githubRenderer); ok {
+	if o, ok := unwrapRecorder(r).(*sayOnce); ok {
+		r = o.next
+	}
+	if g, ok := unwrapRecorder(r).(*githubRenderer); ok {
 		return g.Phases()
 	}
 	return nil
@@ -249,9 +288,10 @@ type ghImage struct {
 
 // ghPhase is the duration of one phase.
 type ghPhase struct {
-	Name    string
-	Seconds float64
-	Failed  bool
+	Name       string
+	Seconds    float64
+	Failed     bool
+	Start, End time.Time // when it began and ended (zero if unknown)
 }
 
 // writeGitHubResult appends the step outputs to $GITHUB_OUTPUT and the job
@@ -349,7 +389,7 @@ func ghSummary(r ghResult) string {
 	}
 	fmt.Fprintf(&b, "## %s ctjdeploy %s: %s\n\n", icon, mdCell(env), mdCell(r.Outcome))
 	if r.Message != "" {
-		fmt.Fprintf(&b, "%s\n\n", mdCell(r.Message))
+		fmt.Fprintf(&b, "%s\n\n", mdCell(messageHead(r.Message)))
 	}
 	b.WriteString("| | |\n|---|---|\n")
 	if r.Commit != "" {
@@ -469,4 +509,19 @@ func mdFence(s string) string {
 		return "```"
 	}
 	return strings.Repeat("`", longest+1)
+}
+
+// messageHead is an error message without its detail sections (service
+// events, stopped tasks, log lines), which the summary shows in sections of
+// its own.
+func messageHead(msg string) string {
+	var keep []string
+	for _, ln := range strings.Split(msg, "\n") {
+		t := strings.TrimSpace(ln)
+		if t == "last service events:" || t == "stopped tasks:" || strings.HasPrefix(t, "last ") && strings.Contains(t, " log line") {
+			break
+		}
+		keep = append(keep, ln)
+	}
+	return strings.Join(keep, "\n")
 }

@@ -13,20 +13,28 @@ import (
 )
 
 // textRenderer writes events as plain lines, for logs, pipes and dumb
-// terminals: every line of output (BuildKit's included), and byte counts at
-// most once per progressEvery per subject, plus the last one.
+// terminals, so that the log reads like a summary: one line per phase, at
+// its end, with its time ("==> push 0.8s"); a build as one line per image
+// (with the steps that ran and their times; every BuildKit line only when
+// the build fails, or with --verbose); byte counts at most once per
+// progressEvery per subject while they move (the push's own line gives the
+// result); a count of tasks only when it changed.
 type textRenderer struct {
 	mu            sync.Mutex
 	w             io.Writer
 	color         bool
+	verbose       bool // every build line as it comes (--verbose)
 	progressEvery time.Duration
 	lastProgress  map[string]time.Time
+	lastCount     map[string]string
 	now           func() time.Time
 	planShown     bool
+	builds        *buildFold
 }
 
 func newTextRenderer(w io.Writer, color bool) *textRenderer {
-	return &textRenderer{w: w, color: color, progressEvery: 5 * time.Second, lastProgress: map[string]time.Time{}, now: time.Now}
+	return &textRenderer{w: w, color: color, progressEvery: 5 * time.Second, lastProgress: map[string]time.Time{},
+		lastCount: map[string]string{}, now: time.Now, builds: newBuildFold()}
 }
 
 // PlanField marks the Info event that carries the plan in its Message
@@ -114,57 +122,91 @@ func (t *textRenderer) paint(code, s string) string {
 func (t *textRenderer) Report(e report.Event) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	var line string
+	for _, line := range t.lines(e) {
+		fmt.Fprintln(t.w, strings.TrimRight(line, "\n"))
+	}
+}
+
+// phaseLine is a phase's one line: its name and time, or how it failed.
+func phaseLine(e report.Event) string {
+	secs, _ := e.Fields["seconds"].(float64)
+	if e.Err != nil {
+		return fmt.Sprintf("==> %s failed after %.1fs", e.Phase, secs)
+	}
+	return fmt.Sprintf("==> %s %.1fs", e.Phase, secs)
+}
+
+// lines are the lines e prints.
+func (t *textRenderer) lines(e report.Event) []string {
 	switch e.Kind {
 	case report.PhaseStart:
-		line = t.paint(ansiBold, "==> "+e.Phase)
+		return nil
 	case report.PhaseEnd:
-		secs, _ := e.Fields["seconds"].(float64)
-		if e.Err != nil {
-			line = t.paint(ansiRed, fmt.Sprintf("==> %s failed after %.1fs", e.Phase, secs))
-		} else {
-			line = t.paint(ansiGreen, fmt.Sprintf("==> %s done in %.1fs", e.Phase, secs))
+		var out []string
+		if e.Phase == "build" && !t.verbose {
+			if e.Err != nil {
+				out = t.builds.failed(e.Err.Error())
+			}
+			t.builds = newBuildFold()
 		}
+		if e.Err != nil {
+			return append(out, t.paint(ansiRed, phaseLine(e)))
+		}
+		return append(out, t.paint(ansiGreen, phaseLine(e)))
 	case report.Line:
+		if e.Phase == "build" && !t.verbose {
+			t.builds.add(e.Subject, e.Message)
+			return nil
+		}
 		prefix := ""
 		if e.Subject != "" {
 			prefix = t.paint(ansiDim, "["+e.Subject+"] ")
 		}
-		line = prefix + e.Message
+		return []string{prefix + e.Message}
 	case report.Warn:
-		line = t.paint(ansiYellow, "warning: "+e.Message)
+		return []string{t.paint(ansiYellow, "warning: "+e.Message)}
 	case report.Info:
 		if isPlanEvent(e) {
 			t.planShown = true
 		}
-		line = e.Message
+		if e.Phase == "build" && !t.verbose {
+			if img, _ := e.Fields["image"].(string); img != "" {
+				return t.builds.built(img, e.Message)
+			}
+		}
+		if e.Message == "" {
+			return nil
+		}
+		return []string{e.Message}
 	case report.Progress:
 		c := e.Count
 		if c == nil {
-			return
+			return nil
 		}
-		if c.Unit == "bytes" && c.Done < c.Total {
-			key := e.Phase + "\x00" + e.Subject
+		key := e.Phase + "\x00" + e.Subject
+		if c.Unit == "bytes" {
+			// the push's own line says what was uploaded: only the moving counts
+			if c.Done >= c.Total {
+				return nil
+			}
 			now := t.now()
 			if last, ok := t.lastProgress[key]; ok && now.Sub(last) < t.progressEvery {
-				return
+				return nil
 			}
 			t.lastProgress[key] = now
 		}
-		subj := ""
-		if e.Subject != "" {
-			subj = e.Subject + ": "
-		}
+		line := progressText(e)
 		if c.Unit == "bytes" {
-			line = fmt.Sprintf("%s%s of %s", subj, report.HumanBytes(c.Done), report.HumanBytes(c.Total))
-		} else {
-			line = fmt.Sprintf("%s%d/%d %s", subj, c.Done, c.Total, c.Unit)
+			line = e.Subject + ": " + report.HumanBytes(c.Done) + " of " + report.HumanBytes(c.Total)
 		}
-	default:
-		line = e.Message
+		if t.lastCount[key] == line {
+			return nil
+		}
+		t.lastCount[key] = line
+		return []string{line}
 	}
-	if line == "" {
-		return
+	if e.Message == "" {
+		return nil
 	}
-	fmt.Fprintln(t.w, strings.TrimRight(line, "\n"))
+	return []string{e.Message}
 }

@@ -165,15 +165,25 @@ func isTerminal(w io.Writer) bool {
 // secret mask; only the GitHub renderer's ::add-mask:: lines bypass it
 // (report.Unmasked), because they must carry the raw value to the runner.
 func (g *globals) reporter() report.Reporter {
+	return recording(g.renderer())
+}
+
+func (g *globals) renderer() report.Reporter {
 	switch {
 	case os.Getenv("GITHUB_ACTIONS") == "true":
-		return newGitHubRenderer(g.stderr, report.Unmasked(g.stderr))
+		gr := newGitHubRenderer(g.stderr, report.Unmasked(g.stderr))
+		gr.verbose = g.verbose
+		o := newSayOnce(gr)
+		o.keepWarnings = true
+		return o
 	case g.stderrTTY && os.Getenv("TERM") != "dumb":
 		lr := newLiveRenderer(g.stderr, g.color(), nil)
 		lr.verbose = g.verbose
-		return lr
+		return newSayOnce(lr)
 	default:
-		return newTextRenderer(g.stderr, g.color())
+		tr := newTextRenderer(g.stderr, g.color())
+		tr.verbose = g.verbose
+		return newSayOnce(tr)
 	}
 }
 
