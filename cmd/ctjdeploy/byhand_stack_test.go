@@ -90,7 +90,7 @@ fi
 	// The stack's state: each deploy registered a revision, and the service
 	// runs the first (good) one again, with the image the first deploy
 	// pushed for django.
-	reg := regexp.MustCompile(`(?m)^registered (` + regexp.QuoteMeta(teststack.ExampleFamily) + `:\d+)$`).FindAllStringSubmatch(text, -1)
+	reg := regexp.MustCompile(`(?m)^registered (`+regexp.QuoteMeta(teststack.ExampleFamily)+`:\d+)$`).FindAllStringSubmatch(text, -1)
 	pushed := regexp.MustCompile(`(?m)^django: (\S+@sha256:[0-9a-f]{64}) \(`).FindAllStringSubmatch(text, -1)
 	if len(reg) != 2 || len(pushed) != 2 || pushed[0][1] == pushed[1][1] {
 		t.Fatalf("want two registered revisions and two different django digests pushed, got %v and %v\n%s", reg, pushed, text)

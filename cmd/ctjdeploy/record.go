@@ -71,7 +71,7 @@ func (r *eventRecorder) Report(e report.Event) {
 	r.next.Report(e)
 }
 
-func (r *eventRecorder) PlanShown() bool  { return planShown(r.next) }
+func (r *eventRecorder) PlanShown() bool { return planShown(r.next) }
 
 func (r *eventRecorder) Close() error {
 	closeReporter(r.next)
