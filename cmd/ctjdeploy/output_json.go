@@ -81,7 +81,7 @@ func outcomeName(code int) string {
 }
 
 func writeDeployGitHub(res *deploy.Result, rep report.Reporter, err error) {
-	r := ghResult{Outcome: outcomeName(exitcode.Of(err)), Phases: ghPhases(rep)}
+	r := ghResult{Outcome: outcomeName(exitcode.Of(err)), Phases: ghPhases(rep), Timeline: ghTimeline(rep)}
 	if err != nil {
 		r.Message = err.Error()
 	}
