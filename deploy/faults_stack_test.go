@@ -201,6 +201,9 @@ type faultCase struct {
 	// racy: the message depends on the moment the fault lands (an engine
 	// killed mid-request): the table keeps the operation, not the detail.
 	racy bool
+	// racyState: a signal lands while a write to AWS is in flight; whether
+	// it was applied is a race (the table keeps what holds either way).
+	racyState bool
 	// lockKept: the run must leave a lock it did not take (held by another).
 	lockKept bool
 	// wantIn: the message must hold each of these.
@@ -434,8 +437,8 @@ func faultCases() []faultCase {
 		{name: "SIGINT during the rollout", setup: sigAt("rollout", 0), want: 130, sig: true, wantIn: []string{"goes on in ECS"}},
 		{name: "SIGINT while reading Terraform outputs", setup: sigAt("terraform", 0), want: 130, sig: true, wantIn: []string{"was not changed"}},
 		{name: "SIGINT during the push plan", setup: sigAt("push-plan", 0), want: 130, sig: true, wantIn: []string{"was not changed"}},
-		{name: "SIGINT at the register", setup: sigAt("register", 0), want: 130, sig: true, wantIn: []string{"was not changed"}},
-		{name: "SIGINT at the service update", setup: sigAt("update", 0), want: 130, sig: true, wantIn: []string{"UpdateService was in flight", "may now be deploying"}},
+		{name: "SIGINT at the register", setup: sigAt("register", 0), want: 130, sig: true, racyState: true, wantIn: []string{"was not changed"}},
+		{name: "SIGINT at the service update", setup: sigAt("update", 0), want: 130, sig: true, racyState: true, wantIn: []string{"UpdateService was in flight", "may now be deploying"}},
 		{name: "SIGINT during the verification after a completed rollout", setup: sigAt("verify", 0), want: 130, sig: true, wantIn: []string{"completed, before its checks", "unverified"}},
 
 		// Rollouts.
@@ -789,11 +792,19 @@ func playFault(t *testing.T, c faultCase) row {
 	if testing.Verbose() {
 		t.Logf("row: %+v", r)
 	}
-	if c.sig && c.name == "SIGINT at the register" && (r.revisions == "+0" || r.revisions == "+1 (unused)") {
-		// A signal that lands while RegisterTaskDefinition is in flight:
-		// whether the registration completed is a race; either way no
-		// revision of this run is used, and what is pinned is whole.
-		r.revisions = "+0 or +1 unused"
+	if c.racyState {
+		// A signal that lands while RegisterTaskDefinition or UpdateService
+		// is in flight: whether AWS applied the call is a race. The table
+		// keeps what holds either way (the checks above held for the
+		// outcome this run had).
+		switch r.service {
+		case "as before", "new revision":
+			r.service = "as before or new"
+		}
+		switch r.revisions {
+		case "+0", "+1", "+1 (unused)":
+			r.revisions = "+0 or +1"
+		}
 		if strings.HasSuffix(r.images, " whole") {
 			r.images = "whole"
 		}
