@@ -400,6 +400,7 @@ func TestDeployWorkflowSteps(t *testing.T) {
 	// 3. rollback_to the good commit's tag (7 characters)
 	r = newWFRun(t, st, map[string]string{"rollback_to": good[:7]})
 	code, out = r.run(steps, app)
+	t.Logf("rollback_to: exit %d, outputs %v", code, out)
 	if code != 0 {
 		t.Fatalf("rollback_to: exit %d\n%s", code, r.log.String())
 	}
