@@ -29,3 +29,30 @@ func TestWritePlanNamesTheMissingLayers(t *testing.T) {
 		}
 	}
 }
+
+func TestWritePlanCompactsAnImagesOnlyDiff(t *testing.T) {
+	diff := `--- arn:aws:ecs:us-west-2:123456789012:task-definition/f:4
++++ rendered task definition (new revision)
+@@ -38,7 +38,7 @@
+         }
+       ],
+       "essential": true,
+-      "image": "r/b@sha256:1111",
++      "image": "r/b@sha256:2222",
+       "logConfiguration": {
+         "logDriver": "awslogs",
+`
+	for _, c := range []struct {
+		diff    string
+		compact bool
+	}{{diff, true}, {strings.Replace(diff, `"essential": true,`+"\n", `"essential": true,`+"\n-      \"cpu\": 1,\n", 1), false}} {
+		var b strings.Builder
+		if err := WritePlan(&b, &Result{Env: "stage", Diff: c.diff}); err != nil {
+			t.Fatal(err)
+		}
+		out := b.String()
+		if strings.Contains(out, `"essential": true`) == c.compact || !strings.Contains(out, `+      "image": "r/b@sha256:2222",`) {
+			t.Errorf("compact %v:\n%s", c.compact, out)
+		}
+	}
+}

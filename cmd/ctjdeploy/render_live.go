@@ -54,10 +54,11 @@ type livePhase struct {
 	progress map[string]bool     // subjects whose status is a Progress count
 	tails    map[string][]string // subject → its last transient lines, for a failure
 	ended    map[string]bool     // subjects whose final state a line said
+	bytes    map[string]bool     // subjects whose count is bytes (kept after a failure; a task count is not)
 }
 
 func newLivePhase() *livePhase {
-	return &livePhase{status: map[string]string{}, progress: map[string]bool{}, tails: map[string][]string{}, ended: map[string]bool{}}
+	return &livePhase{status: map[string]string{}, progress: map[string]bool{}, tails: map[string][]string{}, ended: map[string]bool{}, bytes: map[string]bool{}}
 }
 
 // transientLinePhases are the phases whose Line events are progress, not
@@ -234,7 +235,7 @@ func (l *liveRenderer) Report(e report.Event) {
 		for _, subj := range p.subjects {
 			// where the counts ended (tasks running), unless a line of the
 			// phase said how the subject ended (a push's digest)
-			if p.progress[subj] && !p.ended[subj] {
+			if p.progress[subj] && !p.ended[subj] && (e.Err == nil || p.bytes[subj]) {
 				text := "  " + p.status[subj]
 				if subj != "" {
 					text = "  " + subj + ": " + p.status[subj]
@@ -281,6 +282,7 @@ func (l *liveRenderer) Report(e report.Event) {
 			name = l.active[len(l.active)-1] // the phase that runs this one
 		}
 		l.phase(name).set(subj, progressCount(e.Count), true)
+		l.phase(name).bytes[subj] = e.Count.Unit == "bytes"
 		l.update()
 	case report.Warn:
 		l.println(l.paint(ansiYellow, "warning: "+e.Message))

@@ -30,6 +30,13 @@ type textRenderer struct {
 	now           func() time.Time
 	planShown     bool
 	builds        *buildFold
+	// phases that ended without a line of their own since: printed as one
+	// line ("==> live 0.0s · terraform 0.2s") before the next line
+	pending []string
+	// counts (tasks running) of each phase, printed where they ended, at
+	// the phase's end
+	counts     map[string]string
+	countOrder []string
 }
 
 func newTextRenderer(w io.Writer, color bool) *textRenderer {
@@ -122,9 +129,67 @@ func (t *textRenderer) paint(code, s string) string {
 func (t *textRenderer) Report(e report.Event) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	for _, line := range t.lines(e) {
+	if e.Kind == report.PhaseEnd {
+		counts := t.endCounts(e.Phase)
+		if e.Err == nil {
+			// where the counts ended; after a failure the error says it
+			// (a count read before the last failures would contradict it)
+			t.print(counts...)
+		}
+		if e.Err == nil {
+			t.print(t.lines(e)...) // a failed build's lines, none here
+			secs, _ := e.Fields["seconds"].(float64)
+			t.pending = append(t.pending, fmt.Sprintf("%s %.1fs", e.Phase, secs))
+			return
+		}
+	}
+	t.print(t.lines(e)...)
+}
+
+// print writes lines, after the phases that ended before them.
+func (t *textRenderer) print(lines ...string) {
+	if len(lines) == 0 {
+		return
+	}
+	t.flushPhases()
+	for _, line := range lines {
 		fmt.Fprintln(t.w, strings.TrimRight(line, "\n"))
 	}
+}
+
+func (t *textRenderer) flushPhases() {
+	if len(t.pending) == 0 {
+		return
+	}
+	fmt.Fprintln(t.w, t.paint(ansiGreen, "==> "+strings.Join(t.pending, " · ")))
+	t.pending = nil
+}
+
+// endCounts are the last counts of phase's subjects.
+func (t *textRenderer) endCounts(phase string) []string {
+	var out, rest []string
+	for _, k := range t.countOrder {
+		if p, _, _ := strings.Cut(k, "\x00"); p == phase {
+			out = append(out, t.counts[k])
+			delete(t.counts, k)
+		} else {
+			rest = append(rest, k)
+		}
+	}
+	t.countOrder = rest
+	return out
+}
+
+// Close prints what is still held: the last phases' line and counts.
+func (t *textRenderer) Close() error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, k := range t.countOrder {
+		t.print(t.counts[k])
+	}
+	t.countOrder, t.counts = nil, nil
+	t.flushPhases()
+	return nil
 }
 
 // phaseLine is a phase's one line: its name and time, or how it failed.
@@ -152,7 +217,7 @@ func (t *textRenderer) lines(e report.Event) []string {
 		if e.Err != nil {
 			return append(out, t.paint(ansiRed, phaseLine(e)))
 		}
-		return append(out, t.paint(ansiGreen, phaseLine(e)))
+		return out // the phase's line is held (Report)
 	case report.Line:
 		if e.Phase == "build" && !t.verbose {
 			t.builds.add(e.Subject, e.Message)
@@ -195,10 +260,18 @@ func (t *textRenderer) lines(e report.Event) []string {
 			}
 			t.lastProgress[key] = now
 		}
-		line := progressText(e)
-		if c.Unit == "bytes" {
-			line = e.Subject + ": " + report.HumanBytes(c.Done) + " of " + report.HumanBytes(c.Total)
+		if c.Unit != "bytes" {
+			// tasks running: where the count ended, at the phase's end
+			if t.counts == nil {
+				t.counts = map[string]string{}
+			}
+			if _, ok := t.counts[key]; !ok {
+				t.countOrder = append(t.countOrder, key)
+			}
+			t.counts[key] = progressText(e)
+			return nil
 		}
+		line := e.Subject + ": " + report.HumanBytes(c.Done) + " of " + report.HumanBytes(c.Total)
 		if t.lastCount[key] == line {
 			return nil
 		}
