@@ -518,3 +518,20 @@ func TestLiveRendererFailureTail(t *testing.T) {
 		}
 	}
 }
+
+// TestTextRendererFoldsRepeatedTries: a retry that says what the one before
+// said is not printed again; one that says something new is.
+func TestTextRendererFoldsRepeatedTries(t *testing.T) {
+	var buf bytes.Buffer
+	tr := newTextRenderer(&buf, false)
+	p := report.Begin(tr, "smoke")
+	for i := 1; i <= 5; i++ {
+		p.Line("http://x/h", fmt.Sprintf("try %d: status 500, want 200", i))
+	}
+	p.Line("http://x/h", "try 6: context deadline exceeded")
+	p.End(errors.New("smoke failed"))
+	want := "[http://x/h] try 1: status 500, want 200\n[http://x/h] try 6: context deadline exceeded\n==> smoke failed after 0.0s\n"
+	if got := phaseTimesText(buf.String()); got != want {
+		t.Errorf("got:\n%s\nwant:\n%s", got, want)
+	}
+}

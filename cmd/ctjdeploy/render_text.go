@@ -3,6 +3,8 @@ package main
 import (
 	"fmt"
 	"io"
+	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -37,6 +39,8 @@ type textRenderer struct {
 	// the phase's end
 	counts     map[string]string
 	countOrder []string
+	active     []string          // phases started and not ended, in order
+	lastTry    map[string]string // subject -> what its last retry line said
 }
 
 func newTextRenderer(w io.Writer, color bool) *textRenderer {
@@ -129,6 +133,23 @@ func (t *textRenderer) paint(code, s string) string {
 func (t *textRenderer) Report(e report.Event) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	switch e.Kind {
+	case report.PhaseStart:
+		t.active = append(t.active, e.Phase)
+	case report.PhaseEnd:
+		for i, a := range t.active {
+			if a == e.Phase {
+				t.active = append(t.active[:i:i], t.active[i+1:]...)
+				break
+			}
+		}
+	case report.Progress:
+		// a count of a phase that is not running (the rollout that the
+		// smoke checks' rollback follows) belongs to the phase that is
+		if len(t.active) > 0 && !slices.Contains(t.active, e.Phase) {
+			e.Phase = t.active[len(t.active)-1]
+		}
+	}
 	if e.Kind == report.PhaseEnd {
 		counts := t.endCounts(e.Phase)
 		if e.Err == nil {
@@ -223,6 +244,17 @@ func (t *textRenderer) lines(e report.Event) []string {
 			t.builds.add(e.Subject, e.Message)
 			return nil
 		}
+		if m := retryLineRE.FindStringSubmatch(e.Message); m != nil {
+			// "try 5: status 500, want 200" after "try 4: status 500, want
+			// 200" says nothing new: a check's result line counts the tries
+			if t.lastTry == nil {
+				t.lastTry = map[string]string{}
+			}
+			if t.lastTry[e.Subject] == m[1] {
+				return nil
+			}
+			t.lastTry[e.Subject] = m[1]
+		}
 		prefix := ""
 		if e.Subject != "" {
 			prefix = t.paint(ansiDim, "["+e.Subject+"] ")
@@ -283,3 +315,6 @@ func (t *textRenderer) lines(e report.Event) []string {
 	}
 	return []string{e.Message}
 }
+
+// retryLineRE is a retry's line: "try 3: status 500, want 200".
+var retryLineRE = regexp.MustCompile(`^try \d+: (.*)$`)
