@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -104,9 +105,18 @@ mermaid.render("gantt", ` + string(src) + `)
 	if os.Getenv("CTJDEPLOY_DUMP_SVG") != "" {
 		_ = os.WriteFile(os.Getenv("CTJDEPLOY_DUMP_SVG"), []byte(svg), 0o644)
 	}
-	// each bar is an SVG text "NAME 1.2s"
-	for _, name := range []string{"live", "terraform", "build", "push", "register", "update", "rollout",
-		"django", "next", "PENDING", "IN_PROGRESS", "ROLLBACK_SUCCESSFUL"} {
+	// each bar is an SVG text "NAME 1.2s": every bar of the source (the
+	// phases, both images, the deployment's states as recorded)
+	var names []string
+	for _, b := range regexp.MustCompile(`(?m)^  (\S+) [0-9.]+s :`).FindAllStringSubmatch(m[1], -1) {
+		names = append(names, b[1])
+	}
+	for _, want := range []string{"build", "push", "register", "rollout", "django", "next", "PENDING", "ROLLBACK_SUCCESSFUL"} {
+		if !slices.Contains(names, want) {
+			t.Errorf("the summary's gantt has no bar %q: %q", want, names)
+		}
+	}
+	for _, name := range names {
 		if !regexp.MustCompile(`>\s*` + regexp.QuoteMeta(name) + ` [0-9.]+s\s*<`).MatchString(svg) {
 			t.Errorf("the rendered gantt has no bar named %q", name)
 		}

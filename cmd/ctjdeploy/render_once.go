@@ -15,7 +15,8 @@ import (
 //     phase are held until the plan is printed, and dropped when the plan
 //     says them (it lists every image's upload and every guard's verdict);
 //     they are printed when no plan follows (a failure before it);
-//   - a warning is printed once, however often it is reported;
+//   - a warning is printed once, however often it is reported, and so is a
+//     service event whose text is the same as one printed before;
 //   - "ECS is at STATE" is dropped right after "service deployment ID: STATE";
 //   - a clause already printed (the circuit breaker's reason, after ": ") is
 //     cut from a later line of the rollout, and from the final error;
@@ -78,7 +79,11 @@ func (o *sayOnce) Report(e report.Event) {
 		o.held = append(o.held, e)
 		return
 	case e.Kind == report.Line:
-		o.lines[strings.TrimSpace(e.Message)] = true
+		msg := strings.TrimSpace(e.Message)
+		if e.Subject == "event" && o.lines[msg] {
+			return // ECS says "has reached a steady state." again: nothing new
+		}
+		o.lines[msg] = true
 	case e.Kind == report.Info && e.Phase == "rollout":
 		if m := ecsAtRE.FindStringSubmatch(e.Message); m != nil && m[1] == o.state {
 			return
