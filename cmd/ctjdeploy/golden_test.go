@@ -212,6 +212,12 @@ func TestTextSaysEachThingOnce(t *testing.T) {
 				t.Errorf("%s: %q said %d times", name, s, n)
 			}
 		}
+		// a guard's warning is its verdict's line in the plan: said once
+		for _, m := range regexp.MustCompile(`(?m)^warning: \S+ guard: (.*)$`).FindAllStringSubmatch(out, -1) {
+			if n := strings.Count(out, m[1]); n > 1 {
+				t.Errorf("%s: the warning %q is said %d times", name, m[1], n)
+			}
+		}
 		if regexp.MustCompile(`(?m)^==> \S+$`).MatchString(out) {
 			t.Errorf("%s: a phase has a line without its time", name)
 		}

@@ -104,7 +104,13 @@ func (o *sayOnce) release(plan string) {
 	held := o.held
 	o.held, o.holding = nil, false
 	for _, h := range held {
-		if plan != "" && (h.Kind == report.Info || strings.Contains(plan, h.Message)) {
+		// a guard's warning ("stale-commit guard: cannot tell ...") is its
+		// verdict's line in the plan ("stale-commit warn   cannot tell ...")
+		msg := h.Message
+		if _, rest, ok := strings.Cut(msg, " guard: "); ok {
+			msg = rest
+		}
+		if plan != "" && (h.Kind == report.Info || strings.Contains(plan, msg)) {
 			continue
 		}
 		o.next.Report(h)
