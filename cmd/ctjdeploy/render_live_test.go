@@ -210,7 +210,7 @@ func TestLiveRendererInTmux(t *testing.T) {
 			lines = append(lines, ln)
 		}
 	}
-	want := []string{"==> push", "  django: 4.0 MiB of 4.0 MiB (100%)", "==> push done in", "==> rollout", "  rollout: 1/1 tasks running", "LIVE-DEMO-END"}
+	want := []string{"  django: 4.0 MiB of 4.0 MiB (100%)", "==> push 0.", "  rollout: 1/1 tasks running", "LIVE-DEMO-END"}
 	if len(lines) != len(want) {
 		t.Fatalf("pane:\n%s\nwant lines starting with %q", pane, want)
 	}
