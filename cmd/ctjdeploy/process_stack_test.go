@@ -95,7 +95,6 @@ func startProc(t *testing.T, args ...string) *proc {
 	return p
 }
 
-// waitLine waits for the stderr line s (spaces around it trimmed).
 // pushingRE is the first line a push prints while it uploads: a byte count
 // ("django: 324 B of 1.0 MiB"); a phase's own line comes at its end.
 var pushingRE = regexp.MustCompile(`^\S+: [0-9.]+ [KMGT]?i?B of [0-9.]+ [KMGT]?i?B$`)
@@ -118,26 +117,6 @@ func (p *proc) waitPushing(t *testing.T, d time.Duration) {
 			t.Fatalf("the process ended (exit %d) before it pushed:\n%s", p.code, p.errText())
 		case <-timer.C:
 			t.Fatalf("not pushing after %s:\n%s", d, p.errText())
-		}
-	}
-}
-
-func (p *proc) waitLine(t *testing.T, s string, d time.Duration) {
-	t.Helper()
-	start := time.Now()
-	timer := time.NewTimer(d)
-	defer timer.Stop()
-	for {
-		select {
-		case l := <-p.lines:
-			if strings.TrimSpace(l) == s {
-				t.Logf("%q after %s", s, time.Since(start).Round(time.Millisecond))
-				return
-			}
-		case <-p.done:
-			t.Fatalf("the process ended (exit %d) before printing %q:\n%s", p.code, s, p.errText())
-		case <-timer.C:
-			t.Fatalf("no line %q after %s:\n%s", s, d, p.errText())
 		}
 	}
 }
