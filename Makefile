@@ -19,7 +19,7 @@ VULNDB  ?= $(TOOLS)/../vulndb/$(VULNDB_VERSION)
 export CHECKPOINT_DISABLE := 1
 export AWS_EC2_METADATA_DISABLED := true
 
-.PHONY: all build tools lint vuln unit test test-go fuzz demo stack-up stack-down bench clean
+.PHONY: all build tools lint vuln unit test test-go fuzz reliability demo stack-up stack-down bench clean
 
 all: build
 
@@ -60,12 +60,39 @@ unit:
 
 # Every test, the local stack included (scripts/stack up installs and starts
 # dockerd, the registry, moto and Terraform (the one on PATH when 1.5 or newer, else 1.5.7 built once); it is reused if running).
-test: lint vuln test-go fuzz
+# `make test` leaves the tree as it found it: it fails if it changed a
+# tracked file or left an untracked one (what `git status` shows, and the
+# content of files that were already modified, before and after).
+TREE_STATE = { git status --porcelain=v1 --untracked-files=all; git diff HEAD --binary | sha256sum; }
+RELIABILITY_TMP ?= $(or $(TMPDIR),/tmp)/ctjdeploy-reliability.md
 
+test:
+	@before="$$($(TREE_STATE))"; \
+	  $(MAKE) --no-print-directory lint vuln test-go fuzz; \
+	  after="$$($(TREE_STATE))"; \
+	  if [ "$$before" != "$$after" ]; then \
+	    echo "make test changed the tree (git status before and after):"; \
+	    diff <(echo "$$before") <(echo "$$after") || true; exit 1; \
+	  fi; echo "make test: the tree is as it was (git status unchanged)"
+
+# The fault suite's table goes outside the tree here; `make reliability`
+# writes docs/reliability.md.
 test-go:
 	@$(STACK) up >/dev/null
 	@set -a; source "$${CTJDEPLOY_STACK_DIR:-/tmp/ctjdeploy-stack}/env"; set +a; \
-	  CTJDEPLOY_RELIABILITY_OUT=$(CURDIR)/docs/reliability.md $(GO) test -race -count=1 -timeout 45m ./...
+	  rm -f $(RELIABILITY_TMP); \
+	  CTJDEPLOY_RELIABILITY_OUT=$(RELIABILITY_TMP) $(GO) test -race -count=1 -timeout 45m ./...
+	@if [ -f $(RELIABILITY_TMP) ]; then \
+	  if cmp -s $(RELIABILITY_TMP) docs/reliability.md; then echo "docs/reliability.md is current"; \
+	  else echo "note: the fault suite's table ($(RELIABILITY_TMP)) differs from docs/reliability.md: run make reliability"; fi; fi
+
+# docs/reliability.md from the fault-injection suite on the local stack
+# (TestFaultSuite; ids, times and the moments signals land are normalised,
+# so two runs write the same file).
+reliability:
+	@$(STACK) up >/dev/null
+	@set -a; source "$${CTJDEPLOY_STACK_DIR:-/tmp/ctjdeploy-stack}/env"; set +a; \
+	  CTJDEPLOY_RELIABILITY_OUT=$(CURDIR)/docs/reliability.md $(GO) test -count=1 -timeout 30m -run '^TestFaultSuite$$' ./deploy/
 
 # Short fuzz runs: the config loader and the template renderer (30 s each),
 # where a sensitive value may land over template shapes (FuzzTaint), the

@@ -819,7 +819,7 @@ func (r *run) verify(ctx context.Context, arn string) error {
 				names = append(names, n)
 			}
 			sort.Strings(names)
-			p.Infof("%d running task(s) of %s run the pushed digests (%s)", v.Tasks, shortARN(arn), strings.Join(names, ", "))
+			p.Infof("%s of %s %s the pushed digests (%s)", rollout.Plural(v.Tasks, "running task"), shortARN(arn), rollout.Verb(v.Tasks, "runs", "run"), strings.Join(names, ", "))
 		}
 		return err
 	})

@@ -201,6 +201,12 @@ type faultCase struct {
 	setup func(t *testing.T, e *faultEnv, o *Options, cancel context.CancelFunc) int
 	want  int  // expected exit code (130 for an injected SIGINT)
 	sig   bool // the fault is a SIGINT: the CLI exits 130 (main.go: a received signal decides the exit code)
+	// racy: the message depends on the moment the fault lands (an engine
+	// killed mid-request): the table keeps the operation, not the detail.
+	racy bool
+	// racyState: a signal lands while a write to AWS is in flight; whether
+	// it was applied is a race (the table keeps what holds either way).
+	racyState bool
 	// lockKept: the run must leave a lock it did not take (held by another).
 	lockKept bool
 	// wantIn: the message must hold each of these.
@@ -383,11 +389,11 @@ func faultCases() []faultCase {
 		{name: "Docker engine killed mid-build", setup: func(t *testing.T, e *faultEnv, o *Options, _ context.CancelFunc) int {
 			e.dockerProxy(t, &faults.Cut{Request: regexp.MustCompile(`^POST \S*/(build|grpc)\b`), AfterBytes: 256, Refuse: 5 * time.Second})
 			return 0
-		}, want: 1, wantIn: []string{"Docker engine"}, untouched: true},
+		}, want: 1, wantIn: []string{"Docker engine"}, untouched: true, racy: true},
 		{name: "Docker engine killed mid-save (the image export)", setup: func(t *testing.T, e *faultEnv, o *Options, _ context.CancelFunc) int {
 			e.dockerProxy(t, &faults.Cut{Request: regexp.MustCompile(`^GET \S*/images/(\S+/)?get\b`), AfterBytes: 64 << 10, Refuse: 5 * time.Second})
 			return 0
-		}, want: 1, wantIn: []string{"Docker engine"}, unmoved: true},
+		}, want: 1, wantIn: []string{"Docker engine"}, unmoved: true, racy: true},
 
 		// Races and the lock.
 		{name: "deploy lock held by another run (started 2 min ago)", setup: func(t *testing.T, e *faultEnv, o *Options, _ context.CancelFunc) int {
@@ -440,8 +446,8 @@ func faultCases() []faultCase {
 		{name: "SIGINT during the rollout", setup: sigAt("rollout"), want: 130, sig: true, wantIn: []string{"goes on in ECS"}},
 		{name: "SIGINT while reading Terraform outputs", setup: sigAt("terraform"), want: 130, sig: true, wantIn: []string{"was not changed"}},
 		{name: "SIGINT during the push plan", setup: sigAt("push-plan"), want: 130, sig: true, wantIn: []string{"was not changed"}},
-		{name: "SIGINT at the register", setup: sigAt("register"), want: 130, sig: true, wantIn: []string{"was not changed"}},
-		{name: "SIGINT at the service update", setup: sigAt("update"), want: 130, sig: true, wantIn: []string{"UpdateService was in flight", "may now be deploying"}},
+		{name: "SIGINT at the register", setup: sigAt("register"), want: 130, sig: true, racyState: true, wantIn: []string{"was not changed"}},
+		{name: "SIGINT at the service update", setup: sigAt("update"), want: 130, sig: true, racyState: true, wantIn: []string{"UpdateService was in flight", "may now be deploying"}},
 		{name: "SIGINT during the verification after a completed rollout", setup: sigAt("verify"), want: 130, sig: true, wantIn: []string{"completed, before its checks", "unverified"}},
 
 		// Rollouts.
@@ -495,12 +501,18 @@ var (
 	depRE      = regexp.MustCompile(`ecs-svc/\d+`)
 	runRE      = regexp.MustCompile(`\b[0-9a-f]{12}\b`)
 	arnAcctRE  = regexp.MustCompile(`arn:aws:ecs:[a-z0-9-]+:\d{12}:`)
-	timeRE     = regexp.MustCompile(`\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ`)
+	timeRE     = regexp.MustCompile(`\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(\.\d+)?( ?(Z|UTC|[+-]\d\d:?\d\d))?`)
+	taskIDRE   = regexp.MustCompile(`\b[0-9a-f]{32}\b`)
+	goLineRE   = regexp.MustCompile(`(\.go):\d+\b`) // a source line moves with every edit
 	requestRE  = regexp.MustCompile(`RequestID: [0-9a-zA-Z-]*`)
 	attemptsRE = regexp.MustCompile(`attempt \d+`)
-	sdIDRE     = regexp.MustCompile(`service deployment [A-Za-z0-9]{15,}`)
+	// Service deployment ids (the simulator's, like ECS's, hold _ and -).
+	sdIDRE = regexp.MustCompile(`service deployment [A-Za-z0-9_-]{15,}`)
+	// …/service-revision/CLUSTER/SERVICE/4980306466373577002 and
+	// …/service-deployment/CLUSTER/SERVICE/VRasjpwUjzY6DEEcM1Qvb
+	svcArnIDRE = regexp.MustCompile(`(service-revision|service-deployment)/([^/\s]+)/([^/\s]+)/[A-Za-z0-9_-]+`)
 	minsRE     = regexp.MustCompile(`\b\d+m\d+s\b`)
-	sockRE     = regexp.MustCompile(`/tmp/fx\d+/d\.sock`)
+	sockRE     = regexp.MustCompile(`/tmp/fx\d+/d\.sock|%2Ftmp%2Ffx\d+%2Fd\.sock`)
 	buildTmpRE = regexp.MustCompile(`/tmp/ctjdeploy-build-\d+`)
 )
 
@@ -522,6 +534,9 @@ func (e *faultEnv) normalize(s string) string {
 	s = buildTmpRE.ReplaceAllString(s, "/tmp/ctjdeploy-build-N")
 	s = shaRE.ReplaceAllString(s, "sha256:…")
 	s = hexRE.ReplaceAllString(s, "SHA")
+	s = taskIDRE.ReplaceAllString(s, "TASKID")
+	s = goLineRE.ReplaceAllString(s, "$1:N")
+	s = svcArnIDRE.ReplaceAllString(s, "$1/$2/$3/ID")
 	s = addrRE.ReplaceAllString(s, "127.0.0.1:PORT")
 	s = minsRE.ReplaceAllString(s, "NmNs")
 	s = durRE.ReplaceAllString(s, "N$2")
@@ -533,6 +548,28 @@ func (e *faultEnv) normalize(s string) string {
 	s = requestRE.ReplaceAllString(s, "RequestID: ID")
 	s = attemptsRE.ReplaceAllString(s, "attempt N")
 	return s
+}
+
+// signalSummary keeps, of the message of a run stopped by a signal, the
+// operation it stopped (the text before the first ": ") and the sentence
+// that says what became of the service ("interrupted ...", "... it goes on
+// in ECS ..."), dropping the part between, which depends on the moment the
+// signal landed.
+func signalSummary(msg string) string {
+	msg, _, _ = strings.Cut(msg, "\n")
+	head, rest, ok := strings.Cut(msg, ": ")
+	if !ok {
+		return msg
+	}
+	for _, k := range []string{"; interrupted ", "; it goes on in ECS"} {
+		if i := strings.LastIndex(rest, k); i >= 0 {
+			return head + ": …" + rest[i:]
+		}
+	}
+	if strings.Contains(rest, "goes on in ECS") {
+		return msg
+	}
+	return head + ": …"
 }
 
 func firstLine(s string) string {
@@ -609,7 +646,14 @@ func playFault(t *testing.T, c faultCase) row {
 	if injected == 0 {
 		injected = planned
 	}
-	r := row{fault: c.name, injected: fmt.Sprint(injected), exit: fmt.Sprint(code), message: firstLine(e.normalize(msg))}
+	first := firstLine(e.normalize(msg))
+	if c.sig || c.racy {
+		// Where in the phase the signal lands is a race (a request in
+		// flight, a retry, a read): the table keeps what does not depend on
+		// it, the operation stopped and what the run says of the service.
+		first = firstLine(signalSummary(e.normalize(msg)))
+	}
+	r := row{fault: c.name, injected: fmt.Sprint(injected), exit: fmt.Sprint(code), message: first}
 	t.Logf("exit %d after %s: %s", code, took.Round(time.Millisecond), msg)
 	if testing.Verbose() {
 		t.Logf("AWS requests: %d, registry requests: %d, first AWS: %v", len(e.aws.Seen()), len(e.reg.Seen()), e.aws.Seen()[:min(3, len(e.aws.Seen()))])
@@ -783,6 +827,23 @@ func playFault(t *testing.T, c faultCase) row {
 	if testing.Verbose() {
 		t.Logf("row: %+v", r)
 	}
+	if c.racyState {
+		// A signal that lands while RegisterTaskDefinition or UpdateService
+		// is in flight: whether AWS applied the call is a race. The table
+		// keeps what holds either way (the checks above held for the
+		// outcome this run had).
+		switch r.service {
+		case "as before", "new revision":
+			r.service = "as before or new"
+		}
+		switch r.revisions {
+		case "+0", "+1", "+1 (unused)":
+			r.revisions = "+0 or +1"
+		}
+		if strings.HasSuffix(r.images, " whole") {
+			r.images = "whole"
+		}
+	}
 	return r
 }
 
@@ -791,7 +852,7 @@ func reliabilityDoc(rows []row) string {
 	b.WriteString("# Reliability under injected faults\n\n")
 	b.WriteString("This file is written by the fault-injection suite, `TestFaultSuite` in\n")
 	b.WriteString("`deploy/faults_stack_test.go`, on the local stack (moto behind the ECS\n")
-	b.WriteString("simulator, the CNCF registry, dockerd): every `make test` rewrites it (its `go test` sets\n")
+	b.WriteString("simulator, the CNCF registry, dockerd): `make reliability` writes it (its `go test` sets\n")
 	b.WriteString("CTJDEPLOY_RELIABILITY_OUT to this file; it is written only when every case ran and held), and so\n")
 	b.WriteString("does, by hand:\n\n")
 	b.WriteString("```sh\nset -a; source /tmp/ctjdeploy-stack/env; set +a\n")

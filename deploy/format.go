@@ -3,6 +3,7 @@ package deploy
 import (
 	"fmt"
 	"io"
+	"regexp"
 	"strings"
 
 	"github.com/hackforla/ctjdeploy/deploy/rollout"
@@ -22,7 +23,11 @@ func WritePlan(w io.Writer, res *Result) error {
 			if im.Rebuilt != "" {
 				fmt.Fprintf(&b, "           kept: the image commit tag %s already names (this build, %s, differs: not reproducible); nothing to push\n", res.Tag, shortDigest(im.Rebuilt))
 			} else if im.Layers > 0 {
-				fmt.Fprintf(&b, "           push: %d of %d layers missing, %s to upload\n", im.Missing, im.Layers, report.HumanBytes(im.MissingBytes))
+				if im.Missing == 0 {
+					fmt.Fprintf(&b, "           push %s: nothing to upload (the registry has all %d layers)\n", im.Name, im.Layers)
+				} else {
+					fmt.Fprintf(&b, "           push %s: %d of %d layers missing, %s to upload\n", im.Name, im.Missing, im.Layers, report.HumanBytes(im.MissingBytes))
+				}
 				for _, l := range im.MissingList {
 					fmt.Fprintf(&b, "             %s  %s\n", shortDigest(l.Digest), report.HumanBytes(l.Size))
 				}
@@ -33,9 +38,14 @@ func WritePlan(w io.Writer, res *Result) error {
 		fmt.Fprintf(&b, "service change: %s\n", res.Change)
 	}
 	if res.Diff != "" {
-		b.WriteString("task definition diff:\n")
-		b.WriteString(res.Diff)
-		if !strings.HasSuffix(res.Diff, "\n") {
+		diff, imagesOnly := compactDiff(res.Diff)
+		if imagesOnly {
+			b.WriteString("task definition diff (only images change; the JSON document and the GitHub summary have the whole diff):\n")
+		} else {
+			b.WriteString("task definition diff:\n")
+		}
+		b.WriteString(diff)
+		if !strings.HasSuffix(diff, "\n") {
 			b.WriteString("\n")
 		}
 	}
@@ -72,4 +82,35 @@ func shortDigest(d string) string {
 		return d[:len("sha256:")+12]
 	}
 	return d
+}
+
+var (
+	ansiRE      = regexp.MustCompile("\x1b\\[[0-9;]*m")
+	imageLineRE = regexp.MustCompile(`^[-+]\s*"image": `)
+)
+
+// compactDiff shortens a unified diff whose changed lines are all "image"
+// lines (a deploy of new digests, the usual case) to its header and those
+// lines: the context around them says nothing a reader needs. Any other diff
+// is returned whole.
+func compactDiff(diff string) (string, bool) {
+	var keep []string
+	changed := 0
+	for _, ln := range strings.Split(strings.TrimRight(diff, "\n"), "\n") {
+		plain := ansiRE.ReplaceAllString(ln, "")
+		switch {
+		case strings.HasPrefix(plain, "--- ") || strings.HasPrefix(plain, "+++ "):
+			keep = append(keep, ln)
+		case strings.HasPrefix(plain, "-") || strings.HasPrefix(plain, "+"):
+			if !imageLineRE.MatchString(plain) {
+				return diff, false
+			}
+			changed++
+			keep = append(keep, ln)
+		}
+	}
+	if changed == 0 {
+		return diff, false
+	}
+	return strings.Join(keep, "\n") + "\n", true
 }

@@ -84,8 +84,10 @@ func runDeploy(cmd *cobra.Command, g *globals, f *deployFlags, envName string) (
 	rep := g.reporter()
 	var res *deploy.Result
 	defer func() {
-		closeReporter(rep)
-		writeDeployResult(g, rep, res, err)
+		if r, ok := rep.(*eventRecorder); ok {
+			r.end(res, err)
+		}
+		err = writeDeployResult(g, rep, res, err)
 	}()
 	if f.timeout <= 0 {
 		return exitcode.Invalidf("--timeout %s: give a positive duration, e.g. 15m", f.timeout)

@@ -54,7 +54,7 @@ func run(args []string, rawStdout, rawStderr io.Writer) (code int) {
 	defer stop()
 
 	root := newRootCmd(stdout, stderr, isTerminal(rawStderr))
-	root.SetArgs(rewriteArgs(args))
+	root.SetArgs(rewriteArgsFor(root, args))
 	err := root.ExecuteContext(ctx)
 	if err == nil {
 		return exitcode.OK

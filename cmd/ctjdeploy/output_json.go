@@ -23,8 +23,37 @@ type deployDoc struct {
 
 // writeDeployResult prints the plan and the outcome (text on stdout, or the
 // one JSON document), and the GitHub step outputs and job summary.
-func writeDeployResult(g *globals, rep report.Reporter, res *deploy.Result, err error) {
+//
+// It also closes rep (after telling the text renderers what the end prints,
+// so they leave it out of what they still hold) and, in text, prints the
+// error with what was said already left out; the error it returns is then
+// marked as reported.
+func writeDeployResult(g *globals, rep report.Reporter, res *deploy.Result, err error) error {
 	code := exitcode.Of(err)
+	if once := onceOf(rep); once != nil && g.output != "json" {
+		plan := ""
+		if res != nil && (!planShown(rep) || res.DryRun) {
+			var b strings.Builder
+			_ = deploy.WritePlan(&b, res)
+			plan = b.String()
+		}
+		errText := ""
+		if err != nil && !isReported(err) {
+			errText = err.Error()
+		}
+		errText = once.finish(plan, errText)
+		closeReporter(rep)
+		if res != nil {
+			_ = writeDeployText(g.stdout, res, err, planShown(rep))
+		}
+		if errText != "" {
+			fmt.Fprintf(g.stderr, "ctjdeploy: %s\n", errText)
+			err = reportedError{err}
+		}
+		writeDeployGitHub(res, rep, err)
+		return err
+	}
+	closeReporter(rep)
 	if g.output == "json" {
 		doc := deployDoc{Result: res, Exit: code}
 		if doc.Result == nil {
@@ -40,6 +69,7 @@ func writeDeployResult(g *globals, rep report.Reporter, res *deploy.Result, err 
 		_ = writeDeployText(g.stdout, res, err, planShown(rep))
 	}
 	writeDeployGitHub(res, rep, err)
+	return err
 }
 
 // outcomeName is the outcome of a deploy that ended with exit code code.
@@ -51,7 +81,7 @@ func outcomeName(code int) string {
 }
 
 func writeDeployGitHub(res *deploy.Result, rep report.Reporter, err error) {
-	r := ghResult{Outcome: outcomeName(exitcode.Of(err)), Phases: ghPhases(rep)}
+	r := ghResult{Outcome: outcomeName(exitcode.Of(err)), Phases: ghPhases(rep), Timeline: ghTimeline(rep)}
 	if err != nil {
 		r.Message = err.Error()
 	}

@@ -13,6 +13,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -94,8 +95,13 @@ func startProc(t *testing.T, args ...string) *proc {
 	return p
 }
 
-// waitLine waits for the stderr line s (spaces around it trimmed).
-func (p *proc) waitLine(t *testing.T, s string, d time.Duration) {
+// pushingRE is the first line a push prints while it uploads: a byte count
+// ("django: 324 B of 1.0 MiB"); a phase's own line comes at its end.
+var pushingRE = regexp.MustCompile(`^\S+: [0-9.]+ [KMGT]?i?B of [0-9.]+ [KMGT]?i?B$`)
+
+// waitPushing waits until the process is pushing (holding the lock, which
+// is taken right before the push).
+func (p *proc) waitPushing(t *testing.T, d time.Duration) {
 	t.Helper()
 	start := time.Now()
 	timer := time.NewTimer(d)
@@ -103,14 +109,14 @@ func (p *proc) waitLine(t *testing.T, s string, d time.Duration) {
 	for {
 		select {
 		case l := <-p.lines:
-			if strings.TrimSpace(l) == s {
-				t.Logf("%q after %s", s, time.Since(start).Round(time.Millisecond))
+			if pushingRE.MatchString(strings.TrimSpace(l)) {
+				t.Logf("pushing (%q) after %s", strings.TrimSpace(l), time.Since(start).Round(time.Millisecond))
 				return
 			}
 		case <-p.done:
-			t.Fatalf("the process ended (exit %d) before printing %q:\n%s", p.code, s, p.errText())
+			t.Fatalf("the process ended (exit %d) before it pushed:\n%s", p.code, p.errText())
 		case <-timer.C:
-			t.Fatalf("no line %q after %s:\n%s", s, d, p.errText())
+			t.Fatalf("not pushing after %s:\n%s", d, p.errText())
 		}
 	}
 }
@@ -175,7 +181,7 @@ func TestTwoProcessesRace(t *testing.T) {
 	before := readState(t, n)
 
 	a := startProc(t, "--config", cfg, "stage", "--tag", tagA)
-	a.waitLine(t, "==> push", 3*time.Minute) // the lock is taken right before the push
+	a.waitPushing(t, 3*time.Minute) // the lock is taken right before the push
 	b := startProc(t, "--config", cfg, "stage", "--tag", tagB)
 	if !a.wait(3*time.Minute) || !b.wait(3*time.Minute) {
 		t.Fatalf("a process did not end\nA:\n%s\nB:\n%s", a.errText(), b.errText())
@@ -215,7 +221,7 @@ func TestSigtermThenSigkill(t *testing.T) {
 	before := readState(t, n)
 
 	p := startProc(t, "--config", cfg, "stage", "--tag", "term-"+n.Prefix)
-	p.waitLine(t, "==> push", 3*time.Minute)
+	p.waitPushing(t, 3*time.Minute)
 	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
@@ -234,7 +240,7 @@ func TestSigtermThenSigkill(t *testing.T) {
 	}
 
 	k := startProc(t, "--config", cfg, "stage", "--tag", "kill-"+n.Prefix)
-	k.waitLine(t, "==> push", 3*time.Minute)
+	k.waitPushing(t, 3*time.Minute)
 	_ = k.cmd.Process.Kill()
 	k.wait(10 * time.Second)
 	s := readState(t, n)

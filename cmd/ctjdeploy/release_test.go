@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -159,8 +160,8 @@ func TestReleaseWorkflow(t *testing.T) {
 		t.Errorf("setup-go with %v, want go-version-file: go.mod", s.With)
 	}
 	if s := find("goreleaser/goreleaser-action"); s != nil {
-		if !strings.HasSuffix(s.Uses, "@v7") {
-			t.Errorf("%s: want the action's current major, v7 (node24)", s.Uses)
+		if b, _ := os.ReadFile(filepath.Join(root, ".github", "workflows", "release.yml")); !regexp.MustCompile(`goreleaser/goreleaser-action@[0-9a-f]{40} # v7\.`).Match(b) {
+			t.Errorf("%s: want the action's current major, v7 (node24), pinned by commit SHA", s.Uses)
 		}
 		if s.With["version"] != "~> v2" || !strings.HasPrefix(s.With["args"], "release --clean") {
 			t.Errorf("goreleaser with %v, want version ~> v2 and args release --clean", s.With)

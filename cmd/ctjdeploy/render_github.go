@@ -44,6 +44,11 @@ type githubRenderer struct {
 	progressEvery time.Duration
 	lastProgress  map[string]time.Time
 	now           func() time.Time
+	verbose       bool // every build line (--verbose)
+	builds        *buildFold
+	planShown     bool
+	bars          []ghBar // the run's timeline, for the summary's Mermaid gantt
+	state         int     // index in bars of the deployment state still open, or -1
 }
 
 func newGitHubRenderer(masked, raw io.Writer) *githubRenderer {
@@ -56,6 +61,8 @@ func newGitHubRenderer(masked, raw io.Writer) *githubRenderer {
 		progressEvery: 10 * time.Second,
 		lastProgress:  map[string]time.Time{},
 		now:           time.Now,
+		builds:        newBuildFold(),
+		state:         -1,
 	}
 }
 
@@ -143,12 +150,21 @@ func (g *githubRenderer) Report(e report.Event) {
 				secs = e.Time.Sub(t).Seconds()
 			}
 		}
-		g.phases = append(g.phases, ghPhase{Name: e.Phase, Seconds: secs, Failed: e.Err != nil})
-		if e.Err != nil {
-			g.text(fmt.Sprintf("==> %s failed after %.1fs", e.Phase, secs))
-		} else {
-			g.text(fmt.Sprintf("==> %s done in %.1fs", e.Phase, secs))
+		g.phases = append(g.phases, ghPhase{Name: e.Phase, Seconds: secs, Failed: e.Err != nil, Start: g.starts[e.Phase], End: e.Time})
+		g.timelinePhaseEnd(e, secs)
+		if e.Phase == "build" {
+			if e.Err != nil && !g.verbose {
+				for _, l := range g.builds.failed(e.Err.Error()) {
+					g.text(l)
+				}
+			}
+			g.builds = newBuildFold()
 		}
+		if e.Fields == nil {
+			e.Fields = map[string]any{}
+		}
+		e.Fields["seconds"] = secs
+		g.text(phaseLine(e))
 		if g.open == e.Phase {
 			g.command("endgroup", "", "")
 			g.open = ""
@@ -163,6 +179,10 @@ func (g *githubRenderer) Report(e report.Event) {
 		}
 		g.command("warning", "title="+ghEscapeProperty(title), e.Message)
 	case report.Line:
+		if e.Phase == "build" && !g.verbose {
+			g.builds.add(e.Subject, e.Message)
+			return
+		}
 		if e.Subject != "" {
 			g.text("[" + e.Subject + "] " + e.Message)
 		} else {
@@ -175,16 +195,153 @@ func (g *githubRenderer) Report(e report.Event) {
 		key := e.Phase + "\x00" + e.Subject
 		now := g.now()
 		final := e.Count.Total > 0 && e.Count.Done >= e.Count.Total
+		if final && e.Count.Unit == "bytes" {
+			return // the push's own line says what was uploaded
+		}
 		if last, ok := g.lastProgress[key]; ok && !final && now.Sub(last) < g.progressEvery {
 			return
 		}
 		g.lastProgress[key] = now
 		g.text(progressText(e))
 	default:
+		if isPlanEvent(e) {
+			g.planShown = true
+		}
+		g.timelineInfo(e)
+		if img, _ := e.Fields["image"].(string); img != "" && e.Phase == "build" && !g.verbose {
+			for _, l := range g.builds.built(img, e.Message) {
+				g.text(l)
+			}
+			return
+		}
 		if e.Message != "" {
 			g.text(e.Message)
 		}
 	}
+}
+
+// ghBar is one bar of the summary's gantt: a phase, an image's build or
+// push, a state of the service deployment as ECS reported it.
+type ghBar struct {
+	Section    string
+	Name       string
+	Start, End time.Time
+	Failed     bool
+}
+
+// timelinePhaseEnd adds the bar of a phase that ended, and closes the
+// deployment state still open when the phase that followed it ends.
+func (g *githubRenderer) timelinePhaseEnd(e report.Event, secs float64) {
+	end := e.Time
+	start := g.starts[e.Phase]
+	if start.IsZero() && !end.IsZero() {
+		start = end.Add(-time.Duration(secs * float64(time.Second)))
+	}
+	if g.state >= 0 {
+		g.bars[g.state].End = end
+		g.state = -1
+	}
+	g.bars = append(g.bars, ghBar{Section: "phases", Name: e.Phase, Start: start, End: end, Failed: e.Err != nil})
+}
+
+// timelineInfo adds the bars an information event ends or starts: an
+// image built (its seconds) or pushed, a service deployment state.
+func (g *githubRenderer) timelineInfo(e report.Event) {
+	if e.Time.IsZero() {
+		return
+	}
+	img, _ := e.Fields["image"].(string)
+	switch {
+	case e.Phase == "build" && img != "":
+		secs, _ := e.Fields["seconds"].(float64)
+		g.bars = append(g.bars, ghBar{Section: "build", Name: img, Start: e.Time.Add(-time.Duration(secs * float64(time.Second))), End: e.Time})
+	case e.Phase == "push" && img != "":
+		g.bars = append(g.bars, ghBar{Section: "push", Name: img, Start: g.starts["push"], End: e.Time})
+	default:
+		m := sdStateRE.FindStringSubmatch(e.Message)
+		if m == nil {
+			return
+		}
+		if g.state >= 0 {
+			if g.bars[g.state].Name == m[1] {
+				return // the same state again
+			}
+			g.bars[g.state].End = e.Time
+		}
+		failed := strings.Contains(m[1], "ROLLBACK") || strings.Contains(m[1], "FAILED") || strings.Contains(m[1], "STOPPED")
+		g.bars = append(g.bars, ghBar{Section: "ECS service deployment", Name: m[1], Start: e.Time, End: e.Time, Failed: failed})
+		g.state = len(g.bars) - 1
+	}
+}
+
+// Timeline returns the bars of the run so far.
+func (g *githubRenderer) Timeline() []ghBar {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return append([]ghBar(nil), g.bars...)
+}
+
+// ghTimeline is the timeline recorded by r when r is (in front of) the
+// GitHub renderer.
+func ghTimeline(r report.Reporter) []ghBar {
+	if o, ok := unwrapRecorder(r).(*sayOnce); ok {
+		r = o.next
+	}
+	if g, ok := unwrapRecorder(r).(*githubRenderer); ok {
+		return g.Timeline()
+	}
+	return nil
+}
+
+// mermaidName makes s safe as a gantt task or section name (":" and "#"
+// end a name in Mermaid's grammar, ";" a statement).
+func mermaidName(s string) string {
+	return strings.TrimSpace(strings.NewReplacer(":", " ", "#", " ", ";", " ", "\n", " ", "`", "'").Replace(s))
+}
+
+// ghGantt renders bars as a Mermaid gantt (GitHub renders ```mermaid
+// blocks in job summaries): one section per kind of bar, times in
+// milliseconds since the epoch (dateFormat x), each bar named with its
+// duration; failed phases and rollback states are "crit".
+func ghGantt(title string, bars []ghBar) string {
+	if len(bars) == 0 {
+		return ""
+	}
+	var b strings.Builder
+	b.WriteString("```mermaid\ngantt\n")
+	fmt.Fprintf(&b, "  title %s\n", mermaidName(title))
+	b.WriteString("  dateFormat x\n  axisFormat %M:%S\n")
+	for _, section := range []string{"phases", "build", "push", "ECS service deployment"} {
+		first := true
+		for i, bar := range bars {
+			if bar.Section != section {
+				continue
+			}
+			if first {
+				fmt.Fprintf(&b, "  section %s\n", section)
+				first = false
+			}
+			start, end := bar.Start.UnixMilli(), bar.End.UnixMilli()
+			if end <= start {
+				end = start + 1 // Mermaid draws nothing for an empty bar
+			}
+			tag := "done"
+			if bar.Failed {
+				tag = "crit"
+			}
+			fmt.Fprintf(&b, "  %s %.1fs :%s, t%d, %d, %d\n", mermaidName(bar.Name), bar.End.Sub(bar.Start).Seconds(), tag, i, start, end)
+		}
+	}
+	b.WriteString("```\n\n")
+	return b.String()
+}
+
+// PlanShown says whether the plan was printed (so the end does not print it
+// again).
+func (g *githubRenderer) PlanShown() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.planShown
 }
 
 // Phases returns the phases ended so far with their durations, in order.
@@ -197,7 +354,10 @@ func (g *githubRenderer) Phases() []ghPhase {
 // ghPhases returns the phase timings recorded by r when r is the GitHub
 // renderer, and nil otherwise.
 func ghPhases(r report.Reporter) []ghPhase {
-	if g, ok := r.(*githubRenderer); ok {
+	if o, ok := unwrapRecorder(r).(*sayOnce); ok {
+		r = o.next
+	}
+	if g, ok := unwrapRecorder(r).(*githubRenderer); ok {
 		return g.Phases()
 	}
 	return nil
@@ -217,6 +377,7 @@ type ghResult struct {
 	Diff              string    // unified diff of the task definition, masked
 	Events            []string  // service events seen while following the rollout
 	Phases            []ghPhase // time per phase (see ghPhases)
+	Timeline          []ghBar   // the run's bars for the gantt (see ghTimeline)
 	URL               string    // the environment's address (url: or the first smoke URL)
 	Smoke             []ghSmoke // smoke check results
 	Stopped           []ghStopped
@@ -249,9 +410,10 @@ type ghImage struct {
 
 // ghPhase is the duration of one phase.
 type ghPhase struct {
-	Name    string
-	Seconds float64
-	Failed  bool
+	Name       string
+	Seconds    float64
+	Failed     bool
+	Start, End time.Time // when it began and ended (zero if unknown)
 }
 
 // writeGitHubResult appends the step outputs to $GITHUB_OUTPUT and the job
@@ -349,7 +511,7 @@ func ghSummary(r ghResult) string {
 	}
 	fmt.Fprintf(&b, "## %s ctjdeploy %s: %s\n\n", icon, mdCell(env), mdCell(r.Outcome))
 	if r.Message != "" {
-		fmt.Fprintf(&b, "%s\n\n", mdCell(r.Message))
+		fmt.Fprintf(&b, "%s\n\n", mdCell(messageHead(r.Message)))
 	}
 	b.WriteString("| | |\n|---|---|\n")
 	if r.Commit != "" {
@@ -424,6 +586,10 @@ func ghSummary(r ghResult) string {
 		b.WriteString("\n")
 	}
 
+	if g := ghGantt("ctjdeploy "+env+": "+r.Outcome, r.Timeline); g != "" {
+		b.WriteString("### Timeline\n\n")
+		b.WriteString(g)
+	}
 	if len(r.Phases) > 0 {
 		var total float64
 		b.WriteString("### Time per phase\n\n| Phase | Time | |\n|---|---:|---|\n")
@@ -469,4 +635,19 @@ func mdFence(s string) string {
 		return "```"
 	}
 	return strings.Repeat("`", longest+1)
+}
+
+// messageHead is an error message without its detail sections (service
+// events, stopped tasks, log lines), which the summary shows in sections of
+// its own.
+func messageHead(msg string) string {
+	var keep []string
+	for _, ln := range strings.Split(msg, "\n") {
+		t := strings.TrimSpace(ln)
+		if t == "last service events:" || t == "stopped tasks:" || strings.HasPrefix(t, "last ") && strings.Contains(t, " log line") {
+			break
+		}
+		keep = append(keep, ln)
+	}
+	return strings.Join(keep, "\n")
 }

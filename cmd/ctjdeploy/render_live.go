@@ -45,6 +45,7 @@ type liveRenderer struct {
 	drawn       int  // live lines on screen; the cursor is at the end of the last
 	verbose     bool // print every build line instead of folding it
 	planShown   bool // a plan event was printed
+	builds      *buildFold
 }
 
 type livePhase struct {
@@ -52,10 +53,12 @@ type livePhase struct {
 	status   map[string]string   // subject → latest status
 	progress map[string]bool     // subjects whose status is a Progress count
 	tails    map[string][]string // subject → its last transient lines, for a failure
+	ended    map[string]bool     // subjects whose final state a line said
+	bytes    map[string]bool     // subjects whose count is bytes (kept after a failure; a task count is not)
 }
 
 func newLivePhase() *livePhase {
-	return &livePhase{status: map[string]string{}, progress: map[string]bool{}, tails: map[string][]string{}}
+	return &livePhase{status: map[string]string{}, progress: map[string]bool{}, tails: map[string][]string{}, ended: map[string]bool{}, bytes: map[string]bool{}}
 }
 
 // transientLinePhases are the phases whose Line events are progress, not
@@ -75,6 +78,7 @@ func newLiveRenderer(w io.Writer, color bool, width func() int) *liveRenderer {
 		now:         time.Now,
 		minInterval: 100 * time.Millisecond,
 		phases:      map[string]*livePhase{},
+		builds:      newBuildFold(),
 	}
 }
 
@@ -214,7 +218,9 @@ func (l *liveRenderer) Report(e report.Event) {
 			l.active = append(l.active, e.Phase)
 		}
 		l.phases[e.Phase] = newLivePhase()
-		l.println(l.paint(ansiBold, "==> "+e.Phase))
+		// no line yet: the live region shows the phase ("  build …"); its
+		// one permanent line comes at its end, with its time
+		l.update()
 	case report.PhaseEnd:
 		p := l.phase(e.Phase)
 		for i, a := range l.active {
@@ -224,10 +230,14 @@ func (l *liveRenderer) Report(e report.Event) {
 			}
 		}
 		delete(l.phases, e.Phase)
-		secs, _ := e.Fields["seconds"].(float64)
+		if e.Phase == "build" {
+			l.builds = newBuildFold()
+		}
 		l.clear()
 		for _, subj := range p.subjects {
-			if p.progress[subj] { // where the counts ended: bytes pushed, tasks running
+			// where the counts ended (tasks running), unless a line of the
+			// phase said how the subject ended (a push's digest)
+			if p.progress[subj] && !p.ended[subj] && (e.Err == nil || p.bytes[subj]) {
 				text := "  " + p.status[subj]
 				if subj != "" {
 					text = "  " + subj + ": " + p.status[subj]
@@ -239,9 +249,9 @@ func (l *liveRenderer) Report(e report.Event) {
 			for _, t := range p.failureTail(e.Err.Error()) {
 				io.WriteString(l.w, l.paint(ansiDim, t)+"\n")
 			}
-			l.println(l.paint(ansiRed, fmt.Sprintf("==> %s failed after %.1fs", e.Phase, secs)))
+			l.println(l.paint(ansiRed, phaseLine(e)))
 		} else {
-			l.println(l.paint(ansiGreen, fmt.Sprintf("==> %s done in %.1fs", e.Phase, secs)))
+			l.println(l.paint(ansiGreen, phaseLine(e)))
 		}
 	case report.Line:
 		line := e.Message
@@ -253,6 +263,7 @@ func (l *liveRenderer) Report(e report.Event) {
 			return
 		}
 		p := l.phase(e.Phase)
+		l.builds.add(e.Subject, e.Message)
 		tail := append(p.tails[e.Subject], sanitizeLine(line))
 		if len(tail) > liveTail {
 			tail = tail[len(tail)-liveTail:]
@@ -273,12 +284,32 @@ func (l *liveRenderer) Report(e report.Event) {
 			name = l.active[len(l.active)-1] // the phase that runs this one
 		}
 		l.phase(name).set(subj, progressCount(e.Count), true)
+		l.phase(name).bytes[subj] = e.Count.Unit == "bytes"
 		l.update()
 	case report.Warn:
 		l.println(l.paint(ansiYellow, "warning: "+e.Message))
 	default:
 		if isPlanEvent(e) {
 			l.planShown = true
+		}
+		if p := l.phases[e.Phase]; p != nil {
+			// "django: …@sha256:… (uploaded …)": the subject's final state
+			// replaces its live line
+			for _, subj := range p.subjects {
+				if subj != "" && strings.HasPrefix(e.Message, subj+": ") {
+					p.status[subj] = ""
+					p.ended[subj] = true
+				}
+			}
+		}
+		if img, _ := e.Fields["image"].(string); img != "" && e.Phase == "build" && !l.verbose {
+			for _, ln := range l.builds.built(img, e.Message) {
+				l.println(ln)
+			}
+			if p := l.phases[e.Phase]; p != nil {
+				p.status[img] = ""
+			}
+			return
 		}
 		if e.Message != "" {
 			l.println(e.Message)

@@ -93,12 +93,12 @@ func TestLiveRendererByteStream(t *testing.T) {
 	p.Progress("django", 1<<20, 4<<20, "bytes")
 	p.Progress("django", 2<<20, 4<<20, "bytes")
 	p.End(nil)
-	want := "==> push\n" + // permanent line; no live line yet (nothing to show but the name)
+	want := "" + // no permanent line at the start: the phase's one line comes at its end
 		"  push …" +
 		"\r\x1b[2K" + "  push django: 1.0 MiB of 4.0 MiB (25%)" +
 		"\r\x1b[2K" + "  push django: 2.0 MiB of 4.0 MiB (50%)" +
 		"\r\x1b[2K" + "  django: 2.0 MiB of 4.0 MiB (50%)\n" + // where the count ended stays
-		"==> push done in 0.0s\n"
+		"==> push 0.0s\n"
 	if got := buf.String(); got != want {
 		t.Errorf("byte stream:\n got %q\nwant %q", got, want)
 	}
@@ -114,8 +114,6 @@ func TestLiveRendererScreen(t *testing.T) {
 	push.Progress("next", 50, 100, "bytes")
 	got := screen(t, buf.Bytes())
 	want := []string{
-		"==> build",
-		"==> push",
 		"  build django: #5 [2/4] RUN…", // one line per image, cut to the width less one column
 		"  build next: #7 npm run bui…", // the escape became spaces: no color leaks
 		"  push next: 50 B of 100 B (…",
@@ -131,14 +129,12 @@ func TestLiveRendererScreen(t *testing.T) {
 	l.Close()
 	got = phaseTimes(screen(t, buf.Bytes()))
 	want = []string{
-		"==> build",
-		"==> push",
 		"warning: cache miss",
 		"[next] #7 npm run build [31m", // the tail of the image that failed, which the error does not quote
 		"==> build failed after 0.0s",
 		"(service s) has reached a steady state.",
 		"  next: 50 B of 100 B (50%)",
-		"==> push done in 0.0s",
+		"==> push 0.0s",
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("final screen:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
@@ -223,7 +219,7 @@ func TestLiveRendererInTmux(t *testing.T) {
 			lines = append(lines, ln)
 		}
 	}
-	want := []string{"==> push", "  django: 4.0 MiB of 4.0 MiB (100%)", "==> push done in", "==> rollout", "  rollout: 1/1 tasks running", "LIVE-DEMO-END"}
+	want := []string{"  django: 4.0 MiB of 4.0 MiB (100%)", "==> push 0.", "  rollout: 1/1 tasks running", "LIVE-DEMO-END"}
 	if len(lines) != len(want) {
 		t.Fatalf("pane:\n%s\nwant lines starting with %q", pane, want)
 	}
@@ -248,7 +244,6 @@ func TestLiveRendererBuildFolded(t *testing.T) {
 	}
 	got := screen(t, buf.Bytes())
 	want := []string{
-		"==> build",
 		"  build django: #50 [django 50/50] RUN step 50",
 		"  build next: #50 [next 50/50] RUN npm step 50",
 	}
@@ -259,7 +254,7 @@ func TestLiveRendererBuildFolded(t *testing.T) {
 	b.End(nil)
 	l.Close()
 	got = phaseTimes(screen(t, buf.Bytes()))
-	want = []string{"==> build", "built django: ctjdeploy/django:abc (sha256:1234) in 1.0s", "==> build done in 0.0s"}
+	want = []string{"built django: ctjdeploy/django:abc (sha256:1234) in 1.0s", "==> build 0.0s"}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("screen after the build:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
@@ -274,7 +269,7 @@ func TestLiveRendererBuildFolded(t *testing.T) {
 	b.End(nil)
 	l.Close()
 	got = phaseTimes(screen(t, buf.Bytes()))
-	want = []string{"==> build", "[django] #1 step", "[django] #2 step", "[django] #3 step", "==> build done in 0.0s"}
+	want = []string{"[django] #1 step", "[django] #2 step", "[django] #3 step", "==> build 0.0s"}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("verbose build:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
@@ -295,7 +290,6 @@ func TestLiveRendererRollout(t *testing.T) {
 	follow.Progress("deployment ecs-svc/111", 1, 1, "running, 0 pending, 0 failed")
 	got := screen(t, buf.Bytes())
 	want := []string{
-		"==> rollout",
 		"[event] (service s) has started 1 tasks: (task t1).",
 		"  rollout deployment ecs-svc/111: 1/1 running, 0 pending, 0 failed",
 	}
@@ -316,12 +310,10 @@ func TestLiveRendererRollout(t *testing.T) {
 	l.Close()
 	got = phaseTimes(screen(t, buf.Bytes()))
 	want = []string{
-		"==> rollout",
 		"[event] (service s) has started 1 tasks: (task t1).",
 		"  deployment ecs-svc/111: 1/1 running, 0 pending, 0 failed",
-		"==> rollout done in 0.0s",
-		"==> smoke-rollback",
-		"  deployment ecs-svc/222: 1/1 running, 0 pending, 0 failed",
+		"==> rollout 0.0s",
+		// after a failure a task count is not kept: the error says how it ended
 		"==> smoke-rollback failed after 0.0s",
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
@@ -356,7 +348,7 @@ func TestRenderersPrintPlan(t *testing.T) {
 	}
 	l.Report(planEvent(testPlan))
 	got := screen(t, buf.Bytes())
-	want := append([]string{"==> push"}, strings.Split(strings.TrimSuffix(testPlan, "\n"), "\n")...)
+	want := strings.Split(strings.TrimSuffix(testPlan, "\n"), "\n")
 	want = append(want, "  push django: 1 B of 2 B (50%)")
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("live screen with the plan:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
@@ -377,8 +369,9 @@ func TestRenderersPrintPlan(t *testing.T) {
 }
 
 // TestTextRendererPlainLines: when stderr is not a terminal, plain lines:
-// no cursor movement, every build line, and byte counts at most once per
-// progressEvery per image, plus the last.
+// no cursor movement, the build folded (its lines only when it fails, or
+// with --verbose), and byte counts at most once per progressEvery per image
+// while they move (the push's own line says where they ended).
 func TestTextRendererPlainLines(t *testing.T) {
 	var buf bytes.Buffer
 	tr := newTextRenderer(&buf, false)
@@ -399,13 +392,66 @@ func TestTextRendererPlainLines(t *testing.T) {
 		t.Errorf("control characters in plain output: %q", out)
 	}
 	for _, w := range []string{"[django] #1 step\n", "[next] #1 step\n", "django: 100 B of 100 B\n"} {
-		if !strings.Contains(out, w) {
-			t.Errorf("plain output lacks %q:\n%s", w, out)
+		if strings.Contains(out, w) {
+			t.Errorf("plain output has %q (a build that succeeded is folded; the final count is the push's line):\n%s", w, out)
 		}
 	}
-	if n := strings.Count(out, "django: "); n < 2 || n > 4 {
-		t.Errorf("100 byte counts over 10 s printed %d lines, want 2 or 3 (one per 5 s) plus the last:\n%s", n, out)
+	if n := strings.Count(out, "django: "); n < 2 || n > 3 {
+		t.Errorf("100 byte counts over 10 s printed %d lines, want 2 or 3 (one per 5 s):\n%s", n, out)
 	}
+
+	// --verbose, and a failed build: every line
+	for _, verbose := range []bool{true, false} {
+		buf.Reset()
+		tr = newTextRenderer(&buf, false)
+		tr.verbose = verbose
+		b = report.Begin(tr, "build")
+		b.Line("django", "#1 step")
+		var err error
+		if !verbose {
+			err = errors.New("build of django failed")
+		}
+		b.End(err)
+		if !strings.Contains(buf.String(), "[django] #1 step\n") {
+			t.Errorf("verbose %v: the build's line is not printed:\n%s", verbose, buf.String())
+		}
+	}
+}
+
+// TestTextRendererBuildSummary: a fully cached build is one line per image;
+// a build that ran steps names them with their times.
+func TestTextRendererBuildSummary(t *testing.T) {
+	var buf bytes.Buffer
+	tr := newTextRenderer(&buf, false)
+	b := report.Begin(tr, "build")
+	for _, l := range []string{"#1 [internal] load build definition from Dockerfile", "#1 DONE 0.0s",
+		"#4 [1/3] FROM docker.io/library/python:3.13-alpine", "#4 DONE 0.0s",
+		"#5 [2/3] WORKDIR /code", "#5 CACHED", "#6 [3/3] COPY . .", "#6 CACHED", "#7 exporting to image", "#7 DONE 0.0s"} {
+		b.Line("django", l)
+	}
+	for _, l := range []string{"#5 [2/3] RUN npm ci", "#5 CACHED", "#6 [3/3] RUN npm run build", "#6 DONE 12.3s"} {
+		b.Line("next", l)
+	}
+	b.Fields("built django: d (1) in 0.5s", map[string]any{"image": "django"})
+	b.Fields("built next: n (2) in 13.0s", map[string]any{"image": "next"})
+	b.End(nil)
+	report.Begin(tr, "push-plan").End(nil)
+	tr.Close()
+	want := "built django: d (1) in 0.5s (all 2 steps cached)\n" +
+		"built next: n (2) in 13.0s (1 of 2 steps cached; ran:)\n" +
+		"  next [3/3] RUN npm run build  12.3s\n" +
+		"==> build 0.0s · push-plan 0.0s\n" // phases without lines between them: one line
+	times := regexp.MustCompile(`==> .*`)
+	norm := func(s string) string {
+		return times.ReplaceAllStringFunc(s, func(l string) string { return regexp.MustCompile(`\d+\.\ds`).ReplaceAllString(l, "0.0s") })
+	}
+	if got := norm(buf.String()); got != norm(want) {
+		t.Errorf("got:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+func phaseTimesText(s string) string {
+	return strings.Join(phaseTimes(strings.Split(s, "\n")), "\n")
 }
 
 // TestWriteDeployText: after a deploy whose plan was printed before the
@@ -444,10 +490,10 @@ func TestWriteDeployText(t *testing.T) {
 	}
 }
 
-// phaseTimes replaces the seconds of "==> phase done in 1.2s" lines by 0.0,
+// phaseTimes replaces the seconds of "==> phase 1.2s" lines by 0.0,
 // for tests on a busy machine.
 func phaseTimes(lines []string) []string {
-	re := regexp.MustCompile(`^(==> \S+ (?:done in|failed after)) [0-9.]+s$`)
+	re := regexp.MustCompile(`^(==> \S+(?: failed after)?) [0-9.]+s$`)
 	out := make([]string, len(lines))
 	for i, l := range lines {
 		out[i] = re.ReplaceAllString(l, "$1 0.0s")
@@ -475,7 +521,7 @@ func TestLiveRendererFailureTail(t *testing.T) {
 		b.End(errors.New(c.err))
 		l.Close()
 		got := phaseTimes(screen(t, buf.Bytes()))
-		want := append(append([]string{"==> build"}, c.want...), "==> build failed after 0.0s")
+		want := append(append([]string{}, c.want...), "==> build failed after 0.0s")
 		if strings.Join(got, "\n") != strings.Join(want, "\n") {
 			t.Errorf("error %q:\n%s\nwant:\n%s", c.err, strings.Join(got, "\n"), strings.Join(want, "\n"))
 		}
@@ -500,5 +546,22 @@ func TestLiveRendererMasksBeforeCut(t *testing.T) {
 			}
 		}
 		b.End(nil)
+	}
+}
+
+// TestTextRendererFoldsRepeatedTries: a retry that says what the one before
+// said is not printed again; one that says something new is.
+func TestTextRendererFoldsRepeatedTries(t *testing.T) {
+	var buf bytes.Buffer
+	tr := newTextRenderer(&buf, false)
+	p := report.Begin(tr, "smoke")
+	for i := 1; i <= 5; i++ {
+		p.Line("http://x/h", fmt.Sprintf("try %d: status 500, want 200", i))
+	}
+	p.Line("http://x/h", "try 6: context deadline exceeded")
+	p.End(errors.New("smoke failed"))
+	want := "[http://x/h] try 1: status 500, want 200\n[http://x/h] try 6: context deadline exceeded\n==> smoke failed after 0.0s\n"
+	if got := phaseTimesText(buf.String()); got != want {
+		t.Errorf("got:\n%s\nwant:\n%s", got, want)
 	}
 }

@@ -157,7 +157,7 @@ func runRollback(cmd *cobra.Command, g *globals, f *rollbackFlags, env *config.E
 // writeRollbackGitHub writes the step outputs and job summary when running
 // in GitHub Actions (writeGitHubResult does nothing elsewhere).
 func writeRollbackGitHub(doc rollbackDoc, rep report.Reporter, err error) {
-	r := ghResult{Outcome: exitcode.Name(exitcode.Of(err)), Phases: ghPhases(rep)}
+	r := ghResult{Outcome: exitcode.Name(exitcode.Of(err)), Phases: ghPhases(rep), Timeline: ghTimeline(rep)}
 	if err != nil {
 		r.Message = err.Error()
 	}

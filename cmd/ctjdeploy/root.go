@@ -35,9 +35,19 @@ running tasks run the pushed digests.
 ENV is a key under "environments:" in the config file (ctjdeploy.yaml in the
 working directory, or --config PATH).
 
-Exit codes: 0 done, 1 failed, 2 invalid input (nothing changed),
-3 deployment failed and the service is back on the previous revision,
-4 timed out waiting (the deployment may still complete), 5 refused by a guard.`
+Exit codes:
+  0    done (or a dry run found no problem)
+  1    failed: an AWS, registry, build or Terraform error
+  2    invalid flags, config, template or Terraform output; nothing changed
+  3    the deployment failed, ECS rolled it back and the rollback completed:
+       the service runs the previous revision again
+  4    timed out waiting; the deployment may still complete
+  5    refused by a guard (deployment in progress, stale commit, data guard)
+  6    the deployment failed and the service is NOT back on a working
+       revision (no rollback configured, or the rollback failed too): act now
+  130  interrupted (SIGINT); 143 terminated (SIGTERM): before the service
+       update nothing was changed, after it the message names the deployment
+       that goes on in ECS`
 
 const rootExample = `  ctjdeploy stage --dry-run        # show what a deploy would do; change nothing
   ctjdeploy stage                  # deploy HEAD to stage and wait for it
@@ -155,21 +165,35 @@ func isTerminal(w io.Writer) bool {
 // secret mask; only the GitHub renderer's ::add-mask:: lines bypass it
 // (report.Unmasked), because they must carry the raw value to the runner.
 func (g *globals) reporter() report.Reporter {
+	return recording(g.renderer())
+}
+
+func (g *globals) renderer() report.Reporter {
 	switch {
 	case os.Getenv("GITHUB_ACTIONS") == "true":
-		return newGitHubRenderer(g.stderr, report.Unmasked(g.stderr))
+		gr := newGitHubRenderer(g.stderr, report.Unmasked(g.stderr))
+		gr.verbose = g.verbose
+		o := newSayOnce(gr)
+		o.keepWarnings = true
+		return o
 	case g.stderrTTY && os.Getenv("TERM") != "dumb":
 		lr := newLiveRenderer(g.stderr, g.color(), nil)
 		lr.verbose = g.verbose
-		return lr
+		return newSayOnce(lr)
 	default:
-		return newTextRenderer(g.stderr, g.color())
+		tr := newTextRenderer(g.stderr, g.color())
+		tr.verbose = g.verbose
+		return newSayOnce(tr)
 	}
 }
 
 // envUsage makes the usage line of a command that follows ENV read as the
 // contract writes it: "ctjdeploy [global flags] ENV rollback [flags]".
 func envUsage(cmd *cobra.Command, line string) *cobra.Command {
+	if cmd.Annotations == nil {
+		cmd.Annotations = map[string]string{}
+	}
+	cmd.Annotations[envAnnotation] = "1"
 	cmd.SetUsageTemplate(strings.Replace(cmd.UsageTemplate(), "{{.UseLine}}", line, 1))
 	return cmd
 }

@@ -50,12 +50,48 @@ func when(t *time.Time) string {
 	return t.UTC().Format("2006-01-02 15:04:05Z")
 }
 
-// WriteStatus writes s as text.
+// StatusWidth is the width the status text keeps within (the JSON document,
+// --output json, has every value whole).
+const StatusWidth = 100
+
+// wrap writes text after prefix, folded at StatusWidth on spaces, the
+// continuation lines indented as far as the prefix.
+func wrap(b *strings.Builder, prefix, text string) {
+	indent := strings.Repeat(" ", len(prefix))
+	line := prefix
+	for i, word := range strings.Fields(text) {
+		if i > 0 && len(line)+1+len(word) > StatusWidth {
+			b.WriteString(line + "\n")
+			line = indent + word
+			continue
+		}
+		if i > 0 {
+			line += " "
+		}
+		line += word
+	}
+	b.WriteString(line + "\n")
+}
+
+// shortImage is an image reference as the status shows it: the repository
+// without its registry host, and a digest cut to 12 hex digits.
+func shortImage(ref string) string {
+	name, digest, pinned := strings.Cut(ref, "@")
+	if i := strings.Index(name, "/"); i >= 0 && strings.ContainsAny(name[:i], ".:") {
+		name = name[i+1:] // the registry host
+	}
+	if pinned {
+		return name + "@sha256:" + ShortDigest(digest)
+	}
+	return name
+}
+
+// WriteStatus writes s as text, within StatusWidth columns.
 func WriteStatus(w io.Writer, s Status) error {
 	b := &strings.Builder{}
-	fmt.Fprintf(b, "%s: service %s in cluster %s (%s), %s\n", s.Env, s.Service, s.Cluster, s.Region, strings.ToLower(s.ServiceStatus))
+	wrap(b, "", fmt.Sprintf("%s: service %s in cluster %s (%s), %s", s.Env, s.Service, s.Cluster, s.Region, strings.ToLower(s.ServiceStatus)))
 	l := s.Live
-	fmt.Fprintf(b, "live revision: %s (%s)\n", ShortARN(l.ARN), l.ARN)
+	fmt.Fprintf(b, "live revision: %s\n", ShortARN(l.ARN))
 	switch {
 	case l.ByCtjdeploy && l.Commit != "":
 		fmt.Fprintf(b, "  commit:      %s\n", l.Commit)
@@ -64,11 +100,14 @@ func WriteStatus(w io.Writer, s Status) error {
 	default:
 		fmt.Fprintf(b, "  commit:      unknown (not registered by ctjdeploy)\n")
 	}
-	fmt.Fprintf(b, "  registered:  %s by %s", when(l.RegisteredAt), l.Who())
-	if l.RegisteredBy != "" {
-		fmt.Fprintf(b, " (%s)", l.RegisteredBy)
+	reg := "by " + l.Who()
+	if l.RegisteredAt != nil && !l.RegisteredAt.IsZero() {
+		reg = when(l.RegisteredAt) + " " + reg
 	}
-	fmt.Fprintln(b)
+	if l.RegisteredBy != "" {
+		reg += " (" + l.RegisteredBy + ")"
+	}
+	wrap(b, "  registered:  ", reg)
 	if l.Previous != "" {
 		fmt.Fprintf(b, "  previous:    %s (what `rollback` returns to)\n", ShortARN(l.Previous))
 	}
@@ -82,17 +121,21 @@ func WriteStatus(w io.Writer, s Status) error {
 		case !c.Pinned():
 			extra = "not pinned by digest"
 		}
-		fmt.Fprintf(tw, "    %s\t%s\t%s\n", c.Name, c.Image, extra)
+		if extra == "" {
+			fmt.Fprintf(tw, "    %s\t%s\n", c.Name, shortImage(c.Image)) // no padding after the last column
+		} else {
+			fmt.Fprintf(tw, "    %s\t%s\t%s\n", c.Name, shortImage(c.Image), extra)
+		}
 	}
 	tw.Flush()
 	if d := s.Deployment; d != nil {
-		fmt.Fprintf(b, "deployment:    %s (%s, %s", describeState(d), d.ID, ShortARN(d.TaskDefinition))
+		line := fmt.Sprintf("%s (%s, %s", describeState(d), d.ID, ShortARN(d.TaskDefinition))
 		if d.Failed > 0 {
-			fmt.Fprintf(b, ", %d failed tasks", d.Failed)
+			line += fmt.Sprintf(", %d failed task%s", d.Failed, map[bool]string{true: "", false: "s"}[d.Failed == 1])
 		}
-		fmt.Fprintf(b, ", started %s)\n", when(d.CreatedAt))
+		wrap(b, "deployment:    ", line+fmt.Sprintf(", started %s)", when(d.CreatedAt)))
 		if d.RolloutReason != "" {
-			fmt.Fprintf(b, "  reason:      %s\n", d.RolloutReason)
+			wrap(b, "  reason:      ", d.RolloutReason)
 		}
 	} else {
 		fmt.Fprintf(b, "deployment:    none\n")
@@ -104,20 +147,23 @@ func WriteStatus(w io.Writer, s Status) error {
 	if len(s.Drift) > 0 {
 		fmt.Fprintf(b, "drift:\n")
 		for _, d := range s.Drift {
-			fmt.Fprintf(b, "  - %s\n", d)
+			wrap(b, "  - ", d)
 		}
 	} else {
 		fmt.Fprintf(b, "drift:         none (the live revision is the one ctjdeploy registered)\n")
 	}
 	for _, n := range s.Notes {
-		fmt.Fprintf(b, "note: %s\n", n)
+		wrap(b, "note: ", n)
 	}
 	if len(s.Events) == 0 {
 		fmt.Fprintf(b, "events:        none\n")
 	} else {
 		fmt.Fprintf(b, "last events (newest first):\n")
 		for _, e := range s.Events {
-			fmt.Fprintf(b, "  %s  %s\n", when(e.Time), e.Message)
+			// ECS starts each event with "(service NAME)": the first line
+			// names the service already
+			msg := strings.TrimPrefix(e.Message, "(service "+s.Service+") ")
+			wrap(b, "  "+when(e.Time)+"  ", msg)
 		}
 	}
 	_, err := io.WriteString(w, b.String())

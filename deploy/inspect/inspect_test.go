@@ -191,7 +191,7 @@ func TestNewStatusAndText(t *testing.T) {
 	}
 	out := b.String()
 	for _, w := range []string{"service svc in cluster incubator-prod", "live revision: fam:4", "commit:      " + sha1, "previous:    fam:3",
-		"civic-tech-jobs-backend@" + dgB, "not pinned by digest", "deployment:    in progress (ecs-svc/2, fam:4", "also active:   fam:3",
+		"civic-tech-jobs-backend@" + dgB[:len("sha256:")+12], "not pinned by digest", "deployment:    in progress (ecs-svc/2, fam:4", "also active:   fam:3",
 		"desired 1, running 1, pending 1", "drift:         none", "event 7"} {
 		if !strings.Contains(out, w) {
 			t.Errorf("status text lacks %q:\n%s", w, out)
@@ -199,6 +199,14 @@ func TestNewStatusAndText(t *testing.T) {
 	}
 	if strings.Contains(out, "event 2") {
 		t.Errorf("status shows more than 5 events:\n%s", out)
+	}
+	for _, ln := range strings.Split(out, "\n") {
+		if len([]rune(ln)) > StatusWidth || strings.HasSuffix(ln, " ") {
+			t.Errorf("status line wider than %d columns or padded: %q", StatusWidth, ln)
+		}
+	}
+	if strings.Contains(out, "registered:  -") {
+		t.Errorf("status prints an unknown registration time as '-':\n%s", out)
 	}
 	b.Reset()
 	if err := WriteJSON(&b, st); err != nil {

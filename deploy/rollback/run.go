@@ -295,7 +295,7 @@ func verify(ctx context.Context, api rollout.ECS, env *config.Environment, o Run
 		res.Outcome = "failed"
 		return res, ph.End(err)
 	}
-	ph.Infof("%d running task(s) of %s run the digests it pins", v.Tasks, inspect.ShortARN(arn))
+	ph.Infof("%s of %s %s the digests it pins", rollout.Plural(v.Tasks, "running task"), inspect.ShortARN(arn), rollout.Verb(v.Tasks, "runs", "run"))
 	ph.End(nil)
 	res.Outcome = "deployed"
 	return res, nil

@@ -682,7 +682,7 @@ func failure(o FollowOptions, st State, events []ecstypes.ServiceEvent, stopped 
 				shown = shown || len(c.Logs) > 0
 				switch {
 				case len(c.Logs) > 0:
-					fmt.Fprintf(&b, "\nlast %d log lines of %s in task %s (%s %s):", len(c.Logs), c.Name, lastSegment(t.TaskArn), c.LogGroup, c.LogStream)
+					fmt.Fprintf(&b, "\nlast %s of %s in task %s (%s %s):", plural(len(c.Logs), "log line"), c.Name, lastSegment(t.TaskArn), c.LogGroup, c.LogStream)
 					for _, l := range c.Logs {
 						b.WriteString("\n  | " + l)
 					}

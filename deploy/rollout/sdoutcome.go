@@ -96,7 +96,7 @@ func SDDetail(sd *ecstypes.ServiceDeployment) string {
 	var parts []string
 	// A DISABLED breaker's count is no breaker's verdict: say nothing.
 	if cb := sd.DeploymentCircuitBreaker; cb != nil && cb.Status != ecstypes.ServiceDeploymentRollbackMonitorsStatusDisabled && (cb.FailureCount > 0 || cb.Status == ecstypes.ServiceDeploymentRollbackMonitorsStatusTriggered) {
-		parts = append(parts, fmt.Sprintf("circuit breaker %s: %d failed tasks of a threshold of %d", strings.ToLower(string(cb.Status)), cb.FailureCount, cb.Threshold))
+		parts = append(parts, fmt.Sprintf("circuit breaker %s: %s of a threshold of %d", strings.ToLower(string(cb.Status)), plural(int(cb.FailureCount), "failed task"), cb.Threshold))
 	}
 	if a := sd.Alarms; a != nil && len(a.TriggeredAlarmNames) > 0 {
 		parts = append(parts, "alarms in ALARM: "+strings.Join(a.TriggeredAlarmNames, ", "))
@@ -143,3 +143,22 @@ func suffix(sep, s string) string {
 }
 
 func lastSegment(arn string) string { return arn[strings.LastIndex(arn, "/")+1:] }
+
+// plural is "1 failed task", "3 failed tasks".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}
+
+// Plural is plural for the packages above (deploy, rollback).
+func Plural(n int, noun string) string { return plural(n, noun) }
+
+// Verb is one when n is 1, else many ("runs", "run").
+func Verb(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}

@@ -188,7 +188,7 @@ func TestDeployRollbackExit3(t *testing.T) {
 	}
 	msg := err.Error()
 	for _, want := range []string{"rolled the deployment back to", "Essential container in task exited", "django exit 1",
-		"log lines of django in task", "/ecs/" + e.names.Family + " ecs/django/", "| ecssim: container django of this EMULATED task exited 1"} {
+		"of django in task", "/ecs/" + e.names.Family + " ecs/django/", "| ecssim: container django of this EMULATED task exited 1"} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("failure message lacks %q:\n%s", want, msg)
 		}

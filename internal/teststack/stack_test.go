@@ -46,10 +46,15 @@ func TestStackEnv(t *testing.T) {
 	for _, k := range []string{"DOCKER_HOST", "AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
 		"AWS_REGION", "AWS_DEFAULT_REGION", "AWS_EC2_METADATA_DISABLED", "CHECKPOINT_DISABLE",
 		"TF_CLI_CONFIG_FILE", "TF_BINARY", "PATH", "DOCKER_BUILDKIT", "DOCKER_CONFIG",
-		"CTJDEPLOY_REGISTRY", "CTJDEPLOY_STACK_DIR"} {
+		"CTJDEPLOY_REGISTRY", "CTJDEPLOY_STACK_DIR", "CTJDEPLOY_MOTO_URL", "CTJDEPLOY_LB_URL"} {
 		if s.Env[k] == "" {
 			t.Errorf("stack env lacks %s", k)
 		}
+	}
+	// `scripts/stack env` points AWS_ENDPOINT_URL at the simulator; the
+	// tests' copy of the environment points it at moto (see Stack.Env).
+	if s.SimEndpoint == s.MotoEndpoint || s.Env["AWS_ENDPOINT_URL"] != s.MotoEndpoint || s.Env["CTJDEPLOY_MOTO_URL"] != s.MotoEndpoint {
+		t.Errorf("endpoints: simulator %s, moto %s, tests' AWS_ENDPOINT_URL %s", s.SimEndpoint, s.MotoEndpoint, s.Env["AWS_ENDPOINT_URL"])
 	}
 	// /usr/bin first (Debian's docker, with BuildKit), then terraform's dir.
 	if !strings.HasPrefix(s.Env["PATH"], "/usr/bin:"+filepath.Dir(s.TerraformBinary)+":") {

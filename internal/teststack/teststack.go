@@ -58,14 +58,19 @@ const (
 
 // Stack describes a running local stack.
 type Stack struct {
-	Dir              string            // state directory (CTJDEPLOY_STACK_DIR)
-	RepoRoot         string            // the ctjdeploy checkout (holds go.mod)
-	DockerHost       string            // unix:///…/docker.sock
-	Registry         string            // 127.0.0.1:5055
-	MotoEndpoint     string            // http://127.0.0.1:5056
-	TerraformBinary  string            // the Terraform the stack uses (1.5 or newer; see TerraformVersion)
-	TerraformVersion string            // its `terraform version` first line, e.g. "Terraform v1.11.4"
-	Env              map[string]string // everything `scripts/stack env` exports, PATH expanded
+	Dir              string // state directory (CTJDEPLOY_STACK_DIR)
+	RepoRoot         string // the ctjdeploy checkout (holds go.mod)
+	DockerHost       string // unix:///…/docker.sock
+	Registry         string // 127.0.0.1:5055
+	MotoEndpoint     string // http://127.0.0.1:5056 (CTJDEPLOY_MOTO_URL)
+	SimEndpoint      string // http://127.0.0.1:5057: the stack's ECS simulator (what `scripts/stack env` gives as AWS_ENDPOINT_URL)
+	TerraformBinary  string // the Terraform the stack uses (1.5 or newer; see TerraformVersion)
+	TerraformVersion string // its `terraform version` first line, e.g. "Terraform v1.11.4"
+	// Env is everything `scripts/stack env` exports, PATH expanded, except
+	// that AWS_ENDPOINT_URL is moto's: tests start an in-process simulator
+	// of their own (with moto as its upstream) where they need a rollout,
+	// and talk to moto directly otherwise. SimEndpoint is the stack's own.
+	Env map[string]string
 }
 
 var (
@@ -163,13 +168,17 @@ func fromEnv(root string, env map[string]string) (*Stack, error) {
 		Dir:             env["CTJDEPLOY_STACK_DIR"],
 		DockerHost:      env["DOCKER_HOST"],
 		Registry:        env["CTJDEPLOY_REGISTRY"],
-		MotoEndpoint:    env["AWS_ENDPOINT_URL"],
+		MotoEndpoint:    env["CTJDEPLOY_MOTO_URL"],
+		SimEndpoint:     env["AWS_ENDPOINT_URL"],
 		TerraformBinary: env["TF_BINARY"],
 		Env:             env,
 	}
+	// The tests' AWS_ENDPOINT_URL is moto's (see Stack.Env).
+	env["AWS_ENDPOINT_URL"] = s.MotoEndpoint
 	var missing []string
 	for k, v := range map[string]string{"CTJDEPLOY_STACK_DIR": s.Dir, "DOCKER_HOST": s.DockerHost,
-		"CTJDEPLOY_REGISTRY": s.Registry, "AWS_ENDPOINT_URL": s.MotoEndpoint, "TF_BINARY": s.TerraformBinary} {
+		"CTJDEPLOY_REGISTRY": s.Registry, "CTJDEPLOY_MOTO_URL": s.MotoEndpoint, "AWS_ENDPOINT_URL (the simulator)": s.SimEndpoint,
+		"TF_BINARY": s.TerraformBinary} {
 		if v == "" {
 			missing = append(missing, k)
 		}
@@ -198,11 +207,35 @@ func (s *Stack) answers() error {
 	if err := expect(c, s.MotoEndpoint+"/moto-api/", http.StatusOK); err != nil {
 		return fmt.Errorf("moto: %w", err)
 	}
+	if err := expectSim(c, s.SimEndpoint); err != nil {
+		return fmt.Errorf("ecssim: %w", err)
+	}
 	if _, err := os.Stat(s.TerraformBinary); err != nil {
 		return fmt.Errorf("terraform: %w", err)
 	}
 	if _, err := os.Stat(filepath.Join(s.ExampleDir(), "infra", "stage", "terraform.tfstate")); err != nil {
 		return fmt.Errorf("example terraform state (not applied in this checkout): %w", err)
+	}
+	return nil
+}
+
+// expectSim checks that the ECS simulator answers ECS's JSON protocol
+// (ListClusters, which it passes through to moto).
+func expectSim(c *http.Client, url string) error {
+	req, err := http.NewRequest(http.MethodPost, url+"/", strings.NewReader("{}"))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/x-amz-json-1.1")
+	req.Header.Set("X-Amz-Target", "AmazonEC2ContainerServiceV20141113.ListClusters")
+	req.Header.Set("Authorization", "AWS4-HMAC-SHA256 Credential=test/20260101/us-west-2/ecs/aws4_request, SignedHeaders=host, Signature=0")
+	resp, err := c.Do(req)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("ListClusters at %s: %s, want 200", url, resp.Status)
 	}
 	return nil
 }
