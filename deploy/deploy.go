@@ -10,7 +10,6 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"path/filepath"
 	"sort"
@@ -26,6 +25,7 @@ import (
 	"github.com/hackforla/ctjdeploy/deploy/smoke"
 	"github.com/hackforla/ctjdeploy/deploy/taskdef"
 	"github.com/hackforla/ctjdeploy/internal/config"
+	"github.com/hackforla/ctjdeploy/internal/ecsread"
 	"github.com/hackforla/ctjdeploy/internal/exitcode"
 	"github.com/hackforla/ctjdeploy/internal/gitinfo"
 	"github.com/hackforla/ctjdeploy/internal/report"
@@ -581,14 +581,12 @@ func localTag(tag string) string {
 	return string(b)
 }
 
+// shortARN is ecsread.ShortARN, with "(none)" for no revision.
 func shortARN(arn string) string {
-	if _, after, ok := strings.Cut(arn, ":task-definition/"); ok {
-		return after
-	}
 	if arn == "" {
 		return "(none)"
 	}
-	return arn
+	return ecsread.ShortARN(arn)
 }
 
 // apply carries the plan out.
@@ -842,7 +840,7 @@ func (t *eventTap) Report(e report.Event) {
 // HTTP (the contract), others HTTPS.
 func probeRegistry(ctx context.Context, host string, timeout time.Duration) error {
 	scheme := "https"
-	if h, _, err := net.SplitHostPort(host); err == nil && (h == "localhost" || net.ParseIP(h).IsLoopback()) {
+	if config.IsLoopbackHost(host) {
 		scheme = "http"
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)

@@ -5,7 +5,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -52,18 +51,6 @@ func defaultRegistry(ctx context.Context, api stsAPI, region string) (string, er
 		return "", errors.New("sts:GetCallerIdentity returned no account; set `registry:` in the config")
 	}
 	return fmt.Sprintf("%s.dkr.ecr.%s.amazonaws.com", acct, region), nil
-}
-
-var ecrHostRE = regexp.MustCompile(`^(\d{12})\.dkr\.ecr(-fips)?\.[a-z0-9-]+\.amazonaws\.com(\.cn)?$`)
-
-// ecrRegistryID returns the account id of an ECR registry host, or "" for
-// any other registry (a loopback test registry backed by the default
-// account).
-func ecrRegistryID(registry string) string {
-	if m := ecrHostRE.FindStringSubmatch(registry); m != nil {
-		return m[1]
-	}
-	return ""
 }
 
 // ecrAuth is an authn.Authenticator backed by ECR GetAuthorizationToken. The
@@ -152,7 +139,7 @@ const (
 // find out.
 func describeRepository(ctx context.Context, api ecrAPI, registry, repo string) (mutability, error) {
 	in := &ecr.DescribeRepositoriesInput{RepositoryNames: []string{repo}}
-	if id := ecrRegistryID(registry); id != "" {
+	if id := config.ECRRegistryID(registry); id != "" {
 		in.RegistryId = aws.String(id)
 	}
 	out, err := api.DescribeRepositories(ctx, in)

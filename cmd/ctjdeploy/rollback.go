@@ -14,6 +14,7 @@ import (
 	"github.com/hackforla/ctjdeploy/deploy/rollback"
 	"github.com/hackforla/ctjdeploy/deploy/rollout"
 	"github.com/hackforla/ctjdeploy/internal/config"
+	"github.com/hackforla/ctjdeploy/internal/ecsread"
 	"github.com/hackforla/ctjdeploy/internal/exitcode"
 	"github.com/hackforla/ctjdeploy/internal/report"
 )
@@ -133,12 +134,12 @@ func runRollback(cmd *cobra.Command, g *globals, f *rollbackFlags, env *config.E
 	if g.output != "json" {
 		switch res.Outcome {
 		case "unchanged":
-			fmt.Fprintf(g.stdout, "nothing to do: %s already runs %s\n", env.Service, inspect.ShortARN(res.TaskDefinitionARN))
+			fmt.Fprintf(g.stdout, "nothing to do: %s already runs %s\n", env.Service, ecsread.ShortARN(res.TaskDefinitionARN))
 		case "updated":
 			fmt.Fprintf(g.stdout, "service %s is deploying %s (deployment %s); not waiting (--no-wait): follow it with `ctjdeploy %s status`\n",
-				env.Service, inspect.ShortARN(res.TaskDefinitionARN), res.DeploymentID, env.Name)
+				env.Service, ecsread.ShortARN(res.TaskDefinitionARN), res.DeploymentID, env.Name)
 		default:
-			fmt.Fprintf(g.stdout, "rolled back: service %s runs %s, verified\n", env.Service, inspect.ShortARN(res.TaskDefinitionARN))
+			fmt.Fprintf(g.stdout, "rolled back: service %s runs %s, verified\n", env.Service, ecsread.ShortARN(res.TaskDefinitionARN))
 		}
 	}
 	return nil

@@ -23,6 +23,7 @@ import (
 	"github.com/hackforla/ctjdeploy/deploy/preflight"
 	"github.com/hackforla/ctjdeploy/deploy/rollout"
 	"github.com/hackforla/ctjdeploy/internal/config"
+	"github.com/hackforla/ctjdeploy/internal/ecsread"
 )
 
 // Status of a check.
@@ -181,11 +182,11 @@ func Evaluate(s State) []Check {
 		}
 		rev := inspect.NewRevision(p.LiveTD, tags)
 		if rev.ByCtjdeploy {
-			add(Check{Check: "live revision owner", Status: OK, Detail: fmt.Sprintf("%s was registered by ctjdeploy (commit %s)", inspect.ShortARN(rev.ARN), inspect.ShortCommit(rev.Commit))})
+			add(Check{Check: "live revision owner", Status: OK, Detail: fmt.Sprintf("%s was registered by ctjdeploy (commit %s)", ecsread.ShortARN(rev.ARN), ecsread.ShortCommit(rev.Commit))})
 		} else {
 			d := inspect.Drift(env, rev)
 			add(Check{Check: "live revision owner", Status: Failed,
-				Detail: fmt.Sprintf("%s has no ctjdeploy:* tags: Terraform (or another tool) registered it, and the next `terraform apply` puts its own revision back over a deploy. %s", inspect.ShortARN(rev.ARN), strings.Join(d, "; ")),
+				Detail: fmt.Sprintf("%s has no ctjdeploy:* tags: Terraform (or another tool) registered it, and the next `terraform apply` puts its own revision back over a deploy. %s", ecsread.ShortARN(rev.ARN), strings.Join(d, "; ")),
 				Fix:    ownershipFix(mod)})
 		}
 	case svc != nil:

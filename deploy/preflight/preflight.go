@@ -38,7 +38,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"regexp"
 	"sort"
 	"strings"
 	"sync"
@@ -54,7 +53,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/aws/smithy-go"
 
+	"github.com/hackforla/ctjdeploy/internal/awserr"
 	"github.com/hackforla/ctjdeploy/internal/config"
+	"github.com/hackforla/ctjdeploy/internal/ecsread"
 	"github.com/hackforla/ctjdeploy/internal/exitcode"
 	"github.com/hackforla/ctjdeploy/internal/iampolicy"
 )
@@ -238,18 +239,6 @@ func (o Outcome) Line() string {
 	return s
 }
 
-// IsAccessDenied says err is AWS refusing the call for lack of permission.
-func IsAccessDenied(err error) bool {
-	var ae smithy.APIError
-	if errors.As(err, &ae) {
-		switch ae.ErrorCode() {
-		case "AccessDeniedException", "AccessDenied", "UnauthorizedOperation", "UnauthorizedException":
-			return true
-		}
-	}
-	return false
-}
-
 // Timeout bounds the whole preflight: a probe that has not answered by then
 // is unknown (the run's own call reports what is wrong).
 var Timeout = 20 * time.Second
@@ -267,8 +256,6 @@ type Target struct {
 	// (a template may have moved them).
 	LogGroups []string
 }
-
-var ecrHostRE = regexp.MustCompile(`^(\d{12})\.dkr\.ecr(?:-fips)?\.[a-z0-9-]+\.amazonaws\.com(?:\.cn)?$`)
 
 // Run makes every probe, concurrently where they do not depend on each
 // other, and returns what it found. The error is only for a failure to
@@ -290,8 +277,8 @@ func Run(ctx context.Context, c Clients, t Target) (*Report, error) {
 	}
 	acct := rep.Account
 	ecrAcct, registryID := acct, (*string)(nil)
-	if m := ecrHostRE.FindStringSubmatch(t.Registry); m != nil {
-		ecrAcct, registryID = m[1], aws.String(m[1])
+	if id := config.ECRRegistryID(t.Registry); id != "" {
+		ecrAcct, registryID = id, aws.String(id)
 	}
 	serviceARN := arn("ecs", acct, "service/"+env.Cluster+"/"+env.Service)
 	clusterARN := arn("ecs", acct, "cluster/"+env.Cluster)
@@ -414,7 +401,7 @@ func Run(ctx context.Context, c Clients, t Target) (*Report, error) {
 	}
 	var stage2 []probe
 	if liveARN != "" {
-		family := familyOf(liveARN)
+		family := ecsread.Family(liveARN)
 		stage2 = append(stage2,
 			probe{action: "ecs:DescribeTaskDefinition", resource: "*", target: liveARN, call: func(ctx context.Context) error {
 				out, err := c.ECS.DescribeTaskDefinition(ctx, &ecs.DescribeTaskDefinitionInput{TaskDefinition: aws.String(liveARN),
@@ -525,7 +512,7 @@ func runAll(ctx context.Context, ps []probe) []Outcome {
 			err := p.call(ctx)
 			switch {
 			case err == nil:
-			case IsAccessDenied(err):
+			case awserr.IsAccessDenied(err):
 				o.Status = Denied
 				var ae smithy.APIError
 				if errors.As(err, &ae) {
@@ -544,21 +531,12 @@ func runAll(ctx context.Context, ps []probe) []Outcome {
 	return out
 }
 
-// notFound: an answer that proves the call was authorized.
+// notFound: an answer that proves the call was authorized (the resource,
+// or a parameter, was missing or invalid: AWS checks the permission first).
 func notFound(err error) bool {
-	var ae smithy.APIError
-	if errors.As(err, &ae) {
-		c := ae.ErrorCode()
-		return strings.HasSuffix(c, "NotFoundException") || c == "ParameterNotFound" || c == "ImageNotFoundException" ||
-			c == "ResourceNotFoundException" || c == "InvalidParameterException" || c == "ClientException"
+	switch awserr.Code(err) {
+	case "InvalidParameterException", "ClientException":
+		return true
 	}
-	return false
-}
-
-func familyOf(arn string) string {
-	s := arn[strings.LastIndex(arn, "/")+1:]
-	if i := strings.LastIndex(s, ":"); i > 0 {
-		s = s[:i]
-	}
-	return s
+	return awserr.IsNotFound(err)
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/hackforla/ctjdeploy/deploy/rollout"
 	"github.com/hackforla/ctjdeploy/deploy/taskdef"
 	"github.com/hackforla/ctjdeploy/internal/config"
+	"github.com/hackforla/ctjdeploy/internal/ecsread"
 	"github.com/hackforla/ctjdeploy/internal/exitcode"
 	"github.com/hackforla/ctjdeploy/internal/report"
 )
@@ -99,7 +100,7 @@ func Run(ctx context.Context, api rollout.ECS, env *config.Environment, p *Plan,
 			res.Outcome = "failed"
 			return res, ph.End(fmt.Errorf("%w; nothing changed: the service still runs %s", err, describe(p.Live)))
 		}
-		ph.Infof("registered %s (tagged %s=%s)", inspect.ShortARN(arn), inspect.TagCommit, p.Tag)
+		ph.Infof("registered %s (tagged %s=%s)", ecsread.ShortARN(arn), ecsread.TagCommit, p.Tag)
 		ph.End(nil)
 		res.Registered = true
 	}
@@ -116,7 +117,7 @@ func Run(ctx context.Context, api rollout.ECS, env *config.Environment, p *Plan,
 		return res, ph.End(err)
 	}
 	res.DeploymentID = id
-	ph.Infof("service %s now deploys %s (deployment %s)", env.Service, inspect.ShortARN(arn), id)
+	ph.Infof("service %s now deploys %s (deployment %s)", env.Service, ecsread.ShortARN(arn), id)
 	ph.End(nil)
 	if o.NoWait {
 		res.Outcome = "updated"
@@ -135,7 +136,7 @@ func Run(ctx context.Context, api rollout.ECS, env *config.Environment, p *Plan,
 		res.Outcome = exitcode.Name(code)
 		if code == exitcode.RolledBack {
 			res.NowRunning = NowRunning(fr.Service, p, arn)
-			err = exitcode.Wrap(exitcode.RolledBack, fmt.Errorf("the rollback to %s failed: %w\nwhat runs now: %s", inspect.ShortARN(arn), err, res.NowRunning))
+			err = exitcode.Wrap(exitcode.RolledBack, fmt.Errorf("the rollback to %s failed: %w\nwhat runs now: %s", ecsread.ShortARN(arn), err, res.NowRunning))
 		}
 		return res, ph.End(err)
 	}
@@ -157,9 +158,9 @@ func stopAndFollow(ctx context.Context, api rollout.ECS, env *config.Environment
 	if err := rollout.StopRollback(ctx, api, p.Stop); err != nil {
 		res.Outcome = "failed"
 		return res, ph.End(fmt.Errorf("stopping service deployment %s of service %s (ecs:StopServiceDeployment): %w; nothing changed: run `ctjdeploy %s rollback` again, it deploys %s when nothing is in flight",
-			p.Stop, env.Service, err, env.Name, inspect.ShortARN(p.Target.ARN)))
+			p.Stop, env.Service, err, env.Name, ecsread.ShortARN(p.Target.ARN)))
 	}
-	ph.Infof("asked ECS to stop deployment %s and roll it back to %s", p.StopDeploymentID, inspect.ShortARN(p.Target.ARN))
+	ph.Infof("asked ECS to stop deployment %s and roll it back to %s", p.StopDeploymentID, ecsread.ShortARN(p.Target.ARN))
 	ph.End(nil)
 	if o.NoWait {
 		res.Outcome = "updated"
@@ -177,7 +178,7 @@ func stopAndFollow(ctx context.Context, api rollout.ECS, env *config.Environment
 	case err == nil:
 		res.Outcome = "failed"
 		return res, ph.End(exitcode.Wrap(exitcode.Failed, fmt.Errorf("deployment %s of %s completed before ECS could stop it: the service runs it; run `ctjdeploy %s rollback` again to return to %s",
-			p.StopDeploymentID, inspect.ShortARN(p.Live.ARN), env.Name, inspect.ShortARN(p.Target.ARN))))
+			p.StopDeploymentID, ecsread.ShortARN(p.Live.ARN), env.Name, ecsread.ShortARN(p.Target.ARN))))
 	default:
 		res.Outcome = exitcode.Name(code)
 		res.NowRunning = NowRunning(fr.Service, p, p.Target.ARN)
@@ -214,7 +215,7 @@ func verify(ctx context.Context, api rollout.ECS, env *config.Environment, o Run
 		res.Outcome = "failed"
 		return res, ph.End(err)
 	}
-	ph.Infof("%d running task(s) of %s run the digests it pins", v.Tasks, inspect.ShortARN(arn))
+	ph.Infof("%d running task(s) of %s run the digests it pins", v.Tasks, ecsread.ShortARN(arn))
 	ph.End(nil)
 	res.Outcome = "deployed"
 	return res, nil
@@ -231,9 +232,9 @@ func prevSD(p *Plan) string {
 
 // describe names a revision with its commit, for messages.
 func describe(r inspect.Revision) string {
-	s := inspect.ShortARN(r.ARN)
+	s := ecsread.ShortARN(r.ARN)
 	if r.Commit != "" {
-		s += " (commit " + inspect.ShortCommit(r.Commit) + ")"
+		s += " (commit " + ecsread.ShortCommit(r.Commit) + ")"
 	}
 	return s
 }
@@ -253,7 +254,7 @@ func NowRunning(svc *ecstypes.Service, p *Plan, target string) string {
 			running, desired = d.RunningCount, d.DesiredCount
 		}
 	}
-	what := inspect.ShortARN(arn)
+	what := ecsread.ShortARN(arn)
 	switch arn {
 	case p.Live.ARN:
 		what = describe(p.Live) + ", the revision live before this rollback (ECS put it back)"

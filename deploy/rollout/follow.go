@@ -10,12 +10,12 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/aws/retry"
-	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
 	"github.com/aws/smithy-go"
 
+	"github.com/hackforla/ctjdeploy/internal/awserr"
+	"github.com/hackforla/ctjdeploy/internal/ecsread"
 	"github.com/hackforla/ctjdeploy/internal/exitcode"
 	"github.com/hackforla/ctjdeploy/internal/report"
 )
@@ -128,7 +128,7 @@ func (t StoppedTask) String() string {
 			parts = append(parts, s)
 		}
 	}
-	id := t.TaskArn[strings.LastIndex(t.TaskArn, "/")+1:]
+	id := ecsread.ID(t.TaskArn)
 	out := fmt.Sprintf("task %s stopped: %s", id, t.Reason)
 	if len(parts) > 0 {
 		out += "; " + strings.Join(parts, ", ")
@@ -197,7 +197,7 @@ func Follow(ctx context.Context, api ECS, o FollowOptions) (FollowResult, error)
 			if ctx.Err() != nil {
 				return res, interrupted(o, lastNote)
 			}
-			if !transient(err) {
+			if !awserr.IsTransient(err) {
 				return res, err
 			}
 			res.Retries++
@@ -375,10 +375,10 @@ func (f *follower) endFailing(ctx context.Context, v ThresholdVerdict) error {
 	a := &thresholdAct{how: v.Action, why: v.Reason, target: o.Source, at: time.Now()}
 	notRecovered := func(what string, err error) error {
 		return exitcode.Wrap(exitcode.NotRecovered, fmt.Errorf("deployment %s of %s to service %s failed: %s; %s failed: %w\nthe service is NOT back on a working revision: act now (`ctjdeploy %s rollback`, or fix forward); check `ctjdeploy %s status`",
-			o.DeploymentID, shortARN(o.TaskDefinition), o.Service, v.Reason, what, err, o.Env, o.Env))
+			o.DeploymentID, ecsread.ShortARN(o.TaskDefinition), o.Service, v.Reason, what, err, o.Env, o.Env))
 	}
 	if a.how == ThresholdStop {
-		f.ph.Warnf("deployment %s: %s: stopping it (StopServiceDeployment %s, stopType ROLLBACK)", o.DeploymentID, v.Reason, lastSegment(f.sdArn))
+		f.ph.Warnf("deployment %s: %s: stopping it (StopServiceDeployment %s, stopType ROLLBACK)", o.DeploymentID, v.Reason, ecsread.ID(f.sdArn))
 		err := StopRollback(ctx, f.api, f.sdArn)
 		if err == nil {
 			f.act = a
@@ -389,29 +389,29 @@ func (f *follower) endFailing(ctx context.Context, v ThresholdVerdict) error {
 		if errors.As(err, &ae) {
 			code = ae.ErrorCode()
 		}
-		switch code {
-		case "ConflictException":
+		switch {
+		case code == "ConflictException":
 			// "Stopping Amazon ECS service deployments": only a PENDING,
 			// IN_PROGRESS or stopping deployment can be stopped; it ended
 			// meanwhile, and ECS's record says how.
 			f.ph.Warnf("ECS did not stop deployment %s: it has ended meanwhile (%s)", o.DeploymentID, ae.ErrorMessage())
 			f.act = &thresholdAct{how: ThresholdNone}
 			return nil
-		case "AccessDeniedException", "AccessDenied", "UnauthorizedOperation", "UnknownOperationException", "InvalidAction":
+		case awserr.IsUnavailable(err):
 			if o.Source == "" {
-				return notRecovered("stopping it (ecs:StopServiceDeployment)", awsError("service deployment "+f.sdArn, err))
+				return notRecovered("stopping it (ecs:StopServiceDeployment)", awserr.Wrap("service deployment "+f.sdArn, err))
 			}
-			f.ph.Warnf("ECS refused StopServiceDeployment (%s); updating service %s back to %s instead", code, o.Service, shortARN(o.Source))
+			f.ph.Warnf("ECS refused StopServiceDeployment (%s); updating service %s back to %s instead", code, o.Service, ecsread.ShortARN(o.Source))
 			a.how = ThresholdUpdate
 		default:
-			if transient(err) {
+			if awserr.IsTransient(err) {
 				f.ph.Warnf("stopping deployment %s: %v; trying again at the next poll", o.DeploymentID, err)
 				return nil
 			}
 			return notRecovered("stopping it (ecs:StopServiceDeployment "+f.sdArn+")", err)
 		}
 	}
-	f.ph.Warnf("deployment %s: %s: updating service %s back to %s (UpdateService)", o.DeploymentID, v.Reason, o.Service, shortARN(o.Source))
+	f.ph.Warnf("deployment %s: %s: updating service %s back to %s (UpdateService)", o.DeploymentID, v.Reason, o.Service, ecsread.ShortARN(o.Source))
 	a.at = time.Now()
 	id, _, err := Update(ctx, f.api, o.Cluster, o.Service, o.Source, false)
 	if err != nil {
@@ -473,7 +473,7 @@ func (f *follower) poll(ctx context.Context) (*ecstypes.Service, *ecstypes.Servi
 	}
 	if s := string(sd.Status) + " " + string(sd.LifecycleStage); s != f.status {
 		f.status = s
-		line := "service deployment " + lastSegment(f.sdArn) + ": " + string(sd.Status)
+		line := "service deployment " + ecsread.ID(f.sdArn) + ": " + string(sd.Status)
 		if sd.LifecycleStage != "" {
 			line += ", lifecycle stage " + string(sd.LifecycleStage)
 		}
@@ -549,40 +549,12 @@ func (f *follower) newer(ctx context.Context, sd *ecstypes.ServiceDeployment) (*
 // apiError turns the service deployment API off on access denied (an
 // account or role without it) and passes other errors on.
 func (f *follower) apiError(err error) error {
-	var ae smithy.APIError
-	if errors.As(err, &ae) {
-		switch ae.ErrorCode() {
-		case "AccessDeniedException", "AccessDenied", "UnauthorizedOperation", "UnknownOperationException", "InvalidAction":
-			f.useAPI = false
-			f.ph.Warnf("the service deployment API is not available (%s: %s); following the service's deployments instead: grant ecs:ListServiceDeployments and ecs:DescribeServiceDeployments (`ctjdeploy %s iam-policy`)", ae.ErrorCode(), ae.ErrorMessage(), f.o.Env)
-			return nil
-		}
+	if awserr.IsUnavailable(err) {
+		f.useAPI = false
+		f.ph.Warnf("the service deployment API is not available (%s: %s); following the service's deployments instead: grant ecs:ListServiceDeployments and ecs:DescribeServiceDeployments (`ctjdeploy %s iam-policy`)", awserr.Code(err), awserr.Message(err), f.o.Env)
+		return nil
 	}
-	return awsError("reading the service deployments of service "+f.o.Service, err)
-}
-
-// transient says err is worth retrying: throttling, a 5xx answer, a
-// timeout or a connection error (the SDK's own retryables).
-func transient(err error) bool {
-	if err == nil {
-		return false
-	}
-	var ae smithy.APIError
-	if errors.As(err, &ae) {
-		switch ae.ErrorCode() {
-		case "ThrottlingException", "Throttling", "TooManyRequestsException", "RequestLimitExceeded",
-			"ServerException", "InternalServerException", "InternalFailure", "ServiceUnavailable", "ServiceUnavailableException":
-			return true
-		}
-	}
-	var re *awshttp.ResponseError
-	if errors.As(err, &re) && re.HTTPStatusCode() >= 500 {
-		return true
-	}
-	if errors.Is(err, context.DeadlineExceeded) {
-		return true
-	}
-	return retry.IsErrorRetryables(retry.DefaultRetryables).IsErrorRetryable(err) == aws.TrueTernary
+	return awserr.Wrap("reading the service deployments of service "+f.o.Service, err)
 }
 
 // registeredBy names whether ctjdeploy registered the replacing revision
@@ -595,14 +567,14 @@ func registeredBy(ctx context.Context, api ECS, d *ecstypes.Deployment) string {
 	out, err := api.DescribeTaskDefinition(ctx, &ecs.DescribeTaskDefinitionInput{TaskDefinition: aws.String(arn),
 		Include: []ecstypes.TaskDefinitionField{ecstypes.TaskDefinitionFieldTags}})
 	if err != nil {
-		return shortARN(arn) + ": could not read its tags"
+		return ecsread.ShortARN(arn) + ": could not read its tags"
 	}
 	for _, t := range out.Tags {
-		if aws.ToString(t.Key) == TagCommit {
-			return fmt.Sprintf("%s was registered by ctjdeploy from commit %s", shortARN(arn), short(aws.ToString(t.Value)))
+		if aws.ToString(t.Key) == ecsread.TagCommit {
+			return fmt.Sprintf("%s was registered by ctjdeploy from commit %s", ecsread.ShortARN(arn), ecsread.ShortCommit(aws.ToString(t.Value)))
 		}
 	}
-	return shortARN(arn) + " was not registered by ctjdeploy (no " + TagCommit + " tag)"
+	return ecsread.ShortARN(arn) + " was not registered by ctjdeploy (no " + ecsread.TagCommit + " tag)"
 }
 
 func jittered(d time.Duration, j float64) time.Duration {
@@ -647,7 +619,7 @@ func timedOut(o FollowOptions, st State, note string) error {
 	}
 	return exitcode.Wrap(exitcode.TimedOut, fmt.Errorf(
 		"timed out after %s waiting for deployment %s of service %s to %s%s%s; it may still finish: check with `ctjdeploy %s status`, or wait longer with --timeout",
-		o.Timeout, o.DeploymentID, o.Service, shortARN(o.TaskDefinition), counts, doing, o.Env))
+		o.Timeout, o.DeploymentID, o.Service, ecsread.ShortARN(o.TaskDefinition), counts, doing, o.Env))
 }
 
 // maxFailureEvents is how many of the deployment's last events a failure
@@ -656,7 +628,7 @@ const maxFailureEvents = 5
 
 func failure(o FollowOptions, st State, events []ecstypes.ServiceEvent, stopped []StoppedTask) error {
 	var b strings.Builder
-	fmt.Fprintf(&b, "deployment %s of %s to service %s failed: %s", o.DeploymentID, shortARN(o.TaskDefinition), o.Service, st.Reason)
+	fmt.Fprintf(&b, "deployment %s of %s to service %s failed: %s", o.DeploymentID, ecsread.ShortARN(o.TaskDefinition), o.Service, st.Reason)
 	code := exitcode.RolledBack
 	if st.Phase == NotRecovered {
 		code = exitcode.NotRecovered
@@ -682,12 +654,12 @@ func failure(o FollowOptions, st State, events []ecstypes.ServiceEvent, stopped 
 				shown = shown || len(c.Logs) > 0
 				switch {
 				case len(c.Logs) > 0:
-					fmt.Fprintf(&b, "\nlast %d log lines of %s in task %s (%s %s):", len(c.Logs), c.Name, lastSegment(t.TaskArn), c.LogGroup, c.LogStream)
+					fmt.Fprintf(&b, "\nlast %d log lines of %s in task %s (%s %s):", len(c.Logs), c.Name, ecsread.ID(t.TaskArn), c.LogGroup, c.LogStream)
 					for _, l := range c.Logs {
 						b.WriteString("\n  | " + l)
 					}
 				case c.LogNote != "":
-					fmt.Fprintf(&b, "\nno log lines of %s in task %s: %s", c.Name, lastSegment(t.TaskArn), c.LogNote)
+					fmt.Fprintf(&b, "\nno log lines of %s in task %s: %s", c.Name, ecsread.ID(t.TaskArn), c.LogNote)
 				}
 			}
 		}

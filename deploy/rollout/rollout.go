@@ -31,16 +31,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 )
 
-// The tags ctjdeploy puts on every revision it registers (see the package
-// comment). They equal inspect.TagCommit, inspect.TagEnv and
-// inspect.TagPrevious.
-const (
-	TagCommit   = "ctjdeploy:commit"
-	TagEnv      = "ctjdeploy:env"
-	TagPrevious = "ctjdeploy:previous"
-	TagRun      = "ctjdeploy:run" // one registration's id (Register)
-)
-
 // ECS is the part of the ECS API a deploy calls; *ecs.Client satisfies it.
 type ECS interface {
 	DescribeServices(ctx context.Context, in *ecs.DescribeServicesInput, opts ...func(*ecs.Options)) (*ecs.DescribeServicesOutput, error)

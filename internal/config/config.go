@@ -334,7 +334,7 @@ var (
 	// ECR private registry endpoints, per "Amazon ECR private registry" and
 	// "Amazon Elastic Container Registry endpoints and quotas" (standard,
 	// FIPS and China partitions).
-	ecrHostRE = regexp.MustCompile(`^[0-9]{12}\.dkr\.(?:ecr|ecr-fips)\.[a-z]{2}(?:-[a-z]+)+-[0-9]+\.amazonaws\.com(?:\.cn)?$`)
+	ecrHostRE = regexp.MustCompile(`^([0-9]{12})\.dkr\.(?:ecr|ecr-fips)\.[a-z]{2}(?:-[a-z]+)+-[0-9]+\.amazonaws\.com(?:\.cn)?$`)
 )
 
 type decoder struct {
@@ -940,6 +940,31 @@ func AllowedRegistry(reg string) bool {
 	}
 	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
 		return false
+	}
+	return IsLoopbackHost(host)
+}
+
+// ECRRegistryID returns the account id of an ECR private registry host
+// (ACCOUNT.dkr.ecr[-fips].REGION.amazonaws.com[.cn], with or without a
+// port), or "" for any other registry (a loopback test registry, Docker
+// Hub). See "Amazon ECR private registry" in the Amazon ECR User Guide.
+func ECRRegistryID(host string) string {
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	if m := ecrHostRE.FindStringSubmatch(strings.ToLower(host)); m != nil {
+		return m[1]
+	}
+	return ""
+}
+
+// IsLoopbackHost reports whether host (or host:port) names this machine:
+// localhost, an address in 127.0.0.0/8 or ::1. Such registries are spoken
+// to over plain HTTP and only they may be given a test registry's
+// credentials.
+func IsLoopbackHost(host string) bool {
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
 	}
 	if host == "localhost" {
 		return true

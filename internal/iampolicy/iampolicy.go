@@ -24,21 +24,15 @@ package iampolicy
 import (
 	"encoding/json"
 	"fmt"
-	"regexp"
 	"sort"
 	"strings"
 
 	"github.com/hackforla/ctjdeploy/internal/config"
+	"github.com/hackforla/ctjdeploy/internal/ecsread"
 )
 
 // AccountPlaceholder stands for the AWS account when it is unknown.
 const AccountPlaceholder = "ACCOUNT_ID"
-
-// EnvTagKey is the tag ctjdeploy puts on every revision it registers, with
-// the environment's name as value (deploy.TagEnv). The policy allows
-// RegisterTaskDefinition only with that tag in the request, and tagging
-// (ecs:TagResource) only as part of RegisterTaskDefinition.
-const EnvTagKey = "ctjdeploy:env"
 
 // NoPermissionNeeded lists the operations ctjdeploy calls that IAM does not
 // authorize: any principal may call them.
@@ -124,8 +118,6 @@ func Partition(region string) string {
 	return "aws"
 }
 
-var ecrHostRE = regexp.MustCompile(`^(\d{12})\.dkr\.ecr(?:-fips)?\.[a-z0-9-]+\.amazonaws\.com(?:\.cn)?$`)
-
 // RoleARN turns a role as a task definition may name it (an ARN, or a role
 // name) into an ARN.
 func RoleARN(partition, account, role string) string {
@@ -150,8 +142,8 @@ func Policy(env *config.Environment, account, family string, roles []string, log
 		return fmt.Sprintf("arn:%s:%s:%s:%s:%s", part, service, env.Region, account, resource)
 	}
 	ecrAccount := account
-	if m := ecrHostRE.FindStringSubmatch(env.Registry); m != nil {
-		ecrAccount = m[1]
+	if id := config.ECRRegistryID(env.Registry); id != "" {
+		ecrAccount = id
 	}
 	var repos []string
 	for _, name := range env.ImageNames() {
@@ -211,10 +203,12 @@ func Policy(env *config.Environment, account, family string, roles []string, log
 		Resource: []string{service, arn("ecs", account, "service-deployment/"+env.Cluster+"/"+env.Service+"/*")},
 	})
 	add(Statement{
-		Sid:       "ECSRegisterTaskDefinitionFamily",
-		Action:    []string{"ecs:RegisterTaskDefinition"},
-		Resource:  []string{taskDefs},
-		Condition: map[string]map[string]any{"StringEquals": {"aws:RequestTag/" + EnvTagKey: env.Name}},
+		Sid:      "ECSRegisterTaskDefinitionFamily",
+		Action:   []string{"ecs:RegisterTaskDefinition"},
+		Resource: []string{taskDefs},
+		// Only with the ctjdeploy:env tag the deploy sets in the request
+		// (tagging is allowed only as part of RegisterTaskDefinition).
+		Condition: map[string]map[string]any{"StringEquals": {"aws:RequestTag/" + ecsread.TagEnv: env.Name}},
 	})
 	add(Statement{
 		Sid:       "ECSTagOnRegister",

@@ -60,6 +60,8 @@ import (
 	dnet "github.com/moby/moby/api/types/network"
 	dreg "github.com/moby/moby/api/types/registry"
 	dcli "github.com/moby/moby/client"
+
+	"github.com/hackforla/ctjdeploy/internal/config"
 )
 
 // EngineOptions configure an Engine.
@@ -1352,7 +1354,7 @@ func (e *Engine) pull(ctx context.Context, ref string) error {
 		return fmt.Errorf("image %s is not a valid reference: %w", ref, err)
 	}
 	opts := dcli.ImagePullOptions{}
-	if dom := dref.Domain(named); e.authHost != "" && dom == e.authHost || e.authHost == "" && engLoopback(dom) {
+	if dom := dref.Domain(named); e.authHost != "" && dom == e.authHost || e.authHost == "" && config.IsLoopbackHost(dom) {
 		opts.RegistryAuth = e.auth
 	}
 	t0 := time.Now()
@@ -1393,18 +1395,6 @@ func (e *Engine) remove(ctx context.Context, id string) error {
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
-}
-
-func engLoopback(domain string) bool {
-	host := domain
-	if h, _, err := net.SplitHostPort(domain); err == nil {
-		host = h
-	}
-	if host == "localhost" {
-		return true
-	}
-	ip, err := netip.ParseAddr(host)
-	return err == nil && ip.IsLoopback()
 }
 
 // engLog is a ring of a container's last output lines.
