@@ -190,7 +190,7 @@ func (r *run) releaseLock(name string, me LockHolder) {
 // that is gone. It runs right before the register and again right before
 // the update (registered: the revision this run registered, then unused).
 func (r *run) sameService(ctx context.Context, registered string) error {
-	env, was := r.o.Env, r.res.live
+	env, was := r.o.Env, r.live
 	if was == nil || was.Svc == nil {
 		return nil
 	}
