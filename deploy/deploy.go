@@ -690,7 +690,7 @@ func (r *run) unchanged(ctx context.Context) error {
 		res.DeploymentID, res.Following, res.Update = aws.ToString(d.Id), true, true
 		if err := r.phase("rollout", func(p *report.Phase) error {
 			p.Infof("service %s already runs %s, but its deployment %s has not ended (%s): following it", r.o.Env.Service, shortARN(res.TaskDefARN), res.DeploymentID, strings.ToLower(string(d.RolloutState)))
-			return r.follow(ctx, rollout.FollowOptions{ServiceDeploymentArn: aws.ToString(r.live.Svc.CurrentServiceDeployment),
+			return r.follow(ctx, rollout.Followed{ServiceDeploymentArn: aws.ToString(r.live.Svc.CurrentServiceDeployment),
 				Source: rollout.SourceRevision(r.live.Svc), UpdatedAt: aws.ToTime(d.CreatedAt)})
 		}); err != nil {
 			return err
@@ -738,7 +738,7 @@ func (r *run) update(ctx context.Context, p *report.Phase) error {
 
 // followUpdate follows the deployment the update started.
 func (r *run) followUpdate(ctx context.Context, _ *report.Phase) error {
-	return r.follow(ctx, rollout.FollowOptions{ServiceDeploymentArn: r.sdArn,
+	return r.follow(ctx, rollout.Followed{ServiceDeploymentArn: r.sdArn,
 		PreviousServiceDeploymentArn: aws.ToString(r.live.Svc.CurrentServiceDeployment),
 		Source:                       r.res.LiveARN, UpdatedAt: r.updatedAt})
 }
@@ -785,9 +785,9 @@ func (r *run) smoke(ctx context.Context, rolledOut bool) error {
 		if svc != nil {
 			sd = aws.ToString(svc.CurrentServiceDeployment)
 		}
-		_, ferr := rollout.Follow(ctx, r.d.ECS, rollout.FollowOptions{Cluster: env.Cluster, Service: env.Service, Env: env.Name,
-			DeploymentID: id, TaskDefinition: res.LiveARN, ServiceDeploymentArn: sd, Source: res.TaskDefARN, UpdatedAt: time.Now(),
-			Interval: r.o.Interval, Timeout: r.o.Timeout, Reporter: &eventTap{next: r.rep, res: res}})
+		_, ferr := rollout.Follow(ctx, r.d.ECS, rollout.NewFollowOptions(env.Cluster, env.Service, env.Name,
+			rollout.Followed{DeploymentID: id, TaskDefinition: res.LiveARN, ServiceDeploymentArn: sd, Source: res.TaskDefARN, UpdatedAt: time.Now()},
+			rollout.Pace{Interval: r.o.Interval, Timeout: r.o.Timeout, Reporter: &eventTap{next: r.rep, res: res}}))
 		back = ferr
 		return ferr
 	})
@@ -799,17 +799,17 @@ func (r *run) smoke(ctx context.Context, rolledOut bool) error {
 		err, env.Service, shortARN(res.LiveARN), res.SmokeRollback))
 }
 
-// follow follows res.DeploymentID of res.TaskDefARN with o's deployment
-// fields, recording polls, events and stopped tasks in the result.
-func (r *run) follow(ctx context.Context, o rollout.FollowOptions) error {
+// follow follows res.DeploymentID of res.TaskDefARN (d names the rest),
+// recording polls, events and stopped tasks in the result.
+func (r *run) follow(ctx context.Context, d rollout.Followed) error {
 	env, res := r.o.Env, r.res
-	o.Cluster, o.Service, o.Env = env.Cluster, env.Service, env.Name
-	o.DeploymentID, o.TaskDefinition = res.DeploymentID, res.TaskDefARN
-	o.Interval, o.Timeout, o.Since = r.o.Interval, r.o.Timeout, r.followAt.Add(-2*time.Second)
+	d.DeploymentID, d.TaskDefinition = res.DeploymentID, res.TaskDefARN
+	since := r.followAt.Add(-2 * time.Second)
 	if r.followAt.IsZero() {
-		o.Since = time.Now().Add(-time.Minute)
+		since = time.Now().Add(-time.Minute)
 	}
-	o.Reporter = &eventTap{next: r.rep, res: res}
+	o := rollout.NewFollowOptions(env.Cluster, env.Service, env.Name, d,
+		rollout.Pace{Interval: r.o.Interval, Timeout: r.o.Timeout, Since: since, Reporter: &eventTap{next: r.rep, res: res}})
 	o.Logs = r.d.Logs
 	o.FailureThreshold = env.FailureThreshold // ends a rollout no breaker watches (rollout/threshold.go)
 	fr, err := rollout.Follow(ctx, r.d.ECS, o)

@@ -57,6 +57,11 @@ type RunOptions struct {
 	Reporter report.Reporter
 }
 
+// pace is how a rollback follows its deployment: events since since.
+func (o RunOptions) pace(since time.Time) rollout.Pace {
+	return rollout.Pace{Interval: o.Interval, Timeout: o.Timeout, Since: since, Reporter: o.Reporter, Sleep: o.Sleep}
+}
+
 // Result is what a rollback did.
 type Result struct {
 	// Outcome: deployed (the service runs the target, verified), unchanged,
@@ -125,12 +130,10 @@ func Run(ctx context.Context, api rollout.ECS, env *config.Environment, p *Plan,
 	}
 
 	ph = report.Begin(o.Reporter, "rollout")
-	fr, err := rollout.Follow(ctx, api, rollout.FollowOptions{
-		Cluster: env.Cluster, Service: env.Service, DeploymentID: id, TaskDefinition: arn, Env: env.Name,
-		ServiceDeploymentArn: aws.ToString(svc.CurrentServiceDeployment), PreviousServiceDeploymentArn: prevSD(p),
-		Source: p.Live.ARN, UpdatedAt: time.Now(),
-		Interval: o.Interval, Timeout: o.Timeout, Since: since, Reporter: o.Reporter, Sleep: o.Sleep,
-	})
+	fr, err := rollout.Follow(ctx, api, rollout.NewFollowOptions(env.Cluster, env.Service, env.Name,
+		rollout.Followed{DeploymentID: id, TaskDefinition: arn, ServiceDeploymentArn: aws.ToString(svc.CurrentServiceDeployment),
+			PreviousServiceDeploymentArn: prevSD(p), Source: p.Live.ARN, UpdatedAt: time.Now()},
+		o.pace(since)))
 	if err != nil {
 		code := exitcode.Of(err)
 		res.Outcome = exitcode.Name(code)
@@ -167,11 +170,9 @@ func stopAndFollow(ctx context.Context, api rollout.ECS, env *config.Environment
 		return res, nil
 	}
 	ph = report.Begin(o.Reporter, "rollout")
-	fr, err := rollout.Follow(ctx, api, rollout.FollowOptions{
-		Cluster: env.Cluster, Service: env.Service, DeploymentID: p.StopDeploymentID, TaskDefinition: p.Live.ARN, Env: env.Name,
-		ServiceDeploymentArn: p.Stop, Source: p.Target.ARN, UpdatedAt: since,
-		Interval: o.Interval, Timeout: o.Timeout, Since: since, Reporter: o.Reporter, Sleep: o.Sleep,
-	})
+	fr, err := rollout.Follow(ctx, api, rollout.NewFollowOptions(env.Cluster, env.Service, env.Name,
+		rollout.Followed{DeploymentID: p.StopDeploymentID, TaskDefinition: p.Live.ARN, ServiceDeploymentArn: p.Stop, Source: p.Target.ARN, UpdatedAt: since},
+		o.pace(since)))
 	switch code := exitcode.Of(err); {
 	case code == exitcode.RolledBack:
 		// What this command asked for.
