@@ -90,7 +90,7 @@ func runRollback(cmd *cobra.Command, g *globals, f *rollbackFlags, env *config.E
 			if err != nil {
 				doc.Error = err.Error()
 			}
-			if werr := inspect.WriteJSON(g.stdout, doc); werr != nil && err == nil {
+			if werr := writeJSON(g.stdout, doc); werr != nil && err == nil {
 				err = werr
 			}
 		}

@@ -1,7 +1,6 @@
 package inspect
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -10,13 +9,6 @@ import (
 
 	"github.com/hackforla/ctjdeploy/internal/ecsread"
 )
-
-// WriteJSON writes v as one indented JSON document.
-func WriteJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
-}
 
 // ShortDigest is the first 12 hex digits of a sha256 digest.
 func ShortDigest(d string) string {

@@ -202,7 +202,9 @@ func TestNewStatusAndText(t *testing.T) {
 		t.Errorf("status shows more than 5 events:\n%s", out)
 	}
 	b.Reset()
-	if err := WriteJSON(&b, st); err != nil {
+	enc := json.NewEncoder(&b)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(st); err != nil {
 		t.Fatal(err)
 	}
 	var back map[string]any

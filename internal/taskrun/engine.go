@@ -1,3 +1,6 @@
+// Package taskrun runs an ECS task's containers for real on a Docker
+// engine (the local stack's dockerd): the simulator's tasks (ecssim) and
+// `ctjdeploy ENV local` (deploy/local) both start tasks through it.
 package taskrun
 
 // engine.go runs a task's containers for real on a Docker engine (the
