@@ -503,15 +503,13 @@ func (f *follower) read(ctx context.Context) (*ecstypes.Service, *ecstypes.Servi
 	}
 	var sd *ecstypes.ServiceDeployment
 	if f.sdArn != "" {
-		out, err := f.api.DescribeServiceDeployments(ctx, &ecs.DescribeServiceDeploymentsInput{ServiceDeploymentArns: []string{f.sdArn}})
+		var err error
+		sd, err = ecsread.DescribeServiceDeployment(ctx, f.api, f.sdArn)
 		if err != nil {
 			if err := f.apiError(err); err != nil {
 				return nil, nil, err
 			}
 			return svc, nil, nil
-		}
-		if len(out.ServiceDeployments) > 0 {
-			sd = &out.ServiceDeployments[0]
 		}
 	}
 	if !f.useAPI {
@@ -555,16 +553,13 @@ func primaryIs(svc *ecstypes.Service, id string) bool {
 // find looks our record up: the newest service deployment of the service
 // created since the update (ListServiceDeployments, createdAt after).
 func (f *follower) find(ctx context.Context) (string, error) {
-	out, err := f.api.ListServiceDeployments(ctx, &ecs.ListServiceDeploymentsInput{
-		Cluster: aws.String(f.o.Cluster), Service: aws.String(f.o.Service),
-		CreatedAt: &ecstypes.CreatedAt{After: aws.Time(f.o.UpdatedAt.Add(-5 * time.Second))},
-	})
+	list, err := ecsread.ServiceDeploymentsSince(ctx, f.api, f.o.Cluster, f.o.Service, f.o.UpdatedAt.Add(-5*time.Second))
 	if err != nil {
 		return "", err
 	}
 	var best *ecstypes.ServiceDeploymentBrief
-	for i := range out.ServiceDeployments {
-		b := &out.ServiceDeployments[i]
+	for i := range list {
+		b := &list[i]
 		if aws.ToString(b.ServiceDeploymentArn) == f.o.PreviousServiceDeploymentArn {
 			continue
 		}
@@ -582,16 +577,13 @@ func (f *follower) find(ctx context.Context) (string, error) {
 // (nil if none).
 func (f *follower) newer(ctx context.Context, sd *ecstypes.ServiceDeployment) (*ecstypes.ServiceDeploymentBrief, error) {
 	after := aws.ToTime(sd.CreatedAt)
-	out, err := f.api.ListServiceDeployments(ctx, &ecs.ListServiceDeploymentsInput{
-		Cluster: aws.String(f.o.Cluster), Service: aws.String(f.o.Service),
-		CreatedAt: &ecstypes.CreatedAt{After: aws.Time(after)},
-	})
+	list, err := ecsread.ServiceDeploymentsSince(ctx, f.api, f.o.Cluster, f.o.Service, after)
 	if err != nil {
 		return nil, err
 	}
 	var best *ecstypes.ServiceDeploymentBrief
-	for i := range out.ServiceDeployments {
-		b := &out.ServiceDeployments[i]
+	for i := range list {
+		b := &list[i]
 		if aws.ToString(b.ServiceDeploymentArn) == aws.ToString(sd.ServiceDeploymentArn) || !aws.ToTime(b.CreatedAt).After(after) {
 			continue
 		}

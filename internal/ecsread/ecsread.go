@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
@@ -173,4 +174,44 @@ func isHex(s string) bool {
 		}
 	}
 	return s != ""
+}
+
+// Deployments is the part of the ECS API that reads service deployments
+// (the service deployment API: "View service history using Amazon ECS
+// service deployments" in the ECS developer guide).
+type Deployments interface {
+	ListServiceDeployments(ctx context.Context, in *ecs.ListServiceDeploymentsInput, opts ...func(*ecs.Options)) (*ecs.ListServiceDeploymentsOutput, error)
+	DescribeServiceDeployments(ctx context.Context, in *ecs.DescribeServiceDeploymentsInput, opts ...func(*ecs.Options)) (*ecs.DescribeServiceDeploymentsOutput, error)
+}
+
+// ServiceDeploymentsSince lists the service's service deployments created
+// after after (ListServiceDeployments with the createdAt filter). It reads
+// one page: without maxResults ECS returns up to 20 (ECS API Reference,
+// "ListServiceDeployments", maxResults), far more than the window since an
+// update holds.
+// Errors are returned as the SDK gave them, for the caller to classify
+// (awserr): an account without the API answers access denied.
+func ServiceDeploymentsSince(ctx context.Context, api Deployments, cluster, service string, after time.Time) ([]ecstypes.ServiceDeploymentBrief, error) {
+	out, err := api.ListServiceDeployments(ctx, &ecs.ListServiceDeploymentsInput{
+		Cluster: aws.String(cluster), Service: aws.String(service),
+		CreatedAt: &ecstypes.CreatedAt{After: aws.Time(after)},
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out.ServiceDeployments, nil
+}
+
+// DescribeServiceDeployment reads one service deployment (nil when ECS
+// lists none by that ARN yet: its reads are eventually consistent). Errors
+// are returned as the SDK gave them.
+func DescribeServiceDeployment(ctx context.Context, api Deployments, arn string) (*ecstypes.ServiceDeployment, error) {
+	out, err := api.DescribeServiceDeployments(ctx, &ecs.DescribeServiceDeploymentsInput{ServiceDeploymentArns: []string{arn}})
+	if err != nil {
+		return nil, err
+	}
+	if len(out.ServiceDeployments) == 0 {
+		return nil, nil
+	}
+	return &out.ServiceDeployments[0], nil
 }
