@@ -31,6 +31,7 @@ import (
 	"github.com/hackforla/ctjdeploy/internal/ecsread"
 	"github.com/hackforla/ctjdeploy/internal/exitcode"
 	"github.com/hackforla/ctjdeploy/internal/gitinfo"
+	"github.com/hackforla/ctjdeploy/internal/lease"
 	"github.com/hackforla/ctjdeploy/internal/report"
 	"github.com/hackforla/ctjdeploy/push"
 	"github.com/hackforla/ctjdeploy/tfvars"
@@ -183,6 +184,7 @@ type run struct {
 	built    []build.Image                    // this run's images, in env.ImageNames() order (phase build)
 	images   map[string]imageWork             // by image name: what the push needs (phase push-plan)
 	rendered *ecs.RegisterTaskDefinitionInput // the definition deployed (phase render)
+	lease    *lease.Lease                     // the deploy lock held (lock.go); nil: none
 
 	updating  bool      // UpdateService was called
 	completed bool      // the deployment was followed to its successful end

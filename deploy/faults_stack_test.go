@@ -39,6 +39,7 @@ import (
 	"github.com/hackforla/ctjdeploy/internal/ecssim"
 	"github.com/hackforla/ctjdeploy/internal/exitcode"
 	"github.com/hackforla/ctjdeploy/internal/faults"
+	"github.com/hackforla/ctjdeploy/internal/lease"
 	"github.com/hackforla/ctjdeploy/internal/netclient"
 	"github.com/hackforla/ctjdeploy/internal/report"
 	"github.com/hackforla/ctjdeploy/internal/teststack"
@@ -159,14 +160,14 @@ func (e *faultEnv) state(t *testing.T, tag string) wholeState {
 		st.envTag[repo] = e.manifestDigest(t, repo, e.env.Name)
 		st.commitTag[repo] = e.manifestDigest(t, repo, tag)
 	}
-	out, err := e.ssm.GetParameter(ctx, &ssm.GetParameterInput{Name: aws.String(e.lock)})
-	var nf *ssmtypes.ParameterNotFound
-	switch {
-	case err == nil:
-		st.lock = aws.ToString(out.Parameter.Value)
-	case errors.As(err, &nf):
-	default:
+	// The lock as its parameter's versions decide it (internal/lease):
+	// "" when free (released, or never taken).
+	ls, err := lease.Read(ctx, e.ssm, e.lock)
+	if err != nil {
 		t.Fatalf("reading the lock: %v", err)
+	}
+	if ls.Held {
+		st.lock = fmt.Sprintf("held by %s (version %d)", ls.Holder, ls.Version)
 	}
 	return st
 }

@@ -85,6 +85,10 @@ func (r *run) tagsUnmoved(i int) string {
 // said in the error.
 func (r *run) moveEnvTags(ctx context.Context, p *report.Phase, tagger push.Tagger) error {
 	env, res := r.o.Env, r.res
+	if err := r.lease.Err(); err != nil {
+		// Another run may hold the deploy lock now (lock.go): stop before moving ENV.
+		return fmt.Errorf("%w; the images are pushed under %s, no %s tag was moved and the service was not changed", err, r.o.Tag, env.Name)
+	}
 	var done []movedTag
 	for _, im := range res.Images {
 		if containsStr(im.ExistingTags, env.Name) {

@@ -20,7 +20,6 @@ import (
 	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
 	"github.com/spf13/cobra"
 
-	"github.com/hackforla/ctjdeploy/deploy"
 	"github.com/hackforla/ctjdeploy/deploy/doctor"
 	"github.com/hackforla/ctjdeploy/deploy/preflight"
 	"github.com/hackforla/ctjdeploy/deploy/taskdef"
@@ -29,6 +28,7 @@ import (
 	"github.com/hackforla/ctjdeploy/internal/ecsread"
 	"github.com/hackforla/ctjdeploy/internal/exitcode"
 	"github.com/hackforla/ctjdeploy/internal/iampolicy"
+	"github.com/hackforla/ctjdeploy/internal/lease"
 	"github.com/hackforla/ctjdeploy/push"
 	"github.com/hackforla/ctjdeploy/tfvars"
 )
@@ -222,33 +222,26 @@ func templateOutputs(env *config.Environment) ([]byte, []string, error) {
 	return data, names, nil
 }
 
-// lockState reads who holds the lock from the value the preflight read.
+// lockState says who holds the lock, as internal/lease decided it from
+// the versions the preflight read.
 func lockState(env *config.Environment, rep *preflight.Report) doctor.Lock {
 	l := doctor.Lock{Name: env.LockParameter()}
 	if l.Name == "" {
 		return l
 	}
 	if !rep.LockRead {
-		if o, ok := rep.Outcome("ssm:GetParameter"); ok {
+		if o, ok := rep.Outcome("ssm:GetParameterHistory"); ok {
 			l.ReadNote = o.Detail
 		}
 		return l
 	}
-	l.Read, l.Held = true, rep.Lock != ""
+	l.Read, l.Held = true, rep.Lock.Held
 	if !l.Held {
 		return l
 	}
-	var h deploy.LockHolder
-	if err := json.Unmarshal([]byte(rep.Lock), &h); err != nil {
-		l.Holder = "an unreadable holder"
-		return l
-	}
-	l.Holder = h.String()
-	ttl := env.LockTTL()
-	if d, err := time.ParseDuration(h.TTL); err == nil && d > 0 {
-		ttl = d
-	}
-	l.Stale = time.Since(h.Started) > ttl
+	l.Holder = rep.Lock.Holder.String()
+	v, _ := lease.Decide(rep.Lock, "", time.Now(), env.LockTTL(), false, "")
+	l.Stale = v == lease.Stale
 	return l
 }
 
@@ -282,7 +275,7 @@ func simulateWrites(ctx context.Context, api *iam.Client, env *config.Environmen
 		want{"ecs:StopServiceDeployment", arn("ecs", acct, "service-deployment/"+env.Cluster+"/"+env.Service+"/*")})
 	if lock := env.LockParameter(); lock != "" {
 		p := arn("ssm", acct, "parameter/"+strings.TrimPrefix(lock, "/"))
-		ws = append(ws, want{"ssm:PutParameter", p}, want{"ssm:DeleteParameter", p})
+		ws = append(ws, want{"ssm:PutParameter", p})
 	}
 	if td != nil {
 		for _, r := range []*string{td.ExecutionRoleArn, td.TaskRoleArn} {

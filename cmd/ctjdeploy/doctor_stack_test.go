@@ -73,7 +73,12 @@ func doctorEnv(t *testing.T, incubator bool, policy []byte) (cfgPath string, st 
 	t.Setenv("HOME", t.TempDir())
 
 	ex := st.ExampleDir()
+	// A copy of the example app (its Terraform state included): every path
+	// in a config stays inside the config's repository (or folder).
 	dir := t.TempDir()
+	if err := os.CopyFS(dir, os.DirFS(ex)); err != nil {
+		t.Fatal(err)
+	}
 	tmpl, err := os.ReadFile(filepath.Join(ex, "stage", "ecs-task-def.json"))
 	if err != nil {
 		t.Fatal(err)
@@ -89,10 +94,10 @@ func doctorEnv(t *testing.T, incubator bool, policy []byte) (cfgPath string, st 
     cluster: ` + n.Cluster + `
     service: ` + n.Service + `
     registry: ` + st.Registry + `
-    terraform: {dir: ` + filepath.Join(ex, "infra", "stage") + `}
+    terraform: {dir: infra/stage}
     images:
-      django: {repository: ` + n.BackendRepo + `, context: ` + filepath.Join(ex, "backend") + `, dockerfile: ` + filepath.Join(ex, "stage", "django.dockerfile") + `}
-      next:   {repository: ` + n.FrontendRepo + `, context: ` + filepath.Join(ex, "frontend") + `, dockerfile: ` + filepath.Join(ex, "stage", "next.dockerfile") + `}
+      django: {repository: ` + n.BackendRepo + `, context: backend, dockerfile: stage/django.dockerfile}
+      next:   {repository: ` + n.FrontendRepo + `, context: frontend, dockerfile: stage/next.dockerfile}
 `
 	cfgPath = filepath.Join(dir, "ctjdeploy.yaml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
@@ -197,7 +202,7 @@ func TestStackIncubatorBuilder(t *testing.T) {
 		"ecs:DescribeTasks on arn:aws:ecs:us-west-2:123456789012:task/" + n.Cluster + "/*",
 		"ecs:ListServiceDeployments on arn:aws:ecs:us-west-2:123456789012:service/" + n.Cluster + "/" + n.Service,
 		"ecs:DescribeServiceDeployments on arn:aws:ecs:us-west-2:123456789012:service-deployment/" + n.Cluster + "/" + n.Service + "/*",
-		"ssm:GetParameter on arn:aws:ssm:us-west-2:123456789012:parameter/ctjdeploy/" + n.Cluster + "/" + n.Service + "/lock",
+		"ssm:GetParameterHistory on arn:aws:ssm:us-west-2:123456789012:parameter/ctjdeploy/" + n.Cluster + "/" + n.Service + "/lock",
 		"ecr:DescribeRepositories on arn:aws:ecr:us-west-2:123456789012:repository/" + n.BackendRepo,
 		"ecr:DescribeRepositories on arn:aws:ecr:us-west-2:123456789012:repository/" + n.FrontendRepo,
 		"ecr:DescribeImages on arn:aws:ecr:us-west-2:123456789012:repository/" + n.BackendRepo,
@@ -263,7 +268,7 @@ func TestStackIncubatorBuilder(t *testing.T) {
 		"circuit breaker":                       "failure_threshold",
 		"permission ecs:DescribeTaskDefinition": "denied",
 		"permission ecs:ListTasks":              "denied",
-		"permission ssm:GetParameter":           "denied",
+		"permission ssm:GetParameterHistory":    "denied",
 		"permission ecs:ListServiceDeployments": "denied",
 		"permission ecr:DescribeRepositories":   "denied",
 	} {

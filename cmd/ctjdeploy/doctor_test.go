@@ -7,10 +7,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hackforla/ctjdeploy/deploy"
 	"github.com/hackforla/ctjdeploy/deploy/doctor"
 	"github.com/hackforla/ctjdeploy/deploy/preflight"
 	"github.com/hackforla/ctjdeploy/internal/config"
+	"github.com/hackforla/ctjdeploy/internal/lease"
 )
 
 func TestPrincipalARN(t *testing.T) {
@@ -61,9 +61,8 @@ func TestWriteDoctor(t *testing.T) {
 
 func TestLockState(t *testing.T) {
 	env := &config.Environment{Name: "stage", Cluster: "c", Service: "s"}
-	holder := func(started time.Time, ttl string) string {
-		b, _ := json.Marshal(deploy.LockHolder{Run: "abc", Tag: "t", Host: "h", Started: started, TTL: ttl})
-		return string(b)
+	holder := func(beat time.Time, ttl string) lease.State {
+		return lease.State{Exists: true, Held: true, Beat: beat, Holder: lease.Holder{Run: "abc", Tag: "t", Host: "h", Started: beat, TTL: ttl}}
 	}
 	for _, tc := range []struct {
 		rep         preflight.Report

@@ -28,6 +28,7 @@ import (
 	"github.com/hackforla/ctjdeploy/internal/ecssim"
 	"github.com/hackforla/ctjdeploy/internal/exitcode"
 	"github.com/hackforla/ctjdeploy/internal/iampolicy"
+	"github.com/hackforla/ctjdeploy/internal/lease"
 	"github.com/hackforla/ctjdeploy/internal/teststack"
 )
 
@@ -74,7 +75,12 @@ func newIAMEnv(t *testing.T) *iamEnv {
 	t.Setenv("CTJ_IAM_REV", "1")
 
 	ex := st.ExampleDir()
+	// A copy of the example app (its Terraform state included): every path
+	// in a config stays inside the config's repository (or folder).
 	dir := t.TempDir()
+	if err := os.CopyFS(dir, os.DirFS(ex)); err != nil {
+		t.Fatal(err)
+	}
 	tmpl, err := os.ReadFile(filepath.Join(ex, "stage", "ecs-task-def.json"))
 	if err != nil {
 		t.Fatal(err)
@@ -95,10 +101,10 @@ func newIAMEnv(t *testing.T) *iamEnv {
     cluster: ` + n.Cluster + `
     service: ` + service + `
     registry: ` + registry + `
-    terraform: {dir: ` + filepath.Join(ex, "infra", "stage") + `}
+    terraform: {dir: infra/stage}
     images:
-      django: {repository: ` + n.BackendRepo + `, context: ` + filepath.Join(ex, "backend") + `, dockerfile: ` + filepath.Join(ex, "stage", "django.dockerfile") + `}
-      next:   {repository: ` + n.FrontendRepo + `, context: ` + filepath.Join(ex, "frontend") + `, dockerfile: ` + filepath.Join(ex, "stage", "next.dockerfile") + `}
+      django: {repository: ` + n.BackendRepo + `, context: backend, dockerfile: stage/django.dockerfile}
+      next:   {repository: ` + n.FrontendRepo + `, context: frontend, dockerfile: stage/next.dockerfile}
 `
 	}
 	cfg := "environments:\n" + env("stage", n.Service, "") + env("other", n.Service+"-other", "") +
@@ -185,10 +191,15 @@ func (e *iamEnv) lockParameter() string {
 	return "/ctjdeploy/" + e.n.Cluster + "/" + e.n.Service + "/lock"
 }
 
+// lockExists says whether the lock is held (internal/lease: a released
+// lock is a "released" record, the parameter stays).
 func (e *iamEnv) lockExists() bool {
 	e.t.Helper()
-	_, err := ssm.NewFromConfig(e.st.AWSConfig(e.t)).GetParameter(context.Background(), &ssm.GetParameterInput{Name: aws.String(e.lockParameter())})
-	return err == nil
+	st, err := lease.Read(context.Background(), ssm.NewFromConfig(e.st.AWSConfig(e.t)), e.lockParameter())
+	if err != nil {
+		e.t.Fatalf("reading the lock %s: %v", e.lockParameter(), err)
+	}
+	return st.Held
 }
 
 func jsonDoc(t *testing.T, out string) map[string]any {
@@ -284,12 +295,12 @@ func TestLifeUnderThePrintedPolicy(t *testing.T) {
 	}
 
 	// The lock: every run above released it; one held by another run is
-	// read (ssm:GetParameter) and refused with exit 5.
+	// read (ssm:GetParameterHistory) and refused with exit 5.
 	if e.lockExists() {
 		t.Errorf("the lock %s is still held after the runs", e.lockParameter())
 	}
 	holder := `{"run":"0123456789ab","tag":"x","env":"stage","host":"elsewhere","pid":1,"started":"` + time.Now().UTC().Format(time.RFC3339) + `","ttl":"1h"}`
-	if _, err := ssm.NewFromConfig(e.st.AWSConfig(t)).PutParameter(context.Background(), &ssm.PutParameterInput{Name: aws.String(e.lockParameter()), Value: aws.String(holder), Type: "String"}); err != nil {
+	if _, err := ssm.NewFromConfig(e.st.AWSConfig(t)).PutParameter(context.Background(), &ssm.PutParameterInput{Name: aws.String(e.lockParameter()), Value: aws.String(holder), Type: "String", Overwrite: aws.Bool(true)}); err != nil {
 		t.Fatal(err)
 	}
 	e.must(exitcode.Refused, "stage", "--tag", a, "--no-build")

@@ -22,9 +22,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
-	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 
 	"github.com/hackforla/ctjdeploy/internal/config"
+	"github.com/hackforla/ctjdeploy/internal/lease"
 	"github.com/hackforla/ctjdeploy/internal/teststack"
 )
 
@@ -150,14 +150,14 @@ func readState(t *testing.T, n teststack.Names) stackState {
 		t.Fatal(err)
 	}
 	s := stackState{svcTD: aws.ToString(ds.Services[0].TaskDefinition), revs: len(lt.TaskDefinitionArns)}
-	out, err := ssm.NewFromConfig(st.AWSConfig(t)).GetParameter(ctx, &ssm.GetParameterInput{Name: aws.String(config.DefaultLockParameter(n.Cluster, n.Service))})
-	var nf *ssmtypes.ParameterNotFound
-	switch {
-	case err == nil:
-		s.lock = aws.ToString(out.Parameter.Value)
-	case errors.As(err, &nf):
-	default:
+	// The lock as its parameter's versions decide it (internal/lease):
+	// "" when free (released, or never taken).
+	ls, err := lease.Read(ctx, ssm.NewFromConfig(st.AWSConfig(t)), config.DefaultLockParameter(n.Cluster, n.Service))
+	if err != nil {
 		t.Fatalf("reading the lock: %v", err)
+	}
+	if ls.Held {
+		s.lock = fmt.Sprintf("held by %s (version %d)", ls.Holder, ls.Version)
 	}
 	return s
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	"github.com/spf13/cobra"
 
 	"github.com/hackforla/ctjdeploy/deploy/inspect"
@@ -24,6 +25,8 @@ type rollbackFlags struct {
 	dryRun  bool
 	noWait  bool
 	timeout time.Duration
+	// forceUnlock: --force-unlock
+	forceUnlock bool
 }
 
 const rollbackLong = `Roll ENV back. Nothing is built or pushed.
@@ -38,7 +41,11 @@ Terraform outputs, and registered.
 
 Rollback bypasses the stale-commit guard (that is its purpose) but not the
 data guard. It follows and verifies the deployment exactly as a deploy does.
-Nothing is ever deregistered.`
+Nothing is ever deregistered.
+
+It holds the deploy lock, the one a deploy takes (config lock:): while
+another deploy or rollback holds it, rollback is exit 5 naming the holder;
+--force-unlock takes it over from a run that died. --dry-run takes no lock.`
 
 func newRollbackCmd(g *globals) *cobra.Command {
 	f := &rollbackFlags{}
@@ -67,6 +74,7 @@ func newRollbackCmd(g *globals) *cobra.Command {
 	fl.BoolVar(&f.dryRun, "dry-run", false, "print the plan; write nothing")
 	fl.BoolVar(&f.noWait, "no-wait", false, "stop after updating the service")
 	fl.DurationVar(&f.timeout, "timeout", 15*time.Minute, "how long to follow the deployment before exiting 4")
+	fl.BoolVar(&f.forceUnlock, "force-unlock", false, "take the deploy lock over from a run that died without releasing it (before it expires)")
 	return cmd
 }
 
@@ -126,7 +134,9 @@ func runRollback(cmd *cobra.Command, g *globals, f *rollbackFlags, env *config.E
 		}
 		return nil
 	}
-	res, err := rollback.Run(ctx, client, env, plan, rollback.RunOptions{NoWait: f.noWait, Timeout: f.timeout, Reporter: rep})
+	// The deploy lock (not taken by a dry run, which returned above).
+	res, err := rollback.Run(ctx, client, env, plan, rollback.RunOptions{NoWait: f.noWait, Timeout: f.timeout, Reporter: rep,
+		SSM: ssm.NewFromConfig(cfg), ForceUnlock: f.forceUnlock})
 	doc.Result = &res
 	if err != nil {
 		return err

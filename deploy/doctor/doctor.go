@@ -218,7 +218,7 @@ func Evaluate(s State) []Check {
 	case l.Name == "":
 		add(Check{Check: "lock", Status: OK, Detail: "lock: false: deploys run without a lock"})
 	case !l.Read:
-		add(Check{Check: "lock", Status: Unknown, Detail: "lock parameter " + l.Name + " could not be read" + suffix(l.ReadNote), Fix: fmt.Sprintf("`ctjdeploy %s iam-policy` grants ssm:GetParameter on it", env.Name)})
+		add(Check{Check: "lock", Status: Unknown, Detail: "lock parameter " + l.Name + " could not be read" + suffix(l.ReadNote), Fix: fmt.Sprintf("`ctjdeploy %s iam-policy` grants ssm:GetParameterHistory on it", env.Name)})
 	case !l.Held:
 		add(Check{Check: "lock", Status: OK, Detail: "lock parameter " + l.Name + " is free"})
 	case l.Stale:

@@ -67,7 +67,7 @@ func state(sh shape) State {
 	for _, a := range sh.deny {
 		denied[a] = true
 	}
-	for _, a := range []string{"ecs:DescribeServices", "ecs:DescribeTaskDefinition", "ecs:ListTasks", "ecs:ListServiceDeployments", "ssm:GetParameter", "ecr:DescribeRepositories"} {
+	for _, a := range []string{"ecs:DescribeServices", "ecs:DescribeTaskDefinition", "ecs:ListTasks", "ecs:ListServiceDeployments", "ssm:GetParameterHistory", "ecr:DescribeRepositories"} {
 		o := preflight.Outcome{Action: a, Resource: "arn:aws:x:" + a, Status: preflight.Allowed}
 		if a == "ecs:ListTasks" {
 			o.Resource = "* (condition ecs:cluster = arn:aws:ecs:us-west-2:123456789012:cluster/incubator-prod)"
@@ -106,7 +106,7 @@ func TestEvaluate(t *testing.T) {
 		{"example", example, nil},
 		{"incubator", mod(func(s *shape) {
 			s.max, s.breaker, s.rollback, s.tags = 200, false, false, map[string]string{}
-			s.deny = []string{"ecs:DescribeTaskDefinition", "ecs:ListTasks", "ecs:ListServiceDeployments", "ssm:GetParameter", "ecr:DescribeRepositories"}
+			s.deny = []string{"ecs:DescribeTaskDefinition", "ecs:ListTasks", "ecs:ListServiceDeployments", "ssm:GetParameterHistory", "ecr:DescribeRepositories"}
 		}), map[string]string{
 			"minimum/maximum percent":               "deployment_maximum_percent         = 100",
 			"circuit breaker":                       "failure_threshold (3)",
@@ -114,7 +114,7 @@ func TestEvaluate(t *testing.T) {
 			"permission ecs:DescribeTaskDefinition": "iam-policy --format terraform",
 			"permission ecs:ListTasks":              "variable = \"ecs:cluster\"\n    values   = [\"arn:aws:ecs:us-west-2:123456789012:cluster/incubator-prod\"]",
 			"permission ecs:ListServiceDeployments": "ctjdeploy_stage",
-			"permission ssm:GetParameter":           "actions   = [\"ssm:GetParameter\"]",
+			"permission ssm:GetParameterHistory":    "actions   = [\"ssm:GetParameterHistory\"]",
 			"permission ecr:DescribeRepositories":   "resources = [\"arn:aws:x:ecr:DescribeRepositories\"]",
 		}},
 		{"breaker without rollback", mod(func(s *shape) { s.rollback = false }), map[string]string{"circuit breaker": "do not roll back"}},

@@ -20,7 +20,7 @@
 // (EC2-style APIs).
 //
 // Writes (ecs:RegisterTaskDefinition, ecs:TagResource, ecs:UpdateService,
-// ecs:StopServiceDeployment, ssm:PutParameter, ssm:DeleteParameter,
+// ecs:StopServiceDeployment, ssm:PutParameter,
 // iam:PassRole, the ECR pushes) cannot be tried without writing: `ENV doctor`
 // asks iam:SimulatePrincipalPolicy about them where the identity may call it.
 //
@@ -58,6 +58,7 @@ import (
 	"github.com/hackforla/ctjdeploy/internal/ecsread"
 	"github.com/hackforla/ctjdeploy/internal/exitcode"
 	"github.com/hackforla/ctjdeploy/internal/iampolicy"
+	"github.com/hackforla/ctjdeploy/internal/lease"
 )
 
 // STS is the part of STS the preflight calls.
@@ -85,9 +86,10 @@ type ECS interface {
 	DescribeServiceDeployments(ctx context.Context, in *ecs.DescribeServiceDeploymentsInput, opts ...func(*ecs.Options)) (*ecs.DescribeServiceDeploymentsOutput, error)
 }
 
-// SSM is the part of SSM the preflight reads (the deploy lock).
+// SSM is the part of SSM the preflight reads (the deploy lock, read as
+// internal/lease reads it: the parameter's history).
 type SSM interface {
-	GetParameter(ctx context.Context, in *ssm.GetParameterInput, opts ...func(*ssm.Options)) (*ssm.GetParameterOutput, error)
+	GetParameterHistory(ctx context.Context, in *ssm.GetParameterHistoryInput, opts ...func(*ssm.Options)) (*ssm.GetParameterHistoryOutput, error)
 }
 
 // Logs is the part of CloudWatch Logs the preflight reads.
@@ -148,10 +150,10 @@ type Report struct {
 	// Repositories maps each configured repository to whether it exists
 	// (absent: unknown).
 	Repositories map[string]bool `json:"-"`
-	// Lock is the lock parameter's value ("" when free), LockRead says it
-	// was read.
-	Lock     string `json:"-"`
-	LockRead bool   `json:"-"`
+	// Lock is the deploy lock as internal/lease decides it from the
+	// parameter's versions; LockRead says it was read.
+	Lock     lease.State `json:"-"`
+	LockRead bool        `json:"-"`
 }
 
 // Denials are the denied reads the run needs (Degrades == "").
@@ -188,7 +190,7 @@ func (r *Report) Outcome(action string) (Outcome, bool) {
 // probed by calling them (doctor simulates them).
 var WriteActions = []string{
 	"ecs:RegisterTaskDefinition", "ecs:TagResource", "ecs:UpdateService", "ecs:StopServiceDeployment",
-	"ssm:PutParameter", "ssm:DeleteParameter", "iam:PassRole",
+	"ssm:PutParameter", "iam:PassRole",
 	"ecr:InitiateLayerUpload", "ecr:UploadLayerPart", "ecr:CompleteLayerUpload", "ecr:PutImage",
 }
 
@@ -438,17 +440,15 @@ func (p *prober) listings() []probe {
 	}
 }
 
-// lock probes reading the deploy lock's parameter, and reads it.
+// lock probes reading the deploy lock's parameter, and reads it as
+// internal/lease does (its history).
 func (p *prober) lock(lock string) probe {
-	return probe{action: "ssm:GetParameter", resource: p.arn("ssm", p.rep.Account, "parameter/"+strings.TrimPrefix(lock, "/")), call: func(ctx context.Context) error {
-		out, err := p.c.SSM.GetParameter(ctx, &ssm.GetParameterInput{Name: aws.String(lock)})
-		p.mu.Lock()
-		defer p.mu.Unlock()
-		switch {
-		case err == nil:
-			p.rep.Lock, p.rep.LockRead = aws.ToString(out.Parameter.Value), true
-		case awserr.Code(err) == "ParameterNotFound":
-			p.rep.LockRead = true
+	return probe{action: "ssm:GetParameterHistory", resource: p.arn("ssm", p.rep.Account, "parameter/"+strings.TrimPrefix(lock, "/")), call: func(ctx context.Context) error {
+		st, err := lease.Read(ctx, p.c.SSM, lock)
+		if err == nil {
+			p.mu.Lock()
+			p.rep.Lock, p.rep.LockRead = st, true
+			p.mu.Unlock()
 		}
 		return err
 	}}

@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/aws/smithy-go"
 
@@ -84,11 +85,11 @@ func (f *Fake) ListServiceDeployments(ctx context.Context, in *ecs.ListServiceDe
 func (f *Fake) DescribeServiceDeployments(ctx context.Context, in *ecs.DescribeServiceDeploymentsInput, _ ...func(*ecs.Options)) (*ecs.DescribeServiceDeploymentsOutput, error) {
 	return &ecs.DescribeServiceDeploymentsOutput{}, f.call("ecs:DescribeServiceDeployments")
 }
-func (f *Fake) GetParameter(ctx context.Context, in *ssm.GetParameterInput, _ ...func(*ssm.Options)) (*ssm.GetParameterOutput, error) {
-	if err := f.call("ssm:GetParameter"); err != nil {
+func (f *Fake) GetParameterHistory(ctx context.Context, in *ssm.GetParameterHistoryInput, _ ...func(*ssm.Options)) (*ssm.GetParameterHistoryOutput, error) {
+	if err := f.call("ssm:GetParameterHistory"); err != nil {
 		return nil, err
 	}
-	return nil, &smithy.GenericAPIError{Code: "ParameterNotFound"}
+	return nil, &ssmtypes.ParameterNotFound{Message: aws.String("not found")}
 }
 func (f *Fake) GetLogEvents(ctx context.Context, in *cloudwatchlogs.GetLogEventsInput, _ ...func(*cloudwatchlogs.Options)) (*cloudwatchlogs.GetLogEventsOutput, error) {
 	return &cloudwatchlogs.GetLogEventsOutput{}, f.call("logs:GetLogEvents")
@@ -108,7 +109,7 @@ var incubatorAllows = map[string]bool{"ecr:GetAuthorizationToken": true, "ecr:Ba
 func TestRunIncubatorBuilder(t *testing.T) {
 	f := &Fake{TDARN: "arn:aws:ecs:us-west-2:123456789012:task-definition/ctj-stage:7", Deny: map[string]bool{}}
 	for _, a := range []string{"ecr:DescribeRepositories", "ecr:DescribeImages", "ecr:ListImages", "ecs:DescribeTaskDefinition", "ecs:ListTaskDefinitions",
-		"ecs:ListTasks", "ecs:DescribeTasks", "ecs:ListServiceDeployments", "ecs:DescribeServiceDeployments", "ssm:GetParameter", "logs:GetLogEvents"} {
+		"ecs:ListTasks", "ecs:DescribeTasks", "ecs:ListServiceDeployments", "ecs:DescribeServiceDeployments", "ssm:GetParameterHistory", "logs:GetLogEvents"} {
 		if incubatorAllows[a] {
 			t.Fatalf("%s both allowed and denied", a)
 		}
@@ -133,7 +134,7 @@ func TestRunIncubatorBuilder(t *testing.T) {
 		"ecs:DescribeTasks on arn:aws:ecs:us-west-2:123456789012:task/incubator-prod/*",
 		"ecr:DescribeRepositories on arn:aws:ecr:us-west-2:123456789012:repository/ctj-backend",
 		"ecr:ListImages on arn:aws:ecr:us-west-2:123456789012:repository/ctj-frontend",
-		"ssm:GetParameter on arn:aws:ssm:us-west-2:123456789012:parameter/ctjdeploy/incubator-prod/ctj-stage/lock",
+		"ssm:GetParameterHistory on arn:aws:ssm:us-west-2:123456789012:parameter/ctjdeploy/incubator-prod/ctj-stage/lock",
 		"ecs:ListServiceDeployments on arn:aws:ecs:us-west-2:123456789012:service/incubator-prod/ctj-stage [can do without",
 		"ecs:ListTaskDefinitions on * (reading family ctj-stage)",
 		"`ctjdeploy stage iam-policy`", "`ctjdeploy stage doctor`", "iam:PassRole", "nothing was built, pushed or written",
@@ -168,8 +169,8 @@ func TestRunAllowedAndDegraded(t *testing.T) {
 	if err != nil || rep.Err("stage") != nil || len(rep.Warnings("stage")) != 0 {
 		t.Fatalf("all allowed: err %v, %v, warnings %v", err, rep.Err("stage"), rep.Warnings("stage"))
 	}
-	if rep.LiveTags["ctjdeploy:commit"] != "abc" || rep.LiveTD == nil || !rep.LockRead || rep.Lock != "" {
-		t.Errorf("state not read: tags %v td %v lock %v %q", rep.LiveTags, rep.LiveTD != nil, rep.LockRead, rep.Lock)
+	if rep.LiveTags["ctjdeploy:commit"] != "abc" || rep.LiveTD == nil || !rep.LockRead || rep.Lock.Held {
+		t.Errorf("state not read: tags %v td %v lock %v %q", rep.LiveTags, rep.LiveTD != nil, rep.LockRead, map[bool]string{true: "held", false: "free"}[rep.Lock.Held])
 	}
 	for _, a := range []string{"ecs:DescribeServiceDeployments", "logs:GetLogEvents", "ecs:DescribeTasks", "ecs:ListTaskDefinitions"} {
 		if o, ok := rep.Outcome(a); !ok || o.Status != Allowed {

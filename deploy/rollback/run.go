@@ -16,6 +16,7 @@ import (
 	"github.com/hackforla/ctjdeploy/internal/config"
 	"github.com/hackforla/ctjdeploy/internal/ecsread"
 	"github.com/hackforla/ctjdeploy/internal/exitcode"
+	"github.com/hackforla/ctjdeploy/internal/lease"
 	"github.com/hackforla/ctjdeploy/internal/report"
 )
 
@@ -49,12 +50,22 @@ func targetDefinition(p *Plan) *ecs.RegisterTaskDefinitionInput {
 
 // RunOptions say how to apply a plan.
 type RunOptions struct {
+	lease *lease.Lease // the deploy lock held (Run sets it)
+
 	NoWait   bool          // stop after UpdateService
 	Timeout  time.Duration // how long to follow (exit 4 after)
 	Interval time.Duration // poll interval (0: the deploy package's default)
 	// Sleep replaces the wait between polls (tests); nil: a timer.
 	Sleep    func(ctx context.Context, d time.Duration) error
 	Reporter report.Reporter
+	// SSM holds the deploy lock (internal/lease), the same one a deploy
+	// takes; nil: no lock (as with lock: false).
+	SSM lease.SSM
+	// ForceUnlock takes the lock over from its holder even before it
+	// expires (--force-unlock: the holder is known to be dead).
+	ForceUnlock bool
+	// Run is this run's id (the lock's holder); "": a new one.
+	Run string
 }
 
 // pace is how a rollback follows its deployment: events since since.
@@ -74,6 +85,10 @@ type Result struct {
 	Verification      *rollout.Verification `json:"verification,omitempty"`
 	// NowRunning says what the service runs after a failure.
 	NowRunning string `json:"nowRunning,omitempty"`
+	// Lock is the deploy lock this rollback held, LockReleased says
+	// whether it released it.
+	Lock         string `json:"lock,omitempty"`
+	LockReleased bool   `json:"lockReleased,omitempty"`
 }
 
 // Run applies p: refuses on a guard's refusal (exit 5); registers the
@@ -81,13 +96,28 @@ type Result struct {
 // deployment it started and verifies the running tasks' digests, exactly as
 // a deploy does (exit 3 when the rollback itself failed, with what runs
 // now; exit 4 on timeout). It never deregisters anything.
-func Run(ctx context.Context, api rollout.ECS, env *config.Environment, p *Plan, o RunOptions) (Result, error) {
-	var res Result
+func Run(ctx context.Context, api rollout.ECS, env *config.Environment, p *Plan, o RunOptions) (res Result, err error) {
+	l, err := takeLock(ctx, api, env, p, o)
+	if err != nil {
+		res.Outcome = exitcode.Name(exitcode.Of(err))
+		if exitcode.Of(err) == exitcode.Refused {
+			res.Outcome = "refused"
+		}
+		return res, err
+	}
+	if l != nil {
+		defer func() { res.Lock, res.LockReleased = l.Name(), l.Release() }()
+		o.lease = l
+	}
 	if err := rollout.Refusal(Guards(env, p)); err != nil {
 		res.Outcome = "refused"
 		return res, err
 	}
 	if p.Stop != "" {
+		if err := o.lease.Err(); err != nil {
+			res.Outcome = "refused"
+			return res, fmt.Errorf("%w; nothing changed: the service still runs %s", err, describe(p.Live))
+		}
 		return stopAndFollow(ctx, api, env, p, o)
 	}
 	if p.Unchanged {
@@ -97,6 +127,10 @@ func Run(ctx context.Context, api rollout.ECS, env *config.Environment, p *Plan,
 	}
 	arn := p.Target.ARN
 	want := rollout.PinnedDigests(targetDefinition(p).ContainerDefinitions)
+	if err := o.lease.Err(); err != nil {
+		res.Outcome = "refused"
+		return res, fmt.Errorf("%w; nothing changed: the service still runs %s", err, describe(p.Live))
+	}
 	if p.Register != nil {
 		ph := report.Begin(o.Reporter, "register")
 		var err error
@@ -110,6 +144,10 @@ func Run(ctx context.Context, api rollout.ECS, env *config.Environment, p *Plan,
 		res.Registered = true
 	}
 	res.TaskDefinitionARN = arn
+	if err := o.lease.Err(); err != nil {
+		res.Outcome = "refused"
+		return res, fmt.Errorf("%w; nothing changed: the service still runs %s (revision %s, registered by this rollback, is unused)", err, describe(p.Live), ecsread.ShortARN(arn))
+	}
 
 	ph := report.Begin(o.Reporter, "update")
 	since := time.Now()
@@ -146,6 +184,49 @@ func Run(ctx context.Context, api rollout.ECS, env *config.Environment, p *Plan,
 	ph.End(nil)
 
 	return verify(ctx, api, env, o, fr, arn, want, res)
+}
+
+// takeLock takes the deploy lock (internal/lease), the one a deploy takes,
+// before the rollback's first write: another run holding it is exit 5,
+// naming it. With the lock held, the service must still be as the plan
+// read it (a deploy that ended between the plan and the lock): else exit 5.
+// nil: no lock (no SSM client, or lock: false).
+func takeLock(ctx context.Context, api rollout.ECS, env *config.Environment, p *Plan, o RunOptions) (*lease.Lease, error) {
+	name := env.LockParameter()
+	if o.SSM == nil || name == "" {
+		return nil, nil
+	}
+	run := o.Run
+	if run == "" {
+		run = rollout.NewRunID()
+	}
+	l, err := lease.Acquire(ctx, o.SSM, lease.Options{Name: name, Region: env.Region, Env: env.Name, TTL: env.LockTTL(), Force: o.ForceUnlock,
+		Holder: lease.Holder{Run: run, Command: "rollback", Tag: p.Tag, Env: env.Name}, Reporter: o.Reporter})
+	if err != nil {
+		return nil, err
+	}
+	if was := p.ServiceState; was != nil {
+		svc, err := rollout.DescribeService(ctx, api, env.Cluster, env.Service)
+		if err != nil {
+			l.Release()
+			return nil, fmt.Errorf("re-reading service %s after taking the deploy lock: %w; nothing changed", env.Service, err)
+		}
+		if a, b := aws.ToString(was.TaskDefinition), aws.ToString(svc.TaskDefinition); a != b || primaryID(was) != primaryID(svc) {
+			l.Release()
+			return nil, exitcode.Refusedf("service %s changed since this rollback's plan read it (revision %s → %s, primary deployment %s → %s): a deploy ran meanwhile; nothing changed. Run `ctjdeploy %s rollback --dry-run` to see the plan again",
+				env.Service, ecsread.ShortARN(a), ecsread.ShortARN(b), primaryID(was), primaryID(svc), env.Name)
+		}
+	}
+	return l, nil
+}
+
+func primaryID(svc *ecstypes.Service) string {
+	for _, d := range svc.Deployments {
+		if aws.ToString(d.Status) == "PRIMARY" {
+			return aws.ToString(d.Id)
+		}
+	}
+	return "(none)"
 }
 
 // stopAndFollow stops the in-flight service deployment p.Stop with

@@ -38,7 +38,7 @@ package ecssim
 //	    ListTaskDefinitions               * (the reference lists no resource type)
 //	ecr:GetAuthorizationToken             *
 //	ecr:<any call with repositoryName(s)> repository/NAME in registryId's account
-//	ssm:Get/Put/DeleteParameter(s)        parameter/NAME (without the leading slash)
+//	ssm:Get/Put/DeleteParameter(s), GetParameterHistory parameter/NAME (without the leading slash)
 //	logs:GetLogEvents                     log-group:GROUP:log-stream:STREAM
 //	logs:<call with logGroupName>         log-group:GROUP
 //	sts:GetCallerIdentity                 never denied ("No permissions are

@@ -233,8 +233,10 @@ func Policy(env *config.Environment, account, family string, roles []string, log
 		Condition: map[string]map[string]any{"ArnEquals": {"ecs:cluster": cluster}},
 	})
 	// The deploy lock (config lock:, by default
-	// /ctjdeploy/CLUSTER/SERVICE/lock): an SSM parameter created without
-	// overwrite, read when held, deleted at the end. The parameter ARN has
+	// /ctjdeploy/CLUSTER/SERVICE/lock, internal/lease): an SSM parameter
+	// whose versions are written (PutParameter) and read back all at once
+	// (GetParameterHistory); never deleted, so no ssm:DeleteParameter. The
+	// parameter ARN has
 	// no slash after "parameter" for a name that starts with one
 	// ("Actions, resources, and condition keys for AWS Systems Manager":
 	// arn:${Partition}:ssm:${Region}:${Account}:parameter/${ParameterNameWithoutLeadingSlash}).
@@ -242,7 +244,7 @@ func Policy(env *config.Environment, account, family string, roles []string, log
 	if lock := env.LockParameter(); lock != "" {
 		add(Statement{
 			Sid:      "SSMDeployLock",
-			Action:   []string{"ssm:DeleteParameter", "ssm:GetParameter", "ssm:PutParameter"},
+			Action:   []string{"ssm:GetParameterHistory", "ssm:PutParameter"},
 			Resource: []string{arn("ssm", account, "parameter/"+strings.TrimPrefix(lock, "/"))},
 		})
 	}
