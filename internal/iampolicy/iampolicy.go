@@ -137,28 +137,51 @@ func Policy(env *config.Environment, account, family string, roles []string, log
 	if account == "" {
 		account = AccountPlaceholder
 	}
-	part := Partition(env.Region)
-	arn := func(service, account, resource string) string {
-		return fmt.Sprintf("arn:%s:%s:%s:%s:%s", part, service, env.Region, account, resource)
-	}
-	ecrAccount := account
+	sc := scope{env: env, account: account, part: Partition(env.Region), ecrAccount: account}
 	if id := config.ECRRegistryID(env.Registry); id != "" {
-		ecrAccount = id
+		sc.ecrAccount = id
 	}
+	d := Document{Version: "2012-10-17"}
+	for _, st := range concatStatements(sc.ecr(), sc.ecs(family), sc.optional(roles, logGroups)) {
+		st.Effect = "Allow"
+		st.Action = uniqueSorted(st.Action)
+		d.Statement = append(d.Statement, st)
+	}
+	return d
+}
+
+// scope is what the statements name: the environment, its account and
+// partition, and the registry's account.
+type scope struct {
+	env                 *config.Environment
+	account, ecrAccount string
+	part                string
+}
+
+// arn is an ARN in the environment's partition and region.
+func (sc scope) arn(service, account, resource string) string {
+	return fmt.Sprintf("arn:%s:%s:%s:%s:%s", sc.part, service, sc.env.Region, account, resource)
+}
+
+func concatStatements(lists ...[]Statement) []Statement {
+	var out []Statement
+	for _, l := range lists {
+		out = append(out, l...)
+	}
+	return out
+}
+
+// ecr is the registry's statements: the token, and push and pull on the
+// environment's repositories.
+func (sc scope) ecr() []Statement {
+	env := sc.env
 	var repos []string
 	for _, name := range env.ImageNames() {
-		repos = append(repos, arn("ecr", ecrAccount, "repository/"+env.Images[name].Repository))
+		repos = append(repos, sc.arn("ecr", sc.ecrAccount, "repository/"+env.Images[name].Repository))
 	}
 	repos = uniqueSorted(repos)
-	cluster := arn("ecs", account, "cluster/"+env.Cluster)
-	taskDefs := arn("ecs", account, "task-definition/"+family+":*")
-
-	d := Document{Version: "2012-10-17"}
-	add := func(s Statement) {
-		s.Effect = "Allow"
-		s.Action = uniqueSorted(s.Action)
-		d.Statement = append(d.Statement, s)
-	}
+	var out []Statement
+	add := func(s Statement) { out = append(out, s) }
 	add(Statement{
 		Sid:      "ECRAuthorizationToken",
 		Action:   []string{"ecr:GetAuthorizationToken"},
@@ -169,6 +192,18 @@ func Policy(env *config.Environment, account, family string, roles []string, log
 		Action:   concat(ECRPull, ECRPush, ECRRead),
 		Resource: repos,
 	})
+	return out
+}
+
+// ecs is the service's statements: describe, update to the family, follow
+// and stop its deployments, register the family's revisions (tagged), read
+// task definitions and the cluster's tasks.
+func (sc scope) ecs(family string) []Statement {
+	env, account, arn := sc.env, sc.account, sc.arn
+	cluster := arn("ecs", account, "cluster/"+env.Cluster)
+	taskDefs := arn("ecs", account, "task-definition/"+family+":*")
+	var out []Statement
+	add := func(s Statement) { out = append(out, s) }
 	service := arn("ecs", account, "service/"+env.Cluster+"/"+env.Service)
 	add(Statement{
 		Sid:      "ECSDescribeService",
@@ -232,6 +267,15 @@ func Policy(env *config.Environment, account, family string, roles []string, log
 		Resource:  []string{"*"},
 		Condition: map[string]map[string]any{"ArnEquals": {"ecs:cluster": cluster}},
 	})
+	return out
+}
+
+// optional is the statements only some environments need: the deploy lock,
+// the container logs, the roles the task definition passes.
+func (sc scope) optional(roles, logGroups []string) []Statement {
+	env, account, arn := sc.env, sc.account, sc.arn
+	var out []Statement
+	add := func(s Statement) { out = append(out, s) }
 	// The deploy lock (config lock:, by default
 	// /ctjdeploy/CLUSTER/SERVICE/lock, internal/lease): an SSM parameter
 	// whose versions are written (PutParameter) and read back all at once
@@ -270,7 +314,7 @@ func Policy(env *config.Environment, account, family string, roles []string, log
 			Condition: map[string]map[string]any{"StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}},
 		})
 	}
-	return d
+	return out
 }
 
 func concat(lists ...[]string) []string {
