@@ -559,7 +559,18 @@ func (rt *RunningTask) labels(role string) map[string]string {
 	return l
 }
 
+// start starts the task: its network sandbox, then its containers in
+// dependency order.
 func (rt *RunningTask) start(ctx context.Context, t TaskSpec) error {
+	if err := rt.startSandbox(ctx, t); err != nil {
+		return err
+	}
+	return rt.startContainers(ctx, t)
+}
+
+// startSandbox creates and starts the container that owns the task's
+// network namespace, and learns the host ports it publishes.
+func (rt *RunningTask) startSandbox(ctx context.Context, t TaskSpec) error {
 	e := rt.e
 	// The sandbox owns the task's network namespace and publishes its port
 	// mappings. It runs the first container's image with the entrypoint
@@ -630,7 +641,11 @@ func (rt *RunningTask) start(ctx context.Context, t TaskSpec) error {
 	}
 
 	rt.tSbx = time.Since(t0)
+	return nil
+}
 
+// startContainers starts the task's containers.
+func (rt *RunningTask) startContainers(ctx context.Context, t TaskSpec) error {
 	// Each container starts once its dependencies' conditions hold
 	// (dependsOn); the others start concurrently, as ECS starts a task's
 	// containers. Each one's exit is watched from its start.
