@@ -13,9 +13,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	ecrtypes "github.com/aws/aws-sdk-go-v2/service/ecr/types"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
-	"github.com/aws/smithy-go"
 	"github.com/google/go-containerregistry/pkg/authn"
 
+	"github.com/hackforla/ctjdeploy/internal/awserr"
 	"github.com/hackforla/ctjdeploy/internal/config"
 	"github.com/hackforla/ctjdeploy/internal/report"
 )
@@ -82,7 +82,7 @@ func (a *ecrAuth) AuthorizationContext(ctx context.Context) (*authn.AuthConfig, 
 	// identity may use.
 	out, err := a.api.GetAuthorizationToken(ctx, &ecr.GetAuthorizationTokenInput{})
 	if err != nil {
-		return nil, awsErr("getting registry credentials (ecr:GetAuthorizationToken)", err)
+		return nil, awserr.Wrap("getting registry credentials (ecr:GetAuthorizationToken)", err)
 	}
 	if len(out.AuthorizationData) == 0 {
 		return nil, errors.New("ecr:GetAuthorizationToken returned no authorization data")
@@ -148,10 +148,10 @@ func describeRepository(ctx context.Context, api ecrAPI, registry, repo string) 
 		if errors.As(err, &nf) {
 			return mutabilityUnknown, repoNotFound(registry, repo)
 		}
-		if isAccessDenied(err) {
+		if awserr.IsAccessDenied(err) {
 			return mutabilityUnknown, nil
 		}
-		return mutabilityUnknown, awsErr(fmt.Sprintf("describing ECR repository %s (ecr:DescribeRepositories)", repo), err)
+		return mutabilityUnknown, awserr.Wrap(fmt.Sprintf("describing ECR repository %s (ecr:DescribeRepositories)", repo), err)
 	}
 	for _, r := range out.Repositories {
 		if aws.ToString(r.RepositoryName) != repo {
@@ -173,20 +173,4 @@ func repoNotFound(registry, repo string) error {
 	return fmt.Errorf("repository %s not found in registry %s: ECR does not create repositories on push; "+
 		"the repository is owned by Terraform: create it there (aws_ecr_repository %q) and apply, or fix `repository:` in the config",
 		repo, registry, repo)
-}
-
-func isAccessDenied(err error) bool {
-	var ae smithy.APIError
-	if errors.As(err, &ae) {
-		c := ae.ErrorCode()
-		return c == "AccessDeniedException" || c == "AccessDenied" || c == "UnauthorizedOperation"
-	}
-	return false
-}
-
-func awsErr(what string, err error) error {
-	if isAccessDenied(err) {
-		return fmt.Errorf("%s: access denied: %w; grant this IAM action to the identity running ctjdeploy (see `ctjdeploy ENV iam-policy`)", what, err)
-	}
-	return fmt.Errorf("%s: %w", what, err)
 }
