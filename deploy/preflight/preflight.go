@@ -51,7 +51,6 @@ import (
 	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
-	"github.com/aws/smithy-go"
 
 	"github.com/hackforla/ctjdeploy/internal/awserr"
 	"github.com/hackforla/ctjdeploy/internal/config"
@@ -572,10 +571,7 @@ func runAll(ctx context.Context, ps []probe) []Outcome {
 			case err == nil:
 			case awserr.IsAccessDenied(err):
 				o.Status = Denied
-				var ae smithy.APIError
-				if errors.As(err, &ae) {
-					o.Detail = ae.ErrorCode() + ": " + ae.ErrorMessage()
-				}
+				o.Detail = awserr.Code(err) + ": " + awserr.Message(err)
 			case notFound(err):
 				// Authorized; the resource is missing (the run's own read
 				// names it).

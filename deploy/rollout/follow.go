@@ -2,7 +2,6 @@ package rollout
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -11,7 +10,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
-	"github.com/aws/smithy-go"
 
 	"github.com/hackforla/ctjdeploy/internal/awserr"
 	"github.com/hackforla/ctjdeploy/internal/ecsread"
@@ -417,17 +415,13 @@ func (f *follower) endFailing(ctx context.Context, v ThresholdVerdict) error {
 			f.act = a
 			return nil
 		}
-		var ae smithy.APIError
-		code := ""
-		if errors.As(err, &ae) {
-			code = ae.ErrorCode()
-		}
+		code := awserr.Code(err)
 		switch {
 		case code == "ConflictException":
 			// "Stopping Amazon ECS service deployments": only a PENDING,
 			// IN_PROGRESS or stopping deployment can be stopped; it ended
 			// meanwhile, and ECS's record says how.
-			f.ph.Warnf("ECS did not stop deployment %s: it has ended meanwhile (%s)", o.DeploymentID, ae.ErrorMessage())
+			f.ph.Warnf("ECS did not stop deployment %s: it has ended meanwhile (%s)", o.DeploymentID, awserr.Message(err))
 			f.act = &thresholdAct{how: ThresholdNone}
 			return nil
 		case awserr.IsUnavailable(err):
