@@ -1,8 +1,11 @@
-// Package pipeline runs one deploy: config → build → push plan → Terraform
-// outputs → render → live state → diff → guards, which together make the
-// plan; then, unless it is a dry run, push → register → update → follow →
-// verify. A dry run is the same code path stopped before the first write, so
-// it cannot claim something the real run would not do.
+// Package deploy runs one deploy of an environment. Run plans it (phases
+// preflight, live, terraform, validate, build or resolve, push-plan,
+// render, plan: one method each on the run, reading everything and writing
+// nothing) and, unless it is a dry run, applies it (push, register, update,
+// rollout, verify, smoke). A dry run is the same code path stopped before
+// the first write, so it cannot claim something the real run would not do.
+// The Result is the run's output (the --output json document); the working
+// state the phases hand on lives on the run.
 package deploy
 
 import (
@@ -10,7 +13,6 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"path/filepath"
 	"sort"
@@ -26,6 +28,7 @@ import (
 	"github.com/hackforla/ctjdeploy/deploy/smoke"
 	"github.com/hackforla/ctjdeploy/deploy/taskdef"
 	"github.com/hackforla/ctjdeploy/internal/config"
+	"github.com/hackforla/ctjdeploy/internal/ecsread"
 	"github.com/hackforla/ctjdeploy/internal/exitcode"
 	"github.com/hackforla/ctjdeploy/internal/gitinfo"
 	"github.com/hackforla/ctjdeploy/internal/lease"
@@ -106,8 +109,6 @@ type Image struct {
 	Pushed   bool   `json:"pushed"`
 	Uploaded int64  `json:"bytesUploaded"`
 	Reused   int64  `json:"bytesReused"`
-	plan     push.Plan
-	built    build.Image
 }
 
 // Blob is one layer (or config) a push would upload.
@@ -166,29 +167,38 @@ type Result struct {
 	// it was deleted at the end.
 	Lock         string `json:"lock,omitempty"`
 	LockReleased bool   `json:"lockReleased,omitempty"`
-
-	rendered  *ecs.RegisterTaskDefinitionInput
-	live      *rollout.Live
-	followAt  time.Time
-	updatedAt time.Time // when UpdateService returned
-	sdArn     string    // the service deployment the update started (currentServiceDeployment)
-	FailedAt  time.Time `json:"-"` // when Follow saw the failure (benchmark)
 }
 
-// run is one deploy in progress.
+// run is one deploy in progress: its inputs, its output (res) and the
+// working state its phases hand on to each other.
 type run struct {
-	updating bool // UpdateService was called
-	// completed: the deployment was followed to its successful end.
-	completed bool
-	o         Options
-	d         Deps
-	res       *Result
-	rep       report.Reporter
+	o   Options
+	d   Deps
+	res *Result
+	rep report.Reporter
 
-	tmpl    []byte         // the task definition template, read once
-	outputs tfvars.Outputs // the Terraform outputs, read once
-	anc     *ancestry      // TAG against the live commit, asked of git once
-	lease   *lease.Lease   // the deploy lock held (lock.go); nil: none
+	live     *rollout.Live                    // the service and its live revision (phase live)
+	outputs  tfvars.Outputs                   // the Terraform outputs, read once (phase terraform)
+	tmpl     []byte                           // the task definition template, read once (phase validate)
+	anc      *ancestry                        // TAG against the live commit, asked of git once
+	built    []build.Image                    // this run's images, in env.ImageNames() order (phase build)
+	images   map[string]imageWork             // by image name: what the push needs (phase push-plan)
+	rendered *ecs.RegisterTaskDefinitionInput // the definition deployed (phase render)
+	lease    *lease.Lease                     // the deploy lock held (lock.go); nil: none
+
+	updating  bool      // UpdateService was called
+	completed bool      // the deployment was followed to its successful end
+	followAt  time.Time // when the update was asked for
+	updatedAt time.Time // when UpdateService returned
+	sdArn     string    // the service deployment the update started (currentServiceDeployment)
+	failedAt  time.Time // when Follow saw the failure (for the benchmark)
+}
+
+// imageWork is what pushing one image takes: the image built and the plan
+// that compared it with the registry.
+type imageWork struct {
+	built build.Image
+	plan  push.Plan
 }
 
 // ancestry is whether TAG is an ancestor of the live revision's commit.
@@ -279,249 +289,282 @@ func outcome(res *Result, err error) string {
 // checked before the build.
 const placeholderDigest = "sha256:0000000000000000000000000000000000000000000000000000000000000000"
 
-// plan reads everything and writes nothing.
+// step is one phase of the run: a name (its report.Phase) and what it does.
+type step struct {
+	name string
+	run  func(ctx context.Context, p *report.Phase) error
+}
+
+// steps runs each step as a reported phase, stopping at the first error.
+func (r *run) steps(ctx context.Context, steps ...step) error {
+	for _, s := range steps {
+		if err := r.phase(s.name, func(p *report.Phase) error { return s.run(ctx, p) }); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// plan reads everything and writes nothing. It fails fast, before minutes
+// of building: the service must exist, the Terraform outputs must be
+// readable, the template must render (with placeholder digests) and the
+// data guard, which does not depend on the images, must pass.
 func (r *run) plan(ctx context.Context) error {
-	env, res := r.o.Env, r.res
 	if err := config.ValidTag(r.o.Tag); err != nil {
 		return err
 	}
+	var steps []step
 	if r.d.Preflight != nil {
-		if err := r.phase("preflight", func(p *report.Phase) error {
-			ws, err := r.d.Preflight(ctx)
-			for _, w := range ws {
-				p.Warnf("%s", w)
-				res.Warnings = append(res.Warnings, w)
-			}
-			return err
-		}); err != nil {
-			return err
-		}
+		steps = append(steps, step{"preflight", r.preflight})
 	}
-
-	// Fail fast, before minutes of building: the service must exist, the
-	// Terraform outputs must be readable, the template must render (with
-	// placeholder digests) and the data guard, which does not depend on the
-	// images, must pass.
-	if err := r.phase("live", func(p *report.Phase) error {
-		live, err := rollout.ReadLive(ctx, r.d.ECS, env.Cluster, env.Service)
-		if err != nil {
-			return err
-		}
-		res.live = live
-		res.LiveARN, res.LiveCommit = live.ARN(), live.Commit()
-		p.Infof("service %s runs %s (%s deployments)", env.Service, shortARN(live.ARN()), rollout.Strategy(live.Svc))
-		chk := rollout.CheckService(env.Name, env.Service, live.Svc)
-		if chk.Refusal != nil {
-			return chk.Refusal
-		}
-		for _, w := range chk.Warnings {
-			p.Warnf("%s", w)
-			res.Warnings = append(res.Warnings, w)
-		}
-		return nil
-	}); err != nil {
-		return err
+	steps = append(steps, step{"live", r.readLive})
+	if r.o.Env.Terraform != nil || r.d.Outputs != nil {
+		steps = append(steps, step{"terraform", r.readOutputs})
 	}
-	if env.Terraform != nil || r.d.Outputs != nil {
-		if err := r.phase("terraform", func(p *report.Phase) error {
-			read := r.d.Outputs
-			if read == nil {
-				read = func(ctx context.Context) (tfvars.Outputs, error) {
-					return tfvars.Read(ctx, tfvars.Options{Dir: env.Terraform.Dir, Workspace: env.Terraform.Workspace, Init: env.Terraform.Init})
-				}
-			}
-			var err error
-			r.outputs, err = read(ctx)
-			if err == nil {
-				p.Infof("%d outputs", len(r.outputs))
-			}
-			return err
-		}); err != nil {
-			return err
-		}
-	}
-
-	if err := r.phase("validate", func(p *report.Phase) error {
-		tmpl, err := taskdef.ReadTemplate(env.TaskDefinition)
-		if err != nil {
-			return err // exit 2, naming the template
-		}
-		r.tmpl = tmpl
-		refs := map[string]string{}
-		for _, n := range env.ImageNames() {
-			refs[n] = r.d.Registry + "/" + env.Images[n].Repository + "@" + placeholderDigest
-		}
-		td, err := r.render(refs)
-		if err != nil {
-			return err
-		}
-		if v := rollout.DataGuard(td, res.live.Svc, env.EphemeralDatabase); v.Outcome == rollout.Refuse {
-			res.Guards = []rollout.Verdict{v}
-			return rollout.Refusal(res.Guards)
-		}
-		if !r.o.NoBuild && res.LiveCommit != "" && res.LiveCommit != r.o.Tag {
-			// The live revision was deployed from another commit: the
-			// images built for TAG carry TAG in their revision label, so
-			// their digests differ and this run will deploy. Its guards' verdicts
-			// cannot change after the build: refuse now if they refuse.
-			if vs := r.guards(ctx, td); rollout.Refusal(vs) != nil {
-				res.Guards = vs
-				return rollout.Refusal(vs)
-			}
-		}
-		return nil
-	}); err != nil {
-		return err
-	}
-	names := env.ImageNames()
+	steps = append(steps, step{"validate", r.validate})
 	if r.o.NoBuild {
-		if err := r.phase("resolve", func(p *report.Phase) error {
-			for _, n := range names {
-				im := env.Images[n]
-				ref, err := r.d.Pusher.Resolve(ctx, r.d.Registry, im.Repository, r.o.Tag)
-				if err != nil {
-					return fmt.Errorf("image %s: %w (--no-build deploys images already pushed under --tag %s)", n, err, r.o.Tag)
-				}
-				_, dg, _ := strings.Cut(ref, "@")
-				res.Images = append(res.Images, Image{Name: n, Repository: r.d.Registry + "/" + im.Repository, Ref: ref, Digest: dg})
-				p.Infof("%s: %s", n, ref)
-			}
-			return nil
-		}); err != nil {
-			return err
-		}
+		steps = append(steps, step{"resolve", r.resolve})
 	} else {
-		var built []build.Image
-		if err := r.phase("build", func(p *report.Phase) error {
-			specs := make([]build.Spec, 0, len(names))
-			// docker build --cache-from waits forever on a registry that
-			// accepts connections and never answers: ask it first, and
-			// build without its cache if it does not answer.
-			useCache := true
-			if err := probeRegistry(ctx, r.d.Registry, 10*time.Second); err != nil {
-				useCache = false
-				p.Warnf("the registry %s does not answer (%v): building without its cache; the push will retry it", r.d.Registry, err)
-			}
-			source := ""
-			if r.o.GitDir != "" {
-				source = gitinfo.RemoteURL(ctx, r.o.GitDir)
-			}
-			for _, n := range names {
-				im := env.Images[n]
-				labels := map[string]string{"org.opencontainers.image.revision": r.o.Tag}
-				if source != "" {
-					labels["org.opencontainers.image.source"] = source
-				}
-				spec := build.Spec{Name: n, Context: im.Context, Dockerfile: im.Dockerfile, Target: im.Target,
-					BuildArgs: im.BuildArgs, Labels: labels, Tag: "ctjdeploy/" + n + ":" + localTag(r.o.Tag)}
-				if useCache {
-					// The image last pushed for this environment carries an
-					// inline build cache: a fresh CI runner reuses its
-					// unchanged steps. A missing cache image is no error.
-					spec.CacheFrom = []string{r.d.Registry + "/" + im.Repository + ":" + r.o.Env.Name}
-				}
-				specs = append(specs, spec)
-			}
-			var err error
-			built, err = build.BuildAll(ctx, r.d.Builder, specs, r.rep)
-			return err
-		}); err != nil {
-			return err
-		}
-		if err := r.phase("push-plan", func(p *report.Phase) error {
-			for i, n := range names {
-				im := env.Images[n]
-				pl, err := r.d.Pusher.Plan(ctx, built[i], r.target(im))
-				if err != nil {
-					return err
-				}
-				var list []Blob
-				for _, l := range pl.Layers {
-					if l.Missing {
-						list = append(list, Blob{Digest: l.Digest, Size: l.Size})
-					}
-				}
-				missing := len(list)
-				img := Image{Name: n, Repository: pl.Repository, Ref: pl.Repository + "@" + pl.Digest, Digest: pl.Digest,
-					LocalID: built[i].ID, MissingBytes: pl.MissingBytes, Missing: missing, Layers: len(pl.Layers), MissingList: list,
-					ExistingTags: pl.ExistingTags, plan: pl, built: built[i]}
-				if was, ok := pl.Tagged[r.o.Tag]; ok && was != pl.Digest {
-					keepCommitTag(&img, was, r.o.Tag, env.Name, pl.Tagged)
-					p.Warnf("%s: commit tag %s already names %s, pushed by an earlier run of this commit; this build gave %s (the build is not reproducible). "+
-						"Deploying the image under the commit tag: a commit tag never moves, so no revision that pins it loses its image. To deploy a fresh build, push a new commit",
-						n, r.o.Tag, was, img.Rebuilt)
-					res.Images = append(res.Images, img)
-					continue
-				}
-				res.Images = append(res.Images, img)
-				p.Infof("%s: %s, %d of %d layers to upload (%d bytes)", n, pl.Digest, missing, len(pl.Layers), pl.MissingBytes)
-			}
-			return nil
-		}); err != nil {
-			return err
-		}
+		steps = append(steps, step{"build", r.build}, step{"push-plan", r.pushPlan})
 	}
+	steps = append(steps, step{"render", r.renderImages}, step{"plan", r.judge})
+	return r.steps(ctx, steps...)
+}
 
-	if err := r.phase("render", func(p *report.Phase) error {
-		refs := map[string]string{}
-		for _, im := range res.Images {
-			refs[im.Name] = im.Ref
-		}
-		var err error
-		res.rendered, err = r.render(refs)
-		return err
-	}); err != nil {
+// preflight makes every read the run needs (Deps.Preflight) before any
+// other: a denial ends the run (exit 2), warnings go on.
+func (r *run) preflight(ctx context.Context, p *report.Phase) error {
+	ws, err := r.d.Preflight(ctx)
+	r.warn(p, ws)
+	return err
+}
+
+// warn reports each warning and keeps it in the result.
+func (r *run) warn(p *report.Phase, ws []string) {
+	for _, w := range ws {
+		p.Warnf("%s", w)
+		r.res.Warnings = append(r.res.Warnings, w)
+	}
+}
+
+// readLive reads the service and its live revision, and checks the
+// service's deployment settings.
+func (r *run) readLive(ctx context.Context, p *report.Phase) error {
+	env, res := r.o.Env, r.res
+	live, err := rollout.ReadLive(ctx, r.d.ECS, env.Cluster, env.Service)
+	if err != nil {
 		return err
 	}
+	r.live = live
+	res.LiveARN, res.LiveCommit = live.ARN(), live.Commit()
+	p.Infof("service %s runs %s (%s deployments)", env.Service, shortARN(live.ARN()), rollout.Strategy(live.Svc))
+	chk := rollout.CheckService(env.Name, env.Service, live.Svc)
+	if chk.Refusal != nil {
+		return chk.Refusal
+	}
+	r.warn(p, chk.Warnings)
+	return nil
+}
 
-	return r.phase("plan", func(p *report.Phase) error {
-		live := res.live
-		var liveIn *ecs.RegisterTaskDefinitionInput
-		if live.TaskDefinition != nil {
-			liveIn = taskdef.FromLive(live.TaskDefinition)
+// readOutputs reads the Terraform outputs (Deps.Outputs, or tfvars.Read).
+func (r *run) readOutputs(ctx context.Context, p *report.Phase) error {
+	read := r.d.Outputs
+	if read == nil {
+		tf := r.o.Env.Terraform
+		read = func(ctx context.Context) (tfvars.Outputs, error) {
+			return tfvars.Read(ctx, tfvars.Options{Dir: tf.Dir, Workspace: tf.Workspace, Init: tf.Init})
 		}
-		res.Register = liveIn == nil || !taskdef.Equal(liveIn, res.rendered)
-		if res.Register {
-			res.Diff = taskdef.Diff(live.ARN(), liveIn, res.rendered, taskdef.DiffOptions{Color: r.o.Color})
-			res.Update = true
-			res.Change = fmt.Sprintf("register a new revision of %s and update service %s from %s to it", aws.ToString(res.rendered.Family), env.Service, shortARN(live.ARN()))
-		} else {
-			res.TaskDefARN = live.ARN()
-			res.Change = fmt.Sprintf("none: service %s already runs %s, identical to the rendered definition", env.Service, shortARN(live.ARN()))
+	}
+	var err error
+	r.outputs, err = read(ctx)
+	if err == nil {
+		p.Infof("%d outputs", len(r.outputs))
+	}
+	return err
+}
+
+// validate renders the template with placeholder digests and applies the
+// guards that cannot change after the build.
+func (r *run) validate(ctx context.Context, _ *report.Phase) error {
+	env, res := r.o.Env, r.res
+	tmpl, err := taskdef.ReadTemplate(env.TaskDefinition)
+	if err != nil {
+		return err // exit 2, naming the template
+	}
+	r.tmpl = tmpl
+	refs := map[string]string{}
+	for _, n := range env.ImageNames() {
+		refs[n] = r.d.Registry + "/" + env.Images[n].Repository + "@" + placeholderDigest
+	}
+	td, err := r.render(refs)
+	if err != nil {
+		return err
+	}
+	if v := rollout.DataGuard(td, r.live.Svc, env.EphemeralDatabase); v.Outcome == rollout.Refuse {
+		res.Guards = []rollout.Verdict{v}
+		return rollout.Refusal(res.Guards)
+	}
+	if !r.o.NoBuild && res.LiveCommit != "" && res.LiveCommit != r.o.Tag {
+		// The live revision was deployed from another commit: the images
+		// built for TAG carry TAG in their revision label, so their digests
+		// differ and this run will deploy. Its guards' verdicts cannot
+		// change after the build: refuse now if they refuse.
+		if vs := r.guards(ctx, td); rollout.Refusal(vs) != nil {
+			res.Guards = vs
+			return rollout.Refusal(vs)
 		}
-		res.Guards = r.guards(ctx, res.rendered)
-		if !res.Update {
-			// Nothing will be deployed: a deployment in progress is not in
-			// the way, and an older commit with identical images rolls
-			// nothing back.
-			for i, v := range res.Guards {
-				if v.Guard != rollout.GuardData && v.Outcome == rollout.Refuse {
-					res.Guards[i].Outcome = rollout.Warn
-					res.Guards[i].Message += " (nothing to deploy, so not refused)"
-				}
+	}
+	return nil
+}
+
+// resolve (--no-build) finds the images already pushed under TAG.
+func (r *run) resolve(ctx context.Context, p *report.Phase) error {
+	env := r.o.Env
+	for _, n := range env.ImageNames() {
+		im := env.Images[n]
+		ref, err := r.d.Pusher.Resolve(ctx, r.d.Registry, im.Repository, r.o.Tag)
+		if err != nil {
+			return fmt.Errorf("image %s: %w (--no-build deploys images already pushed under --tag %s)", n, err, r.o.Tag)
+		}
+		_, dg, _ := strings.Cut(ref, "@")
+		r.res.Images = append(r.res.Images, Image{Name: n, Repository: r.d.Registry + "/" + im.Repository, Ref: ref, Digest: dg})
+		p.Infof("%s: %s", n, ref)
+	}
+	return nil
+}
+
+// build builds the environment's images, labelled with TAG.
+func (r *run) build(ctx context.Context, p *report.Phase) error {
+	env := r.o.Env
+	names := env.ImageNames()
+	specs := make([]build.Spec, 0, len(names))
+	// docker build --cache-from waits forever on a registry that accepts
+	// connections and never answers: ask it first, and build without its
+	// cache if it does not answer.
+	useCache := true
+	if err := probeRegistry(ctx, r.d.Registry, 10*time.Second); err != nil {
+		useCache = false
+		p.Warnf("the registry %s does not answer (%v): building without its cache; the push will retry it", r.d.Registry, err)
+	}
+	source := ""
+	if r.o.GitDir != "" {
+		source = gitinfo.RemoteURL(ctx, r.o.GitDir)
+	}
+	for _, n := range names {
+		im := env.Images[n]
+		labels := map[string]string{"org.opencontainers.image.revision": r.o.Tag}
+		if source != "" {
+			labels["org.opencontainers.image.source"] = source
+		}
+		spec := build.Spec{Name: n, Context: im.Context, Dockerfile: im.Dockerfile, Target: im.Target,
+			BuildArgs: im.BuildArgs, Labels: labels, Tag: "ctjdeploy/" + n + ":" + localTag(r.o.Tag)}
+		if useCache {
+			// The image last pushed for this environment carries an inline
+			// build cache: a fresh CI runner reuses its unchanged steps. A
+			// missing cache image is no error.
+			spec.CacheFrom = []string{r.d.Registry + "/" + im.Repository + ":" + env.Name}
+		}
+		specs = append(specs, spec)
+	}
+	var err error
+	r.built, err = build.BuildAll(ctx, r.d.Builder, specs, r.rep)
+	return err
+}
+
+// pushPlan compares each built image with the registry: which layers it
+// lacks, and whether the commit tag already names another image.
+func (r *run) pushPlan(ctx context.Context, p *report.Phase) error {
+	env, res := r.o.Env, r.res
+	r.images = map[string]imageWork{}
+	for i, n := range env.ImageNames() {
+		pl, err := r.d.Pusher.Plan(ctx, r.built[i], r.target(env.Images[n]))
+		if err != nil {
+			return err
+		}
+		r.images[n] = imageWork{built: r.built[i], plan: pl}
+		var list []Blob
+		for _, l := range pl.Layers {
+			if l.Missing {
+				list = append(list, Blob{Digest: l.Digest, Size: l.Size})
 			}
 		}
-		for _, v := range res.Guards {
-			switch v.Outcome {
-			case rollout.Warn, rollout.Bypassed:
-				p.Warnf("%s guard: %s", v.Guard, v.Message)
-			case rollout.Refuse:
-				p.Warnf("%s guard refuses: %s", v.Guard, v.Message)
+		img := Image{Name: n, Repository: pl.Repository, Ref: pl.Repository + "@" + pl.Digest, Digest: pl.Digest,
+			LocalID: r.built[i].ID, MissingBytes: pl.MissingBytes, Missing: len(list), Layers: len(pl.Layers), MissingList: list,
+			ExistingTags: pl.ExistingTags}
+		if was, ok := pl.Tagged[r.o.Tag]; ok && was != pl.Digest {
+			keepCommitTag(&img, was, r.o.Tag, env.Name, pl.Tagged)
+			p.Warnf("%s: commit tag %s already names %s, pushed by an earlier run of this commit; this build gave %s (the build is not reproducible). "+
+				"Deploying the image under the commit tag: a commit tag never moves, so no revision that pins it loses its image. To deploy a fresh build, push a new commit",
+				n, r.o.Tag, was, img.Rebuilt)
+			res.Images = append(res.Images, img)
+			continue
+		}
+		res.Images = append(res.Images, img)
+		p.Infof("%s: %s, %d of %d layers to upload (%d bytes)", n, pl.Digest, len(list), len(pl.Layers), pl.MissingBytes)
+	}
+	return nil
+}
+
+// renderImages renders the task definition with the images' digests.
+func (r *run) renderImages(_ context.Context, _ *report.Phase) error {
+	refs := map[string]string{}
+	for _, im := range r.res.Images {
+		refs[im.Name] = im.Ref
+	}
+	var err error
+	r.rendered, err = r.render(refs)
+	return err
+}
+
+// judge compares the rendered definition with the live one and applies the
+// guards: the plan.
+func (r *run) judge(ctx context.Context, p *report.Phase) error {
+	env, res, live := r.o.Env, r.res, r.live
+	var liveIn *ecs.RegisterTaskDefinitionInput
+	if live.TaskDefinition != nil {
+		liveIn = taskdef.FromLive(live.TaskDefinition)
+	}
+	res.Register = liveIn == nil || !taskdef.Equal(liveIn, r.rendered)
+	if res.Register {
+		res.Diff = taskdef.Diff(live.ARN(), liveIn, r.rendered, taskdef.DiffOptions{Color: r.o.Color})
+		res.Update = true
+		res.Change = fmt.Sprintf("register a new revision of %s and update service %s from %s to it", aws.ToString(r.rendered.Family), env.Service, shortARN(live.ARN()))
+	} else {
+		res.TaskDefARN = live.ARN()
+		res.Change = fmt.Sprintf("none: service %s already runs %s, identical to the rendered definition", env.Service, shortARN(live.ARN()))
+	}
+	res.Guards = r.guards(ctx, r.rendered)
+	if !res.Update {
+		// Nothing will be deployed: a deployment in progress is not in the
+		// way, and an older commit with identical images rolls nothing
+		// back.
+		for i, v := range res.Guards {
+			if v.Guard != rollout.GuardData && v.Outcome == rollout.Refuse {
+				res.Guards[i].Outcome = rollout.Warn
+				res.Guards[i].Message += " (nothing to deploy, so not refused)"
 			}
 		}
-		for _, c := range env.Smoke {
-			what := fmt.Sprintf("smoke check: GET %s until %d", c.URL, c.Status)
-			if c.Contains != "" {
-				what += fmt.Sprintf(" with %q in the body", c.Contains)
-			}
-			what += fmt.Sprintf(", within %s", c.Timeout)
-			if r.o.NoSmoke {
-				what += " (skipped: --no-smoke)"
-			}
-			p.Infof("%s", what)
+	}
+	for _, v := range res.Guards {
+		switch v.Outcome {
+		case rollout.Warn, rollout.Bypassed:
+			p.Warnf("%s guard: %s", v.Guard, v.Message)
+		case rollout.Refuse:
+			p.Warnf("%s guard refuses: %s", v.Guard, v.Message)
 		}
-		return nil
-	})
+	}
+	for _, c := range env.Smoke {
+		what := fmt.Sprintf("smoke check: GET %s until %d", c.URL, c.Status)
+		if c.Contains != "" {
+			what += fmt.Sprintf(" with %q in the body", c.Contains)
+		}
+		what += fmt.Sprintf(", within %s", c.Timeout)
+		if r.o.NoSmoke {
+			what += " (skipped: --no-smoke)"
+		}
+		p.Infof("%s", what)
+	}
+	return nil
 }
 
 // guards judges a deploy of td over the live service: in progress, stale
@@ -544,7 +587,7 @@ func (r *run) guards(ctx context.Context, td *ecs.RegisterTaskDefinitionInput) [
 			}
 		}
 	}
-	return rollout.Guards(rollout.GuardInput{Env: env.Name, Service: res.live.Svc, Rendered: td,
+	return rollout.Guards(rollout.GuardInput{Env: env.Name, Service: r.live.Svc, Rendered: td,
 		Tag: r.o.Tag, LiveCommit: res.LiveCommit, Ancestry: r.anc.is, AncestryNote: r.anc.note,
 		Force: r.o.Force, EphemeralDatabase: env.EphemeralDatabase})
 }
@@ -583,19 +626,17 @@ func localTag(tag string) string {
 	return string(b)
 }
 
+// shortARN is ecsread.ShortARN, with "(none)" for no revision.
 func shortARN(arn string) string {
-	if _, after, ok := strings.Cut(arn, ":task-definition/"); ok {
-		return after
-	}
 	if arn == "" {
 		return "(none)"
 	}
-	return arn
+	return ecsread.ShortARN(arn)
 }
 
-// apply carries the plan out.
+// apply carries the plan out: push, register, update, follow, verify,
+// smoke. The deploy lock is held from before the first write.
 func (r *run) apply(ctx context.Context) error {
-	env, res := r.o.Env, r.res
 	release, err := r.takeLock(ctx) // before the first write (lock.go)
 	if err != nil {
 		return err
@@ -607,26 +648,8 @@ func (r *run) apply(ctx context.Context) error {
 			return err
 		}
 	}
-	if !res.Update {
-		if r.o.NoWait {
-			return nil
-		}
-		if d := liveRollout(res.live.Svc, res.TaskDefARN); d != nil {
-			// A rerun of a commit whose deployment has not ended: follow that
-			// deployment to its end instead of reporting "unchanged".
-			res.DeploymentID, res.Following, res.Update = aws.ToString(d.Id), true, true
-			if err := r.phase("rollout", func(p *report.Phase) error {
-				p.Infof("service %s already runs %s, but its deployment %s has not ended (%s): following it", env.Service, shortARN(res.TaskDefARN), res.DeploymentID, strings.ToLower(string(d.RolloutState)))
-				return r.follow(ctx, rollout.FollowOptions{ServiceDeploymentArn: aws.ToString(res.live.Svc.CurrentServiceDeployment),
-					Source: rollout.SourceRevision(res.live.Svc), UpdatedAt: aws.ToTime(d.CreatedAt)})
-			}); err != nil {
-				return err
-			}
-		}
-		if err := r.verify(ctx, res.TaskDefARN); err != nil {
-			return err
-		}
-		return r.smoke(ctx, false)
+	if !r.res.Update {
+		return r.unchanged(ctx)
 	}
 	// After the push, right before the first ECS write: the service must be
 	// what the plan judged (another deploy or terraform apply may have run
@@ -634,58 +657,92 @@ func (r *run) apply(ctx context.Context) error {
 	if err := r.sameService(ctx, ""); err != nil {
 		return err
 	}
-	if err := r.phase("register", func(p *report.Phase) error {
-		arn, err := rollout.Register(ctx, r.d.ECS, res.rendered, rollout.RegisterTags{Commit: r.o.Tag, Env: env.Name, Previous: res.LiveARN})
-		if err != nil {
-			return err
-		}
-		res.TaskDefARN, res.Registered = arn, true
-		p.Infof("registered %s", shortARN(arn))
-		return nil
-	}); err != nil {
+	if err := r.steps(ctx, step{"register", r.register}); err != nil {
 		return err
 	}
 	// Again right before the update: the register took time too, and an
 	// update now would undo whatever moved the service meanwhile.
-	if err := r.sameService(ctx, res.TaskDefARN); err != nil {
+	if err := r.sameService(ctx, r.res.TaskDefARN); err != nil {
 		return err
 	}
-	if err := r.phase("update", func(p *report.Phase) error {
-		res.followAt = time.Now()
-		r.updating = true
-		id, svc, err := rollout.Update(ctx, r.d.ECS, env.Cluster, env.Service, res.TaskDefARN, false)
-		if err != nil {
-			if ctx.Err() == nil && svc == nil {
-				// An orphan: say which revision is left unused.
-				return fmt.Errorf("%w\nrevision %s, registered by this run, is unused: service %s still runs %s unless the update was applied before the error (check `ctjdeploy %s status`); nothing was deregistered",
-					err, shortARN(res.TaskDefARN), env.Service, shortARN(res.LiveARN), env.Name)
-			}
-			return err
-		}
-		res.DeploymentID, res.updatedAt = id, time.Now()
-		if svc != nil {
-			res.sdArn = aws.ToString(svc.CurrentServiceDeployment)
-		}
-		p.Infof("service %s: deployment %s of %s started", env.Service, id, shortARN(res.TaskDefARN))
-		return nil
-	}); err != nil {
+	if err := r.steps(ctx, step{"update", r.update}); err != nil || r.o.NoWait {
 		return err
 	}
-	if r.o.NoWait {
-		return nil
-	}
-	if err := r.phase("rollout", func(p *report.Phase) error {
-		return r.follow(ctx, rollout.FollowOptions{ServiceDeploymentArn: res.sdArn,
-			PreviousServiceDeploymentArn: aws.ToString(res.live.Svc.CurrentServiceDeployment),
-			Source:                       res.LiveARN, UpdatedAt: res.updatedAt})
-	}); err != nil {
+	if err := r.steps(ctx, step{"rollout", r.followUpdate}); err != nil {
 		return err
 	}
 	r.completed = true
-	if err := r.verify(ctx, res.TaskDefARN); err != nil {
+	if err := r.verify(ctx, r.res.TaskDefARN); err != nil {
 		return err
 	}
 	return r.smoke(ctx, true)
+}
+
+// unchanged ends a run that registers nothing: it follows the live
+// revision's deployment if that has not ended (a rerun of a commit), then
+// verifies and smoke-checks what runs.
+func (r *run) unchanged(ctx context.Context) error {
+	res := r.res
+	if r.o.NoWait {
+		return nil
+	}
+	if d := liveRollout(r.live.Svc, res.TaskDefARN); d != nil {
+		// A rerun of a commit whose deployment has not ended: follow that
+		// deployment to its end instead of reporting "unchanged".
+		res.DeploymentID, res.Following, res.Update = aws.ToString(d.Id), true, true
+		if err := r.phase("rollout", func(p *report.Phase) error {
+			p.Infof("service %s already runs %s, but its deployment %s has not ended (%s): following it", r.o.Env.Service, shortARN(res.TaskDefARN), res.DeploymentID, strings.ToLower(string(d.RolloutState)))
+			return r.follow(ctx, rollout.Followed{ServiceDeploymentArn: aws.ToString(r.live.Svc.CurrentServiceDeployment),
+				Source: rollout.SourceRevision(r.live.Svc), UpdatedAt: aws.ToTime(d.CreatedAt)})
+		}); err != nil {
+			return err
+		}
+	}
+	if err := r.verify(ctx, res.TaskDefARN); err != nil {
+		return err
+	}
+	return r.smoke(ctx, false)
+}
+
+// register registers the rendered definition with ctjdeploy's tags.
+func (r *run) register(ctx context.Context, p *report.Phase) error {
+	res := r.res
+	arn, err := rollout.Register(ctx, r.d.ECS, r.rendered, rollout.RegisterTags{Commit: r.o.Tag, Env: r.o.Env.Name, Previous: res.LiveARN})
+	if err != nil {
+		return err
+	}
+	res.TaskDefARN, res.Registered = arn, true
+	p.Infof("registered %s", shortARN(arn))
+	return nil
+}
+
+// update points the service at the registered revision (UpdateService).
+func (r *run) update(ctx context.Context, p *report.Phase) error {
+	env, res := r.o.Env, r.res
+	r.followAt = time.Now()
+	r.updating = true
+	id, svc, err := rollout.Update(ctx, r.d.ECS, env.Cluster, env.Service, res.TaskDefARN, false)
+	if err != nil {
+		if ctx.Err() == nil && svc == nil {
+			// An orphan: say which revision is left unused.
+			return fmt.Errorf("%w\nrevision %s, registered by this run, is unused: service %s still runs %s unless the update was applied before the error (check `ctjdeploy %s status`); nothing was deregistered",
+				err, shortARN(res.TaskDefARN), env.Service, shortARN(res.LiveARN), env.Name)
+		}
+		return err
+	}
+	res.DeploymentID, r.updatedAt = id, time.Now()
+	if svc != nil {
+		r.sdArn = aws.ToString(svc.CurrentServiceDeployment)
+	}
+	p.Infof("service %s: deployment %s of %s started", env.Service, id, shortARN(res.TaskDefARN))
+	return nil
+}
+
+// followUpdate follows the deployment the update started.
+func (r *run) followUpdate(ctx context.Context, _ *report.Phase) error {
+	return r.follow(ctx, rollout.Followed{ServiceDeploymentArn: r.sdArn,
+		PreviousServiceDeploymentArn: aws.ToString(r.live.Svc.CurrentServiceDeployment),
+		Source:                       r.res.LiveARN, UpdatedAt: r.updatedAt})
 }
 
 // smoke runs the environment's smoke checks after a verified rollout. When
@@ -730,9 +787,9 @@ func (r *run) smoke(ctx context.Context, rolledOut bool) error {
 		if svc != nil {
 			sd = aws.ToString(svc.CurrentServiceDeployment)
 		}
-		_, ferr := rollout.Follow(ctx, r.d.ECS, rollout.FollowOptions{Cluster: env.Cluster, Service: env.Service, Env: env.Name,
-			DeploymentID: id, TaskDefinition: res.LiveARN, ServiceDeploymentArn: sd, Source: res.TaskDefARN, UpdatedAt: time.Now(),
-			Interval: r.o.Interval, Timeout: r.o.Timeout, Reporter: &eventTap{next: r.rep, res: res}})
+		_, ferr := rollout.Follow(ctx, r.d.ECS, rollout.NewFollowOptions(env.Cluster, env.Service, env.Name,
+			rollout.Followed{DeploymentID: id, TaskDefinition: res.LiveARN, ServiceDeploymentArn: sd, Source: res.TaskDefARN, UpdatedAt: time.Now()},
+			rollout.Pace{Interval: r.o.Interval, Timeout: r.o.Timeout, Reporter: &eventTap{next: r.rep, res: res}}))
 		back = ferr
 		return ferr
 	})
@@ -744,21 +801,21 @@ func (r *run) smoke(ctx context.Context, rolledOut bool) error {
 		err, env.Service, shortARN(res.LiveARN), res.SmokeRollback))
 }
 
-// follow follows res.DeploymentID of res.TaskDefARN with o's deployment
-// fields, recording polls, events and stopped tasks in the result.
-func (r *run) follow(ctx context.Context, o rollout.FollowOptions) error {
+// follow follows res.DeploymentID of res.TaskDefARN (d names the rest),
+// recording polls, events and stopped tasks in the result.
+func (r *run) follow(ctx context.Context, d rollout.Followed) error {
 	env, res := r.o.Env, r.res
-	o.Cluster, o.Service, o.Env = env.Cluster, env.Service, env.Name
-	o.DeploymentID, o.TaskDefinition = res.DeploymentID, res.TaskDefARN
-	o.Interval, o.Timeout, o.Since = r.o.Interval, r.o.Timeout, res.followAt.Add(-2*time.Second)
-	if res.followAt.IsZero() {
-		o.Since = time.Now().Add(-time.Minute)
+	d.DeploymentID, d.TaskDefinition = res.DeploymentID, res.TaskDefARN
+	since := r.followAt.Add(-2 * time.Second)
+	if r.followAt.IsZero() {
+		since = time.Now().Add(-time.Minute)
 	}
-	o.Reporter = &eventTap{next: r.rep, res: res}
+	o := rollout.NewFollowOptions(env.Cluster, env.Service, env.Name, d,
+		rollout.Pace{Interval: r.o.Interval, Timeout: r.o.Timeout, Since: since, Reporter: &eventTap{next: r.rep, res: res}})
 	o.Logs = r.d.Logs
 	o.FailureThreshold = env.FailureThreshold // ends a rollout no breaker watches (rollout/threshold.go)
 	fr, err := rollout.Follow(ctx, r.d.ECS, o)
-	res.Polls, res.Stopped, res.FailedAt = fr.Polls, fr.Stopped, fr.FailedAt
+	res.Polls, res.Stopped, r.failedAt = fr.Polls, fr.Stopped, fr.FailedAt
 	return err
 }
 
@@ -806,9 +863,9 @@ func sumLayers(p push.Plan) int64 {
 
 func (r *run) verify(ctx context.Context, arn string) error {
 	return r.phase("verify", func(p *report.Phase) error {
-		want := rollout.PinnedDigests(r.res.rendered.ContainerDefinitions)
+		want := rollout.PinnedDigests(r.rendered.ContainerDefinitions)
 		desired := int32(1)
-		if s := r.res.live; s != nil && s.Svc != nil {
+		if s := r.live; s != nil && s.Svc != nil {
 			desired = s.Svc.DesiredCount
 		}
 		v, err := rollout.Verify(ctx, r.d.ECS, r.o.Env.Cluster, r.o.Env.Service, arn, want, desired)
@@ -844,7 +901,7 @@ func (t *eventTap) Report(e report.Event) {
 // HTTP (the contract), others HTTPS.
 func probeRegistry(ctx context.Context, host string, timeout time.Duration) error {
 	scheme := "https"
-	if h, _, err := net.SplitHostPort(host); err == nil && (h == "localhost" || net.ParseIP(h).IsLoopback()) {
+	if config.IsLoopbackHost(host) {
 		scheme = "http"
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)

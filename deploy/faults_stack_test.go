@@ -34,8 +34,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/hackforla/ctjdeploy/build"
-	"github.com/hackforla/ctjdeploy/deploy/rollout"
 	"github.com/hackforla/ctjdeploy/internal/config"
+	"github.com/hackforla/ctjdeploy/internal/ecsread"
 	"github.com/hackforla/ctjdeploy/internal/ecssim"
 	"github.com/hackforla/ctjdeploy/internal/exitcode"
 	"github.com/hackforla/ctjdeploy/internal/faults"
@@ -814,7 +814,7 @@ func playFault(t *testing.T, c faultCase) row {
 			fail("the registered revision %s has no tags at moto", res.TaskDefARN)
 			r.previous = "UNTAGGED"
 		case prev != before.svcTD:
-			fail("the registered revision's %s tag is %q, the service ran %s", rollout.TagPrevious, prev, before.svcTD)
+			fail("the registered revision's %s tag is %q, the service ran %s", ecsread.TagPrevious, prev, before.svcTD)
 			r.previous = "WRONG TAG"
 		default:
 			r.previous += ", tagged"
@@ -1189,7 +1189,7 @@ func (e *faultEnv) previousTag(t *testing.T, arn string) (string, bool) {
 		t.Fatalf("DescribeTaskDefinition %s at moto: %v", arn, err)
 	}
 	for _, tg := range td.Tags {
-		if aws.ToString(tg.Key) == rollout.TagPrevious {
+		if aws.ToString(tg.Key) == ecsread.TagPrevious {
 			return aws.ToString(tg.Value), true
 		}
 	}

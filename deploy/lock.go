@@ -65,7 +65,7 @@ func (r *run) takeLock(ctx context.Context) (release func(), err error) {
 // that is gone. It runs right before the register and again right before
 // the update (registered: the revision this run registered, then unused).
 func (r *run) sameService(ctx context.Context, registered string) error {
-	env, was := r.o.Env, r.res.live
+	env, was := r.o.Env, r.live
 	if err := r.lease.Err(); err != nil {
 		// Another run may hold the deploy lock now: stop before this write.
 		if registered != "" {

@@ -27,6 +27,7 @@ import (
 	"github.com/hackforla/ctjdeploy/build"
 	"github.com/hackforla/ctjdeploy/deploy/rollout"
 	"github.com/hackforla/ctjdeploy/internal/config"
+	"github.com/hackforla/ctjdeploy/internal/ecsread"
 	"github.com/hackforla/ctjdeploy/internal/ecssim"
 	"github.com/hackforla/ctjdeploy/internal/exitcode"
 	"github.com/hackforla/ctjdeploy/internal/report"
@@ -249,7 +250,7 @@ func TestDeployThenUnchangedRedeploy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if live.ARN() != res.TaskDefARN || live.Commit() != f.c[1] || live.Tags[rollout.TagEnv] != "stage" || live.Tags[rollout.TagPrevious] != res.LiveARN {
+	if live.ARN() != res.TaskDefARN || live.Commit() != f.c[1] || live.Tags[ecsread.TagEnv] != "stage" || live.Tags[ecsread.TagPrevious] != res.LiveARN {
 		t.Errorf("live %s tags %v after deploying %s", live.ARN(), live.Tags, res.TaskDefARN)
 	}
 
@@ -289,7 +290,7 @@ func verdict(res *Result, guard string) rollout.Outcome {
 func (f *fixture) pointServiceAt(t *testing.T, commit string) {
 	ctx := context.Background()
 	in := teststack.ExampleTaskDefinition(f.n, f.st.Registry, "other")
-	in.Tags = []ecstypes.Tag{{Key: aws.String(rollout.TagCommit), Value: aws.String(commit)}}
+	in.Tags = []ecstypes.Tag{{Key: aws.String(ecsread.TagCommit), Value: aws.String(commit)}}
 	out, err := f.moto.RegisterTaskDefinition(ctx, in)
 	if err != nil {
 		t.Fatal(err)

@@ -27,10 +27,10 @@ func (r *run) pushImages(ctx context.Context, p *report.Phase) error {
 		}
 		if im.MissingBytes == 0 && (containsStr(im.ExistingTags, r.o.Tag) || len(im.ExistingTags) == len(t.Tags)) {
 			p.Infof("%s: already in the registry under %s", im.Name, r.o.Tag)
-			im.Reused = sumLayers(im.plan)
+			im.Reused = sumLayers(r.images[im.Name].plan)
 			continue
 		}
-		out, err := r.d.Pusher.Push(ctx, im.built, t)
+		out, err := r.d.Pusher.Push(ctx, r.images[im.Name].built, t)
 		if err != nil {
 			return fmt.Errorf("%w%s", err, r.tagsUnmoved(i))
 		}

@@ -60,9 +60,10 @@ func tagRun(g *tagRegistry) *run {
 	env := &config.Environment{Name: "stage", Images: map[string]*config.Image{
 		"django": {Name: "django", Repository: "back"}, "next": {Name: "next", Repository: "front"}}}
 	res := &Result{Images: []Image{
-		{Name: "django", Digest: "sha256:newd", MissingBytes: 1, built: build.Image{ID: "sha256:newd"}},
-		{Name: "next", Digest: "sha256:newn", MissingBytes: 1, built: build.Image{ID: "sha256:newn"}}}}
-	return &run{o: Options{Env: env, Tag: "c2"}, d: Deps{Pusher: g, Registry: "127.0.0.1:5000"}, res: res, rep: report.Discard}
+		{Name: "django", Digest: "sha256:newd", MissingBytes: 1},
+		{Name: "next", Digest: "sha256:newn", MissingBytes: 1}}}
+	images := map[string]imageWork{"django": {built: build.Image{ID: "sha256:newd"}}, "next": {built: build.Image{ID: "sha256:newn"}}}
+	return &run{o: Options{Env: env, Tag: "c2"}, d: Deps{Pusher: g, Registry: "127.0.0.1:5000"}, res: res, rep: report.Discard, images: images}
 }
 
 func TestEnvTagsMoveAfterEveryPush(t *testing.T) {

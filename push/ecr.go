@@ -5,7 +5,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -14,9 +13,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	ecrtypes "github.com/aws/aws-sdk-go-v2/service/ecr/types"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
-	"github.com/aws/smithy-go"
 	"github.com/google/go-containerregistry/pkg/authn"
 
+	"github.com/hackforla/ctjdeploy/internal/awserr"
 	"github.com/hackforla/ctjdeploy/internal/config"
 	"github.com/hackforla/ctjdeploy/internal/report"
 )
@@ -54,18 +53,6 @@ func defaultRegistry(ctx context.Context, api stsAPI, region string) (string, er
 	return fmt.Sprintf("%s.dkr.ecr.%s.amazonaws.com", acct, region), nil
 }
 
-var ecrHostRE = regexp.MustCompile(`^(\d{12})\.dkr\.ecr(-fips)?\.[a-z0-9-]+\.amazonaws\.com(\.cn)?$`)
-
-// ecrRegistryID returns the account id of an ECR registry host, or "" for
-// any other registry (a loopback test registry backed by the default
-// account).
-func ecrRegistryID(registry string) string {
-	if m := ecrHostRE.FindStringSubmatch(registry); m != nil {
-		return m[1]
-	}
-	return ""
-}
-
 // ecrAuth is an authn.Authenticator backed by ECR GetAuthorizationToken. The
 // token lives only in this value's memory; it is registered with
 // report.AddSecret so that no renderer can print it.
@@ -95,7 +82,7 @@ func (a *ecrAuth) AuthorizationContext(ctx context.Context) (*authn.AuthConfig, 
 	// identity may use.
 	out, err := a.api.GetAuthorizationToken(ctx, &ecr.GetAuthorizationTokenInput{})
 	if err != nil {
-		return nil, awsErr("getting registry credentials (ecr:GetAuthorizationToken)", err)
+		return nil, awserr.Wrap("getting registry credentials (ecr:GetAuthorizationToken)", err)
 	}
 	if len(out.AuthorizationData) == 0 {
 		return nil, errors.New("ecr:GetAuthorizationToken returned no authorization data")
@@ -152,7 +139,7 @@ const (
 // find out.
 func describeRepository(ctx context.Context, api ecrAPI, registry, repo string) (mutability, error) {
 	in := &ecr.DescribeRepositoriesInput{RepositoryNames: []string{repo}}
-	if id := ecrRegistryID(registry); id != "" {
+	if id := config.ECRRegistryID(registry); id != "" {
 		in.RegistryId = aws.String(id)
 	}
 	out, err := api.DescribeRepositories(ctx, in)
@@ -161,10 +148,10 @@ func describeRepository(ctx context.Context, api ecrAPI, registry, repo string) 
 		if errors.As(err, &nf) {
 			return mutabilityUnknown, repoNotFound(registry, repo)
 		}
-		if isAccessDenied(err) {
+		if awserr.IsAccessDenied(err) {
 			return mutabilityUnknown, nil
 		}
-		return mutabilityUnknown, awsErr(fmt.Sprintf("describing ECR repository %s (ecr:DescribeRepositories)", repo), err)
+		return mutabilityUnknown, awserr.Wrap(fmt.Sprintf("describing ECR repository %s (ecr:DescribeRepositories)", repo), err)
 	}
 	for _, r := range out.Repositories {
 		if aws.ToString(r.RepositoryName) != repo {
@@ -186,20 +173,4 @@ func repoNotFound(registry, repo string) error {
 	return fmt.Errorf("repository %s not found in registry %s: ECR does not create repositories on push; "+
 		"the repository is owned by Terraform: create it there (aws_ecr_repository %q) and apply, or fix `repository:` in the config",
 		repo, registry, repo)
-}
-
-func isAccessDenied(err error) bool {
-	var ae smithy.APIError
-	if errors.As(err, &ae) {
-		c := ae.ErrorCode()
-		return c == "AccessDeniedException" || c == "AccessDenied" || c == "UnauthorizedOperation"
-	}
-	return false
-}
-
-func awsErr(what string, err error) error {
-	if isAccessDenied(err) {
-		return fmt.Errorf("%s: access denied: %w; grant this IAM action to the identity running ctjdeploy (see `ctjdeploy ENV iam-policy`)", what, err)
-	}
-	return fmt.Errorf("%s: %w", what, err)
 }

@@ -3,7 +3,6 @@ package push
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"sync"
 
@@ -12,6 +11,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 
+	"github.com/hackforla/ctjdeploy/internal/config"
 	"github.com/hackforla/ctjdeploy/internal/netclient"
 )
 
@@ -30,25 +30,12 @@ type registryClient struct {
 	clients map[string]*http.Client
 }
 
-// isLoopback reports whether a registry host[:port] is on this machine.
-func isLoopback(registry string) bool {
-	host := registry
-	if h, _, err := net.SplitHostPort(registry); err == nil {
-		host = h
-	}
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
-}
-
 // loopbackOnlyHTTP refuses plain HTTP to any host that is not loopback
 // (go-containerregistry would otherwise speak HTTP to private addresses).
 type loopbackOnlyHTTP struct{ next http.RoundTripper }
 
 func (t *loopbackOnlyHTTP) RoundTrip(r *http.Request) (*http.Response, error) {
-	if r.URL.Scheme == "http" && !isLoopback(r.URL.Host) {
+	if r.URL.Scheme == "http" && !config.IsLoopbackHost(r.URL.Host) {
 		return nil, fmt.Errorf("refusing plain HTTP to registry %s: only loopback registries are spoken to without TLS", r.URL.Host)
 	}
 	return t.next.RoundTrip(r)
@@ -56,7 +43,7 @@ func (t *loopbackOnlyHTTP) RoundTrip(r *http.Request) (*http.Response, error) {
 
 func repository(t Target) (name.Repository, error) {
 	var opts []name.Option
-	if isLoopback(t.Registry) {
+	if config.IsLoopbackHost(t.Registry) {
 		opts = append(opts, name.Insecure)
 	}
 	r, err := name.NewRepository(t.Registry+"/"+t.Repository, append(opts, name.StrictValidation)...)

@@ -13,6 +13,7 @@ import (
 	ecrtypes "github.com/aws/aws-sdk-go-v2/service/ecr/types"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 
+	"github.com/hackforla/ctjdeploy/internal/config"
 	"github.com/hackforla/ctjdeploy/internal/report"
 )
 
@@ -39,7 +40,7 @@ func TestIsLoopback(t *testing.T) {
 		"10.0.0.5:5000": false, "192.168.1.2:5000": false, "123456789012.dkr.ecr.us-west-2.amazonaws.com": false,
 		"localhost.example.com:5000": false,
 	} {
-		if got := isLoopback(reg); got != want {
+		if got := config.IsLoopbackHost(reg); got != want {
 			t.Errorf("isLoopback(%s) = %v, want %v", reg, got, want)
 		}
 	}
@@ -69,7 +70,7 @@ func TestECRRegistryID(t *testing.T) {
 		"127.0.0.1:5055":                        "",
 		"12345.dkr.ecr.us-west-2.amazonaws.com": "",
 	} {
-		if got := ecrRegistryID(reg); got != want {
+		if got := config.ECRRegistryID(reg); got != want {
 			t.Errorf("ecrRegistryID(%s) = %q, want %q", reg, got, want)
 		}
 	}

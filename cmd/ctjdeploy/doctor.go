@@ -23,7 +23,9 @@ import (
 	"github.com/hackforla/ctjdeploy/deploy/doctor"
 	"github.com/hackforla/ctjdeploy/deploy/preflight"
 	"github.com/hackforla/ctjdeploy/deploy/taskdef"
+	"github.com/hackforla/ctjdeploy/internal/awserr"
 	"github.com/hackforla/ctjdeploy/internal/config"
+	"github.com/hackforla/ctjdeploy/internal/ecsread"
 	"github.com/hackforla/ctjdeploy/internal/exitcode"
 	"github.com/hackforla/ctjdeploy/internal/iampolicy"
 	"github.com/hackforla/ctjdeploy/internal/lease"
@@ -300,8 +302,8 @@ func simulateWrites(ctx context.Context, api *iam.Client, env *config.Environmen
 	}
 	entries := []iamtypes.ContextEntry{
 		{ContextKeyName: aws.String("ecs:task-definition"), ContextKeyType: str, ContextKeyValues: []string{tdARN}},
-		{ContextKeyName: aws.String("aws:RequestTag/" + iampolicy.EnvTagKey), ContextKeyType: str, ContextKeyValues: []string{env.Name}},
-		{ContextKeyName: aws.String("aws:TagKeys"), ContextKeyType: iamtypes.ContextKeyTypeEnumStringList, ContextKeyValues: []string{iampolicy.EnvTagKey}},
+		{ContextKeyName: aws.String("aws:RequestTag/" + ecsread.TagEnv), ContextKeyType: str, ContextKeyValues: []string{env.Name}},
+		{ContextKeyName: aws.String("aws:TagKeys"), ContextKeyType: iamtypes.ContextKeyTypeEnumStringList, ContextKeyValues: []string{ecsread.TagEnv}},
 		{ContextKeyName: aws.String("ecs:CreateAction"), ContextKeyType: str, ContextKeyValues: []string{"RegisterTaskDefinition"}},
 		{ContextKeyName: aws.String("iam:PassedToService"), ContextKeyType: str, ContextKeyValues: []string{"ecs-tasks.amazonaws.com"}},
 	}
@@ -315,7 +317,7 @@ func simulateWrites(ctx context.Context, api *iam.Client, env *config.Environmen
 		res, err := api.SimulatePrincipalPolicy(ctx, &iam.SimulatePrincipalPolicyInput{PolicySourceArn: aws.String(principal),
 			ActionNames: []string{w.action}, ResourceArns: []string{w.resource}, ContextEntries: entries})
 		if err != nil {
-			if preflight.IsAccessDenied(err) {
+			if awserr.IsAccessDenied(err) {
 				return nil, fmt.Errorf("was denied to %s (%v)", rep.Identity, err)
 			}
 			return nil, fmt.Errorf("failed: %v", err)

@@ -38,7 +38,7 @@ return to.`,
 				return err
 			}
 			if g.output == "json" {
-				return inspect.WriteJSON(g.stdout, h)
+				return writeJSON(g.stdout, h)
 			}
 			return inspect.WriteHistory(g.stdout, h)
 		},

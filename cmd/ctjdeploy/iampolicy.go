@@ -8,7 +8,6 @@ import (
 	"os"
 	"regexp"
 	"strings"
-	"text/template"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -334,30 +333,28 @@ func probeTaskDefinition(ctx context.Context, env *config.Environment) *probedTD
 	} else {
 		t.tfErr = errors.New("the environment has no terraform: section")
 	}
-	jsonStr := func(s string) string {
-		b, _ := json.Marshal(s)
-		return string(b[1 : len(b)-1])
-	}
-	funcs := template.FuncMap{
-		"image": func(name string) string { return "IMAGE-" + name },
-		// A sensitive output or a secret variable is never used here: the
-		// policy is printed, and a value derived from a secret would be in
-		// it; what needs one stays unresolved (the live definition fills it).
-		"tf": func(name string) string {
+	// The renderer's own function map (taskdef.Funcs), with lookups that
+	// never fail: a sensitive output or a secret variable is never used
+	// here (the policy is printed, and a value derived from a secret would
+	// be in it); what needs one stays unresolved (the live definition
+	// fills it).
+	funcs := taskdef.Funcs(taskdef.Lookup{
+		Image: func(name string) (string, error) { return "IMAGE-" + name, nil },
+		TF: func(name string) (string, error) {
 			if outs != nil && !outs[name].Sensitive {
 				if v, err := outs.Scalar(name); err == nil {
-					return jsonStr(v)
+					return v, nil
 				}
 			}
-			return jsonStr(unresolvedMark + `tf "` + name + `"`)
+			return unresolvedMark + `tf "` + name + `"`, nil
 		},
-		"env": func(name string) string {
+		Env: func(name string) (string, error) {
 			if v, ok := os.LookupEnv(name); ok && !taskdef.SecretEnvName(name, env.SecretEnv) {
-				return jsonStr(v)
+				return v, nil
 			}
-			return jsonStr(unresolvedMark + `env "` + name + `"`)
+			return unresolvedMark + `env "` + name + `"`, nil
 		},
-	}
+	})
 	data, err := taskdef.ReadTemplate(env.TaskDefinition)
 	if err != nil {
 		t.tmplErr = err

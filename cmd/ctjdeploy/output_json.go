@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	"github.com/hackforla/ctjdeploy/deploy"
-	"github.com/hackforla/ctjdeploy/deploy/inspect"
 	"github.com/hackforla/ctjdeploy/internal/exitcode"
 	"github.com/hackforla/ctjdeploy/internal/report"
 )
@@ -62,7 +61,7 @@ func writeDeployResult(g *globals, rep report.Reporter, res *deploy.Result, err 
 		if err != nil {
 			doc.Error = err.Error()
 		}
-		_ = inspect.WriteJSON(g.stdout, doc)
+		_ = writeJSON(g.stdout, doc)
 	} else if res != nil {
 		// The whole plan only when the run did not show it before its first
 		// write (a dry run, a refusal); else a short result.

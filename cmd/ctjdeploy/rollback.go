@@ -15,6 +15,7 @@ import (
 	"github.com/hackforla/ctjdeploy/deploy/rollback"
 	"github.com/hackforla/ctjdeploy/deploy/rollout"
 	"github.com/hackforla/ctjdeploy/internal/config"
+	"github.com/hackforla/ctjdeploy/internal/ecsread"
 	"github.com/hackforla/ctjdeploy/internal/exitcode"
 	"github.com/hackforla/ctjdeploy/internal/report"
 )
@@ -97,7 +98,7 @@ func runRollback(cmd *cobra.Command, g *globals, f *rollbackFlags, env *config.E
 			if err != nil {
 				doc.Error = err.Error()
 			}
-			if werr := inspect.WriteJSON(g.stdout, doc); werr != nil && err == nil {
+			if werr := writeJSON(g.stdout, doc); werr != nil && err == nil {
 				err = werr
 			}
 		}
@@ -143,12 +144,12 @@ func runRollback(cmd *cobra.Command, g *globals, f *rollbackFlags, env *config.E
 	if g.output != "json" {
 		switch res.Outcome {
 		case "unchanged":
-			fmt.Fprintf(g.stdout, "nothing to do: %s already runs %s\n", env.Service, inspect.ShortARN(res.TaskDefinitionARN))
+			fmt.Fprintf(g.stdout, "nothing to do: %s already runs %s\n", env.Service, ecsread.ShortARN(res.TaskDefinitionARN))
 		case "updated":
 			fmt.Fprintf(g.stdout, "service %s is deploying %s (deployment %s); not waiting (--no-wait): follow it with `ctjdeploy %s status`\n",
-				env.Service, inspect.ShortARN(res.TaskDefinitionARN), res.DeploymentID, env.Name)
+				env.Service, ecsread.ShortARN(res.TaskDefinitionARN), res.DeploymentID, env.Name)
 		default:
-			fmt.Fprintf(g.stdout, "rolled back: service %s runs %s, verified\n", env.Service, inspect.ShortARN(res.TaskDefinitionARN))
+			fmt.Fprintf(g.stdout, "rolled back: service %s runs %s, verified\n", env.Service, ecsread.ShortARN(res.TaskDefinitionARN))
 		}
 	}
 	return nil

@@ -43,7 +43,7 @@ apply).`,
 				return err
 			}
 			if g.output == "json" {
-				return inspect.WriteJSON(g.stdout, st)
+				return writeJSON(g.stdout, st)
 			}
 			return inspect.WriteStatus(g.stdout, st)
 		},

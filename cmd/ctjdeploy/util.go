@@ -1,6 +1,9 @@
 package main
 
 import (
+	"encoding/json"
+	"io"
+
 	"github.com/spf13/cobra"
 
 	"github.com/hackforla/ctjdeploy/internal/exitcode"
@@ -14,4 +17,12 @@ func cobraNoArgs(cmd *cobra.Command, args []string) error {
 		return exitcode.Wrap(exitcode.Invalid, err)
 	}
 	return nil
+}
+
+// writeJSON writes v as one indented JSON document: the --output json
+// document of every command (deploy, rollback, status, history).
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/hackforla/ctjdeploy/deploy/preflight"
 	"github.com/hackforla/ctjdeploy/deploy/rollout"
 	"github.com/hackforla/ctjdeploy/internal/config"
+	"github.com/hackforla/ctjdeploy/internal/ecsread"
 )
 
 // Status of a check.
@@ -88,21 +89,26 @@ type State struct {
 
 // Evaluate decides every check. Pure.
 func Evaluate(s State) []Check {
-	var out []Check
-	add := func(c Check) { out = append(out, c) }
 	env := s.Env
-	mod := ModuleCall(env)
-
-	// Credentials and account.
 	if s.PreflightErr != nil || s.Preflight == nil {
-		add(Check{Check: "credentials", Status: Failed, Detail: errText(s.PreflightErr, "no AWS identity"),
-			Fix: "set AWS credentials for the account of cluster " + env.Cluster + ": `aws sso login` (or AWS_PROFILE) on a laptop, the OIDC role in CI; then `aws sts get-caller-identity`"})
-		return append(out, Check{Check: "everything else", Status: Unknown, Detail: "nothing can be read without credentials"})
+		return []Check{{Check: "credentials", Status: Failed, Detail: errText(s.PreflightErr, "no AWS identity"),
+			Fix: "set AWS credentials for the account of cluster " + env.Cluster + ": `aws sso login` (or AWS_PROFILE) on a laptop, the OIDC role in CI; then `aws sts get-caller-identity`"},
+			{Check: "everything else", Status: Unknown, Detail: "nothing can be read without credentials"}}
 	}
 	p := s.Preflight
-	add(Check{Check: "credentials", Status: OK, Detail: fmt.Sprintf("account %s as %s", p.Account, p.Identity)})
+	out := []Check{{Check: "credentials", Status: OK, Detail: fmt.Sprintf("account %s as %s", p.Account, p.Identity)}}
+	out = append(out, readChecks(env, p)...)
+	out = append(out, writeChecks(s)...)
+	out = append(out, serviceSection(s)...)
+	out = append(out, ownerChecks(env, p)...)
+	out = append(out, outputChecks(s)...) // Terraform outputs the template reads
+	out = append(out, repositoryChecks(env, p)...)
+	return append(out, lockCheck(env, s.Lock))
+}
 
-	// Reads, probed.
+// readChecks are the reads the preflight probed, one check per action.
+func readChecks(env *config.Environment, p *preflight.Report) []Check {
+	var out []Check
 	byAction := map[string][]preflight.Outcome{}
 	var actions []string
 	for _, o := range p.Outcomes {
@@ -135,44 +141,52 @@ func Evaluate(s State) []Check {
 			if denied[0].Degrades == "" {
 				detail += "; a deploy, rollback or dry run stops with exit 2 before building"
 			}
-			add(Check{Check: name, Status: Failed, Detail: detail, Fix: policyFix(env, a, res)})
+			out = append(out, Check{Check: name, Status: Failed, Detail: detail, Fix: policyFix(env, a, res)})
 		case len(unknown) > 0:
-			add(Check{Check: name, Status: Unknown, Detail: unknown[0].Detail, Fix: fmt.Sprintf("`ctjdeploy %s iam-policy` grants it", env.Name)})
+			out = append(out, Check{Check: name, Status: Unknown, Detail: unknown[0].Detail, Fix: fmt.Sprintf("`ctjdeploy %s iam-policy` grants it", env.Name)})
 		default:
-			add(Check{Check: name, Status: OK, Detail: "allowed on " + outs[0].Resource})
+			out = append(out, Check{Check: name, Status: OK, Detail: "allowed on " + outs[0].Resource})
 		}
 	}
+	return out
+}
 
-	// Writes, simulated.
+// writeChecks are the writes, simulated (iam:SimulatePrincipalPolicy).
+func writeChecks(s State) []Check {
+	env := s.Env
 	if s.WritesErr != nil || len(s.Writes) == 0 {
-		add(Check{Check: "permissions to write", Status: Unknown,
+		return []Check{{Check: "permissions to write", Status: Unknown,
 			Detail: "writes (" + strings.Join(preflight.WriteActions, ", ") + ") cannot be tried without writing, and iam:SimulatePrincipalPolicy " + errText(s.WritesErr, "answered nothing"),
-			Fix:    fmt.Sprintf("compare the role's policy with `ctjdeploy %s iam-policy`; to let doctor check, allow iam:SimulatePrincipalPolicy on the role itself", env.Name)})
-	} else {
-		for _, w := range s.Writes {
-			c := Check{Check: "permission " + w.Action, Detail: w.Decision + " on " + w.Resource + " (iam:SimulatePrincipalPolicy)"}
-			if w.Decision == "allowed" {
-				c.Status = OK
-			} else {
-				c.Status, c.Fix = Failed, policyFix(env, w.Action, []string{w.Resource})
-			}
-			add(c)
-		}
+			Fix:    fmt.Sprintf("compare the role's policy with `ctjdeploy %s iam-policy`; to let doctor check, allow iam:SimulatePrincipalPolicy on the role itself", env.Name)}}
 	}
-
-	// The service.
-	svc := p.Service
-	if svc == nil {
-		why := "the service could not be read"
-		if o, ok := p.Outcome("ecs:DescribeServices"); ok && o.Status == preflight.Allowed {
-			why = fmt.Sprintf("service %s not found in cluster %s", env.Service, env.Cluster)
+	var out []Check
+	for _, w := range s.Writes {
+		c := Check{Check: "permission " + w.Action, Detail: w.Decision + " on " + w.Resource + " (iam:SimulatePrincipalPolicy)"}
+		if w.Decision == "allowed" {
+			c.Status = OK
+		} else {
+			c.Status, c.Fix = Failed, policyFix(env, w.Action, []string{w.Resource})
 		}
-		add(Check{Check: "service", Status: Failed, Detail: why, Fix: "check `cluster:` and `service:` in the config against `aws ecs list-services --cluster " + env.Cluster + " --region " + env.Region + "`"})
-	} else {
-		out = append(out, serviceChecks(s, svc, mod)...)
+		out = append(out, c)
 	}
+	return out
+}
 
-	// The live revision: ctjdeploy's or Terraform's.
+// serviceSection is the service's checks, or why it could not be read.
+func serviceSection(s State) []Check {
+	env, p := s.Env, s.Preflight
+	if p.Service != nil {
+		return serviceChecks(s, p.Service, ModuleCall(env))
+	}
+	why := "the service could not be read"
+	if o, ok := p.Outcome("ecs:DescribeServices"); ok && o.Status == preflight.Allowed {
+		why = fmt.Sprintf("service %s not found in cluster %s", env.Service, env.Cluster)
+	}
+	return []Check{{Check: "service", Status: Failed, Detail: why, Fix: "check `cluster:` and `service:` in the config against `aws ecs list-services --cluster " + env.Cluster + " --region " + env.Region + "`"}}
+}
+
+// ownerChecks says whose the live revision is: ctjdeploy's or Terraform's.
+func ownerChecks(env *config.Environment, p *preflight.Report) []Check {
 	switch {
 	case p.LiveTD != nil:
 		var tags []ecstypes.Tag
@@ -181,21 +195,21 @@ func Evaluate(s State) []Check {
 		}
 		rev := inspect.NewRevision(p.LiveTD, tags)
 		if rev.ByCtjdeploy {
-			add(Check{Check: "live revision owner", Status: OK, Detail: fmt.Sprintf("%s was registered by ctjdeploy (commit %s)", inspect.ShortARN(rev.ARN), inspect.ShortCommit(rev.Commit))})
-		} else {
-			d := inspect.Drift(env, rev)
-			add(Check{Check: "live revision owner", Status: Failed,
-				Detail: fmt.Sprintf("%s has no ctjdeploy:* tags: Terraform (or another tool) registered it, and the next `terraform apply` puts its own revision back over a deploy. %s", inspect.ShortARN(rev.ARN), strings.Join(d, "; ")),
-				Fix:    ownershipFix(mod)})
+			return []Check{{Check: "live revision owner", Status: OK, Detail: fmt.Sprintf("%s was registered by ctjdeploy (commit %s)", ecsread.ShortARN(rev.ARN), ecsread.ShortCommit(rev.Commit))}}
 		}
-	case svc != nil:
-		add(Check{Check: "live revision owner", Status: Unknown, Detail: "the live revision could not be read (ecs:DescribeTaskDefinition)", Fix: fmt.Sprintf("`ctjdeploy %s iam-policy` grants it", env.Name)})
+		d := inspect.Drift(env, rev)
+		return []Check{{Check: "live revision owner", Status: Failed,
+			Detail: fmt.Sprintf("%s has no ctjdeploy:* tags: Terraform (or another tool) registered it, and the next `terraform apply` puts its own revision back over a deploy. %s", ecsread.ShortARN(rev.ARN), strings.Join(d, "; ")),
+			Fix:    ownershipFix(ModuleCall(env))}}
+	case p.Service != nil:
+		return []Check{{Check: "live revision owner", Status: Unknown, Detail: "the live revision could not be read (ecs:DescribeTaskDefinition)", Fix: fmt.Sprintf("`ctjdeploy %s iam-policy` grants it", env.Name)}}
 	}
+	return nil
+}
 
-	// Terraform outputs the template reads.
-	out = append(out, outputChecks(s)...)
-
-	// Repositories.
+// repositoryChecks says whether each image's repository exists.
+func repositoryChecks(env *config.Environment, p *preflight.Report) []Check {
+	var out []Check
 	for _, n := range env.ImageNames() {
 		repo := env.Images[n].Repository
 		exists, known := p.Repositories[repo]
@@ -209,24 +223,26 @@ func Evaluate(s State) []Check {
 			c.Status, c.Detail = Failed, fmt.Sprintf("repository %s of image %s does not exist", repo, n)
 			c.Fix = fmt.Sprintf("module \"%s\" {\n  source       = \"../../modules/ecr\"\n  project_name = \"%s\"\n}\n(or: aws ecr create-repository --repository-name %s --region %s)", hclName(repo), strings.TrimSuffix(repo, "-repo"), repo, env.Region)
 		}
-		add(c)
-	}
-
-	// The lock.
-	switch l := s.Lock; {
-	case l.Name == "":
-		add(Check{Check: "lock", Status: OK, Detail: "lock: false: deploys run without a lock"})
-	case !l.Read:
-		add(Check{Check: "lock", Status: Unknown, Detail: "lock parameter " + l.Name + " could not be read" + suffix(l.ReadNote), Fix: fmt.Sprintf("`ctjdeploy %s iam-policy` grants ssm:GetParameterHistory on it", env.Name)})
-	case !l.Held:
-		add(Check{Check: "lock", Status: OK, Detail: "lock parameter " + l.Name + " is free"})
-	case l.Stale:
-		add(Check{Check: "lock", Status: Failed, Detail: "lock " + l.Name + " is held past its time to live by " + l.Holder + " (a run that died); the next deploy takes it over with a warning",
-			Fix: fmt.Sprintf("aws ssm delete-parameter --name %s --region %s   (or deploy with --force-unlock)", l.Name, env.Region)})
-	default:
-		add(Check{Check: "lock", Status: OK, Detail: "lock " + l.Name + " is held by " + l.Holder + ": a deploy is running now (another waits, exit 5)"})
+		out = append(out, c)
 	}
 	return out
+}
+
+// lockCheck says what the deploy lock's state means for the next deploy.
+func lockCheck(env *config.Environment, l Lock) Check {
+	switch {
+	case l.Name == "":
+		return Check{Check: "lock", Status: OK, Detail: "lock: false: deploys run without a lock"}
+	case !l.Read:
+		return Check{Check: "lock", Status: Unknown, Detail: "lock parameter " + l.Name + " could not be read" + suffix(l.ReadNote), Fix: fmt.Sprintf("`ctjdeploy %s iam-policy` grants ssm:GetParameterHistory on it", env.Name)}
+	case !l.Held:
+		return Check{Check: "lock", Status: OK, Detail: "lock parameter " + l.Name + " is free"}
+	case l.Stale:
+		return Check{Check: "lock", Status: Failed, Detail: "lock " + l.Name + " is held past its time to live by " + l.Holder + " (a run that died); the next deploy takes it over with a warning",
+			Fix: fmt.Sprintf("aws ssm delete-parameter --name %s --region %s   (or deploy with --force-unlock)", l.Name, env.Region)}
+	default:
+		return Check{Check: "lock", Status: OK, Detail: "lock " + l.Name + " is held by " + l.Holder + ": a deploy is running now (another waits, exit 5)"}
+	}
 }
 
 // Failed says whether any check failed (doctor's exit 2).

@@ -1,38 +1,14 @@
 package inspect
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/hackforla/ctjdeploy/internal/ecsread"
 )
-
-// WriteJSON writes v as one indented JSON document.
-func WriteJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
-}
-
-// ShortCommit shortens a commit SHA tag to 12 characters; any other tag is
-// shown whole.
-func ShortCommit(tag string) string {
-	if len(tag) == 40 && isHex(tag) {
-		return tag[:12]
-	}
-	return tag
-}
-
-func isHex(s string) bool {
-	for _, c := range s {
-		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F') {
-			return false
-		}
-	}
-	return s != ""
-}
 
 // ShortDigest is the first 12 hex digits of a sha256 digest.
 func ShortDigest(d string) string {
@@ -91,12 +67,12 @@ func WriteStatus(w io.Writer, s Status) error {
 	b := &strings.Builder{}
 	wrap(b, "", fmt.Sprintf("%s: service %s in cluster %s (%s), %s", s.Env, s.Service, s.Cluster, s.Region, strings.ToLower(s.ServiceStatus)))
 	l := s.Live
-	fmt.Fprintf(b, "live revision: %s\n", ShortARN(l.ARN))
+	fmt.Fprintf(b, "live revision: %s\n", ecsread.ShortARN(l.ARN))
 	switch {
 	case l.ByCtjdeploy && l.Commit != "":
 		fmt.Fprintf(b, "  commit:      %s\n", l.Commit)
 	case l.ByCtjdeploy:
-		fmt.Fprintf(b, "  commit:      unknown (no %s tag)\n", TagCommit)
+		fmt.Fprintf(b, "  commit:      unknown (no %s tag)\n", ecsread.TagCommit)
 	default:
 		fmt.Fprintf(b, "  commit:      unknown (not registered by ctjdeploy)\n")
 	}
@@ -109,7 +85,7 @@ func WriteStatus(w io.Writer, s Status) error {
 	}
 	wrap(b, "  registered:  ", reg)
 	if l.Previous != "" {
-		fmt.Fprintf(b, "  previous:    %s (what `rollback` returns to)\n", ShortARN(l.Previous))
+		fmt.Fprintf(b, "  previous:    %s (what `rollback` returns to)\n", ecsread.ShortARN(l.Previous))
 	}
 	fmt.Fprintf(b, "  images:\n")
 	tw := tabwriter.NewWriter(b, 0, 4, 2, ' ', 0)
@@ -129,7 +105,7 @@ func WriteStatus(w io.Writer, s Status) error {
 	}
 	tw.Flush()
 	if d := s.Deployment; d != nil {
-		line := fmt.Sprintf("%s (%s, %s", describeState(d), d.ID, ShortARN(d.TaskDefinition))
+		line := fmt.Sprintf("%s (%s, %s", describeState(d), d.ID, ecsread.ShortARN(d.TaskDefinition))
 		if d.Failed > 0 {
 			line += fmt.Sprintf(", %d failed task%s", d.Failed, map[bool]string{true: "", false: "s"}[d.Failed == 1])
 		}
@@ -141,7 +117,7 @@ func WriteStatus(w io.Writer, s Status) error {
 		fmt.Fprintf(b, "deployment:    none\n")
 	}
 	for _, d := range s.Others {
-		fmt.Fprintf(b, "  also %s:   %s (%s), running %d, pending %d\n", strings.ToLower(d.Status), ShortARN(d.TaskDefinition), d.ID, d.Running, d.Pending)
+		fmt.Fprintf(b, "  also %s:   %s (%s), running %d, pending %d\n", strings.ToLower(d.Status), ecsread.ShortARN(d.TaskDefinition), d.ID, d.Running, d.Pending)
 	}
 	fmt.Fprintf(b, "tasks:         desired %d, running %d, pending %d\n", s.Desired, s.Running, s.Pending)
 	if len(s.Drift) > 0 {
@@ -184,7 +160,7 @@ func WriteHistory(w io.Writer, h History) error {
 		if r.Live {
 			live = "live"
 		}
-		commit := ShortCommit(r.Commit)
+		commit := ecsread.ShortCommit(r.Commit)
 		if commit == "" {
 			commit = "-"
 		}
@@ -203,7 +179,7 @@ func WriteHistory(w io.Writer, h History) error {
 	}
 	tw.Flush()
 	if _, ok := h.LiveRevision(); !ok && h.Live != "" {
-		fmt.Fprintf(b, "the live revision %s is not among these\n", ShortARN(h.Live))
+		fmt.Fprintf(b, "the live revision %s is not among these\n", ecsread.ShortARN(h.Live))
 	}
 	_, err := io.WriteString(w, b.String())
 	return err

@@ -6,6 +6,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 
 	"github.com/hackforla/ctjdeploy/internal/config"
+	"github.com/hackforla/ctjdeploy/internal/ecsread"
 )
 
 // DefaultLimit is how many revisions history shows by default.
@@ -45,7 +46,7 @@ func GetHistory(ctx context.Context, api ECS, env *config.Environment, limit int
 		return History{}, err
 	}
 	live := aws.ToString(svc.TaskDefinition)
-	family, _, _ := FamilyOf(live)
+	family, _, _ := ecsread.FamilyOf(live)
 	h := History{Env: env.Name, Cluster: env.Cluster, Service: env.Service, Family: family, Live: live, Limit: limit}
 	arns, err := ListFamily(ctx, api, family, limit)
 	if err != nil {

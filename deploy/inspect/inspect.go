@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
@@ -17,19 +16,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
-	"github.com/aws/smithy-go"
 
+	"github.com/hackforla/ctjdeploy/internal/awserr"
 	"github.com/hackforla/ctjdeploy/internal/config"
-	"github.com/hackforla/ctjdeploy/internal/exitcode"
+	"github.com/hackforla/ctjdeploy/internal/ecsread"
 	"github.com/hackforla/ctjdeploy/internal/safego"
-)
-
-// The tags ctjdeploy puts on every task definition revision it registers.
-const (
-	TagPrefix   = "ctjdeploy:"
-	TagCommit   = "ctjdeploy:commit"   // the image tag (full commit SHA) deployed
-	TagEnv      = "ctjdeploy:env"      // the environment deployed to
-	TagPrevious = "ctjdeploy:previous" // the task definition ARN live before this deploy
 )
 
 // ECS is the part of the ECS API that status and history call.
@@ -129,13 +120,13 @@ func NewRevision(td *ecstypes.TaskDefinition, tags []ecstypes.Tag) Revision {
 		r.Tags[aws.ToString(t.Key)] = aws.ToString(t.Value)
 	}
 	for k := range r.Tags {
-		if strings.HasPrefix(k, TagPrefix) {
+		if strings.HasPrefix(k, ecsread.TagPrefix) {
 			r.ByCtjdeploy = true
 		}
 	}
-	r.Commit = r.Tags[TagCommit]
-	r.Env = r.Tags[TagEnv]
-	r.Previous = r.Tags[TagPrevious]
+	r.Commit = r.Tags[ecsread.TagCommit]
+	r.Env = r.Tags[ecsread.TagEnv]
+	r.Previous = r.Tags[ecsread.TagPrevious]
 	if len(r.Tags) == 0 {
 		r.Tags = nil
 	}
@@ -184,89 +175,25 @@ func ParseImage(ref string) ImageRef {
 	return r
 }
 
-// FamilyOf returns the family and revision of a task definition ARN
-// (arn:...:task-definition/FAMILY:REV) or of FAMILY:REV.
-func FamilyOf(arn string) (family string, revision int, ok bool) {
-	s := arn[strings.LastIndex(arn, "/")+1:]
-	i := strings.LastIndex(s, ":")
-	if i <= 0 {
-		return "", 0, false
-	}
-	n, err := strconv.Atoi(s[i+1:])
-	if err != nil {
-		return "", 0, false
-	}
-	return s[:i], n, true
-}
-
-// ShortARN is FAMILY:REVISION of a task definition ARN, for messages.
-func ShortARN(arn string) string {
-	if f, n, ok := FamilyOf(arn); ok {
-		return f + ":" + strconv.Itoa(n)
-	}
-	return arn
-}
-
-// ServiceNotFoundError says that env's service does not exist (or is not
-// ACTIVE) in its cluster. DescribeService returns it with exit code 2 (the
-// config names something that is not there), as the deploy package does.
-type ServiceNotFoundError struct {
-	Env, Cluster, Service, Region, Reason string
-}
-
-func (e *ServiceNotFoundError) Error() string {
-	why := ""
-	if e.Reason != "" {
-		why = " (" + e.Reason + ")"
-	}
-	return fmt.Sprintf("service %q not found in cluster %q, region %s%s: the names come from the config (environments.%s: cluster, service, region); "+
-		"check them against the ECS console (the CTJ stage service was renamed once: civic-tech-jobs-fs-stage → civic-tech-jobs-fullstack-stage)",
-		e.Service, e.Cluster, e.Region, why, e.Env)
-}
-
-// DescribeService reads env's service. A missing or inactive service (or
-// cluster) is a *ServiceNotFoundError.
+// DescribeService reads env's service (ecsread.DescribeService). A missing
+// or inactive service (or cluster) is an *ecsread.ServiceNotFoundError
+// naming env's config entry.
 func DescribeService(ctx context.Context, api ECS, env *config.Environment) (*ecstypes.Service, error) {
-	out, err := api.DescribeServices(ctx, &ecs.DescribeServicesInput{
-		Cluster:  aws.String(env.Cluster),
-		Services: []string{env.Service},
-	})
-	if err != nil {
-		var cnf *ecstypes.ClusterNotFoundException
-		if errors.As(err, &cnf) {
-			return nil, exitcode.Wrap(exitcode.Invalid, &ServiceNotFoundError{Env: env.Name, Cluster: env.Cluster, Service: env.Service, Region: env.Region, Reason: "the cluster does not exist"})
-		}
-		return nil, AWSError(fmt.Sprintf("describing service %s in cluster %s (ecs:DescribeServices)", env.Service, env.Cluster), err)
+	svc, err := ecsread.DescribeService(ctx, api, env.Cluster, env.Service)
+	var nf *ecsread.ServiceNotFoundError
+	if errors.As(err, &nf) {
+		nf.Env, nf.Region = env.Name, env.Region
 	}
-	for i := range out.Services {
-		s := &out.Services[i]
-		if aws.ToString(s.Status) == "ACTIVE" {
-			return s, nil
-		}
-	}
-	reason := ""
-	for _, f := range out.Failures {
-		reason = aws.ToString(f.Reason)
-	}
-	for _, s := range out.Services {
-		reason = "status " + aws.ToString(s.Status)
-	}
-	return nil, exitcode.Wrap(exitcode.Invalid, &ServiceNotFoundError{Env: env.Name, Cluster: env.Cluster, Service: env.Service, Region: env.Region, Reason: reason})
+	return svc, err
 }
 
 // DescribeRevision reads one task definition with its tags.
 func DescribeRevision(ctx context.Context, api ECS, arn string) (Revision, error) {
-	out, err := api.DescribeTaskDefinition(ctx, &ecs.DescribeTaskDefinitionInput{
-		TaskDefinition: aws.String(arn),
-		Include:        []ecstypes.TaskDefinitionField{ecstypes.TaskDefinitionFieldTags},
-	})
+	td, tags, err := ecsread.DescribeTaskDefinition(ctx, api, arn)
 	if err != nil {
-		return Revision{}, AWSError(fmt.Sprintf("describing task definition %s (ecs:DescribeTaskDefinition)", ShortARN(arn)), err)
+		return Revision{}, err
 	}
-	if out.TaskDefinition == nil {
-		return Revision{}, fmt.Errorf("ecs:DescribeTaskDefinition %s returned no task definition", ShortARN(arn))
-	}
-	return NewRevision(out.TaskDefinition, out.Tags), nil
+	return NewRevision(td, tags), nil
 }
 
 // ListFamily returns up to limit ACTIVE revision ARNs of exactly family,
@@ -282,10 +209,10 @@ func ListFamily(ctx context.Context, api ECS, family string, limit int) ([]strin
 			NextToken:    token,
 		})
 		if err != nil {
-			return nil, AWSError(fmt.Sprintf("listing task definitions of family %s (ecs:ListTaskDefinitions)", family), err)
+			return nil, awserr.Wrap(fmt.Sprintf("listing task definitions of family %s (ecs:ListTaskDefinitions)", family), err)
 		}
 		for _, a := range out.TaskDefinitionArns {
-			if f, _, ok := FamilyOf(a); ok && f == family {
+			if f, _, ok := ecsread.FamilyOf(a); ok && f == family {
 				arns = append(arns, a)
 			}
 		}
@@ -296,8 +223,8 @@ func ListFamily(ctx context.Context, api ECS, family string, limit int) ([]strin
 	}
 	// Sorted DESC by the API, but be sure: newest revision first.
 	sort.SliceStable(arns, func(i, j int) bool {
-		_, a, _ := FamilyOf(arns[i])
-		_, b, _ := FamilyOf(arns[j])
+		_, a, _ := ecsread.FamilyOf(arns[i])
+		_, b, _ := ecsread.FamilyOf(arns[j])
 		return a > b
 	})
 	if limit > 0 && len(arns) > limit {
@@ -328,17 +255,4 @@ func DescribeRevisions(ctx context.Context, api ECS, arns []string) ([]Revision,
 		return nil, err
 	}
 	return revs, nil
-}
-
-// AWSError wraps an AWS error with what was being done; access denied gets
-// the hint to grant the action.
-func AWSError(what string, err error) error {
-	var ae smithy.APIError
-	if errors.As(err, &ae) {
-		switch ae.ErrorCode() {
-		case "AccessDeniedException", "AccessDenied", "UnauthorizedOperation":
-			return fmt.Errorf("%s: access denied: %w; grant this IAM action to the identity running ctjdeploy (see `ctjdeploy ENV iam-policy`)", what, err)
-		}
-	}
-	return fmt.Errorf("%s: %w", what, err)
 }

@@ -11,6 +11,7 @@ import (
 	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
 
 	"github.com/hackforla/ctjdeploy/internal/config"
+	"github.com/hackforla/ctjdeploy/internal/ecsread"
 )
 
 func TestParseImage(t *testing.T) {
@@ -48,13 +49,13 @@ func TestFamilyOf(t *testing.T) {
 		{":3", "", 0, false},
 	}
 	for _, c := range cases {
-		f, n, ok := FamilyOf(c.in)
+		f, n, ok := ecsread.FamilyOf(c.in)
 		if f != c.family || n != c.rev || ok != c.ok {
-			t.Errorf("FamilyOf(%q) = %q %d %v", c.in, f, n, ok)
+			t.Errorf("ecsread.FamilyOf(%q) = %q %d %v", c.in, f, n, ok)
 		}
 	}
-	if got := ShortARN("arn:aws:ecs:r:1:task-definition/f:7"); got != "f:7" {
-		t.Errorf("ShortARN = %q", got)
+	if got := ecsread.ShortARN("arn:aws:ecs:r:1:task-definition/f:7"); got != "f:7" {
+		t.Errorf("ecsread.ShortARN = %q", got)
 	}
 }
 
@@ -101,7 +102,7 @@ const (
 
 func TestNewRevision(t *testing.T) {
 	r := NewRevision(td(3, reg+"civic-tech-jobs-frontend@"+dgA, reg+"civic-tech-jobs-backend@"+dgB, "postgres:18"),
-		tags(TagCommit, sha1, TagEnv, "stage", TagPrevious, "arn:aws:ecs:us-west-2:123456789012:task-definition/fam:2", "team", "ctj"))
+		tags(ecsread.TagCommit, sha1, ecsread.TagEnv, "stage", ecsread.TagPrevious, "arn:aws:ecs:us-west-2:123456789012:task-definition/fam:2", "team", "ctj"))
 	if !r.ByCtjdeploy || r.Commit != sha1 || r.Env != "stage" || !strings.HasSuffix(r.Previous, "fam:2") || r.Revision != 3 || r.Family != "fam" {
 		t.Fatalf("revision: %+v", r)
 	}
@@ -128,11 +129,11 @@ func TestDrift(t *testing.T) {
 		rev  Revision
 		want []string // substrings, one per drift line; nil: no drift
 	}{
-		{"deployed by ctjdeploy", NewRevision(td(2, pinned...), tags(TagCommit, sha1, TagEnv, "stage")), nil},
+		{"deployed by ctjdeploy", NewRevision(td(2, pinned...), tags(ecsread.TagCommit, sha1, ecsread.TagEnv, "stage")), nil},
 		{"registered by terraform", NewRevision(td(2, pinned...), nil), []string{"registered outside ctjdeploy"}},
 		{"terraform with mutable tags", NewRevision(td(2, reg+"civic-tech-jobs-frontend:stage", reg+"civic-tech-jobs-backend:stage", "postgres:18"), nil),
 			[]string{"outside ctjdeploy", "container next runs", "container django runs"}},
-		{"other environment", NewRevision(td(2, pinned...), tags(TagCommit, sha1, TagEnv, "prod")), []string{"ctjdeploy:env=prod, not stage"}},
+		{"other environment", NewRevision(td(2, pinned...), tags(ecsread.TagCommit, sha1, ecsread.TagEnv, "prod")), []string{"ctjdeploy:env=prod, not stage"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -164,7 +165,7 @@ func TestNewStatusAndText(t *testing.T) {
 		events = append(events, ecstypes.ServiceEvent{CreatedAt: &at, Message: aws.String("event " + string(rune('0'+i)))})
 	}
 	live := NewRevision(td(4, reg+"civic-tech-jobs-frontend@"+dgA, reg+"civic-tech-jobs-backend@"+dgB, "postgres:18"),
-		tags(TagCommit, sha1, TagEnv, "stage", TagPrevious, "arn:aws:ecs:us-west-2:123456789012:task-definition/fam:3"))
+		tags(ecsread.TagCommit, sha1, ecsread.TagEnv, "stage", ecsread.TagPrevious, "arn:aws:ecs:us-west-2:123456789012:task-definition/fam:3"))
 	live.Live = true
 	svc := &ecstypes.Service{
 		ServiceArn: aws.String("arn:svc"), Status: aws.String("ACTIVE"), DesiredCount: 1, RunningCount: 1, PendingCount: 1,
@@ -209,7 +210,9 @@ func TestNewStatusAndText(t *testing.T) {
 		t.Errorf("status prints an unknown registration time as '-':\n%s", out)
 	}
 	b.Reset()
-	if err := WriteJSON(&b, st); err != nil {
+	enc := json.NewEncoder(&b)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(st); err != nil {
 		t.Fatal(err)
 	}
 	var back map[string]any
@@ -222,7 +225,7 @@ func TestNewStatusAndText(t *testing.T) {
 }
 
 func TestWriteHistory(t *testing.T) {
-	a := NewRevision(td(3, reg+"civic-tech-jobs-frontend@"+dgA, reg+"civic-tech-jobs-backend@"+dgB), tags(TagCommit, sha1, TagEnv, "stage"))
+	a := NewRevision(td(3, reg+"civic-tech-jobs-frontend@"+dgA, reg+"civic-tech-jobs-backend@"+dgB), tags(ecsread.TagCommit, sha1, ecsread.TagEnv, "stage"))
 	b := NewRevision(td(2, reg+"civic-tech-jobs-frontend:initial", reg+"civic-tech-jobs-backend:initial"), nil)
 	h := History{Env: "stage", Family: "fam", Limit: 20, Live: b.ARN, Revisions: MarkLive([]Revision{a, b}, b.ARN)}
 	var buf bytes.Buffer

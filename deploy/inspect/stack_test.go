@@ -12,6 +12,7 @@ import (
 	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
 
 	"github.com/hackforla/ctjdeploy/internal/config"
+	"github.com/hackforla/ctjdeploy/internal/ecsread"
 	"github.com/hackforla/ctjdeploy/internal/exitcode"
 	"github.com/hackforla/ctjdeploy/internal/teststack"
 )
@@ -54,9 +55,9 @@ func TestStackOutsideRevision(t *testing.T) {
 	in.ContainerDefinitions[0].Image = aws.String(s.Registry + "/" + n.FrontendRepo + "@" + dgA)
 	in.ContainerDefinitions[1].Image = aws.String(s.Registry + "/" + n.BackendRepo + "@" + dgB)
 	in.Tags = []ecstypes.Tag{
-		{Key: aws.String(TagCommit), Value: aws.String(sha1)},
-		{Key: aws.String(TagEnv), Value: aws.String("stage")},
-		{Key: aws.String(TagPrevious), Value: aws.String(res.TaskDefinitionArn)},
+		{Key: aws.String(ecsread.TagCommit), Value: aws.String(sha1)},
+		{Key: aws.String(ecsread.TagEnv), Value: aws.String("stage")},
+		{Key: aws.String(ecsread.TagPrevious), Value: aws.String(res.TaskDefinitionArn)},
 	}
 	reg, err := client.RegisterTaskDefinition(ctx, in)
 	if err != nil {
@@ -104,7 +105,7 @@ func TestStackServiceNotFound(t *testing.T) {
 	env := stackEnv(s, n)
 	env.Service = "civic-tech-jobs-fs-stage"
 	_, err := GetStatus(context.Background(), API{ECS: s.ECS(t)}, env)
-	var nf *ServiceNotFoundError
+	var nf *ecsread.ServiceNotFoundError
 	if !errors.As(err, &nf) || exitcode.Of(err) != exitcode.Invalid || !strings.Contains(err.Error(), `service "civic-tech-jobs-fs-stage" not found in cluster "`+n.Cluster) ||
 		!strings.Contains(err.Error(), "environments.stage") {
 		t.Fatalf("err = %v", err)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"regexp"
 	"sort"
 	"strings"
 	"time"
@@ -14,7 +13,9 @@ import (
 	ecrtypes "github.com/aws/aws-sdk-go-v2/service/ecr/types"
 	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
 
+	"github.com/hackforla/ctjdeploy/internal/awserr"
 	"github.com/hackforla/ctjdeploy/internal/config"
+	"github.com/hackforla/ctjdeploy/internal/ecsread"
 )
 
 // Status is what runs in an environment now.
@@ -129,7 +130,7 @@ func NewStatus(env *config.Environment, svc *ecstypes.Service, live Revision) St
 // leaves behind; nil when it does not. Pure.
 func Drift(env *config.Environment, live Revision) []string {
 	var out []string
-	name := ShortARN(live.ARN)
+	name := ecsread.ShortARN(live.ARN)
 	if !live.ByCtjdeploy {
 		out = append(out, fmt.Sprintf("the live revision %s was registered outside ctjdeploy (it has no ctjdeploy:* tags). "+
 			"Typically `terraform apply` re-registered the task definition it declares (no lifecycle ignore_changes) and pointed the service at it. "+
@@ -138,7 +139,7 @@ func Drift(env *config.Environment, live Revision) []string {
 			"To stop this, add lifecycle { ignore_changes = [container_definitions] } (or drop the task definition) in Terraform",
 			name, env.Name, env.Name))
 	} else if live.Env != "" && live.Env != env.Name {
-		out = append(out, fmt.Sprintf("the live revision %s is tagged %s=%s, not %s: it was deployed through another environment's config", name, TagEnv, live.Env, env.Name))
+		out = append(out, fmt.Sprintf("the live revision %s is tagged %s=%s, not %s: it was deployed through another environment's config", name, ecsread.TagEnv, live.Env, env.Name))
 	}
 	repos := map[string]string{}
 	for _, n := range env.ImageNames() {
@@ -153,17 +154,6 @@ func Drift(env *config.Environment, live Revision) []string {
 	return out
 }
 
-var ecrHostRE = regexp.MustCompile(`^(\d{12})\.dkr\.ecr(-fips)?\.[a-z0-9-]+\.amazonaws\.com(\.cn)?$`)
-
-// ECRRegistryID returns the account id of an ECR registry host, or "" for
-// any other registry.
-func ECRRegistryID(host string) string {
-	if m := ecrHostRE.FindStringSubmatch(host); m != nil {
-		return m[1]
-	}
-	return ""
-}
-
 // addRegistryTags fills in the registry tags of rev's containers pinned to
 // an ECR image (one ecr:DescribeImages each). A failure is returned as a
 // note: tags are a courtesy.
@@ -172,7 +162,7 @@ func addRegistryTags(ctx context.Context, api ECR, rev *Revision) []string {
 	for i := range rev.Containers {
 		c := &rev.Containers[i]
 		ref := ParseImage(c.Image)
-		id := ECRRegistryID(ref.Registry)
+		id := config.ECRRegistryID(ref.Registry)
 		if id == "" || ref.Digest == "" {
 			continue
 		}
@@ -187,7 +177,7 @@ func addRegistryTags(ctx context.Context, api ECR, rev *Revision) []string {
 			continue
 		}
 		if err != nil {
-			notes = append(notes, AWSError(fmt.Sprintf("reading the tags of container %s's image (ecr:DescribeImages)", c.Name), err).Error())
+			notes = append(notes, awserr.Wrap(fmt.Sprintf("reading the tags of container %s's image (ecr:DescribeImages)", c.Name), err).Error())
 			continue
 		}
 		for _, d := range out.ImageDetails {

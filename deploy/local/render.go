@@ -112,18 +112,52 @@ func fromTaskDef(env *config.Environment, td *ecs.RegisterTaskDefinitionInput, d
 	t := &Task{Env: env.Name, Port: env.Local.Port, Secrets: map[string][]string{}, SecretFrom: map[string]string{}}
 	t.Spec = taskrun.TaskSpec{ID: env.Name, Group: "local/" + env.Name, VolumePrefix: NamePrefix + "-" + env.Name,
 		Labels: map[string]string{EnvLabel: env.Name}}
-	warned := map[string]bool{}
-	warn := func(format string, args ...any) {
-		w := fmt.Sprintf(format, args...)
-		if !warned[w] {
-			warned[w] = true
-			t.Warnings = append(t.Warnings, w)
-		}
+	cv := &converter{env: env, t: t, dotenv: dotenv, getenv: getenv, warned: map[string]bool{}, skipVol: map[string]bool{}}
+	cv.volumes(td.Volumes)
+	names := map[string]bool{}
+	for _, cd := range td.ContainerDefinitions {
+		names[aws.ToString(cd.Name)] = true
 	}
-	// Volumes: each one is a named Docker volume, ctjdeploy-ENV-VOLUME,
-	// kept between runs (as compose keeps a named volume).
-	skipVol := map[string]bool{}
-	for _, v := range td.Volumes {
+	for _, cd := range td.ContainerDefinitions {
+		c, err := cv.container(cd)
+		if err != nil {
+			return nil, err
+		}
+		t.Spec.Containers = append(t.Spec.Containers, c)
+	}
+	if _, err := taskrun.DependencyLevels(t.Spec.Containers); err != nil {
+		return nil, exitcode.Invalidf("the task definition's dependsOn: %v", err)
+	}
+	if err := cv.routes(names); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// converter turns a task definition into the local task t, collecting its
+// warnings (each once).
+type converter struct {
+	env     *config.Environment
+	t       *Task
+	dotenv  map[string]string
+	getenv  func(string) (string, bool)
+	warned  map[string]bool
+	skipVol map[string]bool // volumes left out (and their mount points)
+}
+
+func (cv *converter) warn(format string, args ...any) {
+	w := fmt.Sprintf(format, args...)
+	if !cv.warned[w] {
+		cv.warned[w] = true
+		cv.t.Warnings = append(cv.t.Warnings, w)
+	}
+}
+
+// volumes: each one is a named Docker volume, ctjdeploy-ENV-VOLUME, kept
+// between runs (as compose keeps a named volume).
+func (cv *converter) volumes(vols []ecstypes.Volume) {
+	t, warn, skipVol := cv.t, cv.warn, cv.skipVol
+	for _, v := range vols {
 		name := aws.ToString(v.Name)
 		switch {
 		case v.EfsVolumeConfiguration != nil:
@@ -141,93 +175,103 @@ func fromTaskDef(env *config.Environment, td *ecs.RegisterTaskDefinitionInput, d
 		}
 		t.Spec.Volumes = append(t.Spec.Volumes, vs)
 	}
-	names := map[string]bool{}
-	for _, cd := range td.ContainerDefinitions {
-		names[aws.ToString(cd.Name)] = true
+}
+
+// container is one container definition as the local engine runs it.
+func (cv *converter) container(cd ecstypes.ContainerDefinition) (taskrun.ContainerSpec, error) {
+	warn, skipVol := cv.warn, cv.skipVol
+	name := aws.ToString(cd.Name)
+	c := taskrun.ContainerSpec{Name: name, Image: aws.ToString(cd.Image), Essential: cd.Essential == nil || *cd.Essential,
+		Environment: map[string]string{}, EntryPoint: cd.EntryPoint, Command: cd.Command,
+		WorkingDir: aws.ToString(cd.WorkingDirectory), User: aws.ToString(cd.User),
+		Memory: int(aws.ToInt32(cd.Memory)), MemoryReservation: int(aws.ToInt32(cd.MemoryReservation)), CPU: int(cd.Cpu),
+		StopTimeout: int(aws.ToInt32(cd.StopTimeout))}
+	if c.StopTimeout == 0 {
+		// "Amazon ECS task definition parameters" (stopTimeout): 30
+		// seconds when not set.
+		c.StopTimeout = 30
 	}
-	for _, cd := range td.ContainerDefinitions {
-		name := aws.ToString(cd.Name)
-		c := taskrun.ContainerSpec{Name: name, Image: aws.ToString(cd.Image), Essential: cd.Essential == nil || *cd.Essential,
-			Environment: map[string]string{}, EntryPoint: cd.EntryPoint, Command: cd.Command,
-			WorkingDir: aws.ToString(cd.WorkingDirectory), User: aws.ToString(cd.User),
-			Memory: int(aws.ToInt32(cd.Memory)), MemoryReservation: int(aws.ToInt32(cd.MemoryReservation)), CPU: int(cd.Cpu),
-			StopTimeout: int(aws.ToInt32(cd.StopTimeout))}
-		if c.StopTimeout == 0 {
-			// "Amazon ECS task definition parameters" (stopTimeout): 30
-			// seconds when not set.
-			c.StopTimeout = 30
-		}
-		for _, kv := range cd.Environment {
-			c.Environment[aws.ToString(kv.Name)] = aws.ToString(kv.Value)
-		}
-		for _, s := range cd.Secrets {
-			sn := aws.ToString(s.Name)
-			v, ok := dotenv[sn]
-			from := "local.env_file"
-			if !ok {
-				v, ok = getenv(sn)
-				from = "the environment"
-			}
-			if !ok {
-				where := "set it in the environment"
-				if env.Local.EnvFile != "" {
-					where = "add " + sn + "=... to " + env.Local.EnvFile + " or set it in the environment"
-				}
-				return nil, exitcode.Invalidf("container %s: secret %s has no local value: %s (locally, each secrets[].name is read by name from local.env_file, then the environment)", name, sn, where)
-			}
-			report.AddSecret(v)
-			c.Environment[sn] = v
-			t.Secrets[name] = append(t.Secrets[name], sn)
-			t.SecretFrom[sn] = from
-		}
-		for _, p := range cd.PortMappings {
-			if p.Protocol == ecstypes.TransportProtocolUdp {
-				warn("container %s: udp port %d is not published locally (the local load balancer forwards http)", name, aws.ToInt32(p.ContainerPort))
-				continue
-			}
-			if cp := int(aws.ToInt32(p.ContainerPort)); cp > 0 {
-				c.PortMappings = append(c.PortMappings, cp)
-			}
-		}
-		for _, m := range cd.MountPoints {
-			sv := aws.ToString(m.SourceVolume)
-			if skipVol[sv] {
-				continue
-			}
-			c.Mounts = append(c.Mounts, taskrun.MountSpec{SourceVolume: sv, ContainerPath: aws.ToString(m.ContainerPath), ReadOnly: aws.ToBool(m.ReadOnly)})
-		}
-		for _, d := range cd.DependsOn {
-			c.DependsOn = append(c.DependsOn, taskrun.Dependency{Container: aws.ToString(d.ContainerName), Condition: string(d.Condition)})
-		}
-		if h := cd.HealthCheck; h != nil {
-			c.HealthCheck = &taskrun.HealthCheck{Command: h.Command, Interval: secs(h.Interval), Timeout: secs(h.Timeout),
-				StartPeriod: secs(h.StartPeriod), Retries: int(aws.ToInt32(h.Retries))}
-		}
-		for _, u := range cd.Ulimits {
-			c.Ulimits = append(c.Ulimits, taskrun.Ulimit{Name: string(u.Name), Soft: int64(u.SoftLimit), Hard: int64(u.HardLimit)})
-		}
-		if lp := cd.LinuxParameters; lp != nil {
-			c.Init = aws.ToBool(lp.InitProcessEnabled)
-		}
-		if lc := cd.LogConfiguration; lc != nil && lc.LogDriver != ecstypes.LogDriverAwslogs {
-			warn("container %s: the %s log driver does not run locally: its output is shown here instead", name, lc.LogDriver)
-		}
-		if cd.FirelensConfiguration != nil {
-			warn("container %s: its firelensConfiguration (a FireLens log router) does not run locally: left out", name)
-		}
-		if len(cd.EnvironmentFiles) > 0 {
-			warn("container %s: environmentFiles (files in S3) are not read locally: put the variables in the template or local.env_file", name)
-		}
-		if len(cd.VolumesFrom) > 0 {
-			warn("container %s: volumesFrom is not supported locally: left out", name)
-		}
-		t.Spec.Containers = append(t.Spec.Containers, c)
+	for _, kv := range cd.Environment {
+		c.Environment[aws.ToString(kv.Name)] = aws.ToString(kv.Value)
 	}
-	if _, err := taskrun.DependencyLevels(t.Spec.Containers); err != nil {
-		return nil, exitcode.Invalidf("the task definition's dependsOn: %v", err)
+	if err := cv.secrets(&c, cd.Secrets); err != nil {
+		return c, err
 	}
-	// Routes: local.routes in order; none: every path to the first
-	// container that maps a port.
+	for _, p := range cd.PortMappings {
+		if p.Protocol == ecstypes.TransportProtocolUdp {
+			warn("container %s: udp port %d is not published locally (the local load balancer forwards http)", name, aws.ToInt32(p.ContainerPort))
+			continue
+		}
+		if cp := int(aws.ToInt32(p.ContainerPort)); cp > 0 {
+			c.PortMappings = append(c.PortMappings, cp)
+		}
+	}
+	for _, m := range cd.MountPoints {
+		sv := aws.ToString(m.SourceVolume)
+		if skipVol[sv] {
+			continue
+		}
+		c.Mounts = append(c.Mounts, taskrun.MountSpec{SourceVolume: sv, ContainerPath: aws.ToString(m.ContainerPath), ReadOnly: aws.ToBool(m.ReadOnly)})
+	}
+	for _, d := range cd.DependsOn {
+		c.DependsOn = append(c.DependsOn, taskrun.Dependency{Container: aws.ToString(d.ContainerName), Condition: string(d.Condition)})
+	}
+	if h := cd.HealthCheck; h != nil {
+		c.HealthCheck = &taskrun.HealthCheck{Command: h.Command, Interval: secs(h.Interval), Timeout: secs(h.Timeout),
+			StartPeriod: secs(h.StartPeriod), Retries: int(aws.ToInt32(h.Retries))}
+	}
+	for _, u := range cd.Ulimits {
+		c.Ulimits = append(c.Ulimits, taskrun.Ulimit{Name: string(u.Name), Soft: int64(u.SoftLimit), Hard: int64(u.HardLimit)})
+	}
+	if lp := cd.LinuxParameters; lp != nil {
+		c.Init = aws.ToBool(lp.InitProcessEnabled)
+	}
+	if lc := cd.LogConfiguration; lc != nil && lc.LogDriver != ecstypes.LogDriverAwslogs {
+		warn("container %s: the %s log driver does not run locally: its output is shown here instead", name, lc.LogDriver)
+	}
+	if cd.FirelensConfiguration != nil {
+		warn("container %s: its firelensConfiguration (a FireLens log router) does not run locally: left out", name)
+	}
+	if len(cd.EnvironmentFiles) > 0 {
+		warn("container %s: environmentFiles (files in S3) are not read locally: put the variables in the template or local.env_file", name)
+	}
+	if len(cd.VolumesFrom) > 0 {
+		warn("container %s: volumesFrom is not supported locally: left out", name)
+	}
+	return c, nil
+}
+
+// secrets gives container c its secrets' local values: each secrets[].name
+// read from local.env_file, then the environment (registered as secrets).
+func (cv *converter) secrets(c *taskrun.ContainerSpec, secrets []ecstypes.Secret) error {
+	env, t, name := cv.env, cv.t, c.Name
+	for _, s := range secrets {
+		sn := aws.ToString(s.Name)
+		v, ok := cv.dotenv[sn]
+		from := "local.env_file"
+		if !ok {
+			v, ok = cv.getenv(sn)
+			from = "the environment"
+		}
+		if !ok {
+			where := "set it in the environment"
+			if env.Local.EnvFile != "" {
+				where = "add " + sn + "=... to " + env.Local.EnvFile + " or set it in the environment"
+			}
+			return exitcode.Invalidf("container %s: secret %s has no local value: %s (locally, each secrets[].name is read by name from local.env_file, then the environment)", name, sn, where)
+		}
+		report.AddSecret(v)
+		c.Environment[sn] = v
+		t.Secrets[name] = append(t.Secrets[name], sn)
+		t.SecretFrom[sn] = from
+	}
+	return nil
+}
+
+// routes are the load balancer's: local.routes in order; none: every path
+// to the first container that maps a port.
+func (cv *converter) routes(names map[string]bool) error {
+	env, t, warn := cv.env, cv.t, cv.warn
 	port := map[string]int{}
 	for _, c := range t.Spec.Containers {
 		if len(c.PortMappings) > 0 {
@@ -247,17 +291,17 @@ func fromTaskDef(env *config.Environment, td *ecs.RegisterTaskDefinitionInput, d
 	}
 	for i, r := range env.Local.Routes {
 		if !names[r.Container] {
-			return nil, exitcode.Invalidf("local.routes[%d]: container %q is not in the task definition (its containers: %s)", i, r.Container, strings.Join(sortedKeys(names), ", "))
+			return exitcode.Invalidf("local.routes[%d]: container %q is not in the task definition (its containers: %s)", i, r.Container, strings.Join(sortedKeys(names), ", "))
 		}
 		if port[r.Container] == 0 {
-			return nil, exitcode.Invalidf("local.routes[%d]: container %s maps no port (add a portMappings entry to it in the task definition)", i, r.Container)
+			return exitcode.Invalidf("local.routes[%d]: container %s maps no port (add a portMappings entry to it in the task definition)", i, r.Container)
 		}
 		if err := ValidPattern(r.Path); err != nil {
-			return nil, exitcode.Invalidf("local.routes[%d]: %v", i, err)
+			return exitcode.Invalidf("local.routes[%d]: %v", i, err)
 		}
 		t.Routes = append(t.Routes, Route{Path: r.Path, Container: r.Container, ContainerPort: port[r.Container]})
 	}
-	return t, nil
+	return nil
 }
 
 func secs(p *int32) time.Duration {

@@ -67,7 +67,10 @@ type Result struct {
 	Task *Task
 }
 
-// Run is `ctjdeploy ENV local`.
+// Run is `ctjdeploy ENV local`: render the task (a missing value is exit 2
+// before anything is built), build the images, stop an earlier run of ENV,
+// start the task's containers, wait until they are ready, and serve the
+// load balancer in the foreground (or hand it to a detached helper).
 func Run(ctx context.Context, o Options, d Deps) (*Result, error) {
 	env := o.Env
 	if o.Port == 0 {
@@ -76,9 +79,8 @@ func Run(ctx context.Context, o Options, d Deps) (*Result, error) {
 	if o.Port < 0 || o.Port > 65535 {
 		return nil, exitcode.Invalidf("--port %d: want 1-65535", o.Port)
 	}
-	rep := o.Reporter
-	if rep == nil {
-		rep = report.Discard
+	if o.Reporter == nil {
+		o.Reporter = report.Discard
 	}
 	say := func(format string, args ...any) { fmt.Fprintf(o.Err, "ctjdeploy local: "+format+"\n", args...) }
 	if o.DryRun {
@@ -95,6 +97,7 @@ func Run(ctx context.Context, o Options, d Deps) (*Result, error) {
 		return nil, err
 	}
 	defer eng.Close()
+	lr := &localRun{o: o, d: d, eng: eng, say: say}
 	if o.Down {
 		if err := down(ctx, eng, env.Name, d, say); err != nil {
 			return nil, err
@@ -104,8 +107,40 @@ func Run(ctx context.Context, o Options, d Deps) (*Result, error) {
 		}
 		return &Result{}, nil
 	}
+	task, err := lr.prepare(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ln, err := Listen(o.Port)
+	if err != nil {
+		return nil, exitcode.Wrap(exitcode.Invalid, err)
+	}
+	res := &Result{URL: "http://" + ln.Addr().String() + "/", Task: task}
+	rt, err := lr.start(ctx, task)
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	if o.Detach {
+		return res, lr.detach(ln, rt, task, res.URL)
+	}
+	return res, lr.serve(ctx, ln, rt, task, res.URL)
+}
 
-	outs, err := readOutputs(ctx, env, d, say)
+// localRun is one `local` run with its engine.
+type localRun struct {
+	o   Options
+	d   Deps
+	eng *taskrun.Engine
+	say func(format string, args ...any)
+}
+
+// prepare renders the task, builds its images and clears the way: an
+// earlier run of ENV (detached, or killed) goes first, and with
+// --reset-data its volumes.
+func (lr *localRun) prepare(ctx context.Context) (*Task, error) {
+	o, d, env := lr.o, lr.d, lr.o.Env
+	outs, err := readOutputs(ctx, env, d, lr.say)
 	if err != nil {
 		return nil, err
 	}
@@ -113,111 +148,110 @@ func Run(ctx context.Context, o Options, d Deps) (*Result, error) {
 	for _, n := range env.ImageNames() {
 		images[n] = localRef(o, d, n)
 	}
-	// Render first: a missing value is exit 2 before anything is built.
 	task, err := Render(env, Inputs{Images: images, Outputs: outs, Getenv: d.Getenv})
 	if err != nil {
 		return nil, err
 	}
 	for _, w := range task.Warnings {
-		say("warning: %s", w)
+		lr.say("warning: %s", w)
 	}
 	if !o.NoBuild {
-		if err := buildImages(ctx, o, d, rep); err != nil {
+		if err := buildImages(ctx, o, d, o.Reporter); err != nil {
 			return nil, err
 		}
 	}
-	// An earlier run of ENV (detached, or killed) goes first.
-	if err := down(ctx, eng, env.Name, d, func(string, ...any) {}); err != nil {
+	if err := down(ctx, lr.eng, env.Name, d, func(string, ...any) {}); err != nil {
 		return nil, err
 	}
 	if o.ResetData {
-		if err := resetData(ctx, eng, env.Name, say); err != nil {
+		if err := resetData(ctx, lr.eng, env.Name, lr.say); err != nil {
 			return nil, err
 		}
 	}
-	ln, err := Listen(o.Port)
-	if err != nil {
-		return nil, exitcode.Wrap(exitcode.Invalid, err)
-	}
-	lnOpen := true
-	defer func() {
-		if lnOpen {
-			ln.Close()
-		}
-	}()
-	url := "http://" + ln.Addr().String() + "/"
-	res := &Result{URL: url, Task: task}
+	return task, nil
+}
 
-	var out *prefixer
+// start starts the task's containers and waits until every essential one
+// runs and every health check passes; on failure they are stopped.
+func (lr *localRun) start(ctx context.Context, task *Task) (*taskrun.RunningTask, error) {
+	o, env := lr.o, lr.o.Env
 	if !o.Detach {
-		out = newPrefixer(o.Out, task, o.Color)
-		task.Spec.Output = out.line
+		task.Spec.Output = newPrefixer(o.Out, task, o.Color).line
 	}
 	t0 := time.Now()
-	say("starting %d containers of %s (%s)", len(task.Spec.Containers), env.Name, strings.Join(containerNames(task), ", "))
-	rt, err := eng.Start(ctx, task.Spec)
+	lr.say("starting %d containers of %s (%s)", len(task.Spec.Containers), env.Name, strings.Join(containerNames(task), ", "))
+	rt, err := lr.eng.Start(ctx, task.Spec)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, exitcode.Wrap(exitcode.Interrupted, fmt.Errorf("interrupted while starting: %w", err))
 		}
 		return nil, fmt.Errorf("starting the local task: %w", err)
 	}
-	stopAll := func() error {
-		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		defer cancel()
-		return rt.Stop(sctx)
-	}
 	if err := waitReady(ctx, rt, task); err != nil {
-		_ = stopAll()
+		_ = stopTask(rt)
 		if ctx.Err() != nil {
 			return nil, exitcode.Wrap(exitcode.Interrupted, fmt.Errorf("interrupted before the task was ready; its containers are stopped and removed"))
 		}
 		return nil, err
 	}
-	say("every essential container runs and every health check passes (%s)", time.Since(t0).Round(100*time.Millisecond))
+	lr.say("every essential container runs and every health check passes (%s)", time.Since(t0).Round(100*time.Millisecond))
+	return rt, nil
+}
 
-	if o.Detach {
-		spec := HelperSpec{Env: env.Name, Routes: task.Routes, Verbose: o.Verbose}
-		pid, err := StartHelper(d.Helper, ln, spec, stateDir(d), env.Name)
-		ln.Close()
-		lnOpen = false
-		if err != nil {
-			_ = stopAll()
-			return nil, fmt.Errorf("starting the detached local load balancer: %w (the containers are stopped)", err)
-		}
-		say("load balancer: pid %d", pid)
-		fmt.Fprintf(o.Out, "%s runs locally at %s\nstop it with: ctjdeploy %s local --down\n", env.Name, url, env.Name)
-		return res, nil
+// stopTask stops and removes the task's containers (within two minutes,
+// whatever the run's context).
+func stopTask(rt *taskrun.RunningTask) error {
+	sctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	return rt.Stop(sctx)
+}
+
+// detach hands the listener to the detached load balancer and returns.
+func (lr *localRun) detach(ln net.Listener, rt *taskrun.RunningTask, task *Task, url string) error {
+	env := lr.o.Env
+	spec := HelperSpec{Env: env.Name, Routes: task.Routes, Verbose: lr.o.Verbose}
+	pid, err := StartHelper(lr.d.Helper, ln, spec, stateDir(lr.d), env.Name)
+	ln.Close()
+	if err != nil {
+		_ = stopTask(rt)
+		return fmt.Errorf("starting the detached local load balancer: %w (the containers are stopped)", err)
 	}
+	lr.say("load balancer: pid %d", pid)
+	fmt.Fprintf(lr.o.Out, "%s runs locally at %s\nstop it with: ctjdeploy %s local --down\n", env.Name, url, env.Name)
+	return nil
+}
 
-	lb := &LB{Routes: task.Routes, Backend: DockerBackend(eng, env.Name)}
-	if o.Verbose {
-		lb.Logf = func(f string, a ...any) { say("lb: "+f, a...) }
+// serve runs the load balancer in the foreground until an essential
+// container exits or ctx ends (Ctrl-C); the containers are stopped either
+// way, the volumes kept.
+func (lr *localRun) serve(ctx context.Context, ln net.Listener, rt *taskrun.RunningTask, task *Task, url string) error {
+	env := lr.o.Env
+	lb := &LB{Routes: task.Routes, Backend: DockerBackend(lr.eng, env.Name)}
+	if lr.o.Verbose {
+		lb.Logf = func(f string, a ...any) { lr.say("lb: "+f, a...) }
 	}
 	srv := &http.Server{Handler: lb, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
-	lnOpen = false
 	defer srv.Close()
-	fmt.Fprintf(o.Out, "%s runs locally at %s (Ctrl-C stops it)\n", env.Name, url)
+	fmt.Fprintf(lr.o.Out, "%s runs locally at %s (Ctrl-C stops it)\n", env.Name, url)
 	select {
 	case x := <-rt.Exited():
 		// The engine stopped the task; a container it was still creating
 		// then goes now.
-		_ = stopAll()
+		_ = stopTask(rt)
 		lines := rt.Logs(x.Container, 10)
 		reason := ""
 		if x.Reason != "" {
 			reason = " (" + x.Reason + ")"
 		}
-		return res, fmt.Errorf("essential container %s exited with code %d%s; the task is stopped. Its last lines:\n  %s",
+		return fmt.Errorf("essential container %s exited with code %d%s; the task is stopped. Its last lines:\n  %s",
 			x.Container, x.ExitCode, reason, strings.Join(lines, "\n  "))
 	case <-ctx.Done():
-		say("stopping the containers (in reverse dependency order, each within its stopTimeout); the volumes are kept")
-		err := stopAll()
-		if err != nil {
-			return res, err
+		lr.say("stopping the containers (in reverse dependency order, each within its stopTimeout); the volumes are kept")
+		if err := stopTask(rt); err != nil {
+			return err
 		}
-		return res, exitcode.Wrap(exitcode.Interrupted, errors.New("stopped: the containers are removed, the volumes kept"))
+		return exitcode.Wrap(exitcode.Interrupted, errors.New("stopped: the containers are removed, the volumes kept"))
 	}
 }
 

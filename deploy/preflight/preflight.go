@@ -38,7 +38,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"regexp"
 	"sort"
 	"strings"
 	"sync"
@@ -52,9 +51,10 @@ import (
 	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
-	"github.com/aws/smithy-go"
 
+	"github.com/hackforla/ctjdeploy/internal/awserr"
 	"github.com/hackforla/ctjdeploy/internal/config"
+	"github.com/hackforla/ctjdeploy/internal/ecsread"
 	"github.com/hackforla/ctjdeploy/internal/exitcode"
 	"github.com/hackforla/ctjdeploy/internal/iampolicy"
 	"github.com/hackforla/ctjdeploy/internal/lease"
@@ -240,18 +240,6 @@ func (o Outcome) Line() string {
 	return s
 }
 
-// IsAccessDenied says err is AWS refusing the call for lack of permission.
-func IsAccessDenied(err error) bool {
-	var ae smithy.APIError
-	if errors.As(err, &ae) {
-		switch ae.ErrorCode() {
-		case "AccessDeniedException", "AccessDenied", "UnauthorizedOperation", "UnauthorizedException":
-			return true
-		}
-	}
-	return false
-}
-
 // Timeout bounds the whole preflight: a probe that has not answered by then
 // is unknown (the run's own call reports what is wrong).
 var Timeout = 20 * time.Second
@@ -270,14 +258,18 @@ type Target struct {
 	LogGroups []string
 }
 
-var ecrHostRE = regexp.MustCompile(`^(\d{12})\.dkr\.ecr(?:-fips)?\.[a-z0-9-]+\.amazonaws\.com(?:\.cn)?$`)
-
 // Run makes every probe, concurrently where they do not depend on each
 // other, and returns what it found. The error is only for a failure to
 // learn who the caller is (no credentials) or an interruption; denials are
 // in the Report (Report.Err).
+//
+// The probes run in stages: the service first, alone (it is the run's
+// first read, the one a wrong config or a policy for another service fails
+// on, and it names the live revision the later probes read); then the
+// registry, the service's tasks and deployments and the lock; then what
+// those named (the live revision, a task, a service deployment); then the
+// log groups the caller names.
 func Run(ctx context.Context, c Clients, t Target) (*Report, error) {
-	env := t.Env
 	id, err := c.STS.GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
 	if err != nil {
 		return nil, fmt.Errorf("checking the AWS credentials (sts:GetCallerIdentity, which every identity may call): %w; set AWS credentials (AWS_PROFILE, or the OIDC role in CI)", err)
@@ -285,192 +277,246 @@ func Run(ctx context.Context, c Clients, t Target) (*Report, error) {
 	rep := &Report{Account: aws.ToString(id.Account), Identity: aws.ToString(id.Arn), Repositories: map[string]bool{}, LiveTags: map[string]string{}}
 	pctx, cancel := context.WithTimeout(ctx, Timeout)
 	defer cancel()
-
-	part := iampolicy.Partition(env.Region)
-	arn := func(service, account, resource string) string {
-		return fmt.Sprintf("arn:%s:%s:%s:%s:%s", part, service, env.Region, account, resource)
-	}
-	acct := rep.Account
-	ecrAcct, registryID := acct, (*string)(nil)
-	if m := ecrHostRE.FindStringSubmatch(t.Registry); m != nil {
-		ecrAcct, registryID = m[1], aws.String(m[1])
-	}
-	serviceARN := arn("ecs", acct, "service/"+env.Cluster+"/"+env.Service)
-	clusterARN := arn("ecs", acct, "cluster/"+env.Cluster)
-
-	var mu sync.Mutex
-	var taskARN, sdARN string
-	// The service first, alone: it is the run's first read, the one a
-	// wrong config or a policy for another service fails on, and it names
-	// the live revision the later probes read.
-	rep.Outcomes = append(rep.Outcomes, runAll(pctx, []probe{{action: "ecs:DescribeServices", resource: serviceARN, call: func(ctx context.Context) error {
-		out, err := c.ECS.DescribeServices(ctx, &ecs.DescribeServicesInput{Cluster: aws.String(env.Cluster), Services: []string{env.Service}})
-		if err == nil {
-			for i := range out.Services {
-				if aws.ToString(out.Services[i].ServiceName) == env.Service {
-					mu.Lock()
-					rep.Service = &out.Services[i]
-					mu.Unlock()
-				}
-			}
+	p := newProber(c, t, rep)
+	for _, stage := range []func() []probe{p.service, p.reads, p.named} {
+		rep.Outcomes = append(rep.Outcomes, runAll(pctx, stage())...)
+		if err := ctx.Err(); err != nil {
+			return nil, err
 		}
-		return err
-	}}})...)
-	if err := ctx.Err(); err != nil {
-		return nil, err
 	}
-	var stage1 []probe
-	stage1 = append(stage1, probe{action: "ecr:GetAuthorizationToken", resource: "*", call: func(ctx context.Context) error {
-		_, err := c.ECR.GetAuthorizationToken(ctx, &ecr.GetAuthorizationTokenInput{})
-		return err
-	}})
-	for _, n := range env.ImageNames() {
-		repo := env.Images[n].Repository
-		res := arn("ecr", ecrAcct, "repository/"+repo)
-		stage1 = append(stage1,
-			probe{action: "ecr:DescribeRepositories", resource: res, call: func(ctx context.Context) error {
-				out, err := c.ECR.DescribeRepositories(ctx, &ecr.DescribeRepositoriesInput{RegistryId: registryID, RepositoryNames: []string{repo}})
-				var nf *ecrtypes.RepositoryNotFoundException
-				mu.Lock()
-				defer mu.Unlock()
-				switch {
-				case errors.As(err, &nf):
-					rep.Repositories[repo] = false
-				case err == nil:
-					rep.Repositories[repo] = len(out.Repositories) > 0
-				}
-				return err
-			}},
-			probe{action: "ecr:BatchGetImage", resource: res, target: repo + ":" + env.Name, call: func(ctx context.Context) error {
-				_, err := c.ECR.BatchGetImage(ctx, &ecr.BatchGetImageInput{RegistryId: registryID, RepositoryName: aws.String(repo),
-					ImageIds: []ecrtypes.ImageIdentifier{{ImageTag: aws.String(env.Name)}}})
-				// A role with pulls but without DescribeRepositories (the
-				// incubator's) still tells whether the repository exists.
-				var nf *ecrtypes.RepositoryNotFoundException
-				mu.Lock()
-				defer mu.Unlock()
-				if _, known := rep.Repositories[repo]; !known {
-					switch {
-					case errors.As(err, &nf):
-						rep.Repositories[repo] = false
-					case err == nil:
-						rep.Repositories[repo] = true
-					}
-				}
-				return err
-			}},
-			probe{action: "ecr:DescribeImages", resource: res, degrades: "status does not show the live images' registry tags", call: func(ctx context.Context) error {
-				_, err := c.ECR.DescribeImages(ctx, &ecr.DescribeImagesInput{RegistryId: registryID, RepositoryName: aws.String(repo), MaxResults: aws.Int32(1)})
-				return err
-			}},
-			probe{action: "ecr:ListImages", resource: res, call: func(ctx context.Context) error {
-				_, err := c.ECR.ListImages(ctx, &ecr.ListImagesInput{RegistryId: registryID, RepositoryName: aws.String(repo), MaxResults: aws.Int32(1)})
-				return err
-			}},
-		)
-	}
-	stage1 = append(stage1,
-		probe{action: "ecs:ListTasks", resource: "* (condition ecs:cluster = " + clusterARN + ")", call: func(ctx context.Context) error {
-			out, err := c.ECS.ListTasks(ctx, &ecs.ListTasksInput{Cluster: aws.String(env.Cluster), ServiceName: aws.String(env.Service), MaxResults: aws.Int32(1)})
-			if err == nil && len(out.TaskArns) > 0 {
-				mu.Lock()
-				taskARN = out.TaskArns[0]
-				mu.Unlock()
-			}
-			return err
-		}},
-		probe{action: "ecs:ListServiceDeployments", resource: serviceARN, degrades: sdDegrades, call: func(ctx context.Context) error {
-			out, err := c.ECS.ListServiceDeployments(ctx, &ecs.ListServiceDeploymentsInput{Cluster: aws.String(env.Cluster), Service: aws.String(env.Service), MaxResults: aws.Int32(1)})
-			if err == nil && len(out.ServiceDeployments) > 0 {
-				mu.Lock()
-				sdARN = aws.ToString(out.ServiceDeployments[0].ServiceDeploymentArn)
-				mu.Unlock()
-			}
-			return err
-		}},
-	)
-	if lock := env.LockParameter(); lock != "" && c.SSM != nil {
-		stage1 = append(stage1, probe{action: "ssm:GetParameterHistory", resource: arn("ssm", acct, "parameter/"+strings.TrimPrefix(lock, "/")), call: func(ctx context.Context) error {
-			st, err := lease.Read(ctx, c.SSM, lock)
-			if err == nil {
-				mu.Lock()
-				rep.Lock, rep.LockRead = st, true
-				mu.Unlock()
-			}
-			return err
-		}})
-	}
-	rep.Outcomes = append(rep.Outcomes, runAll(pctx, stage1)...)
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-
-	// Stage 2: what the first reads named.
-	liveARN := ""
-	if rep.Service != nil {
-		liveARN = aws.ToString(rep.Service.TaskDefinition)
-	}
-	var stage2 []probe
-	if liveARN != "" {
-		family := familyOf(liveARN)
-		stage2 = append(stage2,
-			probe{action: "ecs:DescribeTaskDefinition", resource: "*", target: liveARN, call: func(ctx context.Context) error {
-				out, err := c.ECS.DescribeTaskDefinition(ctx, &ecs.DescribeTaskDefinitionInput{TaskDefinition: aws.String(liveARN),
-					Include: []ecstypes.TaskDefinitionField{ecstypes.TaskDefinitionFieldTags}})
-				if err == nil {
-					mu.Lock()
-					rep.LiveTD = out.TaskDefinition
-					for _, tg := range out.Tags {
-						rep.LiveTags[aws.ToString(tg.Key)] = aws.ToString(tg.Value)
-					}
-					mu.Unlock()
-				}
-				return err
-			}},
-			probe{action: "ecs:ListTaskDefinitions", resource: "*", target: "family " + family, call: func(ctx context.Context) error {
-				_, err := c.ECS.ListTaskDefinitions(ctx, &ecs.ListTaskDefinitionsInput{FamilyPrefix: aws.String(family), MaxResults: aws.Int32(1)})
-				return err
-			}},
-		)
-	} else {
-		rep.Outcomes = append(rep.Outcomes,
-			Outcome{Action: "ecs:DescribeTaskDefinition", Resource: "*", Status: Unknown, Detail: "the live revision is unknown (the service could not be read)"},
-			Outcome{Action: "ecs:ListTaskDefinitions", Resource: "*", Status: Unknown, Detail: "the family is unknown (the service could not be read)"})
-	}
-	// DescribeTasks and DescribeServiceDeployments: a task or a service
-	// deployment of the service when one is listed, else an id that does
-	// not exist (AWS authorizes before it looks the resource up, and
-	// answers a missing task in failures[]).
-	tARN := taskARN
-	if tARN == "" {
-		tARN = arn("ecs", acct, "task/"+env.Cluster+"/00000000000000000000000000000000")
-	}
-	stage2 = append(stage2, probe{action: "ecs:DescribeTasks", resource: arn("ecs", acct, "task/"+env.Cluster+"/*"), target: tARN, call: func(ctx context.Context) error {
-		_, err := c.ECS.DescribeTasks(ctx, &ecs.DescribeTasksInput{Cluster: aws.String(env.Cluster), Tasks: []string{tARN}})
-		return err
-	}})
-	sdRes := arn("ecs", acct, "service-deployment/"+env.Cluster+"/"+env.Service+"/*")
-	sd := sdARN
-	if sd == "" {
-		sd = arn("ecs", acct, "service-deployment/"+env.Cluster+"/"+env.Service+"/ctjdeploypreflight0000")
-	}
-	stage2 = append(stage2, probe{action: "ecs:DescribeServiceDeployments", resource: sdRes, target: sd, degrades: sdDegrades, call: func(ctx context.Context) error {
-		_, err := c.ECS.DescribeServiceDeployments(ctx, &ecs.DescribeServiceDeploymentsInput{ServiceDeploymentArns: []string{sd}})
-		return err
-	}})
-	rep.Outcomes = append(rep.Outcomes, runAll(pctx, stage2)...)
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-
-	// Stage 3: the log groups the caller names.
 	if len(t.LogGroups) > 0 && c.Logs != nil {
-		rep.Outcomes = append(rep.Outcomes, ProbeLogs(pctx, c.Logs, env.Region, acct, t.LogGroups)...)
+		rep.Outcomes = append(rep.Outcomes, ProbeLogs(pctx, c.Logs, t.Env.Region, rep.Account, t.LogGroups)...)
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	return rep, nil
+}
+
+// prober is one preflight: its inputs, the ARNs its probes name, and what
+// the probes learnt (rep, and the task and service deployment the later
+// stage reads), under mu.
+type prober struct {
+	c    Clients
+	t    Target
+	env  *config.Environment
+	rep  *Report
+	part string
+	// ecrAcct is the registry's account (the caller's unless registry is
+	// another account's ECR), registryID the same for the ECR calls (nil:
+	// the caller's).
+	ecrAcct                string
+	registryID             *string
+	serviceARN, clusterARN string
+
+	mu      sync.Mutex
+	taskARN string // a task of the service (ListTasks)
+	sdARN   string // a service deployment of the service (ListServiceDeployments)
+}
+
+func newProber(c Clients, t Target, rep *Report) *prober {
+	env := t.Env
+	p := &prober{c: c, t: t, env: env, rep: rep, part: iampolicy.Partition(env.Region), ecrAcct: rep.Account}
+	if id := config.ECRRegistryID(t.Registry); id != "" {
+		p.ecrAcct, p.registryID = id, aws.String(id)
+	}
+	p.serviceARN = p.arn("ecs", rep.Account, "service/"+env.Cluster+"/"+env.Service)
+	p.clusterARN = p.arn("ecs", rep.Account, "cluster/"+env.Cluster)
+	return p
+}
+
+// arn is an ARN in the environment's partition and region.
+func (p *prober) arn(service, account, resource string) string {
+	return fmt.Sprintf("arn:%s:%s:%s:%s:%s", p.part, service, p.env.Region, account, resource)
+}
+
+// service probes ecs:DescribeServices and keeps the service (by name).
+func (p *prober) service() []probe {
+	env := p.env
+	return []probe{{action: "ecs:DescribeServices", resource: p.serviceARN, call: func(ctx context.Context) error {
+		out, err := p.c.ECS.DescribeServices(ctx, &ecs.DescribeServicesInput{Cluster: aws.String(env.Cluster), Services: []string{env.Service}})
+		if err == nil {
+			for i := range out.Services {
+				if aws.ToString(out.Services[i].ServiceName) == env.Service {
+					p.mu.Lock()
+					p.rep.Service = &out.Services[i]
+					p.mu.Unlock()
+				}
+			}
+		}
+		return err
+	}}}
+}
+
+// reads are the probes that need nothing but the config: the registry
+// (token, and each repository), the service's tasks and deployments, the
+// deploy lock.
+func (p *prober) reads() []probe {
+	ps := []probe{{action: "ecr:GetAuthorizationToken", resource: "*", call: func(ctx context.Context) error {
+		_, err := p.c.ECR.GetAuthorizationToken(ctx, &ecr.GetAuthorizationTokenInput{})
+		return err
+	}}}
+	for _, n := range p.env.ImageNames() {
+		ps = append(ps, p.repository(p.env.Images[n].Repository)...)
+	}
+	ps = append(ps, p.listings()...)
+	if lock := p.env.LockParameter(); lock != "" && p.c.SSM != nil {
+		ps = append(ps, p.lock(lock))
+	}
+	return ps
+}
+
+// repository probes the ECR reads on repo, and learns whether it exists.
+func (p *prober) repository(repo string) []probe {
+	env, c, registryID := p.env, p.c, p.registryID
+	res := p.arn("ecr", p.ecrAcct, "repository/"+repo)
+	return []probe{
+		{action: "ecr:DescribeRepositories", resource: res, call: func(ctx context.Context) error {
+			out, err := c.ECR.DescribeRepositories(ctx, &ecr.DescribeRepositoriesInput{RegistryId: registryID, RepositoryNames: []string{repo}})
+			var nf *ecrtypes.RepositoryNotFoundException
+			p.mu.Lock()
+			defer p.mu.Unlock()
+			switch {
+			case errors.As(err, &nf):
+				p.rep.Repositories[repo] = false
+			case err == nil:
+				p.rep.Repositories[repo] = len(out.Repositories) > 0
+			}
+			return err
+		}},
+		{action: "ecr:BatchGetImage", resource: res, target: repo + ":" + env.Name, call: func(ctx context.Context) error {
+			_, err := c.ECR.BatchGetImage(ctx, &ecr.BatchGetImageInput{RegistryId: registryID, RepositoryName: aws.String(repo),
+				ImageIds: []ecrtypes.ImageIdentifier{{ImageTag: aws.String(env.Name)}}})
+			// A role with pulls but without DescribeRepositories (the
+			// incubator's) still tells whether the repository exists.
+			var nf *ecrtypes.RepositoryNotFoundException
+			p.mu.Lock()
+			defer p.mu.Unlock()
+			if _, known := p.rep.Repositories[repo]; !known {
+				switch {
+				case errors.As(err, &nf):
+					p.rep.Repositories[repo] = false
+				case err == nil:
+					p.rep.Repositories[repo] = true
+				}
+			}
+			return err
+		}},
+		{action: "ecr:DescribeImages", resource: res, degrades: "status does not show the live images' registry tags", call: func(ctx context.Context) error {
+			_, err := c.ECR.DescribeImages(ctx, &ecr.DescribeImagesInput{RegistryId: registryID, RepositoryName: aws.String(repo), MaxResults: aws.Int32(1)})
+			return err
+		}},
+		{action: "ecr:ListImages", resource: res, call: func(ctx context.Context) error {
+			_, err := c.ECR.ListImages(ctx, &ecr.ListImagesInput{RegistryId: registryID, RepositoryName: aws.String(repo), MaxResults: aws.Int32(1)})
+			return err
+		}},
+	}
+}
+
+// listings probes the service's task and service deployment lists, and
+// keeps one of each for the next stage.
+func (p *prober) listings() []probe {
+	env, c := p.env, p.c
+	return []probe{
+		{action: "ecs:ListTasks", resource: "* (condition ecs:cluster = " + p.clusterARN + ")", call: func(ctx context.Context) error {
+			out, err := c.ECS.ListTasks(ctx, &ecs.ListTasksInput{Cluster: aws.String(env.Cluster), ServiceName: aws.String(env.Service), MaxResults: aws.Int32(1)})
+			if err == nil && len(out.TaskArns) > 0 {
+				p.mu.Lock()
+				p.taskARN = out.TaskArns[0]
+				p.mu.Unlock()
+			}
+			return err
+		}},
+		{action: "ecs:ListServiceDeployments", resource: p.serviceARN, degrades: sdDegrades, call: func(ctx context.Context) error {
+			out, err := c.ECS.ListServiceDeployments(ctx, &ecs.ListServiceDeploymentsInput{Cluster: aws.String(env.Cluster), Service: aws.String(env.Service), MaxResults: aws.Int32(1)})
+			if err == nil && len(out.ServiceDeployments) > 0 {
+				p.mu.Lock()
+				p.sdARN = aws.ToString(out.ServiceDeployments[0].ServiceDeploymentArn)
+				p.mu.Unlock()
+			}
+			return err
+		}},
+	}
+}
+
+// lock probes reading the deploy lock's parameter, and reads it as
+// internal/lease does (its history).
+func (p *prober) lock(lock string) probe {
+	return probe{action: "ssm:GetParameterHistory", resource: p.arn("ssm", p.rep.Account, "parameter/"+strings.TrimPrefix(lock, "/")), call: func(ctx context.Context) error {
+		st, err := lease.Read(ctx, p.c.SSM, lock)
+		if err == nil {
+			p.mu.Lock()
+			p.rep.Lock, p.rep.LockRead = st, true
+			p.mu.Unlock()
+		}
+		return err
+	}}
+}
+
+// named are the probes on what the first reads named: the live revision
+// and its family, a task, a service deployment. Without a live revision
+// its two probes are Unknown outcomes.
+func (p *prober) named() []probe {
+	var ps []probe
+	if p.rep.Service != nil && aws.ToString(p.rep.Service.TaskDefinition) != "" {
+		ps = append(ps, p.live(aws.ToString(p.rep.Service.TaskDefinition))...)
+	} else {
+		p.rep.Outcomes = append(p.rep.Outcomes,
+			Outcome{Action: "ecs:DescribeTaskDefinition", Resource: "*", Status: Unknown, Detail: "the live revision is unknown (the service could not be read)"},
+			Outcome{Action: "ecs:ListTaskDefinitions", Resource: "*", Status: Unknown, Detail: "the family is unknown (the service could not be read)"})
+	}
+	return append(ps, p.describes()...)
+}
+
+// live probes reading the live revision (kept, with its tags) and listing
+// its family.
+func (p *prober) live(liveARN string) []probe {
+	c, family := p.c, ecsread.Family(liveARN)
+	return []probe{
+		{action: "ecs:DescribeTaskDefinition", resource: "*", target: liveARN, call: func(ctx context.Context) error {
+			out, err := c.ECS.DescribeTaskDefinition(ctx, &ecs.DescribeTaskDefinitionInput{TaskDefinition: aws.String(liveARN),
+				Include: []ecstypes.TaskDefinitionField{ecstypes.TaskDefinitionFieldTags}})
+			if err == nil {
+				p.mu.Lock()
+				p.rep.LiveTD = out.TaskDefinition
+				for k, v := range ecsread.TagMap(out.Tags) {
+					p.rep.LiveTags[k] = v
+				}
+				p.mu.Unlock()
+			}
+			return err
+		}},
+		{action: "ecs:ListTaskDefinitions", resource: "*", target: "family " + family, call: func(ctx context.Context) error {
+			_, err := c.ECS.ListTaskDefinitions(ctx, &ecs.ListTaskDefinitionsInput{FamilyPrefix: aws.String(family), MaxResults: aws.Int32(1)})
+			return err
+		}},
+	}
+}
+
+// describes probes DescribeTasks and DescribeServiceDeployments: on a task
+// or a service deployment of the service when one is listed, else on an id
+// that does not exist (AWS authorizes before it looks the resource up, and
+// answers a missing task in failures[]).
+func (p *prober) describes() []probe {
+	env, c, acct := p.env, p.c, p.rep.Account
+	tARN := p.taskARN
+	if tARN == "" {
+		tARN = p.arn("ecs", acct, "task/"+env.Cluster+"/00000000000000000000000000000000")
+	}
+	sd := p.sdARN
+	if sd == "" {
+		sd = p.arn("ecs", acct, "service-deployment/"+env.Cluster+"/"+env.Service+"/ctjdeploypreflight0000")
+	}
+	return []probe{
+		{action: "ecs:DescribeTasks", resource: p.arn("ecs", acct, "task/"+env.Cluster+"/*"), target: tARN, call: func(ctx context.Context) error {
+			_, err := c.ECS.DescribeTasks(ctx, &ecs.DescribeTasksInput{Cluster: aws.String(env.Cluster), Tasks: []string{tARN}})
+			return err
+		}},
+		{action: "ecs:DescribeServiceDeployments", resource: p.arn("ecs", acct, "service-deployment/"+env.Cluster+"/"+env.Service+"/*"), target: sd, degrades: sdDegrades, call: func(ctx context.Context) error {
+			_, err := c.ECS.DescribeServiceDeployments(ctx, &ecs.DescribeServiceDeploymentsInput{ServiceDeploymentArns: []string{sd}})
+			return err
+		}},
+	}
 }
 
 // ProbeLogs probes logs:GetLogEvents on each group (a stream that does not
@@ -523,12 +569,9 @@ func runAll(ctx context.Context, ps []probe) []Outcome {
 			err := p.call(ctx)
 			switch {
 			case err == nil:
-			case IsAccessDenied(err):
+			case awserr.IsAccessDenied(err):
 				o.Status = Denied
-				var ae smithy.APIError
-				if errors.As(err, &ae) {
-					o.Detail = ae.ErrorCode() + ": " + ae.ErrorMessage()
-				}
+				o.Detail = awserr.Code(err) + ": " + awserr.Message(err)
 			case notFound(err):
 				// Authorized; the resource is missing (the run's own read
 				// names it).
@@ -542,21 +585,12 @@ func runAll(ctx context.Context, ps []probe) []Outcome {
 	return out
 }
 
-// notFound: an answer that proves the call was authorized.
+// notFound: an answer that proves the call was authorized (the resource,
+// or a parameter, was missing or invalid: AWS checks the permission first).
 func notFound(err error) bool {
-	var ae smithy.APIError
-	if errors.As(err, &ae) {
-		c := ae.ErrorCode()
-		return strings.HasSuffix(c, "NotFoundException") || c == "ParameterNotFound" || c == "ImageNotFoundException" ||
-			c == "ResourceNotFoundException" || c == "InvalidParameterException" || c == "ClientException"
+	switch awserr.Code(err) {
+	case "InvalidParameterException", "ClientException":
+		return true
 	}
-	return false
-}
-
-func familyOf(arn string) string {
-	s := arn[strings.LastIndex(arn, "/")+1:]
-	if i := strings.LastIndex(s, ":"); i > 0 {
-		s = s[:i]
-	}
-	return s
+	return awserr.IsNotFound(err)
 }

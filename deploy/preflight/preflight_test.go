@@ -2,7 +2,6 @@ package preflight
 
 import (
 	"context"
-	"errors"
 	"strings"
 	"sync"
 	"testing"
@@ -197,16 +196,5 @@ func TestRunNoCredentials(t *testing.T) {
 	f := &Fake{Deny: map[string]bool{"sts:GetCallerIdentity": true}}
 	if _, err := Run(context.Background(), f.Clients(), Target{Env: testEnv()}); err == nil || !strings.Contains(err.Error(), "sts:GetCallerIdentity") {
 		t.Fatalf("err %v", err)
-	}
-}
-
-func TestIsAccessDenied(t *testing.T) {
-	for code, want := range map[string]bool{"AccessDeniedException": true, "AccessDenied": true, "UnauthorizedOperation": true, "ThrottlingException": false, "ServiceNotFoundException": false} {
-		if got := IsAccessDenied(&smithy.GenericAPIError{Code: code}); got != want {
-			t.Errorf("%s: %v", code, got)
-		}
-	}
-	if IsAccessDenied(errors.New("AccessDenied")) {
-		t.Error("a plain error is not an API error")
 	}
 }

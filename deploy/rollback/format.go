@@ -6,7 +6,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/hackforla/ctjdeploy/deploy/inspect"
+	"github.com/hackforla/ctjdeploy/internal/ecsread"
 )
 
 // WritePlan writes p as text: where the service goes, why, which images,
@@ -18,12 +18,12 @@ func WritePlan(w io.Writer, p *Plan) error {
 	switch {
 	case p.Stop != "":
 		fmt.Fprintf(b, "  stop:      deployment %s (service deployment %s), in progress: ECS rolls it back to %s\n",
-			p.StopDeploymentID, p.Stop[strings.LastIndex(p.Stop, "/")+1:], describe(p.Target))
+			p.StopDeploymentID, ecsread.ID(p.Stop), describe(p.Target))
 	case p.Unchanged:
 		fmt.Fprintf(b, "  target:    %s: the service already runs it; nothing to do\n", describe(p.Target))
 	case p.Register != nil:
 		fmt.Fprintf(b, "  target:    a new revision of %s for tag %s (registered first, tagged %s=%s, %s=%s)\n",
-			p.Target.Family, p.Tag, inspect.TagCommit, p.Tag, inspect.TagPrevious, inspect.ShortARN(p.Live.ARN))
+			p.Target.Family, p.Tag, ecsread.TagCommit, p.Tag, ecsread.TagPrevious, ecsread.ShortARN(p.Live.ARN))
 	default:
 		fmt.Fprintf(b, "  target:    %s (reused, nothing registered)\n", describe(p.Target))
 	}

@@ -25,6 +25,7 @@ import (
 	"github.com/hackforla/ctjdeploy/deploy/rollout"
 	"github.com/hackforla/ctjdeploy/deploy/taskdef"
 	"github.com/hackforla/ctjdeploy/internal/config"
+	"github.com/hackforla/ctjdeploy/internal/ecsread"
 	"github.com/hackforla/ctjdeploy/internal/exitcode"
 	"github.com/hackforla/ctjdeploy/internal/safego"
 	"github.com/hackforla/ctjdeploy/push"
@@ -147,7 +148,7 @@ func MakePlan(ctx context.Context, d Deps, env *config.Environment, o Options) (
 			if err != nil {
 				return nil, err
 			}
-			p.Why = fmt.Sprintf("deployment %s of %s is in progress: ctjdeploy asks ECS to stop it and roll it back (StopServiceDeployment, stopType ROLLBACK) to %s, the revision live before it", p.StopDeploymentID, inspect.ShortARN(p.Live.ARN), inspect.ShortARN(p.Target.ARN))
+			p.Why = fmt.Sprintf("deployment %s of %s is in progress: ctjdeploy asks ECS to stop it and roll it back (StopServiceDeployment, stopType ROLLBACK) to %s, the revision live before it", p.StopDeploymentID, ecsread.ShortARN(p.Live.ARN), ecsread.ShortARN(p.Target.ARN))
 			p.Verdicts = Guards(env, p)
 			return p, nil
 		}
@@ -192,7 +193,7 @@ type planner struct {
 // history reads the family's newest revisions (only on paths that need it).
 func (pl *planner) history(ctx context.Context) ([]inspect.Revision, error) {
 	pl.histOnce.Do(func() {
-		family, _, _ := inspect.FamilyOf(pl.p.Live.ARN)
+		family, _, _ := ecsread.FamilyOf(pl.p.Live.ARN)
 		arns, err := inspect.ListFamily(ctx, pl.d.ECS, family, inspect.DefaultLimit)
 		if err != nil {
 			pl.histErr = err
@@ -213,20 +214,20 @@ func (pl *planner) previous(ctx context.Context) error {
 			why = "it was the first revision ctjdeploy deployed here, or was deployed without recording the revision live before"
 		}
 		return exitcode.Invalidf("nothing recorded to roll back to: the live revision %s has no %s tag: %s. %s",
-			inspect.ShortARN(live.ARN), inspect.TagPrevious, why, pl.candidatesHint(ctx))
+			ecsread.ShortARN(live.ARN), ecsread.TagPrevious, why, pl.candidatesHint(ctx))
 	}
 	target, err := inspect.DescribeRevision(ctx, pl.d.ECS, live.Previous)
 	if err != nil {
 		return exitcode.Invalidf("the revision recorded as live before %s, %s, cannot be read: %v. %s",
-			inspect.ShortARN(live.ARN), inspect.ShortARN(live.Previous), err, pl.candidatesHint(ctx))
+			ecsread.ShortARN(live.ARN), ecsread.ShortARN(live.Previous), err, pl.candidatesHint(ctx))
 	}
 	if target.Status != "ACTIVE" {
 		return exitcode.Invalidf("the revision recorded as live before %s, %s, is %s (deregistered): the service cannot return to it. %s",
-			inspect.ShortARN(live.ARN), inspect.ShortARN(target.ARN), target.Status, pl.candidatesHint(ctx))
+			ecsread.ShortARN(live.ARN), ecsread.ShortARN(target.ARN), target.Status, pl.candidatesHint(ctx))
 	}
 	p.Target = target
 	p.Tag = target.Commit
-	p.Why = fmt.Sprintf("%s was live before %s (recorded in its %s tag)", inspect.ShortARN(target.ARN), inspect.ShortARN(live.ARN), inspect.TagPrevious)
+	p.Why = fmt.Sprintf("%s was live before %s (recorded in its %s tag)", ecsread.ShortARN(target.ARN), ecsread.ShortARN(live.ARN), ecsread.TagPrevious)
 	for name, cs := range Containers(pl.env, target) {
 		p.Images[name] = cs[0].Image
 	}
@@ -255,7 +256,7 @@ func (pl *planner) checkImages(ctx context.Context, target inspect.Revision) err
 		}
 		if c.Digest == "" && ref.Tag != "" {
 			return exitcode.Invalidf("the revision to roll back to, %s, names %s's image %s by the mutable tag %q, in a repository ctjdeploy pushes to: ECS would run whatever that tag points at now, not what ran before. Roll back with `--to COMMIT` (a commit tag: ctjdeploy then pins its digests). %s",
-				inspect.ShortARN(target.ARN), name, c.Image, ref.Tag, pl.candidatesHint(ctx))
+				ecsread.ShortARN(target.ARN), name, c.Image, ref.Tag, pl.candidatesHint(ctx))
 		}
 		if c.Digest != "" {
 			ok, err := pl.d.Registry.HasDigest(ctx, reg, ref.Path, c.Digest)
@@ -283,7 +284,7 @@ func (pl *planner) checkImages(ctx context.Context, target inspect.Revision) err
 			return err
 		case c.Digest != "" && inspect.ParseImage(got).Digest != c.Digest:
 			pl.p.Notes = append(pl.p.Notes, fmt.Sprintf("tag %s of %s now points at %s, not at %s which %s runs; the revision keeps its digest",
-				tag, ref.Repository, inspect.ParseImage(got).Digest, c.Digest, inspect.ShortARN(target.ARN)))
+				tag, ref.Repository, inspect.ParseImage(got).Digest, c.Digest, ecsread.ShortARN(target.ARN)))
 		}
 	}
 	if len(gone) > 0 {
@@ -308,7 +309,7 @@ func (pl *planner) toTag(ctx context.Context) error {
 	if RunsDigests(pl.env, p.Live, want) {
 		p.Target = p.Live
 		p.Unchanged = true
-		p.Why = fmt.Sprintf("the live revision %s already runs the images of %s", inspect.ShortARN(p.Live.ARN), tag)
+		p.Why = fmt.Sprintf("the live revision %s already runs the images of %s", ecsread.ShortARN(p.Live.ARN), tag)
 		return nil
 	}
 	target, found, err := pl.findRevision(ctx, want)
@@ -317,7 +318,7 @@ func (pl *planner) toTag(ctx context.Context) error {
 	}
 	if found {
 		p.Target = target
-		p.Why = fmt.Sprintf("%s already runs the images of %s: reused, nothing registered", inspect.ShortARN(target.ARN), tag)
+		p.Why = fmt.Sprintf("%s already runs the images of %s: reused, nothing registered", ecsread.ShortARN(target.ARN), tag)
 		return nil
 	}
 	return pl.render(ctx, tag, images)
@@ -415,7 +416,7 @@ func (pl *planner) findRevision(ctx context.Context, want map[string]string) (in
 			return r, true, nil
 		}
 	}
-	family, _, _ := inspect.FamilyOf(live.ARN)
+	family, _, _ := ecsread.FamilyOf(live.ARN)
 	arns, err := inspect.ListFamily(ctx, pl.d.ECS, family, inspect.DefaultLimit)
 	if err != nil {
 		return inspect.Revision{}, false, err
@@ -479,14 +480,7 @@ func (pl *planner) render(ctx context.Context, tag string, images map[string]str
 // Tags are the tags of a revision registered for a rollback: the same as a
 // deploy's (commit, env) and the revision live before it.
 func Tags(commit, env, previous string) []ecstypes.Tag {
-	t := []ecstypes.Tag{
-		{Key: aws.String(inspect.TagCommit), Value: aws.String(commit)},
-		{Key: aws.String(inspect.TagEnv), Value: aws.String(env)},
-	}
-	if previous != "" {
-		t = append(t, ecstypes.Tag{Key: aws.String(inspect.TagPrevious), Value: aws.String(previous)})
-	}
-	return t
+	return rollout.RegisterTags{Commit: commit, Env: env, Previous: previous}.List()
 }
 
 func (pl *planner) repos() []string {
@@ -534,7 +528,7 @@ func (pl *planner) nearestHint(ctx context.Context, tag string, avail []string) 
 	rev := map[string]string{}
 	for _, r := range hist {
 		if r.Commit != "" && rev[r.Commit] == "" {
-			rev[r.Commit] = inspect.ShortARN(r.ARN)
+			rev[r.Commit] = ecsread.ShortARN(r.ARN)
 		}
 	}
 	var items []string
@@ -562,7 +556,7 @@ func (pl *planner) candidatesHint(ctx context.Context) string {
 			continue
 		}
 		seen[r.Commit] = true
-		items = append(items, r.Commit+" ("+inspect.ShortARN(r.ARN)+")")
+		items = append(items, r.Commit+" ("+ecsread.ShortARN(r.ARN)+")")
 		if len(items) == 10 {
 			break
 		}

@@ -14,6 +14,7 @@ import (
 	"github.com/hackforla/ctjdeploy/deploy/rollout"
 	"github.com/hackforla/ctjdeploy/deploy/taskdef"
 	"github.com/hackforla/ctjdeploy/internal/config"
+	"github.com/hackforla/ctjdeploy/internal/ecsread"
 	"github.com/hackforla/ctjdeploy/internal/exitcode"
 	"github.com/hackforla/ctjdeploy/internal/lease"
 	"github.com/hackforla/ctjdeploy/internal/report"
@@ -65,6 +66,11 @@ type RunOptions struct {
 	ForceUnlock bool
 	// Run is this run's id (the lock's holder); "": a new one.
 	Run string
+}
+
+// pace is how a rollback follows its deployment: events since since.
+func (o RunOptions) pace(since time.Time) rollout.Pace {
+	return rollout.Pace{Interval: o.Interval, Timeout: o.Timeout, Since: since, Reporter: o.Reporter, Sleep: o.Sleep}
 }
 
 // Result is what a rollback did.
@@ -133,14 +139,14 @@ func Run(ctx context.Context, api rollout.ECS, env *config.Environment, p *Plan,
 			res.Outcome = "failed"
 			return res, ph.End(fmt.Errorf("%w; nothing changed: the service still runs %s", err, describe(p.Live)))
 		}
-		ph.Infof("registered %s (tagged %s=%s)", inspect.ShortARN(arn), inspect.TagCommit, p.Tag)
+		ph.Infof("registered %s (tagged %s=%s)", ecsread.ShortARN(arn), ecsread.TagCommit, p.Tag)
 		ph.End(nil)
 		res.Registered = true
 	}
 	res.TaskDefinitionARN = arn
 	if err := o.lease.Err(); err != nil {
 		res.Outcome = "refused"
-		return res, fmt.Errorf("%w; nothing changed: the service still runs %s (revision %s, registered by this rollback, is unused)", err, describe(p.Live), inspect.ShortARN(arn))
+		return res, fmt.Errorf("%w; nothing changed: the service still runs %s (revision %s, registered by this rollback, is unused)", err, describe(p.Live), ecsread.ShortARN(arn))
 	}
 
 	ph := report.Begin(o.Reporter, "update")
@@ -154,7 +160,7 @@ func Run(ctx context.Context, api rollout.ECS, env *config.Environment, p *Plan,
 		return res, ph.End(err)
 	}
 	res.DeploymentID = id
-	ph.Infof("service %s now deploys %s (deployment %s)", env.Service, inspect.ShortARN(arn), id)
+	ph.Infof("service %s now deploys %s (deployment %s)", env.Service, ecsread.ShortARN(arn), id)
 	ph.End(nil)
 	if o.NoWait {
 		res.Outcome = "updated"
@@ -162,18 +168,16 @@ func Run(ctx context.Context, api rollout.ECS, env *config.Environment, p *Plan,
 	}
 
 	ph = report.Begin(o.Reporter, "rollout")
-	fr, err := rollout.Follow(ctx, api, rollout.FollowOptions{
-		Cluster: env.Cluster, Service: env.Service, DeploymentID: id, TaskDefinition: arn, Env: env.Name,
-		ServiceDeploymentArn: aws.ToString(svc.CurrentServiceDeployment), PreviousServiceDeploymentArn: prevSD(p),
-		Source: p.Live.ARN, UpdatedAt: time.Now(),
-		Interval: o.Interval, Timeout: o.Timeout, Since: since, Reporter: o.Reporter, Sleep: o.Sleep,
-	})
+	fr, err := rollout.Follow(ctx, api, rollout.NewFollowOptions(env.Cluster, env.Service, env.Name,
+		rollout.Followed{DeploymentID: id, TaskDefinition: arn, ServiceDeploymentArn: aws.ToString(svc.CurrentServiceDeployment),
+			PreviousServiceDeploymentArn: prevSD(p), Source: p.Live.ARN, UpdatedAt: time.Now()},
+		o.pace(since)))
 	if err != nil {
 		code := exitcode.Of(err)
 		res.Outcome = exitcode.Name(code)
 		if code == exitcode.RolledBack {
 			res.NowRunning = NowRunning(fr.Service, p, arn)
-			err = exitcode.Wrap(exitcode.RolledBack, fmt.Errorf("the rollback to %s failed: %w\nwhat runs now: %s", inspect.ShortARN(arn), err, res.NowRunning))
+			err = exitcode.Wrap(exitcode.RolledBack, fmt.Errorf("the rollback to %s failed: %w\nwhat runs now: %s", ecsread.ShortARN(arn), err, res.NowRunning))
 		}
 		return res, ph.End(err)
 	}
@@ -210,7 +214,7 @@ func takeLock(ctx context.Context, api rollout.ECS, env *config.Environment, p *
 		if a, b := aws.ToString(was.TaskDefinition), aws.ToString(svc.TaskDefinition); a != b || primaryID(was) != primaryID(svc) {
 			l.Release()
 			return nil, exitcode.Refusedf("service %s changed since this rollback's plan read it (revision %s → %s, primary deployment %s → %s): a deploy ran meanwhile; nothing changed. Run `ctjdeploy %s rollback --dry-run` to see the plan again",
-				env.Service, inspect.ShortARN(a), inspect.ShortARN(b), primaryID(was), primaryID(svc), env.Name)
+				env.Service, ecsread.ShortARN(a), ecsread.ShortARN(b), primaryID(was), primaryID(svc), env.Name)
 		}
 	}
 	return l, nil
@@ -238,27 +242,25 @@ func stopAndFollow(ctx context.Context, api rollout.ECS, env *config.Environment
 	if err := rollout.StopRollback(ctx, api, p.Stop); err != nil {
 		res.Outcome = "failed"
 		return res, ph.End(fmt.Errorf("stopping service deployment %s of service %s (ecs:StopServiceDeployment): %w; nothing changed: run `ctjdeploy %s rollback` again, it deploys %s when nothing is in flight",
-			p.Stop, env.Service, err, env.Name, inspect.ShortARN(p.Target.ARN)))
+			p.Stop, env.Service, err, env.Name, ecsread.ShortARN(p.Target.ARN)))
 	}
-	ph.Infof("asked ECS to stop deployment %s and roll it back to %s", p.StopDeploymentID, inspect.ShortARN(p.Target.ARN))
+	ph.Infof("asked ECS to stop deployment %s and roll it back to %s", p.StopDeploymentID, ecsread.ShortARN(p.Target.ARN))
 	ph.End(nil)
 	if o.NoWait {
 		res.Outcome = "updated"
 		return res, nil
 	}
 	ph = report.Begin(o.Reporter, "rollout")
-	fr, err := rollout.Follow(ctx, api, rollout.FollowOptions{
-		Cluster: env.Cluster, Service: env.Service, DeploymentID: p.StopDeploymentID, TaskDefinition: p.Live.ARN, Env: env.Name,
-		ServiceDeploymentArn: p.Stop, Source: p.Target.ARN, UpdatedAt: since,
-		Interval: o.Interval, Timeout: o.Timeout, Since: since, Reporter: o.Reporter, Sleep: o.Sleep,
-	})
+	fr, err := rollout.Follow(ctx, api, rollout.NewFollowOptions(env.Cluster, env.Service, env.Name,
+		rollout.Followed{DeploymentID: p.StopDeploymentID, TaskDefinition: p.Live.ARN, ServiceDeploymentArn: p.Stop, Source: p.Target.ARN, UpdatedAt: since},
+		o.pace(since)))
 	switch code := exitcode.Of(err); {
 	case code == exitcode.RolledBack:
 		// What this command asked for.
 	case err == nil:
 		res.Outcome = "failed"
 		return res, ph.End(exitcode.Wrap(exitcode.Failed, fmt.Errorf("deployment %s of %s completed before ECS could stop it: the service runs it; run `ctjdeploy %s rollback` again to return to %s",
-			p.StopDeploymentID, inspect.ShortARN(p.Live.ARN), env.Name, inspect.ShortARN(p.Target.ARN))))
+			p.StopDeploymentID, ecsread.ShortARN(p.Live.ARN), env.Name, ecsread.ShortARN(p.Target.ARN))))
 	default:
 		res.Outcome = exitcode.Name(code)
 		res.NowRunning = NowRunning(fr.Service, p, p.Target.ARN)
@@ -295,7 +297,7 @@ func verify(ctx context.Context, api rollout.ECS, env *config.Environment, o Run
 		res.Outcome = "failed"
 		return res, ph.End(err)
 	}
-	ph.Infof("%s of %s %s the digests it pins", rollout.Plural(v.Tasks, "running task"), inspect.ShortARN(arn), rollout.Verb(v.Tasks, "runs", "run"))
+	ph.Infof("%s of %s %s the digests it pins", rollout.Plural(v.Tasks, "running task"), ecsread.ShortARN(arn), rollout.Verb(v.Tasks, "runs", "run"))
 	ph.End(nil)
 	res.Outcome = "deployed"
 	return res, nil
@@ -312,9 +314,9 @@ func prevSD(p *Plan) string {
 
 // describe names a revision with its commit, for messages.
 func describe(r inspect.Revision) string {
-	s := inspect.ShortARN(r.ARN)
+	s := ecsread.ShortARN(r.ARN)
 	if r.Commit != "" {
-		s += " (commit " + inspect.ShortCommit(r.Commit) + ")"
+		s += " (commit " + ecsread.ShortCommit(r.Commit) + ")"
 	}
 	return s
 }
@@ -334,7 +336,7 @@ func NowRunning(svc *ecstypes.Service, p *Plan, target string) string {
 			running, desired = d.RunningCount, d.DesiredCount
 		}
 	}
-	what := inspect.ShortARN(arn)
+	what := ecsread.ShortARN(arn)
 	switch arn {
 	case p.Live.ARN:
 		what = describe(p.Live) + ", the revision live before this rollback (ECS put it back)"

@@ -21,6 +21,7 @@ import (
 	"github.com/hackforla/ctjdeploy/deploy/inspect"
 	"github.com/hackforla/ctjdeploy/deploy/rollout"
 	"github.com/hackforla/ctjdeploy/internal/config"
+	"github.com/hackforla/ctjdeploy/internal/ecsread"
 	"github.com/hackforla/ctjdeploy/internal/ecssim"
 	"github.com/hackforla/ctjdeploy/internal/exitcode"
 	"github.com/hackforla/ctjdeploy/internal/teststack"
@@ -363,7 +364,7 @@ func TestStackRollbackFails(t *testing.T) {
 		t.Fatalf("exit %d, want 3: %v", exitcode.Of(err), err)
 	}
 	msg := err.Error()
-	for _, w := range []string{"the rollback to " + inspect.ShortARN(revA) + " failed", "what runs now: " + inspect.ShortARN(revB), "commit " + commitB[:12], "the revision live before this rollback"} {
+	for _, w := range []string{"the rollback to " + ecsread.ShortARN(revA) + " failed", "what runs now: " + ecsread.ShortARN(revB), "commit " + commitB[:12], "the revision live before this rollback"} {
 		if !strings.Contains(msg, w) {
 			t.Errorf("message lacks %q:\n%s", w, msg)
 		}

@@ -12,7 +12,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
 
-	"github.com/hackforla/ctjdeploy/internal/exitcode"
+	"github.com/hackforla/ctjdeploy/internal/awserr"
+	"github.com/hackforla/ctjdeploy/internal/ecsread"
 )
 
 // Live is the service and the revision it runs now.
@@ -37,7 +38,7 @@ func (l *Live) Commit() string {
 	if l == nil {
 		return ""
 	}
-	return l.Tags[TagCommit]
+	return l.Tags[ecsread.TagCommit]
 }
 
 // ReadLive reads the service (DescribeServices) and its live revision with
@@ -53,41 +54,17 @@ func ReadLive(ctx context.Context, api ECS, cluster, service string) (*Live, err
 	if arn == "" {
 		return l, nil
 	}
-	out, err := api.DescribeTaskDefinition(ctx, &ecs.DescribeTaskDefinitionInput{
-		TaskDefinition: aws.String(arn),
-		Include:        []ecstypes.TaskDefinitionField{ecstypes.TaskDefinitionFieldTags},
-	})
+	td, tags, err := ecsread.DescribeTaskDefinition(ctx, api, arn)
 	if err != nil {
-		return nil, awsError("reading the live task definition "+arn+" (ecs:DescribeTaskDefinition)", err)
+		return nil, err
 	}
-	l.TaskDefinition = out.TaskDefinition
-	for _, t := range out.Tags {
-		l.Tags[aws.ToString(t.Key)] = aws.ToString(t.Value)
-	}
+	l.TaskDefinition, l.Tags = td, ecsread.TagMap(tags)
 	return l, nil
 }
 
-// DescribeService reads one service. A missing or inactive service is an
-// invalid-input error (exit 2): the config names something that is not there.
+// DescribeService reads one service by name (ecsread.DescribeService).
 func DescribeService(ctx context.Context, api ECS, cluster, service string) (*ecstypes.Service, error) {
-	out, err := api.DescribeServices(ctx, &ecs.DescribeServicesInput{Cluster: aws.String(cluster), Services: []string{service}})
-	if err != nil {
-		return nil, awsError(fmt.Sprintf("reading service %s in cluster %s (ecs:DescribeServices)", service, cluster), err)
-	}
-	for i := range out.Services {
-		s := &out.Services[i]
-		if aws.ToString(s.ServiceName) == service || aws.ToString(s.ServiceArn) == service {
-			if st := aws.ToString(s.Status); st != "" && st != "ACTIVE" {
-				return nil, exitcode.Invalidf("service %s in cluster %s is %s: check `service:` and `cluster:` in the config", service, cluster, st)
-			}
-			return s, nil
-		}
-	}
-	reason := ""
-	for _, f := range out.Failures {
-		reason = " (" + aws.ToString(f.Reason) + ")"
-	}
-	return nil, exitcode.Invalidf("service %s not found in cluster %s%s: check `service:` and `cluster:` in the config", service, cluster, reason)
+	return ecsread.DescribeService(ctx, api, cluster, service)
 }
 
 // RegisterTags are the tags Register puts on a new revision.
@@ -100,8 +77,10 @@ type RegisterTags struct {
 	Run string
 }
 
-func (t RegisterTags) list() []ecstypes.Tag {
-	m := map[string]string{TagCommit: t.Commit, TagEnv: t.Env, TagPrevious: t.Previous, TagRun: t.Run}
+// List is the tags as RegisterTaskDefinition takes them, sorted by key;
+// empty values are left out.
+func (t RegisterTags) List() []ecstypes.Tag {
+	m := map[string]string{ecsread.TagCommit: t.Commit, ecsread.TagEnv: t.Env, ecsread.TagPrevious: t.Previous, ecsread.TagRun: t.Run}
 	var out []ecstypes.Tag
 	for k, v := range m {
 		if v != "" {
@@ -126,7 +105,7 @@ func (t RegisterTags) list() []ecstypes.Tag {
 // id, that is the revision, adopted instead of registered again.
 func Register(ctx context.Context, api ECS, td *ecs.RegisterTaskDefinitionInput, tags RegisterTags) (string, error) {
 	in := *td
-	keep := map[string]bool{TagCommit: true, TagEnv: true, TagPrevious: true, TagRun: true}
+	keep := map[string]bool{ecsread.TagCommit: true, ecsread.TagEnv: true, ecsread.TagPrevious: true, ecsread.TagRun: true}
 	in.Tags = nil
 	for _, t := range td.Tags {
 		if !keep[aws.ToString(t.Key)] {
@@ -136,7 +115,7 @@ func Register(ctx context.Context, api ECS, td *ecs.RegisterTaskDefinitionInput,
 	if tags.Run == "" {
 		tags.Run = NewRunID()
 	}
-	in.Tags = append(in.Tags, tags.list()...)
+	in.Tags = append(in.Tags, tags.List()...)
 	family := aws.ToString(td.Family)
 	what := "registering task definition family " + family + " (ecs:RegisterTaskDefinition)"
 	wait := RegisterBackoff
@@ -148,14 +127,14 @@ func Register(ctx context.Context, api ECS, td *ecs.RegisterTaskDefinitionInput,
 			}
 			return aws.ToString(out.TaskDefinition.TaskDefinitionArn), nil
 		}
-		if !transient(err) || ctx.Err() != nil || attempt >= RegisterAttempts {
+		if !awserr.IsTransient(err) || ctx.Err() != nil || attempt >= RegisterAttempts {
 			if attempt > 1 {
 				what += fmt.Sprintf(", %d attempts", attempt)
 			}
-			return "", awsError(what, err)
+			return "", awserr.Wrap(what, err)
 		}
 		if serr := sleepCtx(ctx, jittered(wait, 0.2)); serr != nil {
-			return "", awsError(what, err)
+			return "", awserr.Wrap(what, err)
 		}
 		wait = min(2*wait, 5*time.Second)
 		if arn := registeredByRun(ctx, api, family, tags.Run); arn != "" {
@@ -181,7 +160,7 @@ func registeredByRun(ctx context.Context, api ECS, family, run string) string {
 		return ""
 	}
 	for _, t := range out.Tags {
-		if aws.ToString(t.Key) == TagRun && aws.ToString(t.Value) == run {
+		if aws.ToString(t.Key) == ecsread.TagRun && aws.ToString(t.Value) == run {
 			return aws.ToString(out.TaskDefinition.TaskDefinitionArn)
 		}
 	}
@@ -208,7 +187,7 @@ func Update(ctx context.Context, api ECS, cluster, service, taskDef string, forc
 		ForceNewDeployment: force,
 	})
 	if err != nil {
-		return "", nil, awsError(fmt.Sprintf("updating service %s in cluster %s to %s (ecs:UpdateService)", service, cluster, shortARN(taskDef)), err)
+		return "", nil, awserr.Wrap(fmt.Sprintf("updating service %s in cluster %s to %s (ecs:UpdateService)", service, cluster, ecsread.ShortARN(taskDef)), err)
 	}
 	if out.Service == nil {
 		return "", nil, fmt.Errorf("updating service %s: ECS returned no service", service)
@@ -227,7 +206,7 @@ func Update(ctx context.Context, api ECS, cluster, service, taskDef string, forc
 		waited += wait
 		s, err := DescribeService(ctx, api, cluster, service)
 		if err != nil {
-			if transient(err) {
+			if awserr.IsTransient(err) {
 				continue
 			}
 			return "", svc, err
@@ -237,7 +216,7 @@ func Update(ctx context.Context, api ECS, cluster, service, taskDef string, forc
 			return id, s, nil
 		}
 	}
-	return "", svc, fmt.Errorf("updated service %s to %s, but for %s ECS listed no PRIMARY deployment of that revision, so there is nothing to follow; check `ctjdeploy ENV status`", service, shortARN(taskDef), DefaultGrace)
+	return "", svc, fmt.Errorf("updated service %s to %s, but for %s ECS listed no PRIMARY deployment of that revision, so there is nothing to follow; check `ctjdeploy ENV status`", service, ecsread.ShortARN(taskDef), DefaultGrace)
 }
 
 // primaryOf is the id of svc's PRIMARY deployment when it runs taskDef.

@@ -8,6 +8,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
 
+	"github.com/hackforla/ctjdeploy/internal/ecsread"
 	"github.com/hackforla/ctjdeploy/internal/exitcode"
 )
 
@@ -145,7 +146,7 @@ func evaluate(o Observation) State {
 			st.Phase, st.Reason = Completed, aws.ToString(ours.RolloutStateReason)
 		case ecstypes.DeploymentRolloutStateFailed:
 			st.Phase = NotRecovered
-			st.Reason = failReason(ours, o.ID) + "; ECS did not roll the service back: it still runs the failed revision " + shortARN(o.TaskDefinition)
+			st.Reason = failReason(ours, o.ID) + "; ECS did not roll the service back: it still runs the failed revision " + ecsread.ShortARN(o.TaskDefinition)
 		case "":
 			st.Phase, st.Reason = InProgress, aws.ToString(ours.RolloutStateReason)
 			active := 0
@@ -187,21 +188,21 @@ func evaluate(o Observation) State {
 		switch prim.RolloutState {
 		case ecstypes.DeploymentRolloutStateCompleted:
 			st.Phase = RolledBack
-			st.Reason = fmt.Sprintf("%sECS rolled the service back to %s (deployment %s) and the rollback completed", why, shortARN(primTD), aws.ToString(prim.Id))
+			st.Reason = fmt.Sprintf("%sECS rolled the service back to %s (deployment %s) and the rollback completed", why, ecsread.ShortARN(primTD), aws.ToString(prim.Id))
 		case ecstypes.DeploymentRolloutStateFailed:
 			st.Phase = NotRecovered
-			st.Reason = fmt.Sprintf("%sECS's rollback to %s (deployment %s) failed too: %s", why, shortARN(primTD), aws.ToString(prim.Id), aws.ToString(prim.RolloutStateReason))
+			st.Reason = fmt.Sprintf("%sECS's rollback to %s (deployment %s) failed too: %s", why, ecsread.ShortARN(primTD), aws.ToString(prim.Id), aws.ToString(prim.RolloutStateReason))
 		default:
 			st.Phase = InProgress
-			st.Reason = fmt.Sprintf("%sECS is rolling the service back to %s (deployment %s, %d/%d running)", why, shortARN(primTD), aws.ToString(prim.Id), prim.RunningCount, prim.DesiredCount)
+			st.Reason = fmt.Sprintf("%sECS is rolling the service back to %s (deployment %s, %d/%d running)", why, ecsread.ShortARN(primTD), aws.ToString(prim.Id), prim.RunningCount, prim.DesiredCount)
 		}
 		return st
 	}
 	st.Phase = Replaced
 	if primTD == o.TaskDefinition {
-		st.Reason = fmt.Sprintf("deployment %s %s: deployment %s of the same revision %s, which this run did not start, replaced it", o.ID, where(ours), aws.ToString(prim.Id), shortARN(primTD))
+		st.Reason = fmt.Sprintf("deployment %s %s: deployment %s of the same revision %s, which this run did not start, replaced it", o.ID, where(ours), aws.ToString(prim.Id), ecsread.ShortARN(primTD))
 	} else {
-		st.Reason = fmt.Sprintf("deployment %s %s: deployment %s of %s, which this run did not start, replaced it (another deploy or a terraform apply?)", o.ID, where(ours), aws.ToString(prim.Id), shortARN(primTD))
+		st.Reason = fmt.Sprintf("deployment %s %s: deployment %s of %s, which this run did not start, replaced it (another deploy or a terraform apply?)", o.ID, where(ours), aws.ToString(prim.Id), ecsread.ShortARN(primTD))
 	}
 	return st
 }
@@ -219,13 +220,4 @@ func failReason(d *ecstypes.Deployment, id string) string {
 		r = "ECS marked it FAILED"
 	}
 	return fmt.Sprintf("deployment %s failed: %s", id, r)
-}
-
-// shortARN is FAMILY:REVISION of a task definition ARN (the ARN itself if it
-// has no "task-definition/" part).
-func shortARN(arn string) string {
-	if _, after, ok := strings.Cut(arn, ":task-definition/"); ok {
-		return after
-	}
-	return arn
 }

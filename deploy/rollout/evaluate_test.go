@@ -7,6 +7,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
+
+	"github.com/hackforla/ctjdeploy/internal/ecsread"
 )
 
 const (
@@ -191,10 +193,10 @@ func TestEvaluateSequences(t *testing.T) {
 
 func TestShortARN(t *testing.T) {
 	t.Parallel()
-	if got := shortARN(tdNew); got != "stage:8" {
+	if got := ecsread.ShortARN(tdNew); got != "stage:8" {
 		t.Errorf("shortARN = %q", got)
 	}
-	if got := shortARN("stage:8"); got != "stage:8" {
+	if got := ecsread.ShortARN("stage:8"); got != "stage:8" {
 		t.Errorf("shortARN = %q", got)
 	}
 }

@@ -2,20 +2,17 @@ package rollout
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"math/rand/v2"
 	"sort"
 	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/aws/retry"
-	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
-	"github.com/aws/smithy-go"
 
+	"github.com/hackforla/ctjdeploy/internal/awserr"
+	"github.com/hackforla/ctjdeploy/internal/ecsread"
 	"github.com/hackforla/ctjdeploy/internal/exitcode"
 	"github.com/hackforla/ctjdeploy/internal/report"
 )
@@ -67,6 +64,36 @@ type FollowOptions struct {
 	// tasks of our deployment failed, Follow stops it and follows the
 	// rollback (threshold.go). 0: never.
 	FailureThreshold int
+}
+
+// Followed names the deployment to follow (the FollowOptions fields of the
+// same names).
+type Followed struct {
+	DeploymentID, TaskDefinition                       string
+	ServiceDeploymentArn, PreviousServiceDeploymentArn string
+	Source                                             string
+	UpdatedAt                                          time.Time
+}
+
+// Pace is how Follow polls and whom it tells (the FollowOptions fields of
+// the same names).
+type Pace struct {
+	Interval, Timeout time.Duration
+	Since             time.Time
+	Reporter          report.Reporter
+	Sleep             func(ctx context.Context, d time.Duration) error
+}
+
+// NewFollowOptions is the one way the commands build FollowOptions: the
+// service (env names it in hints), the deployment and the pace. Options the
+// commands set only sometimes (Logs, FailureThreshold) are set on the
+// result.
+func NewFollowOptions(cluster, service, env string, d Followed, p Pace) FollowOptions {
+	return FollowOptions{Cluster: cluster, Service: service, Env: env,
+		DeploymentID: d.DeploymentID, TaskDefinition: d.TaskDefinition,
+		ServiceDeploymentArn: d.ServiceDeploymentArn, PreviousServiceDeploymentArn: d.PreviousServiceDeploymentArn,
+		Source: d.Source, UpdatedAt: d.UpdatedAt,
+		Interval: p.Interval, Timeout: p.Timeout, Since: p.Since, Reporter: p.Reporter, Sleep: p.Sleep}
 }
 
 // FollowResult is how the followed deployment ended.
@@ -128,7 +155,7 @@ func (t StoppedTask) String() string {
 			parts = append(parts, s)
 		}
 	}
-	id := t.TaskArn[strings.LastIndex(t.TaskArn, "/")+1:]
+	id := ecsread.ID(t.TaskArn)
 	out := fmt.Sprintf("task %s stopped: %s", id, t.Reason)
 	if len(parts) > 0 {
 		out += "; " + strings.Join(parts, ", ")
@@ -153,7 +180,62 @@ const maxStopped = 5
 // events), the deployment's counts as a Progress event whenever they
 // change, and each change of the record's status or lifecycle stage as an
 // Info line.
+//
+// It is a poll loop: each poll (follower.poll) is handed to the observer
+// (events, notes, progress) and to the decider (decide, pure; then the
+// FailureThreshold action, follower.act); the pacer keeps the interval,
+// the retry backoff and the deadline.
 func Follow(ctx context.Context, api ECS, o FollowOptions) (FollowResult, error) {
+	o = o.withDefaults()
+	ph := report.For(o.Reporter, "rollout")
+	f := &follower{api: api, o: o, ph: ph, useAPI: !o.NoServiceDeploymentAPI, sdArn: o.ServiceDeploymentArn}
+	if f.sdArn != "" && f.sdArn == o.PreviousServiceDeploymentArn {
+		f.sdArn = "" // the answer still named the deployment before ours
+	}
+	w := newObserver(ph, o)
+	pace := newPacer(o)
+	var res FollowResult
+	for {
+		p, err := f.poll(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return res, interrupted(o, w.note)
+			}
+			if !awserr.IsTransient(err) {
+				return res, err
+			}
+			res.Retries++
+			wait := pace.backoff()
+			ph.Infof("ECS answered a transient error, retrying in %s: %v", wait.Round(100*time.Millisecond), err)
+			if err := pace.sleep(ctx, wait); err != nil {
+				return res, pace.stopped(err, o, res.State, w.note)
+			}
+			continue
+		}
+		pace.reset()
+		res.Polls++
+		res.Service = p.svc
+		if p.sd != nil {
+			res.ServiceDeployment = p.sd
+		}
+		w.events(p.svc)
+		st, err := f.decide(ctx, p, &res)
+		res.State = st
+		if err != nil {
+			return res, err
+		}
+		w.state(st)
+		if st.Phase.Terminal() {
+			return res, f.end(ctx, st, w.all, &res)
+		}
+		if err := pace.sleep(ctx, pace.next()); err != nil {
+			return res, pace.stopped(err, o, res.State, w.note)
+		}
+	}
+}
+
+// withDefaults fills in the options' defaults.
+func (o FollowOptions) withDefaults() FollowOptions {
 	if o.Interval <= 0 {
 		o.Interval = DefaultInterval
 	}
@@ -175,169 +257,118 @@ func Follow(ctx context.Context, api ECS, o FollowOptions) (FollowResult, error)
 	if o.Env == "" {
 		o.Env = "ENV"
 	}
-	ph := report.For(o.Reporter, "rollout")
-	start := time.Now()
-	var deadline time.Time
-	if o.Timeout > 0 {
-		deadline = start.Add(o.Timeout)
-	}
-	f := &follower{api: api, o: o, ph: ph, useAPI: !o.NoServiceDeploymentAPI, sdArn: o.ServiceDeploymentArn}
-	if f.sdArn != "" && f.sdArn == o.PreviousServiceDeploymentArn {
-		f.sdArn = "" // the answer still named the deployment before ours
-	}
-	seen := map[string]bool{}
-	var res FollowResult
-	lastProgress, lastNote := "", ""
-	var events []ecstypes.ServiceEvent // ours, oldest first
-	backoff := o.Interval
-	seenOurs := false
-	for {
-		svc, sd, err := f.poll(ctx)
-		if err != nil {
-			if ctx.Err() != nil {
-				return res, interrupted(o, lastNote)
-			}
-			if !transient(err) {
-				return res, err
-			}
-			res.Retries++
-			backoff = min(2*backoff, 30*time.Second)
-			wait := jittered(backoff, 0.2)
-			ph.Infof("ECS answered a transient error, retrying in %s: %v", wait.Round(100*time.Millisecond), err)
-			if !deadline.IsZero() {
-				left := time.Until(deadline)
-				if left <= 0 {
-					return res, timedOut(o, res.State, lastNote)
-				}
-				wait = min(wait, left)
-			}
-			if err := o.Sleep(ctx, wait); err != nil {
-				return res, interrupted(o, lastNote)
-			}
-			continue
-		}
-		backoff = o.Interval
-		res.Polls++
-		res.Service = svc
-		if sd != nil {
-			res.ServiceDeployment = sd
-		}
-		// New events, oldest first, each once.
-		var fresh []ecstypes.ServiceEvent
-		for _, e := range svc.Events {
-			id := aws.ToString(e.Id)
-			if seen[id] {
-				continue
-			}
-			seen[id] = true
-			if e.CreatedAt != nil && e.CreatedAt.Before(o.Since.Add(-time.Second)) {
-				continue
-			}
-			fresh = append(fresh, e)
-		}
-		sort.SliceStable(fresh, func(i, j int) bool {
-			return aws.ToTime(fresh[i].CreatedAt).Before(aws.ToTime(fresh[j].CreatedAt))
-		})
-		for _, e := range fresh {
-			ph.Line("event", aws.ToString(e.Message))
-		}
-		events = append(events, fresh...)
-
-		obs := Observation{ID: o.DeploymentID, TaskDefinition: o.TaskDefinition, Source: o.Source,
-			UpdatedAt: o.UpdatedAt, Now: time.Now(), Grace: o.Grace, Seen: seenOurs, Svc: *svc}
-		for _, d := range svc.Deployments {
-			seenOurs = seenOurs || aws.ToString(d.Id) == o.DeploymentID
-		}
-		var st State
-		switch {
-		case f.act != nil && f.act.how == ThresholdUpdate:
-			// Our own UpdateService back: afterAct follows its deployment.
-		case f.useAPI && sd != nil && sd.Status == ecstypes.ServiceDeploymentStatusStopped:
-			// STOPPED: replaced, or failed without rollback. A newer service
-			// deployment tells; when the list cannot be read, the service's
-			// deployments tell instead.
-			if newer, nerr := f.newer(ctx, sd); nerr == nil {
-				st = DecideServiceDeployment(sd, newer, obs)
-			} else {
-				_ = f.apiError(nerr) // a denial is named in a warning (the API is off from now on)
-				st = evaluate(obs)
-			}
-		case f.useAPI && sd != nil:
-			st = DecideServiceDeployment(sd, nil, obs)
-		default:
-			st = evaluate(obs)
-		}
-		if f.act != nil {
-			for _, d := range svc.Deployments {
-				f.act.seen = f.act.seen || (f.act.id != "" && aws.ToString(d.Id) == f.act.id)
-			}
-			st = afterAct(st, obs, *f.act, o.FailureThreshold, f.useAPI && sd != nil)
-		} else if v := DecideThreshold(f.thresholdObs(st, svc, sd)); v.Action != ThresholdNone {
-			res.ThresholdAt = time.Now()
-			if err := f.endFailing(ctx, v); err != nil {
-				res.State = st
-				return res, err
-			}
-			if f.act != nil { // nil: a transient error, the next poll tries again
-				res.Acted, res.ActedAt = string(f.act.how), time.Now()
-				st = afterAct(st, obs, *f.act, o.FailureThreshold, f.useAPI && sd != nil)
-			}
-		} else if v.Reason != "" && !f.warned {
-			f.warned = true
-			ph.Warnf("deployment %s: %s", o.DeploymentID, v.Reason)
-		}
-		res.State = st
-		if st.Reason != lastNote && st.Phase == InProgress && st.Reason != "" {
-			ph.Infof("%s", st.Reason)
-		}
-		lastNote = st.Reason
-		if d := st.Ours; d != nil {
-			p := fmt.Sprintf("%d/%d %d %d", d.RunningCount, d.DesiredCount, d.PendingCount, d.FailedTasks)
-			if p != lastProgress {
-				lastProgress = p
-				ph.Progress("deployment "+o.DeploymentID, int64(d.RunningCount), int64(d.DesiredCount),
-					fmt.Sprintf("running, %d pending, %d failed", d.PendingCount, d.FailedTasks))
-			}
-		}
-		switch st.Phase {
-		case Completed:
-			return res, nil
-		case Replaced:
-			return res, exitcode.Wrap(exitcode.Failed, fmt.Errorf("%s; %s; see `ctjdeploy %s status`", st.Reason, registeredBy(ctx, api, st.Replacer), o.Env))
-		case RolledBack, NotRecovered:
-			res.FailedAt = time.Now()
-			res.Stopped = stoppedTasks(ctx, api, o)
-			addLogs(ctx, api, o.Logs, o.TaskDefinition, res.Stopped)
-			return res, failure(o, st, events, res.Stopped)
-		}
-		wait := jittered(o.Interval, o.Jitter)
-		if !deadline.IsZero() {
-			left := time.Until(deadline)
-			if left <= 0 {
-				return res, timedOut(o, st, lastNote)
-			}
-			if wait > left {
-				wait = left
-			}
-		}
-		if err := o.Sleep(ctx, wait); err != nil {
-			return res, interrupted(o, lastNote)
-		}
-	}
+	return o
 }
 
-// follower holds what Follow learnt across polls about the service
-// deployment API.
+// polled is one poll's answers.
+type polled struct {
+	svc *ecstypes.Service
+	sd  *ecstypes.ServiceDeployment // our record (nil: the API is not used, or lists none yet)
+	// newer is the service deployment created after a STOPPED record of
+	// ours (newerKnown: the list could be read).
+	newer      *ecstypes.ServiceDeploymentBrief
+	newerKnown bool
+	// useRecord says the record decides (the API is on and listed ours).
+	useRecord bool
+}
+
+// decision is what decide judges one poll by.
+type decision struct {
+	obs       Observation
+	p         polled
+	act       *thresholdAct // what ctjdeploy did at FailureThreshold (nil: nothing)
+	threshold int
+}
+
+// decide is the verdict on one poll. Pure. Our service deployment record
+// decides where there is one (a STOPPED record with the deployment created
+// after it: replaced, or failed without rollback); else the service's
+// deployments (evaluate). Once ctjdeploy acted at FailureThreshold,
+// afterAct says what became of that.
+func decide(d decision) State {
+	var st State
+	switch sd := d.p.sd; {
+	case d.act != nil && d.act.how == ThresholdUpdate:
+		// Our own UpdateService back: afterAct follows its deployment.
+	case sd != nil && sd.Status == ecstypes.ServiceDeploymentStatusStopped && d.p.newerKnown:
+		st = DecideServiceDeployment(sd, d.p.newer, d.obs)
+	case sd != nil && sd.Status != ecstypes.ServiceDeploymentStatusStopped:
+		st = DecideServiceDeployment(sd, nil, d.obs)
+	default:
+		st = evaluate(d.obs)
+	}
+	if d.act != nil {
+		st = afterAct(st, d.obs, *d.act, d.threshold, d.p.useRecord)
+	}
+	return st
+}
+
+// decide judges poll p (decide), and when the deployment reached
+// FailureThreshold with nothing done yet, ends it (endFailing) and judges
+// again. It records what it learnt across polls (our deployment seen, the
+// action's deployment seen).
+func (f *follower) decide(ctx context.Context, p polled, res *FollowResult) (State, error) {
+	o := f.o
+	obs := Observation{ID: o.DeploymentID, TaskDefinition: o.TaskDefinition, Source: o.Source,
+		UpdatedAt: o.UpdatedAt, Now: time.Now(), Grace: o.Grace, Seen: f.seenOurs, Svc: *p.svc}
+	for _, d := range p.svc.Deployments {
+		id := aws.ToString(d.Id)
+		f.seenOurs = f.seenOurs || id == o.DeploymentID
+		if f.act != nil {
+			f.act.seen = f.act.seen || (f.act.id != "" && id == f.act.id)
+		}
+	}
+	st := decide(decision{obs: obs, p: p, act: f.act, threshold: o.FailureThreshold})
+	if f.act != nil {
+		return st, nil
+	}
+	v := DecideThreshold(f.thresholdObs(st, p.svc, p.sd))
+	switch {
+	case v.Action != ThresholdNone:
+		res.ThresholdAt = time.Now()
+		if err := f.endFailing(ctx, v); err != nil {
+			return st, err
+		}
+		if f.act != nil { // nil: a transient error, the next poll tries again
+			res.Acted, res.ActedAt = string(f.act.how), time.Now()
+			st = afterAct(st, obs, *f.act, o.FailureThreshold, p.useRecord)
+		}
+	case v.Reason != "" && !f.warned:
+		f.warned = true
+		f.ph.Warnf("deployment %s: %s", o.DeploymentID, v.Reason)
+	}
+	return st, nil
+}
+
+// end is what a terminal state returns: nil when the deployment completed;
+// for a failure, the stopped tasks and their logs are read into res.
+func (f *follower) end(ctx context.Context, st State, events []ecstypes.ServiceEvent, res *FollowResult) error {
+	o := f.o
+	switch st.Phase {
+	case Replaced:
+		return exitcode.Wrap(exitcode.Failed, fmt.Errorf("%s; %s; see `ctjdeploy %s status`", st.Reason, registeredBy(ctx, f.api, st.Replacer), o.Env))
+	case RolledBack, NotRecovered:
+		res.FailedAt = time.Now()
+		res.Stopped = stoppedTasks(ctx, f.api, o)
+		addLogs(ctx, f.api, o.Logs, o.TaskDefinition, res.Stopped)
+		return failure(o, st, events, res.Stopped)
+	}
+	return nil
+}
+
+// follower holds what Follow learnt across polls: about the service
+// deployment API, our deployment, and what it did at FailureThreshold.
 type follower struct {
-	api     ECS
-	o       FollowOptions
-	ph      *report.Phase
-	useAPI  bool
-	sdArn   string
-	missing time.Time     // when our record was first found missing
-	status  string        // the record's last status and stage, for change lines
-	act     *thresholdAct // what Follow did at FailureThreshold (nil: nothing yet)
-	warned  bool          // the threshold was reached but nothing could be done: said once
+	api      ECS
+	o        FollowOptions
+	ph       *report.Phase
+	useAPI   bool
+	sdArn    string
+	missing  time.Time     // when our record was first found missing
+	status   string        // the record's last status and stage, for change lines
+	seenOurs bool          // a poll listed our deployment
+	act      *thresholdAct // what Follow did at FailureThreshold (nil: nothing yet)
+	warned   bool          // the threshold was reached but nothing could be done: said once
 }
 
 // thresholdObs gathers DecideThreshold's inputs from one poll: our
@@ -375,43 +406,39 @@ func (f *follower) endFailing(ctx context.Context, v ThresholdVerdict) error {
 	a := &thresholdAct{how: v.Action, why: v.Reason, target: o.Source, at: time.Now()}
 	notRecovered := func(what string, err error) error {
 		return exitcode.Wrap(exitcode.NotRecovered, fmt.Errorf("deployment %s of %s to service %s failed: %s; %s failed: %w\nthe service is NOT back on a working revision: act now (`ctjdeploy %s rollback`, or fix forward); check `ctjdeploy %s status`",
-			o.DeploymentID, shortARN(o.TaskDefinition), o.Service, v.Reason, what, err, o.Env, o.Env))
+			o.DeploymentID, ecsread.ShortARN(o.TaskDefinition), o.Service, v.Reason, what, err, o.Env, o.Env))
 	}
 	if a.how == ThresholdStop {
-		f.ph.Warnf("deployment %s: %s: stopping it (StopServiceDeployment %s, stopType ROLLBACK)", o.DeploymentID, v.Reason, lastSegment(f.sdArn))
+		f.ph.Warnf("deployment %s: %s: stopping it (StopServiceDeployment %s, stopType ROLLBACK)", o.DeploymentID, v.Reason, ecsread.ID(f.sdArn))
 		err := StopRollback(ctx, f.api, f.sdArn)
 		if err == nil {
 			f.act = a
 			return nil
 		}
-		var ae smithy.APIError
-		code := ""
-		if errors.As(err, &ae) {
-			code = ae.ErrorCode()
-		}
-		switch code {
-		case "ConflictException":
+		code := awserr.Code(err)
+		switch {
+		case code == "ConflictException":
 			// "Stopping Amazon ECS service deployments": only a PENDING,
 			// IN_PROGRESS or stopping deployment can be stopped; it ended
 			// meanwhile, and ECS's record says how.
-			f.ph.Warnf("ECS did not stop deployment %s: it has ended meanwhile (%s)", o.DeploymentID, ae.ErrorMessage())
+			f.ph.Warnf("ECS did not stop deployment %s: it has ended meanwhile (%s)", o.DeploymentID, awserr.Message(err))
 			f.act = &thresholdAct{how: ThresholdNone}
 			return nil
-		case "AccessDeniedException", "AccessDenied", "UnauthorizedOperation", "UnknownOperationException", "InvalidAction":
+		case awserr.IsUnavailable(err):
 			if o.Source == "" {
-				return notRecovered("stopping it (ecs:StopServiceDeployment)", awsError("service deployment "+f.sdArn, err))
+				return notRecovered("stopping it (ecs:StopServiceDeployment)", awserr.Wrap("service deployment "+f.sdArn, err))
 			}
-			f.ph.Warnf("ECS refused StopServiceDeployment (%s); updating service %s back to %s instead", code, o.Service, shortARN(o.Source))
+			f.ph.Warnf("ECS refused StopServiceDeployment (%s); updating service %s back to %s instead", code, o.Service, ecsread.ShortARN(o.Source))
 			a.how = ThresholdUpdate
 		default:
-			if transient(err) {
+			if awserr.IsTransient(err) {
 				f.ph.Warnf("stopping deployment %s: %v; trying again at the next poll", o.DeploymentID, err)
 				return nil
 			}
 			return notRecovered("stopping it (ecs:StopServiceDeployment "+f.sdArn+")", err)
 		}
 	}
-	f.ph.Warnf("deployment %s: %s: updating service %s back to %s (UpdateService)", o.DeploymentID, v.Reason, o.Service, shortARN(o.Source))
+	f.ph.Warnf("deployment %s: %s: updating service %s back to %s (UpdateService)", o.DeploymentID, v.Reason, o.Service, ecsread.ShortARN(o.Source))
 	a.at = time.Now()
 	id, _, err := Update(ctx, f.api, o.Cluster, o.Service, o.Source, false)
 	if err != nil {
@@ -422,10 +449,33 @@ func (f *follower) endFailing(ctx context.Context, v ThresholdVerdict) error {
 	return nil
 }
 
-// poll reads the service, and our service deployment record where the API
-// is used. A record ECS does not list within the grace period, or an
+// poll reads the service, our service deployment record where the API is
+// used, and for a STOPPED record the deployment created after it. A record ECS does not list within the grace period, or an
 // access-denied answer, turns the API off for the rest of the follow.
-func (f *follower) poll(ctx context.Context) (*ecstypes.Service, *ecstypes.ServiceDeployment, error) {
+func (f *follower) poll(ctx context.Context) (polled, error) {
+	svc, sd, err := f.read(ctx)
+	if err != nil {
+		return polled{}, err
+	}
+	p := polled{svc: svc, sd: sd}
+	if sd != nil && sd.Status == ecstypes.ServiceDeploymentStatusStopped && (f.act == nil || f.act.how != ThresholdUpdate) {
+		// STOPPED: replaced, or failed without rollback. A newer service
+		// deployment tells; when the list cannot be read, the service's
+		// deployments tell instead.
+		newer, err := f.newer(ctx, sd)
+		if err == nil {
+			p.newer, p.newerKnown = newer, true
+		} else {
+			_ = f.apiError(err) // a denial is named in a warning (the API is off from now on)
+		}
+	}
+	p.useRecord = f.useAPI && sd != nil
+	return p, nil
+}
+
+// read reads the service, and our service deployment record where the API
+// is used.
+func (f *follower) read(ctx context.Context) (*ecstypes.Service, *ecstypes.ServiceDeployment, error) {
 	svc, err := DescribeService(ctx, f.api, f.o.Cluster, f.o.Service)
 	if err != nil {
 		return nil, nil, err
@@ -447,15 +497,13 @@ func (f *follower) poll(ctx context.Context) (*ecstypes.Service, *ecstypes.Servi
 	}
 	var sd *ecstypes.ServiceDeployment
 	if f.sdArn != "" {
-		out, err := f.api.DescribeServiceDeployments(ctx, &ecs.DescribeServiceDeploymentsInput{ServiceDeploymentArns: []string{f.sdArn}})
+		var err error
+		sd, err = ecsread.DescribeServiceDeployment(ctx, f.api, f.sdArn)
 		if err != nil {
 			if err := f.apiError(err); err != nil {
 				return nil, nil, err
 			}
 			return svc, nil, nil
-		}
-		if len(out.ServiceDeployments) > 0 {
-			sd = &out.ServiceDeployments[0]
 		}
 	}
 	if !f.useAPI {
@@ -473,7 +521,7 @@ func (f *follower) poll(ctx context.Context) (*ecstypes.Service, *ecstypes.Servi
 	}
 	if s := string(sd.Status) + " " + string(sd.LifecycleStage); s != f.status {
 		f.status = s
-		line := "service deployment " + lastSegment(f.sdArn) + ": " + string(sd.Status)
+		line := "service deployment " + ecsread.ID(f.sdArn) + ": " + string(sd.Status)
 		if sd.LifecycleStage != "" {
 			line += ", lifecycle stage " + string(sd.LifecycleStage)
 		}
@@ -499,16 +547,13 @@ func primaryIs(svc *ecstypes.Service, id string) bool {
 // find looks our record up: the newest service deployment of the service
 // created since the update (ListServiceDeployments, createdAt after).
 func (f *follower) find(ctx context.Context) (string, error) {
-	out, err := f.api.ListServiceDeployments(ctx, &ecs.ListServiceDeploymentsInput{
-		Cluster: aws.String(f.o.Cluster), Service: aws.String(f.o.Service),
-		CreatedAt: &ecstypes.CreatedAt{After: aws.Time(f.o.UpdatedAt.Add(-5 * time.Second))},
-	})
+	list, err := ecsread.ServiceDeploymentsSince(ctx, f.api, f.o.Cluster, f.o.Service, f.o.UpdatedAt.Add(-5*time.Second))
 	if err != nil {
 		return "", err
 	}
 	var best *ecstypes.ServiceDeploymentBrief
-	for i := range out.ServiceDeployments {
-		b := &out.ServiceDeployments[i]
+	for i := range list {
+		b := &list[i]
 		if aws.ToString(b.ServiceDeploymentArn) == f.o.PreviousServiceDeploymentArn {
 			continue
 		}
@@ -526,16 +571,13 @@ func (f *follower) find(ctx context.Context) (string, error) {
 // (nil if none).
 func (f *follower) newer(ctx context.Context, sd *ecstypes.ServiceDeployment) (*ecstypes.ServiceDeploymentBrief, error) {
 	after := aws.ToTime(sd.CreatedAt)
-	out, err := f.api.ListServiceDeployments(ctx, &ecs.ListServiceDeploymentsInput{
-		Cluster: aws.String(f.o.Cluster), Service: aws.String(f.o.Service),
-		CreatedAt: &ecstypes.CreatedAt{After: aws.Time(after)},
-	})
+	list, err := ecsread.ServiceDeploymentsSince(ctx, f.api, f.o.Cluster, f.o.Service, after)
 	if err != nil {
 		return nil, err
 	}
 	var best *ecstypes.ServiceDeploymentBrief
-	for i := range out.ServiceDeployments {
-		b := &out.ServiceDeployments[i]
+	for i := range list {
+		b := &list[i]
 		if aws.ToString(b.ServiceDeploymentArn) == aws.ToString(sd.ServiceDeploymentArn) || !aws.ToTime(b.CreatedAt).After(after) {
 			continue
 		}
@@ -549,40 +591,12 @@ func (f *follower) newer(ctx context.Context, sd *ecstypes.ServiceDeployment) (*
 // apiError turns the service deployment API off on access denied (an
 // account or role without it) and passes other errors on.
 func (f *follower) apiError(err error) error {
-	var ae smithy.APIError
-	if errors.As(err, &ae) {
-		switch ae.ErrorCode() {
-		case "AccessDeniedException", "AccessDenied", "UnauthorizedOperation", "UnknownOperationException", "InvalidAction":
-			f.useAPI = false
-			f.ph.Warnf("the service deployment API is not available (%s: %s); following the service's deployments instead: grant ecs:ListServiceDeployments and ecs:DescribeServiceDeployments (`ctjdeploy %s iam-policy`)", ae.ErrorCode(), ae.ErrorMessage(), f.o.Env)
-			return nil
-		}
+	if awserr.IsUnavailable(err) {
+		f.useAPI = false
+		f.ph.Warnf("the service deployment API is not available (%s: %s); following the service's deployments instead: grant ecs:ListServiceDeployments and ecs:DescribeServiceDeployments (`ctjdeploy %s iam-policy`)", awserr.Code(err), awserr.Message(err), f.o.Env)
+		return nil
 	}
-	return awsError("reading the service deployments of service "+f.o.Service, err)
-}
-
-// transient says err is worth retrying: throttling, a 5xx answer, a
-// timeout or a connection error (the SDK's own retryables).
-func transient(err error) bool {
-	if err == nil {
-		return false
-	}
-	var ae smithy.APIError
-	if errors.As(err, &ae) {
-		switch ae.ErrorCode() {
-		case "ThrottlingException", "Throttling", "TooManyRequestsException", "RequestLimitExceeded",
-			"ServerException", "InternalServerException", "InternalFailure", "ServiceUnavailable", "ServiceUnavailableException":
-			return true
-		}
-	}
-	var re *awshttp.ResponseError
-	if errors.As(err, &re) && re.HTTPStatusCode() >= 500 {
-		return true
-	}
-	if errors.Is(err, context.DeadlineExceeded) {
-		return true
-	}
-	return retry.IsErrorRetryables(retry.DefaultRetryables).IsErrorRetryable(err) == aws.TrueTernary
+	return awserr.Wrap("reading the service deployments of service "+f.o.Service, err)
 }
 
 // registeredBy names whether ctjdeploy registered the replacing revision
@@ -592,36 +606,14 @@ func registeredBy(ctx context.Context, api ECS, d *ecstypes.Deployment) string {
 		return "the replacing revision is unknown"
 	}
 	arn := aws.ToString(d.TaskDefinition)
-	out, err := api.DescribeTaskDefinition(ctx, &ecs.DescribeTaskDefinitionInput{TaskDefinition: aws.String(arn),
-		Include: []ecstypes.TaskDefinitionField{ecstypes.TaskDefinitionFieldTags}})
+	_, tags, err := ecsread.DescribeTaskDefinition(ctx, api, arn)
 	if err != nil {
-		return shortARN(arn) + ": could not read its tags"
+		return ecsread.ShortARN(arn) + ": could not read its tags"
 	}
-	for _, t := range out.Tags {
-		if aws.ToString(t.Key) == TagCommit {
-			return fmt.Sprintf("%s was registered by ctjdeploy from commit %s", shortARN(arn), short(aws.ToString(t.Value)))
-		}
+	if c, ok := ecsread.TagMap(tags)[ecsread.TagCommit]; ok {
+		return fmt.Sprintf("%s was registered by ctjdeploy from commit %s", ecsread.ShortARN(arn), ecsread.ShortCommit(c))
 	}
-	return shortARN(arn) + " was not registered by ctjdeploy (no " + TagCommit + " tag)"
-}
-
-func jittered(d time.Duration, j float64) time.Duration {
-	if j <= 0 {
-		return d
-	}
-	f := 1 + j*(2*rand.Float64()-1)
-	return time.Duration(float64(d) * f)
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
+	return ecsread.ShortARN(arn) + " was not registered by ctjdeploy (no " + ecsread.TagCommit + " tag)"
 }
 
 func interrupted(o FollowOptions, note string) error {
@@ -647,7 +639,7 @@ func timedOut(o FollowOptions, st State, note string) error {
 	}
 	return exitcode.Wrap(exitcode.TimedOut, fmt.Errorf(
 		"timed out after %s waiting for deployment %s of service %s to %s%s%s; it may still finish: check with `ctjdeploy %s status`, or wait longer with --timeout",
-		o.Timeout, o.DeploymentID, o.Service, shortARN(o.TaskDefinition), counts, doing, o.Env))
+		o.Timeout, o.DeploymentID, o.Service, ecsread.ShortARN(o.TaskDefinition), counts, doing, o.Env))
 }
 
 // maxFailureEvents is how many of the deployment's last events a failure
@@ -656,7 +648,7 @@ const maxFailureEvents = 5
 
 func failure(o FollowOptions, st State, events []ecstypes.ServiceEvent, stopped []StoppedTask) error {
 	var b strings.Builder
-	fmt.Fprintf(&b, "deployment %s of %s to service %s failed: %s", o.DeploymentID, shortARN(o.TaskDefinition), o.Service, st.Reason)
+	fmt.Fprintf(&b, "deployment %s of %s to service %s failed: %s", o.DeploymentID, ecsread.ShortARN(o.TaskDefinition), o.Service, st.Reason)
 	code := exitcode.RolledBack
 	if st.Phase == NotRecovered {
 		code = exitcode.NotRecovered
@@ -682,12 +674,12 @@ func failure(o FollowOptions, st State, events []ecstypes.ServiceEvent, stopped 
 				shown = shown || len(c.Logs) > 0
 				switch {
 				case len(c.Logs) > 0:
-					fmt.Fprintf(&b, "\nlast %s of %s in task %s (%s %s):", plural(len(c.Logs), "log line"), c.Name, lastSegment(t.TaskArn), c.LogGroup, c.LogStream)
+					fmt.Fprintf(&b, "\nlast %s of %s in task %s (%s %s):", plural(len(c.Logs), "log line"), c.Name, ecsread.ID(t.TaskArn), c.LogGroup, c.LogStream)
 					for _, l := range c.Logs {
 						b.WriteString("\n  | " + l)
 					}
 				case c.LogNote != "":
-					fmt.Fprintf(&b, "\nno log lines of %s in task %s: %s", c.Name, lastSegment(t.TaskArn), c.LogNote)
+					fmt.Fprintf(&b, "\nno log lines of %s in task %s: %s", c.Name, ecsread.ID(t.TaskArn), c.LogNote)
 				}
 			}
 		}

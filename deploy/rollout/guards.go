@@ -10,6 +10,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
+
+	"github.com/hackforla/ctjdeploy/internal/ecsread"
 )
 
 // Guard names, as verdicts and the JSON output spell them.
@@ -106,7 +108,7 @@ func InProgressGuard(svc *ecstypes.Service, force bool) Verdict {
 		live++
 		if d.RolloutState == ecstypes.DeploymentRolloutStateInProgress {
 			busy = append(busy, fmt.Sprintf("%s (%s, %s, %d/%d running)", aws.ToString(d.Id), aws.ToString(d.Status),
-				shortARN(aws.ToString(d.TaskDefinition)), d.RunningCount, d.DesiredCount))
+				ecsread.ShortARN(aws.ToString(d.TaskDefinition)), d.RunningCount, d.DesiredCount))
 		}
 	}
 	if len(busy) == 0 && live <= 1 {
@@ -118,7 +120,7 @@ func InProgressGuard(svc *ecstypes.Service, force bool) Verdict {
 		// finished: waiting changes nothing, and the deploy is the fix.
 		for _, d := range svc.Deployments {
 			if aws.ToString(d.Status) == statusPrimary && d.RolloutState == ecstypes.DeploymentRolloutStateFailed {
-				v.Message = fmt.Sprintf("the last deployment %s (%s) FAILED and nothing is in progress: this deploy replaces it", aws.ToString(d.Id), shortARN(aws.ToString(d.TaskDefinition)))
+				v.Message = fmt.Sprintf("the last deployment %s (%s) FAILED and nothing is in progress: this deploy replaces it", aws.ToString(d.Id), ecsread.ShortARN(aws.ToString(d.TaskDefinition)))
 				return v
 			}
 		}
@@ -144,7 +146,7 @@ func StaleCommitGuard(env, tag, liveCommit string, a Ancestry, note string, forc
 	v := Verdict{Guard: GuardStaleCommit, Outcome: Pass}
 	switch {
 	case liveCommit == "":
-		v.Message = "the live revision has no " + TagCommit + " tag (not deployed by ctjdeploy): nothing to compare"
+		v.Message = "the live revision has no " + ecsread.TagCommit + " tag (not deployed by ctjdeploy): nothing to compare"
 		return v
 	case liveCommit == tag:
 		v.Message = "the live revision was deployed from this same commit"
@@ -152,30 +154,23 @@ func StaleCommitGuard(env, tag, liveCommit string, a Ancestry, note string, forc
 	}
 	switch a {
 	case NotAncestor:
-		v.Message = fmt.Sprintf("%s is not an ancestor of the live commit %s", short(tag), short(liveCommit))
+		v.Message = fmt.Sprintf("%s is not an ancestor of the live commit %s", ecsread.ShortCommit(tag), ecsread.ShortCommit(liveCommit))
 	case CannotTell:
 		if note == "" {
 			note = "local git history cannot tell"
 		}
 		v.Outcome = Warn
-		v.Message = fmt.Sprintf("cannot tell whether %s is older than the live commit %s: %s; going on", short(tag), short(liveCommit), note)
+		v.Message = fmt.Sprintf("cannot tell whether %s is older than the live commit %s: %s; going on", ecsread.ShortCommit(tag), ecsread.ShortCommit(liveCommit), note)
 	case IsAncestor:
-		what := fmt.Sprintf("%s is an ancestor of the commit deployed now (%s): deploying it would roll %s back to older code", short(tag), short(liveCommit), env)
+		what := fmt.Sprintf("%s is an ancestor of the commit deployed now (%s): deploying it would roll %s back to older code", ecsread.ShortCommit(tag), ecsread.ShortCommit(liveCommit), env)
 		if force {
 			v.Outcome, v.Message = Bypassed, what+"; going ahead because of --force"
 			return v
 		}
 		v.Outcome = Refuse
-		v.Message = what + fmt.Sprintf(". To go back on purpose use `ctjdeploy %s rollback --to %s`, or pass --force.", env, short(tag))
+		v.Message = what + fmt.Sprintf(". To go back on purpose use `ctjdeploy %s rollback --to %s`, or pass --force.", env, ecsread.ShortCommit(tag))
 	}
 	return v
-}
-
-func short(commit string) string {
-	if len(commit) == 40 {
-		return commit[:12]
-	}
-	return commit
 }
 
 // Postgres data directories: the postgres image from 18 on keeps its data

@@ -8,16 +8,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
 
-	"github.com/hackforla/ctjdeploy/deploy/inspect"
 	"github.com/hackforla/ctjdeploy/internal/exitcode"
 )
-
-func TestTagNamesMatchInspect(t *testing.T) {
-	t.Parallel()
-	if TagCommit != inspect.TagCommit || TagEnv != inspect.TagEnv || TagPrevious != inspect.TagPrevious {
-		t.Fatal("deploy and inspect disagree on the tag names rollback relies on")
-	}
-}
 
 func TestInProgressGuard(t *testing.T) {
 	t.Parallel()

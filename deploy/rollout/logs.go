@@ -9,6 +9,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
 
+	"github.com/hackforla/ctjdeploy/internal/awserr"
+	"github.com/hackforla/ctjdeploy/internal/ecsread"
 	"github.com/hackforla/ctjdeploy/internal/report"
 )
 
@@ -42,7 +44,7 @@ func LogStream(c ecstypes.ContainerDefinition, taskArn string) (group, stream st
 	if group == "" || prefix == "" {
 		return "", ""
 	}
-	return group, prefix + "/" + aws.ToString(c.Name) + "/" + taskArn[strings.LastIndex(taskArn, "/")+1:]
+	return group, prefix + "/" + aws.ToString(c.Name) + "/" + ecsread.ID(taskArn)
 }
 
 // addLogs reads the last LogLines lines of each essential container of the
@@ -86,7 +88,7 @@ func addLogs(ctx context.Context, api ECS, logs Logs, taskDef string, tasks []St
 				Limit: aws.Int32(LogLines), StartFromHead: aws.Bool(false),
 			})
 			if err != nil {
-				sc.LogNote = report.Mask(awsError("reading its log "+group+" "+stream+" (logs:GetLogEvents)", err).Error())
+				sc.LogNote = report.Mask(awserr.Wrap("reading its log "+group+" "+stream+" (logs:GetLogEvents)", err).Error())
 				continue
 			}
 			for _, e := range ev.Events {

@@ -1,13 +1,15 @@
-// Package rollout renders the task definition, compares it with the live one,
-// applies the guards, registers, updates the service, follows the deployment
-// it started and verifies the running tasks. Decisions are pure functions;
-// the code around them only fetches and applies.
-//
-// The pieces are reusable by rollback, status and history: ReadLive reads the
-// service and its live revision, Guards decides, Register registers a
-// definition with ctjdeploy's tags, Update starts a deployment to any ARN,
-// Follow follows one deployment by id, Verify checks the running tasks of a
-// revision against the digests pinned in it.
+// Package rollout carries a rendered task definition out on an ECS service
+// and follows it to its end: the guards that judge a deploy over the live
+// service (in progress, stale commit, data), Register (with ctjdeploy's
+// tags and a run id, so a retried call adopts what it registered), Update,
+// Follow (one deployment by id, to completed, rolled back, not recovered,
+// replaced or timed out, ending a failing one at failure_threshold), and
+// Verify (the running tasks run the digests the revision pins). It renders
+// nothing (deploy/taskdef does) and reads the service through
+// internal/ecsread. Decisions are pure functions (Guards, evaluate,
+// DecideServiceDeployment, DecideThreshold, decide); the code around them
+// only fetches and applies. deploy and rollback use it; ReadLive,
+// StopRollback and SourceRevision serve rollback too.
 //
 // # What rollback can rely on (tags on every revision ctjdeploy registers)
 //
@@ -16,29 +18,20 @@
 //	ctjdeploy:previous = the task definition ARN the service ran when this
 //	                     revision was registered ("what was live before")
 //
-// The tags are set in RegisterTaskDefinition itself (no TagResource call) and
-// read back with DescribeTaskDefinition(include=TAGS). ctjdeploy:previous is
-// written only when the previous ARN differs from the new one; rollback
-// without --to should deploy the live revision's ctjdeploy:previous ARN (and,
-// if that revision is gone or untagged, say so rather than guess
-// "revision − 1"). A redeploy that registers nothing (the definition did not
-// change) keeps the tags of the revision already live.
+// The keys are ecsread.TagCommit, TagEnv and TagPrevious. The tags are set
+// in RegisterTaskDefinition itself (no TagResource call) and read back with
+// DescribeTaskDefinition(include=TAGS). ctjdeploy:previous is written only
+// when the previous ARN differs from the new one; rollback without --to
+// should deploy the live revision's ctjdeploy:previous ARN (and, if that
+// revision is gone or untagged, say so rather than guess "revision − 1"). A
+// redeploy that registers nothing (the definition did not change) keeps the
+// tags of the revision already live.
 package rollout
 
 import (
 	"context"
 
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
-)
-
-// The tags ctjdeploy puts on every revision it registers (see the package
-// comment). They equal inspect.TagCommit, inspect.TagEnv and
-// inspect.TagPrevious.
-const (
-	TagCommit   = "ctjdeploy:commit"
-	TagEnv      = "ctjdeploy:env"
-	TagPrevious = "ctjdeploy:previous"
-	TagRun      = "ctjdeploy:run" // one registration's id (Register)
 )
 
 // ECS is the part of the ECS API a deploy calls; *ecs.Client satisfies it.

@@ -6,6 +6,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
+
+	"github.com/hackforla/ctjdeploy/internal/ecsread"
 )
 
 // DecideServiceDeployment decides where our deployment stands from its
@@ -57,7 +59,7 @@ func DecideServiceDeployment(sd *ecstypes.ServiceDeployment, newer *ecstypes.Ser
 		st.Replacer = prim
 		st.Phase = RolledBack
 		st.Reason = with(fmt.Sprintf("ECS rolled the deployment back to %s (deployment %s) and the rollback completed: %s",
-			shortARN(aws.ToString(prim.TaskDefinition)), aws.ToString(prim.Id), rollbackReason(sd)))
+			ecsread.ShortARN(aws.ToString(prim.TaskDefinition)), aws.ToString(prim.Id), rollbackReason(sd)))
 	case ecstypes.ServiceDeploymentStatusRollbackFailed:
 		st.RollingBack = true
 		st.Phase = NotRecovered
@@ -66,9 +68,9 @@ func DecideServiceDeployment(sd *ecstypes.ServiceDeployment, newer *ecstypes.Ser
 		if newer != nil && !failureRecorded(sd) {
 			st.Phase = Replaced
 			st.Replacer = st.Primary
-			what := "service deployment " + lastSegment(aws.ToString(newer.ServiceDeploymentArn))
+			what := "service deployment " + ecsread.ID(aws.ToString(newer.ServiceDeploymentArn))
 			if p := st.Primary; p != nil && aws.ToString(p.TaskDefinition) != "" {
-				what += " of " + shortARN(aws.ToString(p.TaskDefinition)) + " (deployment " + aws.ToString(p.Id) + ")"
+				what += " of " + ecsread.ShortARN(aws.ToString(p.TaskDefinition)) + " (deployment " + aws.ToString(p.Id) + ")"
 			}
 			st.Reason = fmt.Sprintf("deployment %s was stopped: %s, which this run did not start, replaced it (another deploy or a terraform apply?)", o.ID, what)
 			if reason != "" {
@@ -78,7 +80,7 @@ func DecideServiceDeployment(sd *ecstypes.ServiceDeployment, newer *ecstypes.Ser
 		}
 		st.Phase = NotRecovered
 		st.Reason = with("the deployment failed and no rollback ran (STOPPED): " + firstNonEmpty(reason, "no reason given") +
-			"; the service still runs the failed revision " + shortARN(o.TaskDefinition))
+			"; the service still runs the failed revision " + ecsread.ShortARN(o.TaskDefinition))
 	case ecstypes.ServiceDeploymentStatusRollbackRequested, ecstypes.ServiceDeploymentStatusRollbackInProgress:
 		st.RollingBack = true
 		st.Phase = InProgress
@@ -141,8 +143,6 @@ func suffix(sep, s string) string {
 	}
 	return sep + s
 }
-
-func lastSegment(arn string) string { return arn[strings.LastIndex(arn, "/")+1:] }
 
 // plural is "1 failed task", "3 failed tasks".
 func plural(n int, noun string) string {

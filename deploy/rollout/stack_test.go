@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
 
+	"github.com/hackforla/ctjdeploy/internal/ecsread"
 	"github.com/hackforla/ctjdeploy/internal/ecssim"
 	"github.com/hackforla/ctjdeploy/internal/exitcode"
 	"github.com/hackforla/ctjdeploy/internal/report"
@@ -143,7 +144,7 @@ func TestDeploySuccessAgainstSimulator(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.ARN() != arn || got.Tags[TagCommit] != "c0ffee" || got.Tags[TagEnv] != "stage" || got.Tags[TagPrevious] != live.ARN() {
+	if got.ARN() != arn || got.Tags[ecsread.TagCommit] != "c0ffee" || got.Tags[ecsread.TagEnv] != "stage" || got.Tags[ecsread.TagPrevious] != live.ARN() {
 		t.Fatalf("live after update: %s tags %v; want %s with previous %s", got.ARN(), got.Tags, arn, live.ARN())
 	}
 
@@ -339,7 +340,7 @@ func TestFollowOutsideUpdateExit1(t *testing.T) {
 	if exitcode.Of(err) != exitcode.Failed || res.State.Phase != Replaced {
 		t.Fatalf("Follow = %+v, %v (code %d), want exit 1 replaced", res.State, err, exitcode.Of(err))
 	}
-	for _, want := range []string{shortARN(live.ARN()), "this run did not start", "not registered by ctjdeploy"} {
+	for _, want := range []string{ecsread.ShortARN(live.ARN()), "this run did not start", "not registered by ctjdeploy"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("message lacks %q:\n%v", want, err)
 		}

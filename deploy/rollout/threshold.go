@@ -8,6 +8,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
+
+	"github.com/hackforla/ctjdeploy/internal/ecsread"
 )
 
 // Ending a failing rollout that nothing watches (config failure_threshold).
@@ -161,7 +163,7 @@ func afterAct(st State, obs Observation, a thresholdAct, threshold int, fromReco
 			return rollbackState(evaluate(ro), ro, prefix, threshold)
 		}
 	case ThresholdUpdate:
-		prefix += "ctjdeploy updated the service back to " + shortARN(a.target) + " (UpdateService; no service deployment API) and "
+		prefix += "ctjdeploy updated the service back to " + ecsread.ShortARN(a.target) + " (UpdateService; no service deployment API) and "
 		ro := obs
 		ro.ID, ro.TaskDefinition, ro.Source, ro.Seen, ro.UpdatedAt = a.id, a.target, obs.TaskDefinition, a.seen, a.at
 		return rollbackState(evaluate(ro), ro, prefix, threshold)
@@ -172,7 +174,7 @@ func afterAct(st State, obs Observation, a thresholdAct, threshold int, fromReco
 	case InProgress:
 		if p := st.Primary; st.RollingBack && p != nil && aws.ToString(p.TaskDefinition) != obs.TaskDefinition && threshold > 0 && int(p.FailedTasks) >= threshold {
 			st.Phase = NotRecovered
-			st.Reason = fmt.Sprintf("%sthe rollback to %s (deployment %s) fails too: %d of its tasks failed", prefix, shortARN(aws.ToString(p.TaskDefinition)), aws.ToString(p.Id), p.FailedTasks)
+			st.Reason = fmt.Sprintf("%sthe rollback to %s (deployment %s) fails too: %d of its tasks failed", prefix, ecsread.ShortARN(aws.ToString(p.TaskDefinition)), aws.ToString(p.Id), p.FailedTasks)
 		} else if st.Reason != "" {
 			st.Reason = "after ctjdeploy's stop: " + st.Reason
 		}
@@ -190,19 +192,19 @@ func rollbackState(rs State, ro Observation, prefix string, threshold int) State
 	switch rs.Phase {
 	case Completed:
 		st.Phase = RolledBack
-		st.Reason = fmt.Sprintf("%sthe rollback to %s (deployment %s) completed", prefix, shortARN(ro.TaskDefinition), ro.ID)
+		st.Reason = fmt.Sprintf("%sthe rollback to %s (deployment %s) completed", prefix, ecsread.ShortARN(ro.TaskDefinition), ro.ID)
 	case NotRecovered, RolledBack:
 		st.Phase = NotRecovered
-		st.Reason = fmt.Sprintf("%sthe rollback to %s (deployment %s) failed: %s", prefix, shortARN(ro.TaskDefinition), ro.ID, rs.Reason)
+		st.Reason = fmt.Sprintf("%sthe rollback to %s (deployment %s) failed: %s", prefix, ecsread.ShortARN(ro.TaskDefinition), ro.ID, rs.Reason)
 	case Replaced:
 		st.Reason = prefix + "the rollback was replaced: " + rs.Reason
 	default:
 		st.Phase = InProgress
 		if d != nil && threshold > 0 && int(d.FailedTasks) >= threshold {
 			st.Phase = NotRecovered
-			st.Reason = fmt.Sprintf("%sthe rollback to %s (deployment %s) fails too: %d of its tasks failed", prefix, shortARN(ro.TaskDefinition), ro.ID, d.FailedTasks)
+			st.Reason = fmt.Sprintf("%sthe rollback to %s (deployment %s) fails too: %d of its tasks failed", prefix, ecsread.ShortARN(ro.TaskDefinition), ro.ID, d.FailedTasks)
 		} else if d != nil {
-			st.Reason = fmt.Sprintf("rolling back to %s (deployment %s, %d/%d running, %d failed)", shortARN(ro.TaskDefinition), ro.ID, d.RunningCount, d.DesiredCount, d.FailedTasks)
+			st.Reason = fmt.Sprintf("rolling back to %s (deployment %s, %d/%d running, %d failed)", ecsread.ShortARN(ro.TaskDefinition), ro.ID, d.RunningCount, d.DesiredCount, d.FailedTasks)
 		}
 	}
 	return st

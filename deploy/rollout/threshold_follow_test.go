@@ -12,6 +12,7 @@ import (
 	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
 	"github.com/aws/smithy-go"
 
+	"github.com/hackforla/ctjdeploy/internal/ecsread"
 	"github.com/hackforla/ctjdeploy/internal/exitcode"
 )
 
@@ -89,7 +90,7 @@ func (f *scriptECS) StopServiceDeployment(ctx context.Context, in *ecs.StopServi
 }
 
 func (f *scriptECS) UpdateService(ctx context.Context, in *ecs.UpdateServiceInput, opts ...func(*ecs.Options)) (*ecs.UpdateServiceOutput, error) {
-	f.calls = append(f.calls, "UpdateService "+shortARN(aws.ToString(in.TaskDefinition)))
+	f.calls = append(f.calls, "UpdateService "+ecsread.ShortARN(aws.ToString(in.TaskDefinition)))
 	f.stopAt, f.backID = f.poll, "ecs-svc/back"
 	rb := dep(f.backID, "PRIMARY", aws.ToString(in.TaskDefinition), "", "", 1, 1, 0, 0)
 	return &ecs.UpdateServiceOutput{Service: &ecstypes.Service{Deployments: []ecstypes.Deployment{rb}}}, nil

@@ -9,6 +9,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
+
+	"github.com/hackforla/ctjdeploy/internal/awserr"
+	"github.com/hackforla/ctjdeploy/internal/ecsread"
 )
 
 // PinnedDigests maps each container of a definition whose image is pinned
@@ -48,7 +51,7 @@ func CheckDigests(tasks []ecstypes.Task, taskDef string, want map[string]string,
 		}
 		v.Tasks++
 		id := aws.ToString(t.TaskArn)
-		id = id[strings.LastIndex(id, "/")+1:]
+		id = ecsread.ID(id)
 		got := map[string]string{}
 		for _, c := range t.Containers {
 			got[aws.ToString(c.Name)] = aws.ToString(c.ImageDigest)
@@ -66,7 +69,7 @@ func CheckDigests(tasks []ecstypes.Task, taskDef string, want map[string]string,
 		}
 	}
 	if v.Tasks == 0 && wantTasks > 0 {
-		v.Problems = append(v.Problems, fmt.Sprintf("no running task of %s found", shortARN(taskDef)))
+		v.Problems = append(v.Problems, fmt.Sprintf("no running task of %s found", ecsread.ShortARN(taskDef)))
 	}
 	return v
 }
@@ -79,14 +82,14 @@ func Verify(ctx context.Context, api ECS, cluster, service, taskDef string, want
 		Cluster: aws.String(cluster), ServiceName: aws.String(service), DesiredStatus: ecstypes.DesiredStatusRunning,
 	})
 	if err != nil {
-		return Verification{}, awsError(fmt.Sprintf("listing the running tasks of service %s (ecs:ListTasks)", service), err)
+		return Verification{}, awserr.Wrap(fmt.Sprintf("listing the running tasks of service %s (ecs:ListTasks)", service), err)
 	}
 	var tasks []ecstypes.Task
 	for arns := lt.TaskArns; len(arns) > 0; {
 		n := min(len(arns), 100)
 		dt, err := api.DescribeTasks(ctx, &ecs.DescribeTasksInput{Cluster: aws.String(cluster), Tasks: arns[:n]})
 		if err != nil {
-			return Verification{}, awsError(fmt.Sprintf("reading the running tasks of service %s (ecs:DescribeTasks)", service), err)
+			return Verification{}, awserr.Wrap(fmt.Sprintf("reading the running tasks of service %s (ecs:DescribeTasks)", service), err)
 		}
 		tasks = append(tasks, dt.Tasks...)
 		arns = arns[n:]

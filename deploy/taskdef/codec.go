@@ -156,79 +156,114 @@ func decodeInto(path string, v any, rv reflect.Value) error {
 		rv.Set(p)
 		return nil
 	case reflect.Interface:
-		members, ok := unions[t]
-		if !ok {
-			return fmt.Errorf("%s: unsupported field type %s", path, t)
-		}
-		obj, ok := v.(map[string]any)
-		if !ok || len(obj) != 1 {
-			return fmt.Errorf("%s: want an object with exactly one of: %s", path, strings.Join(sortedKeys(members), ", "))
-		}
-		for k, mv := range obj {
-			mt, ok := members[k]
-			if !ok {
-				return fmt.Errorf("%s: unknown field %q (want one of: %s)", join(path, k), k, strings.Join(sortedKeys(members), ", "))
-			}
-			m := reflect.New(mt)
-			if err := decodeInto(join(path, k), mv, m.Elem().FieldByName("Value")); err != nil {
-				return err
-			}
-			rv.Set(m)
-		}
-		return nil
+		return decodeUnion(path, v, rv)
 	case reflect.Struct:
-		obj, ok := v.(map[string]any)
-		if !ok {
-			return fmt.Errorf("%s: want an object, got %s", path, kindOf(v))
-		}
-		keys := make([]string, 0, len(obj))
-		for k := range obj {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		seen := map[int]string{}
-		for _, k := range keys {
-			fi := fieldIndex(t, k)
-			if fi < 0 {
-				return fmt.Errorf("%s: unknown field %q%s", join(path, k), k, suggest(t, k))
-			}
-			if prev, dup := seen[fi]; dup {
-				return fmt.Errorf("%s: field given twice, as %q and %q", join(path, k), prev, k)
-			}
-			seen[fi] = k
-			if err := decodeInto(join(path, k), obj[k], rv.Field(fi)); err != nil {
-				return err
-			}
-		}
-		return nil
+		return decodeStruct(path, v, rv)
 	case reflect.Slice:
-		list, ok := v.([]any)
-		if !ok {
-			return fmt.Errorf("%s: want a list, got %s", path, kindOf(v))
-		}
-		s := reflect.MakeSlice(t, len(list), len(list))
-		for i, e := range list {
-			if err := decodeInto(fmt.Sprintf("%s[%d]", path, i), e, s.Index(i)); err != nil {
-				return err
-			}
-		}
-		rv.Set(s)
-		return nil
+		return decodeSlice(path, v, rv)
 	case reflect.Map:
-		obj, ok := v.(map[string]any)
-		if !ok || t.Key().Kind() != reflect.String {
-			return fmt.Errorf("%s: want an object, got %s", path, kindOf(v))
+		return decodeMap(path, v, rv)
+	}
+	return decodeScalar(path, v, rv)
+}
+
+// decodeUnion sets a union (an SDK interface type with one member per
+// key) from an object with exactly one key.
+func decodeUnion(path string, v any, rv reflect.Value) error {
+	t := rv.Type()
+	members, ok := unions[t]
+	if !ok {
+		return fmt.Errorf("%s: unsupported field type %s", path, t)
+	}
+	obj, ok := v.(map[string]any)
+	if !ok || len(obj) != 1 {
+		return fmt.Errorf("%s: want an object with exactly one of: %s", path, strings.Join(sortedKeys(members), ", "))
+	}
+	for k, mv := range obj {
+		mt, ok := members[k]
+		if !ok {
+			return fmt.Errorf("%s: unknown field %q (want one of: %s)", join(path, k), k, strings.Join(sortedKeys(members), ", "))
 		}
-		m := reflect.MakeMapWithSize(t, len(obj))
-		for k, e := range obj {
-			ev := reflect.New(t.Elem()).Elem()
-			if err := decodeInto(fmt.Sprintf("%s[%q]", path, k), e, ev); err != nil {
-				return err
-			}
-			m.SetMapIndex(reflect.ValueOf(k).Convert(t.Key()), ev)
+		m := reflect.New(mt)
+		if err := decodeInto(join(path, k), mv, m.Elem().FieldByName("Value")); err != nil {
+			return err
 		}
 		rv.Set(m)
-		return nil
+	}
+	return nil
+}
+
+// decodeStruct sets a struct from an object, its keys matched to the
+// fields case-insensitively, each at most once.
+func decodeStruct(path string, v any, rv reflect.Value) error {
+	t := rv.Type()
+	obj, ok := v.(map[string]any)
+	if !ok {
+		return fmt.Errorf("%s: want an object, got %s", path, kindOf(v))
+	}
+	keys := make([]string, 0, len(obj))
+	for k := range obj {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	seen := map[int]string{}
+	for _, k := range keys {
+		fi := fieldIndex(t, k)
+		if fi < 0 {
+			return fmt.Errorf("%s: unknown field %q%s", join(path, k), k, suggest(t, k))
+		}
+		if prev, dup := seen[fi]; dup {
+			return fmt.Errorf("%s: field given twice, as %q and %q", join(path, k), prev, k)
+		}
+		seen[fi] = k
+		if err := decodeInto(join(path, k), obj[k], rv.Field(fi)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// decodeSlice sets a slice from a list.
+func decodeSlice(path string, v any, rv reflect.Value) error {
+	t := rv.Type()
+	list, ok := v.([]any)
+	if !ok {
+		return fmt.Errorf("%s: want a list, got %s", path, kindOf(v))
+	}
+	s := reflect.MakeSlice(t, len(list), len(list))
+	for i, e := range list {
+		if err := decodeInto(fmt.Sprintf("%s[%d]", path, i), e, s.Index(i)); err != nil {
+			return err
+		}
+	}
+	rv.Set(s)
+	return nil
+}
+
+// decodeMap sets a map with string keys from an object.
+func decodeMap(path string, v any, rv reflect.Value) error {
+	t := rv.Type()
+	obj, ok := v.(map[string]any)
+	if !ok || t.Key().Kind() != reflect.String {
+		return fmt.Errorf("%s: want an object, got %s", path, kindOf(v))
+	}
+	m := reflect.MakeMapWithSize(t, len(obj))
+	for k, e := range obj {
+		ev := reflect.New(t.Elem()).Elem()
+		if err := decodeInto(fmt.Sprintf("%s[%q]", path, k), e, ev); err != nil {
+			return err
+		}
+		m.SetMapIndex(reflect.ValueOf(k).Convert(t.Key()), ev)
+	}
+	rv.Set(m)
+	return nil
+}
+
+// decodeScalar sets a string (of an enum type: one of its values), a bool
+// or a number.
+func decodeScalar(path string, v any, rv reflect.Value) error {
+	t := rv.Type()
+	switch t.Kind() {
 	case reflect.String:
 		s, ok := v.(string)
 		if !ok {

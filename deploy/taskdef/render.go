@@ -161,11 +161,38 @@ func (r *renderer) newRun(override map[source]string) *run {
 }
 
 func (x *run) execute(tmpl []byte) ([]byte, error) {
-	return Execute(x.r.name, string(tmpl), template.FuncMap{
-		"image": x.r.image,
-		"tf":    x.tf,
-		"env":   x.env,
-	})
+	return Execute(x.r.name, string(tmpl), Funcs(Lookup{Image: x.r.image, TF: x.tf, Env: x.env}))
+}
+
+// Lookup finds the values of a template's functions, one field per
+// function: the deploy's renderer reads images, Terraform outputs and
+// environment variables; iam-policy's probe leaves what it cannot know
+// unresolved. Every field must be set.
+type Lookup struct {
+	Image func(name string) (string, error) // {{ image "NAME" }}: the image reference
+	TF    func(name string) (string, error) // {{ tf "NAME" }}: a Terraform output
+	Env   func(name string) (string, error) // {{ env "NAME" }}: an environment variable
+}
+
+// Funcs is the task definition template's function map, built from l: each
+// function's value is escaped for a JSON string. It is the one list of
+// template functions; a function added here needs a field in Lookup, so
+// every renderer of the template (deploy, iam-policy) has to supply it.
+func Funcs(l Lookup) template.FuncMap {
+	esc := func(f func(string) (string, error)) func(string) (string, error) {
+		return func(name string) (string, error) {
+			v, err := f(name)
+			if err != nil {
+				return "", err
+			}
+			return jsonEscape(v), nil
+		}
+	}
+	return template.FuncMap{
+		"image": esc(l.Image),
+		"tf":    esc(l.TF),
+		"env":   esc(l.Env),
+	}
 }
 
 // usedSources returns the secrets the run used, sorted.
@@ -282,7 +309,7 @@ func (r *renderer) image(name string) (string, error) {
 	if !ok {
 		return "", fmt.Errorf("no image %q; the images are: %s (images: in the config file)", name, listOrNone(sortedKeys(r.in.Images)))
 	}
-	return jsonEscape(ref), nil
+	return ref, nil
 }
 
 func (x *run) tf(name string) (string, error) {
@@ -293,7 +320,7 @@ func (x *run) tf(name string) (string, error) {
 	if x.r.in.Outputs[name].Sensitive {
 		src := source{"tf", name}
 		if o, ok := x.override[src]; ok {
-			return jsonEscape(o), nil
+			return o, nil
 		}
 		x.mu.Lock()
 		x.sources[src] = true
@@ -301,7 +328,7 @@ func (x *run) tf(name string) (string, error) {
 		x.mu.Unlock()
 		report.AddSecret(v)
 	}
-	return jsonEscape(v), nil
+	return v, nil
 }
 
 func (x *run) env(name string) (string, error) {
@@ -312,7 +339,7 @@ func (x *run) env(name string) (string, error) {
 	if SecretEnvName(name, x.r.in.SecretEnv) {
 		src := source{"env", name}
 		if o, ok := x.override[src]; ok {
-			return jsonEscape(o), nil
+			return o, nil
 		}
 		x.mu.Lock()
 		x.sources[src] = true
@@ -322,7 +349,7 @@ func (x *run) env(name string) (string, error) {
 		x.mu.Unlock()
 		report.AddSecret(v)
 	}
-	return jsonEscape(v), nil
+	return v, nil
 }
 
 // jsonEscape returns s as the content of a JSON string, without the quotes.

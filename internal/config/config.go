@@ -334,7 +334,7 @@ var (
 	// ECR private registry endpoints, per "Amazon ECR private registry" and
 	// "Amazon Elastic Container Registry endpoints and quotas" (standard,
 	// FIPS and China partitions).
-	ecrHostRE = regexp.MustCompile(`^[0-9]{12}\.dkr\.(?:ecr|ecr-fips)\.[a-z]{2}(?:-[a-z]+)+-[0-9]+\.amazonaws\.com(?:\.cn)?$`)
+	ecrHostRE = regexp.MustCompile(`^([0-9]{12})\.dkr\.(?:ecr|ecr-fips)\.[a-z]{2}(?:-[a-z]+)+-[0-9]+\.amazonaws\.com(?:\.cn)?$`)
 )
 
 type decoder struct {
@@ -475,15 +475,8 @@ func (d *decoder) environment(name string, n *yaml.Node) (*Environment, error) {
 		return nil, err
 	}
 	if rn, ok := m["registry"]; ok {
-		if e.Registry, err = d.str(rn, p+".registry", false); err != nil {
+		if e.Registry, err = d.registry(rn, p+".registry"); err != nil {
 			return nil, err
-		}
-		e.Registry = strings.TrimSuffix(e.Registry, "/")
-		if e.Registry != "" && !registryRE.MatchString(e.Registry) {
-			return nil, d.errf(rn, "%s.registry %q: give host or host:port, without scheme or path (e.g. 123456789012.dkr.ecr.us-west-2.amazonaws.com)", p, e.Registry)
-		}
-		if e.Registry != "" && !AllowedRegistry(e.Registry) {
-			return nil, d.errf(rn, "%s.registry %q is not an ECR registry host (<account>.dkr.ecr.<region>.amazonaws.com, the ecr-fips form, or the .amazonaws.com.cn form) nor a loopback address with a port (127.0.0.1:5000, [::1]:5000, localhost:5000); the ECR token is sent to this host only, so other hosts are refused", p, e.Registry)
 		}
 	}
 	if tn, ok := m["terraform"]; ok {
@@ -497,18 +490,8 @@ func (d *decoder) environment(name string, n *yaml.Node) (*Environment, error) {
 		}
 	}
 	if sn, ok := m["secret_env"]; ok {
-		if sn.Kind != yaml.SequenceNode {
-			return nil, d.errf(sn, "%s.secret_env must be a list of variable names or patterns (e.g. [DJANGO_*, SENTRY_DSN])", p)
-		}
-		for i, it := range sn.Content {
-			v, err := d.str(it, fmt.Sprintf("%s.secret_env[%d]", p, i), true)
-			if err != nil {
-				return nil, err
-			}
-			if _, perr := path.Match(v, ""); perr != nil {
-				return nil, d.errf(it, "%s.secret_env[%d] %q is not a valid pattern: %v", p, i, v, perr)
-			}
-			e.SecretEnv = append(e.SecretEnv, v)
+		if e.SecretEnv, err = d.secretEnv(sn, p+".secret_env"); err != nil {
+			return nil, err
 		}
 	}
 	if sn, ok := m["smoke"]; ok {
@@ -544,25 +527,70 @@ func (d *decoder) environment(name string, n *yaml.Node) (*Environment, error) {
 	if e.URL == "" && len(e.Smoke) > 0 {
 		e.URL = e.Smoke[0].URL
 	}
-	imgs := m["images"]
-	im, err := d.mapping(imgs, p+".images", nil, nil)
+	if e.Images, err = d.images(m["images"], p+".images"); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+// registry reads registry: host or host:port of an ECR registry or a
+// loopback test registry (AllowedRegistry); "" when empty.
+func (d *decoder) registry(rn *yaml.Node, p string) (string, error) {
+	reg, err := d.str(rn, p, false)
+	if err != nil {
+		return "", err
+	}
+	reg = strings.TrimSuffix(reg, "/")
+	if reg != "" && !registryRE.MatchString(reg) {
+		return "", d.errf(rn, "%s %q: give host or host:port, without scheme or path (e.g. 123456789012.dkr.ecr.us-west-2.amazonaws.com)", p, reg)
+	}
+	if reg != "" && !AllowedRegistry(reg) {
+		return "", d.errf(rn, "%s %q is not an ECR registry host (<account>.dkr.ecr.<region>.amazonaws.com, the ecr-fips form, or the .amazonaws.com.cn form) nor a loopback address with a port (127.0.0.1:5000, [::1]:5000, localhost:5000); the ECR token is sent to this host only, so other hosts are refused", p, reg)
+	}
+	return reg, nil
+}
+
+// secretEnv reads secret_env: a list of variable names or path.Match
+// patterns.
+func (d *decoder) secretEnv(sn *yaml.Node, p string) ([]string, error) {
+	if sn.Kind != yaml.SequenceNode {
+		return nil, d.errf(sn, "%s must be a list of variable names or patterns (e.g. [DJANGO_*, SENTRY_DSN])", p)
+	}
+	var out []string
+	for i, it := range sn.Content {
+		v, err := d.str(it, fmt.Sprintf("%s[%d]", p, i), true)
+		if err != nil {
+			return nil, err
+		}
+		if _, perr := path.Match(v, ""); perr != nil {
+			return nil, d.errf(it, "%s[%d] %q is not a valid pattern: %v", p, i, v, perr)
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+// images reads images: at least one, by name.
+func (d *decoder) images(imgs *yaml.Node, p string) (map[string]*Image, error) {
+	im, err := d.mapping(imgs, p, nil, nil)
 	if err != nil {
 		return nil, err
 	}
 	if len(im) == 0 {
-		return nil, d.errf(imgs, "%s.images is empty; name at least one image (e.g. django: {repository: ..., context: ..., dockerfile: ...})", p)
+		return nil, d.errf(imgs, "%s is empty; name at least one image (e.g. django: {repository: ..., context: ..., dockerfile: ...})", p)
 	}
+	out := map[string]*Image{}
 	for _, k := range keyNodes(imgs) {
 		if !imageNameRE.MatchString(k.Value) {
 			return nil, d.errf(k, "image name %q: use letters, digits, '_' or '-'", k.Value)
 		}
-		img, err := d.image(k.Value, im[k.Value], p+".images."+k.Value)
+		img, err := d.image(k.Value, im[k.Value], p+"."+k.Value)
 		if err != nil {
 			return nil, err
 		}
-		e.Images[k.Value] = img
+		out[k.Value] = img
 	}
-	return e, nil
+	return out, nil
 }
 
 // smoke reads the smoke: list (contract: url, status default 200,
@@ -940,6 +968,31 @@ func AllowedRegistry(reg string) bool {
 	}
 	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
 		return false
+	}
+	return IsLoopbackHost(host)
+}
+
+// ECRRegistryID returns the account id of an ECR private registry host
+// (ACCOUNT.dkr.ecr[-fips].REGION.amazonaws.com[.cn], with or without a
+// port), or "" for any other registry (a loopback test registry, Docker
+// Hub). See "Amazon ECR private registry" in the Amazon ECR User Guide.
+func ECRRegistryID(host string) string {
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	if m := ecrHostRE.FindStringSubmatch(strings.ToLower(host)); m != nil {
+		return m[1]
+	}
+	return ""
+}
+
+// IsLoopbackHost reports whether host (or host:port) names this machine:
+// localhost, an address in 127.0.0.0/8 or ::1. Such registries are spoken
+// to over plain HTTP and only they may be given a test registry's
+// credentials.
+func IsLoopbackHost(host string) bool {
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
 	}
 	if host == "localhost" {
 		return true

@@ -24,21 +24,15 @@ package iampolicy
 import (
 	"encoding/json"
 	"fmt"
-	"regexp"
 	"sort"
 	"strings"
 
 	"github.com/hackforla/ctjdeploy/internal/config"
+	"github.com/hackforla/ctjdeploy/internal/ecsread"
 )
 
 // AccountPlaceholder stands for the AWS account when it is unknown.
 const AccountPlaceholder = "ACCOUNT_ID"
-
-// EnvTagKey is the tag ctjdeploy puts on every revision it registers, with
-// the environment's name as value (deploy.TagEnv). The policy allows
-// RegisterTaskDefinition only with that tag in the request, and tagging
-// (ecs:TagResource) only as part of RegisterTaskDefinition.
-const EnvTagKey = "ctjdeploy:env"
 
 // NoPermissionNeeded lists the operations ctjdeploy calls that IAM does not
 // authorize: any principal may call them.
@@ -124,8 +118,6 @@ func Partition(region string) string {
 	return "aws"
 }
 
-var ecrHostRE = regexp.MustCompile(`^(\d{12})\.dkr\.ecr(?:-fips)?\.[a-z0-9-]+\.amazonaws\.com(?:\.cn)?$`)
-
 // RoleARN turns a role as a task definition may name it (an ARN, or a role
 // name) into an ARN.
 func RoleARN(partition, account, role string) string {
@@ -145,28 +137,51 @@ func Policy(env *config.Environment, account, family string, roles []string, log
 	if account == "" {
 		account = AccountPlaceholder
 	}
-	part := Partition(env.Region)
-	arn := func(service, account, resource string) string {
-		return fmt.Sprintf("arn:%s:%s:%s:%s:%s", part, service, env.Region, account, resource)
+	sc := scope{env: env, account: account, part: Partition(env.Region), ecrAccount: account}
+	if id := config.ECRRegistryID(env.Registry); id != "" {
+		sc.ecrAccount = id
 	}
-	ecrAccount := account
-	if m := ecrHostRE.FindStringSubmatch(env.Registry); m != nil {
-		ecrAccount = m[1]
+	d := Document{Version: "2012-10-17"}
+	for _, st := range concatStatements(sc.ecr(), sc.ecs(family), sc.optional(roles, logGroups)) {
+		st.Effect = "Allow"
+		st.Action = uniqueSorted(st.Action)
+		d.Statement = append(d.Statement, st)
 	}
+	return d
+}
+
+// scope is what the statements name: the environment, its account and
+// partition, and the registry's account.
+type scope struct {
+	env                 *config.Environment
+	account, ecrAccount string
+	part                string
+}
+
+// arn is an ARN in the environment's partition and region.
+func (sc scope) arn(service, account, resource string) string {
+	return fmt.Sprintf("arn:%s:%s:%s:%s:%s", sc.part, service, sc.env.Region, account, resource)
+}
+
+func concatStatements(lists ...[]Statement) []Statement {
+	var out []Statement
+	for _, l := range lists {
+		out = append(out, l...)
+	}
+	return out
+}
+
+// ecr is the registry's statements: the token, and push and pull on the
+// environment's repositories.
+func (sc scope) ecr() []Statement {
+	env := sc.env
 	var repos []string
 	for _, name := range env.ImageNames() {
-		repos = append(repos, arn("ecr", ecrAccount, "repository/"+env.Images[name].Repository))
+		repos = append(repos, sc.arn("ecr", sc.ecrAccount, "repository/"+env.Images[name].Repository))
 	}
 	repos = uniqueSorted(repos)
-	cluster := arn("ecs", account, "cluster/"+env.Cluster)
-	taskDefs := arn("ecs", account, "task-definition/"+family+":*")
-
-	d := Document{Version: "2012-10-17"}
-	add := func(s Statement) {
-		s.Effect = "Allow"
-		s.Action = uniqueSorted(s.Action)
-		d.Statement = append(d.Statement, s)
-	}
+	var out []Statement
+	add := func(s Statement) { out = append(out, s) }
 	add(Statement{
 		Sid:      "ECRAuthorizationToken",
 		Action:   []string{"ecr:GetAuthorizationToken"},
@@ -177,6 +192,18 @@ func Policy(env *config.Environment, account, family string, roles []string, log
 		Action:   concat(ECRPull, ECRPush, ECRRead),
 		Resource: repos,
 	})
+	return out
+}
+
+// ecs is the service's statements: describe, update to the family, follow
+// and stop its deployments, register the family's revisions (tagged), read
+// task definitions and the cluster's tasks.
+func (sc scope) ecs(family string) []Statement {
+	env, account, arn := sc.env, sc.account, sc.arn
+	cluster := arn("ecs", account, "cluster/"+env.Cluster)
+	taskDefs := arn("ecs", account, "task-definition/"+family+":*")
+	var out []Statement
+	add := func(s Statement) { out = append(out, s) }
 	service := arn("ecs", account, "service/"+env.Cluster+"/"+env.Service)
 	add(Statement{
 		Sid:      "ECSDescribeService",
@@ -211,10 +238,12 @@ func Policy(env *config.Environment, account, family string, roles []string, log
 		Resource: []string{service, arn("ecs", account, "service-deployment/"+env.Cluster+"/"+env.Service+"/*")},
 	})
 	add(Statement{
-		Sid:       "ECSRegisterTaskDefinitionFamily",
-		Action:    []string{"ecs:RegisterTaskDefinition"},
-		Resource:  []string{taskDefs},
-		Condition: map[string]map[string]any{"StringEquals": {"aws:RequestTag/" + EnvTagKey: env.Name}},
+		Sid:      "ECSRegisterTaskDefinitionFamily",
+		Action:   []string{"ecs:RegisterTaskDefinition"},
+		Resource: []string{taskDefs},
+		// Only with the ctjdeploy:env tag the deploy sets in the request
+		// (tagging is allowed only as part of RegisterTaskDefinition).
+		Condition: map[string]map[string]any{"StringEquals": {"aws:RequestTag/" + ecsread.TagEnv: env.Name}},
 	})
 	add(Statement{
 		Sid:       "ECSTagOnRegister",
@@ -238,6 +267,15 @@ func Policy(env *config.Environment, account, family string, roles []string, log
 		Resource:  []string{"*"},
 		Condition: map[string]map[string]any{"ArnEquals": {"ecs:cluster": cluster}},
 	})
+	return out
+}
+
+// optional is the statements only some environments need: the deploy lock,
+// the container logs, the roles the task definition passes.
+func (sc scope) optional(roles, logGroups []string) []Statement {
+	env, account, arn := sc.env, sc.account, sc.arn
+	var out []Statement
+	add := func(s Statement) { out = append(out, s) }
 	// The deploy lock (config lock:, by default
 	// /ctjdeploy/CLUSTER/SERVICE/lock, internal/lease): an SSM parameter
 	// whose versions are written (PutParameter) and read back all at once
@@ -276,7 +314,7 @@ func Policy(env *config.Environment, account, family string, roles []string, log
 			Condition: map[string]map[string]any{"StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}},
 		})
 	}
-	return d
+	return out
 }
 
 func concat(lists ...[]string) []string {

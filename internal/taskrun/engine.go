@@ -1,3 +1,6 @@
+// Package taskrun runs an ECS task's containers for real on a Docker
+// engine (the local stack's dockerd): the simulator's tasks (ecssim) and
+// `ctjdeploy ENV local` (deploy/local) both start tasks through it.
 package taskrun
 
 // engine.go runs a task's containers for real on a Docker engine (the
@@ -60,6 +63,8 @@ import (
 	dnet "github.com/moby/moby/api/types/network"
 	dreg "github.com/moby/moby/api/types/registry"
 	dcli "github.com/moby/moby/client"
+
+	"github.com/hackforla/ctjdeploy/internal/config"
 )
 
 // EngineOptions configure an Engine.
@@ -554,7 +559,18 @@ func (rt *RunningTask) labels(role string) map[string]string {
 	return l
 }
 
+// start starts the task: its network sandbox, then its containers in
+// dependency order.
 func (rt *RunningTask) start(ctx context.Context, t TaskSpec) error {
+	if err := rt.startSandbox(ctx, t); err != nil {
+		return err
+	}
+	return rt.startContainers(ctx, t)
+}
+
+// startSandbox creates and starts the container that owns the task's
+// network namespace, and learns the host ports it publishes.
+func (rt *RunningTask) startSandbox(ctx context.Context, t TaskSpec) error {
 	e := rt.e
 	// The sandbox owns the task's network namespace and publishes its port
 	// mappings. It runs the first container's image with the entrypoint
@@ -625,7 +641,11 @@ func (rt *RunningTask) start(ctx context.Context, t TaskSpec) error {
 	}
 
 	rt.tSbx = time.Since(t0)
+	return nil
+}
 
+// startContainers starts the task's containers.
+func (rt *RunningTask) startContainers(ctx context.Context, t TaskSpec) error {
 	// Each container starts once its dependencies' conditions hold
 	// (dependsOn); the others start concurrently, as ECS starts a task's
 	// containers. Each one's exit is watched from its start.
@@ -1352,7 +1372,7 @@ func (e *Engine) pull(ctx context.Context, ref string) error {
 		return fmt.Errorf("image %s is not a valid reference: %w", ref, err)
 	}
 	opts := dcli.ImagePullOptions{}
-	if dom := dref.Domain(named); e.authHost != "" && dom == e.authHost || e.authHost == "" && engLoopback(dom) {
+	if dom := dref.Domain(named); e.authHost != "" && dom == e.authHost || e.authHost == "" && config.IsLoopbackHost(dom) {
 		opts.RegistryAuth = e.auth
 	}
 	t0 := time.Now()
@@ -1393,18 +1413,6 @@ func (e *Engine) remove(ctx context.Context, id string) error {
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
-}
-
-func engLoopback(domain string) bool {
-	host := domain
-	if h, _, err := net.SplitHostPort(domain); err == nil {
-		host = h
-	}
-	if host == "localhost" {
-		return true
-	}
-	ip, err := netip.ParseAddr(host)
-	return err == nil && ip.IsLoopback()
 }
 
 // engLog is a ring of a container's last output lines.

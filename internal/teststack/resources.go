@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -12,6 +11,8 @@ import (
 	ecrtypes "github.com/aws/aws-sdk-go-v2/service/ecr/types"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
+
+	"github.com/hackforla/ctjdeploy/internal/ecsread"
 )
 
 // InitialTag is the image tag of the task definition revision that
@@ -132,10 +133,33 @@ func (s *Stack) createResources(ctx context.Context, n Names) (Resources, error)
 	}
 	ecsc, ecrc := ecs.NewFromConfig(cfg), ecr.NewFromConfig(cfg)
 	r := Resources{RepositoryURIs: map[string]string{}}
+	if err := ensureCluster(ctx, ecsc, n, &r); err != nil {
+		return r, err
+	}
+	for _, repo := range []string{n.BackendRepo, n.FrontendRepo} {
+		uri, err := ensureRepository(ctx, ecrc, repo, "")
+		if err != nil {
+			return r, err
+		}
+		r.RepositoryURIs[repo] = uri
+	}
+	if err := s.ensureTaskDefinition(ctx, ecsc, n, &r); err != nil {
+		return r, err
+	}
+	svc, err := ensureService(ctx, ecsc, n, r.TaskDefinitionArn)
+	if err != nil {
+		return r, err
+	}
+	r.ServiceArn = aws.ToString(svc.ServiceArn)
+	r.TaskDefinitionArn = aws.ToString(svc.TaskDefinition)
+	return r, nil
+}
 
+// ensureCluster finds n's cluster ACTIVE at moto, or creates it.
+func ensureCluster(ctx context.Context, ecsc *ecs.Client, n Names, r *Resources) error {
 	dc, err := ecsc.DescribeClusters(ctx, &ecs.DescribeClustersInput{Clusters: []string{n.Cluster}})
 	if err != nil {
-		return r, fmt.Errorf("DescribeClusters: %w", err)
+		return fmt.Errorf("DescribeClusters: %w", err)
 	}
 	for _, c := range dc.Clusters {
 		if aws.ToString(c.Status) == "ACTIVE" {
@@ -145,31 +169,28 @@ func (s *Stack) createResources(ctx context.Context, n Names) (Resources, error)
 	if r.ClusterArn == "" {
 		cc, err := ecsc.CreateCluster(ctx, &ecs.CreateClusterInput{ClusterName: aws.String(n.Cluster)})
 		if err != nil {
-			return r, fmt.Errorf("CreateCluster: %w", err)
+			return fmt.Errorf("CreateCluster: %w", err)
 		}
 		r.ClusterArn = aws.ToString(cc.Cluster.ClusterArn)
 	}
 
-	for _, repo := range []string{n.BackendRepo, n.FrontendRepo} {
-		uri, err := ensureRepository(ctx, ecrc, repo, "")
-		if err != nil {
-			return r, err
-		}
-		r.RepositoryURIs[repo] = uri
-	}
+	return nil
+}
 
+// ensureTaskDefinition finds the newest ACTIVE revision of n's family, or
+// registers the example's.
+func (s *Stack) ensureTaskDefinition(ctx context.Context, ecsc *ecs.Client, n Names, r *Resources) error {
 	lt, err := ecsc.ListTaskDefinitions(ctx, &ecs.ListTaskDefinitionsInput{
 		FamilyPrefix: aws.String(n.Family),
 		Status:       ecstypes.TaskDefinitionStatusActive,
 		Sort:         ecstypes.SortOrderDesc,
 	})
 	if err != nil {
-		return r, fmt.Errorf("ListTaskDefinitions: %w", err)
+		return fmt.Errorf("ListTaskDefinitions: %w", err)
 	}
 	for _, arn := range lt.TaskDefinitionArns {
 		// familyPrefix matches prefixes: keep this exact family only.
-		fam := arn[strings.LastIndex(arn, "/")+1:]
-		if i := strings.LastIndex(fam, ":"); i >= 0 && fam[:i] == n.Family {
+		if fam, _, ok := ecsread.FamilyOf(arn); ok && fam == n.Family {
 			r.TaskDefinitionArn = arn
 			break
 		}
@@ -177,17 +198,22 @@ func (s *Stack) createResources(ctx context.Context, n Names) (Resources, error)
 	if r.TaskDefinitionArn == "" {
 		rt, err := ecsc.RegisterTaskDefinition(ctx, ExampleTaskDefinition(n, s.Registry, InitialTag))
 		if err != nil {
-			return r, fmt.Errorf("RegisterTaskDefinition: %w", err)
+			return fmt.Errorf("RegisterTaskDefinition: %w", err)
 		}
 		r.TaskDefinitionArn = aws.ToString(rt.TaskDefinition.TaskDefinitionArn)
 	}
+	return nil
+}
 
+// ensureService finds n's service ACTIVE at moto, or creates it on td,
+// with the stage's deployment configuration.
+func ensureService(ctx context.Context, ecsc *ecs.Client, n Names, td string) (*ecstypes.Service, error) {
 	dcfg := func() *ecstypes.DeploymentConfiguration {
 		return &ecstypes.DeploymentConfiguration{MinimumHealthyPercent: aws.Int32(0), MaximumPercent: aws.Int32(200)}
 	}
 	ds, err := ecsc.DescribeServices(ctx, &ecs.DescribeServicesInput{Cluster: aws.String(n.Cluster), Services: []string{n.Service}})
 	if err != nil {
-		return r, fmt.Errorf("DescribeServices: %w", err)
+		return nil, fmt.Errorf("DescribeServices: %w", err)
 	}
 	var svc *ecstypes.Service
 	for i := range ds.Services {
@@ -199,7 +225,7 @@ func (s *Stack) createResources(ctx context.Context, n Names) (Resources, error)
 		cs, err := ecsc.CreateService(ctx, &ecs.CreateServiceInput{
 			Cluster:                 aws.String(n.Cluster),
 			ServiceName:             aws.String(n.Service),
-			TaskDefinition:          aws.String(r.TaskDefinitionArn),
+			TaskDefinition:          aws.String(td),
 			DesiredCount:            aws.Int32(1),
 			LaunchType:              ecstypes.LaunchTypeEc2,
 			DeploymentConfiguration: dcfg(),
@@ -209,7 +235,7 @@ func (s *Stack) createResources(ctx context.Context, n Names) (Resources, error)
 			// although the service is there: look before giving up.
 			ds, derr := ecsc.DescribeServices(ctx, &ecs.DescribeServicesInput{Cluster: aws.String(n.Cluster), Services: []string{n.Service}})
 			if derr != nil || len(ds.Services) == 0 || aws.ToString(ds.Services[0].Status) != "ACTIVE" {
-				return r, fmt.Errorf("CreateService: %w", err)
+				return nil, fmt.Errorf("CreateService: %w", err)
 			}
 			svc = &ds.Services[0]
 		} else {
@@ -223,13 +249,11 @@ func (s *Stack) createResources(ctx context.Context, n Names) (Resources, error)
 			Cluster: aws.String(n.Cluster), Service: aws.String(n.Service), DeploymentConfiguration: dcfg(),
 		})
 		if err != nil {
-			return r, fmt.Errorf("UpdateService (deployment configuration): %w", err)
+			return nil, fmt.Errorf("UpdateService (deployment configuration): %w", err)
 		}
 		svc = us.Service
 	}
-	r.ServiceArn = aws.ToString(svc.ServiceArn)
-	r.TaskDefinitionArn = aws.ToString(svc.TaskDefinition)
-	return r, nil
+	return svc, nil
 }
 
 // CreateRepository creates an ECR repository at moto for a test (or finds it
