@@ -2,6 +2,7 @@ package taskdef
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -62,8 +63,9 @@ func TestRenderWithRealTerraform(t *testing.T) {
 	}
 	// A missing output, with the template's line.
 	tmpl = strings.Replace(string(readExample(t)), `{{ tf "sql_host" }}`, `{{ tf "sql_hostname" }}`, 1)
+	line := strings.Count(tmpl[:strings.Index(tmpl, `{{ tf "sql_hostname" }}`)], "\n") + 1
 	_, err = Render("stage/ecs-task-def.json", []byte(tmpl), in)
-	if err == nil || !strings.Contains(err.Error(), "template: stage/ecs-task-def.json:37:") || !strings.Contains(err.Error(), `no output "sql_hostname"`) {
+	if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("template: stage/ecs-task-def.json:%d:", line)) || !strings.Contains(err.Error(), `no output "sql_hostname"`) {
 		t.Fatalf("missing output: %v", err)
 	}
 }
