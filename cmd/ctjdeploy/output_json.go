@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"github.com/hackforla/ctjdeploy/internal/ecsread"
 	"os"
 	"strings"
 
@@ -100,7 +101,7 @@ func writeDeployGitHub(res *deploy.Result, rep report.Reporter, err error) {
 				if c.ExitCode != nil {
 					exit = fmt.Sprintf("exit %d", *c.ExitCode)
 				}
-				r.Stopped = append(r.Stopped, ghStopped{Task: t.TaskArn[strings.LastIndex(t.TaskArn, "/")+1:], Container: c.Name, Exit: exit, Reason: c.Reason, Logs: c.Logs})
+				r.Stopped = append(r.Stopped, ghStopped{Task: ecsread.ID(t.TaskArn), Container: c.Name, Exit: exit, Reason: c.Reason, Logs: c.Logs})
 			}
 		}
 		for _, c := range res.Smoke {

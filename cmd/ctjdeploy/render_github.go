@@ -501,109 +501,144 @@ var outcomeIcon = map[string]string{
 // ghSummary renders the job summary (GitHub-flavored markdown), masked.
 func ghSummary(r ghResult) string {
 	var b strings.Builder
-	icon := outcomeIcon[r.Outcome]
-	if icon == "" {
-		icon = "ℹ️"
-	}
 	env := r.Env
 	if env == "" {
 		env = "deploy"
 	}
-	fmt.Fprintf(&b, "## %s ctjdeploy %s: %s\n\n", icon, mdCell(env), mdCell(r.Outcome))
+	ghSummaryHead(&b, r, env)
+	ghSummaryStopped(&b, r.Stopped)
+	ghSummarySmoke(&b, r.Smoke)
+	ghSummaryImages(&b, r.Images)
+	ghSummaryDiff(&b, r.Diff)
+	ghSummaryRollout(&b, r)
+	if g := ghGantt("ctjdeploy "+env+": "+r.Outcome, r.Timeline); g != "" {
+		b.WriteString("### Timeline\n\n")
+		b.WriteString(g)
+	}
+	ghSummaryPhases(&b, r.Phases)
+	return report.Mask(b.String())
+}
+
+// ghSummaryHead is the summary's title, message and commit table.
+func ghSummaryHead(b *strings.Builder, r ghResult, env string) {
+	icon := outcomeIcon[r.Outcome]
+	if icon == "" {
+		icon = "ℹ️"
+	}
+	fmt.Fprintf(b, "## %s ctjdeploy %s: %s\n\n", icon, mdCell(env), mdCell(r.Outcome))
 	if r.Message != "" {
-		fmt.Fprintf(&b, "%s\n\n", mdCell(messageHead(r.Message)))
+		fmt.Fprintf(b, "%s\n\n", mdCell(messageHead(r.Message)))
 	}
 	b.WriteString("| | |\n|---|---|\n")
 	if r.Commit != "" {
-		fmt.Fprintf(&b, "| Commit | `%s` |\n", mdCode(r.Commit))
+		fmt.Fprintf(b, "| Commit | `%s` |\n", mdCode(r.Commit))
 	}
 	if r.Tag != "" {
-		fmt.Fprintf(&b, "| Tag | `%s` |\n", mdCode(r.Tag))
+		fmt.Fprintf(b, "| Tag | `%s` |\n", mdCode(r.Tag))
 	}
 	if r.TaskDefinitionARN != "" {
 		state := "unchanged"
 		if r.Registered {
 			state = "new revision"
 		}
-		fmt.Fprintf(&b, "| Task definition | `%s` (%s) |\n", mdCode(r.TaskDefinitionARN), state)
+		fmt.Fprintf(b, "| Task definition | `%s` (%s) |\n", mdCode(r.TaskDefinitionARN), state)
 	}
 	b.WriteString("\n")
+}
 
-	if len(r.Stopped) > 0 {
-		b.WriteString("### Stopped containers\n\n")
-		for _, c := range r.Stopped {
-			fmt.Fprintf(&b, "**%s** in task `%s`: %s %s\n\n", mdCell(c.Container), mdCode(c.Task), mdCell(c.Exit), mdCell(c.Reason))
-			if len(c.Logs) > 0 {
-				fence := "```"
-				for strings.Contains(strings.Join(c.Logs, "\n"), fence) {
-					fence += "`"
-				}
-				fmt.Fprintf(&b, "%stext\n%s\n%s\n\n", fence, report.Mask(strings.Join(c.Logs, "\n")), fence)
+// ghSummaryStopped is the stopped containers with their last log lines.
+func ghSummaryStopped(b *strings.Builder, stopped []ghStopped) {
+	if len(stopped) == 0 {
+		return
+	}
+	b.WriteString("### Stopped containers\n\n")
+	for _, c := range stopped {
+		fmt.Fprintf(b, "**%s** in task `%s`: %s %s\n\n", mdCell(c.Container), mdCode(c.Task), mdCell(c.Exit), mdCell(c.Reason))
+		if len(c.Logs) > 0 {
+			fence := "```"
+			for strings.Contains(strings.Join(c.Logs, "\n"), fence) {
+				fence += "`"
 			}
+			fmt.Fprintf(b, "%stext\n%s\n%s\n\n", fence, report.Mask(strings.Join(c.Logs, "\n")), fence)
 		}
 	}
-	if len(r.Smoke) > 0 {
-		b.WriteString("### Smoke checks\n\n| URL | Result | Status | Tries | Time |\n|---|---|---:|---:|---:|\n")
-		for _, c := range r.Smoke {
-			res := "✅ passed"
-			if !c.OK {
-				res = "❌ " + mdCell(c.Error)
-			}
-			fmt.Fprintf(&b, "| %s | %s | %d | %d | %.1f s |\n", mdCell(c.URL), res, c.Status, c.Tries, c.Seconds)
-		}
-		b.WriteString("\n")
-	}
-	if len(r.Images) > 0 {
-		var pushed, reused int64
-		b.WriteString("### Images\n\n| Image | Pinned reference | Pushed | Reused |\n|---|---|---:|---:|\n")
-		for _, im := range sortedImages(r.Images) {
-			ref := im.Ref
-			if ref == "" {
-				ref = im.Digest
-			}
-			fmt.Fprintf(&b, "| %s | `%s` | %s | %s |\n", mdCell(im.Name), mdCode(ref), report.HumanBytes(im.PushedBytes), report.HumanBytes(im.ReusedBytes))
-			pushed += im.PushedBytes
-			reused += im.ReusedBytes
-		}
-		fmt.Fprintf(&b, "| **total** | | **%s** | **%s** |\n\n", report.HumanBytes(pushed), report.HumanBytes(reused))
-	}
+}
 
+// ghSummarySmoke is the smoke checks' table.
+func ghSummarySmoke(b *strings.Builder, smoke []ghSmoke) {
+	if len(smoke) == 0 {
+		return
+	}
+	b.WriteString("### Smoke checks\n\n| URL | Result | Status | Tries | Time |\n|---|---|---:|---:|---:|\n")
+	for _, c := range smoke {
+		res := "✅ passed"
+		if !c.OK {
+			res = "❌ " + mdCell(c.Error)
+		}
+		fmt.Fprintf(b, "| %s | %s | %d | %d | %.1f s |\n", mdCell(c.URL), res, c.Status, c.Tries, c.Seconds)
+	}
+	b.WriteString("\n")
+}
+
+// ghSummaryImages is the pinned images and the bytes pushed and reused.
+func ghSummaryImages(b *strings.Builder, images []ghImage) {
+	if len(images) == 0 {
+		return
+	}
+	var pushed, reused int64
+	b.WriteString("### Images\n\n| Image | Pinned reference | Pushed | Reused |\n|---|---|---:|---:|\n")
+	for _, im := range sortedImages(images) {
+		ref := im.Ref
+		if ref == "" {
+			ref = im.Digest
+		}
+		fmt.Fprintf(b, "| %s | `%s` | %s | %s |\n", mdCell(im.Name), mdCode(ref), report.HumanBytes(im.PushedBytes), report.HumanBytes(im.ReusedBytes))
+		pushed += im.PushedBytes
+		reused += im.ReusedBytes
+	}
+	fmt.Fprintf(b, "| **total** | | **%s** | **%s** |\n\n", report.HumanBytes(pushed), report.HumanBytes(reused))
+}
+
+// ghSummaryDiff is the task definition diff.
+func ghSummaryDiff(b *strings.Builder, diff string) {
 	b.WriteString("### Task definition diff\n\n")
-	if strings.TrimSpace(r.Diff) == "" {
+	if strings.TrimSpace(diff) == "" {
 		b.WriteString("No change: the live revision already matches.\n\n")
-	} else {
-		fence := mdFence(r.Diff)
-		fmt.Fprintf(&b, "%sdiff\n%s\n%s\n\n", fence, strings.TrimRight(r.Diff, "\n"), fence)
+		return
 	}
+	fence := mdFence(diff)
+	fmt.Fprintf(b, "%sdiff\n%s\n%s\n\n", fence, strings.TrimRight(diff, "\n"), fence)
+}
 
+// ghSummaryRollout is the rollout's result and its service events.
+func ghSummaryRollout(b *strings.Builder, r ghResult) {
 	b.WriteString("### Rollout\n\n")
-	fmt.Fprintf(&b, "Result: **%s**\n\n", mdCell(r.Outcome))
+	fmt.Fprintf(b, "Result: **%s**\n\n", mdCell(r.Outcome))
 	if len(r.Events) > 0 {
 		b.WriteString("Service events:\n\n")
 		for _, ev := range r.Events {
-			fmt.Fprintf(&b, "- %s\n", mdCell(ev))
+			fmt.Fprintf(b, "- %s\n", mdCell(ev))
 		}
 		b.WriteString("\n")
 	}
+}
 
-	if g := ghGantt("ctjdeploy "+env+": "+r.Outcome, r.Timeline); g != "" {
-		b.WriteString("### Timeline\n\n")
-		b.WriteString(g)
+// ghSummaryPhases is the time per phase.
+func ghSummaryPhases(b *strings.Builder, phases []ghPhase) {
+	if len(phases) == 0 {
+		return
 	}
-	if len(r.Phases) > 0 {
-		var total float64
-		b.WriteString("### Time per phase\n\n| Phase | Time | |\n|---|---:|---|\n")
-		for _, p := range r.Phases {
-			mark := ""
-			if p.Failed {
-				mark = "failed"
-			}
-			fmt.Fprintf(&b, "| %s | %.1fs | %s |\n", mdCell(p.Name), p.Seconds, mark)
-			total += p.Seconds
+	var total float64
+	b.WriteString("### Time per phase\n\n| Phase | Time | |\n|---|---:|---|\n")
+	for _, p := range phases {
+		mark := ""
+		if p.Failed {
+			mark = "failed"
 		}
-		fmt.Fprintf(&b, "| **total** | **%.1fs** | |\n\n", total)
+		fmt.Fprintf(b, "| %s | %.1fs | %s |\n", mdCell(p.Name), p.Seconds, mark)
+		total += p.Seconds
 	}
-	return report.Mask(b.String())
+	fmt.Fprintf(b, "| **total** | **%.1fs** | |\n\n", total)
 }
 
 // mdCell makes s safe inside a markdown table cell or list item: one line,

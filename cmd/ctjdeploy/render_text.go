@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"github.com/hackforla/ctjdeploy/internal/ecsread"
 	"io"
 	"regexp"
 	"slices"
@@ -100,18 +101,10 @@ func writeDeployText(w io.Writer, res *deploy.Result, err error, shown bool) err
 	code := exitcode.Of(err)
 	line := fmt.Sprintf("%s (exit %d): service %s", exitcode.Name(code), code, res.Service)
 	if res.TaskDefARN != "" && res.DeploymentID != "" {
-		line += fmt.Sprintf(", deployment %s of %s", res.DeploymentID, shortRevision(res.TaskDefARN))
+		line += fmt.Sprintf(", deployment %s of %s", res.DeploymentID, ecsread.ShortARN(res.TaskDefARN))
 	}
 	_, werr := fmt.Fprintln(w, line)
 	return werr
-}
-
-// shortRevision is family:revision of a task definition ARN.
-func shortRevision(arn string) string {
-	if i := strings.LastIndex(arn, "/"); i >= 0 {
-		return arn[i+1:]
-	}
-	return arn
 }
 
 const (
