@@ -222,98 +222,119 @@ func (l *liveRenderer) Report(e report.Event) {
 		// one permanent line comes at its end, with its time
 		l.update()
 	case report.PhaseEnd:
-		p := l.phase(e.Phase)
-		for i, a := range l.active {
-			if a == e.Phase {
-				l.active = append(l.active[:i:i], l.active[i+1:]...)
-				break
-			}
-		}
-		delete(l.phases, e.Phase)
-		if e.Phase == "build" {
-			l.builds = newBuildFold()
-		}
-		l.clear()
-		for _, subj := range p.subjects {
-			// where the counts ended (tasks running), unless a line of the
-			// phase said how the subject ended (a push's digest)
-			if p.progress[subj] && !p.ended[subj] && (e.Err == nil || p.bytes[subj]) {
-				text := "  " + p.status[subj]
-				if subj != "" {
-					text = "  " + subj + ": " + p.status[subj]
-				}
-				io.WriteString(l.w, l.paint(ansiDim, sanitizeLine(text))+"\n")
-			}
-		}
-		if e.Err != nil {
-			for _, t := range p.failureTail(e.Err.Error()) {
-				io.WriteString(l.w, l.paint(ansiDim, t)+"\n")
-			}
-			l.println(l.paint(ansiRed, phaseLine(e)))
-		} else {
-			l.println(l.paint(ansiGreen, phaseLine(e)))
-		}
+		l.phaseEnd(e)
 	case report.Line:
-		line := e.Message
-		if e.Subject != "" {
-			line = "[" + e.Subject + "] " + line
-		}
-		if l.verbose || !transientLinePhases[e.Phase] || !l.isActive(e.Phase) {
-			l.println(line)
-			return
-		}
-		p := l.phase(e.Phase)
-		l.builds.add(e.Subject, e.Message)
-		tail := append(p.tails[e.Subject], sanitizeLine(line))
-		if len(tail) > liveTail {
-			tail = tail[len(tail)-liveTail:]
-		}
-		p.tails[e.Subject] = tail
-		p.set(e.Subject, e.Message, false)
-		l.update()
+		l.line(e)
 	case report.Progress:
-		if e.Count == nil {
-			return
-		}
-		name, subj := e.Phase, e.Subject
-		if !l.isActive(name) {
-			if len(l.active) == 0 {
-				l.println(progressText(e))
-				return
-			}
-			name = l.active[len(l.active)-1] // the phase that runs this one
-		}
-		l.phase(name).set(subj, progressCount(e.Count), true)
-		l.phase(name).bytes[subj] = e.Count.Unit == "bytes"
-		l.update()
+		l.progress(e)
 	case report.Warn:
 		l.println(l.paint(ansiYellow, "warning: "+e.Message))
 	default:
-		if isPlanEvent(e) {
-			l.planShown = true
+		l.info(e)
+	}
+}
+
+// phaseEnd ends a phase: its live lines replaced by their final state, the
+// failed subjects' tails, and its one line with its time.
+func (l *liveRenderer) phaseEnd(e report.Event) {
+	p := l.phase(e.Phase)
+	for i, a := range l.active {
+		if a == e.Phase {
+			l.active = append(l.active[:i:i], l.active[i+1:]...)
+			break
 		}
-		if p := l.phases[e.Phase]; p != nil {
-			// "django: …@sha256:… (uploaded …)": the subject's final state
-			// replaces its live line
-			for _, subj := range p.subjects {
-				if subj != "" && strings.HasPrefix(e.Message, subj+": ") {
-					p.status[subj] = ""
-					p.ended[subj] = true
-				}
+	}
+	delete(l.phases, e.Phase)
+	if e.Phase == "build" {
+		l.builds = newBuildFold()
+	}
+	l.clear()
+	for _, subj := range p.subjects {
+		// where the counts ended (tasks running), unless a line of the
+		// phase said how the subject ended (a push's digest)
+		if p.progress[subj] && !p.ended[subj] && (e.Err == nil || p.bytes[subj]) {
+			text := "  " + p.status[subj]
+			if subj != "" {
+				text = "  " + subj + ": " + p.status[subj]
 			}
+			io.WriteString(l.w, l.paint(ansiDim, sanitizeLine(text))+"\n")
 		}
-		if img, _ := e.Fields["image"].(string); img != "" && e.Phase == "build" && !l.verbose {
-			for _, ln := range l.builds.built(img, e.Message) {
-				l.println(ln)
-			}
-			if p := l.phases[e.Phase]; p != nil {
-				p.status[img] = ""
-			}
+	}
+	if e.Err != nil {
+		for _, t := range p.failureTail(e.Err.Error()) {
+			io.WriteString(l.w, l.paint(ansiDim, t)+"\n")
+		}
+		l.println(l.paint(ansiRed, phaseLine(e)))
+		return
+	}
+	l.println(l.paint(ansiGreen, phaseLine(e)))
+}
+
+// line is a line of output: printed, or folded into its phase's live line.
+func (l *liveRenderer) line(e report.Event) {
+	line := e.Message
+	if e.Subject != "" {
+		line = "[" + e.Subject + "] " + line
+	}
+	if l.verbose || !transientLinePhases[e.Phase] || !l.isActive(e.Phase) {
+		l.println(line)
+		return
+	}
+	p := l.phase(e.Phase)
+	l.builds.add(e.Subject, e.Message)
+	tail := append(p.tails[e.Subject], sanitizeLine(line))
+	if len(tail) > liveTail {
+		tail = tail[len(tail)-liveTail:]
+	}
+	p.tails[e.Subject] = tail
+	p.set(e.Subject, e.Message, false)
+	l.update()
+}
+
+// progress is a count that moves: the live line of the phase that runs it.
+func (l *liveRenderer) progress(e report.Event) {
+	if e.Count == nil {
+		return
+	}
+	name, subj := e.Phase, e.Subject
+	if !l.isActive(name) {
+		if len(l.active) == 0 {
+			l.println(progressText(e))
 			return
 		}
-		if e.Message != "" {
-			l.println(e.Message)
+		name = l.active[len(l.active)-1] // the phase that runs this one
+	}
+	l.phase(name).set(subj, progressCount(e.Count), true)
+	l.phase(name).bytes[subj] = e.Count.Unit == "bytes"
+	l.update()
+}
+
+// info is a permanent line; a subject's final state replaces its live line.
+func (l *liveRenderer) info(e report.Event) {
+	if isPlanEvent(e) {
+		l.planShown = true
+	}
+	if p := l.phases[e.Phase]; p != nil {
+		// "django: …@sha256:… (uploaded …)": the subject's final state
+		// replaces its live line
+		for _, subj := range p.subjects {
+			if subj != "" && strings.HasPrefix(e.Message, subj+": ") {
+				p.status[subj] = ""
+				p.ended[subj] = true
+			}
 		}
+	}
+	if img, _ := e.Fields["image"].(string); img != "" && e.Phase == "build" && !l.verbose {
+		for _, ln := range l.builds.built(img, e.Message) {
+			l.println(ln)
+		}
+		if p := l.phases[e.Phase]; p != nil {
+			p.status[img] = ""
+		}
+		return
+	}
+	if e.Message != "" {
+		l.println(e.Message)
 	}
 }
 
