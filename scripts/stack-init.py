@@ -58,6 +58,7 @@ def task_definition(family, registry, backend_repo, frontend_repo, tag="initial"
                 "essential": True,
                 "memoryReservation": 256,
                 "portMappings": [{"containerPort": 3000, "protocol": "tcp"}],
+                "linuxParameters": {"initProcessEnabled": True},
                 "environment": [
                     {"name": "NODE_ENV", "value": "production"},
                     {"name": "PORT", "value": "3000"},
@@ -70,6 +71,7 @@ def task_definition(family, registry, backend_repo, frontend_repo, tag="initial"
                 "essential": True,
                 "memoryReservation": 512,
                 "portMappings": [{"containerPort": 8000, "protocol": "tcp"}],
+                "linuxParameters": {"initProcessEnabled": True},
                 "environment": [
                     {"name": "SQL_ENGINE", "value": "django.db.backends.postgresql"},
                     {"name": "SQL_HOST", "value": "localhost"},
@@ -102,6 +104,12 @@ def task_definition(family, registry, backend_repo, frontend_repo, tag="initial"
                 "mountPoints": [
                     {"sourceVolume": "pgdata", "containerPath": "/var/lib/postgresql", "readOnly": False}
                 ],
+                # as example/stage/ecs-task-def.json: the first deploy's diff
+                # is then its images
+                "healthCheck": {
+                    "command": ["CMD-SHELL", "pg_isready -h localhost -U civictechjobs_owner -d civictechjobs"],
+                    "interval": 5, "timeout": 3, "retries": 5, "startPeriod": 10,
+                },
                 "logConfiguration": log,
             },
         ],
