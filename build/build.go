@@ -33,3 +33,20 @@ type Image struct {
 type Builder interface {
 	Build(ctx context.Context, spec Spec) (Image, error)
 }
+
+// EngineTag is the engine's local name for image name built at TAG:
+// ctjdeploy/NAME:TAG, with TAG made a docker tag (docker tags allow
+// [A-Za-z0-9_.-], at most 128 characters; anything else becomes '-').
+// A deploy and `ENV local` name their builds so.
+func EngineTag(name, tag string) string {
+	b := []byte(tag)
+	for i, c := range b {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '.' || c == '-') {
+			b[i] = '-'
+		}
+	}
+	if len(b) > 128 {
+		b = b[:128]
+	}
+	return "ctjdeploy/" + name + ":" + string(b)
+}

@@ -457,7 +457,7 @@ func (r *run) build(ctx context.Context, p *report.Phase) error {
 			labels["org.opencontainers.image.source"] = source
 		}
 		spec := build.Spec{Name: n, Context: im.Context, Dockerfile: im.Dockerfile, Target: im.Target,
-			BuildArgs: im.BuildArgs, Labels: labels, Tag: "ctjdeploy/" + n + ":" + localTag(r.o.Tag)}
+			BuildArgs: im.BuildArgs, Labels: labels, Tag: build.EngineTag(n, r.o.Tag)}
 		if useCache {
 			// The image last pushed for this environment carries an inline
 			// build cache: a fresh CI runner reuses its unchanged steps. A
@@ -609,21 +609,6 @@ func (r *run) target(im *config.Image) push.Target {
 		}
 	}
 	return push.Target{Registry: r.d.Registry, Repository: im.Repository, Tags: []string{r.o.Tag, r.o.Env.Name}, MountFrom: others}
-}
-
-// localTag makes a docker tag out of TAG (docker tags allow [A-Za-z0-9_.-],
-// at most 128 characters).
-func localTag(tag string) string {
-	b := []byte(tag)
-	for i, c := range b {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '.' || c == '-') {
-			b[i] = '-'
-		}
-	}
-	if len(b) > 128 {
-		b = b[:128]
-	}
-	return string(b)
 }
 
 // shortARN is ecsread.ShortARN, with "(none)" for no revision.

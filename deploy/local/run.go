@@ -140,15 +140,7 @@ type localRun struct {
 // --reset-data its volumes.
 func (lr *localRun) prepare(ctx context.Context) (*Task, error) {
 	o, d, env := lr.o, lr.d, lr.o.Env
-	outs, err := readOutputs(ctx, env, d, lr.say)
-	if err != nil {
-		return nil, err
-	}
-	images := map[string]string{}
-	for _, n := range env.ImageNames() {
-		images[n] = localRef(o, d, n)
-	}
-	task, err := Render(env, Inputs{Images: images, Outputs: outs, Getenv: d.Getenv})
+	task, err := renderLocal(ctx, o, d, lr.say)
 	if err != nil {
 		return nil, err
 	}
@@ -306,22 +298,7 @@ func localRef(o Options, d Deps, name string) string {
 	if o.NoBuild {
 		return d.Registry + "/" + o.Env.Images[name].Repository + ":" + o.Tag
 	}
-	return "ctjdeploy/" + name + ":" + LocalTag(o.Tag)
-}
-
-// LocalTag makes a docker tag out of TAG as a deploy does (docker tags
-// allow [A-Za-z0-9_.-], at most 128 characters).
-func LocalTag(tag string) string {
-	b := []byte(tag)
-	for i, c := range b {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '.' || c == '-') {
-			b[i] = '-'
-		}
-	}
-	if len(b) > 128 {
-		b = b[:128]
-	}
-	return string(b)
+	return build.EngineTag(name, o.Tag)
 }
 
 func readOutputs(ctx context.Context, env *config.Environment, d Deps, say func(string, ...any)) (tfvars.Outputs, error) {
@@ -359,7 +336,7 @@ func buildImages(ctx context.Context, o Options, d Deps, rep report.Reporter) er
 			labels["org.opencontainers.image.source"] = source
 		}
 		spec := build.Spec{Name: n, Context: im.Context, Dockerfile: im.Dockerfile, Target: im.Target,
-			BuildArgs: im.BuildArgs, Labels: labels, Tag: "ctjdeploy/" + n + ":" + LocalTag(o.Tag)}
+			BuildArgs: im.BuildArgs, Labels: labels, Tag: build.EngineTag(n, o.Tag)}
 		if d.Registry != "" && registryAnswers(d.Registry) {
 			spec.CacheFrom = []string{d.Registry + "/" + im.Repository + ":" + env.Name}
 		}
@@ -418,17 +395,23 @@ func resetData(ctx context.Context, eng *taskrun.Engine, env string, say func(st
 	return nil
 }
 
-func dryRun(ctx context.Context, o Options, d Deps, say func(string, ...any)) (*Result, error) {
-	env := o.Env
-	outs, err := readOutputs(ctx, env, d, say)
+// renderLocal renders ENV's task for this machine: the Terraform outputs
+// (local.values first), the local images' names, the secrets by name.
+func renderLocal(ctx context.Context, o Options, d Deps, say func(string, ...any)) (*Task, error) {
+	outs, err := readOutputs(ctx, o.Env, d, say)
 	if err != nil {
 		return nil, err
 	}
 	images := map[string]string{}
-	for _, n := range env.ImageNames() {
+	for _, n := range o.Env.ImageNames() {
 		images[n] = localRef(o, d, n)
 	}
-	task, err := Render(env, Inputs{Images: images, Outputs: outs, Getenv: d.Getenv})
+	return Render(o.Env, Inputs{Images: images, Outputs: outs, Getenv: d.Getenv})
+}
+
+func dryRun(ctx context.Context, o Options, d Deps, say func(string, ...any)) (*Result, error) {
+	env := o.Env
+	task, err := renderLocal(ctx, o, d, say)
 	if err != nil {
 		return nil, err
 	}

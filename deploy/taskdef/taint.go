@@ -295,6 +295,14 @@ func (d *docDiff) diff(path pos, a, b any) {
 					if mid := differingMiddle(as, bs); len(mid) >= 4 && mid != as {
 						report.AddSecret(mid)
 					}
+					// And the run of letters and digits around it: an
+					// encoding of the secret (hex, base64) may begin or end
+					// with what the other value's encoding shares by chance
+					// (the first nibble of "t" and "q"), which the middle
+					// alone would leave out.
+					if w := wordAround(as, bs); len(w) >= 4 && w != as {
+						report.AddSecret(w)
+					}
 				}
 			}
 		}
@@ -341,6 +349,28 @@ func sameLeaf(a, b any) bool {
 }
 
 // differingMiddle returns a without the prefix and suffix it shares with b.
+// wordAround is the part of a that differs from b, widened on both sides
+// over letters and digits.
+func wordAround(a, b string) string {
+	mid := differingMiddle(a, b)
+	if mid == "" {
+		return ""
+	}
+	start := 0 // the first difference: the common prefix's end
+	for start < len(a) && start < len(b) && a[start] == b[start] {
+		start++
+	}
+	end := start + len(mid)
+	alnum := func(c byte) bool { return c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' }
+	for start > 0 && alnum(a[start-1]) {
+		start--
+	}
+	for end < len(a) && alnum(a[end]) {
+		end++
+	}
+	return a[start:end]
+}
+
 func differingMiddle(a, b string) string {
 	p := 0
 	for p < len(a) && p < len(b) && a[p] == b[p] {

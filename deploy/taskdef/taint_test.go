@@ -248,3 +248,21 @@ func TestDiffMasksEscapedSecret(t *testing.T) {
 		}
 	}
 }
+
+// An encoding of a secret that shares its first nibble with the other
+// value's (hex of "t" and of "q" both begin with 7) is masked whole: the
+// differing middle alone would leave that nibble out (a flaky miss of
+// TestSecretEnvMaskedAndFollowed, once in about 16 runs).
+func TestWordAroundWidensToTheWholeEncoding(t *testing.T) {
+	a := "arn:aws:secretsmanager:us-west-2:1:secret:x-746f6b2d76"
+	b := "arn:aws:secretsmanager:us-west-2:1:secret:x-716f6b2d76"
+	if got := differingMiddle(a, b); got != "4" {
+		t.Fatalf("differingMiddle = %q", got)
+	}
+	if got := wordAround(a, b); got != "746f6b2d76" {
+		t.Fatalf("wordAround = %q, want the whole hex run", got)
+	}
+	if got := wordAround("abc", "abc"); got != "" {
+		t.Fatalf("equal strings: %q", got)
+	}
+}
