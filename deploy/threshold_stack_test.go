@@ -287,7 +287,11 @@ func TestFailureThresholdRealContainers(t *testing.T) {
 	}
 	t.Logf("real containers, no breaker: exit 3 after %s (deploy run incl. build and push); threshold → StopServiceDeployment %s; outcome %s",
 		took.Round(100*time.Millisecond), stopped.Sub(reached).Round(time.Millisecond), res.Outcome)
-	if took > 60*time.Second {
-		t.Errorf("the bad commit's run took %s, want under 60 s", took)
+	// Measured 23-53 s on these 2-core machines (bench/README.md); the
+	// bound is looser than the 60 s goal so that a loaded CI machine does
+	// not fail it, and still far below the 15 min --timeout that the run
+	// would last without the threshold.
+	if took > 3*time.Minute {
+		t.Errorf("the bad commit's run took %s, want well under the 15 min --timeout (goal: 60 s)", took)
 	}
 }
