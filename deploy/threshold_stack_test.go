@@ -5,6 +5,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -101,6 +103,9 @@ func (f *fixture) motoTD(t *testing.T) string {
 // never stops anything (a breaker without rollback: DecideThreshold's
 // table). Wall time: ~20 s, ~45 s under -race (five fixtures, each a good
 // deploy then the bad commit).
+// failedCountRE finds the failed task count in a threshold stop's message.
+var failedCountRE = regexp.MustCompile(`(\d+) tasks of the deployment failed \(failure_threshold 3\)`)
+
 func TestFailureThreshold(t *testing.T) {
 	if testing.Short() {
 		t.Skip("needs the stack")
@@ -119,7 +124,7 @@ func TestFailureThreshold(t *testing.T) {
 		msg         []string
 	}{
 		{"no breaker: ctjdeploy stops it, ECS rolls back", noBreaker, ecssim.Rollback, false, exitcode.RolledBack, 1, 1, true,
-			[]string{"3 tasks of the deployment failed (failure_threshold 3)", "ctjdeploy stopped it (StopServiceDeployment, stopType ROLLBACK)", "rollback completed", "django exit 1"}},
+			[]string{"tasks of the deployment failed (failure_threshold 3)", "ctjdeploy stopped it (StopServiceDeployment, stopType ROLLBACK)", "rollback completed", "django exit 1"}},
 		{"no deployment API: UpdateService back", &ecssim.ServiceConfig{NoDeploymentAPI: true}, ecssim.Rollback, true, exitcode.RolledBack, 0, 2, true,
 			[]string{"failure_threshold 3", "ctjdeploy updated the service back to", "(UpdateService; no service deployment API)", "completed", "django exit 1"}},
 		{"no breaker, the rollback fails: exit 6, one stop", noBreaker, ecssim.RollbackFails, false, exitcode.NotRecovered, 1, 1, false,
@@ -158,6 +163,13 @@ func TestFailureThreshold(t *testing.T) {
 			for _, want := range tt.msg {
 				if !strings.Contains(err.Error(), want) {
 					t.Errorf("message lacks %q:\n%v", want, err)
+				}
+			}
+			// The count that stopped it: 3, or more when one poll saw it
+			// jump past the threshold (the stop is still that poll's).
+			if m := failedCountRE.FindStringSubmatch(err.Error()); m != nil {
+				if n, _ := strconv.Atoi(m[1]); n < 3 {
+					t.Errorf("stopped at %d failed tasks, below failure_threshold 3", n)
 				}
 			}
 			calls := f.sim.Calls()
