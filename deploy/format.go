@@ -28,8 +28,13 @@ func WritePlan(w io.Writer, res *Result) error {
 				} else {
 					fmt.Fprintf(&b, "           push %s: %d of %d layers missing, %s to upload\n", im.Name, im.Missing, im.Layers, report.HumanBytes(im.MissingBytes))
 				}
-				for _, l := range im.MissingList {
-					fmt.Fprintf(&b, "             %s  %s\n", shortDigest(l.Digest), report.HumanBytes(l.Size))
+				// Which layers, in a dry run (the contract's push plan); a
+				// deploy's push lines say what each image uploaded, and the
+				// JSON document lists the layers in both.
+				if res.DryRun {
+					for _, l := range im.MissingList {
+						fmt.Fprintf(&b, "             %s  %s\n", shortDigest(l.Digest), report.HumanBytes(l.Size))
+					}
 				}
 			}
 		}

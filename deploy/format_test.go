@@ -12,7 +12,7 @@ func TestWritePlanNamesTheMissingLayers(t *testing.T) {
 				{Digest: "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", Size: 1 << 20},
 				{Digest: "sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb", Size: 2 << 20},
 			}}},
-		Change: "register a new revision"}
+		Change: "register a new revision", DryRun: true}
 	var b strings.Builder
 	if err := WritePlan(&b, res); err != nil {
 		t.Fatal(err)
@@ -27,6 +27,16 @@ func TestWritePlanNamesTheMissingLayers(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("plan lacks %q:\n%s", want, out)
 		}
+	}
+	// A deploy's plan says what each image uploads; its push lines say
+	// what was uploaded, so the layers are listed in a dry run only.
+	res.DryRun = false
+	b.Reset()
+	if err := WritePlan(&b, res); err != nil {
+		t.Fatal(err)
+	}
+	if out := b.String(); !strings.Contains(out, "2 of 3 layers missing, 3.0 MiB to upload") || strings.Contains(out, "sha256:aaaaaaaaaaaa") {
+		t.Errorf("a deploy's plan:\n%s", out)
 	}
 }
 

@@ -255,6 +255,7 @@ type service struct {
 	current            *record   // currentServiceDeployment
 	revSeq             int
 	motoCfg            map[string]any // moto's deploymentConfiguration
+	modeSaid           bool           // the event saying how rollouts are played was written
 	launchType         any
 	// LagReads: reads still answered from before the last update.
 	endedAt time.Time // when the read that showed the followed deployment's end came

@@ -180,7 +180,10 @@ func (s *Sim) startDeployment(st *service, td, who string) *deployment {
 	if s.opts.Engine != nil {
 		mode = "run on Docker (ecssim engine): tasks' fates are their containers' real exits"
 	}
-	st.event(now, fmt.Sprintf("ecssim: this rollout of %s is %s.", lastPart(td), mode))
+	if !st.modeSaid { // once per service: every rollout of it is played alike
+		st.event(now, fmt.Sprintf("ecssim: this rollout of %s is %s.", lastPart(td), mode))
+		st.modeSaid = true
+	}
 	s.logf("ecssim: %s/%s: deployment %s of %s started%s (%s)", st.cluster, st.name, d.ID, lastPart(td), who, mode)
 	return d
 }
