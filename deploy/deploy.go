@@ -377,9 +377,6 @@ func (r *run) readOutputs(ctx context.Context, p *report.Phase) error {
 	}
 	var err error
 	r.outputs, err = read(ctx)
-	if err == nil {
-		p.Infof("%d outputs", len(r.outputs))
-	}
 	return err
 }
 

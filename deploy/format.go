@@ -54,17 +54,35 @@ func WritePlan(w io.Writer, res *Result) error {
 			b.WriteString("\n")
 		}
 	}
-	if len(res.Guards) > 0 {
-		b.WriteString("guards:\n")
-		for _, v := range res.Guards {
-			fmt.Fprintf(&b, "  %-12s %-8s %s\n", v.Guard, v.Outcome, v.Message)
-		}
-	}
+	writeGuards(&b, res)
 	if res.DryRun && rollout.Refusal(res.Guards) == nil && res.Error == "" {
 		b.WriteString("dry run: nothing was changed\n")
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// writeGuards writes the guards' verdicts: each with its reason in a dry
+// run (the contract's verdicts) and wherever one does not pass; a deploy
+// whose guards all pass says so in one line.
+func writeGuards(b *strings.Builder, res *Result) {
+	if len(res.Guards) == 0 {
+		return
+	}
+	var passed []string
+	for _, v := range res.Guards {
+		if v.Outcome == rollout.Pass {
+			passed = append(passed, v.Guard)
+		}
+	}
+	if !res.DryRun && len(passed) == len(res.Guards) {
+		fmt.Fprintf(b, "guards: %s pass\n", strings.Join(passed, ", "))
+		return
+	}
+	b.WriteString("guards:\n")
+	for _, v := range res.Guards {
+		fmt.Fprintf(b, "  %-12s %-8s %s\n", v.Guard, v.Outcome, v.Message)
+	}
 }
 
 // Summary is the one line a successful run ends with.
