@@ -233,6 +233,16 @@ type State struct {
 // invalid records only come from contenders racing, a few at a time.
 const ScanDepth = 32
 
+// readDecided reads the lock's state for its holder's own renewal and
+// release, which act only on a state the versions decide.
+func (l *Lease) readDecided(ctx context.Context) (State, error) {
+	st, err := Read(ctx, l.s, l.o.Name)
+	if err == nil && st.Undecided {
+		err = errors.New("its versions could not be read in full")
+	}
+	return st, err
+}
+
 // Read reads the lock's state from the parameter's history
 // (ssm:GetParameterHistory: every retained version, 50 a page, so one
 // request while the lock has at most 50 versions and two up to the 100
@@ -592,11 +602,7 @@ func (l *Lease) renew() {
 	var err error
 	for try := 0; try < 3 && err == nil; try++ {
 		var st State
-		if st, err = Read(ctx, l.s, l.o.Name); err != nil {
-			break
-		}
-		if st.Undecided {
-			err = errors.New("its versions could not be read in full")
+		if st, err = l.readDecided(ctx); err != nil {
 			break
 		}
 		if !st.Held || st.Holder.Run != l.me.Run {
@@ -699,11 +705,7 @@ func (l *Lease) release() bool {
 	var err error
 	for try := 0; try < Attempts; try++ {
 		var st State
-		if st, err = Read(ctx, l.s, l.o.Name); err != nil {
-			break
-		}
-		if st.Undecided {
-			err = errors.New("its versions could not be read in full")
+		if st, err = l.readDecided(ctx); err != nil {
 			break
 		}
 		if !st.Held && st.Holder.Run == l.me.Run {
