@@ -321,7 +321,9 @@ func serviceChecks(s State, svc *ecstypes.Service, mod string) []Check {
 		bc.Status = Failed
 		bc.Detail = strings.Join(chk.Warnings, "; ")
 		if cb == nil || !cb.Enable {
-			bc.Detail += fmt.Sprintf(". Meanwhile ctjdeploy ends a failing rollout itself: at failure_threshold (%d) failed tasks of its deployment it stops it with StopServiceDeployment (ROLLBACK) and exits 3", env.FailureThreshold)
+			// The warning says what ctjdeploy does meanwhile; this
+			// environment's threshold, once.
+			bc.Detail += fmt.Sprintf(" (here failure_threshold (%d): StopServiceDeployment with ROLLBACK, exit 3)", env.FailureThreshold)
 		}
 		bc.Fix = breakerFix(mod)
 	}
