@@ -39,10 +39,12 @@ Exit codes:
   0    done (or a dry run found no problem)
   1    failed: an AWS, registry, build or Terraform error
   2    invalid flags, config, template or Terraform output; nothing changed
-  3    the deployment failed, ECS rolled it back and the rollback completed:
+  3    the deployment failed, ECS rolled it back (or ctjdeploy did, at
+       failure_threshold) and the rollback completed:
        the service runs the previous revision again
   4    timed out waiting; the deployment may still complete
-  5    refused by a guard (deployment in progress, stale commit, data guard)
+  5    refused by a guard (deployment in progress, stale commit, data guard,
+       the deploy lock held by another run or lost)
   6    the deployment failed and the service is NOT back on a working
        revision (no rollback configured, or the rollback failed too): act now
   130  interrupted (SIGINT); 143 terminated (SIGTERM): before the service
