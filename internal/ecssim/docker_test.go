@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/hackforla/ctjdeploy/internal/teststack"
+
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
@@ -16,7 +18,7 @@ import (
 // first, whose container starts again.
 func TestSDDockerRollback(t *testing.T) {
 	eng, _, logs := engTestEngine(t)
-	img := engTestImage(t, eng)
+	img := teststack.PageImage(t)
 	e := newStackEnv(t, Success, 2, wallClock, func(o *Options) { o.Engine = eng })
 	ctx := context.Background()
 	register := func(cmd ...string) string {
@@ -32,7 +34,7 @@ func TestSDDockerRollback(t *testing.T) {
 	arn, _ := e.deploy(t, good)
 	seq, _ := e.watch(t, arn, 2250, nil) // 90 s of 40 ms steps
 	wantSeq(t, seq, "PENDING", "IN_PROGRESS", "SUCCESSFUL")
-	if !logs.has("started (1 containers") {
+	if !logs.Has("started (1 containers") {
 		t.Fatal("the engine logged no task start: the task did not run on Docker")
 	}
 	bad := register("echo boom >&2; exit 1")
@@ -58,7 +60,7 @@ func TestSDDockerRollback(t *testing.T) {
 	if n != 3 {
 		t.Errorf("%d stopped tasks of the failing revision, want 3", n)
 	}
-	if !logs.has("exited with code 1") || strings.Contains(strings.Join(logs.lines, "\n"), "EMULATED") {
+	if !logs.Has("exited with code 1") || strings.Contains(strings.Join(logs.Lines(), "\n"), "EMULATED") {
 		t.Error("the engine did not report the real exit")
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hackforla/ctjdeploy/internal/teststack"
+
 	dcli "github.com/moby/moby/client"
 )
 
@@ -50,16 +52,16 @@ func TestDependencyLevels(t *testing.T) {
 func TestEngineDependsOnAndContainerSettings(t *testing.T) {
 	e, _, _ := engTestEngine(t)
 	ctx := context.Background()
-	id := "deps-" + engRand()
+	id := "deps-" + teststack.RandHex(4)
 	t0 := time.Now()
 	rt, err := e.Start(ctx, TaskSpec{ID: id, Labels: map[string]string{"ctjdeploy.env": "deps-test"}, Containers: []ContainerSpec{
-		{Name: "app", Image: engTestBase, Essential: true, DependsOn: []Dependency{{"db", "HEALTHY"}, {"init", "SUCCESS"}},
+		{Name: "app", Image: teststack.BaseImage, Essential: true, DependsOn: []Dependency{{"db", "HEALTHY"}, {"init", "SUCCESS"}},
 			EntryPoint: []string{"sh", "-c"}, Command: []string{`echo "pwd=$(pwd) uid=$(id -u) nofile=$(ulimit -n)"; exec sleep 300`},
 			WorkingDir: "/tmp", User: "65534", Ulimits: []Ulimit{{Name: "nofile", Soft: 100, Hard: 200}}, Memory: 64, MemoryReservation: 32, CPU: 256, Init: true},
-		{Name: "db", Image: engTestBase, Essential: true, Init: true, StopTimeout: 2,
+		{Name: "db", Image: teststack.BaseImage, Essential: true, Init: true, StopTimeout: 2,
 			HealthCheck: &HealthCheck{Command: []string{"CMD-SHELL", "test -f /tmp/ready"}, Interval: time.Second, Timeout: time.Second, Retries: 2},
 			EntryPoint:  []string{"sh", "-c"}, Command: []string{"sleep 1.5; touch /tmp/ready; exec sleep 300"}},
-		{Name: "init", Image: engTestBase, EntryPoint: []string{"sh", "-c"}, Command: []string{"echo init-done"}},
+		{Name: "init", Image: teststack.BaseImage, EntryPoint: []string{"sh", "-c"}, Command: []string{"echo init-done"}},
 	}})
 	if err != nil {
 		t.Fatal(err)
@@ -95,10 +97,10 @@ func TestEngineDependsOnAndContainerSettings(t *testing.T) {
 		t.Errorf("containers left after Stop: %v", left)
 	}
 
-	id2 := "depsfail-" + engRand()
+	id2 := "depsfail-" + teststack.RandHex(4)
 	_, err = e.Start(ctx, TaskSpec{ID: id2, Containers: []ContainerSpec{
-		{Name: "app", Image: engTestBase, Essential: true, DependsOn: []Dependency{{"init", "SUCCESS"}}, Command: []string{"sleep", "300"}},
-		{Name: "init", Image: engTestBase, EntryPoint: []string{"sh", "-c"}, Command: []string{"echo migration failed >&2; exit 3"}},
+		{Name: "app", Image: teststack.BaseImage, Essential: true, DependsOn: []Dependency{{"init", "SUCCESS"}}, Command: []string{"sleep", "300"}},
+		{Name: "init", Image: teststack.BaseImage, EntryPoint: []string{"sh", "-c"}, Command: []string{"echo migration failed >&2; exit 3"}},
 	}})
 	if err == nil || !strings.Contains(err.Error(), "init exited with code 3") || !strings.Contains(err.Error(), "migration failed") {
 		t.Errorf("Start with a failing SUCCESS dependency: %v, want init exited with code 3 and its output", err)

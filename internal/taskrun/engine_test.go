@@ -1,11 +1,7 @@
 package taskrun
 
 import (
-	"archive/tar"
-	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"net"
@@ -13,44 +9,20 @@ import (
 	"os"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
-	dauth "github.com/moby/moby/api/pkg/authconfig"
 	dctr "github.com/moby/moby/api/types/container"
-	dreg "github.com/moby/moby/api/types/registry"
 	dcli "github.com/moby/moby/client"
 
 	"github.com/hackforla/ctjdeploy/internal/teststack"
 )
 
-// The stack's loopback registry takes moto's ECR token for account
-// 123456789012 (user AWS).
-const (
-	engTestUser     = "AWS"
-	engTestPassword = "123456789012-auth-token"
-	engTestBase     = "python:3.13-alpine" // a stack base image (busybox inside)
-	engTestPage     = "hello from container A"
-)
-
-var (
-	engTestOnce sync.Once
-	engTestRef  string
-	engTestErr  error
-)
-
-func engRand() string {
-	b := make([]byte, 4)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
-}
-
 // engTestEngine skips without the stack and returns an engine whose
 // containers carry a label of their own (so the test's Cleanup cannot touch
 // containers of tests running at the same time), and the label.
-func engTestEngine(t *testing.T) (*Engine, string, *engLogBuf) {
+func engTestEngine(t *testing.T) (*Engine, string, *teststack.LogBuf) {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("runs containers on the stack's Docker engine; not in -short")
@@ -58,9 +30,9 @@ func engTestEngine(t *testing.T) (*Engine, string, *engLogBuf) {
 	if os.Getenv("DOCKER_HOST") == "" {
 		t.Skip("DOCKER_HOST unset: start the stack (scripts/stack up) and source /tmp/ctjdeploy-stack/env")
 	}
-	logs := &engLogBuf{}
-	label := "org.ctjdeploy.ecssim.test=" + engRand()
-	e, err := NewEngine(EngineOptions{RegistryUser: engTestUser, RegistryPassword: engTestPassword, Label: label, Logf: logs.logf(t)})
+	logs := &teststack.LogBuf{}
+	label := "org.ctjdeploy.ecssim.test=" + teststack.RandHex(4)
+	e, err := NewEngine(EngineOptions{RegistryUser: teststack.RegistryUser, RegistryPassword: teststack.RegistryPassword, Label: label, Logf: logs.Logf(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,124 +45,6 @@ func engTestEngine(t *testing.T) (*Engine, string, *engLogBuf) {
 		_ = e.Close()
 	})
 	return e, label, logs
-}
-
-type engLogBuf struct {
-	mu    sync.Mutex
-	lines []string
-}
-
-func (b *engLogBuf) logf(t *testing.T) func(string, ...any) {
-	return func(f string, a ...any) {
-		s := fmt.Sprintf(f, a...)
-		b.mu.Lock()
-		b.lines = append(b.lines, s)
-		b.mu.Unlock()
-		t.Log(s)
-	}
-}
-
-func (b *engLogBuf) count(sub string) int {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	n := 0
-	for _, l := range b.lines {
-		if strings.Contains(l, sub) {
-			n++
-		}
-	}
-	return n
-}
-
-func (b *engLogBuf) has(sub string) bool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	for _, l := range b.lines {
-		if strings.Contains(l, sub) {
-			return true
-		}
-	}
-	return false
-}
-
-// engTestImage builds a tiny image FROM a stack base image (a page in
-// /www), pushes it to the loopback registry, removes it from the engine (so
-// that the first Start has to pull it, with the registry auth) and returns
-// its digest reference.
-func engTestImage(t *testing.T, e *Engine) string {
-	t.Helper()
-	engTestOnce.Do(func() { engTestRef, engTestErr = engBuildPush(e) })
-	if engTestErr != nil {
-		t.Fatal(engTestErr)
-	}
-	return engTestRef
-}
-
-func engBuildPush(e *Engine) (string, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	reg := os.Getenv("CTJDEPLOY_REGISTRY")
-	if reg == "" {
-		return "", fmt.Errorf("CTJDEPLOY_REGISTRY unset: source /tmp/ctjdeploy-stack/env")
-	}
-	if _, err := e.cli.ImageInspect(ctx, engTestBase); err != nil {
-		return "", fmt.Errorf("base image %s not on the engine (scripts/stack up loads it): %w", engTestBase, err)
-	}
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	for name, body := range map[string]string{
-		"Dockerfile":      "FROM " + engTestBase + "\nCOPY www /www\n",
-		"www/index.html":  engTestPage + "\n",
-		"www/health.html": "ok\n",
-	} {
-		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(body))}); err != nil {
-			return "", err
-		}
-		if _, err := io.WriteString(tw, body); err != nil {
-			return "", err
-		}
-	}
-	if err := tw.Close(); err != nil {
-		return "", err
-	}
-	tag := reg + "/ecssim-engine-test:" + engRand()
-	res, err := e.cli.ImageBuild(ctx, &buf, dcli.ImageBuildOptions{Tags: []string{tag}, Remove: true, ForceRemove: true})
-	if err != nil {
-		return "", fmt.Errorf("building %s: %w", tag, err)
-	}
-	out, err := io.ReadAll(res.Body)
-	res.Body.Close()
-	if err != nil || bytes.Contains(out, []byte(`"error"`)) {
-		return "", fmt.Errorf("building %s: %v %s", tag, err, out)
-	}
-	auth, err := dauth.Encode(dreg.AuthConfig{Username: engTestUser, Password: engTestPassword})
-	if err != nil {
-		return "", err
-	}
-	push, err := e.cli.ImagePush(ctx, tag, dcli.ImagePushOptions{RegistryAuth: auth})
-	if err == nil {
-		err = push.Wait(ctx)
-	}
-	if err != nil {
-		return "", fmt.Errorf("pushing %s: %w", tag, err)
-	}
-	ins, err := e.cli.ImageInspect(ctx, tag)
-	if err != nil {
-		return "", err
-	}
-	ref := ""
-	for _, d := range ins.RepoDigests {
-		if strings.HasPrefix(d, reg+"/ecssim-engine-test@sha256:") {
-			ref = d
-		}
-	}
-	if ref == "" {
-		return "", fmt.Errorf("pushed %s but the engine knows no digest for it: %v", tag, ins.RepoDigests)
-	}
-	if _, err := e.cli.ImageRemove(ctx, tag, dcli.ImageRemoveOptions{Force: true, PruneChildren: true}); err != nil {
-		return "", fmt.Errorf("removing %s: %w", tag, err)
-	}
-	return ref, nil
 }
 
 // engTaskContainers lists the containers (running or not) of a task.
@@ -234,12 +88,12 @@ func engWaitLogs(t *testing.T, rt *RunningTask, ctr, want string, d time.Duratio
 
 func TestEngineTwoContainersShareLocalhost(t *testing.T) {
 	e, _, logs := engTestEngine(t)
-	img := engTestImage(t, e)
+	img := teststack.PageImage(t)
 	ctx := context.Background()
 	_, err := e.cli.ImageInspect(ctx, img)
 	mustPull := cerrdefs.IsNotFound(err)
 
-	id := "share-" + engRand()
+	id := "share-" + teststack.RandHex(4)
 	t0 := time.Now()
 	rt, err := e.Start(ctx, TaskSpec{ID: id, Containers: []ContainerSpec{
 		{Name: "web", Image: img, Essential: true, PortMappings: []int{8080},
@@ -252,12 +106,12 @@ func TestEngineTwoContainersShareLocalhost(t *testing.T) {
 	}
 	t.Logf("Start (pull needed: %v) took %s", mustPull, time.Since(t0).Round(time.Millisecond))
 	defer rt.Stop(ctx)
-	if mustPull && !logs.has("pulling "+img) {
+	if mustPull && !logs.Has("pulling "+img) {
 		t.Errorf("the image was not on the engine, yet no pull was logged")
 	}
 
 	// B reached A on localhost: the page is in B's output.
-	engWaitLogs(t, rt, "client", engTestPage, 20*time.Second)
+	engWaitLogs(t, rt, "client", teststack.PageText, 20*time.Second)
 
 	// The port mapping answers on the loopback interface.
 	hp := rt.HostPort(8080)
@@ -284,21 +138,21 @@ func TestEngineTwoContainersShareLocalhost(t *testing.T) {
 		body = string(b)
 		return true
 	})
-	if strings.TrimSpace(body) != engTestPage {
-		t.Fatalf("GET %s = %q, want %q", url, body, engTestPage)
+	if strings.TrimSpace(body) != teststack.PageText {
+		t.Fatalf("GET %s = %q, want %q", url, body, teststack.PageText)
 	}
 	t.Logf("host port %d answered %s after Start returned", hp, time.Since(t1).Round(time.Millisecond))
 
 	// The second Start of the same image does not pull.
-	pulls := logs.count("pulling ")
-	id2 := "share2-" + engRand()
+	pulls := logs.Count("pulling ")
+	id2 := "share2-" + teststack.RandHex(4)
 	t2 := time.Now()
 	rt2, err := e.Start(ctx, TaskSpec{ID: id2, Containers: []ContainerSpec{{Name: "web", Image: img, Essential: true, Command: []string{"sleep", "60"}}}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("second Start (image present) took %s", time.Since(t2).Round(time.Millisecond))
-	if n := logs.count("pulling "); n != pulls {
+	if n := logs.Count("pulling "); n != pulls {
 		t.Errorf("the second Start of %s pulled again (%d pulls logged, %d before)", img, n, pulls)
 	}
 	if err := rt2.Stop(ctx); err != nil {
@@ -313,9 +167,9 @@ func TestEngineTwoContainersShareLocalhost(t *testing.T) {
 
 func TestEngineEssentialExitStopsTask(t *testing.T) {
 	e, _, _ := engTestEngine(t)
-	img := engTestImage(t, e)
+	img := teststack.PageImage(t)
 	ctx := context.Background()
-	id := "exit-" + engRand()
+	id := "exit-" + teststack.RandHex(4)
 	rt, err := e.Start(ctx, TaskSpec{ID: id, Containers: []ContainerSpec{
 		{Name: "app", Image: img, Essential: true, Command: []string{"sleep", "300"}},
 		{Name: "sidecar", Image: img, Essential: false, Command: []string{"sleep", "300"}},
@@ -365,9 +219,9 @@ func TestEngineEssentialExitStopsTask(t *testing.T) {
 
 func TestEngineEnvironment(t *testing.T) {
 	e, _, _ := engTestEngine(t)
-	img := engTestImage(t, e)
+	img := teststack.PageImage(t)
 	ctx := context.Background()
-	rt, err := e.Start(ctx, TaskSpec{ID: "env-" + engRand(), Containers: []ContainerSpec{
+	rt, err := e.Start(ctx, TaskSpec{ID: "env-" + teststack.RandHex(4), Containers: []ContainerSpec{
 		{Name: "app", Image: img, Essential: true,
 			Environment: map[string]string{"GREETING": "hello world", "WITH_EQ": "a=b", "EMPTY": ""},
 			Command:     []string{"sh", "-c", `echo "G=$GREETING"; echo "W=$WITH_EQ"; echo "E=[${EMPTY-unset}]"`}},
@@ -395,10 +249,10 @@ func TestEngineEnvironment(t *testing.T) {
 
 func TestEngineStopAndCleanup(t *testing.T) {
 	e, label, _ := engTestEngine(t)
-	img := engTestImage(t, e)
+	img := teststack.PageImage(t)
 	ctx := context.Background()
 
-	id := "stop-" + engRand()
+	id := "stop-" + teststack.RandHex(4)
 	rt, err := e.Start(ctx, TaskSpec{ID: id, Containers: []ContainerSpec{
 		{Name: "app", Image: img, Essential: true, PortMappings: []int{8080}, Command: []string{"busybox", "httpd", "-f", "-p", "8080", "-h", "/www"}},
 		{Name: "side", Image: img, Essential: false, Command: []string{"sleep", "300"}},
@@ -427,14 +281,14 @@ func TestEngineStopAndCleanup(t *testing.T) {
 	}
 
 	// Leftovers: a task never stopped and a container of an earlier run.
-	if _, err := e.Start(ctx, TaskSpec{ID: "left-" + engRand(), Containers: []ContainerSpec{{Name: "app", Image: img, Essential: true, Command: []string{"sleep", "300"}}}}); err != nil {
+	if _, err := e.Start(ctx, TaskSpec{ID: "left-" + teststack.RandHex(4), Containers: []ContainerSpec{{Name: "app", Image: img, Essential: true, Command: []string{"sleep", "300"}}}}); err != nil {
 		t.Fatal(err)
 	}
 	k, v, _ := strings.Cut(label, "=")
-	if _, err := e.cli.ContainerCreate(ctx, dcli.ContainerCreateOptions{Name: "ecssim-earlier-run-" + engRand(), Image: img, Config: nil}); err != nil {
+	if _, err := e.cli.ContainerCreate(ctx, dcli.ContainerCreateOptions{Name: "ecssim-earlier-run-" + teststack.RandHex(4), Image: img, Config: nil}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.cli.ContainerCreate(ctx, dcli.ContainerCreateOptions{Name: "ecssim-earlier-labelled-" + engRand(), Config: engCfg(img, map[string]string{k: v})}); err != nil {
+	if _, err := e.cli.ContainerCreate(ctx, dcli.ContainerCreateOptions{Name: "ecssim-earlier-labelled-" + teststack.RandHex(4), Config: engCfg(img, map[string]string{k: v})}); err != nil {
 		t.Fatal(err)
 	}
 	if n := len(engLabelled(t, e, label)); n != 3 {
@@ -461,7 +315,7 @@ func TestEngineStopAndCleanup(t *testing.T) {
 
 func TestEngineFailedStartLeavesNothing(t *testing.T) {
 	e, label, _ := engTestEngine(t)
-	img := engTestImage(t, e)
+	img := teststack.PageImage(t)
 	ctx := context.Background()
 
 	for _, bad := range []TaskSpec{
@@ -477,7 +331,7 @@ func TestEngineFailedStartLeavesNothing(t *testing.T) {
 
 	// The second container cannot start (no such executable): the sandbox
 	// and the first container are removed again.
-	id := "fail-" + engRand()
+	id := "fail-" + teststack.RandHex(4)
 	_, err := e.Start(ctx, TaskSpec{ID: id, Containers: []ContainerSpec{
 		{Name: "app", Image: img, Essential: true, Command: []string{"sleep", "300"}},
 		{Name: "broken", Image: img, Essential: true, EntryPoint: []string{"/no/such/binary"}},
@@ -491,12 +345,12 @@ func TestEngineFailedStartLeavesNothing(t *testing.T) {
 
 	// An image the registry does not have: the error names it.
 	reg := os.Getenv("CTJDEPLOY_REGISTRY")
-	missing := reg + "/ecssim-engine-test:missing-" + engRand()
-	_, err = e.Start(ctx, TaskSpec{ID: "missing-" + engRand(), Containers: []ContainerSpec{{Name: "app", Image: missing, Essential: true}}})
+	missing := reg + "/ecssim-engine-test:missing-" + teststack.RandHex(4)
+	_, err = e.Start(ctx, TaskSpec{ID: "missing-" + teststack.RandHex(4), Containers: []ContainerSpec{{Name: "app", Image: missing, Essential: true}}})
 	if err == nil || !strings.Contains(err.Error(), missing) {
 		t.Fatalf("Start = %v, want an error naming %s", err, missing)
 	}
-	if strings.Contains(err.Error(), engTestPassword) {
+	if strings.Contains(err.Error(), teststack.RegistryPassword) {
 		t.Fatalf("the error shows the registry password")
 	}
 	if left := engLabelled(t, e, label); len(left) != 0 {
@@ -505,12 +359,12 @@ func TestEngineFailedStartLeavesNothing(t *testing.T) {
 
 	// Wrong registry credentials: the error says so, without the password.
 	const wrong = "not-the-token-0123"
-	bad, err := NewEngine(EngineOptions{RegistryUser: engTestUser, RegistryPassword: wrong, Label: label})
+	bad, err := NewEngine(EngineOptions{RegistryUser: teststack.RegistryUser, RegistryPassword: wrong, Label: label})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer bad.Close()
-	_, err = bad.Start(ctx, TaskSpec{ID: "auth-" + engRand(), Containers: []ContainerSpec{{Name: "app", Image: missing, Essential: true}}})
+	_, err = bad.Start(ctx, TaskSpec{ID: "auth-" + teststack.RandHex(4), Containers: []ContainerSpec{{Name: "app", Image: missing, Essential: true}}})
 	if err == nil || !strings.Contains(err.Error(), "RegistryPassword") || strings.Contains(err.Error(), wrong) {
 		t.Fatalf("Start with a wrong registry password = %v, want an error pointing at the credentials (without them)", err)
 	}
@@ -523,9 +377,9 @@ func engCfg(img string, labels map[string]string) *dctr.Config {
 
 func TestEngineWaitHTTPWaitsForTheListener(t *testing.T) {
 	e, _, _ := engTestEngine(t)
-	img := engTestImage(t, e)
+	img := teststack.PageImage(t)
 	ctx := context.Background()
-	rt, err := e.Start(ctx, TaskSpec{ID: "ready-" + engRand(), Containers: []ContainerSpec{
+	rt, err := e.Start(ctx, TaskSpec{ID: "ready-" + teststack.RandHex(4), Containers: []ContainerSpec{
 		{Name: "web", Image: img, Essential: true, PortMappings: []int{8080},
 			Command: []string{"sh", "-c", "sleep 2; exec busybox httpd -f -p 8080 -h /www"}},
 	}})
@@ -553,7 +407,7 @@ func TestEngineWaitHTTPWaitsForTheListener(t *testing.T) {
 	}
 
 	// A task whose essential container ends: WaitHTTP gives up.
-	rt2, err := e.Start(ctx, TaskSpec{ID: "noready-" + engRand(), Containers: []ContainerSpec{
+	rt2, err := e.Start(ctx, TaskSpec{ID: "noready-" + teststack.RandHex(4), Containers: []ContainerSpec{
 		{Name: "web", Image: img, Essential: true, PortMappings: []int{8080}, Command: []string{"sh", "-c", "sleep 1; exit 2"}},
 	}})
 	if err != nil {

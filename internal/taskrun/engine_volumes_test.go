@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hackforla/ctjdeploy/internal/teststack"
+
 	cerrdefs "github.com/containerd/errdefs"
 	dcli "github.com/moby/moby/client"
 )
@@ -20,7 +22,7 @@ import (
 func TestEngineVolumes(t *testing.T) {
 	e, _, _ := engTestEngine(t)
 	ctx := context.Background()
-	group := "vcluster-" + engRand() + "/svc"
+	group := "vcluster-" + teststack.RandHex(4) + "/svc"
 	host := t.TempDir()
 	t.Cleanup(func() { _, _ = e.RemoveSharedVolumes(context.Background(), group) })
 	vols := []VolumeSpec{
@@ -37,7 +39,7 @@ func TestEngineVolumes(t *testing.T) {
 	run := func(id, script string) *RunningTask {
 		t.Helper()
 		rt, err := e.Start(ctx, TaskSpec{ID: id, Group: group, Volumes: vols, Containers: []ContainerSpec{
-			{Name: "app", Image: engTestBase, Essential: true, Mounts: mounts,
+			{Name: "app", Image: teststack.BaseImage, Essential: true, Mounts: mounts,
 				Command: []string{"sh", "-c", script + "; echo DONE; exec sleep 1000"}},
 		}})
 		if err != nil {
@@ -45,7 +47,7 @@ func TestEngineVolumes(t *testing.T) {
 		}
 		return rt
 	}
-	a := run("vol-a-"+engRand(), `echo from-a > /data/f; echo from-a > /scratch/f; echo from-a > /host/f; echo x > /ro/g 2>&1 || echo RO-REFUSED`)
+	a := run("vol-a-"+teststack.RandHex(4), `echo from-a > /data/f; echo from-a > /scratch/f; echo from-a > /host/f; echo x > /ro/g 2>&1 || echo RO-REFUSED`)
 	lines := engWaitLogs(t, a, "app", "DONE", 30*time.Second)
 	if !strings.Contains(strings.Join(lines, "|"), "RO-REFUSED") {
 		t.Errorf("a write to the read-only mount did not fail: %q", lines)
@@ -70,7 +72,7 @@ func TestEngineVolumes(t *testing.T) {
 		t.Fatalf("the shared volume %s after its task stopped: %v, want it kept", shared, err)
 	}
 
-	b := run("vol-b-"+engRand(), `echo "data=$(cat /data/f)"; echo "scratch=$(ls /scratch | wc -l)"; echo "host=$(cat /host/f)"`)
+	b := run("vol-b-"+teststack.RandHex(4), `echo "data=$(cat /data/f)"; echo "scratch=$(ls /scratch | wc -l)"; echo "host=$(cat /host/f)"`)
 	defer b.Stop(ctx)
 	got := strings.Join(engWaitLogs(t, b, "app", "DONE", 30*time.Second), "|")
 	for _, want := range []string{"data=from-a", "scratch=0", "host=from-a"} {
@@ -86,14 +88,14 @@ func TestEngineVolumes(t *testing.T) {
 		t.Errorf("RemoveSharedVolumes = %v, %v, want [%s]", names, err, shared)
 	}
 
-	_, err = e.Start(ctx, TaskSpec{ID: "vol-c-" + engRand(), Group: group,
+	_, err = e.Start(ctx, TaskSpec{ID: "vol-c-" + teststack.RandHex(4), Group: group,
 		Volumes: []VolumeSpec{{Name: "data", Docker: &DockerVolumeSpec{Scope: "shared"}}},
-		Containers: []ContainerSpec{{Name: "app", Image: engTestBase, Essential: true,
+		Containers: []ContainerSpec{{Name: "app", Image: teststack.BaseImage, Essential: true,
 			Mounts: []MountSpec{{SourceVolume: "data", ContainerPath: "/data"}}, Command: []string{"true"}}}})
 	if err == nil || !strings.Contains(err.Error(), "does not exist and autoprovision is false") {
 		t.Errorf("start with a missing shared volume and no autoprovision: %v", err)
 	}
-	_, err = e.Start(ctx, TaskSpec{ID: "vol-d-" + engRand(), Containers: []ContainerSpec{{Name: "app", Image: engTestBase, Essential: true,
+	_, err = e.Start(ctx, TaskSpec{ID: "vol-d-" + teststack.RandHex(4), Containers: []ContainerSpec{{Name: "app", Image: teststack.BaseImage, Essential: true,
 		Mounts: []MountSpec{{SourceVolume: "nope", ContainerPath: "/x"}}}}})
 	if err == nil || !strings.Contains(err.Error(), `mounts volume "nope", which the task definition does not declare`) {
 		t.Errorf("start with an undeclared sourceVolume: %v", err)
