@@ -6,13 +6,15 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/hackforla/ctjdeploy/internal/teststack"
 )
 
 // Every file the README names (a markdown link, or a path in backticks
 // such as `scripts/stack` or `docs/adopting.md`) is in the repository: no
 // link to a file outside it.
 func TestReadmeLinksResolve(t *testing.T) {
-	root, err := repoRootForTest()
+	root, err := teststack.RepoRoot()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/hackforla/ctjdeploy/internal/teststack"
 )
 
 // Every action a workflow uses is pinned by its full commit SHA, with the
@@ -13,7 +15,7 @@ import (
 // can be moved to other code, a commit cannot. Reusable workflows of this
 // repository called by path (./) are exempt.
 func TestWorkflowActionsPinnedBySHA(t *testing.T) {
-	root, err := repoRootForTest()
+	root, err := teststack.RepoRoot()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,22 +48,5 @@ func TestWorkflowActionsPinnedBySHA(t *testing.T) {
 	}
 	if n < 8 {
 		t.Errorf("only %d uses: lines found", n)
-	}
-}
-
-func repoRootForTest() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", os.ErrNotExist
-		}
-		dir = parent
 	}
 }
