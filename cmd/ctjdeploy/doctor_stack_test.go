@@ -72,18 +72,7 @@ func doctorEnv(t *testing.T, incubator bool, policy []byte) (cfgPath string, st 
 	t.Setenv("AWS_ENDPOINT_URL", srv.URL)
 	t.Setenv("HOME", t.TempDir())
 
-	ex := st.ExampleDir()
-	// A copy of the example app (its Terraform state included): every path
-	// in a config stays inside the config's repository (or folder).
-	dir := t.TempDir()
-	if err := os.CopyFS(dir, os.DirFS(ex)); err != nil {
-		t.Fatal(err)
-	}
-	tmpl, err := os.ReadFile(filepath.Join(ex, "stage", "ecs-task-def.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := strings.Replace(string(tmpl), `"family": "civic-tech-jobs-fullstack-stage"`, `"family": "`+n.Family+`"`, 1)
+	dir, s := exampleCopy(t, st, n)
 	if err := os.WriteFile(filepath.Join(dir, "td.json"), []byte(s), 0o644); err != nil {
 		t.Fatal(err)
 	}

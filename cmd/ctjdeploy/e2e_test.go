@@ -51,18 +51,7 @@ func e2eEnvPolls(t *testing.T, polls int) (cfgPath string, n teststack.Names) {
 	t.Setenv("AWS_ENDPOINT_URL", srv.URL)
 	t.Setenv("HOME", t.TempDir())
 
-	ex := st.ExampleDir()
-	// A copy of the example app (its Terraform state included): every path
-	// in a config stays inside the config's repository (or folder).
-	dir := t.TempDir()
-	if err := os.CopyFS(dir, os.DirFS(ex)); err != nil {
-		t.Fatal(err)
-	}
-	tmpl, err := os.ReadFile(filepath.Join(ex, "stage", "ecs-task-def.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := strings.Replace(string(tmpl), `"family": "civic-tech-jobs-fullstack-stage"`, `"family": "`+n.Family+`"`, 1)
+	dir, s := exampleCopy(t, st, n)
 	secretKey := `{"name": "SECRET_KEY", "valueFrom": "{{ tf "django_secret_key_ssm_arn" }}"}`
 	if !strings.Contains(s, secretKey) {
 		t.Fatalf("the example template changed; update this test (no %s)", secretKey)
@@ -275,4 +264,22 @@ func TestUnchangedRedeployThroughTheCLI(t *testing.T) {
 			t.Errorf("image %v: digest %v → %v for the same commit", m["name"], f["digest"], m["digest"])
 		}
 	}
+}
+
+// exampleCopy copies the example app (its Terraform state included) into a
+// folder of the test's own, since every path in a config stays inside the
+// config's repository (or folder), and returns the folder and the example's
+// template with n's family.
+func exampleCopy(t *testing.T, st *teststack.Stack, n teststack.Names) (dir, tmpl string) {
+	t.Helper()
+	ex := st.ExampleDir()
+	dir = t.TempDir()
+	if err := os.CopyFS(dir, os.DirFS(ex)); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(ex, "stage", "ecs-task-def.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dir, strings.Replace(string(b), `"family": "civic-tech-jobs-fullstack-stage"`, `"family": "`+n.Family+`"`, 1)
 }

@@ -74,18 +74,7 @@ func newIAMEnv(t *testing.T) *iamEnv {
 	t.Setenv("GITHUB_ACTIONS", "")
 	t.Setenv("CTJ_IAM_REV", "1")
 
-	ex := st.ExampleDir()
-	// A copy of the example app (its Terraform state included): every path
-	// in a config stays inside the config's repository (or folder).
-	dir := t.TempDir()
-	if err := os.CopyFS(dir, os.DirFS(ex)); err != nil {
-		t.Fatal(err)
-	}
-	tmpl, err := os.ReadFile(filepath.Join(ex, "stage", "ecs-task-def.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := strings.Replace(string(tmpl), `"family": "civic-tech-jobs-fullstack-stage"`, `"family": "`+n.Family+`"`, 1)
+	dir, s := exampleCopy(t, st, n)
 	const nodeEnv = `{"name": "NODE_ENV", "value": "production"}`
 	if !strings.Contains(s, nodeEnv) {
 		t.Fatalf("the example template changed; update this test (no %s)", nodeEnv)

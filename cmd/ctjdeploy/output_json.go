@@ -2,9 +2,10 @@ package main
 
 import (
 	"fmt"
-	"github.com/hackforla/ctjdeploy/internal/ecsread"
 	"os"
 	"strings"
+
+	"github.com/hackforla/ctjdeploy/internal/ecsread"
 
 	"github.com/hackforla/ctjdeploy/deploy"
 	"github.com/hackforla/ctjdeploy/internal/exitcode"

@@ -2,13 +2,14 @@ package main
 
 import (
 	"fmt"
-	"github.com/hackforla/ctjdeploy/internal/ecsread"
 	"io"
 	"regexp"
 	"slices"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/hackforla/ctjdeploy/internal/ecsread"
 
 	"github.com/hackforla/ctjdeploy/deploy"
 	"github.com/hackforla/ctjdeploy/internal/exitcode"
