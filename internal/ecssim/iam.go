@@ -166,14 +166,7 @@ func (s *Sim) authorize(w http.ResponseWriter, r *http.Request, target string, b
 		if ok {
 			continue
 		}
-		s.iam.mu.Lock()
-		s.iam.denials = append(s.iam.denials, Denial{Action: c.action, Resource: c.resource, Explicit: explicit})
-		s.iam.mu.Unlock()
-		why := "because no identity-based policy allows the " + c.action + " action"
-		if explicit {
-			why = "with an explicit deny in an identity-based policy"
-		}
-		msg := fmt.Sprintf("User: %s is not authorized to perform: %s on resource: %s %s", principal, c.action, c.resource, why)
+		msg := s.deny(principal, c, explicit)
 		if req.query {
 			w.Header().Set("Content-Type", "text/xml")
 			w.WriteHeader(http.StatusForbidden)
@@ -197,6 +190,19 @@ func (s *Sim) authorize(w http.ResponseWriter, r *http.Request, target string, b
 		return false
 	}
 	return true
+}
+
+// deny records the denial of c and returns what AWS says of it ("User: ...
+// is not authorized to perform: ACTION on resource: ARN because ...").
+func (s *Sim) deny(principal string, c check, explicit bool) string {
+	s.iam.mu.Lock()
+	s.iam.denials = append(s.iam.denials, Denial{Action: c.action, Resource: c.resource, Explicit: explicit})
+	s.iam.mu.Unlock()
+	why := "because no identity-based policy allows the " + c.action + " action"
+	if explicit {
+		why = "with an explicit deny in an identity-based policy"
+	}
+	return fmt.Sprintf("User: %s is not authorized to perform: %s on resource: %s %s", principal, c.action, c.resource, why)
 }
 
 func xmlEscape(b *bytes.Buffer, s string) error {

@@ -53,17 +53,11 @@ func (s *Sim) RegistryProxy(upstream, region string) (http.Handler, error) {
 		if p != nil {
 			if action, repo, ok := registryAction(r.Method, r.URL.Path); ok {
 				res := fmt.Sprintf("arn:aws:ecr:%s:%s:repository/%s", region, simAccount, repo)
-				explicit, allowed := p.allows(check{action: action, resource: res})
+				c := check{action: action, resource: res}
+				explicit, allowed := p.allows(c)
 				if !allowed {
-					s.iam.mu.Lock()
-					s.iam.denials = append(s.iam.denials, Denial{Action: action, Resource: res, Explicit: explicit})
-					s.iam.mu.Unlock()
-					why := "because no identity-based policy allows the " + action + " action"
-					if explicit {
-						why = "with an explicit deny in an identity-based policy"
-					}
 					body, _ := json.Marshal(map[string]any{"errors": []map[string]string{{"code": "DENIED",
-						"message": fmt.Sprintf("User: %s is not authorized to perform: %s on resource: %s %s", principal, action, res, why)}}})
+						"message": s.deny(principal, c, explicit)}}})
 					_, _ = io.Copy(io.Discard, r.Body)
 					w.Header().Set("Content-Type", "application/json; charset=utf-8")
 					w.WriteHeader(http.StatusForbidden)
