@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 
 	"github.com/hackforla/ctjdeploy/internal/ecssim"
+	"github.com/hackforla/ctjdeploy/internal/taskrun"
 	"github.com/hackforla/ctjdeploy/internal/teststack"
 )
 
@@ -118,7 +119,7 @@ func TestRealContainersDatabaseSurvivesADeploy(t *testing.T) {
 	teststack.Start(t).Setenv(t)
 	needRealPostgres(t)
 	label := "org.ctjdeploy.ecssim.test=" + strings.ToLower(t.Name())
-	eng, err := ecssim.NewEngine(ecssim.EngineOptions{RegistryUser: teststack.RegistryUser, RegistryPassword: teststack.RegistryPassword, Label: label, Logf: t.Logf})
+	eng, err := taskrun.NewEngine(taskrun.EngineOptions{RegistryUser: teststack.RegistryUser, RegistryPassword: teststack.RegistryPassword, Label: label, Logf: t.Logf})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -151,7 +152,7 @@ func TestRealContainersDatabaseSurvivesADeploy(t *testing.T) {
 	if got := pg.psql(t, port1, "SHOW data_directory", 10*time.Second); got != "/var/lib/postgresql/18/docker" {
 		t.Errorf("data_directory = %q, want /var/lib/postgresql/18/docker (postgres 18's layout, on the pgdata volume)", got)
 	}
-	vol := ecssim.SharedVolume(group, "pgdata")
+	vol := taskrun.SharedVolume(group, "pgdata")
 	if out, err := exec.Command("/usr/bin/docker", "volume", "inspect", "-f", "{{.Name}}", vol).CombinedOutput(); err != nil || strings.TrimSpace(string(out)) != vol {
 		t.Fatalf("the shared volume %s: %v %s", vol, err, out)
 	}
@@ -221,13 +222,13 @@ func TestDataGuardHazardTwoPostgresOnOneVolume(t *testing.T) {
 	teststack.Start(t).Setenv(t)
 	needRealPostgres(t)
 	label := "org.ctjdeploy.ecssim.test=" + strings.ToLower(t.Name())
-	eng, err := ecssim.NewEngine(ecssim.EngineOptions{Label: label, Logf: t.Logf})
+	eng, err := taskrun.NewEngine(taskrun.EngineOptions{Label: label, Logf: t.Logf})
 	if err != nil {
 		t.Fatal(err)
 	}
 	n := teststack.NewNames(t)
 	group := n.Cluster + "/" + n.Service
-	vol := ecssim.SharedVolume(group, "pgdata")
+	vol := taskrun.SharedVolume(group, "pgdata")
 	third := "ecssim-hazard-third-" + path.Base(n.Service)
 	t.Cleanup(func() {
 		ctx := context.Background()
@@ -239,12 +240,12 @@ func TestDataGuardHazardTwoPostgresOnOneVolume(t *testing.T) {
 		eng.Close()
 	})
 	pg := pgConn{user: "civictechjobs_owner", db: "civictechjobs", password: "ecssim-secret-hazard"}
-	spec := func(id string) ecssim.TaskSpec {
-		return ecssim.TaskSpec{ID: id, Group: group,
-			Volumes: []ecssim.VolumeSpec{{Name: "pgdata", Docker: &ecssim.DockerVolumeSpec{Scope: "shared", Autoprovision: true, Driver: "local"}}},
-			Containers: []ecssim.ContainerSpec{{Name: "pgdb", Image: "postgres:18", Essential: true, PortMappings: []int{5432},
+	spec := func(id string) taskrun.TaskSpec {
+		return taskrun.TaskSpec{ID: id, Group: group,
+			Volumes: []taskrun.VolumeSpec{{Name: "pgdata", Docker: &taskrun.DockerVolumeSpec{Scope: "shared", Autoprovision: true, Driver: "local"}}},
+			Containers: []taskrun.ContainerSpec{{Name: "pgdb", Image: "postgres:18", Essential: true, PortMappings: []int{5432},
 				Environment: map[string]string{"POSTGRES_USER": pg.user, "POSTGRES_DB": pg.db, "POSTGRES_PASSWORD": pg.password},
-				Mounts:      []ecssim.MountSpec{{SourceVolume: "pgdata", ContainerPath: "/var/lib/postgresql"}}}}}
+				Mounts:      []taskrun.MountSpec{{SourceVolume: "pgdata", ContainerPath: "/var/lib/postgresql"}}}}}
 	}
 	ctx := context.Background()
 	run := fmt.Sprint(time.Now().UnixNano() % 1e9)

@@ -20,6 +20,7 @@ import (
 	"github.com/hackforla/ctjdeploy/internal/ecssim"
 	"github.com/hackforla/ctjdeploy/internal/exitcode"
 	"github.com/hackforla/ctjdeploy/internal/report"
+	"github.com/hackforla/ctjdeploy/internal/taskrun"
 	"github.com/hackforla/ctjdeploy/internal/teststack"
 )
 
@@ -220,7 +221,7 @@ func TestFailureThresholdRealContainers(t *testing.T) {
 	}
 	teststack.Start(t).Setenv(t) // DOCKER_HOST for the engine
 	label := "org.ctjdeploy.ecssim.test=" + strings.ToLower(t.Name())
-	eng, err := ecssim.NewEngine(ecssim.EngineOptions{RegistryUser: teststack.RegistryUser, RegistryPassword: teststack.RegistryPassword, Label: label, Logf: t.Logf})
+	eng, err := taskrun.NewEngine(taskrun.EngineOptions{RegistryUser: teststack.RegistryUser, RegistryPassword: teststack.RegistryPassword, Label: label, Logf: t.Logf})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -96,6 +96,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/hackforla/ctjdeploy/internal/taskrun"
 )
 
 // Scenario is what the simulator makes of a deployment.
@@ -150,7 +152,7 @@ type Options struct {
 	// (engine.go): a task's fate is then its containers' real exits, not
 	// the scenario's (the Stuck and WrongDigest scenarios still apply). nil:
 	// every task is EMULATED.
-	Engine *Engine
+	Engine *taskrun.Engine
 	// Logf, if set, receives one line per emulated step.
 	Logf func(format string, args ...any)
 	// Policy, if set, is an IAM identity-based policy (JSON) every call is
@@ -236,8 +238,8 @@ type container struct {
 	// awslogs: where its output goes (logConfiguration options).
 	logGroup, logPrefix string
 	// mountPoints, and the task definition's volumes they mount.
-	mounts  []MountSpec
-	volumes []VolumeSpec
+	mounts  []taskrun.MountSpec
+	volumes []taskrun.VolumeSpec
 }
 
 type service struct {
@@ -751,14 +753,14 @@ func (s *Sim) containersOf(td string, hdr http.Header) []container {
 		}
 	}
 	_ = json.Unmarshal(out, &resp)
-	vols := map[string]VolumeSpec{}
+	vols := map[string]taskrun.VolumeSpec{}
 	for _, v := range resp.TaskDefinition.Volumes {
-		vs := VolumeSpec{Name: v.Name}
+		vs := taskrun.VolumeSpec{Name: v.Name}
 		if v.Host != nil {
 			vs.HostPath = v.Host.SourcePath
 		}
 		if d := v.DockerVolumeConfiguration; d != nil {
-			vs.Docker = &DockerVolumeSpec{Scope: d.Scope, Autoprovision: d.Autoprovision, Driver: d.Driver, DriverOpts: d.DriverOpts, Labels: d.Labels}
+			vs.Docker = &taskrun.DockerVolumeSpec{Scope: d.Scope, Autoprovision: d.Autoprovision, Driver: d.Driver, DriverOpts: d.DriverOpts, Labels: d.Labels}
 		}
 		vols[v.Name] = vs
 	}
@@ -766,7 +768,7 @@ func (s *Sim) containersOf(td string, hdr http.Header) []container {
 	for _, c := range resp.TaskDefinition.ContainerDefinitions {
 		spec := container{essential: c.Essential == nil || *c.Essential, entryPoint: c.EntryPoint, command: c.Command}
 		for _, m := range c.MountPoints {
-			spec.mounts = append(spec.mounts, MountSpec{SourceVolume: m.SourceVolume, ContainerPath: m.ContainerPath, ReadOnly: m.ReadOnly})
+			spec.mounts = append(spec.mounts, taskrun.MountSpec{SourceVolume: m.SourceVolume, ContainerPath: m.ContainerPath, ReadOnly: m.ReadOnly})
 			if v, ok := vols[m.SourceVolume]; ok {
 				spec.volumes = append(spec.volumes, v)
 			}

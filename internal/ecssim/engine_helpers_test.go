@@ -10,13 +10,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hackforla/ctjdeploy/internal/taskrun"
 	"github.com/hackforla/ctjdeploy/internal/teststack"
 )
 
 // engTestEngine skips without the stack and returns an engine whose
 // containers carry a label of their own (so the test's Cleanup cannot touch
 // containers of tests running at the same time), and the label.
-func engTestEngine(t *testing.T) (*Engine, string, *teststack.LogBuf) {
+func engTestEngine(t *testing.T) (*taskrun.Engine, string, *teststack.LogBuf) {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("runs containers on the stack's Docker engine; not in -short")
@@ -26,7 +27,7 @@ func engTestEngine(t *testing.T) (*Engine, string, *teststack.LogBuf) {
 	}
 	logs := &teststack.LogBuf{}
 	label := "org.ctjdeploy.ecssim.test=" + teststack.RandHex(4)
-	e, err := NewEngine(EngineOptions{RegistryUser: teststack.RegistryUser, RegistryPassword: teststack.RegistryPassword, Label: label, Logf: logs.Logf(t)})
+	e, err := taskrun.NewEngine(taskrun.EngineOptions{RegistryUser: teststack.RegistryUser, RegistryPassword: teststack.RegistryPassword, Label: label, Logf: logs.Logf(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

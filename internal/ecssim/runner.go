@@ -6,6 +6,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/hackforla/ctjdeploy/internal/taskrun"
 )
 
 // fate is what a deployment's tasks do once started, in the emulated runner.
@@ -94,7 +96,7 @@ func (emulated) close()             {}
 // the background (it pulls images), poll reports the real exit of the first
 // essential container, or the failure to start.
 type docker struct {
-	e  *Engine
+	e  *taskrun.Engine
 	mu sync.Mutex
 	h  map[*task]*dockerTask
 	// stopping: per service (cluster/service), the tasks whose containers
@@ -113,16 +115,16 @@ type docker struct {
 const dockerStable = time.Second
 
 type dockerTask struct {
-	rt        *RunningTask
+	rt        *taskrun.RunningTask
 	up        time.Time // when Start returned
 	err       error
 	started   bool // Start returned
-	exit      *TaskExit
+	exit      *taskrun.TaskExit
 	stopAsked bool
 	stopped   chan struct{} // closed once stopped (after stopAsked)
 }
 
-func newDocker(e *Engine) *docker {
+func newDocker(e *taskrun.Engine) *docker {
 	return &docker{e: e, h: map[*task]*dockerTask{}, stopping: map[string]map[chan struct{}]bool{}}
 }
 
@@ -131,10 +133,10 @@ func newDocker(e *Engine) *docker {
 const dockerStopWait = 2 * time.Minute
 
 func (r *docker) start(t *task) error {
-	spec := TaskSpec{ID: lastPart(t.Arn), Group: t.Svc}
+	spec := taskrun.TaskSpec{ID: lastPart(t.Arn), Group: t.Svc}
 	seen := map[string]bool{}
 	for _, c := range t.Containers {
-		spec.Containers = append(spec.Containers, ContainerSpec{Name: c.Name, Image: c.Image, Essential: c.essential,
+		spec.Containers = append(spec.Containers, taskrun.ContainerSpec{Name: c.Name, Image: c.Image, Essential: c.essential,
 			Environment: c.env, EntryPoint: c.entryPoint, Command: c.command, PortMappings: c.ports, Mounts: c.mounts})
 		for _, v := range c.volumes {
 			if !seen[v.Name] {
@@ -179,7 +181,7 @@ func (r *docker) start(t *task) error {
 	return nil
 }
 
-func stopRunning(rt *RunningTask) {
+func stopRunning(rt *taskrun.RunningTask) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	_ = rt.Stop(ctx)
@@ -275,7 +277,7 @@ func (r *docker) stopDone(svc string, dt *dockerTask) {
 
 func (r *docker) close() {
 	r.mu.Lock()
-	var rts []*RunningTask
+	var rts []*taskrun.RunningTask
 	for t, dt := range r.h {
 		dt.stopAsked = true
 		if dt.rt != nil {

@@ -30,6 +30,7 @@ import (
 	"time"
 
 	"github.com/hackforla/ctjdeploy/internal/ecssim"
+	"github.com/hackforla/ctjdeploy/internal/taskrun"
 )
 
 func main() {
@@ -52,7 +53,7 @@ func main() {
 	o := ecssim.Options{Upstream: *upstream, Scenario: ecssim.Scenario(*scenario), Polls: *polls, Step: *step, Logf: logger.Printf}
 	mode := fmt.Sprintf("ECS rollouts are EMULATED (scenario %s): no container runs", *scenario)
 	if *useDocker {
-		eng, err := ecssim.NewEngine(ecssim.EngineOptions{RegistryUser: *regUser, RegistryPassword: os.Getenv("ECSSIM_REGISTRY_PASSWORD"), Logf: logger.Printf})
+		eng, err := taskrun.NewEngine(taskrun.EngineOptions{RegistryUser: *regUser, RegistryPassword: os.Getenv("ECSSIM_REGISTRY_PASSWORD"), Logf: logger.Printf})
 		if err != nil {
 			log.Fatalf("ecssim: -docker: %v (is the stack up and DOCKER_HOST set?)", err)
 		}
