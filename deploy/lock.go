@@ -11,6 +11,7 @@ import (
 
 	"github.com/hackforla/ctjdeploy/deploy/rollout"
 	"github.com/hackforla/ctjdeploy/internal/config"
+	"github.com/hackforla/ctjdeploy/internal/ecsread"
 	"github.com/hackforla/ctjdeploy/internal/exitcode"
 	"github.com/hackforla/ctjdeploy/internal/lease"
 )
@@ -76,7 +77,7 @@ func (r *run) sameService(ctx context.Context, registered string) error {
 	if was == nil || was.Svc == nil {
 		return nil
 	}
-	svc, err := rollout.DescribeService(ctx, r.d.ECS, env.Cluster, env.Service)
+	svc, err := ecsread.DescribeService(ctx, r.d.ECS, env.Cluster, env.Service)
 	if err != nil {
 		if registered != "" {
 			return fmt.Errorf("re-reading service %s before updating it: %w; the service was not changed, and revision %s, registered by this run, is unused", env.Service, err, shortARN(registered))

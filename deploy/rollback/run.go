@@ -206,7 +206,7 @@ func takeLock(ctx context.Context, api rollout.ECS, env *config.Environment, p *
 		return nil, err
 	}
 	if was := p.ServiceState; was != nil {
-		svc, err := rollout.DescribeService(ctx, api, env.Cluster, env.Service)
+		svc, err := ecsread.DescribeService(ctx, api, env.Cluster, env.Service)
 		if err != nil {
 			l.Release()
 			return nil, fmt.Errorf("re-reading service %s after taking the deploy lock: %w; nothing changed", env.Service, err)

@@ -45,7 +45,7 @@ func (l *Live) Commit() string {
 // its tags (DescribeTaskDefinition): two calls. A missing or inactive service
 // is an invalid-input error naming it.
 func ReadLive(ctx context.Context, api ECS, cluster, service string) (*Live, error) {
-	svc, err := DescribeService(ctx, api, cluster, service)
+	svc, err := ecsread.DescribeService(ctx, api, cluster, service)
 	if err != nil {
 		return nil, err
 	}
@@ -60,11 +60,6 @@ func ReadLive(ctx context.Context, api ECS, cluster, service string) (*Live, err
 	}
 	l.TaskDefinition, l.Tags = td, ecsread.TagMap(tags)
 	return l, nil
-}
-
-// DescribeService reads one service by name (ecsread.DescribeService).
-func DescribeService(ctx context.Context, api ECS, cluster, service string) (*ecstypes.Service, error) {
-	return ecsread.DescribeService(ctx, api, cluster, service)
 }
 
 // RegisterTags are the tags Register puts on a new revision.
@@ -204,7 +199,7 @@ func Update(ctx context.Context, api ECS, cluster, service, taskDef string, forc
 			break
 		}
 		waited += wait
-		s, err := DescribeService(ctx, api, cluster, service)
+		s, err := ecsread.DescribeService(ctx, api, cluster, service)
 		if err != nil {
 			if awserr.IsTransient(err) {
 				continue

@@ -476,7 +476,7 @@ func (f *follower) poll(ctx context.Context) (polled, error) {
 // read reads the service, and our service deployment record where the API
 // is used.
 func (f *follower) read(ctx context.Context) (*ecstypes.Service, *ecstypes.ServiceDeployment, error) {
-	svc, err := DescribeService(ctx, f.api, f.o.Cluster, f.o.Service)
+	svc, err := ecsread.DescribeService(ctx, f.api, f.o.Cluster, f.o.Service)
 	if err != nil {
 		return nil, nil, err
 	}
