@@ -66,9 +66,18 @@ unit:
 TREE_STATE = { git status --porcelain=v1 --untracked-files=all; git diff HEAD --binary | sha256sum; }
 RELIABILITY_TMP ?= $(or $(TMPDIR),/tmp)/ctjdeploy-reliability.md
 
+# The stack comes up in the background while lint and vuln run (on a fresh
+# machine it mostly waits: debootstrap's downloads, npm), and test-go finds
+# it up.
+STACK_UP_LOG ?= $(or $(TMPDIR),/tmp)/ctjdeploy-stack-up.log
 test:
 	@before="$$($(TREE_STATE))"; \
-	  $(MAKE) --no-print-directory lint vuln test-go fuzz; \
+	  $(STACK) up >/dev/null 2>$(STACK_UP_LOG) & stack=$$!; \
+	  checks=0; $(MAKE) --no-print-directory lint vuln || checks=$$?; \
+	  up=0; wait $$stack || up=$$?; cat $(STACK_UP_LOG); \
+	  if [ $$checks != 0 ]; then exit $$checks; fi; \
+	  if [ $$up != 0 ]; then echo "make test: scripts/stack up failed (exit $$up): see its log above"; exit $$up; fi; \
+	  $(MAKE) --no-print-directory test-go fuzz; \
 	  after="$$($(TREE_STATE))"; \
 	  if [ "$$before" != "$$after" ]; then \
 	    echo "make test changed the tree (git status before and after):"; \

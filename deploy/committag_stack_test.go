@@ -21,6 +21,7 @@ import (
 // already under the tag is deployed, nothing is pushed, and no new revision
 // is registered.
 func TestNonReproducibleRebuildKeepsTheCommitTag(t *testing.T) {
+	t.Parallel() // its own cluster, service, repositories and simulator (TestMain: the stack's environment)
 	f := newFixture(t, ecssim.Success, 100)
 	ctx := context.Background()
 	ctxDir := filepath.Join(t.TempDir(), "backend")

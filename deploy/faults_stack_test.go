@@ -226,6 +226,9 @@ type faultCase struct {
 	// secrets are secret values of this case (besides fixtureSecrets)
 	// that must appear nowhere.
 	secrets []string
+	// setsEnv: the case changes the process's environment (t.Setenv: a
+	// fake terraform, a proxy as DOCKER_HOST), so it runs alone.
+	setsEnv bool
 }
 
 // row is one line of the reliability table.
@@ -370,11 +373,11 @@ func faultCases() []faultCase {
 
 		// Terraform (env.Terraform.Dir = example/infra/stage), played by a
 		// real process: a fake terraform as TF_BINARY.
-		{name: "Terraform fails (terraform output exits 1: backend access denied)", setup: func(t *testing.T, e *faultEnv, o *Options, _ context.CancelFunc) int {
+		{setsEnv: true, name: "Terraform fails (terraform output exits 1: backend access denied)", setup: func(t *testing.T, e *faultEnv, o *Options, _ context.CancelFunc) int {
 			t.Setenv("TF_BINARY", fakeBinary(t, "terraform", "echo 'Error: Failed to load state: AccessDenied: Access Denied (bucket tfstate-stage)' >&2\nexit 1\n"))
 			return 1
 		}, want: 1, wantIn: []string{"terraform output in", "example/infra/stage", "AccessDenied"}, untouched: true},
-		{name: "Terraform hangs (terraform output never ends, ignores SIGINT; 2 s timeout)", setup: func(t *testing.T, e *faultEnv, o *Options, _ context.CancelFunc) int {
+		{setsEnv: true, name: "Terraform hangs (terraform output never ends, ignores SIGINT; 2 s timeout)", setup: func(t *testing.T, e *faultEnv, o *Options, _ context.CancelFunc) int {
 			e.pidFile = filepath.Join(t.TempDir(), "pid")
 			t.Setenv("TF_BINARY", fakeBinary(t, "terraform", "echo $$ > '"+e.pidFile+"'\ntrap '' INT\nexec sleep 600\n"))
 			t.Setenv(tfvars.TimeoutEnv, "2s")
@@ -386,11 +389,11 @@ func faultCases() []faultCase {
 		// client's image export) through a unix-socket proxy that plays the
 		// engine killed and restarting: every connection cut, new ones
 		// refused for 5 s.
-		{name: "Docker engine killed mid-build", setup: func(t *testing.T, e *faultEnv, o *Options, _ context.CancelFunc) int {
+		{setsEnv: true, name: "Docker engine killed mid-build", setup: func(t *testing.T, e *faultEnv, o *Options, _ context.CancelFunc) int {
 			e.dockerProxy(t, &faults.Cut{Request: regexp.MustCompile(`^POST \S*/(build|grpc)\b`), AfterBytes: 256, Refuse: 5 * time.Second})
 			return 0
 		}, want: 1, wantIn: []string{"Docker engine"}, untouched: true, racy: true},
-		{name: "Docker engine killed mid-save (the image export)", setup: func(t *testing.T, e *faultEnv, o *Options, _ context.CancelFunc) int {
+		{setsEnv: true, name: "Docker engine killed mid-save (the image export)", setup: func(t *testing.T, e *faultEnv, o *Options, _ context.CancelFunc) int {
 			e.dockerProxy(t, &faults.Cut{Request: regexp.MustCompile(`^GET \S*/images/(\S+/)?get\b`), AfterBytes: 64 << 10, Refuse: 5 * time.Second})
 			return 0
 		}, want: 1, wantIn: []string{"Docker engine"}, unmoved: true, racy: true},
@@ -594,18 +597,51 @@ func TestFaultSuite(t *testing.T) {
 		}
 		cases = keep
 	}
-	var rows []row
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			rows = append(rows, playFault(t, c))
-		})
+	// The cases that change the process's environment (t.Setenv) run one
+	// at a time, first; the others, each on its own cluster, service,
+	// repositories, simulator and proxies, side by side, at most
+	// faultJobs() at a time (most of a case is waiting: on timeouts, on
+	// polls, on the registry).
+	rows := make([]row, len(cases))
+	var together []int
+	for i, c := range cases {
+		if !c.setsEnv {
+			together = append(together, i)
+			continue
+		}
+		t.Run(c.name, func(t *testing.T) { rows[i] = playFault(t, c) })
 	}
+	sem := make(chan struct{}, faultJobs(t))
+	var wg sync.WaitGroup
+	for _, i := range together {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			t.Run(cases[i].name, func(t *testing.T) { rows[i] = playFault(t, cases[i]) })
+		}()
+	}
+	wg.Wait()
 	if out := os.Getenv("CTJDEPLOY_RELIABILITY_OUT"); out != "" && !t.Failed() && len(rows) == len(faultCases()) {
 		if err := os.WriteFile(out, []byte(reliabilityDoc(rows)), 0o644); err != nil {
 			t.Fatal(err)
 		}
 		t.Logf("wrote %s (%d faults)", out, len(rows))
 	}
+}
+
+// faultJobs is how many fault cases run at once: CTJDEPLOY_FAULT_JOBS, or
+// 4.
+func faultJobs(t *testing.T) int {
+	if v := os.Getenv("CTJDEPLOY_FAULT_JOBS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			t.Fatalf("CTJDEPLOY_FAULT_JOBS=%q: want a whole number of at least 1", v)
+		}
+		return n
+	}
+	return 4
 }
 
 func playFault(t *testing.T, c faultCase) row {

@@ -113,6 +113,7 @@ func runningPgdb(t *testing.T, f *fixture, old string) (string, int) {
 // same shared Docker volume (the example's pgdata, scope shared,
 // autoprovision) mounted at /var/lib/postgresql.
 func TestRealContainersDatabaseSurvivesADeploy(t *testing.T) {
+	t.Parallel() // its own cluster, service, repositories and simulator (TestMain: the stack's environment)
 	if testing.Short() {
 		t.Skip("needs the stack")
 	}
@@ -216,6 +217,7 @@ func TestRealContainersDatabaseSurvivesADeploy(t *testing.T) {
 // when both servers share a PID namespace: then the second refuses with
 // `lock file "postmaster.pid" already exists`.
 func TestDataGuardHazardTwoPostgresOnOneVolume(t *testing.T) {
+	t.Parallel() // its own cluster, service, repositories and simulator (TestMain: the stack's environment)
 	if testing.Short() {
 		t.Skip("needs the stack")
 	}

@@ -34,6 +34,7 @@ func (o *outsideAfterRegister) RegisterTaskDefinition(ctx context.Context, in *e
 // run's register and its update is not updated (that would undo the other
 // change); exit 5, naming the unused revision.
 func TestOutsideUpdateBetweenRegisterAndUpdate(t *testing.T) {
+	t.Parallel() // its own cluster, service, repositories and simulator (TestMain: the stack's environment)
 	f := newFixture(t, ecssim.Success, 100)
 	ctx := context.Background()
 	var outside string

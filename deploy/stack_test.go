@@ -98,9 +98,29 @@ func newFixture(t *testing.T, sc ecssim.Scenario, maxPercent int32, simOpts ...f
 		t.Fatal(err)
 	}
 	f := &fixture{st: st, n: n, sim: sim, env: env, moto: moto, motoR: st.ECR(t),
-		deps: Deps{ECS: ecs.NewFromConfig(cfg), Builder: b, Pusher: pusher, Registry: st.Registry}}
+		deps: Deps{ECS: ecs.NewFromConfig(cfg), Builder: oneBuildAtATime{b}, Pusher: pusher, Registry: st.Registry}}
 	f.git, f.c = gitRepo(t)
 	return f
+}
+
+// buildMus make the tests of this binary, which run side by side, build
+// each image (by name: django, next) one at a time. They build the same
+// Dockerfiles from the same contexts with --cache-from their own
+// repositories, and the engine's BuildKit merges the identical steps of
+// concurrent builds: a session that ends while another build still
+// resolves through it fails that build's registry auth ("401 Unauthorized"
+// importing the cache manifest, then "invalid incomplete links"; see
+// moby/buildkit#1509 and #4674 on concurrent cache imports). A deploy's own
+// two builds, of different Dockerfiles, still run side by side.
+var buildMus sync.Map // image name → *sync.Mutex
+
+type oneBuildAtATime struct{ build.Builder }
+
+func (b oneBuildAtATime) Build(ctx context.Context, s build.Spec) (build.Image, error) {
+	mu, _ := buildMus.LoadOrStore(s.Name, new(sync.Mutex))
+	mu.(*sync.Mutex).Lock()
+	defer mu.(*sync.Mutex).Unlock()
+	return b.Builder.Build(ctx, s)
 }
 
 func gitRepo(t *testing.T) (string, []string) {
@@ -117,7 +137,7 @@ func gitRepo(t *testing.T) (string, []string) {
 	g("init", "-q", "-b", "main")
 	var c []string
 	for i := 0; i < 3; i++ {
-		g("commit", "-q", "--allow-empty", "-m", fmt.Sprint(i))
+		g("commit", "-q", "--allow-empty", "-m", fmt.Sprintf("%d %s", i, t.Name())) // a test of its own commits: no two tests build one engine tag
 		c = append(c, g("rev-parse", "HEAD"))
 	}
 	return dir, c
@@ -177,6 +197,7 @@ func (f *fixture) snapshot(t *testing.T) string {
 var writeOps = []string{"ecs:RegisterTaskDefinition", "ecs:UpdateService", "ecs:TagResource", "ecr:PutImage", "ecr:CreateRepository", "ecr:BatchDeleteImage"}
 
 func TestDryRunWritesNothing(t *testing.T) {
+	t.Parallel() // its own cluster, service, repositories and simulator (TestMain: the stack's environment)
 	f := newFixture(t, ecssim.Success, 100)
 	before := f.snapshot(t)
 	o := f.opts(f.c[2])
@@ -209,6 +230,7 @@ func TestDryRunWritesNothing(t *testing.T) {
 }
 
 func TestDeployThenUnchangedRedeploy(t *testing.T) {
+	t.Parallel() // its own cluster, service, repositories and simulator (TestMain: the stack's environment)
 	f := newFixture(t, ecssim.Success, 100)
 	ctx := context.Background()
 	res, err := Run(ctx, f.opts(f.c[1]), f.deps)
@@ -302,6 +324,7 @@ func (f *fixture) pointServiceAt(t *testing.T, commit string) {
 }
 
 func TestStaleCommitGuard(t *testing.T) {
+	t.Parallel() // its own cluster, service, repositories and simulator (TestMain: the stack's environment)
 	f := newFixture(t, ecssim.Success, 100)
 	f.pointServiceAt(t, f.c[2])
 	o := f.opts(f.c[1])
@@ -327,6 +350,7 @@ func TestStaleCommitGuard(t *testing.T) {
 }
 
 func TestDataGuardRefusesTwoHundredPercent(t *testing.T) {
+	t.Parallel() // its own cluster, service, repositories and simulator (TestMain: the stack's environment)
 	f := newFixture(t, ecssim.Success, 200)
 	o := f.opts(f.c[2])
 	o.Force = true
@@ -341,6 +365,7 @@ func TestDataGuardRefusesTwoHundredPercent(t *testing.T) {
 }
 
 func TestInProgressGuard(t *testing.T) {
+	t.Parallel() // its own cluster, service, repositories and simulator (TestMain: the stack's environment)
 	f := newFixture(t, ecssim.InProgress, 100)
 	res, err := Run(context.Background(), f.opts(f.c[2]), f.deps)
 	if exitcode.Of(err) != exitcode.Refused || verdict(res, rollout.GuardInProgress) != rollout.Refuse {
@@ -355,6 +380,7 @@ func TestInProgressGuard(t *testing.T) {
 }
 
 func TestRolledBackExit3AndJSON(t *testing.T) {
+	t.Parallel() // its own cluster, service, repositories and simulator (TestMain: the stack's environment)
 	f := newFixture(t, ecssim.Rollback, 100)
 	var rec report.Recorder
 	o := f.opts(f.c[2])
@@ -397,6 +423,7 @@ func TestRolledBackExit3AndJSON(t *testing.T) {
 }
 
 func TestWrongDigestFails(t *testing.T) {
+	t.Parallel() // its own cluster, service, repositories and simulator (TestMain: the stack's environment)
 	f := newFixture(t, ecssim.WrongDigest, 100)
 	res, err := Run(context.Background(), f.opts(f.c[2]), f.deps)
 	if exitcode.Of(err) != exitcode.Failed || res.Outcome != "failed" || !strings.Contains(err.Error(), "not the pushed") {
@@ -405,6 +432,7 @@ func TestWrongDigestFails(t *testing.T) {
 }
 
 func TestStuckTimesOut(t *testing.T) {
+	t.Parallel() // its own cluster, service, repositories and simulator (TestMain: the stack's environment)
 	f := newFixture(t, ecssim.Stuck, 100)
 	o := f.opts(f.c[2])
 	o.Timeout = time.Second
@@ -435,6 +463,7 @@ func (c *countingBuilder) Build(ctx context.Context, s build.Spec) (build.Image,
 // anything is built: a CI deploy naming the old service, or a template
 // needing an output Terraform lacks, fails in a second, not after a build.
 func TestFailFastBeforeAnyBuild(t *testing.T) {
+	t.Parallel() // its own cluster, service, repositories and simulator (TestMain: the stack's environment)
 	cases := []struct {
 		name       string
 		maxPercent int32
@@ -477,6 +506,7 @@ func TestFailFastBeforeAnyBuild(t *testing.T) {
 // came from a newer commit, so this run would deploy, and its verdict cannot
 // change after a build.
 func TestStaleCommitRefusedBeforeBuild(t *testing.T) {
+	t.Parallel() // its own cluster, service, repositories and simulator (TestMain: the stack's environment)
 	f := newFixture(t, ecssim.Success, 100)
 	if _, err := Run(context.Background(), f.opts(f.c[2]), f.deps); err != nil {
 		t.Fatalf("first deploy: %v", err)
@@ -496,6 +526,7 @@ func TestStaleCommitRefusedBeforeBuild(t *testing.T) {
 // does not follow, is refused with exit 2 before any build, push or
 // register: moto's and the registry's state stay exactly as they were.
 func TestRefusesWhatCannotBeFollowed(t *testing.T) {
+	t.Parallel() // its own cluster, service, repositories and simulator (TestMain: the stack's environment)
 	for _, c := range []struct {
 		name string
 		cfg  ecssim.ServiceConfig
@@ -536,6 +567,7 @@ func TestRefusesWhatCannotBeFollowed(t *testing.T) {
 // A rerun of the commit whose deployment is still running follows that
 // deployment to its end instead of reporting "unchanged".
 func TestRerunFollowsTheRolloutInProgress(t *testing.T) {
+	t.Parallel() // its own cluster, service, repositories and simulator (TestMain: the stack's environment)
 	f := newFixture(t, ecssim.Success, 100, func(o *ecssim.Options) { o.Polls = 20; o.Step = 100 * time.Millisecond })
 	o := f.opts(f.c[2])
 	o.NoWait = true
@@ -559,6 +591,7 @@ func TestRerunFollowsTheRolloutInProgress(t *testing.T) {
 // A smoke check that fails after a completed rollout rolls the service back
 // to the revision live before and exits 3 once that rollback completed.
 func TestSmokeFailureRollsBack(t *testing.T) {
+	t.Parallel() // its own cluster, service, repositories and simulator (TestMain: the stack's environment)
 	f := newFixture(t, ecssim.Success, 100)
 	good, err := Run(context.Background(), f.opts(f.c[1]), f.deps)
 	if err != nil {
@@ -602,6 +635,7 @@ func TestSmokeFailureRollsBack(t *testing.T) {
 // message has the exit code and django's own last line from CloudWatch
 // Logs, and the previous revision runs again, its containers up.
 func TestRealContainersDeployThenBadCommit(t *testing.T) {
+	t.Parallel() // its own cluster, service, repositories and simulator (TestMain: the stack's environment)
 	if testing.Short() {
 		t.Skip("needs the stack")
 	}
@@ -682,6 +716,7 @@ func TestRealContainersDeployThenBadCommit(t *testing.T) {
 // A smoke check that passes: exit 0, its result in the document. One that
 // fails when the rollback it triggers fails too: exit 6.
 func TestSmokePassesAndRollbackFailure(t *testing.T) {
+	t.Parallel() // its own cluster, service, repositories and simulator (TestMain: the stack's environment)
 	f := newFixture(t, ecssim.Success, 100)
 	good, err := Run(context.Background(), f.opts(f.c[0]), f.deps)
 	if err != nil {

@@ -108,6 +108,7 @@ func (f *fixture) motoTD(t *testing.T) string {
 var failedCountRE = regexp.MustCompile(`(\d+) tasks of the deployment failed \(failure_threshold 3\)`)
 
 func TestFailureThreshold(t *testing.T) {
+	t.Parallel() // its own cluster, service, repositories and simulator (TestMain: the stack's environment)
 	if testing.Short() {
 		t.Skip("needs the stack")
 	}
@@ -137,6 +138,7 @@ func TestFailureThreshold(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel() // each row on its own fixture
 			f := newFixture(t, ecssim.Success, 100)
 			f.env.FailureThreshold = config.DefaultFailureThreshold
 			if tt.cfg != nil {
@@ -216,6 +218,7 @@ func TestFailureThreshold(t *testing.T) {
 // one StopServiceDeployment. It logs the threshold → stop time for
 // bench/README.md.
 func TestFailureThresholdRealContainers(t *testing.T) {
+	t.Parallel() // its own cluster, service, repositories and simulator (TestMain: the stack's environment)
 	if testing.Short() {
 		t.Skip("needs the stack")
 	}

@@ -18,6 +18,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"flag"
 	"fmt"
 	"net"
 	"net/http"
@@ -91,6 +92,16 @@ func Start(t testing.TB) *Stack {
 	if testing.Short() {
 		t.Skip("needs the local stack (scripts/stack up); skipped with -short")
 	}
+	startOnce()
+	if startErr != nil {
+		t.Fatalf("local stack: %v", startErr)
+	}
+	return started
+}
+
+// startOnce brings the stack up (or finds it up) the first time it is
+// called in this process.
+func startOnce() {
 	once.Do(func() {
 		started, startErr = start()
 		if startErr == nil {
@@ -99,10 +110,6 @@ func Start(t testing.TB) *Stack {
 			fmt.Fprintf(os.Stderr, "teststack: %s at %s\n", started.TerraformVersion, started.TerraformBinary)
 		}
 	})
-	if startErr != nil {
-		t.Fatalf("local stack: %v", startErr)
-	}
-	return started
 }
 
 // terraformVersion is the first line of `BIN version`, or why it has none.
@@ -311,13 +318,37 @@ func RepoRoot() (string, error) {
 // ExampleDir is the example app's folder (holding ctjdeploy.yaml).
 func (s *Stack) ExampleDir() string { return filepath.Join(s.RepoRoot, "example") }
 
-// Setenv applies the stack's whole environment to the test with t.Setenv
-// (so the test may not be parallel).
+// Setenv applies the stack's whole environment to the test with t.Setenv,
+// leaving alone the keys that already hold the stack's value. In a package
+// whose TestMain calls Main, every key does, so its tests may be parallel;
+// elsewhere t.Setenv refuses a parallel test.
 func (s *Stack) Setenv(t testing.TB) {
 	t.Helper()
 	for k, v := range s.Env {
+		if cur, ok := os.LookupEnv(k); ok && cur == v {
+			continue
+		}
 		t.Setenv(k, v)
 	}
+}
+
+// Main is for the TestMain of a package whose stack tests run in parallel:
+// unless the run is -short, it brings the stack up (as Start does) and lays
+// its environment over the whole process, for every test of the binary, so
+// that Setenv changes nothing and no test has to be serial for it. A stack
+// that fails to start is reported by each test's Start. Main runs the tests
+// and returns their exit code.
+func Main(m *testing.M) int {
+	flag.Parse()
+	if !testing.Short() {
+		startOnce()
+		if startErr == nil {
+			for k, v := range started.Env {
+				os.Setenv(k, v)
+			}
+		}
+	}
+	return m.Run()
 }
 
 // Environ is this process's environment with the stack's laid over it, for
