@@ -2,10 +2,13 @@ package lease
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
 	"time"
+
+	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 
 	"github.com/hackforla/ctjdeploy/internal/exitcode"
 	"github.com/hackforla/ctjdeploy/internal/report"
@@ -29,7 +32,13 @@ func raceRound(ctx context.Context, s SSM, name string, withRelease, thorough bo
 	// renewing it (one write, to keep the round's requests few).
 	stale := &Lease{s: s, o: o(name + "/stale"), me: o(name + "/stale").Holder}
 	if _, err := stale.write(ctx, State{}, held, time.Now().Add(-2*time.Hour)); err != nil {
-		return fmt.Errorf("%s: the stale holder: %w", name, err)
+		// The round's parameter is its own: ParameterAlreadyExists means
+		// the SDK retried the creation after losing the answer to an
+		// attempt that landed (seen with moto slow under load).
+		var exists *ssmtypes.ParameterAlreadyExists
+		if !errors.As(err, &exists) {
+			return fmt.Errorf("%s: the stale holder: %w", name, err)
+		}
 	}
 	var (
 		mu      sync.Mutex
