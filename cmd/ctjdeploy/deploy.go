@@ -92,6 +92,10 @@ func runDeploy(cmd *cobra.Command, g *globals, f *deployFlags, envName string) (
 	if f.timeout <= 0 {
 		return exitcode.Invalidf("--timeout %s: give a positive duration, e.g. 15m", f.timeout)
 	}
+	interval, err := pollInterval()
+	if err != nil {
+		return err
+	}
 	ctx := cmd.Context()
 	cfgDir := filepath.Dir(env.TaskDefinition)
 	if abs, aerr := filepath.Abs(g.configPath); aerr == nil {
@@ -133,6 +137,6 @@ func runDeploy(cmd *cobra.Command, g *globals, f *deployFlags, envName string) (
 		deps.Builder = b
 	}
 	res, err = deploy.Run(ctx, deploy.Options{Env: env, Tag: tag, GitDir: gitDir, DryRun: f.dryRun, NoBuild: f.noBuild,
-		NoWait: f.noWait, NoSmoke: f.noSmoke, Force: f.force, ForceUnlock: f.forceUnlock, Timeout: f.timeout, Color: g.color() && g.output != "json", Reporter: rep}, deps)
+		NoWait: f.noWait, NoSmoke: f.noSmoke, Force: f.force, ForceUnlock: f.forceUnlock, Timeout: f.timeout, Interval: interval, Color: g.color() && g.output != "json", Reporter: rep}, deps)
 	return err
 }

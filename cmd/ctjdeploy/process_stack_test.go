@@ -176,7 +176,10 @@ func TestTwoProcessesRace(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: needs the local stack")
 	}
-	cfg, n := e2eEnvPolls(t, 4) // the winner's rollout takes ~4 polls of 3 s
+	cfg, n := e2eEnvPolls(t, 4)
+	// The winner's rollout takes ~4 polls of 3 s (not the stack's fast
+	// polls): B starts while A still holds the lock.
+	t.Setenv(PollIntervalEnv, "3s")
 	tagA, tagB := "race-a-"+n.Prefix, "race-b-"+n.Prefix
 	before := readState(t, n)
 

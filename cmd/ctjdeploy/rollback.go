@@ -135,7 +135,11 @@ func runRollback(cmd *cobra.Command, g *globals, f *rollbackFlags, env *config.E
 		return nil
 	}
 	// The deploy lock (not taken by a dry run, which returned above).
-	res, err := rollback.Run(ctx, client, env, plan, rollback.RunOptions{NoWait: f.noWait, Timeout: f.timeout, Reporter: rep,
+	interval, err := pollInterval()
+	if err != nil {
+		return err
+	}
+	res, err := rollback.Run(ctx, client, env, plan, rollback.RunOptions{NoWait: f.noWait, Timeout: f.timeout, Interval: interval, Reporter: rep,
 		SSM: ssm.NewFromConfig(cfg), ForceUnlock: f.forceUnlock})
 	doc.Result = &res
 	if err != nil {
