@@ -26,13 +26,17 @@ all: build
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/ctjdeploy ./cmd/ctjdeploy
 
-# Go tools for the checks, installed once into a cache folder.
+# Go tools for the checks, installed once into a cache folder, side by side
+# (on a fresh machine each first waits on its module downloads).
+TOOL_PKGS := honnef.co/go/tools/cmd/staticcheck@v0.8.2 github.com/rhysd/actionlint/cmd/actionlint@v1.7.12 \
+	golang.org/x/vuln/cmd/govulncheck@v1.9.0 golang.org/x/vulndb/cmd/indexdb@$(VULNDB_VERSION)
 tools:
 	@mkdir -p $(TOOLS)
-	@test -x $(TOOLS)/staticcheck || GOBIN=$(TOOLS) $(GO) install honnef.co/go/tools/cmd/staticcheck@v0.8.2
-	@test -x $(TOOLS)/actionlint  || GOBIN=$(TOOLS) $(GO) install github.com/rhysd/actionlint/cmd/actionlint@v1.7.12
-	@test -x $(TOOLS)/govulncheck || GOBIN=$(TOOLS) $(GO) install golang.org/x/vuln/cmd/govulncheck@v1.9.0
-	@test -x $(TOOLS)/indexdb     || GOBIN=$(TOOLS) $(GO) install golang.org/x/vulndb/cmd/indexdb@$(VULNDB_VERSION)
+	@pids=(); for pkg in $(TOOL_PKGS); do \
+	  bin="$${pkg%@*}"; bin="$${bin##*/}"; \
+	  if [ ! -x $(TOOLS)/$$bin ]; then echo "installing $$pkg"; GOBIN=$(TOOLS) $(GO) install $$pkg & pids+=($$!); fi; \
+	done; failed=0; for p in "$${pids[@]}"; do wait $$p || failed=1; done; \
+	if [ $$failed != 0 ]; then echo "make tools: a go install above failed"; exit 1; fi
 
 lint: tools
 	@unformatted="$$(gofmt -l $$(git ls-files '*.go') $$(git ls-files --others --exclude-standard '*.go'))"; \
