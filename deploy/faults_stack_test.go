@@ -655,7 +655,12 @@ func playFault(t *testing.T, c faultCase) row {
 	tag := e.c[2]
 	o := e.opts(tag)
 	o.Timeout = 60 * time.Second
+	environ := strings.Join(os.Environ(), "\n")
 	planned := c.setup(t, e, &o, cancel)
+	if !c.setsEnv && strings.Join(os.Environ(), "\n") != environ {
+		// It runs beside other cases, which would see the change.
+		t.Fatalf("the case changed the process's environment: mark it setsEnv, so that it runs alone")
+	}
 	before := e.state(t, tag)
 	start := time.Now()
 	res, err := Run(ctx, o, e.deps)
