@@ -104,6 +104,10 @@ func runRollback(cmd *cobra.Command, g *globals, f *rollbackFlags, env *config.E
 		}
 		writeRollbackGitHub(doc, rep, err)
 	}()
+	interval, err := pollInterval()
+	if err != nil {
+		return err
+	}
 
 	cfg, registry, pusher, err := registryClients(ctx, env, rep)
 	if err != nil {
@@ -135,10 +139,6 @@ func runRollback(cmd *cobra.Command, g *globals, f *rollbackFlags, env *config.E
 		return nil
 	}
 	// The deploy lock (not taken by a dry run, which returned above).
-	interval, err := pollInterval()
-	if err != nil {
-		return err
-	}
 	res, err := rollback.Run(ctx, client, env, plan, rollback.RunOptions{NoWait: f.noWait, Timeout: f.timeout, Interval: interval, Reporter: rep,
 		SSM: ssm.NewFromConfig(cfg), ForceUnlock: f.forceUnlock})
 	doc.Result = &res
