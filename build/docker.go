@@ -143,20 +143,66 @@ func sortedKeys(m map[string]string) []string {
 }
 
 // Build runs `docker build` for spec, streaming its output as Line events.
+// A build that failed only in importing its --cache-from images is run
+// once more without them (cacheImportBroke).
 func (d *Docker) Build(ctx context.Context, spec Spec) (Image, error) {
 	if err := Validate([]Spec{spec}); err != nil {
 		return Image{}, err
 	}
 	ph := report.For(d.rep, "build")
+	img, lines, err := d.run(ctx, spec, ph)
+	if err == nil || ctx.Err() != nil || len(spec.CacheFrom) == 0 {
+		return img, err
+	}
+	if why, ok := cacheImportBroke(lines); ok {
+		ph.Warnf("%s: the build failed importing its cache (%s); building again without --cache-from", spec.Name, why)
+		spec.CacheFrom = nil
+		img, _, err = d.run(ctx, spec, ph)
+	}
+	return img, err
+}
+
+// cacheImportBroke says whether a failed build's output shows that only
+// the import of its --cache-from images failed: every step that printed an
+// ERROR is an "importing cache manifest from" step. BuildKit usually goes
+// on without a cache it cannot read, but the engine's BuildKit (Debian's
+// docker.io 20.10) sometimes ends the build there instead ("invalid
+// incomplete links", after a 401 on the cache manifest; see
+// moby/buildkit#1509 on broken cache links). It returns that step's error.
+func cacheImportBroke(lines []string) (string, bool) {
+	importing := map[string]bool{}
+	why := ""
+	for _, l := range lines {
+		step, rest, ok := strings.Cut(l, " ")
+		if !ok || !strings.HasPrefix(step, "#") {
+			continue
+		}
+		switch {
+		case strings.HasPrefix(rest, "importing cache manifest from "):
+			importing[step] = true
+		case strings.HasPrefix(rest, "ERROR"):
+			if !importing[step] {
+				return "", false // another step failed: a real failure
+			}
+			if why == "" {
+				why = strings.TrimSpace(strings.TrimPrefix(strings.TrimPrefix(rest, "ERROR"), ":"))
+			}
+		}
+	}
+	return why, why != ""
+}
+
+// run is one `docker build` of spec, with the output's lines.
+func (d *Docker) run(ctx context.Context, spec Spec, ph *report.Phase) (Image, []string, error) {
 	tmp, err := os.MkdirTemp("", "ctjdeploy-build-")
 	if err != nil {
-		return Image{}, err
+		return Image{}, nil, err
 	}
 	defer os.RemoveAll(tmp)
 	iid := filepath.Join(tmp, "iid")
 	env, err := d.environ(tmp)
 	if err != nil {
-		return Image{}, err
+		return Image{}, nil, err
 	}
 	cmd := exec.CommandContext(ctx, d.bin, args(spec, iid)...)
 	cmd.Env = env
@@ -183,19 +229,19 @@ func (d *Docker) Build(ctx context.Context, spec Spec) (Image, error) {
 	pw.Close()
 	<-done
 	if err == nil && lineErr != nil {
-		return Image{}, lineErr
+		return Image{}, lines, lineErr
 	}
 	if err != nil {
 		if ctx.Err() != nil {
-			return Image{}, fmt.Errorf("build of %s stopped: %w", spec.Name, ctx.Err())
+			return Image{}, lines, fmt.Errorf("build of %s stopped: %w", spec.Name, ctx.Err())
 		}
-		return Image{}, d.failure(spec, lines, err)
+		return Image{}, lines, d.failure(spec, lines, err)
 	}
 	id, err := os.ReadFile(iid)
 	if err != nil || !strings.HasPrefix(string(id), "sha256:") {
-		return Image{}, fmt.Errorf("build of %s: docker build succeeded but wrote no image id", spec.Name)
+		return Image{}, lines, fmt.Errorf("build of %s: docker build succeeded but wrote no image id", spec.Name)
 	}
-	return Image{Name: spec.Name, LocalRef: spec.Tag, ID: strings.TrimSpace(string(id))}, nil
+	return Image{Name: spec.Name, LocalRef: spec.Tag, ID: strings.TrimSpace(string(id))}, lines, nil
 }
 
 // environ is the docker CLI's environment: BuildKit on, and with a

@@ -107,11 +107,11 @@ func newFixture(t *testing.T, sc ecssim.Scenario, maxPercent int32, simOpts ...f
 // each image (by name: django, next) one at a time. They build the same
 // Dockerfiles from the same contexts with --cache-from their own
 // repositories, and the engine's BuildKit merges the identical steps of
-// concurrent builds: a session that ends while another build still
-// resolves through it fails that build's registry auth ("401 Unauthorized"
-// importing the cache manifest, then "invalid incomplete links"; see
-// moby/buildkit#1509 and #4674 on concurrent cache imports). A deploy's own
-// two builds, of different Dockerfiles, still run side by side.
+// concurrent builds; side by side, their cache imports failed ("401
+// Unauthorized" on the cache manifest, then "invalid incomplete links",
+// which build.Docker now answers by building once more without the
+// cache). A deploy's own two builds, of different Dockerfiles, still run
+// side by side.
 var buildMus sync.Map // image name → *sync.Mutex
 
 type oneBuildAtATime struct{ build.Builder }
