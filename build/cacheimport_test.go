@@ -42,6 +42,24 @@ func TestCacheImportBroke(t *testing.T) {
 	if _, ok := cacheImportBroke(nil); ok {
 		t.Error("no output read as a cache import failure")
 	}
+	// The cache imported, and its links broke the build: no step printed
+	// an ERROR (seen in a cmd/ctjdeploy stack test on the same engine).
+	linksOnly := strings.Split(`#8 importing cache manifest from 127.0.0.1:5055/civic-tech-jobs-frontend:stage
+#8 DONE 1.1s
+
+#17 [auth] sharing credentials for 127.0.0.1:5055
+#17 DONE 0.0s
+
+#6 [internal] load build context
+#6 DONE 0.0s
+invalid incomplete links`, "\n")
+	if why, ok := cacheImportBroke(linksOnly); !ok || why != "invalid incomplete links" {
+		t.Errorf("broken cache links: %q, %v", why, ok)
+	}
+	// The same last line without a cache import: not the cache's.
+	if why, ok := cacheImportBroke(linksOnly[3:]); ok {
+		t.Errorf("no cache import, read as the cache's failure: %q", why)
+	}
 }
 
 // fakeDockerScript is a docker CLI that fails like cacheImportOutput when

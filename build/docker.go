@@ -162,17 +162,22 @@ func (d *Docker) Build(ctx context.Context, spec Spec) (Image, error) {
 	return img, err
 }
 
-// cacheImportBroke says whether a failed build's output shows that only
-// the import of its --cache-from images failed: every step that printed an
-// ERROR is an "importing cache manifest from" step. BuildKit usually goes
-// on without a cache it cannot read, but the engine's BuildKit (Debian's
-// docker.io 20.10) sometimes ends the build there instead ("invalid
-// incomplete links", after a 401 on the cache manifest; see
-// moby/buildkit#1509 on broken cache links). It returns that step's error.
+// cacheImportBroke says whether a failed build's output shows that it
+// failed on the cache its --cache-from images gave, and nothing else:
+// every step that printed an ERROR is an "importing cache manifest from"
+// step, or no step printed one and the build's last line is BuildKit's
+// "invalid incomplete links" (a cache graph with broken links, imported
+// from an inline cache). BuildKit usually goes on without a cache it
+// cannot use, but the engine's BuildKit (Debian's docker.io 20.10)
+// sometimes ends the build there instead (see moby/buildkit#1509, fixed by
+// #1659 in later BuildKits). It returns the error to name.
 func cacheImportBroke(lines []string) (string, bool) {
 	importing := map[string]bool{}
-	why := ""
+	why, last := "", ""
 	for _, l := range lines {
+		if t := strings.TrimSpace(l); t != "" {
+			last = t
+		}
 		step, rest, ok := strings.Cut(l, " ")
 		if !ok || !strings.HasPrefix(step, "#") {
 			continue
@@ -188,6 +193,9 @@ func cacheImportBroke(lines []string) (string, bool) {
 				why = strings.TrimSpace(strings.TrimPrefix(strings.TrimPrefix(rest, "ERROR"), ":"))
 			}
 		}
+	}
+	if why == "" && len(importing) > 0 && strings.Contains(last, "invalid incomplete links") {
+		why = last
 	}
 	return why, why != ""
 }
