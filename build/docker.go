@@ -143,8 +143,8 @@ func sortedKeys(m map[string]string) []string {
 }
 
 // Build runs `docker build` for spec, streaming its output as Line events.
-// A build that failed only in importing its --cache-from images is run
-// once more without them (cacheImportBroke).
+// A build that failed only on the cache its --cache-from images gave is
+// run once more without them (cacheImportBroke).
 func (d *Docker) Build(ctx context.Context, spec Spec) (Image, error) {
 	if err := Validate([]Spec{spec}); err != nil {
 		return Image{}, err
@@ -155,7 +155,7 @@ func (d *Docker) Build(ctx context.Context, spec Spec) (Image, error) {
 		return img, err
 	}
 	if why, ok := cacheImportBroke(lines); ok {
-		ph.Warnf("%s: the build failed importing its cache (%s); building again without --cache-from", spec.Name, why)
+		ph.Warnf("%s: the build failed on its registry cache (%s); building again without --cache-from", spec.Name, why)
 		spec.CacheFrom = nil
 		img, _, err = d.run(ctx, spec, ph)
 	}
