@@ -281,13 +281,20 @@ func (g *githubRenderer) Timeline() []ghBar {
 	return append([]ghBar(nil), g.bars...)
 }
 
+// ghRenderer is the GitHub renderer r is or stands in front of (through
+// the event recorder and sayOnce), nil when r is another renderer.
+func ghRenderer(r report.Reporter) *githubRenderer {
+	if o := onceOf(r); o != nil {
+		r = o.next
+	}
+	g, _ := unwrapRecorder(r).(*githubRenderer)
+	return g
+}
+
 // ghTimeline is the timeline recorded by r when r is (in front of) the
 // GitHub renderer.
 func ghTimeline(r report.Reporter) []ghBar {
-	if o, ok := unwrapRecorder(r).(*sayOnce); ok {
-		r = o.next
-	}
-	if g, ok := unwrapRecorder(r).(*githubRenderer); ok {
+	if g := ghRenderer(r); g != nil {
 		return g.Timeline()
 	}
 	return nil
@@ -354,10 +361,7 @@ func (g *githubRenderer) Phases() []ghPhase {
 // ghPhases returns the phase timings recorded by r when r is the GitHub
 // renderer, and nil otherwise.
 func ghPhases(r report.Reporter) []ghPhase {
-	if o, ok := unwrapRecorder(r).(*sayOnce); ok {
-		r = o.next
-	}
-	if g, ok := unwrapRecorder(r).(*githubRenderer); ok {
+	if g := ghRenderer(r); g != nil {
 		return g.Phases()
 	}
 	return nil
