@@ -31,6 +31,7 @@ type deployDoc struct {
 // marked as reported.
 func writeDeployResult(g *globals, rep report.Reporter, res *deploy.Result, err error) error {
 	code := exitcode.Of(err)
+	errText := "" // the error as the text end prints it ("": not printed here)
 	if once := onceOf(rep); once != nil && g.output != "json" {
 		plan := ""
 		if res != nil && (!planShown(rep) || res.DryRun) {
@@ -38,21 +39,10 @@ func writeDeployResult(g *globals, rep report.Reporter, res *deploy.Result, err 
 			_ = deploy.WritePlan(&b, res)
 			plan = b.String()
 		}
-		errText := ""
 		if err != nil && !isReported(err) {
 			errText = err.Error()
 		}
 		errText = once.finish(plan, errText)
-		closeReporter(rep)
-		if res != nil {
-			_ = writeDeployText(g.stdout, res, err, planShown(rep))
-		}
-		if errText != "" {
-			fmt.Fprintf(g.stderr, "ctjdeploy: %s\n", errText)
-			err = reportedError{err}
-		}
-		writeDeployGitHub(res, rep, err)
-		return err
 	}
 	closeReporter(rep)
 	if g.output == "json" {
@@ -68,6 +58,10 @@ func writeDeployResult(g *globals, rep report.Reporter, res *deploy.Result, err 
 		// The whole plan only when the run did not show it before its first
 		// write (a dry run, a refusal); else a short result.
 		_ = writeDeployText(g.stdout, res, err, planShown(rep))
+	}
+	if errText != "" {
+		fmt.Fprintf(g.stderr, "ctjdeploy: %s\n", errText)
+		err = reportedError{err}
 	}
 	writeDeployGitHub(res, rep, err)
 	return err
