@@ -27,19 +27,19 @@ var cacheImportOutput = strings.Split(`#4 [runner 1/6] FROM docker.io/library/no
 invalid incomplete links`, "\n")
 
 func TestCacheImportBroke(t *testing.T) {
-	why, ok := cacheImportBroke(cacheImportOutput)
-	if !ok || !strings.Contains(why, "401 Unauthorized") {
-		t.Errorf("cache import failure: %q, %v; want its 401", why, ok)
+	why, imported, ok := cacheBroke(cacheImportOutput)
+	if !ok || !imported || !strings.Contains(why, "401 Unauthorized") {
+		t.Errorf("cache import failure: %q, %v, %v; want its 401, imported", why, imported, ok)
 	}
-	if why, ok := cacheImportBroke(failingOutput); ok {
+	if why, _, ok := cacheBroke(failingOutput); ok {
 		t.Errorf("a failing RUN step read as a cache import failure: %q", why)
 	}
 	// A cache import that failed and a step that failed too: a real failure.
 	both := append(append([]string{}, cacheImportOutput[:6]...), failingOutput...)
-	if why, ok := cacheImportBroke(both); ok {
+	if why, _, ok := cacheBroke(both); ok {
 		t.Errorf("a failing RUN after a failed cache import read as the cache's failure alone: %q", why)
 	}
-	if _, ok := cacheImportBroke(nil); ok {
+	if _, _, ok := cacheBroke(nil); ok {
 		t.Error("no output read as a cache import failure")
 	}
 	// The cache imported, and its links broke the build: no step printed
@@ -53,31 +53,36 @@ func TestCacheImportBroke(t *testing.T) {
 #6 [internal] load build context
 #6 DONE 0.0s
 invalid incomplete links`, "\n")
-	if why, ok := cacheImportBroke(linksOnly); !ok || why != "invalid incomplete links" {
-		t.Errorf("broken cache links: %q, %v", why, ok)
+	if why, imported, ok := cacheBroke(linksOnly); !ok || !imported || why != "invalid incomplete links" {
+		t.Errorf("broken cache links: %q, %v, %v", why, imported, ok)
 	}
-	// The same last line without a cache import: not the cache's.
-	if why, ok := cacheImportBroke(linksOnly[3:]); ok {
-		t.Errorf("no cache import, read as the cache's failure: %q", why)
+	// The same last line without a cache import: the engine's own cache
+	// broke (builds of one Dockerfile side by side on docker.io 20.10).
+	if why, imported, ok := cacheBroke(linksOnly[3:]); !ok || imported || why != "invalid incomplete links" {
+		t.Errorf("broken links of the engine's own cache: %q, %v, %v", why, imported, ok)
 	}
 }
 
-// fakeDockerScript is a docker CLI that fails like cacheImportOutput when
-// given --cache-from, and otherwise writes an image id; each call is
-// counted in DIR/calls.
-func fakeDockerScript(t *testing.T, failEvery bool) string {
+// fakeDockerScript is a docker CLI that prints output and fails when fail
+// says (on --cache-from, every build, or the first build only), and
+// otherwise writes an image id; each build is counted in DIR/calls. It
+// answers `docker version` as Docker Engine 28, which imports any cache.
+func fakeDockerScript(t *testing.T, fail string, output []string) string {
 	dir := t.TempDir()
 	out := filepath.Join(dir, "out.txt")
-	if err := os.WriteFile(out, []byte(strings.Join(cacheImportOutput, "\n")+"\n"), 0o644); err != nil {
+	if err := os.WriteFile(out, []byte(strings.Join(output, "\n")+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	fail := `case "$*" in *--cache-from*) cat '` + out + `'; exit 1;; esac`
-	if failEvery {
-		fail = `cat '` + out + `'; exit 1`
-	}
+	calls := filepath.Join(dir, "calls")
+	cond := map[string]string{
+		"cache-from": `case "$*" in *--cache-from*) true;; *) false;; esac`,
+		"every":      `true`,
+		"first":      `[ "$(wc -l < '` + calls + `')" -eq 1 ]`,
+	}[fail]
 	script := `#!/bin/sh
-echo x >> '` + filepath.Join(dir, "calls") + `'
-` + fail + `
+[ "$1" = version ] && { echo 28.0.0; exit 0; }
+echo x >> '` + calls + `'
+if ` + cond + `; then cat '` + out + `'; exit 1; fi
 while [ $# -gt 0 ]; do [ "$1" = --iidfile ] && printf 'sha256:%064d' 1 > "$2"; shift; done
 `
 	p := filepath.Join(dir, "docker")
@@ -100,7 +105,7 @@ func TestBuildRetriesWithoutABrokenCacheImport(t *testing.T) {
 	}
 	spec := Spec{Name: "next", Context: ctxDir, Dockerfile: df, Tag: "ctjdeploy/next:t", CacheFrom: []string{"127.0.0.1:5055/next:stage"}}
 
-	docker := fakeDockerScript(t, false)
+	docker := fakeDockerScript(t, "cache-from", cacheImportOutput)
 	var rec report.Recorder
 	img, err := (&Docker{bin: docker, rep: &rec, tailLines: 20}).Build(context.Background(), spec)
 	if err != nil || !strings.HasPrefix(img.ID, "sha256:") {
@@ -121,7 +126,7 @@ func TestBuildRetriesWithoutABrokenCacheImport(t *testing.T) {
 
 	// Failing without the cache too: one retry, and the second failure is
 	// the error.
-	docker = fakeDockerScript(t, true)
+	docker = fakeDockerScript(t, "every", cacheImportOutput)
 	if _, err := (&Docker{bin: docker, rep: report.Discard, tailLines: 20}).Build(context.Background(), spec); err == nil || !strings.Contains(err.Error(), "build of next") {
 		t.Fatalf("want the second failure: %v", err)
 	}
@@ -130,12 +135,48 @@ func TestBuildRetriesWithoutABrokenCacheImport(t *testing.T) {
 	}
 
 	// No --cache-from: nothing to leave out, no retry.
-	docker = fakeDockerScript(t, true)
+	docker = fakeDockerScript(t, "every", cacheImportOutput)
 	spec.CacheFrom = nil
 	if _, err := (&Docker{bin: docker, rep: report.Discard, tailLines: 20}).Build(context.Background(), spec); err == nil {
 		t.Fatal("want the failure")
 	}
 	if n := calls(t, docker); n != 1 {
 		t.Errorf("docker build ran %d times, want 1", n)
+	}
+}
+
+// Builds of one Dockerfile side by side on docker.io 20.10 sometimes end
+// on "invalid incomplete links" with no cache import: built once more.
+func TestBuildRetriesABrokenEngineCache(t *testing.T) {
+	ctxDir := t.TempDir()
+	df := filepath.Join(ctxDir, "Dockerfile")
+	if err := os.WriteFile(df, []byte("FROM scratch\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	spec := Spec{Name: "next", Context: ctxDir, Dockerfile: df, Tag: "ctjdeploy/next:t"}
+	links := strings.Split("#6 [internal] load build context\n#6 DONE 0.0s\ninvalid incomplete links", "\n")
+	docker := fakeDockerScript(t, "first", links)
+	var rec report.Recorder
+	img, err := (&Docker{bin: docker, rep: &rec, tailLines: 20}).Build(context.Background(), spec)
+	if err != nil || !strings.HasPrefix(img.ID, "sha256:") {
+		t.Fatalf("want the second build to succeed: %+v %v", img, err)
+	}
+	if n := calls(t, docker); n != 2 {
+		t.Errorf("docker build ran %d times, want 2", n)
+	}
+	warned := false
+	for _, ev := range rec.Events {
+		warned = warned || ev.Kind == report.Warn && strings.Contains(ev.Message, "engine's build cache (invalid incomplete links)") && strings.Contains(ev.Message, "building again")
+	}
+	if !warned {
+		t.Errorf("no warning naming the engine's cache and the retry: %+v", rec.Events)
+	}
+	// A failing step is a real failure: no retry.
+	docker = fakeDockerScript(t, "first", failingOutput)
+	if _, err := (&Docker{bin: docker, rep: report.Discard, tailLines: 20}).Build(context.Background(), spec); err == nil {
+		t.Fatal("want the failure")
+	}
+	if n := calls(t, docker); n != 1 {
+		t.Errorf("docker build ran %d times after a failing step, want 1", n)
 	}
 }

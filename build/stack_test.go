@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -279,5 +280,68 @@ func TestBuildCacheFromRegistry(t *testing.T) {
 		if strings.Contains(e.Message, teststack.RegistryPassword) {
 			t.Errorf("the registry password appears in the build output: %s", e.Message)
 		}
+	}
+}
+
+// The example's next image (stages that fork and merge) carries an inline
+// cache whose graph loops. Docker Engine 20.10's BuildKit dies importing
+// it (moby/buildkit#2024): on such an engine the build leaves that cache
+// out, says why, and the engine is still up; on a newer one it uses it.
+func TestBuildLeavesOutALoopingCacheOnAnOldEngine(t *testing.T) {
+	st := teststack.Start(t)
+	st.Setenv(t)
+	ctx := context.Background()
+	ex := st.ExampleDir()
+	names := teststack.NewNames(t)
+	st.CreateRepository(t, names.FrontendRepo, "")
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tag := "ctjdeploy-test/" + nonce(t) + ":"
+	rmi(t, st, tag+"1")
+	rmi(t, st, tag+"2")
+	spec := build.Spec{Name: "next", Context: filepath.Join(ex, "frontend"), Dockerfile: filepath.Join(ex, "stage", "next.dockerfile"), Tag: tag + "1"}
+	d1, _ := build.NewDocker()
+	img, err := d1.Build(ctx, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := push.New(ctx, st.AWSConfig(t), push.WithCacheDir(t.TempDir()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	cacheRef := st.Registry + "/" + names.FrontendRepo + ":stage"
+	if _, err := p.Push(ctx, img, push.Target{Registry: st.Registry, Repository: names.FrontendRepo, Tags: []string{"stage"}}); err != nil {
+		t.Fatal(err)
+	}
+
+	var rec report.Recorder
+	d2, _ := build.NewDocker(build.WithReporter(&rec),
+		build.WithCredentialHelper(exe, push.HelperName, []string{st.Registry}, push.HelperEnv(teststack.Region)...))
+	spec.Tag, spec.CacheFrom = tag+"2", []string{cacheRef}
+	if _, err := d2.Build(ctx, spec); err != nil {
+		t.Fatalf("the build with the looping cache failed: %v", err)
+	}
+	out, err := st.Command("/usr/bin/docker", "version", "--format", "{{.Server.Version}}").Output()
+	if err != nil {
+		t.Fatalf("the engine no longer answers after the build: %v", err)
+	}
+	version := strings.TrimSpace(string(out))
+	var warned, imported bool
+	for _, e := range rec.All() {
+		warned = warned || e.Kind == report.Warn && strings.Contains(e.Message, "moby/buildkit#2024") &&
+			strings.Contains(e.Message, cacheRef) && strings.Contains(e.Message, version)
+		imported = imported || strings.Contains(e.Message, "importing cache manifest from "+cacheRef)
+	}
+	major, _, _ := strings.Cut(version, ".")
+	n, _ := strconv.Atoi(major)
+	old := n >= 17 && n < 23 // BuildKit before v0.9
+	if old && (!warned || imported) {
+		t.Errorf("engine %s: warned %v (want true), imported the looping cache %v (want false)", version, warned, imported)
+	}
+	if !old && (warned || !imported) {
+		t.Errorf("engine %s: warned %v (want false), imported the cache %v (want true)", version, warned, imported)
 	}
 }

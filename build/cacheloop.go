@@ -1,0 +1,216 @@
+package build
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/hackforla/ctjdeploy/internal/report"
+)
+
+// A Dockerfile whose stages fork and merge (Next.js's deps -> builder ->
+// runner, each on the same base and WORKDIR) gives an inline build cache
+// whose graph loops once its records are merged by cache key: two edges
+// with one key, because the steps that changed nothing have no layer.
+// BuildKit before v0.9 (the one Docker Engine 20.10 vendors, Debian's and
+// Ubuntu's docker.io) follows that loop while exporting the next build's
+// inline cache and the whole engine dies of a stack overflow in
+// remotecache/v1.marshalItem: every container and build on it stops.
+// moby/buildkit#2024 ("remotecache: check loops on marshaling cache
+// config", BuildKit v0.9, in Docker Engine 23.0 and later) fixed it; see
+// also moby/buildkit#1609 and #1902. Measured here on docker.io 20.10.24:
+// importing the example's next image as --cache-from killed the engine on
+// the first build, every time.
+//
+// So on an engine before 23.0, a --cache-from image whose inline cache
+// loops is left out of the build (with a warning that says why and what
+// to do); a loop-free one, or any cache on a newer engine, is used as
+// before.
+
+// firstLoopCheckingEngine is the first Docker Engine major version whose
+// BuildKit checks the cache graph for loops (moby/buildkit#2024).
+const firstLoopCheckingEngine = 23
+
+// engineChecksCacheLoops reports whether the engine of version v (the
+// server's `docker version`) survives a looping imported cache. An
+// unknown or unreadable version counts as a new engine: nothing changes.
+func engineChecksCacheLoops(v string) bool {
+	major, _, _ := strings.Cut(strings.TrimPrefix(strings.TrimSpace(v), "v"), ".")
+	n, err := strconv.Atoi(major)
+	if err != nil {
+		return true
+	}
+	// Docker's versions went 1.13 (no BuildKit) -> 17.03 -> ... -> 20.10
+	// -> 23.0.
+	return n >= firstLoopCheckingEngine || n < 17
+}
+
+// inlineCacheLoops reports whether the image config raw carries an inline
+// build cache (moby.buildkit.cache.v0) whose records, merged by cache key
+// as BuildKit merges them on import, link in a loop.
+func inlineCacheLoops(raw []byte) (bool, error) {
+	var cfg struct {
+		Cache []byte `json:"moby.buildkit.cache.v0"`
+	}
+	if err := json.Unmarshal(raw, &cfg); err != nil {
+		return false, fmt.Errorf("reading the image config: %w", err)
+	}
+	if len(cfg.Cache) == 0 {
+		return false, nil
+	}
+	var records []struct {
+		Digest string `json:"digest"`
+		Inputs [][]struct {
+			Link int `json:"link"`
+		} `json:"inputs"`
+	}
+	if err := json.Unmarshal(cfg.Cache, &records); err != nil {
+		return false, fmt.Errorf("reading the inline build cache: %w", err)
+	}
+	links := map[string][]string{}
+	for _, r := range records {
+		for _, in := range r.Inputs {
+			for _, l := range in {
+				if l.Link >= 0 && l.Link < len(records) {
+					links[r.Digest] = append(links[r.Digest], records[l.Link].Digest)
+				}
+			}
+		}
+	}
+	const (
+		unseen = iota
+		open
+		done
+	)
+	state := map[string]int{}
+	var loops func(d string) bool
+	loops = func(d string) bool {
+		switch state[d] {
+		case open:
+			return true
+		case done:
+			return false
+		}
+		state[d] = open
+		for _, next := range links[d] {
+			if loops(next) {
+				return true
+			}
+		}
+		state[d] = done
+		return false
+	}
+	for d := range links {
+		if loops(d) {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// dropLoopingCaches returns spec.CacheFrom without the images whose inline
+// cache loops, when the engine cannot import such a cache (see above). A
+// cache image that cannot be read stays: the build goes on as before.
+func (d *Docker) dropLoopingCaches(ctx context.Context, spec Spec, ph *report.Phase) []string {
+	if len(spec.CacheFrom) == 0 {
+		return spec.CacheFrom
+	}
+	v := d.engineVersion(ctx)
+	if engineChecksCacheLoops(v) {
+		return spec.CacheFrom
+	}
+	var keep []string
+	for _, ref := range spec.CacheFrom {
+		raw, err := d.cacheConfig(ctx, ref)
+		if err != nil {
+			keep = append(keep, ref) // a missing cache image is no error
+			continue
+		}
+		if loops, err := inlineCacheLoops(raw); err == nil && loops {
+			ph.Warnf("%s: not using the build cache of %s: its graph loops (the Dockerfile's stages fork and merge), and the engine's BuildKit (Docker Engine %s) dies importing such a cache (moby/buildkit#2024, fixed in Docker Engine 23.0); building with the engine's own cache only. Upgrade the engine to 23.0 or later to use the registry cache",
+				spec.Name, ref, v)
+			continue
+		}
+		keep = append(keep, ref)
+	}
+	return keep
+}
+
+// engineVersion is the engine's version (`docker version`), "" if unknown;
+// asked once per Docker.
+func (d *Docker) engineVersion(ctx context.Context) string {
+	d.versionOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		out, err := exec.CommandContext(ctx, d.bin, "version", "--format", "{{.Server.Version}}").Output()
+		if err == nil {
+			d.version = strings.TrimSpace(string(out))
+		}
+	})
+	return d.version
+}
+
+// cacheConfig reads the raw config of the cache image ref from its
+// registry, with the credentials the docker CLI would use for it.
+func (d *Docker) cacheConfig(ctx context.Context, ref string) ([]byte, error) {
+	r, err := name.ParseReference(ref)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	img, err := remote.Image(r, remote.WithContext(ctx), remote.WithAuthFromKeychain(d.keychain()))
+	if err != nil {
+		return nil, err
+	}
+	return img.RawConfigFile()
+}
+
+// keychain gives the credential helper's answer for its registries, and
+// the user's docker config (as the docker CLI reads it) for any other.
+func (d *Docker) keychain() authn.Keychain {
+	if d.helperBin == "" || len(d.registries) == 0 {
+		return authn.DefaultKeychain
+	}
+	return authn.NewMultiKeychain(authn.NewKeychainFromHelper(helperCredentials{d}), authn.DefaultKeychain)
+}
+
+// helperCredentials runs the credential helper as the docker CLI does
+// (docker-credential-NAME get, the server on stdin), for its registries
+// only.
+type helperCredentials struct{ d *Docker }
+
+func (h helperCredentials) Get(server string) (string, string, error) {
+	ours := false
+	for _, r := range h.d.registries {
+		ours = ours || r == server
+	}
+	if !ours {
+		return "", "", nil
+	}
+	cmd := exec.Command(h.d.helperBin, "get")
+	cmd.Args[0] = "docker-credential-" + h.d.helperName
+	cmd.Env = append(os.Environ(), h.d.helperEnv...)
+	cmd.Stdin = strings.NewReader(server)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Run(); err != nil {
+		return "", "", errors.New("credential helper: " + strings.TrimSpace(errb.String()))
+	}
+	var c struct{ Username, Secret string }
+	if err := json.Unmarshal(out.Bytes(), &c); err != nil {
+		return "", "", errors.New("credential helper: unreadable answer")
+	}
+	return c.Username, c.Secret, nil
+}
