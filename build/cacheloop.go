@@ -186,6 +186,8 @@ func (d *Docker) keychain() authn.Keychain {
 	return authn.NewMultiKeychain(authn.NewKeychainFromHelper(helperCredentials{d}), authn.DefaultKeychain)
 }
 
+var errNotOurs = errors.New("not a registry of the credential helper")
+
 // helperCredentials runs the credential helper as the docker CLI does
 // (docker-credential-NAME get, the server on stdin), for its registries
 // only.
@@ -197,7 +199,7 @@ func (h helperCredentials) Get(server string) (string, string, error) {
 		ours = ours || r == server
 	}
 	if !ours {
-		return "", "", nil
+		return "", "", errNotOurs // anonymous here: the next keychain answers
 	}
 	cmd := exec.Command(h.d.helperBin, "get")
 	cmd.Args[0] = "docker-credential-" + h.d.helperName
