@@ -1,9 +1,13 @@
 package build
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"os"
+	"path/filepath"
 	"testing"
+
+	"github.com/google/go-containerregistry/pkg/name"
 )
 
 func TestEngineChecksCacheLoops(t *testing.T) {
@@ -70,4 +74,42 @@ func TestInlineCacheLoops(t *testing.T) {
 func cache(records string) string {
 	b, _ := json.Marshal(map[string][]byte{"moby.buildkit.cache.v0": []byte(records)})
 	return string(b)
+}
+
+// The credential helper answers for its registries; for any other the
+// user's docker config does (as the docker CLI reads them).
+func TestCacheKeychain(t *testing.T) {
+	dir := t.TempDir()
+	helper := filepath.Join(dir, "helper")
+	script := "#!/bin/sh\n[ \"$1\" = get ] && [ \"$(cat)\" = 127.0.0.1:5055 ] && [ \"$HELPER_ENV\" = yes ] || exit 1\necho '{\"Username\":\"AWS\",\"Secret\":\"from-helper\"}'\n"
+	if err := os.WriteFile(helper, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(dir, "config")
+	if err := os.Mkdir(cfg, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	auth := base64.StdEncoding.EncodeToString([]byte("user:from-config"))
+	if err := os.WriteFile(filepath.Join(cfg, "config.json"), []byte(`{"auths":{"registry.example.com":{"auth":"`+auth+`"}}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("DOCKER_CONFIG", cfg)
+	d := &Docker{helperBin: helper, helperName: "ctjdeploy", registries: []string{"127.0.0.1:5055"}, helperEnv: []string{"HELPER_ENV=yes"}}
+	for reg, want := range map[string]string{"127.0.0.1:5055": "from-helper", "registry.example.com": "from-config", "other.example.com": ""} {
+		r, err := name.NewRegistry(reg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, err := d.keychain().Resolve(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := a.Authorization()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.Password != want {
+			t.Errorf("%s: password %q, want %q", reg, c.Password, want)
+		}
+	}
 }
