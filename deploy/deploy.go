@@ -13,7 +13,6 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"net/http"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -430,41 +429,20 @@ func (r *run) resolve(ctx context.Context, p *report.Phase) error {
 	return nil
 }
 
-// build builds the environment's images, labelled with TAG.
+// build builds the environment's images, labelled with TAG, with the
+// registry's cache when the registry answers.
 func (r *run) build(ctx context.Context, p *report.Phase) error {
-	env := r.o.Env
-	names := env.ImageNames()
-	specs := make([]build.Spec, 0, len(names))
-	// docker build --cache-from waits forever on a registry that accepts
-	// connections and never answers: ask it first, and build without its
-	// cache if it does not answer.
-	useCache := true
-	if err := probeRegistry(ctx, r.d.Registry, 10*time.Second); err != nil {
-		useCache = false
+	cacheRegistry := r.d.Registry
+	if err := build.RegistryAnswers(ctx, r.d.Registry, 10*time.Second); err != nil {
+		cacheRegistry = ""
 		p.Warnf("the registry %s does not answer (%v): building without its cache; the push will retry it", r.d.Registry, err)
 	}
 	source := ""
 	if r.o.GitDir != "" {
 		source = gitinfo.RemoteURL(ctx, r.o.GitDir)
 	}
-	for _, n := range names {
-		im := env.Images[n]
-		labels := map[string]string{"org.opencontainers.image.revision": r.o.Tag}
-		if source != "" {
-			labels["org.opencontainers.image.source"] = source
-		}
-		spec := build.Spec{Name: n, Context: im.Context, Dockerfile: im.Dockerfile, Target: im.Target,
-			BuildArgs: im.BuildArgs, Labels: labels, Tag: build.EngineTag(n, r.o.Tag)}
-		if useCache {
-			// The image last pushed for this environment carries an inline
-			// build cache: a fresh CI runner reuses its unchanged steps. A
-			// missing cache image is no error.
-			spec.CacheFrom = []string{r.d.Registry + "/" + im.Repository + ":" + env.Name}
-		}
-		specs = append(specs, spec)
-	}
 	var err error
-	r.built, err = build.BuildAll(ctx, r.d.Builder, specs, r.rep)
+	r.built, err = build.BuildAll(ctx, r.d.Builder, build.EnvSpecs(r.o.Env, r.o.Tag, source, cacheRegistry), r.rep)
 	return err
 }
 
@@ -876,26 +854,4 @@ func (t *eventTap) Report(e report.Event) {
 		t.res.Events = append(t.res.Events, e.Message)
 	}
 	t.next.Report(e)
-}
-
-// probeRegistry asks the registry's API root (GET /v2/) once: any HTTP
-// answer, 401 included, means it answers. Loopback registries speak plain
-// HTTP (the contract), others HTTPS.
-func probeRegistry(ctx context.Context, host string, timeout time.Duration) error {
-	scheme := "https"
-	if config.IsLoopbackHost(host) {
-		scheme = "http"
-	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, scheme+"://"+host+"/v2/", nil)
-	if err != nil {
-		return err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	resp.Body.Close()
-	return nil
 }

@@ -323,42 +323,20 @@ func readOutputs(ctx context.Context, env *config.Environment, d Deps, say func(
 // buildImages builds the images exactly as a deploy does (the same
 // builder, labels, tag and registry cache); nothing is pushed.
 func buildImages(ctx context.Context, o Options, d Deps, rep report.Reporter) error {
-	env := o.Env
 	source := ""
 	if o.GitDir != "" {
 		source = gitinfo.RemoteURL(ctx, o.GitDir)
 	}
-	var specs []build.Spec
-	for _, n := range env.ImageNames() {
-		im := env.Images[n]
-		labels := map[string]string{"org.opencontainers.image.revision": o.Tag}
-		if source != "" {
-			labels["org.opencontainers.image.source"] = source
-		}
-		spec := build.Spec{Name: n, Context: im.Context, Dockerfile: im.Dockerfile, Target: im.Target,
-			BuildArgs: im.BuildArgs, Labels: labels, Tag: build.EngineTag(n, o.Tag)}
-		if d.Registry != "" && registryAnswers(d.Registry) {
-			spec.CacheFrom = []string{d.Registry + "/" + im.Repository + ":" + env.Name}
-		}
-		specs = append(specs, spec)
-	}
 	p := report.Begin(rep, "build")
-	_, err := build.BuildAll(ctx, d.Builder, specs, rep)
-	return p.End(err)
-}
-
-// registryAnswers: docker build --cache-from waits forever on a registry
-// that accepts connections and never answers (see deploy's probeRegistry).
-func registryAnswers(host string) bool {
-	c := &http.Client{Timeout: 5 * time.Second}
-	for _, scheme := range []string{"https", "http"} {
-		resp, err := c.Get(scheme + "://" + host + "/v2/")
-		if err == nil {
-			resp.Body.Close()
-			return true
+	cacheRegistry := d.Registry
+	if d.Registry != "" {
+		if err := build.RegistryAnswers(ctx, d.Registry, 5*time.Second); err != nil {
+			cacheRegistry = ""
+			p.Warnf("the registry %s does not answer (%v): building without its cache", d.Registry, err)
 		}
 	}
-	return false
+	_, err := build.BuildAll(ctx, d.Builder, build.EnvSpecs(o.Env, o.Tag, source, cacheRegistry), rep)
+	return p.End(err)
 }
 
 // down stops the detached load balancer of env and removes every
