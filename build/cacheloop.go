@@ -138,7 +138,7 @@ func (d *Docker) dropLoopingCaches(ctx context.Context, spec Spec, ph *report.Ph
 			continue
 		}
 		if loops, err := inlineCacheLoops(raw); err == nil && loops {
-			ph.Warnf("%s: not using the build cache of %s: its graph loops (the Dockerfile's stages fork and merge), and the engine's BuildKit (Docker Engine %s) dies importing such a cache (moby/buildkit#2024, fixed in Docker Engine 23.0); building with the engine's own cache only. Upgrade the engine to 23.0 or later to use the registry cache",
+			ph.Warnf("%s: building without the registry cache %s: its cache graph loops (the Dockerfile's stages fork and merge), and Docker Engine %s dies importing such a cache (moby/buildkit#2024); Docker Engine 23.0 or later uses it",
 				spec.Name, ref, v)
 			continue
 		}
