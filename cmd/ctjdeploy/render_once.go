@@ -5,6 +5,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/hackforla/ctjdeploy/deploy/rollout"
 	"github.com/hackforla/ctjdeploy/internal/report"
 )
 
@@ -133,12 +134,16 @@ func (o *sayOnce) remember(line string) {
 
 // cutSeen cuts line before the first ": CLAUSE" whose CLAUSE begins a
 // clause printed before (so "…: circuit breaker: tasks failed to start"
-// after "…: circuit breaker: tasks failed to start (3 failed tasks …)").
+// after "…: circuit breaker: tasks failed to start (3 failed tasks …)"),
+// whatever the count of failed tasks in each (rollout.WithoutCounts). A
+// ": " inside parentheses is no place to cut: "(circuit breaker
+// monitoring: 2 failed tasks …)" stays whole.
 func (o *sayOnce) cutSeen(line string) string {
 	for i := strings.Index(line, ": "); i >= 0; {
-		if s := line[i+2:]; len(s) >= 16 && i >= 16 {
+		inParens := strings.Count(line[:i], "(") > strings.Count(line[:i], ")")
+		if s := rollout.WithoutCounts(line[i+2:]); len(s) >= 16 && i >= 16 && !inParens {
 			for _, c := range o.clauses {
-				if strings.HasPrefix(c, s) {
+				if strings.HasPrefix(rollout.WithoutCounts(c), s) {
 					return line[:i]
 				}
 			}

@@ -2,6 +2,7 @@ package rollout
 
 import (
 	"fmt"
+	"regexp"
 	"sort"
 	"time"
 
@@ -52,12 +53,18 @@ func (w *observer) events(svc *ecstypes.Service) {
 }
 
 // state reports st's reason when it is new and the deployment goes on, and
-// our deployment's counts when they changed.
+// our deployment's counts when they changed. While ECS rolls back, a reason
+// that differs only in its count of failed tasks is not new: the breaker
+// has triggered, and more failures say nothing more.
 func (w *observer) state(st State) {
-	if st.Reason != w.note && st.Phase == InProgress && st.Reason != "" {
+	note := st.Reason
+	if st.RollingBack {
+		note = WithoutCounts(note)
+	}
+	if note != w.note && st.Phase == InProgress && st.Reason != "" {
 		w.ph.Infof("%s", st.Reason)
 	}
-	w.note = st.Reason
+	w.note = note
 	if d := st.Ours; d != nil {
 		p := fmt.Sprintf("%d/%d %d %d", d.RunningCount, d.DesiredCount, d.PendingCount, d.FailedTasks)
 		if p != w.progress {
@@ -66,4 +73,13 @@ func (w *observer) state(st State) {
 				fmt.Sprintf("running, %d pending, %d failed", d.PendingCount, d.FailedTasks))
 		}
 	}
+}
+
+var failedCountRE = regexp.MustCompile(`\b\d+ failed tasks?\b`)
+
+// WithoutCounts is s with its counts of failed tasks ("3 failed tasks")
+// made one ("N failed tasks"), to tell whether two messages say the same
+// thing but for how many tasks have failed so far.
+func WithoutCounts(s string) string {
+	return failedCountRE.ReplaceAllString(s, "N failed tasks")
 }
