@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"flag"
 	"io"
@@ -9,6 +10,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ecs"
 
 	"github.com/hackforla/ctjdeploy/internal/ecssim"
 	"github.com/hackforla/ctjdeploy/internal/exitcode"
@@ -83,9 +88,39 @@ func TestRecordGoldenRuns(t *testing.T) {
 		return gitIn(t, dir, "git rev-parse HEAD")
 	}
 
+	// quiet waits until the service's newest event is over 2 s old, as when
+	// a person's next deploy comes well after the last one: a rollout
+	// shows the service's events from a second before its update on, and
+	// back to back, the previous rollout's last events would be among them.
+	api := ecs.NewFromConfig(st.AWSConfig(t), func(o *ecs.Options) { o.BaseEndpoint = aws.String(srv.URL) })
+	quiet := func() {
+		t.Helper()
+		tick := time.NewTicker(200 * time.Millisecond)
+		defer tick.Stop()
+		for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); <-tick.C {
+			out, err := api.DescribeServices(context.Background(), &ecs.DescribeServicesInput{Cluster: aws.String(n.Cluster), Services: []string{n.Service}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var newest time.Time
+			for _, s := range out.Services {
+				for _, e := range s.Events {
+					if at := aws.ToTime(e.CreatedAt); at.After(newest) {
+						newest = at
+					}
+				}
+			}
+			if time.Since(newest) > 2*time.Second {
+				return
+			}
+		}
+		t.Fatal("the service's events did not settle in 30 s")
+	}
+
 	out := filepath.Join(st.RepoRoot, "cmd", "ctjdeploy", "testdata", "events")
 	play := func(name string, want int, args ...string) {
 		t.Helper()
+		quiet() // (a failed rollback's tasks never settle: it plays last)
 		f := filepath.Join(t.TempDir(), name+".jsonl")
 		t.Setenv(recordEnv, f)
 		defer os.Unsetenv(recordEnv)
@@ -116,6 +151,7 @@ func TestRecordGoldenRuns(t *testing.T) {
 	}
 	stage := []string{"--config", cfgPath, "stage"}
 
+	play("invalid", exitcode.Invalid, "--config", filepath.Join(dir, "bad.yaml"), "stage")
 	play("", exitcode.OK, stage...) // the first deploy: a commit of ctjdeploy's own is live
 	commit("a change to the front page")
 	play("dry-run", exitcode.OK, append(stage, "--dry-run")...)
@@ -130,5 +166,4 @@ func TestRecordGoldenRuns(t *testing.T) {
 	commit("a commit whose rollback fails too")
 	sim.SetScenario(n.Cluster, n.Service, ecssim.RollbackFails)
 	play("not-recovered", exitcode.NotRecovered, stage...)
-	play("invalid", exitcode.Invalid, "--config", filepath.Join(dir, "bad.yaml"), "stage")
 }
