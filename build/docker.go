@@ -167,7 +167,7 @@ func (d *Docker) Build(ctx context.Context, spec Spec) (Image, error) {
 		ph.Warnf("%s: the build failed on its registry cache (%s); building again without --cache-from", spec.Name, why)
 		spec.CacheFrom = nil
 	default:
-		ph.Warnf("%s: the build failed on the engine's build cache (%s), a BuildKit fault of Docker Engine 20.10 when builds of one Dockerfile run at once; building again", spec.Name, why)
+		ph.Warnf("%s: the build failed on the engine's build cache (%s); building again", spec.Name, why)
 	}
 	img, _, err = d.run(ctx, spec, ph)
 	return img, err
