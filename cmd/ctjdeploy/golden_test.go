@@ -3,7 +3,8 @@ package main
 // Golden outputs of every renderer (text for logs, the live terminal view,
 // GitHub Actions with its job summary, JSON) for recorded runs: the events a
 // real deploy on the local stack reported (testdata/events/*.jsonl, made
-// with CTJDEPLOY_RECORD_EVENTS, record.go), replayed into each renderer and
+// with CTJDEPLOY_RECORD_EVENTS, record.go, by TestRecordGoldenRuns with
+// -record), replayed into each renderer and
 // ended as the deploy command ends (writeDeployResult, then main's error
 // line). Fast and deterministic: no stack, no clock.
 //
