@@ -142,7 +142,7 @@ func (d *Docker) dropLoopingCaches(ctx context.Context, spec Spec, ph *report.Ph
 			continue
 		}
 		if loops, err := inlineCacheLoops(raw); err == nil && loops {
-			ph.Warnf("%s: building without the registry cache %s: its cache graph loops (the Dockerfile's stages fork and merge), and Docker Engine %s dies importing such a cache (moby/buildkit#2024); Docker Engine 23.0 or later uses it",
+			ph.Warnf("%s: building without the registry cache %s: its cache graph loops (the Dockerfile's stages fork and merge), and Docker Engine %s can die importing such a cache (moby/buildkit#2024); Docker Engine 23.0 or later uses it",
 				spec.Name, ref, v)
 			continue
 		}
