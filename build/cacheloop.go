@@ -1,20 +1,13 @@
 package build
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"os"
 	"os/exec"
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/google/go-containerregistry/pkg/authn"
-	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/hackforla/ctjdeploy/internal/report"
 )
@@ -40,7 +33,9 @@ import (
 // So on an engine before 23.0, a --cache-from image whose inline cache
 // loops is left out of the build (with a warning that says why and what
 // to do); a loop-free one, or any cache on a newer engine, is used as
-// before.
+// before. The cache image's config is read through WithCacheConfig (the
+// push's registry client: its credentials and trust rules); without it
+// nothing is checked.
 
 // firstLoopCheckingEngine is the first Docker Engine major version whose
 // BuildKit checks the cache graph for loops (moby/buildkit#2024).
@@ -127,7 +122,7 @@ func inlineCacheLoops(raw []byte) (bool, error) {
 // cache loops, when the engine cannot import such a cache (see above). A
 // cache image that cannot be read stays: the build goes on as before.
 func (d *Docker) dropLoopingCaches(ctx context.Context, spec Spec, ph *report.Phase) []string {
-	if len(spec.CacheFrom) == 0 {
+	if len(spec.CacheFrom) == 0 || d.cacheConfig == nil {
 		return spec.CacheFrom
 	}
 	v := d.engineVersion(ctx)
@@ -136,7 +131,9 @@ func (d *Docker) dropLoopingCaches(ctx context.Context, spec Spec, ph *report.Ph
 	}
 	var keep []string
 	for _, ref := range spec.CacheFrom {
-		raw, err := d.cacheConfig(ctx, ref)
+		rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		raw, err := d.cacheConfig(rctx, ref)
+		cancel()
 		if err != nil {
 			keep = append(keep, ref) // a missing cache image is no error
 			continue
@@ -163,60 +160,4 @@ func (d *Docker) engineVersion(ctx context.Context) string {
 		}
 	})
 	return d.version
-}
-
-// cacheConfig reads the raw config of the cache image ref from its
-// registry, with the credentials the docker CLI would use for it.
-func (d *Docker) cacheConfig(ctx context.Context, ref string) ([]byte, error) {
-	r, err := name.ParseReference(ref)
-	if err != nil {
-		return nil, err
-	}
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	img, err := remote.Image(r, remote.WithContext(ctx), remote.WithAuthFromKeychain(d.keychain()))
-	if err != nil {
-		return nil, err
-	}
-	return img.RawConfigFile()
-}
-
-// keychain gives the credential helper's answer for its registries, and
-// the user's docker config (as the docker CLI reads it) for any other.
-func (d *Docker) keychain() authn.Keychain {
-	if d.helperBin == "" || len(d.registries) == 0 {
-		return authn.DefaultKeychain
-	}
-	return authn.NewMultiKeychain(authn.NewKeychainFromHelper(helperCredentials{d}), authn.DefaultKeychain)
-}
-
-var errNotOurs = errors.New("not a registry of the credential helper")
-
-// helperCredentials runs the credential helper as the docker CLI does
-// (docker-credential-NAME get, the server on stdin), for its registries
-// only.
-type helperCredentials struct{ d *Docker }
-
-func (h helperCredentials) Get(server string) (string, string, error) {
-	ours := false
-	for _, r := range h.d.registries {
-		ours = ours || r == server
-	}
-	if !ours {
-		return "", "", errNotOurs // anonymous here: the next keychain answers
-	}
-	cmd := exec.Command(h.d.helperBin, "get")
-	cmd.Args[0] = "docker-credential-" + h.d.helperName
-	cmd.Env = append(os.Environ(), h.d.helperEnv...)
-	cmd.Stdin = strings.NewReader(server)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	if err := cmd.Run(); err != nil {
-		return "", "", errors.New("credential helper: " + strings.TrimSpace(errb.String()))
-	}
-	var c struct{ Username, Secret string }
-	if err := json.Unmarshal(out.Bytes(), &c); err != nil {
-		return "", "", errors.New("credential helper: unreadable answer")
-	}
-	return c.Username, c.Secret, nil
 }

@@ -1,13 +1,16 @@
 package build
 
 import (
-	"encoding/base64"
+	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
+	"strings"
 	"testing"
 
-	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/hackforla/ctjdeploy/internal/report"
 )
 
 func TestEngineChecksCacheLoops(t *testing.T) {
@@ -76,40 +79,52 @@ func cache(records string) string {
 	return string(b)
 }
 
-// The credential helper answers for its registries; for any other the
-// user's docker config does (as the docker CLI reads them).
-func TestCacheKeychain(t *testing.T) {
-	dir := t.TempDir()
-	helper := filepath.Join(dir, "helper")
-	script := "#!/bin/sh\n[ \"$1\" = get ] && [ \"$(cat)\" = 127.0.0.1:5055 ] && [ \"$HELPER_ENV\" = yes ] || exit 1\necho '{\"Username\":\"AWS\",\"Secret\":\"from-helper\"}'\n"
-	if err := os.WriteFile(helper, []byte(script), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	cfg := filepath.Join(dir, "config")
-	if err := os.Mkdir(cfg, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	auth := base64.StdEncoding.EncodeToString([]byte("user:from-config"))
-	if err := os.WriteFile(filepath.Join(cfg, "config.json"), []byte(`{"auths":{"registry.example.com":{"auth":"`+auth+`"}}}`), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv("DOCKER_CONFIG", cfg)
-	d := &Docker{helperBin: helper, helperName: "ctjdeploy", registries: []string{"127.0.0.1:5055"}, helperEnv: []string{"HELPER_ENV=yes"}}
-	for reg, want := range map[string]string{"127.0.0.1:5055": "from-helper", "registry.example.com": "from-config", "other.example.com": ""} {
-		r, err := name.NewRegistry(reg)
+// On an engine before 23.0 a --cache-from image whose inline cache loops
+// is left out, with a warning; a loop-free one, one that cannot be read,
+// and any on a newer engine stay.
+func TestDropLoopingCaches(t *testing.T) {
+	configs := map[string]string{}
+	for ref, file := range map[string]string{"reg/next:stage": "testdata/next-inline-cache.json", "reg/django:stage": "testdata/django-inline-cache.json"} {
+		b, err := os.ReadFile(file)
 		if err != nil {
 			t.Fatal(err)
 		}
-		a, err := d.keychain().Resolve(r)
-		if err != nil {
+		configs[ref] = string(b)
+	}
+	read := func(_ context.Context, ref string) ([]byte, error) {
+		if c, ok := configs[ref]; ok {
+			return []byte(c), nil
+		}
+		return nil, errors.New("MANIFEST_UNKNOWN")
+	}
+	spec := Spec{Name: "next", CacheFrom: []string{"reg/next:stage", "reg/django:stage", "reg/missing:stage"}}
+	for _, c := range []struct {
+		version string
+		read    func(context.Context, string) ([]byte, error)
+		want    []string
+		warned  bool
+	}{
+		{"20.10.24+dfsg1", read, []string{"reg/django:stage", "reg/missing:stage"}, true},
+		{"28.0.0", read, spec.CacheFrom, false},
+		{"20.10.24+dfsg1", nil, spec.CacheFrom, false}, // no reader: nothing checked
+	} {
+		dir := t.TempDir()
+		docker := filepath.Join(dir, "docker")
+		if err := os.WriteFile(docker, []byte("#!/bin/sh\n[ \"$1\" = version ] && echo "+c.version+"\n"), 0o755); err != nil {
 			t.Fatal(err)
 		}
-		c, err := a.Authorization()
-		if err != nil {
-			t.Fatal(err)
+		var rec report.Recorder
+		d := &Docker{bin: docker, cacheConfig: c.read}
+		got := d.dropLoopingCaches(context.Background(), spec, report.For(&rec, "build"))
+		if !reflect.DeepEqual(got, c.want) {
+			t.Errorf("engine %s, reader %v: kept %v, want %v", c.version, c.read != nil, got, c.want)
 		}
-		if c.Password != want {
-			t.Errorf("%s: password %q, want %q", reg, c.Password, want)
+		warned := false
+		for _, e := range rec.Events {
+			warned = warned || e.Kind == report.Warn && strings.Contains(e.Message, "reg/next:stage") && strings.Contains(e.Message, "moby/buildkit#2024") && strings.Contains(e.Message, c.version)
+		}
+		if warned != c.warned {
+			t.Errorf("engine %s, reader %v: warned %v, want %v: %+v", c.version, c.read != nil, warned, c.warned, rec.Events)
 		}
 	}
 }

@@ -35,6 +35,8 @@ type Docker struct {
 	registries []string
 	tailLines  int
 
+	// cacheConfig reads a --cache-from image's raw config (WithCacheConfig).
+	cacheConfig func(ctx context.Context, ref string) ([]byte, error)
 	versionOnce sync.Once
 	version     string // the engine's version (engineVersion)
 }
@@ -57,6 +59,14 @@ func WithCredentialHelper(bin, name string, registries []string, env ...string) 
 	return func(d *Docker) {
 		d.helperBin, d.helperName, d.registries, d.helperEnv = bin, name, registries, env
 	}
+}
+
+// WithCacheConfig gives the builder read, which reads an image's raw
+// config from its registry (push.ECR.ImageConfig): on an engine before
+// Docker Engine 23.0 a --cache-from image whose inline cache loops is left
+// out of the build (dropLoopingCaches).
+func WithCacheConfig(read func(ctx context.Context, ref string) ([]byte, error)) Option {
+	return func(d *Docker) { d.cacheConfig = read }
 }
 
 // NewDocker returns a Builder running the docker CLI: $DOCKER if set, else

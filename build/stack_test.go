@@ -318,7 +318,7 @@ func TestBuildLeavesOutALoopingCacheOnAnOldEngine(t *testing.T) {
 	}
 
 	var rec report.Recorder
-	d2, _ := build.NewDocker(build.WithReporter(&rec),
+	d2, _ := build.NewDocker(build.WithReporter(&rec), build.WithCacheConfig(p.ImageConfig),
 		build.WithCredentialHelper(exe, push.HelperName, []string{st.Registry}, push.HelperEnv(teststack.Region)...))
 	spec.Tag, spec.CacheFrom = tag+"2", []string{cacheRef}
 	if _, err := d2.Build(ctx, spec); err != nil {

@@ -93,7 +93,7 @@ func newFixture(t *testing.T, sc ecssim.Scenario, maxPercent int32, simOpts ...f
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { pusher.Close() })
-	b, err := build.NewDocker()
+	b, err := build.NewDocker(build.WithCacheConfig(pusher.ImageConfig)) // as cmd wires it
 	if err != nil {
 		t.Fatal(err)
 	}

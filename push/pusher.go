@@ -475,3 +475,28 @@ func (m *memo[V]) get(key string, f func() (V, error)) (V, error) {
 	m.m[key] = v
 	return v, nil
 }
+
+// ImageConfig reads the raw config of the image ref (REGISTRY/REPOSITORY:TAG)
+// with this run's registry client: the ECR token for the configured
+// registry only, plain HTTP only to loopback, retries. The builder reads a
+// --cache-from image's inline cache through it (build.WithCacheConfig).
+func (p *ECR) ImageConfig(ctx context.Context, ref string) ([]byte, error) {
+	parsed, err := name.ParseReference(ref, name.StrictValidation)
+	if err != nil {
+		return nil, err
+	}
+	registry, repoName := parsed.Context().RegistryStr(), parsed.Context().RepositoryStr()
+	repo, err := repository(Target{Registry: registry, Repository: repoName})
+	if err != nil {
+		return nil, err
+	}
+	var r name.Reference = repo.Tag(parsed.Identifier())
+	if _, ok := parsed.(name.Digest); ok {
+		r = repo.Digest(parsed.Identifier())
+	}
+	img, err := remote.Image(r, p.remoteOpts(ctx, registry)...)
+	if err != nil {
+		return nil, registryErr("reading the config of "+ref, registry, repoName, err)
+	}
+	return img.RawConfigFile()
+}

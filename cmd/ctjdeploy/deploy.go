@@ -124,7 +124,8 @@ func runDeploy(cmd *cobra.Command, g *globals, f *deployFlags, envName string) (
 		SSM:       ssm.NewFromConfig(cfg), // the deploy lock (not taken by a dry run)
 		Preflight: preflightCheck(cfg, env, registry)}
 	if !f.noBuild {
-		bopts := []build.Option{build.WithReporter(rep)}
+		// The cache images' configs are read with the push's registry client.
+		bopts := []build.Option{build.WithReporter(rep), build.WithCacheConfig(pusher.ImageConfig)}
 		if self, serr := os.Executable(); serr == nil {
 			// docker build --cache-from reads the registry through ctjdeploy
 			// itself as a credential helper: no credential is written to disk.

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	"github.com/spf13/cobra"
 
@@ -114,8 +115,21 @@ func runLocal(cmd *cobra.Command, g *globals, f *localFlags, envName string) err
 		d.Helper = []string{self}
 	}
 	needRegistry := !f.down && !f.dryRun
+	// The AWS config, loaded when first needed, once.
+	var (
+		cfg     aws.Config
+		cfgErr  error
+		cfgRead bool
+	)
+	awsConfig := func() (aws.Config, error) {
+		if !cfgRead {
+			cfg, cfgErr = loadAWSForEnv(ctx, env)
+			cfgRead = true
+		}
+		return cfg, cfgErr
+	}
 	if needRegistry && (d.Registry == "" || f.noBuild) {
-		cfg, cerr := loadAWSForEnv(ctx, env)
+		cfg, cerr := awsConfig()
 		if cerr == nil && d.Registry == "" {
 			d.Registry, cerr = push.RegistryFor(ctx, cfg, env)
 		}
@@ -133,6 +147,14 @@ func runLocal(cmd *cobra.Command, g *globals, f *localFlags, envName string) err
 		bopts := []build.Option{build.WithReporter(rep)}
 		if self, serr := os.Executable(); serr == nil && d.Registry != "" {
 			bopts = append(bopts, build.WithCredentialHelper(self, push.HelperName, []string{d.Registry}, push.HelperEnv(env.Region, d.Registry)...))
+		}
+		if cfg, cerr := awsConfig(); cerr == nil && d.Registry != "" {
+			// The registry's cache images are read as a deploy reads them
+			// (build.WithCacheConfig): with the ECR token for it alone.
+			if reader, perr := push.New(ctx, cfg, push.WithRegistry(d.Registry)); perr == nil {
+				defer reader.Close()
+				bopts = append(bopts, build.WithCacheConfig(reader.ImageConfig))
+			}
 		}
 		b, berr := build.NewDocker(bopts...)
 		if berr != nil {
