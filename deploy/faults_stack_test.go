@@ -32,6 +32,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/hackforla/ctjdeploy/build"
 	"github.com/hackforla/ctjdeploy/internal/config"
@@ -611,18 +612,15 @@ func TestFaultSuite(t *testing.T) {
 		}
 		t.Run(c.name, func(t *testing.T) { rows[i] = playFault(t, c) })
 	}
-	sem := make(chan struct{}, faultJobs(t))
-	var wg sync.WaitGroup
+	var g errgroup.Group
+	g.SetLimit(faultJobs(t))
 	for _, i := range together {
-		sem <- struct{}{}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
+		g.Go(func() error {
 			t.Run(cases[i].name, func(t *testing.T) { rows[i] = playFault(t, cases[i]) })
-		}()
+			return nil
+		})
 	}
-	wg.Wait()
+	_ = g.Wait()
 	if out := os.Getenv("CTJDEPLOY_RELIABILITY_OUT"); out != "" && !t.Failed() && len(rows) == len(faultCases()) {
 		if err := os.WriteFile(out, []byte(reliabilityDoc(rows)), 0o644); err != nil {
 			t.Fatal(err)
