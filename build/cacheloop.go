@@ -118,9 +118,12 @@ func inlineCacheLoops(raw []byte) (bool, error) {
 	return false, nil
 }
 
-// dropLoopingCaches returns spec.CacheFrom without the images whose inline
-// cache loops, when the engine cannot import such a cache (see above). A
-// cache image that cannot be read stays: the build goes on as before.
+// dropLoopingCaches returns spec.CacheFrom with only the images whose
+// inline cache is known not to loop, when the engine cannot import a
+// looping one (see above). An image the registry does not have is left out
+// without a word: it has no cache to give, and one pushed between this
+// check and the build (by a deploy beside this one) would be imported
+// unchecked. One that cannot be read or checked is left out with a warning.
 func (d *Docker) dropLoopingCaches(ctx context.Context, spec Spec, ph *report.Phase) []string {
 	if len(spec.CacheFrom) == 0 || d.cacheConfig == nil {
 		return spec.CacheFrom
@@ -134,16 +137,21 @@ func (d *Docker) dropLoopingCaches(ctx context.Context, spec Spec, ph *report.Ph
 		rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		raw, err := d.cacheConfig(rctx, ref)
 		cancel()
-		if err != nil {
-			keep = append(keep, ref) // a missing cache image is no error
-			continue
+		loops := false
+		if err == nil && raw != nil {
+			loops, err = inlineCacheLoops(raw)
 		}
-		if loops, err := inlineCacheLoops(raw); err == nil && loops {
+		switch {
+		case err != nil:
+			ph.Warnf("%s: building without the registry cache %s: it could not be checked for a looping cache graph (%v), which Docker Engine %s can die importing (moby/buildkit#2024)",
+				spec.Name, ref, err, v)
+		case raw == nil: // no such image: no cache to give
+		case loops:
 			ph.Warnf("%s: building without the registry cache %s: its cache graph loops (the Dockerfile's stages fork and merge), and Docker Engine %s can die importing such a cache (moby/buildkit#2024); Docker Engine 23.0 or later uses it",
 				spec.Name, ref, v)
-			continue
+		default:
+			keep = append(keep, ref)
 		}
-		keep = append(keep, ref)
 	}
 	return keep
 }

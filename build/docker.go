@@ -62,7 +62,8 @@ func WithCredentialHelper(bin, name string, registries []string, env ...string) 
 }
 
 // WithCacheConfig gives the builder read, which reads an image's raw
-// config from its registry (push.ECR.ImageConfig): on an engine before
+// config from its registry, nil and no error when the registry has no such
+// image (push.ECR.ImageConfig): on an engine before
 // Docker Engine 23.0 a --cache-from image whose inline cache loops is left
 // out of the build (dropLoopingCaches).
 func WithCacheConfig(read func(ctx context.Context, ref string) ([]byte, error)) Option {

@@ -478,8 +478,10 @@ func (m *memo[V]) get(key string, f func() (V, error)) (V, error) {
 
 // ImageConfig reads the raw config of the image ref (REGISTRY/REPOSITORY:TAG)
 // with this run's registry client: the ECR token for the configured
-// registry only, plain HTTP only to loopback, retries. The builder reads a
-// --cache-from image's inline cache through it (build.WithCacheConfig).
+// registry only, plain HTTP only to loopback, retries. It is nil, with no
+// error, when the registry has no such image or repository. The builder
+// reads a --cache-from image's inline cache through it
+// (build.WithCacheConfig).
 func (p *ECR) ImageConfig(ctx context.Context, ref string) ([]byte, error) {
 	parsed, err := name.ParseReference(ref, name.StrictValidation)
 	if err != nil {
@@ -495,6 +497,10 @@ func (p *ECR) ImageConfig(ctx context.Context, ref string) ([]byte, error) {
 		r = repo.Digest(parsed.Identifier())
 	}
 	img, err := remote.Image(r, p.remoteOpts(ctx, registry)...)
+	var te *transport.Error
+	if errors.As(err, &te) && te.StatusCode == http.StatusNotFound {
+		return nil, nil
+	}
 	if err != nil {
 		return nil, registryErr("reading the config of "+ref, registry, repoName, err)
 	}
