@@ -97,13 +97,20 @@ func calls(t *testing.T, docker string) int {
 	return strings.Count(string(b), "x")
 }
 
-func TestBuildRetriesWithoutABrokenCacheImport(t *testing.T) {
-	ctxDir := t.TempDir()
-	df := filepath.Join(ctxDir, "Dockerfile")
+// scratchSpec is the spec of image next from a context of its own holding
+// a one-line Dockerfile (the fake docker CLIs never read it).
+func scratchSpec(t *testing.T) Spec {
+	dir := t.TempDir()
+	df := filepath.Join(dir, "Dockerfile")
 	if err := os.WriteFile(df, []byte("FROM scratch\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	spec := Spec{Name: "next", Context: ctxDir, Dockerfile: df, Tag: "ctjdeploy/next:t", CacheFrom: []string{"127.0.0.1:5055/next:stage"}}
+	return Spec{Name: "next", Context: dir, Dockerfile: df, Tag: "ctjdeploy/next:t"}
+}
+
+func TestBuildRetriesWithoutABrokenCacheImport(t *testing.T) {
+	spec := scratchSpec(t)
+	spec.CacheFrom = []string{"127.0.0.1:5055/next:stage"}
 
 	docker := fakeDockerScript(t, "cache-from", cacheImportOutput)
 	var rec report.Recorder
@@ -148,12 +155,7 @@ func TestBuildRetriesWithoutABrokenCacheImport(t *testing.T) {
 // Builds of one Dockerfile side by side on docker.io 20.10 sometimes end
 // on "invalid incomplete links" with no cache import: built once more.
 func TestBuildRetriesABrokenEngineCache(t *testing.T) {
-	ctxDir := t.TempDir()
-	df := filepath.Join(ctxDir, "Dockerfile")
-	if err := os.WriteFile(df, []byte("FROM scratch\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	spec := Spec{Name: "next", Context: ctxDir, Dockerfile: df, Tag: "ctjdeploy/next:t"}
+	spec := scratchSpec(t)
 	links := strings.Split("#6 [internal] load build context\n#6 DONE 0.0s\ninvalid incomplete links", "\n")
 	docker := fakeDockerScript(t, "first", links)
 	var rec report.Recorder
